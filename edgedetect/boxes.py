@@ -1,0 +1,54 @@
+"""SSD center-size box coding (the OD API's ``FasterRcnnBoxCoder``), in numpy.
+
+Shared by the runtime (decoding raw-output models) and the host training code (its tests check
+the TensorFlow encoder against this one), so one definition of the box code exists.
+
+Conventions, as in the OD API: boxes are ``[ymin, xmin, ymax, xmax]`` normalised to [0, 1];
+anchors are ``[ycenter, xcenter, height, width]``; codes are ``[ty, tx, th, tw]`` scaled by
+``scales = (y, x, h, w) = (10, 10, 5, 5)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_SCALES: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+_EPS = 1e-8
+
+
+def decode_center_size(
+    codes: np.ndarray, anchors: np.ndarray, scales: tuple[float, float, float, float] = DEFAULT_SCALES
+) -> np.ndarray:
+    """Codes (N, 4) relative to anchors (N, 4) -> boxes (N, 4) ``ymin, xmin, ymax, xmax``."""
+    codes = np.asarray(codes, dtype=np.float32).reshape(-1, 4)
+    anchors = np.asarray(anchors, dtype=np.float32).reshape(-1, 4)
+    sy, sx, sh, sw = scales
+    yc = codes[:, 0] / sy * anchors[:, 2] + anchors[:, 0]
+    xc = codes[:, 1] / sx * anchors[:, 3] + anchors[:, 1]
+    h = np.exp(codes[:, 2] / sh) * anchors[:, 2]
+    w = np.exp(codes[:, 3] / sw) * anchors[:, 3]
+    return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=1)
+
+
+def encode_center_size(
+    boxes: np.ndarray, anchors: np.ndarray, scales: tuple[float, float, float, float] = DEFAULT_SCALES
+) -> np.ndarray:
+    """Boxes (N, 4) ``ymin, xmin, ymax, xmax`` -> codes (N, 4) relative to anchors (N, 4)."""
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    anchors = np.asarray(anchors, dtype=np.float32).reshape(-1, 4)
+    sy, sx, sh, sw = scales
+    h = np.maximum(boxes[:, 2] - boxes[:, 0], _EPS)
+    w = np.maximum(boxes[:, 3] - boxes[:, 1], _EPS)
+    yc = boxes[:, 0] + h / 2
+    xc = boxes[:, 1] + w / 2
+    ah = np.maximum(anchors[:, 2], _EPS)
+    aw = np.maximum(anchors[:, 3], _EPS)
+    return np.stack(
+        [
+            (yc - anchors[:, 0]) / ah * sy,
+            (xc - anchors[:, 1]) / aw * sx,
+            np.log(h / ah) * sh,
+            np.log(w / aw) * sw,
+        ],
+        axis=1,
+    )

@@ -1,0 +1,41 @@
+"""User-facing errors.
+
+Every error a user can cause (a bad path, a corrupt model, a wrong config key) is raised as an
+:class:`EdgeDetectError` whose message names the file or value *and* the fix. The CLI prints the
+message on one line and exits with code 2; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class EdgeDetectError(Exception):
+    """Base class of errors caused by input the user can fix; ``str(err)`` is the whole message."""
+
+    exit_code = 2
+
+
+class ModelError(EdgeDetectError):
+    """Missing, corrupt or unsupported model file, or no TFLite runtime installed."""
+
+
+class LabelsError(EdgeDetectError):
+    """Missing or malformed label file, or a requested class the labels do not have."""
+
+
+class SourceError(EdgeDetectError):
+    """Unknown source spec, or a source that cannot be opened."""
+
+
+class SourceLost(SourceError):
+    """A source that was working stopped delivering (camera unplugged, stream dropped).
+
+    Distinct from end-of-stream so that the service can reconnect with back-off.
+    """
+
+
+class ImageError(EdgeDetectError):
+    """An image file that is missing or cannot be decoded."""
+
+
+class ConfigError(EdgeDetectError):
+    """A configuration file or key that is missing, unknown, of the wrong type or out of range."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: where the real data is, and real photos from scikit-image.
+
+Tests that need ``../shared/data`` (beside the repo root) skip with the reason when it is absent,
+so a checkout without it still runs everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+SHARED_MODELS = SHARED / "models"
+COCO_MODEL = SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite"
+COCO_LABELS = SHARED_MODELS / "coco_labels.txt"
+FPNLITE_MODEL = SHARED_MODELS / "ssd_mobilenet_v2_fpnlite_320_coco_tf2.tflite"
+INRIA_TEST = SHARED / "inria" / "Test"
+PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
+SPLITS = SHARED / "splits"
+
+
+def need_shared(path: Path) -> Path:
+    """Skip the calling test, naming the missing path, when shared data is not beside the repo."""
+    if not path.exists():
+        pytest.skip(f"shared data not found: {path} (it lives in ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def coco_model() -> tuple[Path, Path]:
+    """The shared COCO SSD-MobileNet-v1 quant model and its labels."""
+    return need_shared(COCO_MODEL), need_shared(COCO_LABELS)
+
+
+@pytest.fixture(scope="session")
+def inria_test() -> Path:
+    return need_shared(INRIA_TEST)
+
+
+@pytest.fixture(scope="session")
+def pennfudan() -> Path:
+    return need_shared(PENNFUDAN)
+
+
+def skimage_bgr(name: str) -> np.ndarray:
+    """A scikit-image sample photo as a BGR uint8 image (OpenCV's order)."""
+    import cv2
+    from skimage import data
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(img[:, :, :3], cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr() -> np.ndarray:
+    return skimage_bgr("astronaut")
+
+
+@pytest.fixture(scope="session")
+def chelsea_bgr() -> np.ndarray:
+    return skimage_bgr("chelsea")
