@@ -1,0 +1,114 @@
+"""COCO json: reading the person category into samples, and writing samples as COCO json.
+
+The writer is also what the evaluator hands to pycocotools, so the ground truth that COCO AP sees is
+exactly the one the other metrics see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from host_tools.datasets.types import DatasetError, Sample
+
+PERSON_CATEGORY_ID = 1  # COCO's own id for person; also label 1 in the OD API label map
+
+
+def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
+    """Images and person boxes of a COCO json; ``iscrowd`` (or ``ignore``) boxes become ignore regions."""
+    if not ann_path.is_file():
+        raise DatasetError(f"coco annotations {ann_path} not found")
+    if not images_dir.is_dir():
+        raise DatasetError(f"coco images folder {images_dir} is not a directory")
+    try:
+        data = json.loads(ann_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{ann_path}:{exc.lineno}: malformed json (column {exc.colno}): {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read coco annotations {ann_path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{ann_path}: not a COCO detection file (no 'images' list)")
+    cats = data.get("categories") or []
+    person_ids = {c.get("id") for c in cats if isinstance(c, dict) and str(c.get("name", "")).lower() in ("person", "pedestrian")}
+    if not person_ids:
+        names = ", ".join(str(c.get("name")) for c in cats[:10] if isinstance(c, dict))
+        raise DatasetError(f"{ann_path}: no 'person' category (categories: {names or 'none'})")
+    per_image: dict[object, list[tuple[list[float], bool]]] = {}
+    for i, ann in enumerate(data.get("annotations") or []):
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{ann_path}: annotations[{i}] is not an object")
+        if ann.get("category_id") not in person_ids:
+            continue
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+            raise DatasetError(f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; expected [x, y, w, h]")
+        x, y, w, h = (float(v) for v in bbox)
+        if w < 0 or h < 0:
+            raise DatasetError(f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has a negative width or height")
+        crowd = bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
+        per_image.setdefault(ann.get("image_id"), []).append(([x, y, x + w, y + h], crowd))
+    samples = []
+    for j, img in enumerate(data["images"]):
+        try:
+            fname, w, h, iid = img["file_name"], int(img["width"]), int(img["height"]), img["id"]
+        except (KeyError, TypeError, ValueError):
+            raise DatasetError(f"{ann_path}: images[{j}] needs file_name, width, height and id") from None
+        path = images_dir / fname
+        if not path.is_file():
+            raise DatasetError(f"{ann_path}: images[{j}] file {fname!r} not found in {images_dir}")
+        anns = per_image.get(iid, [])
+        boxes = np.array([a[0] for a in anns], np.float32).reshape(-1, 4)
+        ignore = np.array([a[1] for a in anns], bool)
+        samples.append(Sample(path, w, h, boxes, ignore, f"{ann_path} (image id {iid})"))
+    return samples
+
+
+def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
+    """Samples as a COCO detection dict: image ids 1..N in order, category 1 = person.
+
+    ``file_name`` is relative to ``images_dir`` (default: the images' common folder), so that
+    ``coco:OUT.json:IMAGES_DIR`` reads the same samples back.
+    """
+    if images_dir is None:
+        images_dir = common_image_dir(samples)
+    images, anns = [], []
+    for i, s in enumerate(samples, start=1):
+        rel = os.path.relpath(s.image_path, images_dir) if images_dir else s.image_path.name
+        images.append({"id": i, "file_name": Path(rel).as_posix(), "width": s.width, "height": s.height})
+        for b, ign in zip(s.boxes.tolist(), s.ignore.tolist(), strict=True):
+            w, h = b[2] - b[0], b[3] - b[1]
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": PERSON_CATEGORY_ID,
+                    "bbox": [round(b[0], 3), round(b[1], 3), round(w, 3), round(h, 3)],
+                    "area": round(w * h, 3),
+                    "iscrowd": int(ign),
+                }
+            )
+    return {
+        "info": {"description": "written by host_tools (edgedetect)"},
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": PERSON_CATEGORY_ID, "name": "person", "supercategory": "person"}],
+    }
+
+
+def common_image_dir(samples: list[Sample]) -> Path:
+    """The deepest folder that holds every image (so COCO ``file_name`` stays short and relative)."""
+    if not samples:
+        return Path(".")
+    return Path(os.path.commonpath([str(s.image_path.resolve().parent) for s in samples]))
+
+
+def write_coco_json(samples: list[Sample], out: Path, images_dir: Path | None = None) -> Path:
+    """Write samples as COCO json; returns the images folder the file names are relative to."""
+    images_dir = images_dir or common_image_dir(samples)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    resolved = [Sample(s.image_path.resolve(), s.width, s.height, s.boxes, s.ignore, s.annotation) for s in samples]
+    out.write_text(json.dumps(to_coco_dict(resolved, images_dir.resolve()), indent=1), encoding="utf-8")
+    return images_dir

@@ -1,0 +1,106 @@
+"""YOLO txt labels (``class cx cy w h``, normalized) with a class map naming which class is a person.
+
+Layouts: ``ROOT/images/**`` + ``ROOT/labels/**`` (Ultralytics; ``images`` -> ``labels`` in the path),
+or each ``.txt`` beside its image (darknet). The class map is ``ROOT/classes.txt`` or ``ROOT/obj.names``
+(one name per line, line i = class i) or the ``names`` of ``ROOT/data.yaml`` (needs PyYAML). An image
+without a label file is a negative image, as in both tools.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from host_tools.datasets._paths import read_text_lines
+from host_tools.datasets.pascal import is_person_label
+from host_tools.datasets.types import DatasetError, Sample
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_class_map(root: Path) -> dict[int, str]:
+    """Class id -> name from classes.txt / obj.names / data.yaml."""
+    for name in ("classes.txt", "obj.names"):
+        p = root / name
+        if p.is_file():
+            names = [ln.strip() for ln in read_text_lines(p)]
+            while names and not names[-1]:
+                names.pop()
+            return dict(enumerate(names))
+    for name in ("data.yaml", "dataset.yaml"):
+        p = root / name
+        if p.is_file():
+            try:
+                import yaml  # optional: only Ultralytics-style datasets need it
+            except ImportError:
+                raise DatasetError(f"{p} needs PyYAML to read (pip install pyyaml), or put a classes.txt (one name per line) in {root}") from None
+            try:
+                names = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
+            except yaml.YAMLError as exc:
+                raise DatasetError(f"{p}: malformed yaml: {exc}") from None
+            if isinstance(names, list):
+                return dict(enumerate(str(n) for n in names))
+            if isinstance(names, dict):
+                return {int(k): str(v) for k, v in names.items()}
+            raise DatasetError(f"{p}: no 'names' list or mapping")
+    raise DatasetError(f"yolo dataset {root} has no class map; add classes.txt (one class name per line, line 1 = class 0)")
+
+
+def _label_path(image: Path, root: Path) -> Path:
+    rel = image.relative_to(root)
+    parts = list(rel.parts)
+    if "images" in parts:
+        i = len(parts) - 1 - parts[::-1].index("images")
+        parts[i] = "labels"
+        return root.joinpath(*parts).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image  # reads the header only; pillow comes with matplotlib on the host
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the same user error
+        raise DatasetError(f"cannot read image size of {path}: {exc}") from None
+
+
+def read_yolo_dataset(root: Path) -> list[Sample]:
+    """Every image under ROOT with its label file (missing label file = no people)."""
+    if not root.is_dir():
+        raise DatasetError(f"yolo dataset root {root} is not a directory")
+    classes = read_class_map(root)
+    person = {i for i, n in classes.items() if is_person_label(n)}
+    if not person:
+        raise DatasetError(f"yolo dataset {root}: no class named 'person' in the class map ({', '.join(list(classes.values())[:10])})")
+    img_root = root / "images" if (root / "images").is_dir() else root
+    images = sorted(p for p in img_root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not images:
+        raise DatasetError(f"yolo dataset {root}: no images found")
+    samples = []
+    for img in images:
+        w, h = _image_size(img)
+        lab = _label_path(img, root)
+        boxes = []
+        if lab.is_file():
+            for lineno, line in enumerate(read_text_lines(lab), start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 5:
+                    raise DatasetError(f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}")
+                try:
+                    cls = int(fields[0])
+                    cx, cy, bw, bh = (float(v) for v in fields[1:])
+                except ValueError:
+                    raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
+                if cls not in classes:
+                    raise DatasetError(f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})")
+                if not all(0.0 <= v <= 1.0 for v in (cx, cy, bw, bh)):
+                    raise DatasetError(f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: {line.strip()!r}")
+                if cls in person:
+                    boxes.append([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
+        samples.append(Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), None, str(lab)))
+    return samples
