@@ -1,0 +1,186 @@
+"""Import an OD-API TF1 frozen SSD graph's weights into the Keras SSD, and check the two agree.
+
+``python -m host_tools.import_weights --pb GRAPH.pb --config ssdlite_mobilenet_v2 --out W.weights.h5``
+maps every graph constant ``<scope>/weights``, ``<scope>/depthwise_weights``, ``<scope>/biases`` and
+``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}`` onto the Keras layer named after that
+scope, then runs the frozen graph and the Keras model on real images and reports the largest absolute
+difference of the raw box-predictor outputs (``concat`` = box encodings, ``concat_1`` = class logits)
+and of the anchors (``Concatenate/concat``). It refuses to write weights that do not reproduce the
+graph (``--tolerance``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+import numpy as np
+import tensorflow as tf
+
+from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools.ssd.config import SSDConfig, load_config
+from host_tools.ssd.keras_compat import keras
+from host_tools.ssd.model import SEP, SSDModel, build_ssd
+
+DEFAULT_PB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "models" / (
+    "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb")
+RAW_BOX = "concat:0"
+RAW_CLS = "concat_1:0"
+ANCHORS = "Concatenate/concat:0"
+PREPROCESSED = "Preprocessor/sub:0"
+INPUT = "image_tensor:0"
+
+
+def load_graph_def(pb_path: Path) -> tf.compat.v1.GraphDef:
+    pb_path = Path(pb_path)
+    if not pb_path.is_file():
+        raise ModelError(f"frozen graph {pb_path} not found; pass --pb with an OD-API frozen_inference_graph.pb")
+    gd = tf.compat.v1.GraphDef()
+    try:
+        gd.ParseFromString(pb_path.read_bytes())
+    except Exception as exc:  # protobuf raises DecodeError subclasses
+        raise ModelError(f"{pb_path} is not a TensorFlow GraphDef ({exc}); pass a frozen_inference_graph.pb") from exc
+    return gd
+
+
+def graph_constants(gd: tf.compat.v1.GraphDef) -> dict[str, np.ndarray]:
+    """All Const nodes of the graph as numpy arrays, keyed by node name."""
+    out = {}
+    for node in gd.node:
+        if node.op == "Const":
+            out[node.name] = tf.make_ndarray(node.attr["value"].tensor)
+    return out
+
+
+def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
+    """Copy graph constants into the Keras layers; returns the names of graph weights left unused.
+
+    Raises ModelError when a Keras layer finds no matching constant or a shape differs, naming both.
+    """
+    used: set[str] = set()
+
+    def take(key: str, shape) -> np.ndarray:
+        if key not in consts:
+            raise ModelError(f"graph has no constant {key!r} for the Keras layer; is the config the graph's architecture?")
+        arr = consts[key]
+        if tuple(arr.shape) != tuple(shape):
+            raise ModelError(f"graph constant {key} has shape {arr.shape}, Keras expects {tuple(shape)}")
+        used.add(key)
+        return arr
+
+    for layer in ssd.keras_model.layers:
+        graph_scope = layer.name.replace(SEP, "/")
+        if isinstance(layer, keras.layers.BatchNormalization):
+            names = ["gamma", "beta", "moving_mean", "moving_variance"]
+            new = []
+            for w, n in zip(layer.weights, names):
+                key = f"{graph_scope}/{n}"
+                if n == "gamma" and key not in consts:  # BN built with scale=False in the graph
+                    new.append(np.ones(w.shape, np.float32))
+                    continue
+                new.append(take(key, w.shape))
+            layer.set_weights(new)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            layer.set_weights([take(f"{graph_scope}/depthwise_weights", layer.weights[0].shape)])
+        elif isinstance(layer, keras.layers.Conv2D):
+            ws = [take(f"{graph_scope}/weights", layer.weights[0].shape)]
+            if layer.use_bias:
+                ws.append(take(f"{graph_scope}/biases", layer.weights[1].shape))
+            layer.set_weights(ws)
+    weight_like = [k for k in consts if k.split("/")[-1] in
+                   ("weights", "depthwise_weights", "biases", "gamma", "beta", "moving_mean", "moving_variance")
+                   and (k.startswith("FeatureExtractor/") or k.startswith("BoxPredictor"))]
+    return sorted(set(weight_like) - used)
+
+
+def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the frozen graph on uint8 RGB images; return its preprocessed input, raw outputs and anchors."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    out: dict[str, list[np.ndarray]] = {PREPROCESSED: [], RAW_BOX: [], RAW_CLS: [], ANCHORS: []}
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for img in images_rgb:
+            res = sess.run(list(out), {INPUT: img[None]})
+            for k, v in zip(out, res):
+                out[k].append(v)
+    return {k: np.concatenate(v) if k != ANCHORS else v[0] for k, v in out.items()}
+
+
+def verify(ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[str, float]:
+    """Max abs differences between the graph's and the Keras model's raw outputs on the same input."""
+    ref = run_graph(gd, images_rgb)
+    box, cls = ssd.keras_model.predict(ref[PREPROCESSED], verbose=0)
+    ref_box = ref[RAW_BOX].reshape(box.shape)
+    return {
+        "images": len(images_rgb),
+        "max_abs_diff_box_encodings": float(np.abs(box - ref_box).max()),
+        "max_abs_diff_class_logits": float(np.abs(cls - ref[RAW_CLS]).max()),
+        "max_abs_diff_anchors": float(np.abs(ssd.anchors - ref[ANCHORS]).max()),
+        "max_abs_box_encoding": float(np.abs(ref_box).max()),
+        "max_abs_class_logit": float(np.abs(ref[RAW_CLS]).max()),
+    }
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise EdgeDetectError(f"cannot read image {path}; pass readable image files to --images")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def import_pb(pb: Path, cfg: SSDConfig) -> tuple[SSDModel, tf.compat.v1.GraphDef, list[str]]:
+    gd = load_graph_def(pb)
+    ssd = build_ssd(cfg)
+    unused = assign_weights(ssd, graph_constants(gd))
+    return ssd, gd, unused
+
+
+def default_verify_images() -> list[Path]:
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    imgs = sorted((data / "inria" / "Test" / "pos").glob("*.png"))
+    train_split = data / "splits" / "pennfudan_train.txt"
+    if train_split.exists():
+        names = [n.strip() for n in train_split.read_text().split() if n.strip()][:4]
+        imgs += [data / "pennfudan" / "PennFudanPed" / "PNGImages" / n for n in names]
+    return imgs
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0])
+    p.add_argument("--pb", type=Path, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb")
+    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name or path matching the graph")
+    p.add_argument("--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)")
+    p.add_argument("--images", type=Path, nargs="*", help="real images to verify on (default: INRIA + 4 Penn-Fudan train)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        ssd, gd, unused = import_pb(args.pb, cfg)
+        images = [read_rgb(x) for x in (args.images or default_verify_images())]
+        if not images:
+            raise EdgeDetectError("no verification images found; pass --images")
+        report = verify(ssd, gd, images)
+        report["unused_graph_weights"] = unused
+        print(json.dumps(report, indent=2))
+        worst = max(report["max_abs_diff_box_encodings"], report["max_abs_diff_class_logits"],
+                    report["max_abs_diff_anchors"])
+        if worst > args.tolerance or unused:
+            raise ModelError(f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
+                             f"unused weights {unused[:5]}); check the config matches the graph")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        ssd.keras_model.save_weights(str(args.out))
+        print(f"wrote {args.out}")
+    except EdgeDetectError as exc:
+        print(f"import_weights: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""The one Keras used by the SSD code: ``tf_keras`` (Keras 2), which TF-MOT's QAT supports."""
+
+from __future__ import annotations
+
+import host_tools.ssd  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tf_keras as keras
+
+__all__ = ["keras"]

@@ -1,0 +1,186 @@
+"""Keras SSD models: SSDLite-MobileNetV2, SSD-MobileNetV2, SSD-MobileNetV1 (OD-API layouts).
+
+Layer names are the TF1 OD-API variable scopes with ``/`` written as ``__``, so weights from an OD-API
+graph or checkpoint map onto layers by name (see ``host_tools.import_weights``). Keras ``padding="same"``
+is TensorFlow's SAME padding, which is what the TF1 slim layers used (extra row/column at the
+bottom/right for stride 2), so no explicit padding is needed to reproduce the OD-API outputs.
+
+The model takes a normalised image [B, H, W, 3] in [-1, 1] (``p / 127.5 - 1``, the OD-API MobileNet
+preprocessing) and returns ``box_encodings`` [B, N, 4] and ``class_logits`` [B, N, num_classes + 1]
+(column 0 = background), N = number of anchors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from host_tools.ssd.anchors import corners_to_center_size, generate_anchors
+from host_tools.ssd.config import SSDConfig
+from host_tools.ssd.keras_compat import keras
+
+layers = keras.layers
+
+SEP = "__"
+
+
+def scope(*parts: str) -> str:
+    """Keras layer name for an OD-API scope path."""
+    return SEP.join(parts)
+
+
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """MobileNetV2 channel rounding (as in slim's ``_make_divisible``)."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class _Builder:
+    """Holds regularisation / batch-norm settings so that every conv is made the same way."""
+
+    def __init__(self, cfg: SSDConfig):
+        m = cfg.model
+        self.reg = keras.regularizers.l2(m.weight_decay) if m.weight_decay > 0 else None
+        self.bn_momentum = m.bn_momentum
+        self.bn_epsilon = m.bn_epsilon
+
+    def bn(self, x, name: str, act: bool = True):
+        x = layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=scope(name, "BatchNorm"))(x)
+        return layers.ReLU(6.0, name=scope(name, "Relu6")) (x) if act else x
+
+    def conv(self, x, filters: int, kernel: int, stride: int, name: str, act: bool = True):
+        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_regularizer=self.reg,
+                          kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03), name=name)(x)
+        return self.bn(x, name, act)
+
+    def dwconv(self, x, kernel: int, stride: int, name: str, act: bool = True):
+        x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, depthwise_regularizer=self.reg,
+                                   depthwise_initializer=keras.initializers.TruncatedNormal(stddev=0.03), name=name)(x)
+        return self.bn(x, name, act)
+
+
+# MobileNetV2 (slim V2_DEF): (expansion, output channels, stride) of expanded_conv .. expanded_conv_16
+_V2_BLOCKS = [(1, 16, 1), (6, 24, 2), (6, 24, 1), (6, 32, 2), (6, 32, 1), (6, 32, 1), (6, 64, 2), (6, 64, 1),
+              (6, 64, 1), (6, 64, 1), (6, 96, 1), (6, 96, 1), (6, 96, 1), (6, 160, 2), (6, 160, 1), (6, 160, 1),
+              (6, 320, 1)]
+
+
+def _mobilenet_v2(b: _Builder, x, mult: float):
+    """Returns the two base feature maps: layer_15/expansion_output (stride 16) and layer_19 (stride 32)."""
+    root = scope("FeatureExtractor", "MobilenetV2")
+    d = lambda c: _make_divisible(c * mult, 8, 16)  # noqa: E731
+    x = b.conv(x, d(32), 3, 2, scope(root, "Conv"))
+    feature_16 = None
+    for i, (t, c, s) in enumerate(_V2_BLOCKS):
+        name = scope(root, "expanded_conv" if i == 0 else f"expanded_conv_{i}")
+        inp = x
+        in_ch = int(x.shape[-1])
+        if t != 1:
+            x = b.conv(x, _make_divisible(in_ch * t, 8), 1, 1, scope(name, "expand"))
+            if i == 13:
+                feature_16 = x  # layer_15/expansion_output
+        x = b.dwconv(x, 3, s, scope(name, "depthwise"))
+        out_ch = d(c) if i < 16 else d(c)
+        x = b.conv(x, out_ch, 1, 1, scope(name, "project"), act=False)
+        if s == 1 and in_ch == out_ch:
+            x = layers.Add(name=scope(name, "add"))([inp, x])
+    # slim keeps Conv_1 at 1280 for multipliers < 1
+    x = b.conv(x, max(1280, d(1280)) if mult > 1.0 else 1280, 1, 1, scope(root, "Conv_1"))
+    return root, "layer_19", [feature_16, x]
+
+
+_V1_BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), (1, 512), (1, 512), (1, 512), (1, 512),
+              (1, 512), (2, 1024), (1, 1024)]
+
+
+def _mobilenet_v1(b: _Builder, x, mult: float):
+    """Returns Conv2d_11_pointwise (stride 16) and Conv2d_13_pointwise (stride 32)."""
+    root = scope("FeatureExtractor", "MobilenetV1")
+    d = lambda c: max(int(c * mult), 8)  # noqa: E731
+    x = b.conv(x, d(32), 3, 2, scope(root, "Conv2d_0"))
+    feats = []
+    for i, (s, c) in enumerate(_V1_BLOCKS, start=1):
+        x = b.dwconv(x, 3, s, scope(root, f"Conv2d_{i}_depthwise"))
+        x = b.conv(x, d(c), 1, 1, scope(root, f"Conv2d_{i}_pointwise"))
+        if i in (11, 13):
+            feats.append(x)
+    return root, "Conv2d_13_pointwise", feats
+
+
+@dataclass
+class SSDModel:
+    """A built SSD: the Keras model plus the constants that define its output (anchors, scales)."""
+
+    config: SSDConfig
+    keras_model: keras.Model
+    feature_map_sizes: list[tuple[int, int]]
+    anchors: np.ndarray  # (N, 4) ymin, xmin, ymax, xmax normalised
+    anchors_cs: np.ndarray  # (N, 4) ycenter, xcenter, h, w
+
+    @property
+    def num_anchors(self) -> int:
+        return int(self.anchors.shape[0])
+
+
+def build_ssd(cfg: SSDConfig) -> SSDModel:
+    """Build the Keras SSD described by ``cfg`` (random init; see import_weights / train for weights)."""
+    m = cfg.model
+    b = _Builder(cfg)
+    lite = m.arch.startswith("ssdlite")
+    inp = keras.Input((m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor")
+    if "mobilenet_v2" in m.arch:
+        root, last, feats = _mobilenet_v2(b, inp, m.depth_multiplier)
+    else:
+        root, last, feats = _mobilenet_v1(b, inp, m.depth_multiplier)
+    x = feats[-1]
+    for i, depth in enumerate(m.extra_depths, start=2):
+        d = max(int(depth * m.depth_multiplier), 16)
+        x = b.conv(x, d // 2, 1, 1, scope(root, f"{last}_1_Conv2d_{i}_1x1_{depth // 2}"))
+        name = scope(root, f"{last}_2_Conv2d_{i}_3x3_s2_{depth}")
+        if lite:
+            x = b.dwconv(x, 3, 2, name + "_depthwise")
+            x = b.conv(x, d, 1, 1, name)
+        else:
+            x = b.conv(x, d, 3, 2, name)
+        feats.append(x)
+    num_layers = cfg.anchors.num_layers
+    if len(feats) != num_layers:
+        raise ValueError(f"{len(feats)} feature maps but anchors.num_layers = {num_layers}")
+    per_loc = cfg.anchors.anchors_per_location()
+    n_cls = m.num_classes + 1
+    boxes, classes, sizes = [], [], []
+    for i, (f, a) in enumerate(zip(feats, per_loc)):
+        sizes.append((int(f.shape[1]), int(f.shape[2])))
+        outs = []
+        for head, width in (("BoxEncodingPredictor", 4), ("ClassPredictor", n_cls)):
+            name = scope(f"BoxPredictor_{i}", head)
+            if lite:
+                y = b.dwconv(f, m.head_kernel_size, 1, name + "_depthwise")
+                y = layers.Conv2D(a * width, 1, padding="same", kernel_regularizer=b.reg, name=name,
+                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03))(y)
+            else:
+                y = layers.Conv2D(a * width, m.head_kernel_size, padding="same", kernel_regularizer=b.reg, name=name,
+                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03))(f)
+            outs.append(layers.Reshape((-1, width), name=scope(f"BoxPredictor_{i}", head + "_reshape"))(y))
+        boxes.append(outs[0])
+        classes.append(outs[1])
+    box_enc = layers.Concatenate(axis=1, name="box_encodings")(boxes)
+    cls_logits = layers.Concatenate(axis=1, name="class_logits")(classes)
+    model = keras.Model(inp, [box_enc, cls_logits], name=cfg.name)
+    anchors = generate_anchors(cfg.anchors, sizes, (m.input_size, m.input_size))
+    if anchors.shape[0] != int(box_enc.shape[1]):
+        raise AssertionError(f"{anchors.shape[0]} anchors but {box_enc.shape[1]} predictions")
+    return SSDModel(cfg, model, sizes, anchors, corners_to_center_size(anchors))
+
+
+def score_fn(cfg: SSDConfig):
+    """The score converter (logits -> class scores incl. background) the config asks for."""
+    import tensorflow as tf
+
+    if cfg.model.score_converter == "softmax":
+        return tf.nn.softmax
+    return tf.sigmoid
