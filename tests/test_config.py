@@ -1,0 +1,140 @@
+"""Service config: defaults, the shipped example, and one precise error line per mistake."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgedetect.errors import ConfigError
+from edgedetect.service.config import SCHEMA, apply_overrides, defaults, load_config, parse_listen
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "systemd" / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    return p
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert "\n" not in msg, "a config error is one line"
+    assert str(path) in msg, "the error names the file"
+    return msg
+
+
+def test_defaults_match_issue_contract(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg["source"]["spec"] == "picam"
+    assert cfg["model"]["threshold"] == 0.5
+    assert cfg["model"]["path"] == "" and cfg["model"]["labels"] == ""
+    assert cfg["preview"]["enabled"] is True
+    assert cfg["events"]["jsonl"] == "/var/lib/edgedetect/events.jsonl"
+    assert cfg["snapshots"]["dir"] == "/var/lib/edgedetect/snapshots"
+    assert cfg["http"]["listen"] == "127.0.0.1:8080"
+    assert cfg["motion"]["enabled"] is True
+    for section in ("source", "model", "preview", "events", "mqtt", "webhook", "snapshots", "http", "motion"):
+        assert section in SCHEMA
+
+
+def test_example_documents_every_key_with_its_default() -> None:
+    """The shipped example parses, has every key with a comment, and shows the real defaults."""
+    text = EXAMPLE.read_text()
+    raw = tomllib.loads(text)
+    want = defaults()
+    assert set(raw) == set(SCHEMA)
+    lines = text.splitlines()
+    for section, keys in SCHEMA.items():
+        assert set(raw[section]) == set(keys), f"[{section}] keys differ from the schema"
+        for key in keys:
+            assert raw[section][key] == want[section][key], f"[{section}] {key} example != default"
+            idx = next(i for i, line in enumerate(lines) if re.match(rf"\s*{key}\s*=", line)
+                       and _section_of(lines, i) == section)
+            assert lines[idx - 1].lstrip().startswith("#") or "#" in lines[idx], \
+                f"[{section}] {key} has no comment in the example"
+    load_config(EXAMPLE, check_files=False)
+
+
+def _section_of(lines: list[str], idx: int) -> str:
+    for line in reversed(lines[:idx]):
+        m = re.match(r"\s*\[(\w+)\]", line)
+        if m:
+            return m.group(1)
+    return ""
+
+
+def test_unknown_key_suggests_close_match(tmp_path: Path) -> None:
+    msg = error_of(write(tmp_path, "[model]\nthreshhold = 0.4\n"))
+    assert "[model]" in msg and "threshhold" in msg and "did you mean 'threshold'" in msg
+
+
+def test_unknown_section_suggests_close_match(tmp_path: Path) -> None:
+    msg = error_of(write(tmp_path, "[snapshot]\ndir = '/tmp/x'\n"))
+    assert "[snapshot]" in msg and "did you mean 'snapshots'" in msg
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    msg = error_of(write(tmp_path, "[model]\nthreshold = 'high'\n"))
+    assert "[model] threshold must be a number" in msg and "'high'" in msg
+    msg = error_of(write(tmp_path, "[preview]\nenabled = 1\n"))
+    assert "[preview] enabled must be true or false" in msg
+    msg = error_of(write(tmp_path, "[model]\nthreads = true\n"))  # bool is not an int here
+    assert "[model] threads must be an integer" in msg
+
+
+def test_bad_values(tmp_path: Path) -> None:
+    assert "between 0 and 1" in error_of(write(tmp_path, "[model]\nthreshold = 1.5\n"))
+    assert "HOST:PORT" in error_of(write(tmp_path, "[http]\nlisten = 'localhost'\n"))
+    assert "port" in error_of(write(tmp_path, "[mqtt]\nport = 70000\n"))
+    assert "http://" in error_of(write(tmp_path, "[webhook]\nurl = 'ftp://x'\n"))
+    assert "unknown event type 'person_waved'" in error_of(
+        write(tmp_path, "[webhook]\nevents = ['person_waved']\n"))
+    assert "must be one of" in error_of(write(tmp_path, "[service]\nlog_level = 'loud'\n"))
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match=re.escape(str(missing)) + ".*not found"):
+        load_config(missing)
+    msg = error_of(write(tmp_path, "[model]\npath = 'missing.tflite'\n"))
+    assert "[model] path" in msg and "file not found" in msg and str(tmp_path / "missing.tflite") in msg
+
+
+def test_relative_model_path_resolves_beside_config(tmp_path: Path) -> None:
+    (tmp_path / "m.tflite").write_bytes(b"x")
+    cfg = load_config(write(tmp_path, "[model]\npath = 'm.tflite'\n"))
+    assert cfg["model"]["path"] == str(tmp_path / "m.tflite")
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    msg = error_of(write(tmp_path, "[model\nthreshold = 0.4\n"))
+    assert "invalid TOML" in msg and "line 1" in msg
+
+
+def test_overrides_validate(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "[source]\nspec = 'usb:0'\n"))
+    new = apply_overrides(cfg, {"source.spec": "dir:/tmp", "preview.enabled": False, "http.listen": None})
+    assert new["source"]["spec"] == "dir:/tmp" and new["preview"]["enabled"] is False
+    assert new["http"]["listen"] == "127.0.0.1:8080"
+    with pytest.raises(ConfigError, match="threshold"):
+        apply_overrides(cfg, {"model.threshold": 7.0})
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen("[::1]:9000") == ("::1", 9000)
+    assert parse_listen(":0") == ("127.0.0.1", 0)
+    with pytest.raises(ValueError):
+        parse_listen("8080")
