@@ -1,0 +1,582 @@
+"""The threaded frame pipeline: capture -> inference -> output, joined by one-slot mailboxes.
+
+Threads and what each one does::
+
+    capture    source.read() -> gate(frame) -> detector.preprocess()   (prefetch: the next tensor
+               is ready before the interpreter is free, so inference never waits for decode)
+    inference  detector.infer() -> detector.postprocess() -> Result
+    output     overlay -> sinks (preview, writers, events, metrics), off the critical path
+
+Each hand-over is a :class:`LatestSlot`. In ``latest`` mode (live sources, always) a new item
+replaces an untaken one and the drop is counted: queues never grow and the output shows the
+newest frame. In ``every_frame`` mode (offline files and folders) the hand-over blocks, so every
+frame is processed; the capture thread then reads each frame *just in time* (timed from measured
+inference and read durations) so a frame does not sit in the slot aging while the interpreter
+is busy: the capture-to-output latency stays close to the inference time itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from edgedetect.detections import Detections
+from edgedetect.errors import SourceLost
+from edgedetect.frame import Frame, Result
+from edgedetect.overlay import draw_detections
+from edgedetect.sources import FrameSource
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sink = Callable[[Result], None]
+Gate = Callable[[Frame], bool]
+
+_EMPTY: Any = object()
+
+
+class DetectorLike(Protocol):
+    """What the pipeline needs from :class:`edgedetect.detector.Detector`."""
+
+    names: Any
+
+    def preprocess(self, bgr: np.ndarray) -> np.ndarray: ...
+
+    def infer(self, tensor: np.ndarray) -> Any: ...
+
+    def postprocess(self, raw: Any, size: tuple[int, int]) -> Detections: ...
+
+
+class LatestSlot(Generic[T]):
+    """A one-item mailbox between two threads.
+
+    Hand-written because ``queue.Queue(maxsize=1)`` cannot replace its item atomically (a
+    ``get_nowait`` + ``put_nowait`` pair races with the consumer) and has no "closed" state.
+
+    Non-blocking (drop-oldest) mode: ``put`` replaces an untaken item and counts it in
+    ``dropped``. Blocking mode: ``put`` waits until the consumer has taken the previous item.
+    After ``close()``, ``put`` refuses new items and ``get`` drains what is left, then gives None.
+    """
+
+    def __init__(self, name: str, *, blocking: bool = False) -> None:
+        self.name = name
+        self.blocking = blocking
+        self._cond = threading.Condition()
+        self._item: Any = _EMPTY
+        self._closed = False
+        self.dropped = 0
+        self.puts = 0
+        self.takes = 0
+        self.last_take_time: float | None = None
+
+    def put(self, item: T, timeout: float | None = None) -> bool:
+        """Hand over ``item``; False if the slot is closed (or, blocking, on timeout)."""
+        with self._cond:
+            if self.blocking:
+                self._cond.wait_for(lambda: self._item is _EMPTY or self._closed, timeout)
+                if self._item is not _EMPTY and not self._closed:
+                    return False
+            if self._closed:
+                return False
+            if self._item is not _EMPTY:
+                self.dropped += 1
+            self._item = item
+            self.puts += 1
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """Take the item, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not _EMPTY or self._closed, timeout)
+            if self._item is _EMPTY:
+                return None
+            item, self._item = self._item, _EMPTY
+            self.takes += 1
+            self.last_take_time = time.monotonic()
+            self._cond.notify_all()
+            return item
+
+    def wait_empty(self, timeout: float | None = None) -> bool:
+        """Wait until the consumer took the item (or the slot closed); True if empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is _EMPTY or self._closed, timeout)
+            return self._item is _EMPTY
+
+    def close(self, discard: bool = False) -> int:
+        """Refuse further puts and wake all waiters; with ``discard``, drop the pending item.
+
+        Returns how many items were discarded (0 or 1).
+        """
+        with self._cond:
+            self._closed = True
+            dropped = 0
+            if discard and self._item is not _EMPTY:
+                self._item = _EMPTY
+                dropped = 1
+            self._cond.notify_all()
+            return dropped
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return 0 if self._item is _EMPTY else 1
+
+
+class StageTimer:
+    """Recent durations and completion times of one stage: fps and percentiles for ``stats()``.
+
+    A bounded deque, so memory stays fixed however long the pipeline runs.
+    """
+
+    def __init__(self, window: int = 256) -> None:
+        self._items: deque[tuple[float, float]] = deque(maxlen=window)
+        self.count = 0
+        self.total_ms = 0.0
+        self.ema_ms: float | None = None
+        self.ema_dev_ms = 0.0
+
+    def add(self, ms: float, end: float | None = None) -> None:
+        self._items.append((time.monotonic() if end is None else end, ms))
+        self.count += 1
+        self.total_ms += ms
+        if self.ema_ms is None:
+            self.ema_ms = ms
+        else:
+            self.ema_dev_ms += 0.1 * (abs(ms - self.ema_ms) - self.ema_dev_ms)
+            self.ema_ms += 0.1 * (ms - self.ema_ms)
+
+    def fps(self, now: float, horizon: float = 5.0) -> float:
+        """Completions per second over the last ``horizon`` seconds (0 when stalled)."""
+        times = [t for t, _ in self._items if t >= now - horizon]
+        if len(times) < 2:
+            return 0.0
+        span = max(now - times[0], times[-1] - times[0])
+        return (len(times) - 1) / span if span > 0 else 0.0
+
+    def summary(self) -> dict[str, float]:
+        if not self._items:
+            return {"count": self.count, "last": 0.0, "mean": 0.0, "p50": 0.0, "p95": 0.0}
+        ms = np.fromiter((m for _, m in self._items), np.float64, len(self._items))
+        return {
+            "count": self.count,
+            "last": round(float(ms[-1]), 3),
+            "mean": round(float(ms.mean()), 3),
+            "p50": round(float(np.percentile(ms, 50)), 3),
+            "p95": round(float(np.percentile(ms, 95)), 3),
+        }
+
+
+@dataclass
+class Backoff:
+    """Reconnect delays for a lost live source: ``initial`` s, times ``factor``, up to ``maximum``."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 30.0
+    max_attempts: int | None = None  # None: keep trying until stopped
+
+    def delays(self) -> Iterable[float]:
+        delay, n = self.initial, 0
+        while self.max_attempts is None or n < self.max_attempts:
+            yield delay
+            delay = min(self.maximum, delay * self.factor)
+            n += 1
+
+
+@dataclass
+class _Packet:
+    frame: Frame
+    tensor: np.ndarray | None
+    skipped: bool
+    preprocess_ms: float
+
+
+def _sink_name(sink: Any) -> str:
+    return getattr(sink, "name", None) or getattr(sink, "__name__", None) or type(sink).__name__
+
+
+class Pipeline:
+    """Run a source through a detector into sinks on three threads.
+
+    Args:
+        source: an open :class:`FrameSource` (the pipeline closes it when it stops, unless
+            ``close_source=False``).
+        detector: a :class:`~edgedetect.detector.Detector` used by this pipeline only
+            (``preprocess`` runs in the capture thread, ``infer``/``postprocess`` in the
+            inference thread; the interpreter is only touched from one thread).
+        sinks: callables ``sink(result)`` run in order in the output thread; an optional
+            ``close()`` is called once at the end. A sink that raises is logged and counted.
+        gate: optional ``gate(frame) -> bool`` run in the capture thread; False skips inference
+            and emits a ``Result`` with ``skipped=True`` and no detections (motion gating).
+        every_frame: blocking hand-over (offline processing of files/folders: no frame dropped).
+            Refused for live sources, which always drop the oldest frame.
+        pace: read at most this many frames per second (play a file at its own speed, like a
+            camera); None reads as fast as the mode allows.
+        max_frames: stop after capturing this many frames.
+        annotate: draw boxes into ``result.annotated`` in the output thread before the sinks.
+        reconnect: back-off policy for a live source raising ``SourceLost``; None ends the
+            pipeline with ``error`` set instead.
+    """
+
+    def __init__(self, source: FrameSource, detector: DetectorLike, sinks: Iterable[Sink] = (),
+                 gate: Gate | None = None, *, every_frame: bool = False,
+                 pace: float | None = None, max_frames: int | None = None, annotate: bool = True,
+                 reconnect: Backoff | None = None, close_source: bool = True,
+                 thread_timeout: float = 2.0) -> None:
+        if every_frame and source.live:
+            raise ValueError(f"every_frame is for offline sources; {source.spec!r} is live")
+        if pace is not None and pace <= 0:
+            raise ValueError(f"pace must be > 0 frames/s, got {pace}")
+        self.source = source
+        self.detector = detector
+        self.sinks = list(sinks)
+        self.gate = gate
+        self.every_frame = every_frame
+        self.pace = pace
+        self.max_frames = max_frames
+        self.annotate = annotate
+        self.reconnect = reconnect
+        self.close_source = close_source
+        self.thread_timeout = thread_timeout
+
+        self._in: LatestSlot[_Packet] = LatestSlot("capture", blocking=every_frame)
+        self._out: LatestSlot[Result] = LatestSlot("inference", blocking=every_frame)
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.state = "created"
+        self.source_state = "ok"
+        self._started_at: float | None = None
+        self._last_result_wall: float | None = None
+        self._last_frame_id: int | None = None
+
+        self.captured = 0
+        self.inferred = 0
+        self.skipped = 0
+        self.output = 0
+        self.reconnects = 0
+        self.gate_errors = 0
+        self.sink_errors: dict[str, int] = {}
+        self.discarded_at_stop = 0
+        self.inference_wait_ms = 0.0
+        self.t_read = StageTimer()
+        self.t_preprocess = StageTimer()
+        self.t_inference = StageTimer()
+        self.t_postprocess = StageTimer()
+        self.t_output = StageTimer()
+        self.t_latency = StageTimer()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        """Start the three threads (once)."""
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        self._started_at = time.monotonic()
+        self.state = "running"
+        for name, target in (("capture", self._capture_loop), ("inference", self._inference_loop),
+                             ("output", self._output_loop)):
+            # daemon: a source stuck in a blocking read must not keep the process alive
+            t = threading.Thread(target=target, name=f"edgedetect-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source is exhausted and all results are out; True if finished."""
+        return self._done.wait(timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop now: set the stop flag, wake every thread, join each with a timeout.
+
+        Sinks are closed (writers flushed) by the output thread on its way out, and the source by
+        the capture thread. Returns True when every thread ended in time; a thread stuck in a
+        blocking ``source.read()`` is left behind (daemon) and reported in the log and ``stats()``.
+        """
+        timeout = self.thread_timeout if timeout is None else timeout
+        self._stop.set()
+        self.discarded_at_stop += self._in.close(discard=True)
+        self.discarded_at_stop += self._out.close(discard=True)
+        deadline = time.monotonic() + timeout
+        ok = True
+        # join output first: it flushes writers, which matters more than a stuck capture read
+        for t in reversed(self._threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                ok = False
+                log.warning("%s thread did not stop within %.1f s (blocked in a call); leaving it",
+                            t.name, timeout)
+        if self.state == "running":
+            self.state = "stopped"
+        return ok
+
+    def run(self, timeout: float | None = None) -> dict[str, Any]:
+        """Start, wait for the end of the source (or ``timeout``), stop; return ``stats()``.
+
+        Ctrl-C stops the threads cleanly before ``KeyboardInterrupt`` propagates.
+        """
+        self.start()
+        try:
+            self.wait(timeout)
+        finally:
+            self.stop()
+        return self.stats()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads) and not self._done.is_set()
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- threads -----------------------------------------------------------------------------
+    def _fail(self, exc: BaseException, where: str) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = exc
+        self.state = "failed"
+        log.error("pipeline %s stage failed: %s", where, exc, exc_info=not isinstance(exc, SourceLost))
+        self._stop.set()
+        self._in.close(discard=True)
+        self._out.close(discard=True)
+
+    def _read(self) -> Frame | None:
+        """``source.read()`` with the reconnect policy applied to ``SourceLost``."""
+        while True:
+            try:
+                return self.source.read()
+            except SourceLost as exc:
+                if self.reconnect is None:
+                    self.source_state = "lost"
+                    raise
+                self.source_state = "reconnecting"
+                log.warning("%s; reconnecting", exc)
+                for delay in self.reconnect.delays():
+                    if self._stop.wait(delay):
+                        return None
+                    try:
+                        self.source.reopen()
+                    except SourceLost as again:
+                        log.warning("reconnect to %s failed: %s", self.source.spec, again)
+                        continue
+                    self.reconnects += 1
+                    self.source_state = "ok"
+                    log.info("reconnected to %s", self.source.spec)
+                    break
+                else:
+                    self.source_state = "lost"
+                    raise exc
+
+    def _just_in_time_wait(self, last_skipped: bool) -> None:
+        """every_frame mode: wait until the interpreter is about to be free, then read.
+
+        Reading right away would let the frame age in the slot for a whole inference; reading
+        after the slot empties would make the interpreter wait for the decode. So read at
+        ``take time + expected inference - expected read/preprocess - margin``.
+        """
+        while not self._in.wait_empty(0.1):
+            if self._stop.is_set():
+                return
+        taken = self._in.last_take_time
+        busy = self.t_inference.ema_ms if not last_skipped else 0.0
+        if taken is None or not busy:
+            return
+        prep = (self.t_read.ema_ms or 0.0) + (self.t_preprocess.ema_ms or 0.0)
+        dev = self.t_read.ema_dev_ms + self.t_preprocess.ema_dev_ms + self.t_inference.ema_dev_ms
+        margin_ms = 1.0 + 0.05 * busy + 2.0 * dev
+        wake = taken + (busy + (self.t_postprocess.ema_ms or 0.0) - prep - margin_ms) / 1000.0
+        delay = wake - time.monotonic()
+        if delay > 0:
+            self._stop.wait(delay)
+
+    def _capture_loop(self) -> None:
+        last_skipped = False
+        t_first: float | None = None
+        try:
+            while not self._stop.is_set():
+                if self.max_frames is not None and self.captured >= self.max_frames:
+                    break
+                if self.every_frame:
+                    self._just_in_time_wait(last_skipped)
+                if self.pace and t_first is not None:
+                    due = t_first + self.captured / self.pace
+                    if self._stop.wait(max(0.0, due - time.monotonic())):
+                        break
+                if self._stop.is_set():
+                    break
+                t0 = time.perf_counter()
+                frame = self._read()
+                if frame is None:
+                    if not self._stop.is_set():
+                        self.source_state = "ended"
+                    break
+                self.t_read.add((time.perf_counter() - t0) * 1000.0)
+                if t_first is None:
+                    t_first = time.monotonic()
+                self.captured += 1
+                passed = True
+                if self.gate is not None:
+                    try:
+                        passed = bool(self.gate(frame))
+                    except Exception:
+                        self.gate_errors += 1
+                        log.exception("gate raised on frame %d; running inference anyway", frame.id)
+                tensor, pre_ms = None, 0.0
+                if passed:
+                    t1 = time.perf_counter()
+                    tensor = self.detector.preprocess(frame.detector_input)
+                    pre_ms = (time.perf_counter() - t1) * 1000.0
+                    self.t_preprocess.add(pre_ms)
+                last_skipped = not passed
+                if not self._in.put(_Packet(frame, tensor, not passed, pre_ms)):
+                    self.discarded_at_stop += 1
+                    break
+        except BaseException as exc:  # noqa: BLE001 - reported via .error, never lost in a thread
+            self._fail(exc, "capture")
+        finally:
+            self._in.close()
+            if self.close_source:
+                try:
+                    self.source.close()
+                except Exception:
+                    log.exception("error closing source %s", self.source.spec)
+
+    def _inference_loop(self) -> None:
+        names = getattr(self.detector, "names", {}) or {}
+        try:
+            while True:
+                t_wait = time.perf_counter()
+                packet = self._in.get(0.1)
+                if packet is None:
+                    if self._in.closed or self._stop.is_set():
+                        break
+                    if self.inferred or self.skipped:
+                        self.inference_wait_ms += (time.perf_counter() - t_wait) * 1000.0
+                    continue
+                if self.inferred or self.skipped:
+                    self.inference_wait_ms += (time.perf_counter() - t_wait) * 1000.0
+                frame = packet.frame
+                if packet.skipped:
+                    result = Result(frame, Detections.empty(names), 0.0, True, 0.0)
+                    self.skipped += 1
+                else:
+                    t0 = time.perf_counter()
+                    raw = self.detector.infer(packet.tensor)
+                    t1 = time.perf_counter()
+                    detections = self.detector.postprocess(raw, frame.size)
+                    t2 = time.perf_counter()
+                    inf_ms = (t1 - t0) * 1000.0
+                    self.t_inference.add(inf_ms)
+                    self.t_postprocess.add((t2 - t1) * 1000.0)
+                    result = Result(frame, detections, inf_ms, False, packet.preprocess_ms)
+                    self.inferred += 1
+                if not self._out.put(result):
+                    self.discarded_at_stop += 1
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "inference")
+        finally:
+            self._out.close()
+
+    def _output_loop(self) -> None:
+        try:
+            while True:
+                result = self._out.get(0.1)
+                if result is None:
+                    if self._out.closed or self._stop.is_set():
+                        break
+                    continue
+                t0 = time.perf_counter()
+                result.output_time = time.monotonic()
+                if self.annotate:
+                    result.annotated = draw_detections(result.frame.image, result.detections)
+                for sink in self.sinks:
+                    try:
+                        sink(result)
+                    except Exception as exc:
+                        name = _sink_name(sink)
+                        n = self.sink_errors.get(name, 0) + 1
+                        self.sink_errors[name] = n
+                        # full traceback the first time, one line after that: a broken sink on
+                        # every frame must not flood the log
+                        log.error("sink %s failed on frame %d (%d so far): %s", name,
+                                  result.frame.id, n, exc, exc_info=n == 1)
+                self.output += 1
+                self._last_result_wall = result.frame.wall_time
+                self._last_frame_id = result.frame.id
+                now = time.monotonic()
+                self.t_output.add((time.perf_counter() - t0) * 1000.0, now)
+                self.t_latency.add((now - result.frame.timestamp) * 1000.0, now)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, "output")
+        finally:
+            for sink in self.sinks:
+                close = getattr(sink, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception as exc:
+                        name = _sink_name(sink)
+                        self.sink_errors[name] = self.sink_errors.get(name, 0) + 1
+                        log.error("sink %s failed to close: %s", name, exc)
+            if self.state == "running":
+                self.state = "finished" if not self._stop.is_set() else "stopped"
+            self._done.set()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """A JSON-ready snapshot of counters and timings (cheap; safe from any thread).
+
+        ``dropped`` is keyed by the stage whose output was overwritten before the next stage
+        took it: ``capture`` (frames never inferred) and ``inference`` (results never output).
+        """
+        now = time.monotonic()
+        return {
+            "state": self.state,
+            "mode": "every_frame" if self.every_frame else "latest",
+            "source": self.source.spec,
+            "source_state": self.source_state,
+            "captured": self.captured,
+            "inferred": self.inferred,
+            "skipped": self.skipped,
+            "output": self.output,
+            "dropped": {"capture": self._in.dropped, "inference": self._out.dropped},
+            "discarded_at_stop": self.discarded_at_stop,
+            "sink_errors": sum(self.sink_errors.values()),
+            "sink_errors_by_sink": dict(self.sink_errors),
+            "gate_errors": self.gate_errors,
+            "reconnects": self.reconnects,
+            "fps": {
+                "capture": round(self.t_read.fps(now), 2),
+                "inference": round(self.t_inference.fps(now), 2),
+                "output": round(self.t_output.fps(now), 2),
+            },
+            "timings_ms": {
+                "read": self.t_read.summary(),
+                "preprocess": self.t_preprocess.summary(),
+                "inference": self.t_inference.summary(),
+                "postprocess": self.t_postprocess.summary(),
+                "output": self.t_output.summary(),
+                "latency": self.t_latency.summary(),
+            },
+            "inference_wait_ms": round(self.inference_wait_ms, 1),
+            "last_frame_id": self._last_frame_id,
+            "last_frame_wall_time": self._last_result_wall,
+            "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,
+            "error": None if self.error is None else str(self.error),
+            "threads_alive": [t.name for t in self._threads if t.is_alive()],
+        }

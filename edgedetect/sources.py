@@ -1,0 +1,473 @@
+"""Frame sources behind one spec string: ``picam``, ``usb:N``, files, streams, folders, globs.
+
+``open_source(spec)`` returns a :class:`FrameSource`; ``read()`` gives the next :class:`Frame`,
+``None`` at the end of a file or folder, and raises :class:`~edgedetect.errors.SourceLost` when a
+live source (camera, stream) stops delivering, so a caller can tell "finished" from "went away"
+and reconnect with back-off (``reopen()``). Frame ids keep counting across reopens.
+
+Spec forms (see docs/pipeline.md):
+  picam | picam:WxH        Raspberry Pi camera via picamera2 (main stream + lores stream)
+  usb:N                    V4L2 / USB webcam number N
+  file:PATH | PATH         a video file (or a single image when PATH is an image)
+  dir:PATH | PATH/         a folder of images, in name order
+  a glob ("imgs/*.jpg")    matching images, in name order
+  rtsp://… http(s)://…     a network stream through FFmpeg
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import logging
+import os
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgedetect.errors import ImageError, SourceError, SourceLost
+from edgedetect.frame import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+SPEC_HELP = (
+    "use picam, picam:WxH, usb:N, file:PATH, dir:PATH, rtsp://..., http(s)://..., "
+    "a glob like 'imgs/*.jpg', or a path to a video, image or folder"
+)
+# Seconds FFmpeg may block opening or reading a network stream before we call it lost.
+STREAM_TIMEOUT_MS = 5000
+
+
+class SourceUnavailable(SourceLost):
+    """A live source that cannot be reached right now (camera absent or busy, stream down).
+
+    A subclass of ``SourceLost`` so that one ``except SourceLost`` in the service covers both
+    "never came up" and "went away": both mean *retry later*.
+    """
+
+
+class FrameSource(ABC):
+    """Base of all sources: numbering, timestamps and the context-manager protocol.
+
+    Attributes:
+        spec: the spec string the source was opened from.
+        live: True for cameras and streams (frames arrive in real time whether or not we read
+            them, so the pipeline always uses drop-oldest hand-over for them).
+        fps: nominal frame rate (a file's fps, a camera's configured rate) or None if unknown.
+    """
+
+    live: bool = False
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.fps: float | None = None
+        self._next_id = 0
+        self._closed = False
+
+    @abstractmethod
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """Return ``(image, lores, name)``, None at the end, or raise ``SourceLost``."""
+
+    def read(self) -> Frame | None:
+        """Next frame stamped with id and capture time, or None at the end of the source."""
+        if self._closed:
+            return None
+        got = self._grab()
+        if got is None:
+            return None
+        image, lores, name = got
+        frame = Frame(self._next_id, time.monotonic(), time.time(), image, lores, name or self.spec)
+        self._next_id += 1
+        return frame
+
+    @property
+    def frames_read(self) -> int:
+        """Frames delivered so far (across reopens)."""
+        return self._next_id
+
+    def reopen(self) -> None:
+        """Release and reacquire the device or stream (after ``SourceLost``); ids keep counting."""
+        raise SourceError(f"source {self.spec!r} cannot be reopened")
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice."""
+        self._closed = True
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
+
+
+class VideoCaptureSource(FrameSource):
+    """A video file, a USB camera or a network stream, all through ``cv2.VideoCapture``."""
+
+    def __init__(self, spec: str, target: str | int, *, live: bool, loop: bool = False,
+                 size: tuple[int, int] | None = None) -> None:
+        super().__init__(spec)
+        self.live = live
+        self._target = target
+        self._loop = loop and not live
+        self._size = size
+        self._cap: cv2.VideoCapture | None = None
+        self._delivered_since_open = 0
+        self._open()
+
+    def _open(self) -> None:
+        target = self._target
+        if isinstance(target, int):
+            api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY
+            cap = cv2.VideoCapture(target, api)
+            if not cap.isOpened():
+                cap.release()
+                raise SourceUnavailable(
+                    f"cannot open USB camera {self.spec!r} (/dev/video{target}): check that it is "
+                    "plugged in and not used by another program (ls /dev/video*)"
+                )
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: newest frame wins
+            if self._size:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+        elif self.live:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+            if not cap.isOpened():
+                cap.release()
+                raise SourceUnavailable(
+                    f"cannot open stream {self.spec!r}: check the URL, credentials and that the "
+                    "camera or server is reachable"
+                )
+        else:
+            if not Path(target).is_file():
+                raise SourceError(f"video file not found: {target} ({SPEC_HELP})")
+            cap = cv2.VideoCapture(str(target))
+            if not cap.isOpened():
+                cap.release()
+                raise SourceError(
+                    f"cannot decode video file {target}: OpenCV/FFmpeg does not read it; check "
+                    "that it plays (ffprobe) or convert it to H.264/MPEG-4 .mp4"
+                )
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self._cap = cap
+        self._delivered_since_open = 0
+
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        if self._cap is None:
+            return None
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            if self.live:
+                raise SourceLost(
+                    f"source {self.spec!r} stopped delivering frames (unplugged, or stream dropped)"
+                )
+            if self._loop and self._delivered_since_open > 0:
+                self._cap.release()
+                self._open()
+                return self._grab()
+            if self._delivered_since_open == 0 and self._next_id == 0:
+                raise SourceError(
+                    f"video file {self._target} opened but no frame could be decoded: the file is "
+                    "empty or its codec is not supported; convert it to H.264/MPEG-4 .mp4"
+                )
+            return None
+        self._delivered_since_open += 1
+        return image, None, ""
+
+    def reopen(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self._closed = False
+        self._open()
+
+    def close(self) -> None:
+        super().close()
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class ImageFilesSource(FrameSource):
+    """Still images (a folder, a glob or one file), in name order.
+
+    Policy for an unreadable image in a folder or glob: skip it with a warning and count it
+    (``unreadable``), so one bad file does not stop a long offline run; if *no* image can be read,
+    or the single image a user named cannot be read, raise ``ImageError`` naming the file.
+    """
+
+    def __init__(self, spec: str, paths: Sequence[Path], *, single: bool = False,
+                 loop: bool = False) -> None:
+        super().__init__(spec)
+        self.paths = list(paths)
+        self._single = single
+        self._loop = loop
+        self._pos = 0
+        self._decoded = 0
+        self.unreadable: list[Path] = []
+
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        while True:
+            if self._pos >= len(self.paths):
+                if self._decoded == 0:
+                    raise ImageError(
+                        f"no readable image in {self.spec!r}: "
+                        + ", ".join(str(p) for p in self.unreadable[:3])
+                        + (" ..." if len(self.unreadable) > 3 else "")
+                        + " could not be decoded; check the files are JPEG/PNG images"
+                    )
+                if not self._loop:
+                    return None
+                self._pos = 0
+            path = self.paths[self._pos]
+            self._pos += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                if self._single:
+                    raise ImageError(
+                        f"cannot read image {path}: missing, truncated or not an image; "
+                        "pass a JPEG/PNG file"
+                    )
+                if path not in self.unreadable:
+                    self.unreadable.append(path)
+                    log.warning("skipping unreadable image %s (not a decodable image)", path)
+                continue
+            self._decoded += 1
+            return image, None, str(path)
+
+
+class PicameraSource(FrameSource):
+    """Raspberry Pi camera through picamera2, with a lores stream for the detector.
+
+    picamera2 is imported here and only here, so the package works off the Pi. The camera object
+    is created once (creating it is slow and it holds the device); ``reopen()`` restarts it. The
+    main stream (BGR, for display and recording) and the lores stream (YUV420 on a Pi 4, for the
+    detector: the ISP scales it, so no CPU resize) are taken from the same request so they show
+    the same instant.
+    """
+
+    live = True
+
+    def __init__(self, spec: str, size: tuple[int, int] = (1280, 720),
+                 lores_size: tuple[int, int] | None = (320, 240), fps: float = 30.0) -> None:
+        super().__init__(spec)
+        try:
+            from picamera2 import Picamera2  # noqa: PLC0415 - Pi-only dependency, lazy on purpose
+        except ImportError as exc:
+            raise SourceError(
+                "source 'picam' needs picamera2, which is not installed here "
+                f"({exc.__class__.__name__}: {exc}); it only works on a Raspberry Pi "
+                "(sudo apt install python3-picamera2; create the venv with "
+                "--system-site-packages); elsewhere use usb:0, a video file or a folder"
+            ) from None
+        try:
+            cameras = Picamera2.global_camera_info()
+        except Exception as exc:  # libcamera raises assorted errors when the stack is broken
+            raise SourceUnavailable(f"picam: libcamera cannot list cameras ({exc})") from None
+        if not cameras:
+            raise SourceUnavailable(
+                "picam: no camera detected; check the ribbon cable and run 'rpicam-hello --list'"
+            )
+        self.fps = fps
+        self._size = size
+        self._lores_size = lores_size
+        self._lores_format: str | None = None
+        try:
+            self._cam = Picamera2()
+            self._configure()
+            self._cam.start()
+        except Exception as exc:
+            raise SourceUnavailable(f"picam: cannot start the camera ({exc}); is it in use?") from None
+
+    def _configure(self) -> None:
+        cam = self._cam
+        main = {"size": tuple(self._size), "format": "RGB888"}  # RGB888 is BGR in memory
+        kwargs: dict[str, Any] = {"main": main, "controls": {"FrameRate": self.fps}}
+        if self._lores_size:
+            kwargs["lores"] = {"size": tuple(self._lores_size), "format": "YUV420"}
+        config = cam.create_video_configuration(**kwargs)
+        cam.align_configuration(config)  # the ISP needs aligned sizes; read back what we got
+        cam.configure(config)
+        if self._lores_size:
+            self._lores_size = tuple(config["lores"]["size"])
+            self._lores_format = str(config["lores"]["format"])
+
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        names = ["main", "lores"] if self._lores_size else ["main"]
+        try:
+            arrays, _meta = self._cam.capture_arrays(names)
+        except Exception as exc:
+            raise SourceLost(f"picam stopped delivering frames ({exc})") from None
+        image = np.ascontiguousarray(arrays[0][..., :3])
+        lores = None
+        if self._lores_size:
+            lores = lores_to_bgr(arrays[1], self._lores_size, self._lores_format or "YUV420")
+        return image, lores, "picam"
+
+    def reopen(self) -> None:
+        try:
+            self._cam.stop()
+            self._cam.start()
+        except Exception as exc:
+            raise SourceUnavailable(f"picam: cannot restart the camera ({exc})") from None
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            try:
+                self._cam.stop()
+                self._cam.close()
+            except Exception as exc:  # closing must not raise during shutdown
+                log.warning("picam: error while closing the camera: %s", exc)
+        super().close()
+
+
+def lores_to_bgr(array: np.ndarray, size: tuple[int, int], fmt: str = "YUV420") -> np.ndarray:
+    """Convert a picamera2 lores buffer to BGR of ``size`` (w, h).
+
+    A YUV420 buffer arrives as (h * 3 / 2, stride) with stride >= w (row padding): converting the
+    whole padded buffer and then cropping keeps the U/V planes aligned, which cropping the raw
+    buffer first would not.
+    """
+    w, h = size
+    if fmt.upper() in ("YUV420", "YVU420"):
+        code = cv2.COLOR_YUV420p2BGR if fmt.upper() == "YUV420" else cv2.COLOR_YUV2BGR_YV12
+        return np.ascontiguousarray(cv2.cvtColor(array, code)[:h, :w])
+    return np.ascontiguousarray(array[:h, :w, :3])  # Pi 5 can give RGB888/XBGR lores directly
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _folder_images(folder: Path, spec: str) -> list[Path]:
+    images = sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+    if not images:
+        raise SourceError(
+            f"folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)}) for source {spec!r}"
+        )
+    return images
+
+
+def _path_source(spec: str, path_text: str, loop: bool) -> FrameSource:
+    path = Path(path_text).expanduser()
+    if path.is_dir():
+        return ImageFilesSource(spec, _folder_images(path, spec), loop=loop)
+    if not path.exists():
+        raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
+    if _is_image(path):
+        return ImageFilesSource(spec, [path], single=True, loop=loop)
+    return VideoCaptureSource(spec, str(path), live=False, loop=loop)
+
+
+def parse_size(text: str, what: str) -> tuple[int, int]:
+    """Parse ``WxH`` (e.g. ``1280x720``) or raise ``SourceError`` naming ``what``."""
+    m = _SIZE.match(text.strip())
+    if not m or int(m.group(1)) <= 0 or int(m.group(2)) <= 0:
+        raise SourceError(f"bad size {text!r} in {what}: write it as WIDTHxHEIGHT, e.g. 1280x720")
+    return int(m.group(1)), int(m.group(2))
+
+
+def open_source(spec: str, *, size: tuple[int, int] | None = None,
+                lores_size: tuple[int, int] | None = (320, 240), loop: bool = False,
+                fps: float = 30.0) -> FrameSource:
+    """Open the source named by ``spec``.
+
+    Args:
+        spec: see the module docstring.
+        size: capture size for cameras (picam main stream, USB), ignored for files.
+        lores_size: picam only: size of the lores stream the detector reads (pass the detector's
+            input size to skip every CPU resize); None to use the main stream only.
+        loop: files/folders only: start again at the end (benchmarks, demos).
+        fps: picam frame rate.
+
+    Raises:
+        SourceError: unknown spec, missing file, undecodable video.
+        SourceUnavailable: a camera or stream that cannot be opened now (retry later).
+    """
+    spec = spec.strip()
+    if not spec:
+        raise SourceError(f"empty source spec: {SPEC_HELP}")
+    low = spec.lower()
+    if low == "picam" or low.startswith("picam:"):
+        main = parse_size(spec[6:], f"source {spec!r}") if ":" in spec else (size or (1280, 720))
+        return PicameraSource(spec, main, lores_size, fps)
+    if low.startswith(("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")):
+        return VideoCaptureSource(spec, spec, live=True)
+    if any(ch in spec for ch in "*?[") and not Path(spec).exists():
+        matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec)))
+        images = [p for p in matches if p.is_file() and _is_image(p)]
+        if not images:
+            raise SourceError(f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        return ImageFilesSource(spec, images, loop=loop)
+    m = _SCHEME.match(spec)
+    if m and len(m.group(1)) > 1:  # one letter would be a Windows drive, e.g. C:\clips
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme == "usb":
+            if not rest.isdigit():
+                raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
+            return VideoCaptureSource(spec, int(rest), live=True, size=size)
+        if scheme == "file":
+            path = Path(rest).expanduser()
+            if path.is_dir():
+                raise SourceError(f"source {spec!r} is a folder: use dir:{rest}")
+            return _path_source(spec, rest, loop)
+        if scheme == "dir":
+            folder = Path(rest).expanduser()
+            if not folder.is_dir():
+                raise SourceError(f"source {spec!r}: no such folder {folder}")
+            return ImageFilesSource(spec, _folder_images(folder, spec), loop=loop)
+        if not Path(spec).exists():
+            raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
+    return _path_source(spec, spec, loop)
+
+
+def bundled_sample_path() -> Path | None:
+    """The sample clip shipped in ``data/`` (repo checkout or installed share dir), if present."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "data" / "sample.mp4", here / "data" / "sample.mp4"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def picamera_available() -> bool:
+    """True on a Raspberry Pi with picamera2 installed and at least one camera attached."""
+    try:
+        model = Path("/proc/device-tree/model").read_text(errors="ignore")
+    except OSError:
+        return False
+    if "Raspberry Pi" not in model:
+        return False
+    try:
+        from picamera2 import Picamera2  # noqa: PLC0415 - Pi-only dependency
+        return bool(Picamera2.global_camera_info())
+    except Exception:  # no picamera2, or libcamera unhappy: not usable, fall back
+        return False
+
+
+def default_source_spec() -> str:
+    """``picam`` on a Pi with a camera, else the bundled sample clip."""
+    if picamera_available():
+        return "picam"
+    sample = bundled_sample_path()
+    if sample is None:
+        raise SourceError(
+            "no camera and no bundled sample (data/sample.mp4): pass --source, e.g. "
+            "--source usb:0 or --source clip.mp4 (or run python data/make_sample.py)"
+        )
+    return str(sample)
