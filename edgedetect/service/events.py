@@ -1,0 +1,159 @@
+"""Person events and where they go: a rotated JSON-lines file and the log.
+
+An output that fails (disk full, permissions) is logged and counted by the caller
+(`ServiceSink`), never allowed to stop detection. The JSONL writer keeps its own tiny
+size-based rotation rather than `logging.handlers.RotatingFileHandler`, because that handler
+swallows write errors (it prints them to stderr) and we must count them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from edgedetect.service.tracker import TrackEvent
+
+log = logging.getLogger("edgedetect.events")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One outward event, as written to JSONL / MQTT / webhooks."""
+
+    type: str
+    time: str  # ISO-8601 UTC wall time of the frame
+    timestamp: float  # Unix seconds of the frame
+    track_id: int
+    box: list[float]  # x1, y1, x2, y2 in frame pixels
+    score: float
+    count: int
+    frame_id: int
+    previous_count: int = 0
+    duration_s: float = 0.0
+    snapshot: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.type != "count_changed":
+            d.pop("previous_count")
+        if self.type != "person_left":
+            d.pop("duration_s")
+        if not self.snapshot:
+            d.pop("snapshot")
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+def make_event(te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "") -> Event:
+    iso = datetime.fromtimestamp(wall_time, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return Event(type=te.type, time=iso.replace("+00:00", "Z"), timestamp=round(wall_time, 3),
+                 track_id=te.track_id, box=[round(v, 1) for v in te.box], score=te.score,
+                 count=te.count, frame_id=frame_id, previous_count=te.previous_count,
+                 duration_s=te.duration_s, snapshot=snapshot)
+
+
+class EventOutput(Protocol):
+    name: str
+
+    def send(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    """Appends one JSON object per line; rotates at `max_bytes` keeping `backups` old files."""
+
+    name = "jsonl"
+
+    def __init__(self, path: str | Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._fh = None
+
+    def _open(self):
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        return self._fh
+
+    def send(self, event: Event) -> None:
+        line = event.to_json() + "\n"
+        fh = self._open()
+        try:
+            fh.write(line)
+            fh.flush()  # events are rare and precious: hand each to the kernel at once
+        except OSError:
+            # A failed write may leave a partial line buffered; reopen next time.
+            self._drop_handle()
+            raise
+        if fh.tell() >= self.max_bytes:
+            self.rotate()
+
+    def _drop_handle(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+
+    def rotate(self) -> None:
+        """events.jsonl -> events.jsonl.1 -> ... -> events.jsonl.N (oldest dropped)."""
+        self._drop_handle()
+        if self.backups <= 0:
+            self.path.unlink(missing_ok=True)
+            return
+        for i in range(self.backups - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.path.exists():
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self.flush()
+            finally:
+                self._drop_handle()
+
+
+class LogOutput:
+    """One human-readable log line per event (journald picks up stderr)."""
+
+    name = "log"
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.log = logger or log
+
+    def send(self, event: Event) -> None:
+        if event.type == "count_changed":
+            self.log.info("count_changed %d -> %d", event.previous_count, event.count)
+        else:
+            self.log.info("%s track=%d score=%.2f box=%s count=%d%s", event.type, event.track_id,
+                          event.score, [int(v) for v in event.box], event.count,
+                          f" snapshot={event.snapshot}" if event.snapshot else "")
+
+    def close(self) -> None:
+        pass
+
+
+def utc_stamp(wall_time: float | None = None) -> str:
+    """Filesystem-safe UTC timestamp, sortable: 20260101T120000.123Z."""
+    t = time.time() if wall_time is None else wall_time
+    dt = datetime.fromtimestamp(t, tz=timezone.utc)
+    return dt.strftime("%Y%m%dT%H%M%S.") + f"{dt.microsecond // 1000:03d}Z"

@@ -1,0 +1,93 @@
+"""Prometheus metrics (prometheus-client) on a private registry.
+
+A private `CollectorRegistry` per service instance keeps tests and reloads independent of the
+library's global default registry. Pipeline-owned numbers (per-stage fps, dropped frames) are
+read from `pipeline.stats()` at scrape time by a custom collector instead of being copied on
+every frame.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Inference on a Pi 4 is ~30-300 ms; buckets bracket that range.
+LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+
+
+class _StatsCollector:
+    """Exposes a `stats()` dict as metrics at scrape time (pipeline-side counters)."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self):
+        try:
+            s = self._stats() or {}
+        except Exception:  # a scrape must never fail because the pipeline is between states
+            s = {}
+        fps = GaugeMetricFamily("edgedetect_stage_fps", "Frames per second through each pipeline stage",
+                                labels=["stage"])
+        for stage, value in (s.get("fps") or {}).items():
+            fps.add_metric([str(stage)], float(value))
+        yield fps
+        dropped = CounterMetricFamily("edgedetect_dropped_frames",
+                                      "Frames dropped at a one-slot hand-over (newest wins)",
+                                      labels=["stage"])
+        for stage, value in (s.get("dropped") or {}).items():
+            dropped.add_metric([str(stage)], float(value))
+        yield dropped
+
+
+class ServiceMetrics:
+    """All service metrics; `render()` returns the Prometheus text exposition."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.started = time.time()
+        self.frames = Counter("edgedetect_frames", "Frames that reached the output stage", registry=r)
+        self.inferred = Counter("edgedetect_inferred_frames", "Frames that ran inference", registry=r)
+        self.skipped = Counter("edgedetect_skipped_frames",
+                               "Frames whose inference was skipped by the motion gate", registry=r)
+        self.inference = Histogram("edgedetect_inference_seconds", "Model inference latency",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.persons = Gauge("edgedetect_persons", "Persons currently tracked (debounced)", registry=r)
+        self.detections = Gauge("edgedetect_detections", "Raw detections on the last inferred frame",
+                                registry=r)
+        self.events = Counter("edgedetect_events", "Person events emitted", ["type"], registry=r)
+        self.errors = Counter("edgedetect_errors", "Errors by component (outputs, source, ...)",
+                              ["component"], registry=r)
+        self.reconnects = Counter("edgedetect_source_reconnects", "Source reopen attempts", registry=r)
+        self.stalls = Counter("edgedetect_source_stalls", "Times the source delivered no frame for "
+                              "longer than stall_timeout_s", registry=r)
+        self.output_dropped = Counter("edgedetect_output_dropped", "Messages dropped by a full output "
+                                      "queue (dead broker/endpoint)", ["output"], registry=r)
+        self.snapshots = Counter("edgedetect_snapshots", "Snapshots written", registry=r)
+        self.healthy = Gauge("edgedetect_healthy", "1 when frames flow and the model is loaded", registry=r)
+        self.model_loaded = Gauge("edgedetect_model_loaded", "1 when the model is loaded", registry=r)
+        self.last_frame_age = Gauge("edgedetect_last_frame_age_seconds", "Seconds since the last frame",
+                                    registry=r)
+        self.uptime = Gauge("edgedetect_uptime_seconds", "Seconds since the service started", registry=r)
+        self.uptime.set_function(lambda: time.time() - self.started)
+        for t in ("person_entered", "person_left", "count_changed"):
+            self.events.labels(t)
+        self._stats_collector: _StatsCollector | None = None
+
+    def attach_stats(self, stats: Callable[[], dict[str, Any]]) -> None:
+        """Register (or replace) the pipeline stats source."""
+        if self._stats_collector is not None:
+            self.registry.unregister(self._stats_collector)
+        self._stats_collector = _StatsCollector(stats)
+        self.registry.register(self._stats_collector)
+
+    def error(self, component: str) -> None:
+        self.errors.labels(component).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,237 @@
+"""Network outputs (MQTT, webhook) behind a bounded queue and their own worker thread.
+
+The pipeline's output thread only ever does `queue.put_nowait`: a dead broker, a hanging
+endpoint or a slow DNS lookup can delay the worker, never detection. When the queue is full
+the oldest message is dropped and counted (newest events matter most, memory stays bounded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from edgedetect.service.events import Event
+
+log = logging.getLogger("edgedetect.outputs")
+
+
+class QueuedOutput:
+    """Base: `send()` enqueues without blocking; `_deliver()` runs on the worker thread."""
+
+    name = "queued"
+
+    def __init__(self, maxsize: int, on_error: Callable[[str], None] | None = None,
+                 on_drop: Callable[[str], None] | None = None) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._on_error = on_error or (lambda name: None)
+        self._on_drop = on_drop or (lambda name: None)
+        self.delivered = 0
+        self.dropped = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name=f"out-{self.name}", daemon=True)
+        self._thread.start()
+
+    def send(self, event: Event) -> None:
+        self._put(event)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            try:
+                self._q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._q.get_nowait()  # drop the oldest
+                    self.dropped += 1
+                    self._on_drop(self.name)
+                except queue.Empty:
+                    pass
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._q.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if item is None:
+                return
+            try:
+                self._deliver(item)
+                self.delivered += 1
+            except Exception as e:  # logged and counted; the next message still goes out
+                self.failed += 1
+                self._on_error(self.name)
+                log.warning("%s output failed: %s", self.name, e)
+
+    def _deliver(self, item: Any) -> None:
+        raise NotImplementedError
+
+    @property
+    def pending(self) -> int:
+        return self._q.qsize()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Give queued messages up to `timeout` s to go out, then stop (bounded shutdown)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        while self._q.qsize() and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.02)
+        self._put(None)
+        self._thread.join(max(0.0, deadline - time.monotonic()) + 0.1)
+
+
+class WebhookOutput(QueuedOutput):
+    """POSTs each event as JSON; retries with exponential backoff on network errors and 5xx."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, events: list[str] | None = None, timeout_s: float = 5.0,
+                 retries: int = 3, queue_size: int = 100, headers: dict[str, str] | None = None,
+                 backoff_s: float = 0.5, **kw: Any) -> None:
+        self.url = url
+        self.events = set(events) if events is not None else None
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.headers = {"Content-Type": "application/json", "User-Agent": "edgedetect"}
+        self.headers.update(headers or {})
+        self.backoff_s = backoff_s
+        super().__init__(queue_size, **kw)
+
+    def send(self, event: Event) -> None:
+        if self.events is None or event.type in self.events:
+            self._put(event)
+
+    def _deliver(self, event: Event) -> None:
+        body = event.to_json().encode()
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                if self._stop.wait(min(self.backoff_s * 2 ** (attempt - 1), 30.0)):
+                    break  # shutting down: stop retrying
+            req = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    resp.read(1024)
+                return
+            except urllib.error.HTTPError as e:
+                last = e
+                if e.code < 500 and e.code != 429:
+                    break  # a 4xx will not get better by retrying
+            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                last = e
+        raise RuntimeError(f"POST {self.url} failed after {attempt + 1} attempt(s): {last}")
+
+
+def node_id(name: str) -> str:
+    """Home Assistant object ids: [a-zA-Z0-9_-] only."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name) or "edgedetect"
+
+
+def discovery_messages(prefix: str, discovery_prefix: str, device_name: str) -> list[tuple[str, str]]:
+    """Retained Home Assistant MQTT discovery configs: a person-count sensor and occupancy."""
+    node = node_id(device_name)
+    device = {"identifiers": [f"edgedetect_{node}"], "name": device_name, "manufacturer": "edgedetect",
+              "model": "edgedetect person detector"}
+    avail = f"{prefix}/availability"
+    count_cfg = {
+        "name": "Person count", "unique_id": f"{node}_person_count", "object_id": f"{node}_person_count",
+        "state_topic": f"{prefix}/count", "state_class": "measurement", "icon": "mdi:account-multiple",
+        "availability_topic": avail, "payload_available": "online", "payload_not_available": "offline",
+        "device": device,
+    }
+    occ_cfg = {
+        "name": "Occupancy", "unique_id": f"{node}_occupancy", "object_id": f"{node}_occupancy",
+        "state_topic": f"{prefix}/occupancy", "device_class": "occupancy", "payload_on": "ON",
+        "payload_off": "OFF", "availability_topic": avail, "payload_available": "online",
+        "payload_not_available": "offline", "device": device,
+    }
+    return [
+        (f"{discovery_prefix}/sensor/{node}/person_count/config", json.dumps(count_cfg)),
+        (f"{discovery_prefix}/binary_sensor/{node}/occupancy/config", json.dumps(occ_cfg)),
+    ]
+
+
+class MqttOutput(QueuedOutput):
+    """paho-mqtt publisher: availability with last will, HA discovery, events, count, occupancy.
+
+    paho runs its own network thread (`loop_start`) and reconnects by itself; our worker
+    thread only calls `publish`, which queues inside paho while disconnected (bounded by
+    `max_queued_messages_set`).
+    """
+
+    name = "mqtt"
+
+    def __init__(self, host: str, port: int = 1883, topic_prefix: str = "edgedetect",
+                 username: str = "", password: str = "", client_id: str = "", keepalive_s: int = 60,
+                 queue_size: int = 1000, discovery: bool = True, discovery_prefix: str = "homeassistant",
+                 device_name: str = "edgedetect", **kw: Any) -> None:
+        import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
+
+        self.prefix = topic_prefix.strip("/")
+        self.discovery = discovery
+        self.discovery_prefix = discovery_prefix.strip("/")
+        self.device_name = device_name
+        self.count = 0
+        self.connected = threading.Event()
+        self.avail_topic = f"{self.prefix}/availability"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                  clean_session=True)
+        if username:
+            self.client.username_pw_set(username, password or None)
+        self.client.will_set(self.avail_topic, "offline", qos=1, retain=True)
+        self.client.max_queued_messages_set(queue_size)
+        self.client.reconnect_delay_set(1, 60)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        super().__init__(queue_size, **kw)
+        self.client.connect_async(host, port, keepalive_s)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if getattr(reason_code, "is_failure", False):
+            log.warning("MQTT connect refused: %s", reason_code)
+            return
+        log.info("MQTT connected")
+        client.publish(self.avail_topic, "online", qos=1, retain=True)
+        if self.discovery:
+            for topic, payload in discovery_messages(self.prefix, self.discovery_prefix, self.device_name):
+                client.publish(topic, payload, qos=1, retain=True)
+        self._publish_state(self.count)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        self.connected.clear()
+        if reason_code != 0:
+            log.warning("MQTT disconnected (%s); paho reconnects in the background", reason_code)
+
+    def _publish_state(self, count: int) -> None:
+        self.client.publish(f"{self.prefix}/count", str(count), qos=1, retain=True)
+        self.client.publish(f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True)
+
+    def _deliver(self, event: Event) -> None:
+        info = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
+        if event.type == "count_changed":
+            self.count = event.count
+            self._publish_state(event.count)
+        if info.rc not in (0,):
+            raise RuntimeError(f"MQTT publish failed (rc={info.rc}); broker unreachable or queue full")
+
+    def close(self, timeout: float = 1.0) -> None:
+        super().close(timeout)
+        try:
+            if self.connected.is_set():
+                self.client.publish(self.avail_topic, "offline", qos=1, retain=True).wait_for_publish(0.5)
+            self.client.disconnect()
+        except Exception as e:  # closing must not raise during shutdown
+            log.debug("MQTT close: %s", e)
+        self.client.loop_stop()
