@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Install (or uninstall) the edgedetect service on a Raspberry Pi (Pi OS Bookworm) or any
+# systemd Linux. Idempotent: run it again after `git pull` to upgrade; your config is kept.
+#
+#   sudo systemd/install.sh               install or upgrade, enable and (re)start the service
+#   sudo systemd/install.sh --no-start    install and enable, but do not start now
+#   sudo systemd/install.sh --uninstall   stop, disable, remove unit and venv (keeps config/data)
+#   sudo systemd/install.sh --uninstall --purge   also remove config, events, snapshots, user
+#   DRY_RUN=1 systemd/install.sh ...      print what would be done, change nothing
+#
+# What it does: creates the system user `edgedetect` (groups video, render), a venv in
+# /opt/edgedetect/venv with --system-site-packages (picamera2 comes from apt:
+# python3-picamera2), installs this checkout into it WITHOUT TensorFlow (the runtime
+# dependencies only: numpy, OpenCV, LiteRT, prometheus-client, paho-mqtt, waitress), installs
+# /etc/edgedetect/config.toml from systemd/config.example.toml if absent, installs the unit
+# and enables it.
+set -euo pipefail
+
+PREFIX="${PREFIX:-/opt/edgedetect}"
+CONF_DIR="${CONF_DIR:-/etc/edgedetect}"
+STATE_DIR="${STATE_DIR:-/var/lib/edgedetect}"
+UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
+SERVICE_USER="${SERVICE_USER:-edgedetect}"
+PYTHON="${PYTHON:-python3}"
+DRY_RUN="${DRY_RUN:-0}"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+action=install
+purge=0
+start=1
+with_apt=1
+for arg in "$@"; do
+  case "$arg" in
+    --uninstall) action=uninstall ;;
+    --purge) purge=1 ;;
+    --no-start) start=0 ;;
+    --no-apt) with_apt=0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+run() {  # run a command, or print it under DRY_RUN=1
+  if [ "$DRY_RUN" = 1 ]; then echo "+ $*"; else "$@"; fi
+}
+
+have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+if [ "$DRY_RUN" != 1 ] && [ "$(id -u)" != 0 ]; then
+  echo "install.sh: run as root (sudo $0 $*)" >&2
+  exit 2
+fi
+
+uninstall() {
+  if have_systemd; then
+    run systemctl disable --now edgedetect.service || true
+  fi
+  run rm -f "$UNIT_DIR/edgedetect.service"
+  if have_systemd; then run systemctl daemon-reload; fi
+  run rm -rf "$PREFIX"
+  if [ "$purge" = 1 ]; then
+    run rm -rf "$CONF_DIR" "$STATE_DIR" /var/log/edgedetect
+    if id -u "$SERVICE_USER" >/dev/null 2>&1; then run userdel "$SERVICE_USER"; fi
+  else
+    echo "kept $CONF_DIR and $STATE_DIR (add --purge to remove them and the user)"
+  fi
+  echo "edgedetect uninstalled"
+}
+
+install() {
+  # 1. system packages: venv support and, on a Pi, picamera2 (never pip-installed: it needs
+  #    the matching libcamera from apt)
+  if [ "$with_apt" = 1 ] && command -v apt-get >/dev/null; then
+    pkgs=(python3-venv)
+    if apt-cache show python3-picamera2 >/dev/null 2>&1; then pkgs+=(python3-picamera2); fi
+    run apt-get install -y --no-install-recommends "${pkgs[@]}"
+  fi
+
+  # 2. the service user: no login, no home outside the state dir, camera and GPU groups
+  if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    run useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+      --shell /usr/sbin/nologin --comment "edgedetect service" "$SERVICE_USER"
+  fi
+  for group in video render; do
+    if getent group "$group" >/dev/null; then run usermod -a -G "$group" "$SERVICE_USER"; fi
+  done
+
+  # 3. the venv (reused on upgrade) and the package, runtime dependencies only (no TensorFlow)
+  if [ ! -x "$PREFIX/venv/bin/python" ]; then
+    run mkdir -p "$PREFIX"
+    run "$PYTHON" -m venv --system-site-packages "$PREFIX/venv"
+  fi
+  # Keep apt's numpy when there is one: picamera2's compiled helpers (simplejpeg, pidng) are
+  # built against it and break on a pip-installed numpy of another major version.
+  constraint_args=()
+  sys_numpy="$("$PYTHON" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)"
+  if [ -n "$sys_numpy" ]; then
+    run mkdir -p "$PREFIX"
+    if [ "$DRY_RUN" = 1 ]; then echo "+ echo numpy==$sys_numpy > $PREFIX/constraints.txt"
+    else echo "numpy==$sys_numpy" > "$PREFIX/constraints.txt"; fi
+    constraint_args=(--constraint "$PREFIX/constraints.txt")
+  fi
+  run "$PREFIX/venv/bin/pip" install --upgrade --upgrade-strategy only-if-needed \
+    "${constraint_args[@]}" "$SRC"
+  run install -d -m 0755 "$PREFIX/docs"
+  if [ -f "$SRC/docs/service.md" ]; then run install -m 0644 "$SRC/docs/service.md" "$PREFIX/docs/"; fi
+
+  # 4. config (never overwritten: the current example goes beside it) and state dirs
+  run install -d -m 0750 -o root -g "$SERVICE_USER" "$CONF_DIR"
+  if [ -f "$CONF_DIR/config.toml" ]; then
+    run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" \
+      "$CONF_DIR/config.example.toml"
+    echo "kept $CONF_DIR/config.toml (the current example is config.example.toml beside it)"
+  else
+    run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" \
+      "$CONF_DIR/config.toml"
+  fi
+  run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
+  run "$PREFIX/venv/bin/edgedetect" check-config "$CONF_DIR/config.toml"
+
+  # 5. the unit
+  run install -m 0644 "$SRC/systemd/edgedetect.service" "$UNIT_DIR/edgedetect.service"
+  if have_systemd; then
+    run systemctl daemon-reload
+    run systemctl enable edgedetect.service
+    if [ "$start" = 1 ]; then run systemctl restart edgedetect.service; fi
+    echo "edgedetect installed; follow it with: journalctl -u edgedetect -f"
+  else
+    echo "edgedetect installed; systemd is not running here, so the unit was not enabled"
+  fi
+}
+
+"$action"

@@ -1,0 +1,124 @@
+"""systemd integration: unit hardening score, unit contents, install script, sd_notify datagrams."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgedetect.service.notify import Notifier, watchdog_interval_s
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = REPO / "systemd" / "edgedetect.service"
+INSTALL = REPO / "systemd" / "install.sh"
+
+
+def unit_settings() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "[")) and "=" in line:
+            k, v = line.split("=", 1)
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def test_security_exposure_at_most_2_5() -> None:
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd) - cannot score the unit")
+    proc = subprocess.run([exe, "security", "--offline=true", "--no-pager", str(UNIT)],
+                          capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", proc.stdout + proc.stderr)
+    assert m, f"no exposure score in output: {proc.stdout[-500:]} {proc.stderr[-500:]}"
+    score = float(m.group(1))
+    print(f"systemd-analyze security exposure: {score}")
+    assert score <= 2.5
+
+
+def test_unit_contract() -> None:
+    s = unit_settings()
+    assert s["Type"] == ["notify"]
+    assert int(s["WatchdogSec"][0]) > 0
+    assert s["Restart"] == ["on-failure"]
+    assert "ExecReload" in s and "-HUP" in s["ExecReload"][0]
+    assert "run --config /etc/edgedetect/config.toml" in s["ExecStart"][0]
+    assert s["User"] == ["edgedetect"] and "video" in s["SupplementaryGroups"][0]
+    assert s["StateDirectory"] == ["edgedetect"] and s["LogsDirectory"] == ["edgedetect"]
+    for key, want in (("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
+                      ("NoNewPrivileges", "yes"), ("CapabilityBoundingSet", ""), ("DevicePolicy", "closed")):
+        assert s[key] == [want], key
+    allowed = " ".join(s["DeviceAllow"])
+    for dev in ("char-video4linux", "char-media", "char-dma_heap", "char-drm"):
+        assert dev in allowed
+    assert "AF_PACKET" not in s["RestrictAddressFamilies"][0]
+
+
+def test_install_script_syntax_and_dry_run(tmp_path: Path) -> None:
+    subprocess.run(["bash", "-n", str(INSTALL)], check=True, timeout=30)
+    env = dict(os.environ, DRY_RUN="1", PREFIX=str(tmp_path / "opt"), CONF_DIR=str(tmp_path / "etc"),
+               STATE_DIR=str(tmp_path / "var"), UNIT_DIR=str(tmp_path / "units"),
+               SERVICE_USER="edgedetect-test-nonexistent")
+    out = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "useradd --system" in out and "edgedetect-test-nonexistent" in out
+    assert "-m venv --system-site-packages" in out
+    pip_line = next(line for line in out.splitlines() if "pip install" in line)
+    assert str(REPO) in pip_line and "tensorflow" not in pip_line.lower() and "[host]" not in pip_line
+    assert "config.example.toml" in out and "check-config" in out
+    assert "edgedetect.service" in out
+    assert not (tmp_path / "opt").exists(), "dry run changed the filesystem"
+    out = subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert "rm -rf" in out and str(tmp_path / "opt") in out
+    bad = subprocess.run(["bash", str(INSTALL), "--bogus"], env=env, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def _listener(tmp_path: Path) -> tuple[socket.socket, str]:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2.0)
+    return sock, path
+
+
+def test_notifier_sends_datagrams(tmp_path: Path) -> None:
+    sock, path = _listener(tmp_path)
+    n = Notifier(path)
+    assert n.enabled
+    assert n.ready("starting")
+    assert sock.recv(4096) == b"READY=1\nSTATUS=starting"
+    assert n.watchdog() and sock.recv(4096) == b"WATCHDOG=1"
+    assert n.status("12.0 fps, 1 person(s)") and sock.recv(4096) == b"STATUS=12.0 fps, 1 person(s)"
+    n.close()
+    sock.close()
+
+
+def test_notifier_abstract_socket() -> None:
+    name = f"edgedetect-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(2.0)
+    n = Notifier("@" + name)
+    assert n.stopping() and sock.recv(4096) == b"STOPPING=1"
+    sock.close()
+
+
+def test_notifier_outside_systemd_is_noop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    n = Notifier()
+    assert not n.enabled and n.ready() is False
+
+
+def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "60000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert watchdog_interval_s() == 30.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert watchdog_interval_s() is None
