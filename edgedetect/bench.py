@@ -231,7 +231,7 @@ def _pipeline(detector: Any, clip: str, frames: int, *, live: bool,
         "dropped_frames": sum(stats["dropped"].values()),
         "stale_frames": stale,
         "unchecked_frames": unchecked,
-        "out_of_order": int(sum(1 for a, b in zip(ids, ids[1:]) if b <= a)),
+        "out_of_order": int(sum(1 for a, b in zip(ids[:-1], ids[1:], strict=True) if b <= a)),
         "inference_wait_ms": stats["inference_wait_ms"],
         "timings_ms": {k: v["p50"] for k, v in stats["timings_ms"].items()},
     }

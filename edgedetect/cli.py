@@ -1,0 +1,349 @@
+"""The ``edgedetect`` command: ``detect``, ``run``, ``bench``, ``check-config``.
+
+Every error a user can cause ends as one line ``edgedetect: error: ...`` on stderr and exit code
+2 (never a traceback); Ctrl-C stops the pipeline cleanly and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgedetect import __version__
+from edgedetect.errors import ConfigError, EdgeDetectError, ImageError
+
+log = logging.getLogger("edgedetect")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+# ----------------------------------------------------------------------------- argument types
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use e.g. 0.5)") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1 (use e.g. 0.5)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _classes(text: str) -> tuple[str, ...] | None:
+    names = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("empty class list (use e.g. person,car or all)")
+    return None if names == ("all",) else names
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, threads_default: int | None = 2) -> None:
+    p.add_argument("--model", metavar="M", default=None,
+                   help="TFLite model (default: models/person_ssdlite_int8.tflite)")
+    p.add_argument("--labels", metavar="L", default=None,
+                   help="label file (default: the one beside the model, or its metadata)")
+    p.add_argument("--threshold", metavar="T", type=_threshold, default=0.5,
+                   help="minimum score, 0..1 (default 0.5)")
+    p.add_argument("--classes", metavar="C", type=_classes, default=("person",),
+                   help="comma-separated labels to keep, or 'all' (default: person)")
+    p.add_argument("--threads", metavar="N", type=_positive_int, default=threads_default,
+                   help=f"interpreter threads (default {threads_default or 'CPUs - 1'})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgedetect",
+        description="Real-time person detection with TFLite SSD models on the Raspberry Pi.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgedetect {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("detect", help="detect objects in image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per image on stdout")
+    p.add_argument("--save-dir", metavar="D", default=None,
+                   help="write each image with its boxes drawn to D/<name>.detections.jpg")
+
+    p = sub.add_parser("run", help="run the live pipeline on a camera, stream, video or folder")
+    p.add_argument("--source", metavar="S", default=None,
+                   help="picam, usb:N, file:PATH, dir:PATH, rtsp://..., a glob or a path "
+                        "(default: picam on a Pi with a camera, else the bundled sample)")
+    _add_model_args(p)
+    p.add_argument("--max-frames", metavar="N", type=_positive_int, default=None,
+                   help="stop after N captured frames")
+    p.add_argument("--output", metavar="FILE", default=None,
+                   help="write the annotated video (.mp4, .avi)")
+    p.add_argument("--events", metavar="FILE", default=None,
+                   help="append one JSON line per frame with detections")
+    p.add_argument("--no-preview", action="store_true", help="never open a window")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--every-frame", action="store_true",
+                      help="files/folders: process every frame as fast as possible "
+                           "(default when there is no preview window)")
+    mode.add_argument("--realtime", action="store_true",
+                      help="files/folders: play at the file's fps and drop frames the detector "
+                           "cannot keep up with, like a camera (default with a preview window)")
+    p.add_argument("--size", metavar="WxH", default=None,
+                   help="camera capture size for picam/usb, e.g. 1280x720")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="run the service with this config file instead (see check-config)")
+
+    p = sub.add_parser("bench", help="benchmark bare interpreter vs. pipeline vs. naive loop")
+    _add_model_args(p, threads_default=None)
+    p.add_argument("--source", metavar="S", default=None,
+                   help="a video file or folder (default: a clip rendered from scikit-image "
+                        "photos, needs scikit-image)")
+    p.add_argument("--frames", metavar="N", type=_positive_int, default=200,
+                   help="frames per measurement (default 200)")
+    p.add_argument("--no-live", action="store_true", help="skip the paced drop-oldest run")
+    p.add_argument("--json", action="store_true", help="print the JSON report")
+
+    p = sub.add_parser("check-config", help="validate a service config file")
+    p.add_argument("file", metavar="FILE")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="edgedetect: %(levelname)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _detector(args: argparse.Namespace, **overrides: Any) -> Any:
+    from edgedetect.detector import Detector  # noqa: PLC0415 - `--help` must not load LiteRT
+
+    kwargs: dict[str, Any] = {
+        "model_path": args.model, "labels": args.labels, "threshold": args.threshold,
+        "classes": args.classes, "num_threads": args.threads,
+    }
+    kwargs.update(overrides)
+    return Detector(**kwargs)
+
+
+# ----------------------------------------------------------------------------- detect
+def _read_image(path: Path) -> Any:
+    import cv2  # noqa: PLC0415
+
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageError(f"cannot read image {path}: not an image or truncated; pass a JPEG or PNG")
+    return image
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import cv2  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    from edgedetect.overlay import draw_detections  # noqa: PLC0415
+
+    paths = [Path(p) for p in args.images]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:  # fail before loading the model or printing anything
+        raise ImageError(f"image not found: {missing[0]}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    save_dir = Path(args.save_dir) if args.save_dir else None
+    if save_dir is not None:
+        try:
+            save_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgeDetectError(f"cannot create --save-dir {save_dir}: {exc.strerror}") from None
+    detector = _detector(args)
+    # one warm-up run: the first invoke() sets up XNNPACK and would inflate the first latency_ms
+    detector.infer(np.zeros((1, *detector.input_size[::-1], 3), detector.input_dtype))
+    for path in paths:
+        image = _read_image(path)
+        t0 = time.perf_counter()
+        detections = detector.detect(image)
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        h, w = image.shape[:2]
+        if args.json:
+            print(json.dumps({
+                "image": str(path), "width": w, "height": h, "latency_ms": round(latency_ms, 2),
+                "detections": detections.to_json(),
+            }), flush=True)
+        else:
+            items = ", ".join(
+                f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
+                for d in detections.to_json()
+            )
+            print(f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
+                  f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}", flush=True)
+        if save_dir is not None:
+            out = save_dir / f"{path.stem}.detections.jpg"
+            if not cv2.imwrite(str(out), draw_detections(image, detections)):
+                raise EdgeDetectError(f"cannot write {out}: check that {save_dir} is writable")
+    return 0
+
+
+# ----------------------------------------------------------------------------- run
+def _run_service(args: argparse.Namespace) -> int:
+    clashing = [f"--{name.replace('_', '-')}" for name in
+                ("source", "model", "labels", "max_frames", "output", "events", "size")
+                if getattr(args, name) is not None]
+    if clashing:
+        raise ConfigError(
+            f"--config runs the service, which takes its settings from {args.config}; "
+            f"remove {', '.join(clashing)} (or set them in the file)"
+        )
+    run_service = _service_function("run_service")
+    return int(run_service(args.config, preview=False if args.no_preview else None))
+
+
+def _service_function(name: str) -> Any:
+    try:
+        from edgedetect.service import cli as service_cli  # noqa: PLC0415 - optional part
+    except ImportError as exc:
+        raise EdgeDetectError(
+            f"the edgedetect service is not available in this install ({exc}); "
+            "install the full package to use run --config and check-config"
+        ) from None
+    return getattr(service_cli, name)
+
+
+def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[bool, float | None]:
+    """(every_frame, pace) for a source: what a user expects from each kind (docs/pipeline.md)."""
+    if source.live:
+        return False, None  # cameras and streams: newest frame wins, the device sets the pace
+    realtime = args.realtime or (preview and not args.every_frame)
+    if realtime:
+        return False, source.fps or 2.0  # still images: 2 per second, so each can be seen
+    return True, None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.config:
+        return _run_service(args)
+    from edgedetect.pipeline import Pipeline  # noqa: PLC0415
+    from edgedetect.preview import PreviewSink, display_available, show_until_done  # noqa: PLC0415
+    from edgedetect.sources import default_source_spec, open_source, parse_size  # noqa: PLC0415
+    from edgedetect.writers import JsonlSink, VideoWriterSink  # noqa: PLC0415
+
+    size = parse_size(args.size, "--size") if args.size else None
+    spec = args.source or default_source_spec()
+    detector = _detector(args)
+    source = open_source(spec, size=size, lores_size=detector.input_size)
+    sinks: list[Any] = []
+    try:
+        preview = False
+        if not args.no_preview:
+            preview, why = display_available()
+            if not preview:
+                print(f"edgedetect: {why}: running headless (pass --no-preview to silence this)",
+                      file=sys.stderr)
+        every_frame, pace = _choose_mode(args, source, preview)
+        if args.output:
+            sinks.append(VideoWriterSink(args.output, source.fps or pace or 10.0))
+        if args.events:
+            sinks.append(JsonlSink(args.events))
+    except BaseException:
+        source.close()
+        raise
+    persons = {"frames": 0, "boxes": 0}
+
+    def count(result: Any) -> None:
+        if len(result.detections):
+            persons["frames"] += 1
+            persons["boxes"] += len(result.detections)
+
+    sinks.append(count)
+    viewer = PreviewSink() if preview else None
+    if viewer is not None:
+        sinks.append(viewer)
+    pipeline = Pipeline(source, detector, sinks, every_frame=every_frame, pace=pace,
+                        max_frames=args.max_frames)
+    log.info("source %s (%s), mode %s%s, model %s", spec, "live" if source.live else "offline",
+             "every-frame" if every_frame else "latest",
+             f", paced at {pace:g} fps" if pace else "", detector.model_path)
+    interrupted = False
+    t0 = time.monotonic()
+    pipeline.start()
+    try:
+        if viewer is not None:
+            show_until_done(viewer, lambda: not pipeline.wait(0), pipeline.stop)
+        while not pipeline.wait(0.2):  # short waits so Ctrl-C is seen promptly
+            pass
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        pipeline.stop()
+    stats = pipeline.stats()
+    elapsed = time.monotonic() - t0
+    dropped = sum(stats["dropped"].values())
+    print(f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
+          f"({stats['output'] / elapsed if elapsed > 0 else 0:.1f} fps), inferred {stats['inferred']}, "
+          f"dropped {dropped}; detections in {persons['frames']} frames"
+          + (" (interrupted)" if interrupted else ""), file=sys.stderr)
+    if pipeline.error is not None and not interrupted:
+        raise pipeline.error
+    if stats["sink_errors"]:
+        log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+# ----------------------------------------------------------------------------- bench, config
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edgedetect.bench import format_report, run_benchmark  # noqa: PLC0415
+
+    if args.classes != ("person",) or args.threshold != 0.5:
+        log.info("bench always uses threshold 0.5 and the person class, for comparable numbers")
+    report = run_benchmark(args.model, args.labels, args.source, args.frames, args.threads,
+                           live=not args.no_live)
+    print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    return int(_service_function("check_config")(args.file))
+
+
+COMMANDS = {"detect": cmd_detect, "run": cmd_run, "bench": cmd_bench,
+            "check-config": cmd_check_config}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgedetect`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except EdgeDetectError as exc:
+        print(f"edgedetect: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("edgedetect: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `edgedetect detect ... | head`
+        return 0
+    except Exception as exc:  # a bug, not bad input: one line, traceback only with -v
+        if args.verbose:
+            log.exception("internal error")
+        print(f"edgedetect: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

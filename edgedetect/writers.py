@@ -1,0 +1,115 @@
+"""Output sinks of ``edgedetect run``: an annotated video file and a JSON-lines detection log.
+
+Both are plain pipeline sinks (``sink(result)`` + ``close()``), run in the output thread, and
+flush/close in ``close()``, which the pipeline calls on every kind of shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+import cv2
+
+from edgedetect.errors import EdgeDetectError
+from edgedetect.frame import Result
+from edgedetect.overlay import draw_detections
+
+log = logging.getLogger(__name__)
+
+# Container -> FourCC that the opencv-python wheels can write without extra codecs.
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+
+
+def _check_parent(path: Path, what: str) -> None:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise EdgeDetectError(f"cannot write {what} {path}: folder {parent} does not exist")
+
+
+class VideoWriterSink:
+    """Write annotated frames to a video file (opened on the first frame, at its size)."""
+
+    name = "video"
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _FOURCC:
+            raise EdgeDetectError(
+                f"cannot write video {self.path}: unknown extension {suffix or '(none)'}; "
+                f"use one of {', '.join(sorted(_FOURCC))}"
+            )
+        _check_parent(self.path, "video")
+        self.fps = float(fps) if fps and fps > 0 else 10.0
+        self._fourcc = _FOURCC[suffix]
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def __call__(self, result: Result) -> None:
+        image = result.annotated
+        if image is None:
+            image = draw_detections(result.frame.image, result.detections)
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self._fourcc),
+                                           self.fps, (w, h))
+            if not self._writer.isOpened():
+                self._writer = None
+                raise EdgeDetectError(f"cannot open {self.path} for writing ({self._fourcc})")
+            self._size = (w, h)
+        if (w, h) != self._size:  # a folder of mixed sizes: fit into the first frame's size
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            log.info("wrote %d frames to %s", self.frames, self.path)
+
+
+class JsonlSink:
+    """One JSON object per line for every inferred frame with at least one detection.
+
+    Fields: ``frame`` (id), ``time`` (UTC ISO-8601 of capture), ``source``, ``inference_ms``,
+    ``detections`` (``[{"label", "score", "box"}]``, boxes in frame pixels). Each line is flushed
+    so that a crash or power cut loses at most the line being written.
+    """
+
+    name = "events"
+
+    def __init__(self, path: str | Path, *, all_frames: bool = False) -> None:
+        self.path = Path(path)
+        _check_parent(self.path, "events file")
+        try:
+            self._fh: IO[str] | None = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise EdgeDetectError(f"cannot write events file {self.path}: {exc.strerror}") from None
+        self.all_frames = all_frames
+        self.lines = 0
+
+    def __call__(self, result: Result) -> None:
+        if self._fh is None or result.skipped or (not len(result.detections) and not self.all_frames):
+            return
+        record = {
+            "frame": result.frame.id,
+            "time": datetime.fromtimestamp(result.frame.wall_time, timezone.utc)
+            .isoformat(timespec="milliseconds"),
+            "source": result.frame.source,
+            "inference_ms": round(result.inference_ms, 2),
+            "detections": result.detections.to_json(),
+        }
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+        self.lines += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
