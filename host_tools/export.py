@@ -1,0 +1,157 @@
+"""Export a trained Keras SSD as a SavedModel and as TFLite (postprocess-op or raw-output variant).
+
+``python -m host_tools.export --config ssdlite_mobilenet_v2 --weights W.weights.h5 --out models/x.tflite
+--mode int8`` writes a TFLite model that ends in the ``TFLite_Detection_PostProcess`` custom op, the way
+the OD API's ``export_tflite_graph_tf2`` does it: the score converter runs in the graph, and an empty
+``tf.function`` whose ``experimental_implements`` string carries the op's attributes receives the box
+encodings, the class scores and the center-size anchors as a constant; the TFLite converter replaces that
+function by the custom op. Outputs: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes
+[1, N] (0-based), scores [1, N], count [1].
+
+``--raw`` instead writes box encodings [1, N, 4], class scores [1, N, C+1] (after sigmoid/softmax, column
+0 = background) and the anchors [N, 4] (ycenter, xcenter, h, w) as a constant output named ``anchors``;
+the runtime decodes with scales 10, 10, 5, 5 and runs its own NMS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+import numpy as np
+import tensorflow as tf
+
+from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools.ssd.config import SSDConfig, load_config
+from host_tools.ssd.model import SSDModel, build_ssd, score_fn
+
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+
+
+def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDModel:
+    """Build the model of ``config`` and load Keras weights (``.weights.h5``) or a training checkpoint dir."""
+    cfg = config if isinstance(config, SSDConfig) else load_config(config)
+    ssd = build_ssd(cfg)
+    if weights is None:
+        return ssd
+    w = Path(weights)
+    if w.is_dir():
+        latest = tf.train.latest_checkpoint(str(w))
+        if latest is None:
+            raise ModelError(f"no checkpoint in {w}; pass a training run's checkpoints/ dir or a .weights.h5 file")
+        tf.train.Checkpoint(model=ssd.keras_model).restore(latest).expect_partial()
+    elif w.is_file():
+        try:
+            ssd.keras_model.load_weights(str(w))
+        except Exception as exc:  # h5py / Keras raise various types for a wrong file
+            raise ModelError(f"cannot load weights {w} into {cfg.name} ({exc}); was it made with this config?") from exc
+    else:
+        raise ModelError(f"weights {w} not found; run host_tools.import_weights or host_tools.train first")
+    return ssd
+
+
+def postprocess_signature(cfg: SSDConfig) -> str:
+    """The ``experimental_implements`` text the MLIR converter legalises into the custom op."""
+    pp, m = cfg.postprocess, cfg.model
+    sy, sx, sh, sw = m.box_scales
+    attrs = [
+        ("max_detections", "i", pp.max_detections),
+        ("max_classes_per_detection", "i", 1),
+        ("detections_per_class", "i", pp.detections_per_class),
+        ("use_regular_nms", "b", str(bool(pp.use_regular_nms)).lower()),
+        ("nms_score_threshold", "f", pp.nms_score_threshold),
+        ("nms_iou_threshold", "f", pp.nms_iou_threshold),
+        ("y_scale", "f", sy), ("x_scale", "f", sx), ("h_scale", "f", sh), ("w_scale", "f", sw),
+        ("num_classes", "i", m.num_classes),
+    ]
+    parts = [f'name: "{POSTPROCESS_OP}"']
+    for key, kind, value in attrs:
+        text = f"{value:.10g}" if kind == "f" else str(value)
+        if kind == "f" and "." not in text and "e" not in text:
+            text += ".0"
+        parts.append(f'attr {{ key: "{key}" value {{ {kind}: {text} }} }}')
+    return " ".join(parts)
+
+
+class SSDExportModule(tf.Module):
+    """Inference graph for TFLite: normalised image -> postprocess op outputs, or raw outputs."""
+
+    def __init__(self, ssd: SSDModel, raw: bool = False):
+        super().__init__()
+        self.model = ssd.keras_model
+        self.cfg = ssd.config
+        self.raw = raw
+        self._anchors = ssd.anchors_cs.astype(np.float32)
+        self._score = score_fn(ssd.config)
+        size = ssd.config.model.input_size
+
+        @tf.function(experimental_implements=postprocess_signature(ssd.config))
+        def _postprocess(box_encodings, class_predictions, anchors):
+            # Placeholder body: the converter swaps this function for the custom op.
+            del box_encodings, class_predictions, anchors
+            return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="scores"),
+                    tf.constant(0.0, name="classes"), tf.constant(0.0, name="num_detections"))
+
+        self._postprocess = _postprocess
+        self.serve = tf.function(self._serve, input_signature=[
+            tf.TensorSpec([1, size, size, 3], tf.float32, name="normalized_input_image_tensor")])
+
+    def _serve(self, image):
+        box_encodings, logits = self.model(image, training=False)
+        scores = self._score(logits)
+        box_encodings = tf.identity(box_encodings, name="box_encodings")
+        scores = tf.identity(scores, name="class_predictions")
+        anchors = tf.constant(self._anchors, name="anchors")
+        if self.raw:
+            return {"box_encodings": box_encodings, "class_predictions": scores, "anchors": tf.identity(anchors, name="anchors")}
+        # tf.function hands the composite's outputs over reversed, as the OD API notes; undo it.
+        return self._postprocess(box_encodings, scores, anchors)[::-1]
+
+
+def concrete_function(ssd: SSDModel, raw: bool = False):
+    module = SSDExportModule(ssd, raw=raw)
+    return module, module.serve.get_concrete_function()
+
+
+def export_saved_model(ssd: SSDModel, out_dir: Path, raw: bool = True) -> Path:
+    """SavedModel with signature ``serving_default`` (raw outputs by default: it has no custom op to run)."""
+    module, fn = concrete_function(ssd, raw=raw)
+    tf.saved_model.save(module, str(out_dir), signatures=fn)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    from host_tools.quantize import MODES, convert, representative_images, write_labels
+
+    p = argparse.ArgumentParser(prog="python -m host_tools.export", description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name or JSON path")
+    p.add_argument("--weights", required=True, help=".weights.h5 file or a checkpoint directory")
+    p.add_argument("--out", type=Path, required=True, help="TFLite file to write")
+    p.add_argument("--mode", choices=MODES, default="int8")
+    p.add_argument("--raw", action="store_true", help="raw-output variant instead of the postprocess op")
+    p.add_argument("--saved-model", type=Path, help="also write a SavedModel to this directory")
+    p.add_argument("--calibration", type=int, default=100, help="representative images for int8")
+    p.add_argument("--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights")
+    p.add_argument("--labels", default="person", help="comma-separated class names for the label file")
+    args = p.parse_args(argv)
+    try:
+        ssd = load_ssd(args.config, args.weights)
+        if args.saved_model:
+            export_saved_model(ssd, args.saved_model, raw=True)
+            print(f"wrote {args.saved_model}")
+        reps = representative_images(ssd.config.model.input_size, args.calibration) if args.mode == "int8" else None
+        data = convert(ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(data)
+        write_labels(args.out, args.labels.split(","))
+        print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})")
+    except EdgeDetectError as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
