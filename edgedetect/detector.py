@@ -154,22 +154,19 @@ class Detector:
             by_index = {d["index"]: i for i, d in enumerate(outputs)}
             self._order = [by_index[t] for t in list(pp[-1]["outputs"])[:4]]
             return
-        names = [d["name"] for d in outputs]
-        if len(outputs) == 8 and all(n.startswith("StatefulPartitionedCall:") for n in names):
+        names = _output_names(interp, outputs)
+        wanted = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+        if all(w in names for w in wanted):
             self.kind = "odapi_saved_model"
-            pos = {n: i for i, n in enumerate(names)}
-            key = dict(zip(_SAVED_MODEL_OUTPUTS, range(8)))
-            self._order = [
-                pos[f"StatefulPartitionedCall:{key[k]}"]
-                for k in ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
-            ]
+            self._order = [names.index(w) for w in wanted]
             return
         self.kind = "raw"
         self._setup_raw(outputs)
 
     def _setup_raw(self, outputs: list[dict[str, Any]]) -> None:
         shapes = [tuple(int(s) for s in d["shape"]) for d in outputs]
-        anchors_i = next((i for i, d in enumerate(outputs) if "anchor" in d["name"].lower()), None)
+        names = _output_names(self._interp, outputs)
+        anchors_i = next((i for i, n in enumerate(names) if "anchor" in n.lower()), None)
         boxes_i = next(
             (i for i, s in enumerate(shapes) if len(s) == 3 and s[2] == 4 and i != anchors_i), None
         )
@@ -339,6 +336,27 @@ def _ops_details(interp: Any) -> list[dict[str, Any]]:
             outs = sorted(interp.get_output_details(), key=lambda d: d["name"])
             return [{"op_name": POSTPROCESS_OP, "outputs": [d["index"] for d in outs]}]
         return []
+
+
+def _output_names(interp: Any, outputs: list[dict[str, Any]]) -> list[str]:
+    """Semantic output names: the SavedModel signature's where the model has one (TF2 exports
+    keep ``detection_boxes``, ``anchors``, ... there), else the tensor names.
+
+    A signature-less TF2 OD-API SavedModel conversion numbers its outputs
+    ``StatefulPartitionedCall:k`` in the signature's alphabetical order; that is mapped back.
+    """
+    by_index = {d["index"]: d["name"] for d in outputs}
+    try:
+        for sig in interp._get_full_signature_list().values():
+            for name, index in sig.get("outputs", {}).items():
+                if index in by_index:
+                    by_index[index] = name
+    except Exception:  # noqa: BLE001 - old runtimes have no signature API
+        pass
+    names = [by_index[d["index"]] for d in outputs]
+    if len(names) == 8 and all(n.startswith("StatefulPartitionedCall:") for n in names):
+        names = [_SAVED_MODEL_OUTPUTS[int(n.rsplit(":", 1)[1])] for n in names]
+    return names
 
 
 def _dequantize(value: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

@@ -9,12 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import FPNLITE_MODEL, SHARED_MODELS, need_shared
 
 from edgedetect.detector import Detector
 from edgedetect.errors import LabelsError, ModelError
 from edgedetect.nms import box_iou
-
-from conftest import FPNLITE_MODEL, SHARED_MODELS, need_shared
 
 _BOX = re.compile(
     r'Bounding box for object \d+ "PASperson" \(Xmin, Ymin\) - \(Xmax, Ymax\) : '

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_MODELS, need_shared
 
 from edgedetect.errors import LabelsError
 from edgedetect.labels import (
-    find_labels_for, format_label_map_pbtxt, load_labels, parse_labels, write_label_map_pbtxt,
+    find_labels_for,
+    format_label_map_pbtxt,
+    load_labels,
+    parse_labels,
+    write_label_map_pbtxt,
 )
-
-from conftest import SHARED_MODELS, need_shared
 
 
 def test_plain_with_background_line_is_shifted() -> None:
