@@ -72,7 +72,7 @@ def test_raw_model_decoding(tmp_path: Path, with_anchor_output: bool) -> None:
     got = det.detect(image)
     # person: anchors 0 (0.9), 2 (0.8, IoU with 0 ~0.79 -> suppressed), 1 (0.6);
     # car: anchor 1 (0.7), 3 (0.55). The background column never yields a detection.
-    assert [(label, round(float(s), 2)) for label, s in zip(got.labels, got.score)] == [
+    assert [(label, round(float(s), 2)) for label, s in zip(got.labels, got.score, strict=True)] == [
         ("person", 0.9), ("car", 0.7), ("person", 0.6), ("car", 0.55)
     ]
     np.testing.assert_allclose(got.xyxy[0], expected_xyxy(0), atol=1e-3)
