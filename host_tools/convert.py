@@ -19,13 +19,23 @@ from host_tools.datasets import KINDS, load_dataset
 
 def build_parser() -> argparse.ArgumentParser:
     """The converter's command line."""
-    p = argparse.ArgumentParser(prog="python -m host_tools.convert", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.convert", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--dataset", required=True, help="; ".join(KINDS.values()))
     p.add_argument("--split-file", type=Path, help="image names, one per line, to select a subset")
     p.add_argument("--to", required=True, choices=("coco", "tfrecord"), help="output format")
     p.add_argument("--out", required=True, type=Path, help="output .json or .tfrecord file")
-    p.add_argument("--label-map", type=Path, help="label_map.pbtxt path for --to tfrecord (default: beside --out)")
-    p.add_argument("--images-dir", type=Path, help="for --to coco: folder file_name is relative to (default: the images' common folder)")
+    p.add_argument(
+        "--label-map",
+        type=Path,
+        help="label_map.pbtxt path for --to tfrecord (default: beside --out)",
+    )
+    p.add_argument(
+        "--images-dir",
+        type=Path,
+        help="for --to coco: folder file_name is relative to (default: the images' common folder)",
+    )
     return p
 
 
@@ -38,13 +48,17 @@ def main(argv: list[str] | None = None) -> int:
             from host_tools.datasets.coco import write_coco_json
 
             images_dir = write_coco_json(ds.samples, args.out, args.images_dir)
-            print(f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes")
+            print(
+                f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes"
+            )
             print(f"read it back with --dataset coco:{args.out}:{images_dir}")
         else:
             from host_tools.datasets.tfrecord import write_tfrecord
 
             out, label_map = write_tfrecord(ds.samples, args.out, args.label_map)
-            print(f"wrote {out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes; label map {label_map}")
+            print(
+                f"wrote {out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes; label map {label_map}"
+            )
     except EdgeDetectError as exc:
         print(f"convert: error: {exc}", file=sys.stderr)
         return 2

@@ -94,7 +94,9 @@ def run_detector(
 
     results = []
     warmed = False
-    for sample in tqdm(dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress):
+    for sample in tqdm(
+        dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress
+    ):
         image = read_image(sample.image_path)
         h, w = image.shape[:2]
         if (w, h) != (sample.width, sample.height):
@@ -116,7 +118,9 @@ def run_detector(
     return results
 
 
-def compute_metrics(results: list[ImageResult], threshold: float, curve_threshold: float) -> dict[str, Any]:
+def compute_metrics(
+    results: list[ImageResult], threshold: float, curve_threshold: float
+) -> dict[str, Any]:
     """The report's numbers from per-image results."""
     matches = [r.match for r in results]
     curve = accumulate(matches)
@@ -140,7 +144,13 @@ def compute_metrics(results: list[ImageResult], threshold: float, curve_threshol
         "ap75": coco["ap75"],
         "ap50_all_point": average_precision(curve.recall, curve.precision),
         "lamr": log_average_miss_rate(curve.fppi, curve.miss_rate),
-        "miss_rate_at_fppi": dict(zip([f"{p:.4g}" for p in LAMR_FPPI_POINTS], miss_rates_at(curve.fppi, curve.miss_rate), strict=True)),
+        "miss_rate_at_fppi": dict(
+            zip(
+                [f"{p:.4g}" for p in LAMR_FPPI_POINTS],
+                miss_rates_at(curve.fppi, curve.miss_rate),
+                strict=True,
+            )
+        ),
         "mean_iou": op.mean_iou,
         "precision": op.precision,
         "recall": op.recall,
@@ -169,9 +179,13 @@ def evaluate(
 ) -> Evaluation:
     """Run and score a detector on a dataset."""
     if curve_threshold > threshold:
-        raise EdgeDetectError(f"--curve-threshold {curve_threshold} must not exceed --threshold {threshold}")
+        raise EdgeDetectError(
+            f"--curve-threshold {curve_threshold} must not exceed --threshold {threshold}"
+        )
     results = run_detector(detector, dataset, curve_threshold, progress=progress)
-    return Evaluation(results, threshold, curve_threshold, compute_metrics(results, threshold, curve_threshold))
+    return Evaluation(
+        results, threshold, curve_threshold, compute_metrics(results, threshold, curve_threshold)
+    )
 
 
 def file_digest(path: Path) -> str:
@@ -192,15 +206,24 @@ def model_info(detector: Any, model_arg: str) -> dict[str, Any]:
         import cv2
 
         coef = np.asarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
-        info.update(path="hog", name="HOG+SVM (OpenCV)", size_bytes=int(coef.nbytes), sha256=hashlib.sha256(coef.tobytes()).hexdigest(),
-                    opencv=cv2.__version__)
+        info.update(
+            path="hog",
+            name="HOG+SVM (OpenCV)",
+            size_bytes=int(coef.nbytes),
+            sha256=hashlib.sha256(coef.tobytes()).hexdigest(),
+            opencv=cv2.__version__,
+        )
     else:
         p = Path(model_arg)
-        info.update(path=str(p.resolve()), name=p.name, size_bytes=p.stat().st_size, sha256=file_digest(p))
+        info.update(
+            path=str(p.resolve()), name=p.name, size_bytes=p.stat().st_size, sha256=file_digest(p)
+        )
     return info
 
 
-def make_detector(model: str, labels: str | None, curve_threshold: float, threads: int, classes: list[str]) -> Any:
+def make_detector(
+    model: str, labels: str | None, curve_threshold: float, threads: int, classes: list[str]
+) -> Any:
     """The runtime Detector for a .tflite, or the HOG baseline for ``hog``."""
     if model == "hog":
         from host_tools.hog import HogDetector
@@ -208,10 +231,14 @@ def make_detector(model: str, labels: str | None, curve_threshold: float, thread
         return HogDetector(threshold=curve_threshold)
     path = Path(model)
     if not path.is_file():
-        raise ModelError(f"model file {path} not found (pass a .tflite file, or --model hog for the HOG baseline)")
+        raise ModelError(
+            f"model file {path} not found (pass a .tflite file, or --model hog for the HOG baseline)"
+        )
     from edgedetect.detector import Detector
 
-    return Detector(path, labels=labels, threshold=curve_threshold, classes=classes, num_threads=threads)
+    return Detector(
+        path, labels=labels, threshold=curve_threshold, classes=classes, num_threads=threads
+    )
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -222,8 +249,12 @@ def write_report(ev: Evaluation, out: Path, meta: dict[str, Any]) -> dict[str, A
     """report.json, report.md, plots, gallery and per-image detections; returns the report dict."""
     out.mkdir(parents=True, exist_ok=True)
     report = {**ev.metrics, **meta}
-    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    (out / "detections.json").write_text(json.dumps(detections_json(ev), indent=1) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    (out / "detections.json").write_text(
+        json.dumps(detections_json(ev), indent=1) + "\n", encoding="utf-8"
+    )
     plot_pr_curve(ev, out / "pr_curve.png", report["model"]["name"])
     plot_miss_rate(ev, out / "miss_rate_fppi.png", report["model"]["name"])
     write_gallery(ev, out / "gallery.png")
@@ -236,15 +267,24 @@ def detections_json(ev: Evaluation) -> list[dict[str, Any]]:
     items = []
     for r in ev.images:
         m = r.match
-        outcome = ["tp" if t else "ignored" if i else "fp" for t, i in zip(m.tp, m.ignored, strict=True)]
-        items.append({
-            "image": r.sample.name,
-            "gt": [[round(float(v), 1) for v in b] for b in r.sample.boxes],
-            "detections": [
-                {"box": [round(float(v), 2) for v in b], "score": round(float(s), 5), "outcome": o, "iou": round(float(iou), 4)}
-                for b, s, o, iou in zip(r.xyxy, r.scores, outcome, m.iou, strict=True)
-            ],
-        })
+        outcome = [
+            "tp" if t else "ignored" if i else "fp" for t, i in zip(m.tp, m.ignored, strict=True)
+        ]
+        items.append(
+            {
+                "image": r.sample.name,
+                "gt": [[round(float(v), 1) for v in b] for b in r.sample.boxes],
+                "detections": [
+                    {
+                        "box": [round(float(v), 2) for v in b],
+                        "score": round(float(s), 5),
+                        "outcome": o,
+                        "iou": round(float(iou), 4),
+                    }
+                    for b, s, o, iou in zip(r.xyxy, r.scores, outcome, m.iou, strict=True)
+                ],
+            }
+        )
     return items
 
 
@@ -264,10 +304,26 @@ def plot_pr_curve(ev: Evaluation, path: Path, title: str) -> None:
     m = ev.metrics
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     if len(curve.scores):
-        ax.plot(np.concatenate([[0.0], curve.recall]), np.concatenate([[1.0], curve.precision]), lw=1.5,
-                label=f"AP50 {m['ap50']:.3f} (COCO) / {m['ap50_all_point']:.3f} (all-point)")
-    ax.plot([m["recall"]], [m["precision"]], "o", color="C3", label=f"threshold {m['threshold']:g}: P {m['precision']:.2f} R {m['recall']:.2f}")
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=f"{title}: precision-recall (IoU >= 0.5)")
+        ax.plot(
+            np.concatenate([[0.0], curve.recall]),
+            np.concatenate([[1.0], curve.precision]),
+            lw=1.5,
+            label=f"AP50 {m['ap50']:.3f} (COCO) / {m['ap50_all_point']:.3f} (all-point)",
+        )
+    ax.plot(
+        [m["recall"]],
+        [m["precision"]],
+        "o",
+        color="C3",
+        label=f"threshold {m['threshold']:g}: P {m['precision']:.2f} R {m['recall']:.2f}",
+    )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        xlabel="recall",
+        ylabel="precision",
+        title=f"{title}: precision-recall (IoU >= 0.5)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
@@ -282,12 +338,28 @@ def plot_miss_rate(ev: Evaluation, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     fppi = np.concatenate([[1e-4], np.maximum(curve.fppi, 1e-4)])
     miss = np.concatenate([[1.0], curve.miss_rate])
-    ax.step(fppi, np.maximum(miss, 1e-3), where="post", lw=1.5, label=f"LAMR {ev.metrics['lamr']:.3f}")
+    ax.step(
+        fppi, np.maximum(miss, 1e-3), where="post", lw=1.5, label=f"LAMR {ev.metrics['lamr']:.3f}"
+    )
     refs = miss_rates_at(curve.fppi, curve.miss_rate)
-    ax.plot(LAMR_FPPI_POINTS, np.maximum(refs, 1e-3), "o", color="C3", ms=4, label="reference FPPI points")
+    ax.plot(
+        LAMR_FPPI_POINTS,
+        np.maximum(refs, 1e-3),
+        "o",
+        color="C3",
+        ms=4,
+        label="reference FPPI points",
+    )
     low = float(np.clip(miss.min() * 0.7, 1e-3, 0.5))
-    ax.set(xscale="log", yscale="log", xlim=(1e-3, 1e1), ylim=(low, 1.05), xlabel="false positives per image",
-           ylabel="miss rate", title=f"{title}: miss rate vs FPPI")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(1e-3, 1e1),
+        ylim=(low, 1.05),
+        xlabel="false positives per image",
+        ylabel="miss rate",
+        title=f"{title}: miss rate vs FPPI",
+    )
     ax.axvspan(1e-2, 1.0, color="0.9", zorder=0)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="lower left", fontsize=8)
@@ -296,8 +368,14 @@ def plot_miss_rate(ev: Evaluation, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _tile(r: ImageResult, subject: np.ndarray, color: tuple[int, int, int], caption: str, threshold: float,
-          size: tuple[int, int] = (180, 240)) -> np.ndarray:
+def _tile(
+    r: ImageResult,
+    subject: np.ndarray,
+    color: tuple[int, int, int],
+    caption: str,
+    threshold: float,
+    size: tuple[int, int] = (180, 240),
+) -> np.ndarray:
     """A crop around ``subject`` with every box of the image drawn, letterboxed into ``size``, captioned."""
     import cv2
 
@@ -307,11 +385,15 @@ def _tile(r: ImageResult, subject: np.ndarray, color: tuple[int, int, int], capt
     pad = 0.35 * max(x2 - x1, y2 - y1, 60.0)  # context, and at least some for tiny boxes
     cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
     cx2, cy2 = int(min(w, x2 + pad)), int(min(h, y2 + pad))
-    crop = image[cy1:max(cy2, cy1 + 1), cx1:max(cx2, cx1 + 1)]
+    crop = image[cy1 : max(cy2, cy1 + 1), cx1 : max(cx2, cx1 + 1)]
     tw, th = size
     cap_h = 34
     scale = min(tw / crop.shape[1], (th - cap_h) / crop.shape[0])
-    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+        crop,
+        (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
 
     def draw(b: np.ndarray, col: tuple[int, int, int], t: int) -> None:
         # boxes are drawn after resizing so line widths are the same in every tile
@@ -327,9 +409,18 @@ def _tile(r: ImageResult, subject: np.ndarray, color: tuple[int, int, int], capt
     draw(np.asarray(subject), color, 2)
     tile = np.full((th, tw, 3), 40, np.uint8)
     oy, ox = (th - cap_h - crop.shape[0]) // 2, (tw - crop.shape[1]) // 2
-    tile[oy:oy + crop.shape[0], ox:ox + crop.shape[1]] = crop
+    tile[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
     for k, line in enumerate(caption.split("\n")[:2]):
-        cv2.putText(tile, line, (4, th - cap_h + 13 + 15 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color if k == 0 else (230, 230, 230), 1, cv2.LINE_AA)
+        cv2.putText(
+            tile,
+            line,
+            (4, th - cap_h + 13 + 15 * k),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            color if k == 0 else (230, 230, 230),
+            1,
+            cv2.LINE_AA,
+        )
     return tile
 
 
@@ -342,32 +433,77 @@ def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) 
     for r in ev.images:
         m = r.match
         for i in np.flatnonzero(m.fp & (m.scores >= thr)):
-            fps.append((-float(m.scores[i]), r.sample.name, r, r.xyxy[i], f"FP score {m.scores[i]:.2f}\n{r.sample.name}"))
+            fps.append(
+                (
+                    -float(m.scores[i]),
+                    r.sample.name,
+                    r,
+                    r.xyxy[i],
+                    f"FP score {m.scores[i]:.2f}\n{r.sample.name}",
+                )
+            )
         for j in np.flatnonzero((m.gt_score < thr) & ~m.gt_ignore):
             b = r.sample.boxes[j]
             area = float((b[2] - b[0]) * (b[3] - b[1]))
-            misses.append((-area, r.sample.name, r, b, f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}"))
+            misses.append(
+                (
+                    -area,
+                    r.sample.name,
+                    r,
+                    b,
+                    f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}",
+                )
+            )
     fps.sort(key=lambda x: (x[0], x[1]))
     misses.sort(key=lambda x: (x[0], x[1]))
     rows = []
-    for title, items, color in (("worst false positives", fps[:per_kind], RED), ("worst misses", misses[:per_kind], ORANGE)):
+    for title, items, color in (
+        ("worst false positives", fps[:per_kind], RED),
+        ("worst misses", misses[:per_kind], ORANGE),
+    ):
         header = np.full((26, 180 * cols, 3), 255, np.uint8)
-        cv2.putText(header, f"{title} at threshold {thr:g} ({len(fps if color == RED else misses)} in all)", (6, 18),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            header,
+            f"{title} at threshold {thr:g} ({len(fps if color == RED else misses)} in all)",
+            (6, 18),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
         rows.append(header)
         tiles = [_tile(it[2], it[3], color, it[4], thr) for it in items]
         if not tiles:
             empty = np.full((40, 180 * cols, 3), 255, np.uint8)
-            cv2.putText(empty, "none", (6, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                empty, "none", (6, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+            )
             rows.append(empty)
         for k in range(0, len(tiles), cols):
-            row = tiles[k:k + cols]
+            row = tiles[k : k + cols]
             row += [np.full_like(tiles[0], 255)] * (cols - len(row))
             rows.append(np.concatenate(row, axis=1))
     legend = np.full((24, 180 * cols, 3), 255, np.uint8)
-    for k, (txt, col) in enumerate((("ground truth", GREEN), ("detection (TP)", BLUE), ("false positive", RED), ("missed", ORANGE))):
+    for k, (txt, col) in enumerate(
+        (
+            ("ground truth", GREEN),
+            ("detection (TP)", BLUE),
+            ("false positive", RED),
+            ("missed", ORANGE),
+        )
+    ):
         cv2.rectangle(legend, (6 + 170 * k, 6), (20 + 170 * k, 18), col, -1)
-        cv2.putText(legend, txt, (26 + 170 * k, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            legend,
+            txt,
+            (26 + 170 * k, 17),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     rows.append(legend)
     if not cv2.imwrite(str(path), np.concatenate(rows, axis=0)):
         raise ImageError(f"cannot write {path}")
@@ -385,8 +521,10 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"# Evaluation: {mdl['name']} on {ds['spec']}",
         "",
         f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, sha256 `{mdl['sha256'][:16]}...`)",
-        f"- dataset: `{ds['spec']}`" + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
-        + f": {r['images']} images, {r['gt_boxes']} person boxes" + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
+        f"- dataset: `{ds['spec']}`"
+        + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
+        + f": {r['images']} images, {r['gt_boxes']} person boxes"
+        + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
         f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; a match needs IoU >= {r['match_iou']:g}",
         f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, {r['threads']} thread(s); {r['created_utc']}",
         "",
@@ -419,14 +557,33 @@ def report_markdown(r: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The evaluator's command line."""
-    p = argparse.ArgumentParser(prog="python -m host_tools.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="a .tflite detector, or 'hog' for OpenCV's HOG+SVM baseline")
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.evaluate", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--model", required=True, help="a .tflite detector, or 'hog' for OpenCV's HOG+SVM baseline"
+    )
     p.add_argument("--labels", help="label file of the model (default: the one beside it)")
     p.add_argument("--dataset", required=True, help="; ".join(KINDS.values()))
-    p.add_argument("--split-file", type=Path, help="image names, one per line, to evaluate a subset")
-    p.add_argument("--threshold", type=float, default=0.5, help="operating score threshold for precision/recall/IoU (HOG: SVM margin)")
-    p.add_argument("--curve-threshold", type=float, help=f"lowest score kept for AP/LAMR (default {DEFAULT_CURVE_THRESHOLD}; HOG 0)")
-    p.add_argument("--classes", default="person", help="comma-separated model labels that count as a person (default person)")
+    p.add_argument(
+        "--split-file", type=Path, help="image names, one per line, to evaluate a subset"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="operating score threshold for precision/recall/IoU (HOG: SVM margin)",
+    )
+    p.add_argument(
+        "--curve-threshold",
+        type=float,
+        help=f"lowest score kept for AP/LAMR (default {DEFAULT_CURVE_THRESHOLD}; HOG 0)",
+    )
+    p.add_argument(
+        "--classes",
+        default="person",
+        help="comma-separated model labels that count as a person (default person)",
+    )
     p.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
     p.add_argument("--out", required=True, type=Path, help="report folder (created)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -438,19 +595,35 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.curve_threshold is None:
-            args.curve_threshold = min(0.0 if args.model == "hog" else DEFAULT_CURVE_THRESHOLD, args.threshold)
+            args.curve_threshold = min(
+                0.0 if args.model == "hog" else DEFAULT_CURVE_THRESHOLD, args.threshold
+            )
         dataset = load_dataset(args.dataset, args.split_file)
         if not dataset.samples:
             raise DatasetError(f"dataset {args.dataset} has no images")
-        detector = make_detector(args.model, args.labels, args.curve_threshold, args.threads,
-                                 [c.strip() for c in args.classes.split(",")])
-        ev = evaluate(detector, dataset, args.threshold, args.curve_threshold, progress=not args.no_progress)
+        detector = make_detector(
+            args.model,
+            args.labels,
+            args.curve_threshold,
+            args.threads,
+            [c.strip() for c in args.classes.split(",")],
+        )
+        ev = evaluate(
+            detector, dataset, args.threshold, args.curve_threshold, progress=not args.no_progress
+        )
         meta = {
             "model": model_info(detector, args.model),
-            "dataset": {"spec": args.dataset, "kind": dataset.kind,
-                        "split_file": str(args.split_file.resolve()) if args.split_file else None},
+            "dataset": {
+                "spec": args.dataset,
+                "kind": dataset.kind,
+                "split_file": str(args.split_file.resolve()) if args.split_file else None,
+            },
             "threads": args.threads if args.model != "hog" else 1,
-            "host": {"machine": platform.machine(), "python": platform.python_version(), "system": platform.system()},
+            "host": {
+                "machine": platform.machine(),
+                "python": platform.python_version(),
+                "system": platform.system(),
+            },
             "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         report = write_report(ev, args.out, meta)
@@ -461,8 +634,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 2
     m = report
-    print(f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  precision {m['precision']:.3f}  "
-          f"recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  p50 {m['latency_ms_p50']:.1f} ms")
+    print(
+        f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  precision {m['precision']:.3f}  "
+        f"recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  p50 {m['latency_ms_p50']:.1f} ms"
+    )
     return 0
 
 

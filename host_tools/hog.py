@@ -77,7 +77,9 @@ class HogDetector:
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """People in one BGR image, boxes in its pixels, score = SVM margin."""
         if image_bgr is None or image_bgr.ndim != 3:
-            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {getattr(image_bgr, 'shape', None)}")
+            raise ValueError(
+                f"expected a BGR image of shape (H, W, 3), got {getattr(image_bgr, 'shape', None)}"
+            )
         xyxy, scores = self.raw_windows(image_bgr[:, :, :3])
         if len(xyxy) == 0:
             return Detections.empty(self.names)
@@ -88,7 +90,9 @@ class HogDetector:
             h = xyxy[:, 3] - xyxy[:, 1]
             mx = w * (MARGIN[0] / WINDOW[0])
             my = h * (MARGIN[1] / WINDOW[1])
-            xyxy = np.stack([xyxy[:, 0] + mx, xyxy[:, 1] + my, xyxy[:, 2] - mx, xyxy[:, 3] - my], axis=1)
+            xyxy = np.stack(
+                [xyxy[:, 0] + mx, xyxy[:, 1] + my, xyxy[:, 2] - mx, xyxy[:, 3] - my], axis=1
+            )
         hgt, wid = image_bgr.shape[:2]
         xyxy = np.clip(xyxy, 0, [wid, hgt, wid, hgt]).astype(np.float32)
         return Detections(xyxy, scores, np.zeros(len(scores), np.int32), self.names)

@@ -39,7 +39,9 @@ def overlap_matrix(dets: np.ndarray, gts: np.ndarray, gt_ignore: np.ndarray) -> 
         rb = np.minimum(dets[:, None, 2:], gts[None, ign, 2:])
         wh = np.clip(rb - lt, 0, None)
         inter = wh[..., 0] * wh[..., 1]
-        area = (np.clip(dets[:, 2] - dets[:, 0], 0, None) * np.clip(dets[:, 3] - dets[:, 1], 0, None))[:, None]
+        area = (
+            np.clip(dets[:, 2] - dets[:, 0], 0, None) * np.clip(dets[:, 3] - dets[:, 1], 0, None)
+        )[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             iou[:, ign] = np.where(area > 0, inter / area, 0.0)
     return iou
@@ -79,7 +81,11 @@ def match_image(
     det_xyxy = np.asarray(det_xyxy, np.float64).reshape(-1, 4)
     scores = np.asarray(det_scores, np.float64).reshape(-1)
     gt_xyxy = np.asarray(gt_xyxy, np.float64).reshape(-1, 4)
-    ign = np.zeros(len(gt_xyxy), bool) if gt_ignore is None else np.asarray(gt_ignore, bool).reshape(-1)
+    ign = (
+        np.zeros(len(gt_xyxy), bool)
+        if gt_ignore is None
+        else np.asarray(gt_ignore, bool).reshape(-1)
+    )
     d, g = len(det_xyxy), len(gt_xyxy)
     if len(scores) != d or len(ign) != g:
         raise ValueError("match_image: array lengths differ")
@@ -90,7 +96,9 @@ def match_image(
     gt_score = np.full(g, -np.inf)
     if d and g:
         ov = overlap_matrix(det_xyxy, gt_xyxy, ign)
-        thr = min(iou_threshold, 1 - 1e-10)  # as pycocotools: an IoU threshold of 1 still matches exact boxes
+        thr = min(
+            iou_threshold, 1 - 1e-10
+        )  # as pycocotools: an IoU threshold of 1 still matches exact boxes
         taken = np.zeros(g, bool)
         normal = np.flatnonzero(~ign)
         crowd = np.flatnonzero(ign)
@@ -153,7 +161,13 @@ def accumulate(matches: Sequence[ImageMatch]) -> Curve:
     order = np.argsort(-scores, kind="mergesort")
     order = order[keep[order]]
     tps = tp[order].astype(np.float64)
-    return Curve(scores[order], np.cumsum(tps), np.cumsum(1.0 - tps), sum(m.num_gt for m in matches), len(matches))
+    return Curve(
+        scores[order],
+        np.cumsum(tps),
+        np.cumsum(1.0 - tps),
+        sum(m.num_gt for m in matches),
+        len(matches),
+    )
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -177,7 +191,9 @@ def coco_interpolated_ap(recall: np.ndarray, precision: np.ndarray, points: int 
     return float(np.mean(q))
 
 
-def log_average_miss_rate(fppi: np.ndarray, miss_rate: np.ndarray, points: np.ndarray = LAMR_FPPI_POINTS) -> float:
+def log_average_miss_rate(
+    fppi: np.ndarray, miss_rate: np.ndarray, points: np.ndarray = LAMR_FPPI_POINTS
+) -> float:
     """Caltech log-average miss rate: geometric mean of the miss rate at ``points`` FPPI.
 
     As in the Caltech toolbox (bbGt.compRoc + dbEval): at each reference FPPI the miss rate of the
@@ -190,7 +206,9 @@ def log_average_miss_rate(fppi: np.ndarray, miss_rate: np.ndarray, points: np.nd
     return float(np.exp(np.mean(np.log(np.maximum(1e-10, at)))))
 
 
-def miss_rates_at(fppi: np.ndarray, miss_rate: np.ndarray, points: np.ndarray = LAMR_FPPI_POINTS) -> list[float]:
+def miss_rates_at(
+    fppi: np.ndarray, miss_rate: np.ndarray, points: np.ndarray = LAMR_FPPI_POINTS
+) -> list[float]:
     """The miss rate at each reference FPPI (the values LAMR averages), for the report."""
     xs = np.concatenate([[-np.inf], np.asarray(fppi, np.float64)])
     ys = np.concatenate([[1.0], np.asarray(miss_rate, np.float64)])
@@ -263,4 +281,8 @@ def coco_ap(gt: dict, detections: list[dict]) -> dict[str, float]:
         ev.accumulate()
         ev.summarize()
     s = ev.stats
-    return {"ap": max(float(s[0]), 0.0), "ap50": max(float(s[1]), 0.0), "ap75": max(float(s[2]), 0.0)}
+    return {
+        "ap": max(float(s[0]), 0.0),
+        "ap50": max(float(s[1]), 0.0),
+        "ap75": max(float(s[2]), 0.0),
+    }

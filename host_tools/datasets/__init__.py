@@ -5,4 +5,13 @@ from __future__ import annotations
 from host_tools.datasets.spec import KINDS, load_dataset, parse_spec, read_split_file, select_split
 from host_tools.datasets.types import Dataset, DatasetError, Sample
 
-__all__ = ["KINDS", "Dataset", "DatasetError", "Sample", "load_dataset", "parse_spec", "read_split_file", "select_split"]
+__all__ = [
+    "KINDS",
+    "Dataset",
+    "DatasetError",
+    "Sample",
+    "load_dataset",
+    "parse_spec",
+    "read_split_file",
+    "select_split",
+]

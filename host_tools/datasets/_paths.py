@@ -26,7 +26,9 @@ def _ref_parts(ref: str) -> tuple[str, ...]:
     return tuple(p for p in parts if p not in ("/", "\\", ".", ""))
 
 
-def resolve_image(ref: str, bases: Iterable[Path], fallback_dirs: Iterable[Path] = ()) -> Path | None:
+def resolve_image(
+    ref: str, bases: Iterable[Path], fallback_dirs: Iterable[Path] = ()
+) -> Path | None:
     """Find the file an annotation's image reference means.
 
     References are relative to some dataset root that may or may not be the one the user gave

@@ -26,13 +26,19 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
     try:
         data = json.loads(ann_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"{ann_path}:{exc.lineno}: malformed json (column {exc.colno}): {exc.msg}") from None
+        raise DatasetError(
+            f"{ann_path}:{exc.lineno}: malformed json (column {exc.colno}): {exc.msg}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read coco annotations {ann_path}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{ann_path}: not a COCO detection file (no 'images' list)")
     cats = data.get("categories") or []
-    person_ids = {c.get("id") for c in cats if isinstance(c, dict) and str(c.get("name", "")).lower() in ("person", "pedestrian")}
+    person_ids = {
+        c.get("id")
+        for c in cats
+        if isinstance(c, dict) and str(c.get("name", "")).lower() in ("person", "pedestrian")
+    }
     if not person_ids:
         names = ", ".join(str(c.get("name")) for c in cats[:10] if isinstance(c, dict))
         raise DatasetError(f"{ann_path}: no 'person' category (categories: {names or 'none'})")
@@ -43,11 +49,19 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
         if ann.get("category_id") not in person_ids:
             continue
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            raise DatasetError(f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; expected [x, y, w, h]")
+        if not (
+            isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(isinstance(v, (int, float)) for v in bbox)
+        ):
+            raise DatasetError(
+                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; expected [x, y, w, h]"
+            )
         x, y, w, h = (float(v) for v in bbox)
         if w < 0 or h < 0:
-            raise DatasetError(f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has a negative width or height")
+            raise DatasetError(
+                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has a negative width or height"
+            )
         crowd = bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
         per_image.setdefault(ann.get("image_id"), []).append(([x, y, x + w, y + h], crowd))
     samples = []
@@ -55,7 +69,9 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
         try:
             fname, w, h, iid = img["file_name"], int(img["width"]), int(img["height"]), img["id"]
         except (KeyError, TypeError, ValueError):
-            raise DatasetError(f"{ann_path}: images[{j}] needs file_name, width, height and id") from None
+            raise DatasetError(
+                f"{ann_path}: images[{j}] needs file_name, width, height and id"
+            ) from None
         path = images_dir / fname
         if not path.is_file():
             raise DatasetError(f"{ann_path}: images[{j}] file {fname!r} not found in {images_dir}")
@@ -77,7 +93,9 @@ def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
     images, anns = [], []
     for i, s in enumerate(samples, start=1):
         rel = os.path.relpath(s.image_path, images_dir) if images_dir else s.image_path.name
-        images.append({"id": i, "file_name": Path(rel).as_posix(), "width": s.width, "height": s.height})
+        images.append(
+            {"id": i, "file_name": Path(rel).as_posix(), "width": s.width, "height": s.height}
+        )
         for b, ign in zip(s.boxes.tolist(), s.ignore.tolist(), strict=True):
             w, h = b[2] - b[0], b[3] - b[1]
             anns.append(
@@ -109,6 +127,11 @@ def write_coco_json(samples: list[Sample], out: Path, images_dir: Path | None = 
     """Write samples as COCO json; returns the images folder the file names are relative to."""
     images_dir = images_dir or common_image_dir(samples)
     out.parent.mkdir(parents=True, exist_ok=True)
-    resolved = [Sample(s.image_path.resolve(), s.width, s.height, s.boxes, s.ignore, s.annotation) for s in samples]
-    out.write_text(json.dumps(to_coco_dict(resolved, images_dir.resolve()), indent=1), encoding="utf-8")
+    resolved = [
+        Sample(s.image_path.resolve(), s.width, s.height, s.boxes, s.ignore, s.annotation)
+        for s in samples
+    ]
+    out.write_text(
+        json.dumps(to_coco_dict(resolved, images_dir.resolve()), indent=1), encoding="utf-8"
+    )
     return images_dir

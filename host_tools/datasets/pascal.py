@@ -18,9 +18,14 @@ from host_tools.datasets._paths import read_text_lines, resolve_image
 from host_tools.datasets.types import DatasetError, Sample
 
 _FILENAME = re.compile(r'^\s*Image filename\s*:\s*"(?P<name>[^"]+)"\s*$', re.I)
-_SIZE = re.compile(r"^\s*Image size\s*\(X x Y x C\)\s*:\s*(?P<w>\d+)\s*x\s*(?P<h>\d+)(\s*x\s*(?P<c>\d+))?\s*$", re.I)
+_SIZE = re.compile(
+    r"^\s*Image size\s*\(X x Y x C\)\s*:\s*(?P<w>\d+)\s*x\s*(?P<h>\d+)(\s*x\s*(?P<c>\d+))?\s*$",
+    re.I,
+)
 _COUNT = re.compile(r"^\s*Objects with ground truth\s*:\s*(?P<n>\d+)", re.I)
-_ORIGIN = re.compile(r"^\s*#\s*Top left pixel co-?ordinates\s*:\s*\(\s*(?P<x>\d+)\s*,\s*(?P<y>\d+)\s*\)", re.I)
+_ORIGIN = re.compile(
+    r"^\s*#\s*Top left pixel co-?ordinates\s*:\s*\(\s*(?P<x>\d+)\s*,\s*(?P<y>\d+)\s*\)", re.I
+)
 _BOX = re.compile(
     r'^\s*Bounding box for object\s+(?P<idx>\d+)\s+"(?P<label>[^"]*)"\s*\(Xmin, Ymin\)\s*-\s*\(Xmax, Ymax\)\s*:\s*'
     r"\(\s*(?P<x1>-?\d+(\.\d+)?)\s*,\s*(?P<y1>-?\d+(\.\d+)?)\s*\)\s*-\s*"
@@ -35,7 +40,9 @@ def is_person_label(label: str) -> bool:
     return low.startswith("pasperson") or low in {"person", "pedestrian", "people", "persons"}
 
 
-def read_pascal_annotation(path: Path, root: Path, default_origin: int, image_dirs: list[Path]) -> Sample:
+def read_pascal_annotation(
+    path: Path, root: Path, default_origin: int, image_dirs: list[Path]
+) -> Sample:
     """Parse one annotation file into a :class:`Sample` (person boxes only, 0-based pixels)."""
     lines = read_text_lines(path)
     ref = None
@@ -50,7 +57,9 @@ def read_pascal_annotation(path: Path, root: Path, default_origin: int, image_di
             continue
         if m := _ORIGIN.match(line):
             if m["x"] != m["y"] or m["x"] not in ("0", "1"):
-                raise DatasetError(f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); expected (0, 0) or (1, 1)")
+                raise DatasetError(
+                    f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); expected (0, 0) or (1, 1)"
+                )
             origin = int(m["x"])
             continue
         if line.lstrip().startswith("#"):
@@ -58,44 +67,65 @@ def read_pascal_annotation(path: Path, root: Path, default_origin: int, image_di
         if line.lstrip().lower().startswith("image filename"):
             m = _FILENAME.match(line)
             if not m:
-                raise DatasetError(f'{path}:{lineno}: malformed image filename line; expected Image filename : "DIR/NAME.png"')
+                raise DatasetError(
+                    f'{path}:{lineno}: malformed image filename line; expected Image filename : "DIR/NAME.png"'
+                )
             ref, ref_line = m["name"], lineno
         elif line.lstrip().lower().startswith("image size"):
             m = _SIZE.match(line)
             if not m:
-                raise DatasetError(f"{path}:{lineno}: malformed image size line; expected Image size (X x Y x C) : W x H x 3")
+                raise DatasetError(
+                    f"{path}:{lineno}: malformed image size line; expected Image size (X x Y x C) : W x H x 3"
+                )
             size = (int(m["w"]), int(m["h"]))
         elif line.lstrip().lower().startswith("objects with ground truth"):
             m = _COUNT.match(line)
             if not m:
-                raise DatasetError(f"{path}:{lineno}: malformed object count line; expected Objects with ground truth : N {{ ... }}")
+                raise DatasetError(
+                    f"{path}:{lineno}: malformed object count line; expected Objects with ground truth : N {{ ... }}"
+                )
             count, count_line = int(m["n"]), lineno
         elif line.lstrip().lower().startswith("bounding box"):
             m = _BOX.match(line)
             if not m:
                 raise DatasetError(
                     f"{path}:{lineno}: malformed bounding box line; expected "
-                    '\'Bounding box for object N "LABEL" (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)\''
+                    "'Bounding box for object N \"LABEL\" (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'"
                 )
             x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
             if x2 < x1 or y2 < y1:
-                raise DatasetError(f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: ({x1:g}, {y1:g}) - ({x2:g}, {y2:g})")
+                raise DatasetError(
+                    f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: ({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
+                )
             boxes.append([x1, y1, x2, y2, float(is_person_label(m["label"])), float(lineno)])
     if ref is None:
-        raise DatasetError(f'{path}: no \'Image filename : "..."\' line; is this a PASCAL Annotation v1.00 file?')
+        raise DatasetError(
+            f"{path}: no 'Image filename : \"...\"' line; is this a PASCAL Annotation v1.00 file?"
+        )
     if size is None:
         raise DatasetError(f"{path}: no 'Image size (X x Y x C) : W x H x C' line")
     if count is not None and count != len(boxes):
-        raise DatasetError(f"{path}:{count_line}: says {count} objects but the file has {len(boxes)} bounding box lines")
+        raise DatasetError(
+            f"{path}:{count_line}: says {count} objects but the file has {len(boxes)} bounding box lines"
+        )
     image = resolve_image(ref, [root, root.parent], image_dirs)
     if image is None:
-        raise DatasetError(f'{path}:{ref_line}: image "{ref}" not found under {root} (nor by name in {", ".join(map(str, image_dirs)) or "-"})')
+        raise DatasetError(
+            f'{path}:{ref_line}: image "{ref}" not found under {root} (nor by name in {", ".join(map(str, image_dirs)) or "-"})'
+        )
     w, h = size
     arr = np.array([b[:4] for b in boxes if b[4] > 0], dtype=np.float32).reshape(-1, 4) - origin
     for b in boxes:
         if b[4] > 0 and (b[0] - origin > w or b[1] - origin > h):
             raise DatasetError(f"{path}:{int(b[5])}: box starts outside the {w}x{h} image")
-    return Sample(image_path=image, width=w, height=h, boxes=arr, ignore=np.zeros(len(arr), bool), annotation=str(path))
+    return Sample(
+        image_path=image,
+        width=w,
+        height=h,
+        boxes=arr,
+        ignore=np.zeros(len(arr), bool),
+        annotation=str(path),
+    )
 
 
 def _annotation_dirs(root: Path, names: tuple[str, ...]) -> list[Path]:
@@ -115,12 +145,25 @@ def read_pascal_dataset(root: Path, kind: str, default_origin: int) -> list[Samp
     dirs = _annotation_dirs(root, ("annotations", "Annotation", "Annotations"))
     if not dirs:
         expect = "Train/annotations or Test/annotations" if kind == "inria" else "Annotation"
-        raise DatasetError(f"{kind} dataset root {root} has no {expect} folder; pass the folder that contains it")
+        raise DatasetError(
+            f"{kind} dataset root {root} has no {expect} folder; pass the folder that contains it"
+        )
     samples = []
     for d in dirs:
-        image_dirs = [p for p in (d.parent / "pos", d.parent / "PNGImages", d.parent / "JPEGImages", d.parent / "images") if p.is_dir()]
+        image_dirs = [
+            p
+            for p in (
+                d.parent / "pos",
+                d.parent / "PNGImages",
+                d.parent / "JPEGImages",
+                d.parent / "images",
+            )
+            if p.is_dir()
+        ]
         for ann in sorted(d.glob("*.txt")):
             samples.append(read_pascal_annotation(ann, root, default_origin, image_dirs))
     if not samples:
-        raise DatasetError(f"{kind} dataset root {root}: no *.txt annotations in {', '.join(map(str, dirs))}")
+        raise DatasetError(
+            f"{kind} dataset root {root}: no *.txt annotations in {', '.join(map(str, dirs))}"
+        )
     return samples

@@ -62,7 +62,9 @@ def select_split(samples: list[Sample], names: list[str], split_path: Path) -> l
         key = Path(name.replace("\\", "/")).name
         s = by_key.get(key) or by_key.get(Path(key).stem)
         if s is None:
-            raise DatasetError(f"split file {split_path}: {name!r} (entry {lineno}) is not an image of the dataset")
+            raise DatasetError(
+                f"split file {split_path}: {name!r} (entry {lineno}) is not an image of the dataset"
+            )
         if id(s) not in seen:
             seen.add(id(s))
             chosen.append(s)

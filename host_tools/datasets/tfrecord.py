@@ -26,7 +26,9 @@ def _tf():
     try:
         import tensorflow as tf
     except ImportError:
-        raise DatasetError("TFRecord conversion needs TensorFlow on the host: pip install tensorflow-cpu") from None
+        raise DatasetError(
+            "TFRecord conversion needs TensorFlow on the host: pip install tensorflow-cpu"
+        ) from None
     return tf
 
 
@@ -34,9 +36,15 @@ def _example(tf, sample: Sample, source_id: str):
     data = sample.image_path.read_bytes()
     fmt = _FORMATS.get(sample.image_path.suffix.lower())
     if fmt is None:
-        raise DatasetError(f"{sample.image_path}: the OD API decodes PNG or JPEG only; convert the image first")
+        raise DatasetError(
+            f"{sample.image_path}: the OD API decodes PNG or JPEG only; convert the image first"
+        )
     w, h = float(sample.width), float(sample.height)
-    b = np.clip(sample.boxes.astype(np.float64), 0, [w, h, w, h]) if len(sample.boxes) else np.zeros((0, 4))
+    b = (
+        np.clip(sample.boxes.astype(np.float64), 0, [w, h, w, h])
+        if len(sample.boxes)
+        else np.zeros((0, 4))
+    )
 
     def floats(v):
         return tf.train.Feature(float_list=tf.train.FloatList(value=[float(x) for x in v]))
@@ -67,7 +75,9 @@ def _example(tf, sample: Sample, source_id: str):
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-def write_tfrecord(samples: list[Sample], out: Path, label_map: Path | None = None) -> tuple[Path, Path]:
+def write_tfrecord(
+    samples: list[Sample], out: Path, label_map: Path | None = None
+) -> tuple[Path, Path]:
     """Write samples to ``out`` and a one-class ``label_map.pbtxt`` (person = id 1) beside it.
 
     Returns (tfrecord path, label map path).
@@ -80,7 +90,9 @@ def write_tfrecord(samples: list[Sample], out: Path, label_map: Path | None = No
         for i, s in enumerate(samples, start=1):
             writer.write(_example(tf, s, str(i)).SerializeToString())
     label_map = label_map or out.parent / "label_map.pbtxt"
-    write_label_map_pbtxt(label_map, {PERSON_CATEGORY_ID - 1: "person"})  # 0-based index -> OD-API id 1
+    write_label_map_pbtxt(
+        label_map, {PERSON_CATEGORY_ID - 1: "person"}
+    )  # 0-based index -> OD-API id 1
     return out, label_map
 
 
@@ -118,10 +130,21 @@ def read_tfrecord(path: Path) -> Iterator[TFRecordImage]:
 
             w = int(f["image/width"].int64_list.value[0])
             h = int(f["image/height"].int64_list.value[0])
-            boxes = np.stack([flt("image/object/bbox/xmin") * w, flt("image/object/bbox/ymin") * h,
-                              flt("image/object/bbox/xmax") * w, flt("image/object/bbox/ymax") * h], axis=1)
+            boxes = np.stack(
+                [
+                    flt("image/object/bbox/xmin") * w,
+                    flt("image/object/bbox/ymin") * h,
+                    flt("image/object/bbox/xmax") * w,
+                    flt("image/object/bbox/ymax") * h,
+                ],
+                axis=1,
+            )
             n = len(boxes)
-            crowd = np.array(f["image/object/is_crowd"].int64_list.value, bool) if "image/object/is_crowd" in f else np.zeros(n, bool)
+            crowd = (
+                np.array(f["image/object/is_crowd"].int64_list.value, bool)
+                if "image/object/is_crowd" in f
+                else np.zeros(n, bool)
+            )
             yield TFRecordImage(
                 filename=one("image/filename").decode(),
                 source_id=one("image/source_id").decode(),
@@ -135,4 +158,6 @@ def read_tfrecord(path: Path) -> Iterator[TFRecordImage]:
                 is_crowd=crowd if len(crowd) == n else np.zeros(n, bool),
             )
     except tf.errors.DataLossError as exc:
-        raise DatasetError(f"{path}: corrupt or truncated TFRecord ({exc.message.splitlines()[0]})") from None
+        raise DatasetError(
+            f"{path}: corrupt or truncated TFRecord ({exc.message.splitlines()[0]})"
+        ) from None

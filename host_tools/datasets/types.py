@@ -40,11 +40,17 @@ class Sample:
 
     def __post_init__(self) -> None:
         boxes = _as_boxes(self.boxes)
-        ignore = np.zeros(0, bool) if self.ignore is None else np.asarray(self.ignore, dtype=bool).reshape(-1)
+        ignore = (
+            np.zeros(0, bool)
+            if self.ignore is None
+            else np.asarray(self.ignore, dtype=bool).reshape(-1)
+        )
         if ignore.size == 0 and len(boxes):
             ignore = np.zeros(len(boxes), dtype=bool)
         if len(ignore) != len(boxes):
-            raise ValueError(f"{len(boxes)} boxes but {len(ignore)} ignore flags for {self.image_path}")
+            raise ValueError(
+                f"{len(boxes)} boxes but {len(ignore)} ignore flags for {self.image_path}"
+            )
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "ignore", ignore)
         object.__setattr__(self, "image_path", Path(self.image_path))

@@ -46,7 +46,9 @@ def read_voc_annotation(path: Path, root: Path) -> Sample:
         raise DatasetError(f"cannot read annotation {path}: {exc.strerror or exc}") from exc
     except ET.ParseError as exc:
         line, col = exc.position
-        raise DatasetError(f"{path}:{line}: malformed xml (column {col}): {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        raise DatasetError(
+            f"{path}:{line}: malformed xml (column {col}): {exc.msg if hasattr(exc, 'msg') else exc}"
+        ) from None
     obj_lines = _object_lines(text)
     fname = tree.findtext("filename")
     if not fname:
@@ -54,7 +56,9 @@ def read_voc_annotation(path: Path, root: Path) -> Sample:
     size = tree.find("size")
     w = int(_num(size, "width", f"{path}: <size>"))
     h = int(_num(size, "height", f"{path}: <size>"))
-    image = resolve_image(fname.strip(), [root / "JPEGImages", root / "images", root], [root / "JPEGImages", root])
+    image = resolve_image(
+        fname.strip(), [root / "JPEGImages", root / "images", root], [root / "JPEGImages", root]
+    )
     if image is None:
         raise DatasetError(f"{path}: image {fname.strip()!r} not found in {root / 'JPEGImages'}")
     boxes, ignore = [], []
@@ -74,7 +78,9 @@ def read_voc_annotation(path: Path, root: Path) -> Sample:
             raise DatasetError(f"{where}: box has xmax < xmin or ymax < ymin")
         boxes.append([x1 - 1, y1 - 1, x2 - 1, y2 - 1])
         ignore.append((obj.findtext("difficult") or "0").strip() in ("1", "true", "True"))
-    return Sample(image, w, h, np.array(boxes, np.float32).reshape(-1, 4), np.array(ignore, bool), str(path))
+    return Sample(
+        image, w, h, np.array(boxes, np.float32).reshape(-1, 4), np.array(ignore, bool), str(path)
+    )
 
 
 def read_voc_dataset(root: Path) -> list[Sample]:
@@ -83,7 +89,9 @@ def read_voc_dataset(root: Path) -> list[Sample]:
         raise DatasetError(f"voc dataset root {root} is not a directory")
     ann_dir = root / "Annotations"
     if not ann_dir.is_dir():
-        raise DatasetError(f"voc dataset root {root} has no Annotations folder; pass the folder holding Annotations/ and JPEGImages/")
+        raise DatasetError(
+            f"voc dataset root {root} has no Annotations folder; pass the folder holding Annotations/ and JPEGImages/"
+        )
     files = sorted(ann_dir.glob("*.xml"))
     if not files:
         raise DatasetError(f"voc dataset: no *.xml files in {ann_dir}")

@@ -34,7 +34,9 @@ def read_class_map(root: Path) -> dict[int, str]:
             try:
                 import yaml  # optional: only Ultralytics-style datasets need it
             except ImportError:
-                raise DatasetError(f"{p} needs PyYAML to read (pip install pyyaml), or put a classes.txt (one name per line) in {root}") from None
+                raise DatasetError(
+                    f"{p} needs PyYAML to read (pip install pyyaml), or put a classes.txt (one name per line) in {root}"
+                ) from None
             try:
                 names = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
             except yaml.YAMLError as exc:
@@ -44,7 +46,9 @@ def read_class_map(root: Path) -> dict[int, str]:
             if isinstance(names, dict):
                 return {int(k): str(v) for k, v in names.items()}
             raise DatasetError(f"{p}: no 'names' list or mapping")
-    raise DatasetError(f"yolo dataset {root} has no class map; add classes.txt (one class name per line, line 1 = class 0)")
+    raise DatasetError(
+        f"yolo dataset {root} has no class map; add classes.txt (one class name per line, line 1 = class 0)"
+    )
 
 
 def _label_path(image: Path, root: Path) -> Path:
@@ -74,9 +78,13 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
     classes = read_class_map(root)
     person = {i for i, n in classes.items() if is_person_label(n)}
     if not person:
-        raise DatasetError(f"yolo dataset {root}: no class named 'person' in the class map ({', '.join(list(classes.values())[:10])})")
+        raise DatasetError(
+            f"yolo dataset {root}: no class named 'person' in the class map ({', '.join(list(classes.values())[:10])})"
+        )
     img_root = root / "images" if (root / "images").is_dir() else root
-    images = sorted(p for p in img_root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    images = sorted(
+        p for p in img_root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()
+    )
     if not images:
         raise DatasetError(f"yolo dataset {root}: no images found")
     samples = []
@@ -90,17 +98,27 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
                 if not fields:
                     continue
                 if len(fields) != 5:
-                    raise DatasetError(f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}")
+                    raise DatasetError(
+                        f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}"
+                    )
                 try:
                     cls = int(fields[0])
                     cx, cy, bw, bh = (float(v) for v in fields[1:])
                 except ValueError:
                     raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
                 if cls not in classes:
-                    raise DatasetError(f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})")
+                    raise DatasetError(
+                        f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})"
+                    )
                 if not all(0.0 <= v <= 1.0 for v in (cx, cy, bw, bh)):
-                    raise DatasetError(f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: {line.strip()!r}")
+                    raise DatasetError(
+                        f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: {line.strip()!r}"
+                    )
                 if cls in person:
-                    boxes.append([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
-        samples.append(Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), None, str(lab)))
+                    boxes.append(
+                        [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+                    )
+        samples.append(
+            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), None, str(lab))
+        )
     return samples
