@@ -193,8 +193,9 @@ class Service:
     """The daemon. `run()` blocks until SIGTERM/SIGINT, end of a non-looping source, or failure."""
 
     def __init__(self, cfg: Config, config_path: str | None = None, overrides: dict[str, Any] | None = None,
-                 install_signals: bool = True) -> None:
+                 install_signals: bool = True, source_opener: Any = None) -> None:
         self.cfg = cfg
+        self.source_opener = source_opener  # tests inject faulty sources; None = open_source
         self.config_path = config_path
         self.overrides = overrides or {}
         self.install_signals = install_signals
@@ -237,6 +238,8 @@ class Service:
         lores = tuple(self.detector.input_size) if getattr(self.detector, "input_size", None) else (320, 240)
 
         def opener(spec: str) -> Any:
+            if self.source_opener is not None:
+                return self.source_opener(spec)
             return open_source(spec, loop=s["loop"], lores_size=lores)
 
         def on_event(kind: str) -> None:

@@ -88,6 +88,9 @@ class JsonlWriter:
     def send(self, event: Event) -> None:
         line = event.to_json() + "\n"
         fh = self._open()
+        if fh.tell() and fh.tell() + len(line) > self.max_bytes:
+            self.rotate()  # before writing, so the live file always holds the newest events
+            fh = self._open()
         try:
             fh.write(line)
             fh.flush()  # events are rare and precious: hand each to the kernel at once
@@ -95,8 +98,6 @@ class JsonlWriter:
             # A failed write may leave a partial line buffered; reopen next time.
             self._drop_handle()
             raise
-        if fh.tell() >= self.max_bytes:
-            self.rotate()
 
     def _drop_handle(self) -> None:
         fh, self._fh = self._fh, None

@@ -116,8 +116,8 @@ class HttpServer:
 
         self.app = app
         app.max_streams = max(1, threads - 1)
-        # send_bytes=1: flush each MJPEG part at once instead of buffering 18 KB.
-        self.server = create_server(app, host=host, port=port, threads=threads, send_bytes=1,
+        # waitress >= 2 flushes each write at once (send_bytes defaults to 1): MJPEG parts are not held.
+        self.server = create_server(app, host=host, port=port, threads=threads,
                                     channel_timeout=30, connection_limit=32, clear_untrusted_proxy_headers=True,
                                     ident="edgedetect")
         self.host, self.port = host, int(self.server.effective_port)

@@ -223,8 +223,12 @@ class MqttOutput(QueuedOutput):
         if event.type == "count_changed":
             self.count = event.count
             self._publish_state(event.count)
-        if info.rc not in (0,):
-            raise RuntimeError(f"MQTT publish failed (rc={info.rc}); broker unreachable or queue full")
+        # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost; 15 (QUEUE_SIZE): dropped.
+        if info.rc == 15:
+            self.dropped += 1
+            self._on_drop(self.name)
+        elif info.rc not in (0, 4):
+            raise RuntimeError(f"MQTT publish failed (rc={info.rc})")
 
     def close(self, timeout: float = 1.0) -> None:
         super().close(timeout)
