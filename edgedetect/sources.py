@@ -338,11 +338,13 @@ def lores_to_bgr(array: np.ndarray, size: tuple[int, int], fmt: str = "YUV420") 
 
     A YUV420 buffer arrives as (h * 3 / 2, stride) with stride >= w (row padding): converting the
     whole padded buffer and then cropping keeps the U/V planes aligned, which cropping the raw
-    buffer first would not.
+    buffer first would not. libcamera's YUV420 is I420 (Y, then U, then V). Note that OpenCV's
+    ``COLOR_YUV420p2BGR`` is an alias of ``COLOR_YUV2BGR_YV12`` (V before U) and would swap the
+    chroma planes (tests/test_sources.py measures it); ``COLOR_YUV2BGR_I420`` is the right code.
     """
     w, h = size
     if fmt.upper() in ("YUV420", "YVU420"):
-        code = cv2.COLOR_YUV420p2BGR if fmt.upper() == "YUV420" else cv2.COLOR_YUV2BGR_YV12
+        code = cv2.COLOR_YUV2BGR_I420 if fmt.upper() == "YUV420" else cv2.COLOR_YUV2BGR_YV12
         return np.ascontiguousarray(cv2.cvtColor(array, code)[:h, :w])
     return np.ascontiguousarray(array[:h, :w, :3])  # Pi 5 can give RGB888/XBGR lores directly
 
