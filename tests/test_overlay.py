@@ -1,0 +1,94 @@
+"""Overlay drawing and the run command's output sinks (video file, JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedetect.detections import Detections
+from edgedetect.errors import EdgeDetectError
+from edgedetect.frame import Frame, Result
+from edgedetect.overlay import draw_detections, draw_status
+from edgedetect.writers import JsonlSink, VideoWriterSink
+
+NAMES = {0: "person", 2: "car"}
+
+
+def _dets(*boxes: tuple[float, float, float, float], cls: int = 0) -> Detections:
+    return Detections(np.array(boxes, np.float32).reshape(-1, 4), [0.9] * len(boxes),
+                      [cls] * len(boxes), NAMES)
+
+
+def test_draw_detections_draws_on_a_copy_along_the_box():
+    image = np.zeros((200, 300, 3), np.uint8)
+    out = draw_detections(image, _dets((50, 60, 150, 180)))
+    assert not image.any()  # the frame's own pixels are untouched
+    assert out.shape == image.shape and out is not image
+    assert out[120, 50].any() and out[120, 150].any() and out[180, 100].any()  # box edges
+    assert not out[120, 100].any()  # inside the box, away from the label: untouched
+    assert not out[10, 280].any()  # far away: untouched
+    assert out[60 - 8, 55].any()  # label drawn above the box
+
+
+def test_draw_detections_empty_and_out_of_frame_boxes():
+    image = np.full((50, 60, 3), 7, np.uint8)
+    out = draw_detections(image, Detections.empty(NAMES))
+    assert out is not image and np.array_equal(out, image)
+    out = draw_detections(image, _dets((-20, -20, 500, 500), cls=2))  # clipped, no exception
+    assert out[25, 0].any() and (out != 7).any()
+
+
+def test_draw_status_writes_in_place():
+    image = np.zeros((100, 200, 3), np.uint8)
+    assert draw_status(image, "12.0 fps") is image and image[:20, :60].any()
+
+
+def _result(i: int, dets: Detections, size=(64, 48)) -> Result:
+    img = np.full((size[1], size[0], 3), (i * 20) % 255, np.uint8)
+    return Result(Frame(i, time.monotonic(), time.time(), img, None, "test"), dets, 12.5)
+
+
+def test_video_writer_sink_writes_every_frame(tmp_path: Path):
+    path = tmp_path / "out.mp4"
+    sink = VideoWriterSink(path, fps=12)
+    for i in range(9):
+        sink(_result(i, _dets((5, 5, 30, 30)) if i % 2 else Detections.empty(NAMES)))
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        assert frame.shape == (48, 64, 3)
+        n += 1
+    cap.release()
+    assert n == 9 and sink.frames == 9
+
+
+def test_video_writer_sink_rejects_bad_paths(tmp_path: Path):
+    with pytest.raises(EdgeDetectError, match="unknown extension .gif"):
+        VideoWriterSink(tmp_path / "out.gif", 10)
+    with pytest.raises(EdgeDetectError, match="does not exist"):
+        VideoWriterSink(tmp_path / "missing" / "out.mp4", 10)
+
+
+def test_jsonl_sink_logs_frames_with_detections(tmp_path: Path):
+    path = tmp_path / "events.jsonl"
+    sink = JsonlSink(path)
+    sink(_result(0, Detections.empty(NAMES)))
+    sink(_result(1, _dets((1, 2, 3, 4))))
+    skipped = _result(2, Detections.empty(NAMES))
+    skipped.skipped = True
+    sink(skipped)
+    sink(_result(3, _dets((5, 6, 7, 8), (9, 9, 20, 20))))
+    sink.close()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["frame"] for x in lines] == [1, 3]
+    assert lines[1]["detections"][1] == {"label": "person", "score": 0.9, "box": [9.0, 9.0, 20.0, 20.0]}
+    assert lines[0]["time"].endswith("+00:00") and lines[0]["inference_ms"] == 12.5
