@@ -40,7 +40,12 @@ def test_inria_real_annotations_are_zero_based():
     # first box in the file: (250, 151) - (299, 294), origin (0, 0): kept as is
     assert s.boxes[0].tolist() == [250, 151, 299, 294]
     counts = {n: len(by[n].boxes) for n in by}
-    assert counts == {"crop001501.png": 4, "crop_000001.png": 1, "person_and_bike_006.png": 2, "person_138.png": 3}
+    assert counts == {
+        "crop001501.png": 4,
+        "crop_000001.png": 1,
+        "person_and_bike_006.png": 2,
+        "person_138.png": 3,
+    }
 
 
 def test_pennfudan_real_annotations_are_shifted_to_zero_based():
@@ -107,7 +112,9 @@ def test_pascal_origin_line_wins_over_dataset_default(tmp_path):
     ],
 )
 def test_pascal_bad_box_names_file_and_line(tmp_path, bad, line, words):
-    text = PASCAL.replace("(10, 5) - (30, 40)", bad if "malformed" not in words else "(10, 5) - (30)")
+    text = PASCAL.replace(
+        "(10, 5) - (30, 40)", bad if "malformed" not in words else "(10, 5) - (30)"
+    )
     root = _inria_root(tmp_path, text)
     with pytest.raises(DatasetError, match=rf"a\.txt:{line}: .*{words}"):
         load_dataset(f"inria:{root}")
@@ -157,7 +164,12 @@ def test_voc_one_based_difficult_is_ignore(tmp_path):
 
 
 def test_voc_errors_name_file_and_line(tmp_path):
-    root = _voc_root(tmp_path / "a", VOC.replace("<bndbox><xmin>40</xmin><ymin>6</ymin><xmax>60</xmax><ymax>41</ymax></bndbox>", ""))
+    root = _voc_root(
+        tmp_path / "a",
+        VOC.replace(
+            "<bndbox><xmin>40</xmin><ymin>6</ymin><xmax>60</xmax><ymax>41</ymax></bndbox>", ""
+        ),
+    )
     with pytest.raises(DatasetError, match=r"v\.xml:12 \(object 3\): object has no <bndbox>"):
         load_dataset(f"voc:{root}")
     root = _voc_root(tmp_path / "b", VOC.replace("</size>", ""))
@@ -236,7 +248,9 @@ def test_yolo_errors(tmp_path):
 # ------------------------------------------------------------------------------- specs, splits
 def test_spec_parsing_and_errors(tmp_path):
     assert parse_spec("coco:/a/b.json:/c/d") == ("coco", [Path("/a/b.json"), Path("/c/d")])
-    with pytest.raises(DatasetError, match="unknown dataset spec 'kitti:/x'; use one of: inria:ROOT"):
+    with pytest.raises(
+        DatasetError, match="unknown dataset spec 'kitti:/x'; use one of: inria:ROOT"
+    ):
         load_dataset("kitti:/x")
     with pytest.raises(DatasetError, match="is not a directory"):
         load_dataset(f"pennfudan:{tmp_path / 'missing'}")

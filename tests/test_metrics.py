@@ -25,14 +25,20 @@ from host_tools.metrics import (
 
 def test_overlap_iou_by_hand():
     # 10x10 box vs the same box shifted 5 px right: inter 50, union 150.
-    ov = overlap_matrix(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]]), np.array([False, False]))
+    ov = overlap_matrix(
+        np.array([[0, 0, 10, 10]]),
+        np.array([[5, 0, 15, 10], [20, 20, 30, 30]]),
+        np.array([False, False]),
+    )
     assert ov[0, 0] == pytest.approx(1 / 3)
     assert ov[0, 1] == 0.0
 
 
 def test_overlap_with_ignore_region_is_intersection_over_detection():
     # a 10x10 detection wholly inside a 100x100 crowd region: IoU 0.01, but covered 100 %.
-    ov = overlap_matrix(np.array([[10, 10, 20, 20]]), np.array([[0, 0, 100, 100]]), np.array([True]))
+    ov = overlap_matrix(
+        np.array([[10, 10, 20, 20]]), np.array([[0, 0, 100, 100]]), np.array([True])
+    )
     assert ov[0, 0] == pytest.approx(1.0)
 
 
@@ -56,7 +62,9 @@ def test_greedy_matching_takes_best_iou_among_free_boxes():
 
 
 def test_iou_below_threshold_is_false_positive_and_miss():
-    m = match_image(np.array([[5, 0, 15, 10]]), np.array([0.9]), np.array([[0, 0, 10, 10]]), iou_threshold=0.5)
+    m = match_image(
+        np.array([[5, 0, 15, 10]]), np.array([0.9]), np.array([[0, 0, 10, 10]]), iou_threshold=0.5
+    )
     assert m.fp.tolist() == [True]
     op = operating_point([m], 0.5)
     assert (op.tp, op.fp, op.fn) == (0, 1, 1)
@@ -64,7 +72,12 @@ def test_iou_below_threshold_is_false_positive_and_miss():
 
 def test_detection_on_ignore_region_is_neither_tp_nor_fp():
     gt = np.array([[0, 0, 10, 10], [50, 50, 150, 150]], float)
-    m = match_image(np.array([[60, 60, 70, 80], [0, 0, 10, 10]]), np.array([0.9, 0.8]), gt, np.array([False, True]))
+    m = match_image(
+        np.array([[60, 60, 70, 80], [0, 0, 10, 10]]),
+        np.array([0.9, 0.8]),
+        gt,
+        np.array([False, True]),
+    )
     assert m.ignored.tolist() == [True, False]
     assert m.tp.tolist() == [False, True]
     op = operating_point([m], 0.0)
@@ -166,7 +179,14 @@ def _synthetic(seed: int, n_images: int = 25):
         score = rng.random(len(det))
         dets_per_image.append((det, score))
         for b, s in zip(det, score, strict=True):
-            coco_dets.append({"image_id": i + 1, "category_id": 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": float(s)})
+            coco_dets.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": 1,
+                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                    "score": float(s),
+                }
+            )
     return samples, dets_per_image, coco_dets
 
 
@@ -177,7 +197,10 @@ def test_matching_agrees_with_pycocotools(seed):
     ref = coco_ap(gt, coco_dets)
     ours = {}
     for t in np.linspace(0.5, 0.95, 10):
-        ms = [match_image(d, s, smp.boxes, smp.ignore, iou_threshold=t) for (d, s), smp in zip(dets, samples, strict=True)]
+        ms = [
+            match_image(d, s, smp.boxes, smp.ignore, iou_threshold=t)
+            for (d, s), smp in zip(dets, samples, strict=True)
+        ]
         c = accumulate(ms)
         ours[round(float(t), 2)] = coco_interpolated_ap(c.recall, c.precision)
     assert 0.05 < ref["ap50"] < 1.0  # the synthetic case is neither trivial nor empty
@@ -188,9 +211,13 @@ def test_matching_agrees_with_pycocotools(seed):
 
 def test_all_point_ap_close_to_coco_101_point():
     samples, dets, coco_dets = _synthetic(3, n_images=60)
-    ms = [match_image(d, s, smp.boxes, smp.ignore) for (d, s), smp in zip(dets, samples, strict=True)]
+    ms = [
+        match_image(d, s, smp.boxes, smp.ignore) for (d, s), smp in zip(dets, samples, strict=True)
+    ]
     c = accumulate(ms)
-    assert average_precision(c.recall, c.precision) == pytest.approx(coco_ap(to_coco_dict(samples), coco_dets)["ap50"], abs=0.01)
+    assert average_precision(c.recall, c.precision) == pytest.approx(
+        coco_ap(to_coco_dict(samples), coco_dets)["ap50"], abs=0.01
+    )
 
 
 def test_coco_ap_empty_detections_is_zero():
@@ -200,6 +227,10 @@ def test_coco_ap_empty_detections_is_zero():
 
 def test_coco_ap_perfect_detections_is_one():
     samples = [Sample("/x/a.png", 100, 100, [[10, 10, 40, 90], [50, 5, 90, 95]])]
-    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 80], "score": 0.9},
-            {"image_id": 1, "category_id": 1, "bbox": [50, 5, 40, 90], "score": 0.8}]
-    assert coco_ap(to_coco_dict(samples), dets) == pytest.approx({"ap": 1.0, "ap50": 1.0, "ap75": 1.0})
+    dets = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 80], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [50, 5, 40, 90], "score": 0.8},
+    ]
+    assert coco_ap(to_coco_dict(samples), dets) == pytest.approx(
+        {"ap": 1.0, "ap50": 1.0, "ap75": 1.0}
+    )

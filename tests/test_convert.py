@@ -1,0 +1,134 @@
+"""Converters: COCO json and OD-API TFRecord round trips, and the convert CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from host_tools.convert import main as convert_main
+from host_tools.datasets import Sample, load_dataset
+from host_tools.datasets.coco import write_coco_json
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
+
+
+def _samples(tmp_path: Path) -> list[Sample]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i, (w, h) in enumerate([(80, 60), (50, 90)]):
+        p = tmp_path / "imgs" / ("sub" if i else "") / f"s{i}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        boxes = [[5.5, 4, 30, 50], [40, 10, 49.5, 55]] if i == 0 else []
+        out.append(Sample(p, w, h, boxes, [False, True] if i == 0 else []))
+    return out
+
+
+def test_coco_json_round_trip(tmp_path):
+    samples = _samples(tmp_path)
+    images_dir = write_coco_json(samples, tmp_path / "out" / "a.json")
+    data = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert [c["name"] for c in data["categories"]] == ["person"]
+    assert data["annotations"][0]["bbox"] == [5.5, 4.0, 24.5, 46.0]
+    assert [a["iscrowd"] for a in data["annotations"]] == [0, 1]
+    back = load_dataset(f"coco:{tmp_path / 'out' / 'a.json'}:{images_dir}").samples
+    assert [s.image_path.resolve() for s in back] == [s.image_path.resolve() for s in samples]
+    for a, b in zip(samples, back, strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes)
+        assert a.ignore.tolist() == b.ignore.tolist()
+        assert (a.width, a.height) == (b.width, b.height)
+
+
+def test_tfrecord_round_trip_od_api_schema(tmp_path):
+    pytest.importorskip("tensorflow", reason="TFRecord conversion needs TensorFlow (host extra)")
+    from host_tools.datasets.tfrecord import read_tfrecord, write_tfrecord
+
+    samples = _samples(tmp_path)
+    out, label_map = write_tfrecord(samples, tmp_path / "t" / "d.tfrecord")
+    assert label_map.read_text().count("item {") == 1 and 'name: "person"' in label_map.read_text()
+    assert "id: 1" in label_map.read_text()
+    records = list(read_tfrecord(out))
+    assert len(records) == 2
+    for s, r in zip(samples, records, strict=True):
+        assert r.encoded == s.image_path.read_bytes()  # stored as on disk, not re-encoded
+        assert r.format == "png" and r.filename == s.name
+        assert (r.width, r.height) == (s.width, s.height)
+        np.testing.assert_allclose(r.boxes, s.boxes, atol=1e-4)
+        assert r.class_text == ["person"] * len(s.boxes)
+        assert r.class_label.tolist() == [1] * len(s.boxes)
+        assert r.is_crowd.tolist() == s.ignore.tolist()
+    assert [r.source_id for r in records] == ["1", "2"]
+
+
+def test_tfrecord_keys_are_the_od_api_ones(tmp_path):
+    tf = pytest.importorskip(
+        "tensorflow", reason="TFRecord conversion needs TensorFlow (host extra)"
+    )
+    from host_tools.datasets.tfrecord import write_tfrecord
+
+    out, _ = write_tfrecord(_samples(tmp_path)[:1], tmp_path / "k.tfrecord")
+    raw = next(iter(tf.data.TFRecordDataset(str(out)).as_numpy_iterator()))
+    keys = set(tf.train.Example.FromString(raw).features.feature)
+    need = {
+        "image/encoded",
+        "image/format",
+        "image/height",
+        "image/width",
+        "image/filename",
+        "image/source_id",
+        "image/object/bbox/xmin",
+        "image/object/bbox/xmax",
+        "image/object/bbox/ymin",
+        "image/object/bbox/ymax",
+        "image/object/class/text",
+        "image/object/class/label",
+    }
+    assert need <= keys
+    f = tf.train.Example.FromString(raw).features.feature
+    assert list(f["image/object/bbox/xmin"].float_list.value) == pytest.approx([5.5 / 80, 40 / 80])
+
+
+def test_convert_cli_pennfudan_to_coco(tmp_path, capsys):
+    if not PENNFUDAN.exists():
+        pytest.skip(f"shared data not found: {PENNFUDAN}")
+    split = tmp_path / "split.txt"
+    split.write_text("FudanPed00001.png\nPennPed00010.png\n")
+    rc = convert_main(
+        [
+            "--dataset",
+            f"pennfudan:{PENNFUDAN}",
+            "--split-file",
+            str(split),
+            "--to",
+            "coco",
+            "--out",
+            str(tmp_path / "pf.json"),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    spec = out.strip().splitlines()[-1].split("--dataset ", 1)[1]
+    back = load_dataset(spec)
+    orig = load_dataset(f"pennfudan:{PENNFUDAN}", split)
+    assert [s.name for s in back] == [s.name for s in orig]
+    for a, b in zip(orig, back, strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--dataset", "kitti:/x"], "unknown dataset spec"),
+        (["--dataset", "pennfudan:/no/such/dir"], "is not a directory"),
+    ],
+)
+def test_convert_cli_errors_exit_2_one_line(tmp_path, capsys, args, words):
+    rc = convert_main([*args, "--to", "coco", "--out", str(tmp_path / "x.json")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

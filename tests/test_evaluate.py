@@ -1,0 +1,193 @@
+"""The evaluator end to end on real images through the runtime Detector, its CLI and compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from host_tools.compare import main as compare_main
+from host_tools.evaluate import main as evaluate_main
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
+INRIA = SHARED / "inria"
+MODEL = SHARED / "models" / "ssd_mobilenet_v1_coco_quant.tflite"
+LABELS = SHARED / "models" / "coco_labels.txt"
+IMAGES = [
+    "FudanPed00004.png",
+    "FudanPed00008.png",
+    "PennPed00010.png",
+    "PennPed00058.png",
+    "PennPed00062.png",
+]
+VOLATILE = {"latency_ms_p50", "latency_ms_p95", "latency_ms_mean", "created_utc"}
+
+
+def need(*paths: Path) -> None:
+    for p in paths:
+        if not p.exists():
+            pytest.skip(f"shared data not found: {p} (it lives in ../shared/data beside the repo)")
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("split") / "few.txt"
+    p.write_text("\n".join(IMAGES) + "\n")
+    return p
+
+
+def _run(out: Path, split: Path, *extra: str) -> int:
+    return evaluate_main(
+        [
+            "--model",
+            str(MODEL),
+            "--labels",
+            str(LABELS),
+            "--dataset",
+            f"pennfudan:{PENNFUDAN}",
+            "--split-file",
+            str(split),
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, split) -> tuple[Path, Path]:
+    need(PENNFUDAN, MODEL, LABELS)
+    a, b = tmp_path_factory.mktemp("run_a"), tmp_path_factory.mktemp("run_b")
+    assert _run(a, split) == 0
+    assert _run(b, split) == 0
+    return a, b
+
+
+def test_report_has_the_required_fields_and_files(two_runs):
+    out = two_runs[0]
+    r = json.loads((out / "report.json").read_text())
+    for key in (
+        "ap",
+        "ap50",
+        "ap75",
+        "lamr",
+        "mean_iou",
+        "precision",
+        "recall",
+        "threshold",
+        "images",
+        "gt_boxes",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ):
+        assert isinstance(r[key], (int, float)), key
+    boxes = sum(
+        (PENNFUDAN / "Annotation" / f"{Path(n).stem}.txt").read_text().count("Bounding box")
+        for n in IMAGES
+    )
+    assert r["images"] == 5 and r["gt_boxes"] == boxes
+    assert r["threshold"] == 0.5 and r["curve_threshold"] == 0.05
+    assert (
+        r["model"]["path"] == str(MODEL.resolve())
+        and r["model"]["size_bytes"] == MODEL.stat().st_size
+    )
+    assert len(r["model"]["sha256"]) == 64
+    # a real COCO detector on Penn-Fudan people: far from chance, not perfect
+    assert 0.5 < r["ap50"] <= 1.0 and 0.2 < r["ap"] < r["ap50"]
+    assert 0.5 < r["recall"] <= 1.0 and 0.4 < r["precision"] <= 1.0 and 0.6 < r["mean_iou"] < 1.0
+    assert 0.0 <= r["lamr"] < 0.8
+    assert r["latency_ms_p50"] > 0 and r["latency_ms_p95"] >= r["latency_ms_p50"]
+    for png in ("pr_curve.png", "miss_rate_fppi.png", "gallery.png"):
+        img = cv2.imread(str(out / png))
+        assert img is not None and img.shape[0] > 100 and img.std() > 5, png
+    md = (out / "report.md").read_text()
+    assert "COCO AP@[.5:.95]" in md and f"{r['ap']:.3f}" in md and "gallery.png" in md
+
+
+def test_precision_recall_agree_with_listed_detections(two_runs):
+    out = two_runs[0]
+    r = json.loads((out / "report.json").read_text())
+    dets = json.loads((out / "detections.json").read_text())
+    on = [d for img in dets for d in img["detections"] if d["score"] >= r["threshold"]]
+    tp = sum(d["outcome"] == "tp" for d in on)
+    fp = sum(d["outcome"] == "fp" for d in on)
+    assert (tp, fp) == (r["tp"], r["fp"])
+    assert r["precision"] == pytest.approx(tp / (tp + fp))
+    assert r["recall"] == pytest.approx(tp / r["gt_boxes"])
+    assert r["mean_iou"] == pytest.approx(
+        np.mean([d["iou"] for d in on if d["outcome"] == "tp"]), abs=1e-4
+    )
+
+
+def test_evaluation_is_deterministic(two_runs):
+    a, b = (json.loads((d / "report.json").read_text()) for d in two_runs)
+    assert {k: v for k, v in a.items() if k not in VOLATILE} == {
+        k: v for k, v in b.items() if k not in VOLATILE
+    }
+    assert (two_runs[0] / "detections.json").read_bytes() == (
+        two_runs[1] / "detections.json"
+    ).read_bytes()
+
+
+def test_higher_threshold_trades_recall_for_precision(two_runs, split, tmp_path):
+    base = json.loads((two_runs[0] / "report.json").read_text())
+    assert _run(tmp_path, split, "--threshold", "0.8") == 0
+    hi = json.loads((tmp_path / "report.json").read_text())
+    assert hi["recall"] <= base["recall"] and hi["tp"] + hi["fp"] <= base["tp"] + base["fp"]
+    # curve metrics do not depend on the operating threshold
+    assert (hi["ap"], hi["ap50"], hi["lamr"]) == (base["ap"], base["ap50"], base["lamr"])
+
+
+def test_hog_baseline_through_the_same_evaluator(tmp_path):
+    need(INRIA)
+    rc = evaluate_main(
+        ["--model", "hog", "--dataset", f"inria:{INRIA}", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert rc == 0
+    r = json.loads((tmp_path / "report.json").read_text())
+    assert r["model"]["path"] == "hog" and r["curve_threshold"] == 0.0 and r["images"] == 4
+    assert r["ap50"] > 0.3 and r["tp"] >= 4
+
+
+def test_compare_prints_one_markdown_table(two_runs, capsys):
+    assert compare_main([str(two_runs[0]), str(two_runs[1])]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = [ln for ln in out if ln.startswith("|")]
+    assert table[0].startswith("| model | size | latency")
+    for col in ("mean IoU", "precision", "recall", "AP50", "AP", "LAMR"):
+        assert f"| {col} |" in table[0]
+    assert len(table) == 4 and all("ssd_mobilenet_v1_coco_quant.tflite" in row for row in table[2:])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["--model", "/no/model.tflite", "--dataset", "inria:{inria}"],
+            "model file /no/model.tflite not found",
+        ),
+        (["--model", "hog", "--dataset", "kitti:/x"], "unknown dataset spec"),
+        (["--model", "hog", "--dataset", "pennfudan:/no/such/root"], "is not a directory"),
+        (
+            ["--model", "hog", "--dataset", "inria:{inria}", "--split-file", "/no/split.txt"],
+            "split file /no/split.txt not found",
+        ),
+    ],
+)
+def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, args, words):
+    if any("{inria}" in a for a in args):
+        need(INRIA)
+    args = [a.replace("{inria}", str(INRIA)) for a in args]
+    assert evaluate_main([*args, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_compare_missing_report_exits_2(tmp_path, capsys):
+    assert compare_main([str(tmp_path)]) == 2
+    assert "has no report.json" in capsys.readouterr().err
