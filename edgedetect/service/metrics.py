@@ -14,6 +14,8 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+COMPONENTS = ("source_error", "source_garbage", "jsonl", "log", "webhook", "mqtt", "snapshots",
+              "preview", "config")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Inference on a Pi 4 is ~30-300 ms; buckets bracket that range.
@@ -77,6 +79,9 @@ class ServiceMetrics:
         self.uptime.set_function(lambda: time.time() - self.started)
         for t in ("person_entered", "person_left", "count_changed"):
             self.events.labels(t)
+        # Known components start at 0, so alerts like increase(errors[1h]) > 0 work from the start.
+        for c in COMPONENTS:
+            self.errors.labels(c)
         self._stats_collector: _StatsCollector | None = None
 
     def attach_stats(self, stats: Callable[[], dict[str, Any]]) -> None:
