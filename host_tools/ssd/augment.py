@@ -1,0 +1,104 @@
+"""SSD data augmentation in numpy/OpenCV: photometric distortion, zoom-out (expand), IoU-constrained
+random crop, horizontal flip (the OD-API ``ssd_random_crop``/``random_horizontal_flip`` recipe).
+
+Boxes are (N, 4) ``ymin, xmin, ymax, xmax`` normalised to the current image; every function returns
+the new image and boxes, and ``keep`` masks of boxes that survived a crop.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from host_tools.ssd.config import AugmentConfig
+from host_tools.ssd.targets import iou_matrix
+
+_CROP_MIN_IOUS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness, contrast, saturation and hue (each with p = 0.5), on uint8 RGB."""
+    out = img.astype(np.float32)
+    if rng.random() < 0.5:
+        out += rng.uniform(-32, 32)
+    if rng.random() < 0.5:
+        out = (out - out.mean()) * rng.uniform(0.6, 1.4) + out.mean()
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5 or rng.random() < 0.5:
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(np.float32)
+        if rng.random() < 0.5:
+            hsv[..., 1] *= rng.uniform(0.6, 1.4)
+        if rng.random() < 0.5:
+            hsv[..., 0] = (hsv[..., 0] + rng.uniform(-9, 9)) % 180
+        out = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return out
+
+
+def expand(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, max_ratio: float):
+    """Zoom out: put the image on a larger mean-grey canvas so that people appear smaller."""
+    h, w = img.shape[:2]
+    ratio = rng.uniform(1.0, max_ratio)
+    nh, nw = int(h * ratio), int(w * ratio)
+    top, left = int(rng.uniform(0, nh - h)), int(rng.uniform(0, nw - w))
+    canvas = np.full((nh, nw, 3), 124, np.uint8)
+    canvas[top:top + h, left:left + w] = img
+    b = boxes.copy()
+    b[:, [0, 2]] = (b[:, [0, 2]] * h + top) / nh
+    b[:, [1, 3]] = (b[:, [1, 3]] * w + left) / nw
+    return canvas, b
+
+
+def random_crop(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, tries: int = 50):
+    """SSD crop: a patch whose IoU with some box is >= a random minimum; keeps boxes whose centre is inside.
+
+    Returns (image, boxes, keep) where keep is a mask over the input boxes.
+    """
+    h, w = img.shape[:2]
+    keep_all = np.ones(len(boxes), bool)
+    min_iou = _CROP_MIN_IOUS[rng.integers(len(_CROP_MIN_IOUS))]
+    if min_iou >= 1.0 or len(boxes) == 0:
+        return img, boxes, keep_all
+    for _ in range(tries):
+        scale = rng.uniform(0.3, 1.0)
+        ar = rng.uniform(0.5, 2.0)
+        ch = min(1.0, scale / np.sqrt(ar))
+        cw = min(1.0, scale * np.sqrt(ar))
+        y0, x0 = rng.uniform(0, 1 - ch), rng.uniform(0, 1 - cw)
+        patch = np.array([[y0, x0, y0 + ch, x0 + cw]], np.float32)
+        if iou_matrix(patch, boxes).max() < min_iou:
+            continue
+        cy = (boxes[:, 0] + boxes[:, 2]) / 2
+        cx = (boxes[:, 1] + boxes[:, 3]) / 2
+        keep = (cy > y0) & (cy < y0 + ch) & (cx > x0) & (cx < x0 + cw)
+        if not keep.any():
+            continue
+        b = boxes[keep].copy()
+        b[:, [0, 2]] = np.clip((b[:, [0, 2]] - y0) / ch, 0, 1)
+        b[:, [1, 3]] = np.clip((b[:, [1, 3]] - x0) / cw, 0, 1)
+        py0, py1 = int(round(y0 * h)), max(int(round((y0 + ch) * h)), int(round(y0 * h)) + 1)
+        px0, px1 = int(round(x0 * w)), max(int(round((x0 + cw) * w)), int(round(x0 * w)) + 1)
+        return img[py0:py1, px0:px1], b, keep
+    return img, boxes, keep_all
+
+
+def hflip(img: np.ndarray, boxes: np.ndarray):
+    b = boxes.copy()
+    b[:, 1], b[:, 3] = 1.0 - boxes[:, 3], 1.0 - boxes[:, 1]
+    return img[:, ::-1], b
+
+
+def augment(img: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
+    """Apply the configured augmentations; returns (image uint8 RGB, boxes, keep mask over input boxes)."""
+    keep = np.ones(len(boxes), bool)
+    if cfg.photometric:
+        img = photometric(img, rng)
+    if cfg.expand_prob > 0 and rng.random() < cfg.expand_prob:
+        img, boxes = expand(img, boxes, rng, cfg.max_expand_ratio)
+    if cfg.crop_prob > 0 and rng.random() < cfg.crop_prob:
+        img, boxes, k = random_crop(img, boxes, rng)
+        idx = np.flatnonzero(keep)
+        keep = np.zeros_like(keep)
+        keep[idx[k]] = True
+    if cfg.flip and rng.random() < 0.5:
+        img, boxes = hflip(img, boxes)
+    return np.ascontiguousarray(img), boxes, keep

@@ -1,0 +1,63 @@
+"""SSD losses: smooth-L1 localisation + sigmoid/softmax classification with hard-negative mining or focal loss.
+
+Normalised by the number of positive anchors in the batch, as the OD API's
+``normalize_loss_by_num_matches`` does.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from host_tools.ssd.config import SSDConfig
+
+
+def smooth_l1(pred: tf.Tensor, target: tf.Tensor, delta: float = 1.0) -> tf.Tensor:
+    """Huber loss summed over the 4 coordinates -> [B, N]."""
+    diff = tf.abs(pred - target)
+    per = tf.where(diff < delta, 0.5 * diff * diff / delta, diff - 0.5 * delta)
+    return tf.reduce_sum(per, axis=-1)
+
+
+def class_loss(logits: tf.Tensor, cls: tf.Tensor, converter: str) -> tf.Tensor:
+    """Per-anchor classification loss [B, N] against int targets (0 = background; ignored clamp to 0)."""
+    n_cls = tf.shape(logits)[-1]
+    onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
+    if converter == "softmax":
+        return tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
+    return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits), axis=-1)
+
+
+def focal_loss(logits: tf.Tensor, cls: tf.Tensor, alpha: float, gamma: float) -> tf.Tensor:
+    """Sigmoid focal loss per anchor [B, N] (RetinaNet), over all classes incl. background column."""
+    n_cls = tf.shape(logits)[-1]
+    onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
+    ce = tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits)
+    p = tf.sigmoid(logits)
+    p_t = onehot * p + (1 - onehot) * (1 - p)
+    a_t = onehot * alpha + (1 - onehot) * (1 - alpha)
+    return tf.reduce_sum(a_t * tf.pow(1 - p_t, gamma) * ce, axis=-1)
+
+
+def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.Tensor,
+             cls_t: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Total loss and its parts for a batch. ``cls_t`` -1 marks ignored anchors."""
+    t = cfg.train
+    pos = tf.cast(cls_t > 0, tf.float32)
+    valid = tf.cast(cls_t >= 0, tf.float32)
+    num_pos = tf.maximum(tf.reduce_sum(pos), 1.0)
+    loc = tf.reduce_sum(smooth_l1(box_pred, loc_t) * pos) / num_pos
+    if t.loss == "focal":
+        cl = tf.reduce_sum(focal_loss(logits, cls_t, t.focal_alpha, t.focal_gamma) * valid) / num_pos
+    else:
+        per = class_loss(logits, cls_t, cfg.model.score_converter)
+        neg = valid * (1.0 - pos)
+        neg_loss = per * neg
+        # Hard-negative mining: per image keep the ratio*positives (at least min_negatives) worst negatives.
+        k = tf.maximum(tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives)
+        k = tf.minimum(k, tf.cast(tf.reduce_sum(neg, axis=1), tf.int32))
+        sorted_neg = tf.sort(neg_loss, axis=1, direction="DESCENDING")
+        ranks = tf.range(tf.shape(neg_loss)[1])[None, :]
+        hard = tf.cast(ranks < k[:, None], tf.float32) * sorted_neg
+        cl = (tf.reduce_sum(per * pos) + tf.reduce_sum(hard)) / num_pos
+    total = t.localization_weight * loc + t.classification_weight * cl
+    return {"loss": total, "loc": loc, "cls": cl, "num_pos": num_pos}

@@ -1,0 +1,256 @@
+"""Train (fine-tune) a Keras SSD on a person dataset: ``python -m host_tools.train``.
+
+The TF1 OD-API SSD recipe in TF2/Keras, CPU-trainable: augmentation (photometric, zoom-out, SSD crop,
+flip), ArgMax matcher, smooth-L1 + sigmoid loss with hard-negative mining (or focal loss), cosine LR
+with linear warm-up, checkpoints every N steps and ``--resume``, a progress bar, ``log.csv`` (and
+TensorBoard with ``--tensorboard``), fixed seeds. The run directory gets ``config.json``,
+``checkpoints/``, ``log.csv`` and ``final.weights.h5`` (the input of ``host_tools.export``).
+
+Starting weights (``--init``): a ``.weights.h5`` file (e.g. from ``host_tools.import_weights``), an
+OD-API frozen graph ``.pb`` (imported on the fly), or ``none`` (random init).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import random
+import sys
+import threading
+import queue
+import time
+from pathlib import Path
+
+import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+import numpy as np
+import tensorflow as tf
+
+from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools.ssd.config import SSDConfig, load_config, save_config
+from host_tools.ssd.data import TrainImages, batches, load_train_images
+from host_tools.ssd.keras_compat import keras
+from host_tools.ssd.losses import ssd_loss
+from host_tools.ssd.model import SSDModel, build_ssd
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_DATASET = f"pennfudan:{SHARED / 'pennfudan' / 'PennFudanPed'}"
+DEFAULT_SPLIT = SHARED / "splits" / "pennfudan_train.txt"
+
+
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from ``start_factor * base`` to ``base``, then cosine decay to 0 at ``total``."""
+
+    def __init__(self, base: float, total: int, warmup: int, start_factor: float = 0.1):
+        super().__init__()
+        self.base, self.total, self.warmup, self.start_factor = base, max(total, 1), warmup, start_factor
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = self.base * (self.start_factor + (1 - self.start_factor) * step / max(self.warmup, 1))
+        progress = tf.clip_by_value((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
+        cos = 0.5 * self.base * (1 + tf.cos(math.pi * progress))
+        return tf.where(step < self.warmup, warm, cos)
+
+    def get_config(self):
+        return {"base": self.base, "total": self.total, "warmup": self.warmup, "start_factor": self.start_factor}
+
+
+def set_seeds(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+def init_weights(ssd: SSDModel, init: str | None) -> str:
+    """Load starting weights; returns a short description for the log."""
+    if init is None or init.lower() == "none":
+        return "random init"
+    p = Path(init)
+    if p.suffix == ".pb":
+        from host_tools.import_weights import assign_weights, graph_constants, load_graph_def
+
+        unused = assign_weights(ssd, graph_constants(load_graph_def(p)))
+        if unused:
+            raise ModelError(f"{p}: {len(unused)} graph weights have no Keras layer (e.g. {unused[0]}); wrong config?")
+        return f"imported from {p}"
+    if not p.exists():
+        raise ModelError(f"--init {p} not found; pass a .weights.h5, an OD-API frozen .pb, or 'none'")
+    try:
+        ssd.keras_model.load_weights(str(p))
+    except Exception as exc:  # Keras / h5py raise assorted types
+        raise ModelError(f"cannot load --init {p} into {ssd.config.name} ({exc})") from exc
+    return f"weights {p}"
+
+
+def freeze_batchnorm(model: keras.Model) -> None:
+    """Keep batch-norm statistics fixed (small CPU batches would only add noise to them)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def make_optimizer(cfg: SSDConfig):
+    t = cfg.train
+    lr = WarmupCosine(t.learning_rate, t.steps, t.warmup_steps, t.warmup_start_factor)
+    if t.optimizer == "momentum":
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    return keras.optimizers.Adam(lr)
+
+
+def _prefetch(gen, depth: int = 3):
+    """Run the numpy batch generator in a thread so augmentation overlaps the train step."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def work():
+        for item in gen:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    try:
+        while True:
+            yield q.get()
+    finally:
+        stop.set()
+
+
+def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
+          steps: int | None = None, progress: bool = True, tensorboard: bool = False,
+          ssd: SSDModel | None = None) -> Path:
+    """Train and return the path of ``final.weights.h5``."""
+    if steps is not None:
+        cfg.train.steps = steps
+    set_seeds(cfg.train.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.json")
+    ssd = ssd or build_ssd(cfg)
+    model = ssd.keras_model
+    ckpt_dir = run_dir / "checkpoints"
+    latest = tf.train.latest_checkpoint(str(ckpt_dir)) if resume else None
+    how = "resumed" if latest else init_weights(ssd, init)
+    if cfg.train.freeze_batchnorm:
+        freeze_batchnorm(model)
+    opt = make_optimizer(cfg)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var)
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=3)
+    if latest:
+        ckpt.restore(latest)
+        how = f"resumed from {latest}"
+    start = int(step_var.numpy())
+    print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
+          f"{how}", flush=True)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x, loc_t, cls_t):
+        with tf.GradientTape() as tape:
+            box, logits = model(x, training=True)
+            parts = ssd_loss(cfg, box, logits, loc_t, cls_t)
+            reg = tf.add_n(model.losses) if model.losses else 0.0
+            total = parts["loss"] + reg
+        grads = tape.gradient(total, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 10.0)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return parts
+
+    writer = tf.summary.create_file_writer(str(run_dir / "tb")) if tensorboard else None
+    log_path = run_dir / "log.csv"
+    new_log = not log_path.exists() or start == 0
+    log_f = log_path.open("w" if new_log else "a", newline="")
+    log = csv.writer(log_f)
+    if new_log:
+        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step"])
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
+    gen = _prefetch(batches(data, ssd, cfg, cfg.train.seed, start_step=start))
+    t_last = time.time()
+    try:
+        for step in range(start, cfg.train.steps):
+            x, loc_t, cls_t = next(gen)
+            parts = train_step(tf.constant(x), tf.constant(loc_t), tf.constant(cls_t))
+            step_var.assign(step + 1)
+            now = time.time()
+            vals = {k: float(v) for k, v in parts.items()}
+            lr = float(opt.learning_rate(step)) if callable(opt.learning_rate) else float(opt.learning_rate)
+            log.writerow([step + 1, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
+                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}"])
+            t_last = now
+            if writer is not None:
+                with writer.as_default(step=step + 1):
+                    for k, v in vals.items():
+                        tf.summary.scalar(k, v)
+                    tf.summary.scalar("lr", lr)
+            if bar is not None:
+                bar.set_postfix(loss=f"{vals['loss']:.3f}", loc=f"{vals['loc']:.3f}", cls=f"{vals['cls']:.3f}")
+                bar.update(1)
+            if not math.isfinite(vals["loss"]):
+                raise EdgeDetectError(f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate")
+            if (step + 1) % 10 == 0:
+                log_f.flush()
+            if (step + 1) % cfg.train.checkpoint_every == 0:
+                manager.save(checkpoint_number=step + 1)
+    finally:
+        gen.close()
+        if bar is not None:
+            bar.close()
+        log_f.close()
+    manager.save(checkpoint_number=cfg.train.steps)
+    out = run_dir / "final.weights.h5"
+    model.save_weights(str(out))
+    print(f"wrote {out}", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m host_tools.train", description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name in host_tools/configs or a JSON path")
+    p.add_argument("--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (host_tools.datasets), e.g. pennfudan:ROOT")
+    p.add_argument("--split-file", default=str(DEFAULT_SPLIT), help="image names to train on (never the test split)")
+    p.add_argument("--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)")
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--batch-size", type=int, help="override train.batch_size")
+    p.add_argument("--lr", type=float, help="override train.learning_rate")
+    p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        if args.split_file and "test" in Path(args.split_file).name.lower():
+            raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; train on the train split")
+        cfg = load_config(args.config)
+        if args.batch_size:
+            cfg.train.batch_size = args.batch_size
+        if args.lr:
+            cfg.train.learning_rate = args.lr
+        if args.seed is not None:
+            cfg.train.seed = args.seed
+        data = load_train_images(args.dataset, args.split_file or None)
+        if args.limit:
+            data.images, data.boxes, data.names = data.images[:args.limit], data.boxes[:args.limit], data.names[:args.limit]
+        if len(data) == 0:
+            raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
+        train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
+              progress=not args.no_progress, tensorboard=args.tensorboard)
+    except EdgeDetectError as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

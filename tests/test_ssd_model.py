@@ -1,0 +1,111 @@
+"""The Keras SSD (TensorFlow): shapes of every architecture, the imported OD-API weights reproducing the
+frozen graph on real images, the TF box coder against the runtime's numpy one, the loss, the LR schedule
+and the postprocess-op signature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from edgedetect.boxes import decode_center_size, encode_center_size  # noqa: E402
+from host_tools.ssd.config import load_config  # noqa: E402
+from host_tools.ssd.model import build_ssd  # noqa: E402
+
+from conftest import INRIA_TEST, SHARED_MODELS, need_shared  # noqa: E402
+
+PB = SHARED_MODELS / "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb"
+
+
+@pytest.mark.parametrize("name,params", [("ssdlite_mobilenet_v2", (3.0e6, 3.2e6)),
+                                         ("ssd_mobilenet_v2", (4e6, 12e6)),
+                                         ("ssd_mobilenet_v1", (4e6, 8e6))])
+def test_architectures_build_with_one_prediction_per_anchor(name, params):
+    ssd = build_ssd(load_config(name))
+    box, cls = ssd.keras_model.outputs
+    assert ssd.feature_map_sizes == [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
+    assert int(box.shape[1]) == int(cls.shape[1]) == ssd.num_anchors == 1917
+    assert int(box.shape[2]) == 4 and int(cls.shape[2]) == 2
+    assert params[0] < ssd.keras_model.count_params() < params[1]
+
+
+def test_tf_box_coder_matches_runtime_numpy_coder():
+    from host_tools.ssd.box_coder import tf_decode, tf_encode
+
+    rng = np.random.default_rng(0)
+    anchors = np.column_stack([rng.uniform(0.1, 0.9, (50, 2)), rng.uniform(0.05, 0.5, (50, 2))]).astype(np.float32)
+    y0, x0 = rng.uniform(0, 0.5, (2, 50))
+    boxes = np.column_stack([y0, x0, y0 + rng.uniform(0.05, 0.5, 50), x0 + rng.uniform(0.05, 0.5, 50)]).astype(np.float32)
+    codes = tf_encode(boxes, anchors).numpy()
+    np.testing.assert_allclose(codes, encode_center_size(boxes, anchors), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tf_decode(codes, anchors).numpy(), decode_center_size(codes, anchors), atol=1e-5)
+    np.testing.assert_allclose(tf_decode(codes, anchors).numpy(), boxes, atol=1e-5)
+
+
+def test_imported_weights_reproduce_the_frozen_graph_on_real_images():
+    from host_tools.import_weights import import_pb, read_rgb, verify
+
+    pb = need_shared(PB)
+    images = [read_rgb(p) for p in sorted((need_shared(INRIA_TEST) / "pos").glob("*.png"))[:2]]
+    ssd, gd, unused = import_pb(pb, load_config("ssdlite_mobilenet_v2"))
+    assert unused == []
+    report = verify(ssd, gd, images)
+    assert report["max_abs_class_logit"] > 1.0  # the outputs are not trivially zero
+    assert report["max_abs_diff_box_encodings"] < 1e-3
+    assert report["max_abs_diff_class_logits"] < 1e-3
+    assert report["max_abs_diff_anchors"] < 1e-5
+
+
+def test_import_rejects_a_mismatched_architecture():
+    from edgedetect.errors import ModelError
+    from host_tools.import_weights import import_pb
+
+    with pytest.raises(ModelError, match="graph has no constant"):
+        import_pb(need_shared(PB), load_config("ssd_mobilenet_v1"))
+
+
+def test_loss_prefers_correct_predictions_and_mines_negatives():
+    from host_tools.ssd.losses import ssd_loss
+
+    cfg = load_config("ssdlite_mobilenet_v2")
+    n = 40
+    cls_t = np.zeros((1, n), np.int32)
+    cls_t[0, :2] = 1
+    cls_t[0, 2] = -1  # ignored
+    loc_t = np.random.default_rng(0).normal(size=(1, n, 4)).astype(np.float32)
+    good_logits = np.full((1, n, 2), -6.0, np.float32)
+    good_logits[0, :, 0] = 6.0
+    good_logits[0, :2] = [-6.0, 6.0]
+    good = ssd_loss(cfg, tf.constant(loc_t), tf.constant(good_logits), loc_t, cls_t)
+    bad = ssd_loss(cfg, tf.constant(loc_t + 1), tf.constant(-good_logits), loc_t, cls_t)
+    assert float(good["loc"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(good["loss"]) < 0.1 < float(bad["loss"])
+    assert float(bad["num_pos"]) == 2.0
+    # one hard negative costs as much as it should: 2 pos * ratio 3 = 6 negatives counted (of 37)
+    one_bad_neg = good_logits.copy()
+    one_bad_neg[0, 10] = [-6.0, 6.0]
+    worse = ssd_loss(cfg, tf.constant(loc_t), tf.constant(one_bad_neg), loc_t, cls_t)
+    assert float(worse["cls"]) > float(good["cls"]) + 2.0
+
+
+def test_warmup_cosine_schedule():
+    from host_tools.train import WarmupCosine
+
+    s = WarmupCosine(1e-3, total=100, warmup=10, start_factor=0.1)
+    assert float(s(0)) == pytest.approx(1e-4)
+    assert float(s(10)) == pytest.approx(1e-3)
+    assert float(s(55)) == pytest.approx(5e-4, rel=1e-3)
+    assert float(s(100)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_postprocess_signature_carries_every_op_attribute():
+    from host_tools.export import postprocess_signature
+
+    sig = postprocess_signature(load_config("ssdlite_mobilenet_v2"))
+    assert sig.startswith('name: "TFLite_Detection_PostProcess"')
+    for key in ("max_detections", "max_classes_per_detection", "detections_per_class", "use_regular_nms",
+                "nms_score_threshold", "nms_iou_threshold", "num_classes", "y_scale", "x_scale", "h_scale", "w_scale"):
+        assert f'key: "{key}"' in sig
+    assert 'key: "y_scale" value { f: 10.0 }' in sig and 'key: "h_scale" value { f: 5.0 }' in sig
+    assert 'key: "num_classes" value { i: 1 }' in sig
