@@ -52,6 +52,10 @@ def test_metrics_prometheus_text(service) -> None:
     assert metric(text, "edgedetect_inference_seconds_count") >= 1
     assert metric(text, "edgedetect_healthy") == 1.0 and metric(text, "edgedetect_uptime_seconds") > 0
     assert 'edgedetect_inference_seconds_bucket{le="0.1"}' in text
+    # the folder repeats each photo 6 times: the motion gate skips the repeats (between the
+    # forced runs every 0.5 s), and the skips are reported
+    assert poll(lambda: metric(service.get("/metrics", token="s3cret")[2].decode(),
+                               "edgedetect_skipped_frames_total") >= 3, 15)
 
 
 def test_snapshot_jpg(service) -> None:
