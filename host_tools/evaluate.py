@@ -555,6 +555,13 @@ def report_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _opencv_threads() -> int:
+    """HOG runs on OpenCV's own thread pool (all cores by default), not on --threads."""
+    import cv2
+
+    return int(cv2.getNumThreads())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The evaluator's command line."""
     p = argparse.ArgumentParser(
@@ -618,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kind": dataset.kind,
                 "split_file": str(args.split_file.resolve()) if args.split_file else None,
             },
-            "threads": args.threads if args.model != "hog" else 1,
+            "threads": args.threads if args.model != "hog" else _opencv_threads(),
             "host": {
                 "machine": platform.machine(),
                 "python": platform.python_version(),
