@@ -18,7 +18,8 @@ from test_service_support import RunningService, metric, poll, write_config
 def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("http")
     cfg = write_config(root, http={"token": "s3cret", "stream_fps": 10.0},
-                       motion={"enabled": True, "max_interval_s": 0.5})
+                       motion={"enabled": True, "max_interval_s": 0.5, "hold_s": 0.0},
+                       tracker={"enter_frames": 1})  # photos switch instantly: one motion frame each
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz", token="s3cret")[0] == 200, 20.0), "service never healthy"
         rs.root = root
