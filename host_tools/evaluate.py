@@ -597,53 +597,81 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_evaluation(
+    model: str | Path,
+    dataset: str,
+    out: str | Path,
+    *,
+    labels: str | Path | None = None,
+    split_file: str | Path | None = None,
+    threshold: float = 0.5,
+    curve_threshold: float | None = None,
+    threads: int = 2,
+    classes: tuple[str, ...] | list[str] = ("person",),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``model`` (a .tflite path or ``"hog"``) on a dataset spec and write the report to ``out``.
+
+    The Python entry point behind the CLI (the training code calls it after export); returns the
+    report dict that was written to ``out/report.json``. Raises :class:`EdgeDetectError` on bad input.
+    """
+    model = str(model)
+    out = Path(out)
+    split = Path(split_file) if split_file is not None else None
+    if model != "hog" and not 0.0 <= threshold <= 1.0:
+        raise ModelError(
+            f"--threshold {threshold} is not a score in [0, 1] (only HOG margins go beyond)"
+        )
+    if curve_threshold is None:
+        curve_threshold = min(0.0 if model == "hog" else DEFAULT_CURVE_THRESHOLD, threshold)
+    ds = load_dataset(dataset, split)
+    if not ds.samples:
+        raise DatasetError(f"dataset {dataset} has no images")
+    detector = make_detector(
+        model, str(labels) if labels else None, curve_threshold, threads, list(classes)
+    )
+    ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress)
+    meta = {
+        "model": model_info(detector, model),
+        "dataset": {
+            "spec": dataset,
+            "kind": ds.kind,
+            "split_file": str(split.resolve()) if split else None,
+        },
+        "threads": threads if model != "hog" else _opencv_threads(),
+        "host": {
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "system": platform.system(),
+        },
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return write_report(ev, out, meta)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
     try:
-        if args.curve_threshold is None:
-            args.curve_threshold = min(
-                0.0 if args.model == "hog" else DEFAULT_CURVE_THRESHOLD, args.threshold
-            )
-        dataset = load_dataset(args.dataset, args.split_file)
-        if not dataset.samples:
-            raise DatasetError(f"dataset {args.dataset} has no images")
-        detector = make_detector(
+        m = run_evaluation(
             args.model,
-            args.labels,
-            args.curve_threshold,
-            args.threads,
-            [c.strip() for c in args.classes.split(",")],
+            args.dataset,
+            args.out,
+            labels=args.labels,
+            split_file=args.split_file,
+            threshold=args.threshold,
+            curve_threshold=args.curve_threshold,
+            threads=args.threads,
+            classes=[c.strip() for c in args.classes.split(",")],
+            progress=not args.no_progress,
         )
-        ev = evaluate(
-            detector, dataset, args.threshold, args.curve_threshold, progress=not args.no_progress
-        )
-        meta = {
-            "model": model_info(detector, args.model),
-            "dataset": {
-                "spec": args.dataset,
-                "kind": dataset.kind,
-                "split_file": str(args.split_file.resolve()) if args.split_file else None,
-            },
-            "threads": args.threads if args.model != "hog" else _opencv_threads(),
-            "host": {
-                "machine": platform.machine(),
-                "python": platform.python_version(),
-                "system": platform.system(),
-            },
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        report = write_report(ev, args.out, meta)
-    except EdgeDetectError as exc:
+    except (EdgeDetectError, OSError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    m = report
     print(
-        f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  precision {m['precision']:.3f}  "
-        f"recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  p50 {m['latency_ms_p50']:.1f} ms"
+        f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  "
+        f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  "
+        f"p50 {m['latency_ms_p50']:.1f} ms"
     )
     return 0
 

@@ -11,6 +11,7 @@ import pytest
 
 from host_tools.compare import main as compare_main
 from host_tools.evaluate import main as evaluate_main
+from host_tools.evaluate import run_evaluation
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
@@ -186,6 +187,32 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, args, words):
     assert evaluate_main([*args, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_run_evaluation_python_api_on_inria(tmp_path):
+    need(INRIA, MODEL, LABELS)
+    r = run_evaluation(MODEL, f"inria:{INRIA}", tmp_path, labels=LABELS, progress=False)
+    assert r == json.loads((tmp_path / "report.json").read_text())
+    assert r["images"] == 4 and r["gt_boxes"] == 10 and r["dataset"]["kind"] == "inria"
+    assert r["tp"] + r["fn"] == 10 and r["recall"] >= 0.5
+
+
+def test_threshold_outside_scores_is_rejected(tmp_path, capsys):
+    need(MODEL)
+    rc = evaluate_main(
+        [
+            "--model",
+            str(MODEL),
+            "--dataset",
+            f"inria:{INRIA}",
+            "--threshold",
+            "1.5",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert rc == 2 and "--threshold 1.5 is not a score in [0, 1]" in capsys.readouterr().err
 
 
 def test_compare_missing_report_exits_2(tmp_path, capsys):
