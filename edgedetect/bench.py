@@ -6,7 +6,8 @@ One run, one model, one thread count, one clip:
 * ``naive``: read -> preprocess -> infer -> postprocess -> draw, serially, as typical Pi scripts do.
 * ``pipeline``: :class:`~edgedetect.pipeline.Pipeline` in ``every_frame`` mode (no frame dropped)
   with the overlay drawn in the output stage.
-* ``live``: the pipeline in drop-oldest mode with the clip paced at its own fps, like a camera.
+* ``camera``: naive and pipeline again, with the clip's frames arriving on a camera clock
+  (:class:`SimulatedCamera`), the pipeline in drop-oldest mode, as on a Pi with a camera.
 
 Staleness is checked end to end, not assumed: a fingerprint (CRC-32) of every tensor the
 interpreter ran is recorded against the ``Detections`` it produced, and the output stage
@@ -26,6 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,10 @@ import numpy as np
 
 from edgedetect.detections import Detections
 from edgedetect.errors import SourceError
-from edgedetect.frame import Result
+from edgedetect.frame import Frame, Result
 from edgedetect.overlay import draw_detections
 from edgedetect.pipeline import Pipeline
-from edgedetect.sources import open_source
+from edgedetect.sources import FrameSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -161,94 +163,200 @@ def _pct(values: Sequence[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values, np.float64), q)), 2) if values else 0.0
 
 
-def _bare(detector: Any, image: np.ndarray, frames: int) -> list[float]:
-    tensor = detector.preprocess(image)
-    for _ in range(5):
-        detector.infer(tensor)
-    ms = []
+@dataclass
+class Tally:
+    """Frames and seconds of one method, summed over the interleaved rounds."""
+
+    frames: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    dropped: int = 0
+    stale: int = 0
+    unchecked: int = 0
+    out_of_order: int = 0
+    inference_wait_ms: float = 0.0
+    timings: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _bare(detector: Any, tensor: np.ndarray, frames: int, tally: Tally) -> None:
+    """``infer()`` in a tight loop on one preprocessed frame: the interpreter's ceiling."""
     for _ in range(frames):
         t0 = time.perf_counter()
         detector.infer(tensor)
-        ms.append((time.perf_counter() - t0) * 1000.0)
-    return ms
+        ms = (time.perf_counter() - t0) * 1000.0
+        tally.latencies.append(ms)
+        tally.seconds += ms / 1000.0
+        tally.frames += 1
 
 
-def _naive(detector: Any, clip: str, frames: int) -> tuple[float, list[float]]:
+class SimulatedCamera(FrameSource):
+    """Benchmark harness: real decoded frames delivered on a camera's clock.
+
+    Frame k "arrives" at ``t0 + k / fps``; ``read()`` returns the newest frame that arrived since
+    the previous read, or blocks until the next one arrives, as a camera driver with a one-frame
+    queue does (picamera2's ``capture_array``, V4L2 with ``CAP_PROP_BUFFERSIZE=1``). The frame's
+    timestamp is its arrival time, so latency includes the frame's age. Frames are decoded into
+    memory beforehand so that neither loop pays for decoding frames it never reads (a sensor
+    does not either); each read returns a copy, as ``capture_array`` does.
+    """
+
+    live = True
+
+    def __init__(self, frames: Sequence[np.ndarray], fps: float) -> None:
+        super().__init__(f"simulated-camera@{fps:g}")
+        self.fps = fps
+        self._frames = list(frames)
+        self._t0: float | None = None
+        self._last_k = -1
+
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        raise NotImplementedError  # read() is overridden: the timestamp is the arrival time
+
+    def read(self) -> Frame | None:
+        if self._closed:
+            return None
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        k = int((now - self._t0) * self.fps)
+        if k <= self._last_k:
+            k = self._last_k + 1
+            time.sleep(max(0.0, self._t0 + k / self.fps - time.monotonic()))
+        self._last_k = k
+        arrival = self._t0 + k / self.fps
+        image = self._frames[k % len(self._frames)].copy()
+        frame = Frame(self._next_id, arrival, time.time() - (time.monotonic() - arrival), image,
+                      None, self.spec)
+        self._next_id += 1
+        return frame
+
+
+def _naive(detector: Any, source: FrameSource, frames: int, tally: Tally) -> None:
     """The serial loop most Pi examples use: read, detect, draw, repeat."""
-    source = open_source(clip, loop=True)
-    latencies = []
     try:
-        frame = source.read()  # warm the decoder outside the timed loop, as for the others
+        source.read()  # open/warm the decoder outside the timed loop, as for the pipeline
         t_start = time.perf_counter()
+        n = 0
         for _ in range(frames):
             frame = source.read()
             if frame is None:
                 break
             detections = detector.detect(frame.image)
             draw_detections(frame.image, detections)
-            latencies.append((time.monotonic() - frame.timestamp) * 1000.0)
-        elapsed = time.perf_counter() - t_start
+            tally.latencies.append((time.monotonic() - frame.timestamp) * 1000.0)
+            n += 1
+        tally.seconds += time.perf_counter() - t_start
+        tally.frames += n
     finally:
         source.close()
-    return len(latencies) / elapsed, latencies
 
 
-def _pipeline(detector: Any, clip: str, frames: int, *, live: bool,
-              pace: float | None = None) -> dict[str, Any]:
+def _pipeline(detector: Any, source: FrameSource, frames: int, tally: Tally, *,
+              every_frame: bool) -> None:
+    """Run the pipeline until ``frames`` + 1 results are out; measure at the last sink."""
     wrapped = ProvenanceDetector(detector)
-    latencies: list[float] = []
     out_times: list[float] = []
     ids: list[int] = []
-    stale = 0
-    unchecked = 0
+    enough = threading.Event()
 
     def measure(result: Result) -> None:
-        nonlocal stale, unchecked
         now = time.monotonic()
-        latencies.append((now - result.frame.timestamp) * 1000.0)
+        if ids:  # the first result includes thread start-up: count intervals after it
+            tally.latencies.append((now - result.frame.timestamp) * 1000.0)
         out_times.append(now)
         ids.append(result.frame.id)
         fp = wrapped.source_fingerprint(result.detections)
         if fp is None:
-            unchecked += 1
+            tally.unchecked += 1
         elif fp != wrapped.fingerprint(result.frame.detector_input):
-            stale += 1
+            tally.stale += 1
+        if len(ids) > frames:
+            enough.set()
 
-    source = open_source(clip, loop=True)
-    pipeline = Pipeline(source, wrapped, [measure], every_frame=not live, pace=pace,
-                        max_frames=frames + 1, annotate=True)
-    stats = pipeline.run()
+    pipeline = Pipeline(source, wrapped, [measure], every_frame=every_frame, annotate=True,
+                        max_frames=frames + 1 if every_frame else None)
+    pipeline.start()
+    try:
+        while not enough.wait(0.1) and not pipeline.wait(0):
+            pass
+    finally:
+        pipeline.stop()
     if pipeline.error is not None:
         raise pipeline.error
-    # steady-state throughput: outputs per second between the first and the last output
-    fps = (len(out_times) - 1) / (out_times[-1] - out_times[0]) if len(out_times) > 1 else 0.0
-    return {
-        "fps": round(fps, 2),
-        "latency_ms_p50": _pct(latencies, 50),
-        "latency_ms_p95": _pct(latencies, 95),
-        "output_frames": len(ids),
-        "captured": stats["captured"],
-        "dropped_frames": sum(stats["dropped"].values()),
-        "stale_frames": stale,
-        "unchecked_frames": unchecked,
-        "out_of_order": int(sum(1 for a, b in zip(ids[:-1], ids[1:], strict=True) if b <= a)),
-        "inference_wait_ms": stats["inference_wait_ms"],
-        "timings_ms": {k: v["p50"] for k, v in stats["timings_ms"].items()},
+    stats = pipeline.stats()
+    if len(out_times) > 1:  # steady state: outputs between the first and the last one
+        tally.frames += len(out_times) - 1
+        tally.seconds += out_times[-1] - out_times[0]
+    tally.dropped += sum(stats["dropped"].values())
+    tally.out_of_order += sum(1 for a, b in zip(ids[:-1], ids[1:], strict=True) if b <= a)
+    tally.inference_wait_ms += stats["inference_wait_ms"]
+    for k, v in stats["timings_ms"].items():
+        tally.timings.setdefault(k, []).append(v["p50"])
+
+
+def _summary(pipe: Tally, naive: Tally, bare: Tally) -> dict[str, Any]:
+    bare_p95 = _pct(bare.latencies, 95) or float("nan")
+    ratios = {
+        "pipeline_over_bare": round(pipe.fps / bare.fps, 3),
+        "pipeline_over_naive": round(pipe.fps / naive.fps, 3),
+        "latency_p95_over_bare_p95": round(_pct(pipe.latencies, 95) / bare_p95, 3),
     }
+    return {
+        "naive_fps": round(naive.fps, 2),
+        "naive_latency_ms_p50": _pct(naive.latencies, 50),
+        "naive_latency_ms_p95": _pct(naive.latencies, 95),
+        "pipeline_fps": round(pipe.fps, 2),
+        "latency_ms_p50": _pct(pipe.latencies, 50),
+        "latency_ms_p95": _pct(pipe.latencies, 95),
+        "dropped_frames": pipe.dropped,
+        "stale_frames": pipe.stale,
+        "unchecked_frames": pipe.unchecked,
+        "out_of_order_frames": pipe.out_of_order,
+        "inference_wait_ms": round(pipe.inference_wait_ms, 1),
+        "stage_ms_p50": {k: round(float(np.median(v)), 2) for k, v in pipe.timings.items()},
+        **ratios,
+        "targets": {
+            k: {"target": v, "value": ratios[k],
+                "met": ratios[k] <= v if k.startswith("latency") else ratios[k] >= v}
+            for k, v in TARGETS.items()
+        },
+    }
+
+
+def _decode(clip: str, limit: int) -> list[np.ndarray]:
+    source = open_source(clip)
+    try:
+        frames = []
+        while len(frames) < limit and (f := source.read()) is not None:
+            frames.append(f.image)
+        return frames
+    finally:
+        source.close()
 
 
 def run_benchmark(model: str | Path | None = None, labels: str | Path | None = None,
                   source: str | None = None, frames: int = 200, threads: int | None = None,
-                  live: bool = True, size: tuple[int, int] = (1280, 720)) -> dict[str, Any]:
-    """Run bare, naive, pipeline (and live) on the same model/threads/clip; return the JSON dict.
+                  camera: bool = True, camera_fps: float = 30.0, rounds: int = 3,
+                  size: tuple[int, int] = (1280, 720)) -> dict[str, Any]:
+    """Run bare, naive and pipeline on the same model/threads/clip; return the JSON dict.
 
-    ``threads`` defaults to one less than the CPU count (at least 1), so capture and drawing
-    keep a core while the interpreter uses the rest.
+    Two scenarios: ``offline`` (top-level keys: the clip decoded as fast as possible, the
+    pipeline in every-frame mode) and ``camera`` (the clip's frames arriving at ``camera_fps``
+    from :class:`SimulatedCamera`, the pipeline in drop-oldest mode). The methods run
+    interleaved in ``rounds`` rounds of ``frames / rounds`` frames each, so that a change in
+    machine load during the run affects all of them alike. ``threads`` defaults to one less than
+    the CPU count (at least 1), so capture and drawing keep a core.
     """
     from edgedetect.detector import Detector  # noqa: PLC0415 - keep `import edgedetect.bench` light
 
     if frames < 10:
         raise SourceError(f"--frames must be at least 10 for percentiles to mean anything, got {frames}")
+    rounds = max(1, min(rounds, frames // 10))
+    per_round = frames // rounds
     threads = threads or max(1, (os.cpu_count() or 2) - 1)
     detector = Detector(model, labels, threshold=0.5, classes=("person",), num_threads=threads)
     tmp = None
@@ -259,60 +367,49 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
             render_clip(clip, size=size, fps=30.0, seconds_per_photo=2.5)
             clip_desc = f"rendered from scikit-image photos, {size[0]}x{size[1]} @ 30 fps"
         else:
-            clip = source
-            clip_desc = source
+            clip, clip_desc = source, source
         probe = open_source(clip)
         try:
             first = probe.read()
-            clip_fps = probe.fps
         finally:
             probe.close()
         if first is None:
             raise SourceError(f"benchmark source {clip!r} has no frames")
         if probe.live:
             raise SourceError(f"benchmark source {clip!r} is live: use a video file or a folder")
+        ring = _decode(clip, 60) if camera else []
 
-        bare_ms = _bare(detector, first.image, frames)
-        bare_fps = len(bare_ms) / (sum(bare_ms) / 1000.0)
-        naive_fps, naive_lat = _naive(detector, clip, frames)
-        pipe = _pipeline(detector, clip, frames, live=False)
+        tensor = detector.preprocess(first.image)
+        for _ in range(5):  # XNNPACK sets itself up on the first invocations
+            detector.infer(tensor)
+        bare, naive, pipe, c_naive, c_pipe = Tally(), Tally(), Tally(), Tally(), Tally()
+        load = []
+        for _ in range(rounds):
+            load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+            _bare(detector, tensor, per_round, bare)
+            _naive(detector, open_source(clip, loop=True), per_round, naive)
+            _pipeline(detector, open_source(clip, loop=True), per_round, pipe, every_frame=True)
+            if camera:
+                _naive(detector, SimulatedCamera(ring, camera_fps), per_round, c_naive)
+                _pipeline(detector, SimulatedCamera(ring, camera_fps), per_round, c_pipe,
+                          every_frame=False)
         result: dict[str, Any] = {
             "model": str(detector.model_path),
             "threads": threads,
             "cpu_count": os.cpu_count(),
+            "load_avg_1m": round(float(np.mean(load)), 2),
             "machine": platform.machine(),
             "source": clip_desc,
             "frame_size": [int(first.image.shape[1]), int(first.image.shape[0])],
-            "frames": frames,
-            "bare_fps": round(bare_fps, 2),
-            "bare_ms_p50": _pct(bare_ms, 50),
-            "bare_ms_p95": _pct(bare_ms, 95),
-            "naive_fps": round(naive_fps, 2),
-            "naive_latency_ms_p50": _pct(naive_lat, 50),
-            "naive_latency_ms_p95": _pct(naive_lat, 95),
-            "pipeline_fps": pipe["fps"],
-            "latency_ms_p50": pipe["latency_ms_p50"],
-            "latency_ms_p95": pipe["latency_ms_p95"],
-            "dropped_frames": pipe["dropped_frames"],
-            "stale_frames": pipe["stale_frames"],
-            "pipeline": pipe,
+            "frames": per_round * rounds,
+            "rounds": rounds,
+            "bare_fps": round(bare.fps, 2),
+            "bare_ms_p50": _pct(bare.latencies, 50),
+            "bare_ms_p95": _pct(bare.latencies, 95),
+            **_summary(pipe, naive, bare),
         }
-        bare_p95 = result["bare_ms_p95"] or float("nan")
-        ratios = {
-            "pipeline_over_bare": round(pipe["fps"] / bare_fps, 3),
-            "pipeline_over_naive": round(pipe["fps"] / naive_fps, 3),
-            "latency_p95_over_bare_p95": round(pipe["latency_ms_p95"] / bare_p95, 3),
-        }
-        result.update(ratios)
-        result["targets"] = {
-            k: {"target": v, "value": ratios[k],
-                "met": ratios[k] <= v if k.startswith("latency") else ratios[k] >= v}
-            for k, v in TARGETS.items()
-        }
-        if live:
-            pace = clip_fps or 30.0
-            result["live"] = {"pace_fps": pace, **_pipeline(detector, clip, frames, live=True,
-                                                            pace=pace)}
+        if camera:
+            result["camera"] = {"camera_fps": camera_fps, **_summary(c_pipe, c_naive, bare)}
         return result
     finally:
         if tmp is not None:
@@ -321,21 +418,30 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
 
 def format_report(r: dict[str, Any]) -> str:
     """Human-readable summary of :func:`run_benchmark`'s dict."""
+
+    def targets(d: dict[str, Any]) -> list[str]:
+        return [f"  {k:28s} {t['value']:.3f}  target {'<=' if k.startswith('latency') else '>='} "
+                f"{t['target']}  {'ok' if t['met'] else 'MISSED'}" for k, t in d["targets"].items()]
+
     lines = [
-        f"model {r['model']}  threads {r['threads']}/{r['cpu_count']} cpus  frames {r['frames']}",
+        f"model {r['model']}  threads {r['threads']}/{r['cpu_count']} cpus  frames {r['frames']}"
+        f"  load {r['load_avg_1m']}",
         f"source {r['source']}  {r['frame_size'][0]}x{r['frame_size'][1]}",
         f"bare      {r['bare_fps']:7.2f} fps  p50 {r['bare_ms_p50']:.1f} ms  p95 {r['bare_ms_p95']:.1f} ms",
-        f"naive     {r['naive_fps']:7.2f} fps  latency p50 {r['naive_latency_ms_p50']:.1f} ms",
-        f"pipeline  {r['pipeline_fps']:7.2f} fps  latency p50 {r['latency_ms_p50']:.1f} ms  "
+        "offline (file as fast as possible, every frame):",
+        f"  naive     {r['naive_fps']:7.2f} fps  latency p50 {r['naive_latency_ms_p50']:.1f} ms",
+        f"  pipeline  {r['pipeline_fps']:7.2f} fps  latency p50 {r['latency_ms_p50']:.1f} ms  "
         f"p95 {r['latency_ms_p95']:.1f} ms  dropped {r['dropped_frames']}  stale {r['stale_frames']}",
+        *targets(r),
     ]
-    if "live" in r:
-        lv = r["live"]
-        lines.append(
-            f"live@{lv['pace_fps']:.0f}  {lv['fps']:7.2f} fps  latency p50 {lv['latency_ms_p50']:.1f} ms "
-            f"p95 {lv['latency_ms_p95']:.1f} ms  dropped {lv['dropped_frames']}  stale {lv['stale_frames']}"
-        )
-    for k, t in r["targets"].items():
-        lines.append(f"{k:28s} {t['value']:.3f}  target {'<=' if k.startswith('latency') else '>='} "
-                     f"{t['target']}  {'ok' if t['met'] else 'MISSED'}")
+    if "camera" in r:
+        c = r["camera"]
+        lines += [
+            f"camera (frames arriving at {c['camera_fps']:g} fps, newest wins):",
+            f"  naive     {c['naive_fps']:7.2f} fps  latency p50 {c['naive_latency_ms_p50']:.1f} ms",
+            f"  pipeline  {c['pipeline_fps']:7.2f} fps  latency p50 {c['latency_ms_p50']:.1f} ms  "
+            f"p95 {c['latency_ms_p95']:.1f} ms  dropped {c['dropped_frames']}  "
+            f"stale {c['stale_frames']}",
+            *targets(c),
+        ]
     return "\n".join(lines)

@@ -115,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "photos, needs scikit-image)")
     p.add_argument("--frames", metavar="N", type=_positive_int, default=200,
                    help="frames per measurement (default 200)")
-    p.add_argument("--no-live", action="store_true", help="skip the paced drop-oldest run")
+    p.add_argument("--rounds", metavar="R", type=_positive_int, default=3,
+                   help="interleave the methods in R rounds, so load changes hit all alike")
+    p.add_argument("--no-camera", action="store_true",
+                   help="skip the simulated-camera scenario (frames arriving at 30 fps)")
     p.add_argument("--json", action="store_true", help="print the JSON report")
 
     p = sub.add_parser("check-config", help="validate a service config file")
@@ -309,7 +312,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.classes != ("person",) or args.threshold != 0.5:
         log.info("bench always uses threshold 0.5 and the person class, for comparable numbers")
     report = run_benchmark(args.model, args.labels, args.source, args.frames, args.threads,
-                           live=not args.no_live)
+                           camera=not args.no_camera, rounds=args.rounds)
     print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
     return 0
 

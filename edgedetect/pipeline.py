@@ -75,6 +75,7 @@ class LatestSlot(Generic[T]):
         self.puts = 0
         self.takes = 0
         self.last_take_time: float | None = None
+        self.last_get_wait = 0.0  # seconds the consumer waited in its last successful get()
 
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Hand over ``item``; False if the slot is closed (or, blocking, on timeout)."""
@@ -94,6 +95,7 @@ class LatestSlot(Generic[T]):
 
     def get(self, timeout: float | None = None) -> T | None:
         """Take the item, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
+        t0 = time.monotonic()
         with self._cond:
             self._cond.wait_for(lambda: self._item is not _EMPTY or self._closed, timeout)
             if self._item is _EMPTY:
@@ -101,6 +103,7 @@ class LatestSlot(Generic[T]):
             item, self._item = self._item, _EMPTY
             self.takes += 1
             self.last_take_time = time.monotonic()
+            self.last_get_wait = self.last_take_time - t0
             self._cond.notify_all()
             return item
 
@@ -271,6 +274,7 @@ class Pipeline:
         self.sink_errors: dict[str, int] = {}
         self.discarded_at_stop = 0
         self.inference_wait_ms = 0.0
+        self._jit_margin_ms = 2.0
         self.t_read = StageTimer()
         self.t_preprocess = StageTimer()
         self.t_inference = StageTimer()
@@ -386,7 +390,10 @@ class Pipeline:
 
         Reading right away would let the frame age in the slot for a whole inference; reading
         after the slot empties would make the interpreter wait for the decode. So read at
-        ``take time + expected inference - expected read/preprocess - margin``.
+        ``take time + expected inference - expected read/preprocess - margin``, where the margin
+        adapts: it grows by however long the interpreter had to wait for the last frame, and
+        shrinks by 5 % per frame when it did not wait (a feedback loop, because inference and
+        decode times on a shared CPU vary more than any fixed margin can cover).
         """
         while not self._in.wait_empty(0.1):
             if self._stop.is_set():
@@ -395,10 +402,14 @@ class Pipeline:
         busy = self.t_inference.ema_ms if not last_skipped else 0.0
         if taken is None or not busy:
             return
+        waited_ms = self._in.last_get_wait * 1000.0
+        if waited_ms > 0.3:
+            self._jit_margin_ms = min(self._jit_margin_ms + waited_ms, 0.5 * busy)
+        else:
+            self._jit_margin_ms = max(0.5, self._jit_margin_ms * 0.95)
         prep = (self.t_read.ema_ms or 0.0) + (self.t_preprocess.ema_ms or 0.0)
-        dev = self.t_read.ema_dev_ms + self.t_preprocess.ema_dev_ms + self.t_inference.ema_dev_ms
-        margin_ms = 1.0 + 0.05 * busy + 2.0 * dev
-        wake = taken + (busy + (self.t_postprocess.ema_ms or 0.0) - prep - margin_ms) / 1000.0
+        wake = taken + (busy + (self.t_postprocess.ema_ms or 0.0) - prep
+                        - self._jit_margin_ms) / 1000.0
         delay = wake - time.monotonic()
         if delay > 0:
             self._stop.wait(delay)
@@ -574,6 +585,7 @@ class Pipeline:
                 "latency": self.t_latency.summary(),
             },
             "inference_wait_ms": round(self.inference_wait_ms, 1),
+            "prefetch_margin_ms": round(self._jit_margin_ms, 2),
             "last_frame_id": self._last_frame_id,
             "last_frame_wall_time": self._last_result_wall,
             "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,
