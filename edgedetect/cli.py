@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -52,7 +53,7 @@ def _classes(text: str) -> tuple[str, ...] | None:
     return None if names == ("all",) else names
 
 
-def _add_model_args(p: argparse.ArgumentParser, *, threads_default: int | None = 2) -> None:
+def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None:
     p.add_argument("--model", metavar="M", default=None,
                    help="TFLite model (default: models/person_ssdlite_int8.tflite)")
     p.add_argument("--labels", metavar="L", default=None,
@@ -61,8 +62,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, threads_default: int | None =
                    help="minimum score, 0..1 (default 0.5)")
     p.add_argument("--classes", metavar="C", type=_classes, default=("person",),
                    help="comma-separated labels to keep, or 'all' (default: person)")
-    p.add_argument("--threads", metavar="N", type=_positive_int, default=threads_default,
-                   help=f"interpreter threads (default {threads_default or 'CPUs - 1'})")
+    p.add_argument("--threads", metavar="N", type=_positive_int, default=None,
+                   help=f"interpreter threads (default: {threads_default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="detect objects in image files")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    _add_model_args(p)
+    _add_model_args(p, threads_default="all CPUs")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image on stdout")
     p.add_argument("--save-dir", metavar="D", default=None,
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="S", default=None,
                    help="picam, usb:N, file:PATH, dir:PATH, rtsp://..., a glob or a path "
                         "(default: picam on a Pi with a camera, else the bundled sample)")
-    _add_model_args(p)
+    _add_model_args(p, threads_default="CPUs - 1, leaving a core to capture and draw")
     p.add_argument("--max-frames", metavar="N", type=_positive_int, default=None,
                    help="stop after N captured frames")
     p.add_argument("--output", metavar="FILE", default=None,
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the service with this config file instead (see check-config)")
 
     p = sub.add_parser("bench", help="benchmark bare interpreter vs. pipeline vs. naive loop")
-    _add_model_args(p, threads_default=None)
+    _add_model_args(p, threads_default="CPUs - 1")
     p.add_argument("--source", metavar="S", default=None,
                    help="a video file or folder (default: a clip rendered from scikit-image "
                         "photos, needs scikit-image)")
@@ -132,12 +133,16 @@ def _setup_logging(verbose: int) -> None:
                         stream=sys.stderr)
 
 
-def _detector(args: argparse.Namespace, **overrides: Any) -> Any:
+def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> Any:
+    """The detector the options ask for. Threads default to every CPU for one-shot ``detect``
+    and to one fewer for the pipeline, whose capture and output threads need a core too."""
     from edgedetect.detector import Detector  # noqa: PLC0415 - `--help` must not load LiteRT
 
+    cpus = os.cpu_count() or 2
+    threads = args.threads or (max(1, cpus - 1) if pipeline else cpus)
     kwargs: dict[str, Any] = {
         "model_path": args.model, "labels": args.labels, "threshold": args.threshold,
-        "classes": args.classes, "num_threads": args.threads,
+        "classes": args.classes, "num_threads": threads,
     }
     kwargs.update(overrides)
     return Detector(**kwargs)
@@ -172,7 +177,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             save_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EdgeDetectError(f"cannot create --save-dir {save_dir}: {exc.strerror}") from None
-    detector = _detector(args)
+    detector = _detector(args, pipeline=False)
     # one warm-up run: the first invoke() sets up XNNPACK and would inflate the first latency_ms
     detector.infer(np.zeros((1, *detector.input_size[::-1], 3), detector.input_dtype))
     for path in paths:
@@ -245,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size, "--size") if args.size else None
     spec = args.source or default_source_spec()
-    detector = _detector(args)
+    detector = _detector(args, pipeline=True)
     source = open_source(spec, size=size, lores_size=detector.input_size)
     sinks: list[Any] = []
     try:
