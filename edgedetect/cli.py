@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -240,6 +241,10 @@ def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[
     return True, None
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.config:
         return _run_service(args)
@@ -286,25 +291,28 @@ def cmd_run(args: argparse.Namespace) -> int:
              f", paced at {pace:g} fps" if pace else "", detector.model_path)
     interrupted = False
     t0 = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # systemd/kill: clean stop
     pipeline.start()
     try:
+        quit_by_user = False
         if viewer is not None:
-            show_until_done(viewer, lambda: not pipeline.wait(0), pipeline.stop)
-        while not pipeline.wait(0.2):  # short waits so Ctrl-C is seen promptly
+            quit_by_user = show_until_done(viewer, lambda: not pipeline.wait(0), pipeline.stop)
+        while not quit_by_user and not pipeline.wait(0.2):  # short waits: Ctrl-C seen promptly
             pass
     except KeyboardInterrupt:
         interrupted = True
     finally:
         pipeline.stop()
+        signal.signal(signal.SIGTERM, previous)
     stats = pipeline.stats()
+    if pipeline.error is not None and not interrupted:
+        raise pipeline.error
     elapsed = time.monotonic() - t0
     dropped = sum(stats["dropped"].values())
     print(f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
           f"({stats['output'] / elapsed if elapsed > 0 else 0:.1f} fps), inferred {stats['inferred']}, "
           f"dropped {dropped}; detections in {persons['frames']} frames"
           + (" (interrupted)" if interrupted else ""), file=sys.stderr)
-    if pipeline.error is not None and not interrupted:
-        raise pipeline.error
     if stats["sink_errors"]:
         log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
     return EXIT_INTERRUPTED if interrupted else 0

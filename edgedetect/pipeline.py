@@ -28,7 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from edgedetect.detections import Detections
-from edgedetect.errors import SourceLost
+from edgedetect.errors import EdgeDetectError, SourceLost
 from edgedetect.frame import Frame, Result
 from edgedetect.overlay import draw_detections
 from edgedetect.sources import FrameSource
@@ -146,17 +146,12 @@ class StageTimer:
         self.count = 0
         self.total_ms = 0.0
         self.ema_ms: float | None = None
-        self.ema_dev_ms = 0.0
 
     def add(self, ms: float, end: float | None = None) -> None:
         self._items.append((time.monotonic() if end is None else end, ms))
         self.count += 1
         self.total_ms += ms
-        if self.ema_ms is None:
-            self.ema_ms = ms
-        else:
-            self.ema_dev_ms += 0.1 * (abs(ms - self.ema_ms) - self.ema_dev_ms)
-            self.ema_ms += 0.1 * (ms - self.ema_ms)
+        self.ema_ms = ms if self.ema_ms is None else self.ema_ms + 0.1 * (ms - self.ema_ms)
 
     def fps(self, now: float, horizon: float = 5.0) -> float:
         """Completions per second over the last ``horizon`` seconds (0 when stalled)."""
@@ -353,7 +348,10 @@ class Pipeline:
             if self.error is None:
                 self.error = exc
         self.state = "failed"
-        log.error("pipeline %s stage failed: %s", where, exc, exc_info=not isinstance(exc, SourceLost))
+        if isinstance(exc, EdgeDetectError):  # bad input or a lost source: the owner reports it
+            log.info("pipeline %s stage stopped: %s", where, exc)
+        else:
+            log.error("pipeline %s stage failed: %s", where, exc, exc_info=True)
         self._stop.set()
         self._in.close(discard=True)
         self._out.close(discard=True)
