@@ -175,7 +175,8 @@ def test_process_exit_codes_and_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == f"edgedetect: error: image not found: {tmp_path / 'x.jpg'}"
 
 
-def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path, signum):
     if not SAMPLE.is_file():
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model
@@ -189,7 +190,7 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path):
     while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.1)  # wait until frames are being written (the clip lasts 8 s in realtime)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "(interrupted)" in err
