@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import skimage_bgr
 
 from edgedetect.service.events import JsonlWriter, LogOutput, make_event, utc_stamp
 from edgedetect.service.outputs import MqttOutput, WebhookOutput, discovery_messages
 from edgedetect.service.snapshots import SnapshotStore
 from edgedetect.service.tracker import TrackEvent
-
-from conftest import skimage_bgr
 
 
 def event(i: int = 1, kind: str = "person_entered"):

@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from test_service_support import RunningService, metric, poll, write_config
 
 

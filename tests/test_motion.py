@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from conftest import skimage_bgr
 
 from edgedetect.service.motion import MotionGate
-
-from conftest import skimage_bgr
 
 
 @dataclass

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_service_support import http_get, metric, poll, service_config, to_toml, write_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import skimage_bgr
+from test_service_support import RunningService, metric, poll, write_config
 
 from edgedetect.errors import SourceLost
 from edgedetect.frame import Frame
-
-from conftest import skimage_bgr
-from test_service_support import RunningService, metric, poll, write_config
 
 
 class FaultyCameraTestDouble:

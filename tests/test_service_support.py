@@ -11,11 +11,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
-
 from conftest import COCO_LABELS, COCO_MODEL, need_shared, skimage_bgr
 
 

@@ -12,9 +12,10 @@ import copy
 import difflib
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgedetect.errors import ConfigError
 

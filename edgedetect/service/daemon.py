@@ -186,7 +186,7 @@ def _labels(dets: Detections) -> list[str]:
     labels = dets.labels
     if dets.tracker_id is None:
         return labels
-    return [f"{lab} #{t}" if t >= 0 else lab for lab, t in zip(labels, dets.tracker_id)]
+    return [f"{lab} #{t}" if t >= 0 else lab for lab, t in zip(labels, dets.tracker_id, strict=True)]
 
 
 class Service:
@@ -277,7 +277,7 @@ class Service:
         self.pipeline = Pipeline(src, self.detector, sinks=[self.sink], gate=self.gate, every_frame=not live,
                                  pace=fps if (not live and fps) else None, annotate=False, reconnect=None,
                                  thread_timeout=1.0)
-        self.metrics.attach_stats(self.pipeline.stats)
+        self.metrics.attach_stats(self.pipeline_stats)
         self.pipeline.start()
 
     def _start_http(self, cfg: Config) -> None:
@@ -303,7 +303,7 @@ class Service:
         loaded = self.detector is not None
         running = self.pipeline is not None and self.pipeline.running
         ok = loaded and running and age is not None and age < stall
-        stats = self.pipeline.stats() if self.pipeline is not None else {}
+        stats = self.pipeline_stats()
         src = self.source
         info = {
             "status": "ok" if ok else "unhealthy",
@@ -319,6 +319,19 @@ class Service:
             "uptime_s": round(now - self.started, 1),
         }
         return ok, info
+
+    def pipeline_stats(self) -> dict[str, Any]:
+        """`pipeline.stats()`, retried: it reads deques the pipeline threads append to, and a
+        concurrent append can raise "deque mutated during iteration" (reported upstream)."""
+        p = self.pipeline
+        for _ in range(5):
+            if p is None:
+                return {}
+            try:
+                return p.stats()
+            except RuntimeError:
+                time.sleep(0.001)
+        return {}
 
     def render_metrics(self) -> bytes:
         ok, info = self.health()

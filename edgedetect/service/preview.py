@@ -32,7 +32,7 @@ def draw_overlay_rgba(size: tuple[int, int], xyxy: np.ndarray, labels: list[str]
     scale = OVERLAY_WIDTH / float(w)
     ow, oh = OVERLAY_WIDTH, max(1, round(h * scale))
     rgba = np.zeros((oh, ow, 4), dtype=np.uint8)
-    for (x1, y1, x2, y2), text in zip(np.asarray(xyxy).reshape(-1, 4) * scale, labels):
+    for (x1, y1, x2, y2), text in zip(np.asarray(xyxy).reshape(-1, 4) * scale, labels, strict=True):
         p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
         cv2.rectangle(rgba, p1, p2, (0, 255, 0, 255), 2)
         if text:
@@ -89,7 +89,7 @@ class OpenCVPreview:
         from edgedetect.overlay import draw_status
 
         img = frame.image.copy()
-        for (x1, y1, x2, y2), text in zip(np.asarray(xyxy).reshape(-1, 4).astype(int), labels):
+        for (x1, y1, x2, y2), text in zip(np.asarray(xyxy).reshape(-1, 4).astype(int), labels, strict=True):
             cv2.rectangle(img, (x1, y1), (x2, y2), (0, 200, 0), 2)
             cv2.putText(img, text, (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
         cv2.imshow(self.WINDOW, draw_status(img, f"{len(labels)} person(s)"))

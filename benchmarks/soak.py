@@ -1,0 +1,168 @@
+"""Soak benchmark: the real service on a looping folder of real photos for N frames; prints JSON.
+
+Everything a long run exercises is on: the detector (real model), motion gating, the tracker
+with people entering and leaving every second, JSONL events with rotation, snapshots with
+retention, and an HTTP client scraping /metrics, /healthz and /snapshot.jpg and reading
+/stream.mjpg. RSS is sampled after a warm-up and at the end; growth is the number to watch
+(target < 10 MB over 20,000 frames).
+
+    PYTHONPATH=. python benchmarks/soak.py --frames 20000 [--model M --labels L]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO.parent / "shared" / "data" / "models"
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def write_images(folder: Path, group: int) -> None:
+    """Groups of identical frames: a person, an empty room, a cat (people enter and leave)."""
+    import cv2
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [data.astronaut(), data.coffee(), data.chelsea()]
+    i = 0
+    for photo in photos:
+        bgr = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
+        for _ in range(group):
+            cv2.imwrite(str(folder / f"f{i:04d}.jpg"), bgr)
+            i += 1
+
+
+def client(base: str, stop: threading.Event, counts: dict[str, int]) -> None:
+    """A monitoring client: scrapes like Prometheus would, grabs snapshots, watches the stream."""
+    while not stop.is_set():
+        for path in ("/metrics", "/healthz", "/snapshot.jpg"):
+            try:
+                with urllib.request.urlopen(base + path, timeout=5) as r:
+                    r.read()
+                counts[path] = counts.get(path, 0) + 1
+            except OSError:
+                counts["errors"] = counts.get("errors", 0) + 1
+        try:  # read a few MJPEG parts, then hang up (exercises stream start/stop)
+            host, port = base.replace("http://", "").split(":")
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            got, end = b"", time.monotonic() + 1.0
+            while got.count(b"--edgedetectframe") < 3 and time.monotonic() < end:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            counts["/stream.mjpg"] = counts.get("/stream.mjpg", 0) + 1
+        except OSError:
+            counts["errors"] = counts.get("errors", 0) + 1
+        stop.wait(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=20000)
+    ap.add_argument("--warmup", type=int, default=1000, help="frames before the first RSS sample")
+    ap.add_argument("--model", default=str(SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite"))
+    ap.add_argument("--labels", default=str(SHARED_MODELS / "coco_labels.txt"))
+    ap.add_argument("--group", type=int, default=10, help="identical frames per photo")
+    ap.add_argument("--no-motion", action="store_true", help="run inference on every frame")
+    args = ap.parse_args(argv)
+    if not Path(args.model).is_file():
+        print(json.dumps({"error": f"model not found: {args.model} (pass --model)"}))
+        return 2
+
+    sys.path.insert(0, str(REPO))
+    from edgedetect.service.config import validate
+    from edgedetect.service.daemon import Service
+
+    work = Path(tempfile.mkdtemp(prefix="edgedetect-soak-"))
+    write_images(work / "imgs", args.group)
+    raw = {
+        "service": {"log_level": "warning", "stall_timeout_s": 10.0},
+        "source": {"spec": f"dir:{work / 'imgs'}", "loop": True},
+        "model": {"path": args.model, "labels": args.labels, "threads": 2},
+        "preview": {"enabled": False},
+        "tracker": {"enter_frames": 1, "leave_frames": 1},
+        "events": {"jsonl": str(work / "events.jsonl"), "max_mb": 0.05, "backups": 2, "log": False},
+        "snapshots": {"dir": str(work / "snaps"), "max_files": 20, "max_mb": 5.0},
+        "http": {"listen": "127.0.0.1:0"},
+        "motion": {"enabled": not args.no_motion, "max_interval_s": 0.25, "hold_s": 0.0},
+    }
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    svc = Service(validate(raw, "<soak>"), install_signals=False)
+    svc.start()
+    runner = threading.Thread(target=svc.run, daemon=True)
+    runner.start()
+    base = f"http://127.0.0.1:{svc.http.port}"
+    stop = threading.Event()
+    counts: dict[str, int] = {}
+    cl = threading.Thread(target=client, args=(base, stop, counts), daemon=True)
+
+    def frames() -> int:
+        return int(svc.metrics.frames._value.get())
+
+    t0 = time.monotonic()
+    cl.start()  # before the warm-up, so HTTP threads and buffers count in the baseline
+    while frames() < args.warmup:
+        time.sleep(0.1)
+    rss0, t_warm, f_warm = rss_mb(), time.monotonic(), frames()
+    samples = [f"{f_warm}:{rss0:.1f}"]
+    next_sample = f_warm + args.frames // 10
+    while frames() < args.frames and runner.is_alive():
+        time.sleep(0.2)
+        if frames() >= next_sample:
+            samples.append(f"{frames()}:{rss_mb():.1f}")
+            next_sample += args.frames // 10
+    rss1, t_end, f_end = rss_mb(), time.monotonic(), frames()
+    stop.set()
+    cl.join(5)
+    ok, health = svc.health()
+    stats = svc.pipeline_stats()
+    m = svc.metrics
+    svc.request_stop()
+    runner.join(5)
+    snaps = list((work / "snaps").glob("*.jpg"))
+    result = {
+        "frames": f_end,
+        "elapsed_s": round(t_end - t0, 1),
+        "fps": round((f_end - f_warm) / max(t_end - t_warm, 1e-9), 1),
+        "inferred": stats["inferred"],
+        "skipped": stats["skipped"],
+        "events": {t: int(m.events.labels(t)._value.get()) for t in ("person_entered", "person_left",
+                                                                       "count_changed")},
+        "errors": {c: int(v._value.get()) for (c,), v in m.errors._metrics.items() if v._value.get()},
+        "snapshots_kept": len(snaps),
+        "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),
+        "http_requests": counts,
+        "rss_mb_after_warmup": round(rss0, 1),
+        "rss_mb_end": round(rss1, 1),
+        "rss_growth_mb": round(rss1 - rss0, 2),
+        "rss_samples_frame_mb": samples,
+        "healthy_at_end": ok,
+        "target_rss_growth_mb": 10,
+        "pass": bool(rss1 - rss0 < 10 and ok and runner.is_alive() is False),
+    }
+    print(json.dumps(result, indent=1))
+    return 0 if result["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
