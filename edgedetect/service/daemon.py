@@ -218,6 +218,7 @@ class Service:
         self._reload = threading.Event()
         self._stalled = False
         self.exit_code = 0
+        self.reloads = 0
         self.started = time.monotonic()
 
     # ------------------------------------------------------------------ building blocks
@@ -513,6 +514,7 @@ class Service:
                     self.http = None
                 self._start_http(new)
             self.cfg = new
+            self.reloads += 1
             log.info("reloaded %s (threshold %.2f)", self.config_path, new["model"]["threshold"])
         except EdgeDetectError as e:
             log.error("reload failed: %s", e)

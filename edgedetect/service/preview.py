@@ -47,7 +47,8 @@ class PicameraPreview:
     def __init__(self, picam2: Any, backend: str) -> None:
         from picamera2 import Preview  # Pi only, lazily
 
-        kind = {"drm": Preview.DRM, "qt": Preview.QT}[backend]
+        # Qt: the GPU-accelerated QTGL window when GL works, else the software QT one.
+        kinds = [Preview.DRM] if backend == "drm" else [Preview.QTGL, Preview.QT]
         self.cam = picam2
         self.backend = backend
         self._last_key: tuple | None = None
@@ -56,7 +57,13 @@ class PicameraPreview:
         picam2.stop()
         try:
             picam2.stop_preview()
-            picam2.start_preview(kind)
+            for i, kind in enumerate(kinds):
+                try:
+                    picam2.start_preview(kind)
+                    break
+                except Exception:
+                    if i == len(kinds) - 1:
+                        raise
         finally:
             picam2.start()
         log.info("preview: picamera2 %s preview with box overlay", backend.upper())

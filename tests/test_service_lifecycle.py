@@ -1,0 +1,65 @@
+"""Service lifecycle in-process: a finite source ends cleanly, a reload that changes the source
+restarts the pipeline, a busy HTTP port is a one-line config error."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from edgedetect.errors import ConfigError
+from edgedetect.service.daemon import make_service
+
+from test_service_support import RunningService, metric, poll, service_config, to_toml, write_config
+
+
+def test_finite_folder_ends_with_exit_0_and_events(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, source={"loop": False})
+    rs = RunningService(cfg)
+    with rs:
+        assert poll(lambda: rs.exit_code is not None, 30), "service did not stop at the end of the folder"
+    assert rs.exit_code == 0
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    # 6 astronaut frames then 6 coffee frames: one person enters, then leaves
+    assert kinds == ["person_entered", "count_changed", "person_left", "count_changed"]
+    assert events[2]["track_id"] == events[0]["track_id"] == 1
+
+
+def test_reload_with_new_source_restarts_pipeline(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (tmp_path / "imgs" / "f000.jpg").rename(other / "only.jpg")
+    with RunningService(cfg) as rs:
+        assert poll(lambda: rs.get("/healthz")[0] == 200, 20)
+        first = rs.svc.pipeline
+        raw = service_config(tmp_path, source={"spec": f"dir:{other}"}, model={"threshold": 0.6})
+        cfg.write_text(to_toml(raw))
+        server = rs.svc.http
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reloads == 1, 10), "reload did not complete"
+        assert rs.svc.pipeline is not first and rs.svc.pipeline.running
+        assert rs.svc.cfg["source"]["spec"] == f"dir:{other}" and rs.svc.detector.threshold == 0.6
+        assert rs.svc.http is server, "HTTP server restarted although [http] did not change"
+        assert poll(lambda: rs.get("/healthz")[0] == 200, 10)
+        frames = metric(rs.metrics(), "edgedetect_frames_total")
+        assert poll(lambda: metric(rs.metrics(), "edgedetect_frames_total") > frames + 3, 10)
+        assert not first.running
+
+
+def test_http_port_in_use_is_a_config_error(tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"})
+        svc = make_service(str(cfg), install_signals=False)
+        with pytest.raises(ConfigError, match=rf"\[http\] listen = '127.0.0.1:{port}': cannot listen"):
+            svc.start()
+        svc.shutdown()
+    finally:
+        busy.close()
