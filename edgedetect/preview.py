@@ -51,9 +51,9 @@ class PreviewSink:
         self._times: list[float] = []
 
     def __call__(self, result: Result) -> None:
-        image = result.annotated
-        if image is None:
-            image = draw_detections(result.frame.image, result.detections)
+        # a copy: the status line must not end up in result.annotated, which later sinks read
+        image = (result.annotated.copy() if result.annotated is not None
+                 else draw_detections(result.frame.image, result.detections))
         now = time.monotonic()
         self._times = [t for t in self._times if t > now - 2.0] + [now]
         fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0

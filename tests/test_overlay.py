@@ -92,3 +92,42 @@ def test_jsonl_sink_logs_frames_with_detections(tmp_path: Path):
     assert [x["frame"] for x in lines] == [1, 3]
     assert lines[1]["detections"][1] == {"label": "person", "score": 0.9, "box": [9.0, 9.0, 20.0, 20.0]}
     assert lines[0]["time"].endswith("+00:00") and lines[0]["inference_ms"] == 12.5
+
+
+def test_display_detection_without_display_or_gui(monkeypatch):
+    from edgedetect.preview import display_available
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    ok, why = display_available()
+    assert not ok and "DISPLAY" in why
+    monkeypatch.setenv("DISPLAY", ":99")  # no X server there, or a headless OpenCV build
+    ok, why = display_available()
+    assert not ok and why
+
+
+def test_preview_sink_hands_the_newest_annotated_frame_to_the_window():
+    from edgedetect.preview import PreviewSink
+
+    sink = PreviewSink()
+    first, second = _result(0, _dets((5, 5, 30, 30))), _result(1, Detections.empty(NAMES))
+    sink(first)
+    sink(second)  # the window thread was slow: only the newest frame is kept
+    shown = sink.slot.get(0.1)
+    assert sink.slot.dropped == 1 and sink.slot.get(0.01) is None
+    assert shown.shape == (48, 64, 3)
+    assert not np.array_equal(shown, second.frame.image)  # status line drawn
+    assert np.array_equal(second.frame.image, np.full((48, 64, 3), 20, np.uint8))  # frame intact
+    sink.close()
+    assert sink.slot.closed
+
+
+def test_preview_sink_leaves_result_annotated_untouched():
+    from edgedetect.preview import PreviewSink
+
+    r = _result(3, _dets((5, 5, 30, 30)))
+    r.annotated = draw_detections(r.frame.image, r.detections)
+    before = r.annotated.copy()
+    sink = PreviewSink()
+    sink(r)
+    assert np.array_equal(r.annotated, before) and not np.array_equal(sink.slot.get(0.1), before)
