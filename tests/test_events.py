@@ -33,6 +33,8 @@ def test_event_json_shape() -> None:
     assert "duration_s" not in d and "previous_count" not in d
     left = json.loads(event(2, "person_left").to_json())
     assert left["duration_s"] == 2.5
+    count = json.loads(event(3, "count_changed").to_json())
+    assert count["count"] == 1 and count["previous_count"] == 0 and "box" not in count
     assert utc_stamp(1_700_000_000.25) == "20231114T221320.250Z"
 
 

@@ -15,8 +15,17 @@ from edgedetect.service.daemon import make_service
 from test_service_support import RunningService, metric, poll, service_config, to_toml, write_config
 
 
-def test_finite_folder_ends_with_exit_0_and_events(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, source={"loop": False})
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "person_ssdlite_int8.tflite"
+
+
+@pytest.mark.parametrize("model", ["coco", "default"])
+def test_finite_folder_ends_with_exit_0_and_events(tmp_path: Path, model: str) -> None:
+    if model == "default":
+        if not DEFAULT_MODEL.exists():
+            pytest.skip(f"project model {DEFAULT_MODEL} not built yet")
+        cfg = write_config(tmp_path, source={"loop": False}, model={"path": "", "labels": ""})
+    else:
+        cfg = write_config(tmp_path, source={"loop": False})
     rs = RunningService(cfg)
     with rs:
         assert poll(lambda: rs.exit_code is not None, 30), "service did not stop at the end of the folder"

@@ -40,7 +40,10 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.type != "count_changed":
+        if self.type == "count_changed":  # about the scene, not one track
+            for key in ("track_id", "box", "score"):
+                d.pop(key)
+        else:
             d.pop("previous_count")
         if self.type != "person_left":
             d.pop("duration_s")
