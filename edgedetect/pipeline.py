@@ -155,16 +155,18 @@ class StageTimer:
 
     def fps(self, now: float, horizon: float = 5.0) -> float:
         """Completions per second over the last ``horizon`` seconds (0 when stalled)."""
-        times = [t for t, _ in self._items if t >= now - horizon]
+        items = tuple(self._items)  # one C-level copy: safe while another thread appends
+        times = [t for t, _ in items if t >= now - horizon]
         if len(times) < 2:
             return 0.0
         span = max(now - times[0], times[-1] - times[0])
         return (len(times) - 1) / span if span > 0 else 0.0
 
     def summary(self) -> dict[str, float]:
-        if not self._items:
+        items = tuple(self._items)  # one C-level copy: safe while another thread appends
+        if not items:
             return {"count": self.count, "last": 0.0, "mean": 0.0, "p50": 0.0, "p95": 0.0}
-        ms = np.fromiter((m for _, m in self._items), np.float64, len(self._items))
+        ms = np.fromiter((m for _, m in items), np.float64, len(items))
         return {
             "count": self.count,
             "last": round(float(ms[-1]), 3),
@@ -554,6 +556,7 @@ class Pipeline:
         took it: ``capture`` (frames never inferred) and ``inference`` (results never output).
         """
         now = time.monotonic()
+        sink_errors = dict(self.sink_errors)
         return {
             "state": self.state,
             "mode": "every_frame" if self.every_frame else "latest",
@@ -565,8 +568,8 @@ class Pipeline:
             "output": self.output,
             "dropped": {"capture": self._in.dropped, "inference": self._out.dropped},
             "discarded_at_stop": self.discarded_at_stop,
-            "sink_errors": sum(self.sink_errors.values()),
-            "sink_errors_by_sink": dict(self.sink_errors),
+            "sink_errors": sum(sink_errors.values()),
+            "sink_errors_by_sink": sink_errors,
             "gate_errors": self.gate_errors,
             "reconnects": self.reconnects,
             "fps": {

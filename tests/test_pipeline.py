@@ -336,3 +336,23 @@ def test_real_model_latest_mode_drops_but_never_mixes_frames(coco_detectors):
     assert results and results[-1].frame.id == 119
     for r in results:
         assert _same(r.detections, ref.detect(r.frame.image)), r.frame.id
+
+
+def test_stats_can_be_read_from_another_thread_while_running():
+    """The service scrapes stats() from its HTTP thread while the stages append timings."""
+    src, sink = CountingSource(400), Collect()
+    p = Pipeline(src, FrameIdEchoDetector(delay=0.001), [sink], every_frame=True).start()
+    snapshots = []
+    while not p.wait(0):
+        snapshots.append(p.stats())
+    p.stop()
+    final = p.stats()
+    assert len(snapshots) > 10 and final["output"] == 400
+    assert all(json_ok(s) for s in snapshots[:: max(1, len(snapshots) // 20)])
+    assert {"capture", "inference", "output"} == set(final["fps"])
+    assert final["timings_ms"]["inference"]["count"] == 400
+    assert final["timings_ms"]["inference"]["p95"] >= final["timings_ms"]["inference"]["p50"] >= 1.0
+
+
+def json_ok(stats: dict) -> bool:
+    return json.loads(json.dumps(stats)) == stats
