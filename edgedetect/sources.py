@@ -167,6 +167,14 @@ class VideoCaptureSource(FrameSource):
         if self._cap is None:
             return None
         ok, image = self._cap.read()
+        if (not ok or image is None) and isinstance(self._target, int):
+            # USB cameras often fail the first reads after opening or a hiccup; give them
+            # a second before calling the device lost
+            for _ in range(10):
+                time.sleep(0.1)
+                ok, image = self._cap.read()
+                if ok and image is not None:
+                    break
         if not ok or image is None:
             if self.live:
                 raise SourceLost(
@@ -411,15 +419,16 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
         return PicameraSource(spec, main, lores_size, fps)
     if low.startswith(("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")):
         return VideoCaptureSource(spec, spec, live=True)
-    if any(ch in spec for ch in "*?[") and not Path(spec).exists():
-        matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec)))
+    m = _SCHEME.match(spec)
+    scheme, rest = (m.group(1).lower(), m.group(2)) if m else ("", spec)
+    spec_path = rest if scheme in ("file", "dir") else spec
+    if any(ch in spec_path for ch in "*?[") and not Path(spec_path).exists():
+        matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec_path)))
         images = [p for p in matches if p.is_file() and _is_image(p)]
         if not images:
             raise SourceError(f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})")
         return ImageFilesSource(spec, images, loop=loop)
-    m = _SCHEME.match(spec)
-    if m and len(m.group(1)) > 1:  # one letter would be a Windows drive, e.g. C:\clips
-        scheme, rest = m.group(1).lower(), m.group(2)
+    if m and len(scheme) > 1:  # one letter would be a Windows drive, e.g. C:\clips
         if scheme == "usb":
             if not rest.isdigit():
                 raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")

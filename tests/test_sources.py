@@ -79,7 +79,7 @@ def test_video_loop_keeps_counting_ids(clip: Path):
 
 
 def test_folder_in_name_order_skipping_non_images(folder: Path):
-    for spec in (str(folder), f"dir:{folder}", str(folder / "*.*")):
+    for spec in (str(folder), f"dir:{folder}", str(folder / "*.*"), f"dir:{folder}/*.*"):
         with open_source(spec) as src:
             frames = _drain(src)
         assert [Path(f.source).name for f in frames] == ["a.png", "b.png", "c.jpg"], spec
