@@ -39,7 +39,7 @@ from edgedetect.errors import SourceError
 from edgedetect.frame import Frame, Result
 from edgedetect.overlay import draw_detections
 from edgedetect.pipeline import Pipeline
-from edgedetect.sources import FrameSource, open_source
+from edgedetect.sources import FrameSource, bundled_sample_path, open_source
 
 log = logging.getLogger(__name__)
 
@@ -385,9 +385,19 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
     tmp = None
     try:
         if source is None:
+            try:
+                photos = skimage_photos()
+            except SourceError:  # no scikit-image (a Pi runtime install): use the bundled clip
+                sample = bundled_sample_path()
+                if sample is None:
+                    raise
+                photos = None
+                source = str(sample)
+                log.info("scikit-image not installed: benchmarking on %s", sample)
+        if source is None:
             tmp = tempfile.TemporaryDirectory(prefix="edgedetect-bench-")
             clip = str(Path(tmp.name) / "bench.mp4")
-            render_clip(clip, size=size, fps=30.0, seconds_per_photo=2.5)
+            render_clip(clip, size=size, fps=30.0, seconds_per_photo=2.5, photos=photos)
             clip_desc = f"rendered from scikit-image photos, {size[0]}x{size[1]} @ 30 fps"
         else:
             clip, clip_desc = source, source
