@@ -160,7 +160,9 @@ def test_latest_mode_drops_oldest_counts_every_frame_and_stays_bounded():
     assert stats["inferred"] + stats["dropped"]["capture"] == 300
     assert stats["output"] == stats["inferred"] - stats["dropped"]["inference"]
     assert det.infer_calls == stats["inferred"]
-    assert max(peak) <= 6  # reading, slot, inferring, slot, output (+1 in flight): never grows
+    # capture (reading + in slot), inference (taken + previous locals), out slot, output: a
+    # handful at any moment, never the ~290 that an unbounded queue would hold here
+    assert max(peak) <= 8
 
 
 def test_gate_false_skips_inference_and_emits_empty_skipped_result():
