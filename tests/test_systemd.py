@@ -45,7 +45,7 @@ def test_unit_contract() -> None:
     s = unit_settings()
     assert s["Type"] == ["notify"]
     assert int(s["WatchdogSec"][0]) > 0
-    assert s["Restart"] == ["on-failure"]
+    assert s["Restart"] == ["on-failure"] and s["RestartPreventExitStatus"] == ["2"]
     assert "ExecReload" in s and "-HUP" in s["ExecReload"][0]
     assert "run --config /etc/edgedetect/config.toml" in s["ExecStart"][0]
     assert s["User"] == ["edgedetect"] and "video" in s["SupplementaryGroups"][0]
