@@ -267,7 +267,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
         every_frame, pace = _choose_mode(args, source, preview)
         if args.output:
-            sinks.append(VideoWriterSink(args.output, source.fps or pace or 10.0))
+            sinks.append(VideoWriterSink(args.output, source.fps or pace or 10.0,
+                                         realtime=not every_frame))
         if args.events:
             sinks.append(JsonlSink(args.events))
     except BaseException:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 import cv2
+import numpy as np
 
 from edgedetect.errors import EdgeDetectError
 from edgedetect.frame import Result
@@ -31,11 +32,16 @@ def _check_parent(path: Path, what: str) -> None:
 
 
 class VideoWriterSink:
-    """Write annotated frames to a video file (opened on the first frame, at its size)."""
+    """Write annotated frames to a video file (opened on the first frame, at its size).
+
+    With ``realtime=True`` (live sources, ``--realtime``), frames the pipeline dropped are filled
+    by repeating the last written frame, placed by capture time, so that the file plays at
+    the speed things happened. Otherwise every result is one video frame.
+    """
 
     name = "video"
 
-    def __init__(self, path: str | Path, fps: float) -> None:
+    def __init__(self, path: str | Path, fps: float, *, realtime: bool = False) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _FOURCC:
@@ -48,7 +54,11 @@ class VideoWriterSink:
         self._fourcc = _FOURCC[suffix]
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+        self.realtime = realtime
+        self._t0: float | None = None
+        self._last: np.ndarray | None = None
         self.frames = 0
+        self.repeated = 0
 
     def __call__(self, result: Result) -> None:
         image = result.annotated
@@ -64,6 +74,15 @@ class VideoWriterSink:
             self._size = (w, h)
         if (w, h) != self._size:  # a folder of mixed sizes: fit into the first frame's size
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        if self.realtime:
+            if self._t0 is None:
+                self._t0 = result.frame.timestamp
+            due = int(round((result.frame.timestamp - self._t0) * self.fps))
+            while self._last is not None and self.frames < due:
+                self._writer.write(self._last)
+                self.frames += 1
+                self.repeated += 1
+            self._last = image
         self._writer.write(image)
         self.frames += 1
 

@@ -131,3 +131,17 @@ def test_preview_sink_leaves_result_annotated_untouched():
     sink = PreviewSink()
     sink(r)
     assert np.array_equal(r.annotated, before) and not np.array_equal(sink.slot.get(0.1), before)
+
+
+def test_video_writer_realtime_fills_dropped_frames_by_capture_time(tmp_path: Path):
+    path = tmp_path / "live.mp4"
+    sink = VideoWriterSink(path, fps=10, realtime=True)
+    t0 = time.monotonic()
+    for i, dt in ((0, 0.0), (3, 0.3), (4, 0.4), (9, 0.9)):  # frames 1-2 and 5-8 were dropped
+        img = np.full((48, 64, 3), 40 * (i % 6), np.uint8)
+        sink(Result(Frame(i, t0 + dt, time.time(), img), Detections.empty(NAMES)))
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10  # 0.9 s at 10 fps: plays in real time
+    cap.release()
+    assert sink.frames == 10 and sink.repeated == 6
