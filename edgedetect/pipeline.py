@@ -313,6 +313,8 @@ class Pipeline:
         ok = True
         # join output first: it flushes writers, which matters more than a stuck capture read
         for t in reversed(self._threads):
+            if t is threading.current_thread():  # stop() from a sink or the gate: it exits anyway
+                continue
             t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 ok = False

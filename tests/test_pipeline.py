@@ -235,6 +235,22 @@ def test_stop_returns_in_time_with_a_source_that_blocks_forever():
     assert not p._threads[0].is_alive() and src.closed_calls == 1
 
 
+def test_a_sink_may_stop_the_pipeline():
+    sink = Collect()
+    box: list[Pipeline] = []
+
+    def stop_after_three(r: Result) -> None:
+        if r.frame.id == 2:
+            box[0].stop()
+
+    p = Pipeline(CountingSource(1000), FrameIdEchoDetector(), [sink, stop_after_three],
+                 every_frame=True)
+    box.append(p)
+    stats = p.run(timeout=10)
+    assert stats["state"] == "stopped" and stats["sink_errors"] == 0
+    assert 3 <= len(sink.items) < 1000 and sink.closed and not stats["threads_alive"]
+
+
 def test_source_lost_ends_pipeline_with_a_distinguishable_error():
     class Unplugged(CountingSource):
         def _grab(self):
