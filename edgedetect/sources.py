@@ -289,7 +289,9 @@ class PicameraSource(FrameSource):
             )
         self.fps = fps
         self._size = size
-        self._lores_size = lores_size
+        # the ISP cannot scale the lores stream *up*: keep it within the main stream
+        self._lores_size = (None if lores_size is None else
+                            (min(lores_size[0], size[0]), min(lores_size[1], size[1])))
         self._lores_format: str | None = None
         try:
             self._cam = Picamera2()

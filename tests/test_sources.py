@@ -276,3 +276,14 @@ def test_picam_source_gives_main_and_converted_lores(monkeypatch, astronaut_bgr)
     assert FakePicamera2.instances == 1 and src._cam.started == 2
     src.close()
     assert src._cam.closed and src.read() is None
+
+
+def test_picam_lores_never_larger_than_main(monkeypatch, astronaut_bgr):
+    import sys
+    import types
+
+    FakePicamera2.photo = astronaut_bgr
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    with open_source("picam:320x240", lores_size=(300, 300)) as src:
+        frame = src.read()
+    assert frame.size == (320, 240) and frame.lores.shape == (240, 320, 3)
