@@ -47,7 +47,7 @@ def write_images(folder: Path, group: int) -> None:
             i += 1
 
 
-def client(base: str, stop: threading.Event, counts: dict[str, int]) -> None:
+def client(base: str, stop: threading.Event, counts: dict) -> None:
     """A monitoring client: scrapes like Prometheus would, grabs snapshots, watches the stream."""
     while not stop.is_set():
         for path in ("/metrics", "/healthz", "/snapshot.jpg"):
@@ -55,8 +55,8 @@ def client(base: str, stop: threading.Event, counts: dict[str, int]) -> None:
                 with urllib.request.urlopen(base + path, timeout=5) as r:
                     r.read()
                 counts[path] = counts.get(path, 0) + 1
-            except OSError:
-                counts["errors"] = counts.get("errors", 0) + 1
+            except OSError as e:
+                _error(counts, path, e)
         try:  # read a few MJPEG parts, then hang up (exercises stream start/stop)
             host, port = base.replace("http://", "").split(":")
             s = socket.create_connection((host, int(port)), timeout=5)
@@ -69,9 +69,17 @@ def client(base: str, stop: threading.Event, counts: dict[str, int]) -> None:
                 got += chunk
             s.close()
             counts["/stream.mjpg"] = counts.get("/stream.mjpg", 0) + 1
-        except OSError:
-            counts["errors"] = counts.get("errors", 0) + 1
+        except OSError as e:
+            _error(counts, "/stream.mjpg", e)
         stop.wait(0.5)
+
+
+def _error(counts: dict, path: str, exc: OSError) -> None:
+    """Count a failed request, keeping the first few reasons (timeouts under CPU load, ...)."""
+    counts["errors"] = counts.get("errors", 0) + 1
+    reasons = counts.setdefault("error_reasons", [])
+    if len(reasons) < 5:
+        reasons.append(f"{path}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     runner.start()
     base = f"http://127.0.0.1:{svc.http.port}"
     stop = threading.Event()
-    counts: dict[str, int] = {}
+    counts: dict = {}
     cl = threading.Thread(target=client, args=(base, stop, counts), daemon=True)
 
     def frames() -> int:

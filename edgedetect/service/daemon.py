@@ -433,7 +433,8 @@ class Service:
             # Watchdog: only while frames flow, or while the source is actively reconnecting (a
             # camera unplugged is retried in-process; a read stuck forever stops the pings).
             src = self.source
-            retrying = bool(src and not src.connected and now - src.last_attempt < info["stall_timeout_s"])
+            window = info["stall_timeout_s"] + (src.reconnect_max_s if src else 0.0)  # longest backoff
+            retrying = bool(src and not src.connected and now - src.last_attempt < window)
             if wd and (ok or retrying) and now - last_ping >= wd:
                 self.notifier.watchdog()
                 last_ping = now

@@ -239,4 +239,8 @@ class MqttOutput(QueuedOutput):
             self.client.disconnect()
         except Exception as e:  # closing must not raise during shutdown
             log.debug("MQTT close: %s", e)
-        self.client.loop_stop()
+        # loop_stop() joins paho's thread without a timeout; a connect to a black-holed broker
+        # can hold it for seconds, so join on a helper thread with a bound (SIGTERM budget).
+        stopper = threading.Thread(target=self.client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(0.5)
