@@ -145,13 +145,13 @@ def discovery_messages(prefix: str, discovery_prefix: str, device_name: str) -> 
               "model": "edgedetect person detector"}
     avail = f"{prefix}/availability"
     count_cfg = {
-        "name": "Person count", "unique_id": f"{node}_person_count", "object_id": f"{node}_person_count",
+        "name": "Person count", "unique_id": f"{node}_person_count",
         "state_topic": f"{prefix}/count", "state_class": "measurement", "icon": "mdi:account-multiple",
         "availability_topic": avail, "payload_available": "online", "payload_not_available": "offline",
         "device": device,
     }
     occ_cfg = {
-        "name": "Occupancy", "unique_id": f"{node}_occupancy", "object_id": f"{node}_occupancy",
+        "name": "Occupancy", "unique_id": f"{node}_occupancy",
         "state_topic": f"{prefix}/occupancy", "device_class": "occupancy", "payload_on": "ON",
         "payload_off": "OFF", "availability_topic": avail, "payload_available": "online",
         "payload_not_available": "offline", "device": device,
