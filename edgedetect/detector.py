@@ -46,6 +46,7 @@ from edgedetect.runtime import load_interpreter
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "person_ssdlite_int8.tflite"
+_UNCHANGED: Any = object()
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 # Signature outputs of an OD-API TF2 SavedModel, in the alphabetical order TFLite numbers them.
 _SAVED_MODEL_OUTPUTS = (
@@ -232,6 +233,22 @@ class Detector:
                 )
             ids |= lookup[c.lower()]
         return ids
+
+    def configure(self, threshold: float | None = None,
+                  classes: Iterable[str] | None | object = _UNCHANGED) -> None:
+        """Change the score threshold and/or the kept classes of a loaded detector.
+
+        For a config reload: the interpreter stays loaded. Validated like the constructor;
+        on an error nothing is changed.
+        """
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ModelError(f"threshold must be between 0 and 1, got {threshold}")
+        class_filter = (
+            self.class_filter if classes is _UNCHANGED else self._resolve_classes(classes)  # type: ignore[arg-type]
+        )
+        if threshold is not None:
+            self.threshold = float(threshold)
+        self.class_filter = class_filter
 
     # ----------------------------------------------------------------- inference
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:

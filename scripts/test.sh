@@ -8,8 +8,13 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[host,dev]"
-# systemd-analyze scores the unit's hardening in tests; install it where we are allowed to.
-if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  (apt-get update -qq && apt-get install -y -qq systemd >/dev/null) || echo "note: could not install systemd; its test will skip"
+# Tools some tests talk to for real: systemd-analyze scores the unit's hardening, mosquitto is
+# the MQTT broker on loopback. Installed where we may (root with apt); else those tests skip.
+missing=()
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    || echo "note: could not install ${missing[*]}; the tests that need them will skip"
 fi
 exec "$VENV/bin/python" -m pytest "$@"

@@ -142,3 +142,17 @@ def test_label_problems_are_clear(tmp_path: Path, coco_model) -> None:
     with pytest.raises(LabelsError, match="no label file found .*--labels"):
         Detector(lonely)
     assert len(Detector(lonely, classes=None).names) == 0
+
+
+def test_configure_changes_threshold_and_classes_atomically(coco_model, astronaut_bgr) -> None:
+    model, labels = coco_model
+    det = Detector(model, labels=labels, threshold=0.5)
+    assert det.detect(astronaut_bgr).labels == ["person"]
+    det.configure(threshold=0.2, classes=None)
+    everything = det.detect(astronaut_bgr)
+    assert len(everything) > 1 and set(everything.labels) - {"person"}
+    with pytest.raises(LabelsError):
+        det.configure(threshold=0.9, classes=("unicorn",))
+    assert det.threshold == 0.2 and det.class_filter is None  # unchanged after the error
+    det.configure(classes=("person",))
+    assert set(det.detect(astronaut_bgr).labels) == {"person"}

@@ -490,8 +490,7 @@ class Service:
                 self._start_pipeline()
             else:
                 m = new["model"]
-                self.detector.threshold = float(m["threshold"])
-                self.detector.class_filter = self.detector._resolve_classes(m["classes"])
+                self.detector.configure(threshold=float(m["threshold"]), classes=m["classes"])
                 mo = new["motion"]
                 if mo["enabled"] and self.gate is not None:
                     self.gate.configure(pixel_delta=mo["pixel_delta"], min_area=mo["min_area"],
