@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="ssdlite_mobilenet_v2")
     p.add_argument("--weights", required=True, help=".weights.h5 or checkpoint dir of the float model")
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {MODES} (+ qat)")
+    p.add_argument("--modes", default=",".join(MODES + ("qat",)), help=f"comma-separated subset of {MODES + ('qat',)}")
     p.add_argument("--calibration", type=int, default=100, help="int8 representative set size (train split)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel")
     p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
             t0 = time.time()
             if mode == "qat":
-                from host_tools.qat import qat_finetune
+                from host_tools.ssd.qat import qat_finetune
 
-                qat_model = qat_finetune(ssd, args.config, args.weights, steps=args.qat_steps,
-                                         delay=args.qat_delay, out_dir=args.out_dir / "qat")
+                qat_model = qat_finetune(load_ssd(args.config, args.weights), steps=args.qat_steps,
+                                         delay=args.qat_delay, out_dir=args.out_dir / "qat_run")
                 data = convert(ssd, "int8", representative=reps, per_channel=not args.per_tensor,
                                keras_model=qat_model)
             else:
@@ -178,19 +178,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def evaluate_and_compare(rows: list[dict], out_dir: Path) -> None:
-    """Run host_tools.evaluate on each model (Penn-Fudan test split), then host_tools.compare on all."""
+def evaluate_and_compare(rows: list[dict], out_dir: Path, dataset: str = f"pennfudan:{PENNFUDAN}",
+                         split_file: Path | None = TEST_SPLIT) -> Path:
+    """Run host_tools.evaluate on each model, then host_tools.compare on all; returns the table's path."""
     eval_dirs = []
     for row in rows:
         d = out_dir / f"eval_{row['mode']}"
-        cmd = [sys.executable, "-m", "host_tools.evaluate", "--model", row["model"],
-               "--dataset", f"pennfudan:{PENNFUDAN}", "--split-file", str(TEST_SPLIT), "--out", str(d)]
+        cmd = [sys.executable, "-m", "host_tools.evaluate", "--model", row["model"], "--dataset", dataset,
+               "--out", str(d), "--no-progress"]
+        if split_file is not None:
+            cmd += ["--split-file", str(split_file)]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         eval_dirs.append(d)
-    cmd = [sys.executable, "-m", "host_tools.compare", *map(str, eval_dirs), "--out", str(out_dir / "comparison")]
+    cmd = [sys.executable, "-m", "host_tools.compare", *map(str, eval_dirs)]
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=False)
+    table = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = out_dir / "comparison.md"
+    extra = ["", "| mode | file size MB | convert s | invoke latency ms (median, this host) |", "| --- | --- | --- | --- |"]
+    extra += [f"| {r['mode']} | {r['size_mb']} | {r['convert_s']} | {r['latency_ms']} |" for r in rows]
+    out.write_text(table + "\n".join(extra) + "\n")
+    print(out.read_text())
+    return out
 
 
 if __name__ == "__main__":

@@ -132,11 +132,17 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     set_seeds(cfg.train.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.json")
+    given = ssd is not None
     ssd = ssd or build_ssd(cfg)
     model = ssd.keras_model
     ckpt_dir = run_dir / "checkpoints"
     latest = tf.train.latest_checkpoint(str(ckpt_dir)) if resume else None
-    how = "resumed" if latest else init_weights(ssd, init)
+    if latest:
+        how = "resumed"
+    elif given and init is None:
+        how = "weights of the given model"
+    else:
+        how = init_weights(ssd, init)
     if cfg.train.freeze_batchnorm:
         freeze_batchnorm(model)
     opt = make_optimizer(cfg)
