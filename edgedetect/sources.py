@@ -113,9 +113,15 @@ class VideoCaptureSource(FrameSource):
     """A video file, a USB camera or a network stream, all through ``cv2.VideoCapture``."""
 
     def __init__(self, spec: str, target: str | int, *, live: bool, loop: bool = False,
-                 size: tuple[int, int] | None = None) -> None:
+                 size: tuple[int, int] | None = None,
+                 decode_threads: int | None = None) -> None:
+        """``decode_threads``: FFmpeg decoder threads for files (None: FFmpeg's default, one per
+        core). Video *files* default to 1 in :func:`open_source`: in the pipeline the decode
+        of the next frame overlaps inference, and a decoder spreading over every core slows
+        the interpreter far more than it speeds the decode (measured in docs/pipeline.md)."""
         super().__init__(spec)
         self.live = live
+        self._decode_threads = decode_threads
         self._target = target
         self._loop = loop and not live
         self._size = size
@@ -151,7 +157,9 @@ class VideoCaptureSource(FrameSource):
         else:
             if not Path(target).is_file():
                 raise SourceError(f"video file not found: {target} ({SPEC_HELP})")
-            cap = cv2.VideoCapture(str(target))
+            params = ([cv2.CAP_PROP_N_THREADS, self._decode_threads]
+                      if self._decode_threads is not None else [])
+            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
             if not cap.isOpened():
                 cap.release()
                 raise SourceError(
@@ -376,7 +384,8 @@ def _folder_images(folder: Path, spec: str) -> list[Path]:
     return images
 
 
-def _path_source(spec: str, path_text: str, loop: bool) -> FrameSource:
+def _path_source(spec: str, path_text: str, loop: bool,
+                 decode_threads: int | None = 1) -> FrameSource:
     path = Path(path_text).expanduser()
     if path.is_dir():
         return ImageFilesSource(spec, _folder_images(path, spec), loop=loop)
@@ -384,7 +393,8 @@ def _path_source(spec: str, path_text: str, loop: bool) -> FrameSource:
         raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
     if _is_image(path):
         return ImageFilesSource(spec, [path], single=True, loop=loop)
-    return VideoCaptureSource(spec, str(path), live=False, loop=loop)
+    return VideoCaptureSource(spec, str(path), live=False, loop=loop,
+                              decode_threads=decode_threads)
 
 
 def parse_size(text: str, what: str) -> tuple[int, int]:
@@ -397,7 +407,7 @@ def parse_size(text: str, what: str) -> tuple[int, int]:
 
 def open_source(spec: str, *, size: tuple[int, int] | None = None,
                 lores_size: tuple[int, int] | None = (320, 240), loop: bool = False,
-                fps: float = 30.0) -> FrameSource:
+                fps: float = 30.0, decode_threads: int | None = 1) -> FrameSource:
     """Open the source named by ``spec``.
 
     Args:
@@ -407,6 +417,8 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
             input size to skip every CPU resize); None to use the main stream only.
         loop: files/folders only: start again at the end (benchmarks, demos).
         fps: picam frame rate.
+        decode_threads: video files only: FFmpeg decoder threads (None = one per core). 1 by
+            default, so decoding the next frame does not take cores from the interpreter.
 
     Raises:
         SourceError: unknown spec, missing file, undecodable video.
@@ -439,7 +451,7 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
             path = Path(rest).expanduser()
             if path.is_dir():
                 raise SourceError(f"source {spec!r} is a folder: use dir:{rest}")
-            return _path_source(spec, rest, loop)
+            return _path_source(spec, rest, loop, decode_threads)
         if scheme == "dir":
             folder = Path(rest).expanduser()
             if not folder.is_dir():
@@ -447,7 +459,7 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
             return ImageFilesSource(spec, _folder_images(folder, spec), loop=loop)
         if not Path(spec).exists():
             raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
-    return _path_source(spec, spec, loop)
+    return _path_source(spec, spec, loop, decode_threads)
 
 
 def bundled_sample_path() -> Path | None:
