@@ -145,3 +145,30 @@ def test_video_writer_realtime_fills_dropped_frames_by_capture_time(tmp_path: Pa
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10  # 0.9 s at 10 fps: plays in real time
     cap.release()
     assert sink.frames == 10 and sink.repeated == 6
+
+
+def test_preview_window_loop_shows_frames_and_quits_on_q(monkeypatch):
+    """The main-thread window loop, with HighGUI replaced by a recording test double."""
+    import edgedetect.preview as preview
+
+    shown: list[int] = []
+    keys = iter([-1, -1, ord("q")])
+    calls = {"stop": 0, "destroyed": 0}
+    monkeypatch.setattr(preview.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(preview.cv2, "imshow", lambda name, img: shown.append(int(img[-1, -1, 0])))
+    monkeypatch.setattr(preview.cv2, "waitKey", lambda ms: next(keys, -1))
+    monkeypatch.setattr(preview.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(preview.cv2, "destroyWindow",
+                        lambda *a: calls.__setitem__("destroyed", calls["destroyed"] + 1))
+    sink = preview.PreviewSink()
+    frames = iter(range(1, 10))
+
+    def running() -> bool:  # a new frame arrives before each loop turn, like a live pipeline
+        i = next(frames, None)
+        if i is not None:
+            sink(_result(i, Detections.empty(NAMES)))
+        return True
+
+    quit_by_user = preview.show_until_done(sink, running, lambda: calls.__setitem__("stop", 1))
+    assert quit_by_user and calls == {"stop": 1, "destroyed": 1}
+    assert shown == [20, 40, 60]  # three frames shown, newest each time, then q
