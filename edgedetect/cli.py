@@ -181,6 +181,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     detector = _detector(args, pipeline=False)
     # one warm-up run: the first invoke() sets up XNNPACK and would inflate the first latency_ms
     detector.infer(np.zeros((1, *detector.input_size[::-1], 3), detector.input_dtype))
+    used_names: set[str] = set()
     for path in paths:
         image = _read_image(path)
         t0 = time.perf_counter()
@@ -200,7 +201,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
                   f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}", flush=True)
         if save_dir is not None:
-            out = save_dir / f"{path.stem}.detections.jpg"
+            # same file name from two folders: number the later ones instead of overwriting
+            name, n = f"{path.stem}.detections.jpg", 1
+            while name in used_names:
+                n += 1
+                name = f"{path.stem}-{n}.detections.jpg"
+            used_names.add(name)
+            out = save_dir / name
             if not cv2.imwrite(str(out), draw_detections(image, detections)):
                 raise EdgeDetectError(f"cannot write {out}: check that {save_dir} is writable")
     return 0

@@ -6,6 +6,7 @@ so a checkout without it still runs everything else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,30 @@ def astronaut_bgr() -> np.ndarray:
 @pytest.fixture(scope="session")
 def chelsea_bgr() -> np.ndarray:
     return skimage_bgr("chelsea")
+
+
+_BOX = re.compile(
+    r'Bounding box for object \d+ "PASperson" \(Xmin, Ymin\) - \(Xmax, Ymax\) : '
+    r"\((\d+), (\d+)\) - \((\d+), (\d+)\)"
+)
+
+
+def inria_boxes(annotation: Path) -> np.ndarray:
+    """Person boxes of one original INRIA annotation (0-based pixels); test-local parser."""
+    return np.array([[float(v) for v in m] for m in _BOX.findall(annotation.read_text())])
+
+
+def match_count(gt: np.ndarray, det: np.ndarray, iou_min: float = 0.5) -> int:
+    """Ground-truth boxes matched one-to-one (greedy, best IoU first per box) at ``iou_min``."""
+    from edgedetect.nms import box_iou
+
+    if len(gt) == 0 or len(det) == 0:
+        return 0
+    iou = box_iou(gt, det)
+    used: set[int] = set()
+    for g in range(len(gt)):
+        for d in np.argsort(-iou[g]):
+            if iou[g, d] >= iou_min and int(d) not in used:
+                used.add(int(d))
+                break
+    return len(used)

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
+from conftest import inria_boxes, match_count
 
 from edgedetect.cli import main
 
@@ -199,3 +201,40 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path, signum
     ok, _ = cap.read()
     cap.release()
     assert ok and 0 < n < 120
+
+
+def test_detect_cli_finds_nine_of_ten_inria_people(capsys, coco_model, inria_test) -> None:
+    """The issue's acceptance check, through the command line a user runs."""
+    model, labels = coco_model
+    anns = sorted((inria_test / "annotations").glob("*.txt"))
+    images = [inria_test / "pos" / (a.stem + ".png") for a in anns]
+    code, out, err = _run(capsys, "detect", *map(str, images), "--model", str(model),
+                          "--labels", str(labels), "--threshold", "0.5", "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    found = total = 0
+    for ann, rec in zip(anns, records, strict=True):
+        gt = inria_boxes(ann)
+        boxes = np.array([d["box"] for d in rec["detections"]], float).reshape(-1, 4)
+        assert all(d["score"] >= 0.5 for d in rec["detections"])
+        total += len(gt)
+        found += match_count(gt, boxes)
+    assert total == 10 and found >= 9, f"found {found} of {total}"
+
+
+def test_detect_save_dir_keeps_same_named_images_apart(capsys, coco_model, photo_files,
+                                                       tmp_path) -> None:
+    model, labels = coco_model
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / photo_files["astronaut"].name
+    twin.write_bytes(photo_files["chelsea"].read_bytes())  # same name, different picture
+    out_dir = tmp_path / "drawn"
+    code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), str(twin),
+                        "--model", str(model), "--labels", str(labels), "--save-dir", str(out_dir))
+    assert code == 0, err
+    saved = sorted(p.name for p in out_dir.iterdir())
+    assert saved == ["astronaut-2.detections.jpg", "astronaut.detections.jpg"]
+    first = cv2.imread(str(out_dir / "astronaut.detections.jpg"))
+    second = cv2.imread(str(out_dir / "astronaut-2.detections.jpg"))
+    assert first.shape != second.shape  # astronaut 512x512, chelsea 451x300

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import FPNLITE_MODEL, SHARED_MODELS, need_shared
+from conftest import FPNLITE_MODEL, SHARED_MODELS, inria_boxes, match_count, need_shared
 
 from edgedetect.detector import Detector
 from edgedetect.errors import LabelsError, ModelError
 from edgedetect.nms import box_iou
-
-_BOX = re.compile(
-    r'Bounding box for object \d+ "PASperson" \(Xmin, Ymin\) - \(Xmax, Ymax\) : '
-    r"\((\d+), (\d+)\) - \((\d+), (\d+)\)"
-)
-
-
-def inria_boxes(annotation: Path) -> np.ndarray:
-    """Person boxes of one original INRIA annotation (0-based pixels); test-local parser."""
-    return np.array([[float(v) for v in m] for m in _BOX.findall(annotation.read_text())])
 
 
 @pytest.fixture(scope="module")
@@ -33,24 +22,13 @@ def coco(coco_model) -> Detector:
 
 
 def test_coco_model_finds_inria_people(coco: Detector, inria_test: Path) -> None:
-    found = total = false_pos = 0
+    found = total = 0
     for ann in sorted((inria_test / "annotations").glob("*.txt")):
         gt = inria_boxes(ann)
-        image = cv2.imread(str(inria_test / "pos" / (ann.stem + ".png")))
-        det = coco.detect(image)
+        det = coco.detect(cv2.imread(str(inria_test / "pos" / (ann.stem + ".png"))))
         assert set(det.labels) <= {"person"}
         total += len(gt)
-        if len(det):
-            iou = box_iou(gt, det.xyxy)
-            # greedy one-to-one matching at IoU >= 0.5
-            used: set[int] = set()
-            for g in range(len(gt)):
-                for d in np.argsort(-iou[g]):
-                    if iou[g, d] >= 0.5 and d not in used:
-                        used.add(int(d))
-                        found += 1
-                        break
-            false_pos += len(det) - len(used)
+        found += match_count(gt, det.xyxy)
     assert total == 10
     assert found >= 9, f"found {found} of {total} annotated people"
 
