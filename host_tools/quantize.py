@@ -116,7 +116,7 @@ def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
     """Median invoke time of a TFLite model on this machine (random input), for the size/latency table."""
     from edgedetect.runtime import load_interpreter
 
-    interp = load_interpreter(str(model_path), threads)
+    interp, _ = load_interpreter(str(model_path), threads)
     inp = interp.get_input_details()[0]
     x = (np.random.default_rng(0).random(inp["shape"]) * 255).astype(inp["dtype"])
     interp.set_tensor(inp["index"], x)

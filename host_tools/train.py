@@ -125,8 +125,12 @@ def _prefetch(gen, depth: int = 3):
 
 def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
           steps: int | None = None, progress: bool = True, tensorboard: bool = False,
-          ssd: SSDModel | None = None) -> Path:
-    """Train and return the path of ``final.weights.h5``."""
+          ssd: SSDModel | None = None, stop_after: int | None = None) -> Path:
+    """Train and return the path of ``final.weights.h5``.
+
+    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
+    of ``steps``, so that a later ``resume`` can continue or shorten it.
+    """
     if steps is not None:
         cfg.train.steps = steps
     set_seeds(cfg.train.seed)
@@ -182,8 +186,9 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
         bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
     gen = _prefetch(batches(data, ssd, cfg, cfg.train.seed, start_step=start))
     t_last = time.time()
+    end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
     try:
-        for step in range(start, cfg.train.steps):
+        for step in range(start, end):
             x, loc_t, cls_t = next(gen)
             parts = train_step(tf.constant(x), tf.constant(loc_t), tf.constant(cls_t))
             step_var.assign(step + 1)
@@ -212,7 +217,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
         if bar is not None:
             bar.close()
         log_f.close()
-    manager.save(checkpoint_number=cfg.train.steps)
+    manager.save(checkpoint_number=end)
     out = run_dir / "final.weights.h5"
     model.save_weights(str(out))
     print(f"wrote {out}", flush=True)
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--stop-after", type=int, help="stop at this step (checkpointed), keeping the --steps LR schedule")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -251,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(data) == 0:
             raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
         train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
-              progress=not args.no_progress, tensorboard=args.tensorboard)
+              progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after)
     except EdgeDetectError as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,96 @@
+"""Training smoke test, end to end on real data: a few steps on a handful of Penn-Fudan TRAIN images
+from the imported OD-API weights, resume, export to TFLite (int8 with the postprocess op, float raw
+outputs), and detection through the runtime ``Detector``. Small on purpose (CI budget)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from conftest import PENNFUDAN, SHARED_MODELS, SPLITS, need_shared, skimage_bgr  # noqa: E402
+
+PB = SHARED_MODELS / "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from host_tools.ssd.config import load_config
+    from host_tools.ssd.data import load_train_images
+    from host_tools.train import train
+
+    pb = need_shared(PB)
+    root = need_shared(PENNFUDAN)
+    split = need_shared(SPLITS / "pennfudan_train.txt")
+    data = load_train_images(f"pennfudan:{root}", split)
+    data.images, data.boxes, data.names = data.images[:4], data.boxes[:4], data.names[:4]
+    test_names = set((SPLITS / "pennfudan_test.txt").read_text().split())
+    assert not test_names & set(data.names)
+    cfg = load_config("ssdlite_mobilenet_v2")
+    cfg.train.batch_size = 2
+    cfg.train.checkpoint_every = 1
+    cfg.train.warmup_steps = 2
+    run = tmp_path_factory.mktemp("run")
+    train(cfg, run, str(pb), data, steps=3, progress=False, stop_after=2)  # interrupted at step 2
+    final = train(cfg, run, None, data, steps=3, resume=True, progress=False)
+    return cfg, run, final
+
+
+def test_training_logs_finite_losses_and_resumes(trained):
+    cfg, run, final = trained
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]  # the resumed run continued at step 3
+    assert all(math.isfinite(float(r["loss"])) and float(r["num_pos"]) > 0 for r in rows)
+    assert final.is_file() and (run / "config.json").is_file()
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("-3")
+
+
+def test_int8_export_runs_in_the_runtime_detector(trained, tmp_path):
+    from edgedetect.detector import Detector
+    from host_tools.export import load_ssd
+    from host_tools.quantize import convert, representative_images, write_labels
+
+    cfg, _, final = trained
+    ssd = load_ssd(cfg, final)
+    reps = representative_images(cfg.model.input_size, 4)
+    path = tmp_path / "smoke_int8.tflite"
+    path.write_bytes(convert(ssd, "int8", representative=reps))
+    write_labels(path, ["person"])
+    det = Detector(path, threshold=0.5)
+    assert det.kind == "postprocess" and det.input_dtype == np.uint8 and det.input_size == (300, 300)
+    people = det.detect(skimage_bgr("astronaut"))
+    assert len(people) >= 1 and people.names[int(people.class_id[0])] == "person"
+    x1, y1, x2, y2 = people.xyxy[int(np.argmax(people.score))]
+    assert x2 - x1 > 50 and y2 - y1 > 100  # a person-sized box, in image pixels
+    assert len(det.detect(skimage_bgr("chelsea"))) == 0
+
+
+def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
+    from edgedetect.detector import Detector
+    from edgedetect.runtime import load_interpreter
+    from host_tools.export import load_ssd
+    from host_tools.quantize import convert, write_labels
+
+    cfg, _, final = trained
+    ssd = load_ssd(cfg, final)
+    path = tmp_path / "smoke_raw.tflite"
+    path.write_bytes(convert(ssd, "float32", raw=True))
+    write_labels(path, ["person"])
+    interp, _ = load_interpreter(str(path), 1)
+    shapes = sorted(tuple(d["shape"]) for d in interp.get_output_details())
+    assert shapes == [(1917, 4), (1, 1917, 2), (1, 1917, 4)]
+    det = Detector(path, threshold=0.5)
+    assert det.kind == "raw" and det.input_dtype == np.float32
+    assert len(det.detect(skimage_bgr("astronaut"))) >= 1
+    assert len(det.detect(skimage_bgr("chelsea"))) == 0
+
+
+def test_train_cli_refuses_the_test_split(capsys):
+    from host_tools.train import main
+
+    assert main(["--run-dir", "/tmp/unused_run", "--split-file", "/x/pennfudan_test.txt"]) == 2
+    assert "test split" in capsys.readouterr().err
