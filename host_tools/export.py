@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -80,7 +82,10 @@ class SSDExportModule(tf.Module):
 
     def __init__(self, ssd: SSDModel, raw: bool = False):
         super().__init__()
-        self.model = ssd.keras_model
+        # Track only the variables, not the Keras model: saving a tracked Keras model re-traces every
+        # layer for the SavedModel the converter writes, which made one conversion take ~1 min.
+        object.__setattr__(self, "model", ssd.keras_model)
+        self.weights = list(ssd.keras_model.variables)
         self.cfg = ssd.config
         self.raw = raw
         self._anchors = ssd.anchors_cs.astype(np.float32)

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -76,7 +78,7 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
         if isinstance(layer, keras.layers.BatchNormalization):
             names = ["gamma", "beta", "moving_mean", "moving_variance"]
             new = []
-            for w, n in zip(layer.weights, names):
+            for w, n in zip(layer.weights, names, strict=True):
                 key = f"{graph_scope}/{n}"
                 if n == "gamma" and key not in consts:  # BN built with scale=False in the graph
                     new.append(np.ones(w.shape, np.float32))
@@ -105,7 +107,7 @@ def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[s
     with tf.compat.v1.Session(graph=graph) as sess:
         for img in images_rgb:
             res = sess.run(list(out), {INPUT: img[None]})
-            for k, v in zip(out, res):
+            for k, v in zip(out, res, strict=True):
                 out[k].append(v)
     return {k: np.concatenate(v) if k != ANCHORS else v[0] for k, v in out.items()}
 

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -99,9 +101,27 @@ def convert(ssd: SSDModel, mode: str, raw: bool = False, representative: list[np
         conv.inference_output_type = tf.float32
         conv._experimental_disable_per_channel = not per_channel  # noqa: SLF001 (the documented knob)
     try:
-        return conv.convert()
+        data = conv.convert()
     except Exception as exc:  # the converter raises ConverterError and others
         raise ModelError(f"TFLite conversion ({mode}) failed: {exc}") from exc
+    return name_outputs_after_signature(data) if raw else data
+
+
+def name_outputs_after_signature(data: bytes) -> bytes:
+    """Rename output tensors to their signature keys (``anchors``, ``box_encodings``, ``class_predictions``).
+
+    The TF2 converter names outputs ``StatefulPartitionedCall:k``; runtimes that look for the anchors
+    output by name (as ``edgedetect`` does) need the real names. Done on the flatbuffer with TF's own
+    ``flatbuffer_utils`` rather than by hand.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    for sig in model.signatureDefs or []:
+        graph = model.subgraphs[sig.subgraphIndex]
+        for out in sig.outputs:
+            graph.tensors[out.tensorIndex].name = out.name
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def write_labels(model_path: Path, names: list[str]) -> Path:
@@ -141,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel")
     p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
     p.add_argument("--qat-delay", type=int, default=0, help="QAT quantization delay (steps of float training first)")
+    p.add_argument("--qat-batch-size", type=int, default=8, help="QAT fine-tuning batch size")
+    p.add_argument("--qat-lr", type=float, default=2e-5, help="QAT fine-tuning peak learning rate")
     p.add_argument("--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -158,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                 from host_tools.ssd.qat import qat_finetune
 
                 qat_model = qat_finetune(load_ssd(args.config, args.weights), steps=args.qat_steps,
-                                         delay=args.qat_delay, out_dir=args.out_dir / "qat_run")
+                                         delay=args.qat_delay, out_dir=args.out_dir / "qat_run",
+                                         learning_rate=args.qat_lr, batch_size=args.qat_batch_size,
+                                         progress=False)
                 data = convert(ssd, "int8", representative=reps, per_channel=not args.per_tensor,
                                keras_model=qat_model)
             else:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import queue
 import random
 import sys
 import threading
-import queue
 import time
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
@@ -169,7 +171,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
             total = parts["loss"] + reg
         grads = tape.gradient(total, model.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 10.0)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
+        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return parts
 
     writer = tf.summary.create_file_writer(str(run_dir / "tb")) if tensorboard else None
@@ -251,9 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.train.learning_rate = args.lr
         if args.seed is not None:
             cfg.train.seed = args.seed
-        data = load_train_images(args.dataset, args.split_file or None)
-        if args.limit:
-            data.images, data.boxes, data.names = data.images[:args.limit], data.boxes[:args.limit], data.names[:args.limit]
+        data = load_train_images(args.dataset, args.split_file or None, args.limit)
         if len(data) == 0:
             raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
         train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import INRIA_TEST, need_shared, skimage_bgr
 
 REPO = Path(__file__).resolve().parents[1]

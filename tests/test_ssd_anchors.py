@@ -9,7 +9,12 @@ import pytest
 
 from edgedetect.boxes import decode_center_size
 from edgedetect.errors import ConfigError
-from host_tools.ssd.anchors import AnchorConfig, corners_to_center_size, feature_map_sizes_for, generate_anchors
+from host_tools.ssd.anchors import (
+    AnchorConfig,
+    corners_to_center_size,
+    feature_map_sizes_for,
+    generate_anchors,
+)
 from host_tools.ssd.augment import augment, expand, hflip, random_crop
 from host_tools.ssd.config import CONFIG_DIR, AugmentConfig, config_from_dict, load_config
 from host_tools.ssd.targets import build_targets, iou_matrix, match

@@ -9,11 +9,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
+from conftest import INRIA_TEST, SHARED_MODELS, need_shared  # noqa: E402
+
 from edgedetect.boxes import decode_center_size, encode_center_size  # noqa: E402
 from host_tools.ssd.config import load_config  # noqa: E402
 from host_tools.ssd.model import build_ssd  # noqa: E402
-
-from conftest import INRIA_TEST, SHARED_MODELS, need_shared  # noqa: E402
 
 PB = SHARED_MODELS / "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb"
 

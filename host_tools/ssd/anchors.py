@@ -76,7 +76,7 @@ def generate_anchors(
     base_h = config.base_anchor_size[0] * min_side / im_h
     base_w = config.base_anchor_size[1] * min_side / im_w
     out = []
-    for (fh, fw), specs in zip(feature_map_sizes, config.layer_specs()):
+    for (fh, fw), specs in zip(feature_map_sizes, config.layer_specs(), strict=True):
         scales = np.array([s for s, _ in specs], np.float64)
         ratios = np.sqrt(np.array([a for _, a in specs], np.float64))
         heights = scales / ratios * base_h
@@ -104,7 +104,7 @@ def feature_map_sizes_for(input_size: int, num_layers: int = 6) -> list[tuple[in
     """Feature-map sizes of an SSD with a stride-16 and stride-32 base map then stride-2 extras (TF SAME)."""
     sizes = []
     s = math.ceil(input_size / 16)
-    for i in range(num_layers):
+    for _ in range(num_layers):
         sizes.append((s, s))
         s = math.ceil(s / 2)
     return sizes

@@ -44,11 +44,12 @@ class TrainImages:
         return len(self.images)
 
 
-def load_train_images(dataset_spec: str, split_file: str | Path | None) -> TrainImages:
+def load_train_images(dataset_spec: str, split_file: str | Path | None, limit: int | None = None) -> TrainImages:
+    """Read a dataset spec (``host_tools.datasets``), optionally only its first ``limit`` samples."""
     from host_tools.datasets import load_dataset
 
     ds = load_dataset(dataset_spec, split_file)
-    return TrainImages(ds.samples)
+    return TrainImages(ds.samples[:limit] if limit else ds.samples)
 
 
 def batches(data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, start_step: int = 0,

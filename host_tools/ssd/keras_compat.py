@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import host_tools.ssd  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tf_keras as keras
+
+import host_tools.ssd  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 __all__ = ["keras"]

@@ -153,7 +153,7 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     per_loc = cfg.anchors.anchors_per_location()
     n_cls = m.num_classes + 1
     boxes, classes, sizes = [], [], []
-    for i, (f, a) in enumerate(zip(feats, per_loc)):
+    for i, (f, a) in enumerate(zip(feats, per_loc, strict=True)):
         sizes.append((int(f.shape[1]), int(f.shape[2])))
         outs = []
         for head, width in (("BoxEncodingPredictor", 4), ("ClassPredictor", n_cls)):

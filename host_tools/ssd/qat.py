@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
-
 from host_tools.ssd.model import SSDModel
 
 
@@ -21,8 +20,8 @@ def qat_finetune(ssd: SSDModel, steps: int, delay: int, out_dir: Path, data=None
     """Fine-tune ``ssd`` (weights already loaded) with fake quantization; returns the QAT Keras model."""
     import tensorflow_model_optimization as tfmot
 
-    from host_tools.train import DEFAULT_DATASET, DEFAULT_SPLIT, train
     from host_tools.ssd.data import load_train_images
+    from host_tools.train import DEFAULT_DATASET, DEFAULT_SPLIT, train
 
     cfg = ssd.config
     if learning_rate:
