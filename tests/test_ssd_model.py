@@ -109,3 +109,18 @@ def test_postprocess_signature_carries_every_op_attribute():
         assert f'key: "{key}"' in sig
     assert 'key: "y_scale" value { f: 10.0 }' in sig and 'key: "h_scale" value { f: 5.0 }' in sig
     assert 'key: "num_classes" value { i: 1 }' in sig
+
+
+def test_coco_tflite_weights_import_into_keras_ssd_mobilenet_v1():
+    from host_tools.import_tflite import import_tflite, verify_tflite
+    from host_tools.import_weights import read_rgb
+
+    model = need_shared(SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite")
+    images = [read_rgb(p) for p in sorted((need_shared(INRIA_TEST) / "pos").glob("*.png"))[2:4]]
+    ssd, interp = import_tflite(model, load_config("ssd_mobilenet_v1_075_coco"))
+    r = verify_tflite(ssd, interp, images)
+    # int8 vs float arithmetic: close, not equal; and the person anchors agree
+    assert r["anchors_with_person_score_over_0.5_tflite"] >= 5
+    assert r["of_those_also_over_0.5_keras"] >= 0.9 * r["anchors_with_person_score_over_0.5_tflite"]
+    assert r["mean_abs_diff_person_score"] < 0.01 and r["max_abs_diff_person_score"] < 0.1
+    assert r["mean_abs_diff_box_encodings"] < 0.1

@@ -100,12 +100,13 @@ _V1_BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), (1, 512
 def _mobilenet_v1(b: _Builder, x, mult: float):
     """Returns Conv2d_11_pointwise (stride 16) and Conv2d_13_pointwise (stride 32)."""
     root = scope("FeatureExtractor", "MobilenetV1")
+    net = scope(root, "MobilenetV1")  # the OD API nests the slim scope: FeatureExtractor/MobilenetV1/MobilenetV1
     d = lambda c: max(int(c * mult), 8)  # noqa: E731
-    x = b.conv(x, d(32), 3, 2, scope(root, "Conv2d_0"))
+    x = b.conv(x, d(32), 3, 2, scope(net, "Conv2d_0"))
     feats = []
     for i, (s, c) in enumerate(_V1_BLOCKS, start=1):
-        x = b.dwconv(x, 3, s, scope(root, f"Conv2d_{i}_depthwise"))
-        x = b.conv(x, d(c), 1, 1, scope(root, f"Conv2d_{i}_pointwise"))
+        x = b.dwconv(x, 3, s, scope(net, f"Conv2d_{i}_depthwise"))
+        x = b.conv(x, d(c), 1, 1, scope(net, f"Conv2d_{i}_pointwise"))
         if i in (11, 13):
             feats.append(x)
     return root, "Conv2d_13_pointwise", feats
@@ -139,8 +140,8 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     x = feats[-1]
     for i, depth in enumerate(m.extra_depths, start=2):
         d = max(int(depth * m.depth_multiplier), 16)
-        x = b.conv(x, d // 2, 1, 1, scope(root, f"{last}_1_Conv2d_{i}_1x1_{depth // 2}"))
-        name = scope(root, f"{last}_2_Conv2d_{i}_3x3_s2_{depth}")
+        x = b.conv(x, d // 2, 1, 1, scope(root, f"{last}_1_Conv2d_{i}_1x1_{d // 2}"))
+        name = scope(root, f"{last}_2_Conv2d_{i}_3x3_s2_{d}")
         if lite:
             x = b.dwconv(x, 3, 2, name + "_depthwise")
             x = b.conv(x, d, 1, 1, name)

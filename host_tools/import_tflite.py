@@ -1,0 +1,173 @@
+"""Import the weights of an OD-API SSD *TFLite* model (e.g. the COCO SSD-MobileNet-v1 quant model) into
+the Keras SSD, keeping only the background and person columns of its class predictor.
+
+``python -m host_tools.import_tflite --tflite M.tflite --config ssd_mobilenet_v1_075_coco --out W.weights.h5``
+
+TFLite exports of the OD API fold batch norm into the convolutions and (for the quant models) store
+uint8 weights; they are dequantised (``(q - zero_point) * scale``), transposed from TFLite's
+[out, kh, kw, in] / [1, kh, kw, C] layouts to Keras', and the folded bias goes into the Keras
+batch-norm layer as ``beta`` with an identity normalisation (gamma 1, mean 0, variance 1 - epsilon).
+The import is then checked against the TFLite model's own raw predictor outputs (the inputs of its
+``TFLite_Detection_PostProcess`` op) on real images; the differences are those of int8 arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
+import numpy as np
+
+from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools.ssd.config import SSDConfig, load_config
+from host_tools.ssd.keras_compat import keras
+from host_tools.ssd.model import SEP, SSDModel, build_ssd
+
+PERSON_COLUMNS = (0, 1)  # background, person in the OD-API COCO label map
+
+
+def _interpreter(path: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not Path(path).is_file():
+        raise ModelError(f"TFLite model {path} not found")
+    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    return interp
+
+
+def _dequant(interp, detail) -> np.ndarray:
+    q = interp.get_tensor(detail["index"])
+    params = detail["quantization_parameters"]
+    scales, zeros = params["scales"], params["zero_points"]
+    if len(scales) == 0:
+        return q.astype(np.float32)
+    axis = params.get("quantized_dimension", 0)
+    shape = [1] * q.ndim
+    if len(scales) > 1:
+        shape[axis] = len(scales)
+    return ((q.astype(np.float32) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
+def assign_from_tflite(ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, classes_in_model: int = 91) -> int:
+    """Copy weights into every conv / batch-norm layer of ``ssd``; returns the number of layers set."""
+    tensors = {d["name"]: d for d in interp.get_tensor_details()}
+    eps_bn = {}
+    count = 0
+
+    def get(name: str) -> np.ndarray:
+        if name not in tensors:
+            raise ModelError(f"TFLite model has no tensor {name!r}; does the config match its architecture?")
+        return _dequant(interp, tensors[name])
+
+    for layer in ssd.keras_model.layers:
+        scope = layer.name.replace(SEP, "/")
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            w = get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars")  # [1, kh, kw, C]
+            layer.set_weights([np.transpose(w, (1, 2, 3, 0))])
+            eps_bn[scope] = get(f"{scope}/depthwise_Fold_bias")
+            count += 1
+        elif isinstance(layer, keras.layers.Conv2D):
+            w = np.transpose(get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars"), (1, 2, 3, 0))  # -> kh,kw,in,out
+            if layer.use_bias:  # box predictor: plain conv with bias
+                b = get(f"{scope}/Conv2D_bias")
+                if scope.endswith("ClassPredictor"):
+                    per = w.shape[-1] // classes_in_model
+                    keep = [a * classes_in_model + c for a in range(per) for c in class_columns]
+                    w, b = w[..., keep], b[keep]
+                layer.set_weights([w, b])
+            else:
+                layer.set_weights([w])
+                eps_bn[scope] = get(f"{scope}/Conv2D_Fold_bias")
+            count += 1
+    for layer in ssd.keras_model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            conv_scope = layer.name.replace(SEP, "/").rsplit("/BatchNorm", 1)[0]
+            beta = eps_bn[conv_scope]
+            n = beta.shape[0]
+            layer.set_weights([np.ones(n, np.float32), beta, np.zeros(n, np.float32),
+                               np.full(n, 1.0 - layer.epsilon, np.float32)])
+            count += 1
+    return count
+
+
+def tflite_raw_outputs(interp, images_rgb: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Box encodings and class scores that the TFLite model feeds its postprocess op, per image."""
+    import cv2
+
+    pp = [op for op in interp._get_ops_details() if op["op_name"] == "TFLite_Detection_PostProcess"]  # noqa: SLF001
+    if not pp:
+        raise ModelError("TFLite model has no TFLite_Detection_PostProcess op to read raw outputs from")
+    box_i, cls_i = pp[0]["inputs"][:2]
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    inp = interp.get_input_details()[0]
+    boxes, scores = [], []
+    for img in images_rgb:
+        x = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+        interp.set_tensor(inp["index"], x[None].astype(inp["dtype"]))
+        interp.invoke()
+        boxes.append(_dequant(interp, details[box_i]).reshape(-1, 4))
+        scores.append(_dequant(interp, details[cls_i]).reshape(boxes[-1].shape[0], -1))
+    return np.stack(boxes), np.stack(scores)
+
+
+def verify_tflite(ssd: SSDModel, interp, images_rgb: list[np.ndarray]) -> dict:
+    import cv2
+    import tensorflow as tf
+
+    size = ssd.config.model.input_size
+    ref_box, ref_scores = tflite_raw_outputs(interp, images_rgb, size)
+    # the quant model's input is (p - 128) / 128; feed the Keras model exactly that
+    x = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_LINEAR) for i in images_rgb]).astype(np.float32)
+    box, logits = ssd.keras_model.predict((x - 128.0) / 128.0, verbose=0)
+    scores = tf.sigmoid(logits).numpy()
+    ref = ref_scores[..., list(PERSON_COLUMNS)] if ref_scores.shape[-1] > scores.shape[-1] else ref_scores
+    person = ref[..., 1] > 0.5
+    return {
+        "images": len(images_rgb),
+        "max_abs_diff_box_encodings": float(np.abs(box - ref_box).max()),
+        "mean_abs_diff_box_encodings": float(np.abs(box - ref_box).mean()),
+        "max_abs_diff_person_score": float(np.abs(scores[..., 1] - ref[..., 1]).max()),
+        "mean_abs_diff_person_score": float(np.abs(scores[..., 1] - ref[..., 1]).mean()),
+        "anchors_with_person_score_over_0.5_tflite": int(person.sum()),
+        "of_those_also_over_0.5_keras": int((scores[..., 1][person] > 0.5).sum()),
+    }
+
+
+def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
+    interp = _interpreter(tflite)
+    ssd = build_ssd(cfg)
+    assign_from_tflite(ssd, interp)
+    return ssd, interp
+
+
+def main(argv: list[str] | None = None) -> int:
+    from host_tools.import_weights import default_verify_images, read_rgb
+
+    p = argparse.ArgumentParser(prog="python -m host_tools.import_tflite", description=__doc__.split("\n")[0])
+    p.add_argument("--tflite", type=Path, required=True, help="OD-API SSD TFLite model with the postprocess op")
+    p.add_argument("--config", default="ssd_mobilenet_v1_075_coco", help="config matching its architecture")
+    p.add_argument("--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)")
+    p.add_argument("--images", type=Path, nargs="*", help="real images to verify on")
+    args = p.parse_args(argv)
+    try:
+        ssd, interp = import_tflite(args.tflite, load_config(args.config))
+        images = [read_rgb(x) for x in (args.images or default_verify_images())]
+        report = verify_tflite(ssd, interp, images)
+        print(json.dumps(report, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        ssd.keras_model.save_weights(str(args.out))
+        print(f"wrote {args.out}")
+    except EdgeDetectError as exc:
+        print(f"import_tflite: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
