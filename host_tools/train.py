@@ -88,8 +88,9 @@ def init_weights(ssd: SSDModel, init: str | None) -> str:
 def freeze_batchnorm(model: keras.Model) -> None:
     """Keep batch-norm statistics fixed (small CPU batches would only add noise to them)."""
     for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+        inner = getattr(layer, "layer", layer)  # TF-MOT's QuantizeWrapperV2 holds the real layer
+        if isinstance(inner, keras.layers.BatchNormalization):
+            inner.trainable = False
 
 
 def make_optimizer(cfg: SSDConfig):
