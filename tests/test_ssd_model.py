@@ -124,3 +124,18 @@ def test_coco_tflite_weights_import_into_keras_ssd_mobilenet_v1():
     assert r["of_those_also_over_0.5_keras"] >= 0.9 * r["anchors_with_person_score_over_0.5_tflite"]
     assert r["mean_abs_diff_person_score"] < 0.01 and r["max_abs_diff_person_score"] < 0.1
     assert r["mean_abs_diff_box_encodings"] < 0.1
+
+
+def test_clis_report_bad_input_in_one_line(tmp_path, capsys):
+    from host_tools.export import main as export_main
+    from host_tools.import_weights import main as import_main
+
+    assert export_main(["--weights", str(tmp_path / "missing.weights.h5"), "--out", str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("export: error: weights") and "missing.weights.h5" in err and "\n" not in err
+    not_pb = tmp_path / "graph.pb"
+    not_pb.write_bytes(b"\x00 definitely not a graph \xff" * 10)
+    assert import_main(["--pb", str(not_pb), "--out", str(tmp_path / "w.weights.h5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "graph.pb" in err and "\n" not in err
+    assert not (tmp_path / "w.weights.h5").exists()

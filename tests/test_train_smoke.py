@@ -89,6 +89,24 @@ def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
     assert len(det.detect(skimage_bgr("chelsea"))) == 0
 
 
+def test_dynamic_range_export_keeps_the_float_detections(trained, tmp_path):
+    """The reference paper's mode (int8 weights, float activations) through the runtime."""
+    from edgedetect.detector import Detector
+    from host_tools.export import load_ssd
+    from host_tools.quantize import convert, write_labels
+
+    cfg, _, final = trained
+    ssd = load_ssd(cfg, final)
+    path = tmp_path / "smoke_dynamic.tflite"
+    path.write_bytes(convert(ssd, "dynamic"))
+    write_labels(path, ["person"])
+    assert path.stat().st_size < 5e6  # int8 weights: well under the 12 MB float file
+    det = Detector(path, threshold=0.5)
+    assert det.kind == "postprocess" and det.input_dtype == np.float32
+    people = det.detect(skimage_bgr("astronaut"))
+    assert len(people) >= 1 and float(people.score.max()) > 0.8
+
+
 def test_train_cli_refuses_the_test_split(capsys):
     from host_tools.train import main
 
