@@ -136,6 +136,12 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     """
     if steps is not None:
         cfg.train.steps = steps
+    if tensorboard:
+        try:
+            import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
+        except ImportError as exc:
+            raise EdgeDetectError("--tensorboard needs the 'tensorboard' package (pip install tensorboard); "
+                                  "log.csv is always written") from exc
     set_seeds(cfg.train.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.json")
