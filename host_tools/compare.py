@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedetect.errors import EdgeDetectError
+from host_tools._cli import cli_errors
 
 COLUMNS = (
     "model",
@@ -104,6 +105,7 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@cli_errors("compare")
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     p = argparse.ArgumentParser(
@@ -114,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "reports", nargs="+", type=Path, help="report folders written by host_tools.evaluate"
     )
     args = p.parse_args(argv)
-    try:
-        reports = [load_report(d) for d in args.reports]
-    except EdgeDetectError as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
-        return 2
+    reports = [load_report(d) for d in args.reports]
     print(markdown_table(reports))
     first = reports[0]
     data = {

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgedetect.errors import EdgeDetectError
+from host_tools._cli import cli_errors
 from host_tools.datasets import KINDS, load_dataset
 
 
@@ -39,32 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_errors("convert")
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
-    try:
-        ds = load_dataset(args.dataset, args.split_file)
-        if args.to == "coco":
-            from host_tools.datasets.coco import write_coco_json
+    ds = load_dataset(args.dataset, args.split_file)
+    if args.to == "coco":
+        from host_tools.datasets.coco import write_coco_json
 
-            images_dir = write_coco_json(ds.samples, args.out, args.images_dir)
-            print(
-                f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes"
-            )
-            print(f"read it back with --dataset coco:{args.out}:{images_dir}")
-        else:
-            from host_tools.datasets.tfrecord import write_tfrecord
+        images_dir = write_coco_json(ds.samples, args.out, args.images_dir)
+        print(
+            f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes"
+        )
+        print(f"read it back with --dataset coco:{args.out}:{images_dir}")
+    else:
+        from host_tools.datasets.tfrecord import write_tfrecord
 
-            out, label_map = write_tfrecord(ds.samples, args.out, args.label_map)
-            print(
-                f"wrote {out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes; label map {label_map}"
-            )
-    except EdgeDetectError as exc:
-        print(f"convert: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"convert: error: {exc}", file=sys.stderr)
-        return 2
+        out, label_map = write_tfrecord(ds.samples, args.out, args.label_map)
+        print(
+            f"wrote {out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes; label map {label_map}"
+        )
     return 0
 
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgedetect.errors import EdgeDetectError, ImageError, ModelError
+from host_tools._cli import cli_errors
 from host_tools.datasets import KINDS, Dataset, DatasetError, Sample, load_dataset
 from host_tools.datasets.coco import PERSON_CATEGORY_ID, to_coco_dict
 from host_tools.metrics import (
@@ -649,25 +650,22 @@ def run_evaluation(
     return write_report(ev, out, meta)
 
 
+@cli_errors("evaluate")
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
-    try:
-        m = run_evaluation(
-            args.model,
-            args.dataset,
-            args.out,
-            labels=args.labels,
-            split_file=args.split_file,
-            threshold=args.threshold,
-            curve_threshold=args.curve_threshold,
-            threads=args.threads,
-            classes=[c.strip() for c in args.classes.split(",")],
-            progress=not args.no_progress,
-        )
-    except (EdgeDetectError, OSError) as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    m = run_evaluation(
+        args.model,
+        args.dataset,
+        args.out,
+        labels=args.labels,
+        split_file=args.split_file,
+        threshold=args.threshold,
+        curve_threshold=args.curve_threshold,
+        threads=args.threads,
+        classes=[c.strip() for c in args.classes.split(",")],
+        progress=not args.no_progress,
+    )
     print(
         f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  "
         f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  "

@@ -25,7 +25,8 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
-from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.errors import ModelError
+from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
@@ -127,6 +128,7 @@ def export_saved_model(ssd: SSDModel, out_dir: Path, raw: bool = True) -> Path:
     return out_dir
 
 
+@cli_errors("export")
 def main(argv: list[str] | None = None) -> int:
     from host_tools.quantize import MODES, convert, representative_images, write_labels
 
@@ -141,20 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights")
     p.add_argument("--labels", default="person", help="comma-separated class names for the label file")
     args = p.parse_args(argv)
-    try:
-        ssd = load_ssd(args.config, args.weights)
-        if args.saved_model:
-            export_saved_model(ssd, args.saved_model, raw=True)
-            print(f"wrote {args.saved_model}")
-        reps = representative_images(ssd.config.model.input_size, args.calibration) if args.mode == "int8" else None
-        data = convert(ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(data)
-        write_labels(args.out, args.labels.split(","))
-        print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})")
-    except EdgeDetectError as exc:
-        print(f"export: error: {exc}", file=sys.stderr)
-        return 2
+    ssd = load_ssd(args.config, args.weights)
+    if args.saved_model:
+        export_saved_model(ssd, args.saved_model, raw=True)
+        print(f"wrote {args.saved_model}")
+    reps = representative_images(ssd.config.model.input_size, args.calibration) if args.mode == "int8" else None
+    data = convert(ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    write_labels(args.out, args.labels.split(","))
+    print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})")
     return 0
 
 

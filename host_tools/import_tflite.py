@@ -23,7 +23,8 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 # isort: split
 import numpy as np
 
-from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.errors import ModelError
+from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
@@ -146,6 +147,7 @@ def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
     return ssd, interp
 
 
+@cli_errors("import_tflite")
 def main(argv: list[str] | None = None) -> int:
     from host_tools.import_weights import default_verify_images, read_rgb
 
@@ -155,17 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)")
     p.add_argument("--images", type=Path, nargs="*", help="real images to verify on")
     args = p.parse_args(argv)
-    try:
-        ssd, interp = import_tflite(args.tflite, load_config(args.config))
-        images = [read_rgb(x) for x in (args.images or default_verify_images())]
-        report = verify_tflite(ssd, interp, images)
-        print(json.dumps(report, indent=2))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        ssd.keras_model.save_weights(str(args.out))
-        print(f"wrote {args.out}")
-    except EdgeDetectError as exc:
-        print(f"import_tflite: error: {exc}", file=sys.stderr)
-        return 2
+    ssd, interp = import_tflite(args.tflite, load_config(args.config))
+    images = [read_rgb(x) for x in (args.images or default_verify_images())]
+    report = verify_tflite(ssd, interp, images)
+    print(json.dumps(report, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ssd.keras_model.save_weights(str(args.out))
+    print(f"wrote {args.out}")
     return 0
 
 

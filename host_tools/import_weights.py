@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
@@ -153,6 +154,7 @@ def default_verify_images() -> list[Path]:
     return imgs
 
 
+@cli_errors("import_weights")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0])
     p.add_argument("--pb", type=Path, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb")
@@ -161,26 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, nargs="*", help="real images to verify on (default: INRIA + 4 Penn-Fudan train)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs")
     args = p.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        ssd, gd, unused = import_pb(args.pb, cfg)
-        images = [read_rgb(x) for x in (args.images or default_verify_images())]
-        if not images:
-            raise EdgeDetectError("no verification images found; pass --images")
-        report = verify(ssd, gd, images)
-        report["unused_graph_weights"] = unused
-        print(json.dumps(report, indent=2))
-        worst = max(report["max_abs_diff_box_encodings"], report["max_abs_diff_class_logits"],
-                    report["max_abs_diff_anchors"])
-        if worst > args.tolerance or unused:
-            raise ModelError(f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
-                             f"unused weights {unused[:5]}); check the config matches the graph")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        ssd.keras_model.save_weights(str(args.out))
-        print(f"wrote {args.out}")
-    except EdgeDetectError as exc:
-        print(f"import_weights: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)
+    ssd, gd, unused = import_pb(args.pb, cfg)
+    images = [read_rgb(x) for x in (args.images or default_verify_images())]
+    if not images:
+        raise EdgeDetectError("no verification images found; pass --images")
+    report = verify(ssd, gd, images)
+    report["unused_graph_weights"] = unused
+    print(json.dumps(report, indent=2))
+    worst = max(report["max_abs_diff_box_encodings"], report["max_abs_diff_class_logits"],
+                report["max_abs_diff_anchors"])
+    if worst > args.tolerance or unused:
+        raise ModelError(f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
+                         f"unused weights {unused[:5]}); check the config matches the graph")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ssd.keras_model.save_weights(str(args.out))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools._cli import cli_errors
 from host_tools.ssd.model import SSDModel
 
 MODES = ("float32", "dynamic", "float16", "int8")
@@ -149,6 +150,7 @@ def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
     return float(np.median(times))
 
 
+@cli_errors("quantize")
 def main(argv: list[str] | None = None) -> int:
     from host_tools.export import load_ssd
 
@@ -166,39 +168,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    try:
-        ssd = load_ssd(args.config, args.weights)
-        size = ssd.config.model.input_size
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-        reps = representative_images(size, args.calibration) if {"int8", "qat"} & set(modes) else None
-        rows = []
-        for mode in modes:
-            out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
-            t0 = time.time()
-            if mode == "qat":
-                from host_tools.ssd.qat import qat_finetune
+    ssd = load_ssd(args.config, args.weights)
+    size = ssd.config.model.input_size
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    reps = representative_images(size, args.calibration) if {"int8", "qat"} & set(modes) else None
+    rows = []
+    for mode in modes:
+        out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
+        t0 = time.time()
+        if mode == "qat":
+            from host_tools.ssd.qat import qat_finetune
 
-                qat_model = qat_finetune(load_ssd(args.config, args.weights), steps=args.qat_steps,
-                                         delay=args.qat_delay, out_dir=args.out_dir / "qat_run",
-                                         learning_rate=args.qat_lr, batch_size=args.qat_batch_size,
-                                         progress=False)
-                data = convert(ssd, "int8", representative=reps, per_channel=not args.per_tensor,
-                               keras_model=qat_model)
-            else:
-                data = convert(ssd, mode, representative=reps, per_channel=not args.per_tensor)
-            out.write_bytes(data)
-            write_labels(out, ["person"])
-            row = {"mode": mode, "model": str(out), "size_mb": round(len(data) / 1e6, 3),
-                   "convert_s": round(time.time() - t0, 1), "latency_ms": round(latency_ms(out, args.threads), 2)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-        (args.out_dir / "quantize_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-        if not args.no_eval:
-            evaluate_and_compare(rows, args.out_dir)
-    except EdgeDetectError as exc:
-        print(f"quantize: error: {exc}", file=sys.stderr)
-        return 2
+            qat_model = qat_finetune(load_ssd(args.config, args.weights), steps=args.qat_steps,
+                                     delay=args.qat_delay, out_dir=args.out_dir / "qat_run",
+                                     learning_rate=args.qat_lr, batch_size=args.qat_batch_size,
+                                     progress=False)
+            data = convert(ssd, "int8", representative=reps, per_channel=not args.per_tensor,
+                           keras_model=qat_model)
+        else:
+            data = convert(ssd, mode, representative=reps, per_channel=not args.per_tensor)
+        out.write_bytes(data)
+        write_labels(out, ["person"])
+        row = {"mode": mode, "model": str(out), "size_mb": round(len(data) / 1e6, 3),
+               "convert_s": round(time.time() - t0, 1), "latency_ms": round(latency_ms(out, args.threads), 2)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    (args.out_dir / "quantize_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if not args.no_eval:
+        evaluate_and_compare(rows, args.out_dir)
     return 0
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
+from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config, save_config
 from host_tools.ssd.data import TrainImages, batches, load_train_images
 from host_tools.ssd.keras_compat import keras
@@ -233,6 +234,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     return out
 
 
+@cli_errors("train")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m host_tools.train", description=__doc__.split("\n")[0])
     p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name in host_tools/configs or a JSON path")
@@ -250,24 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    try:
-        if args.split_file and "test" in Path(args.split_file).name.lower():
-            raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; train on the train split")
-        cfg = load_config(args.config)
-        if args.batch_size:
-            cfg.train.batch_size = args.batch_size
-        if args.lr:
-            cfg.train.learning_rate = args.lr
-        if args.seed is not None:
-            cfg.train.seed = args.seed
-        data = load_train_images(args.dataset, args.split_file or None, args.limit)
-        if len(data) == 0:
-            raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
-        train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
-              progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after)
-    except EdgeDetectError as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 2
+    if args.split_file and "test" in Path(args.split_file).name.lower():
+        raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; train on the train split")
+    cfg = load_config(args.config)
+    if args.batch_size:
+        cfg.train.batch_size = args.batch_size
+    if args.lr:
+        cfg.train.learning_rate = args.lr
+    if args.seed is not None:
+        cfg.train.seed = args.seed
+    data = load_train_images(args.dataset, args.split_file or None, args.limit)
+    if len(data) == 0:
+        raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
+    train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
+          progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after)
     return 0
 
 
