@@ -149,7 +149,7 @@ def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
 
 @cli_errors("import_tflite")
 def main(argv: list[str] | None = None) -> int:
-    from host_tools.import_weights import default_verify_images, read_rgb
+    from host_tools.import_weights import default_verify_images, read_rgb, write_weights
 
     p = argparse.ArgumentParser(prog="python -m host_tools.import_tflite", description=__doc__.split("\n")[0])
     p.add_argument("--tflite", type=Path, required=True, help="OD-API SSD TFLite model with the postprocess op")
@@ -161,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     images = [read_rgb(x) for x in (args.images or default_verify_images())]
     report = verify_tflite(ssd, interp, images)
     print(json.dumps(report, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    ssd.keras_model.save_weights(str(args.out))
-    print(f"wrote {args.out}")
+    write_weights(ssd, args.out)
     return 0
 
 

@@ -154,6 +154,13 @@ def default_verify_images() -> list[Path]:
     return imgs
 
 
+def write_weights(ssd: SSDModel, out: Path) -> None:
+    """Save imported (and verified) Keras weights, creating the folder; used by both importers."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ssd.keras_model.save_weights(str(out))
+    print(f"wrote {out}")
+
+
 @cli_errors("import_weights")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0])
@@ -176,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if worst > args.tolerance or unused:
         raise ModelError(f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
                          f"unused weights {unused[:5]}); check the config matches the graph")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    ssd.keras_model.save_weights(str(args.out))
-    print(f"wrote {args.out}")
+    write_weights(ssd, args.out)
     return 0
 
 
