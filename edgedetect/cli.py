@@ -150,21 +150,11 @@ def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> 
 
 
 # ----------------------------------------------------------------------------- detect
-def _read_image(path: Path) -> Any:
-    import cv2  # noqa: PLC0415
-
-    if not path.is_file():
-        raise ImageError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError(f"cannot read image {path}: not an image or truncated; pass a JPEG or PNG")
-    return image
-
-
 def cmd_detect(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
 
+    from edgedetect.images import read_bgr  # noqa: PLC0415
     from edgedetect.overlay import draw_detections  # noqa: PLC0415
 
     paths = [Path(p) for p in args.images]
@@ -183,7 +173,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     detector.infer(np.zeros((1, *detector.input_size[::-1], 3), detector.input_dtype))
     used_names: set[str] = set()
     for path in paths:
-        image = _read_image(path)
+        image = read_bgr(path)
         t0 = time.perf_counter()
         detections = detector.detect(image)
         latency_ms = (time.perf_counter() - t0) * 1000.0

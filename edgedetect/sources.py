@@ -32,6 +32,7 @@ import numpy as np
 
 from edgedetect.errors import ImageError, SourceError, SourceLost
 from edgedetect.frame import Frame
+from edgedetect.images import read_bgr
 
 log = logging.getLogger(__name__)
 
@@ -248,13 +249,11 @@ class ImageFilesSource(FrameSource):
                 self._pos = 0
             path = self.paths[self._pos]
             self._pos += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = read_bgr(path)
+            except ImageError:
                 if self._single:
-                    raise ImageError(
-                        f"cannot read image {path}: missing, truncated or not an image; "
-                        "pass a JPEG/PNG file"
-                    )
+                    raise
                 if path not in self.unreadable:
                     self.unreadable.append(path)
                     log.warning("skipping unreadable image %s (not a decodable image)", path)

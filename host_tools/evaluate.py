@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgedetect.errors import EdgeDetectError, ImageError, ModelError
+from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
 from host_tools.datasets import KINDS, Dataset, DatasetError, Sample, load_dataset
 from host_tools.datasets.coco import PERSON_CATEGORY_ID, to_coco_dict
@@ -73,16 +74,6 @@ class Evaluation:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """BGR uint8 image or an :class:`ImageError` naming the file."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError(f"cannot read image {path} (missing or not an image OpenCV can decode)")
-    return image
-
-
 def run_detector(
     detector: PersonDetector,
     dataset: Dataset,
@@ -98,7 +89,7 @@ def run_detector(
     for sample in tqdm(
         dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress
     ):
-        image = read_image(sample.image_path)
+        image = read_bgr(sample.image_path)
         h, w = image.shape[:2]
         if (w, h) != (sample.width, sample.height):
             raise DatasetError(
@@ -380,7 +371,7 @@ def _tile(
     """A crop around ``subject`` with every box of the image drawn, letterboxed into ``size``, captioned."""
     import cv2
 
-    image = read_image(r.sample.image_path)
+    image = read_bgr(r.sample.image_path)
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in subject)
     pad = 0.35 * max(x2 - x1, y2 - y1, 60.0)  # context, and at least some for tiny boxes

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
@@ -129,12 +130,10 @@ def verify(ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray
 
 
 def read_rgb(path: Path) -> np.ndarray:
+    """A verification image as RGB (the order the TF graph was trained on)."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise EdgeDetectError(f"cannot read image {path}; pass readable image files to --images")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(read_bgr(path, "verification image"), cv2.COLOR_BGR2RGB)
 
 
 def import_pb(pb: Path, cfg: SSDConfig) -> tuple[SSDModel, tf.compat.v1.GraphDef, list[str]]:

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
 from host_tools.ssd.model import SSDModel
 
@@ -55,9 +56,7 @@ def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_
     names = [n for n in split_file.read_text().split() if n]
     out = []
     for name in names:
-        bgr = cv2.imread(str(image_dir / name))
-        if bgr is None:
-            raise EdgeDetectError(f"cannot read calibration image {image_dir / name}")
+        bgr = read_bgr(image_dir / name, "calibration image")
         out.append(normalize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size))
         if len(out) >= count:
             break

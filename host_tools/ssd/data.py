@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedetect.errors import ImageError
+from edgedetect.images import read_bgr
 from host_tools.ssd.augment import augment
 from host_tools.ssd.config import SSDConfig
 from host_tools.ssd.model import SSDModel
@@ -26,9 +26,7 @@ class TrainImages:
         self.boxes: list[np.ndarray] = []
         self.names: list[str] = []
         for s in samples:
-            bgr = cv2.imread(str(s.image_path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ImageError(f"cannot read training image {s.image_path}")
+            bgr = read_bgr(s.image_path, "training image")
             h, w = bgr.shape[:2]
             b = np.asarray(s.boxes, np.float32).reshape(-1, 4)
             ign = np.asarray(s.ignore, bool).reshape(-1) if s.ignore is not None else np.zeros(len(b), bool)
