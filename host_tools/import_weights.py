@@ -25,12 +25,12 @@ import tensorflow as tf
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
+from host_tools.shared_data import INRIA_TEST, PEDESTRIAN_PB, PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
 
-DEFAULT_PB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "models" / (
-    "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb")
+DEFAULT_PB = PEDESTRIAN_PB
 RAW_BOX = "concat:0"
 RAW_CLS = "concat_1:0"
 ANCHORS = "Concatenate/concat:0"
@@ -144,12 +144,10 @@ def import_pb(pb: Path, cfg: SSDConfig) -> tuple[SSDModel, tf.compat.v1.GraphDef
 
 
 def default_verify_images() -> list[Path]:
-    data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    imgs = sorted((data / "inria" / "Test" / "pos").glob("*.png"))
-    train_split = data / "splits" / "pennfudan_train.txt"
-    if train_split.exists():
-        names = [n.strip() for n in train_split.read_text().split() if n.strip()][:4]
-        imgs += [data / "pennfudan" / "PennFudanPed" / "PNGImages" / n for n in names]
+    imgs = sorted((INRIA_TEST / "pos").glob("*.png"))
+    if TRAIN_SPLIT.exists():
+        names = [n.strip() for n in TRAIN_SPLIT.read_text().split() if n.strip()][:4]
+        imgs += [PENNFUDAN / "PNGImages" / n for n in names]
     return imgs
 
 

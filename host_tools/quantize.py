@@ -29,13 +29,10 @@ import tensorflow as tf
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
+from host_tools.shared_data import PENNFUDAN, TEST_SPLIT, TRAIN_SPLIT
 from host_tools.ssd.model import SSDModel
 
 MODES = ("float32", "dynamic", "float16", "int8")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
-TRAIN_SPLIT = SHARED / "splits" / "pennfudan_train.txt"
-TEST_SPLIT = SHARED / "splits" / "pennfudan_test.txt"
 
 
 def normalize(rgb: np.ndarray, size: int) -> np.ndarray:

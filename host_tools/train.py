@@ -30,15 +30,15 @@ import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
 from host_tools._cli import cli_errors
+from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config, save_config
 from host_tools.ssd.data import TrainImages, batches, load_train_images
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.losses import ssd_loss
 from host_tools.ssd.model import SSDModel, build_ssd
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DEFAULT_DATASET = f"pennfudan:{SHARED / 'pennfudan' / 'PennFudanPed'}"
-DEFAULT_SPLIT = SHARED / "splits" / "pennfudan_train.txt"
+DEFAULT_DATASET = f"pennfudan:{PENNFUDAN}"
+DEFAULT_SPLIT = TRAIN_SPLIT
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
