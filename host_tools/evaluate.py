@@ -190,22 +190,11 @@ def file_digest(path: Path) -> str:
 
 
 def model_info(detector: Any, model_arg: str) -> dict[str, Any]:
-    """Model path, size and sha256 (for HOG: of the SVM coefficients OpenCV ships)."""
+    """Model path, size and sha256 (a detector that is not a file, like HOG, names its own)."""
     info = dict(detector.info()) if hasattr(detector, "info") else {}
     info.pop("model", None)
     info.pop("threshold", None)  # the detector ran at the curve threshold, reported at top level
-    if model_arg == "hog":
-        import cv2
-
-        coef = np.asarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
-        info.update(
-            path="hog",
-            name="HOG+SVM (OpenCV)",
-            size_bytes=int(coef.nbytes),
-            sha256=hashlib.sha256(coef.tobytes()).hexdigest(),
-            opencv=cv2.__version__,
-        )
-    else:
+    if "sha256" not in info:
         p = Path(model_arg)
         info.update(
             path=str(p.resolve()), name=p.name, size_bytes=p.stat().st_size, sha256=file_digest(p)

@@ -14,6 +14,8 @@ reach IoU 0.5 with a tight box of a person that HOG found.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from edgedetect.detections import Detections
@@ -98,9 +100,17 @@ class HogDetector:
         return Detections(xyxy, scores, np.zeros(len(scores), np.int32), self.names)
 
     def info(self) -> dict:
-        """What ran, for the report."""
+        """What ran, for the report; its identity is the SVM coefficients OpenCV ships."""
+        import cv2
+
+        coef = np.asarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
         return {
             "model": "hog",
+            "path": "hog",
+            "name": "HOG+SVM (OpenCV)",
+            "size_bytes": int(coef.nbytes),
+            "sha256": hashlib.sha256(coef.tobytes()).hexdigest(),
+            "opencv": cv2.__version__,
             "kind": "hog",
             "detector": "cv2.HOGDescriptor_getDefaultPeopleDetector (Dalal-Triggs, INRIA)",
             "win_stride": list(self.win_stride),

@@ -152,6 +152,8 @@ def test_hog_baseline_through_the_same_evaluator(tmp_path):
     assert rc == 0
     r = json.loads((tmp_path / "report.json").read_text())
     assert r["model"]["path"] == "hog" and r["curve_threshold"] == 0.0 and r["images"] == 4
+    # a detector that is no file still identifies itself: OpenCV's SVM coefficients
+    assert r["model"]["size_bytes"] > 10_000 and len(r["model"]["sha256"]) == 64
     assert r["ap50"] > 0.3 and r["tp"] >= 4
 
 
