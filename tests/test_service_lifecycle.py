@@ -8,12 +8,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from test_service_support import RunningService, metric, poll, service_config, to_toml, write_config
 
 from edgedetect.errors import ConfigError
 from edgedetect.service.daemon import make_service
-
-from test_service_support import RunningService, metric, poll, service_config, to_toml, write_config
-
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "person_ssdlite_int8.tflite"
 
