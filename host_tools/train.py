@@ -65,10 +65,18 @@ def set_seeds(seed: int) -> None:
     tf.random.set_seed(seed)
 
 
-def init_weights(ssd: SSDModel, init: str | None) -> str:
-    """Load starting weights; returns a short description for the log."""
+def init_weights(ssd: SSDModel, init: str | None, partial: bool = False,
+                 source_config: str | Path = "ssdlite_mobilenet_v2") -> str:
+    """Load starting weights; returns a short description for the log.
+
+    ``partial`` loads a ``.weights.h5`` of *another* architecture by layer name, skipping layers whose
+    shapes differ: e.g. SSD-MobileNetV2 takes the whole MobileNetV2 backbone of the pedestrian SSDLite
+    (same scopes) and starts only its full-convolution extra layers and box predictors from scratch.
+    """
     if init is None or init.lower() == "none":
         return "random init"
+    if partial:
+        return _init_partial(ssd, Path(init), source_config)
     p = Path(init)
     if p.suffix == ".pb":
         from host_tools.import_weights import assign_weights, graph_constants, load_graph_def
@@ -84,6 +92,37 @@ def init_weights(ssd: SSDModel, init: str | None) -> str:
     except Exception as exc:  # Keras / h5py raise assorted types
         raise ModelError(f"cannot load --init {p} into {ssd.config.name} ({exc})") from exc
     return f"weights {p}"
+
+
+def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
+    """Copy every variable whose scoped name and shape match from a model of ``source_config``.
+
+    By variable name, not by Keras layer order: the ``.weights.h5`` format matches layers by position,
+    which would pour another architecture's head weights into any layer of the same shape.
+    """
+    from host_tools.ssd.config import load_config
+
+    if path.suffix != ".h5" or not path.is_file():
+        raise ModelError(f"--init-partial needs an existing Keras .weights.h5 file, not {path} "
+                         "(make one with host_tools.import_weights)")
+    src = build_ssd(load_config(source_config))
+    try:
+        src.keras_model.load_weights(str(path))
+    except Exception as exc:  # h5py / Keras raise assorted types
+        raise ModelError(f"cannot load --init {path} as {src.config.name} ({exc}); "
+                         "pass the config it was trained with as --init-config") from exc
+    source = {v.name: v for v in src.keras_model.weights}
+    loaded = 0
+    for v in ssd.keras_model.weights:
+        s = source.get(v.name)
+        if s is not None and tuple(s.shape) == tuple(v.shape):
+            v.assign(s)
+            loaded += 1
+    if loaded == 0:
+        raise ModelError(f"--init {path}: no variable name and shape matches {ssd.config.name}; "
+                         "partial init needs a model with the same layer scopes (e.g. the same backbone)")
+    total = len(ssd.keras_model.weights)
+    return f"{loaded} of {total} weight tensors from {path} ({src.config.name}; the rest initialised fresh)"
 
 
 def freeze_batchnorm(model: keras.Model) -> None:
@@ -129,7 +168,8 @@ def _prefetch(gen, depth: int = 3):
 
 def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
           steps: int | None = None, progress: bool = True, tensorboard: bool = False,
-          ssd: SSDModel | None = None, stop_after: int | None = None) -> Path:
+          ssd: SSDModel | None = None, stop_after: int | None = None, init_partial: bool = False,
+          init_config: str | Path = "ssdlite_mobilenet_v2") -> Path:
     """Train and return the path of ``final.weights.h5``.
 
     ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
@@ -156,13 +196,13 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     elif given and init is None:
         how = "weights of the given model"
     else:
-        how = init_weights(ssd, init)
+        how = init_weights(ssd, init, init_partial, init_config)
     if cfg.train.freeze_batchnorm:
         freeze_batchnorm(model)
     opt = make_optimizer(cfg)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var)
-    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=3)
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=cfg.train.keep_checkpoints)
     if latest:
         ckpt.restore(latest)
         how = f"resumed from {latest}"
@@ -170,11 +210,13 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
           f"{how}", flush=True)
 
+    anchors_cs = tf.constant(ssd.anchors_cs, tf.float32)
+
     @tf.function(reduce_retracing=True)
     def train_step(x, loc_t, cls_t):
         with tf.GradientTape() as tape:
             box, logits = model(x, training=True)
-            parts = ssd_loss(cfg, box, logits, loc_t, cls_t)
+            parts = ssd_loss(cfg, box, logits, loc_t, cls_t, anchors_cs)
             reg = tf.add_n(model.losses) if model.losses else 0.0
             total = parts["loss"] + reg
         grads = tape.gradient(total, model.trainable_variables)
@@ -188,7 +230,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     log_f = log_path.open("w" if new_log else "a", newline="")
     log = csv.writer(log_f)
     if new_log:
-        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step"])
+        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou"])
     bar = None
     if progress:
         from tqdm import tqdm
@@ -206,7 +248,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
             vals = {k: float(v) for k, v in parts.items()}
             lr = float(opt.learning_rate(step)) if callable(opt.learning_rate) else float(opt.learning_rate)
             log.writerow([step + 1, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
-                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}"])
+                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}", f"{vals.get('giou', 0.0):.5f}"])
             t_last = now
             if writer is not None:
                 with writer.as_default(step=step + 1):
@@ -239,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m host_tools.train", description=__doc__.split("\n")[0])
     p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name in host_tools/configs or a JSON path")
     p.add_argument("--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)")
+    p.add_argument("--init-partial", action="store_true",
+                   help="copy only the --init variables whose names and shapes match (transfer a backbone)")
+    p.add_argument("--init-config", default="ssdlite_mobilenet_v2",
+                   help="with --init-partial: the config the --init weights were made with")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (host_tools.datasets), e.g. pennfudan:ROOT")
     p.add_argument("--split-file", default=str(DEFAULT_SPLIT), help="image names to train on (never the test split)")
     p.add_argument("--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)")
@@ -265,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(data) == 0:
         raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
     train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
-          progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after)
+          progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after,
+          init_partial=args.init_partial, init_config=args.init_config)
     return 0
 
 

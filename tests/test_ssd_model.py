@@ -139,3 +139,64 @@ def test_clis_report_bad_input_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "graph.pb" in err and "\n" not in err
     assert not (tmp_path / "w.weights.h5").exists()
+
+
+def test_giou_loss_values():
+    from host_tools.ssd.losses import giou_loss
+
+    a = tf.constant([[0.0, 0.0, 1.0, 1.0]])
+    assert float(giou_loss(a, a)[0]) == pytest.approx(0.0, abs=1e-6)
+    half = tf.constant([[0.0, 0.0, 1.0, 0.5]])  # IoU 0.5, hull = union
+    assert float(giou_loss(half, a)[0]) == pytest.approx(0.5, abs=1e-6)
+    far = tf.constant([[0.0, 2.0, 1.0, 3.0]])  # disjoint: IoU 0, hull 3, union 2 -> GIoU -1/3
+    assert float(giou_loss(far, a)[0]) == pytest.approx(1.0 + 1.0 / 3.0, abs=1e-6)
+
+
+def test_giou_term_decodes_against_the_anchors():
+    from edgedetect.boxes import encode_center_size
+    from host_tools.ssd.losses import decode_tf, ssd_loss
+
+    cfg = load_config("ssdlite_mobilenet_v2")
+    cfg.train.giou_weight = 2.0
+    anchors = np.array([[0.5, 0.5, 0.4, 0.2], [0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.3, 0.1]], np.float32)
+    boxes = np.array([[0.28, 0.42, 0.72, 0.61], [0.2, 0.2, 0.4, 0.4], [0.5, 0.6, 0.9, 0.8]], np.float32)
+    codes = encode_center_size(boxes, anchors)
+    np.testing.assert_allclose(decode_tf(tf.constant(codes), tf.constant(anchors), (10, 10, 5, 5)), boxes, atol=1e-5)
+    loc_t = codes[None]
+    cls_t = np.array([[1, 1, 0]], np.int32)
+    logits = np.array([[[-6.0, 6.0], [-6.0, 6.0], [6.0, -6.0]]], np.float32)
+    exact = ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t, anchors)
+    assert float(exact["giou"]) == pytest.approx(0.0, abs=1e-5)
+    shifted = loc_t.copy()
+    shifted[0, :, 1] += 3.0  # centres moved by 0.3 anchor widths
+    off = ssd_loss(cfg, tf.constant(shifted), tf.constant(logits), loc_t, cls_t, anchors)
+    assert float(off["giou"]) > 0.2
+    assert float(off["loss"]) == pytest.approx(float(off["loc"]) + float(off["cls"]) + 2.0 * float(off["giou"]), rel=1e-5)
+    with pytest.raises(ValueError, match="anchors"):
+        ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t)
+
+
+def test_partial_init_transfers_the_shared_backbone(tmp_path):
+    """SSD-MobileNetV2 takes the SSDLite's MobileNetV2 backbone by layer name; its new layers stay fresh."""
+    from edgedetect.errors import ModelError
+    from host_tools.train import init_weights
+
+    src = build_ssd(load_config("ssdlite_mobilenet_v2"))
+    rng = np.random.default_rng(0)
+    for w in src.keras_model.weights:
+        w.assign(rng.normal(size=w.shape).astype(np.float32))
+    path = tmp_path / "lite.weights.h5"
+    src.keras_model.save_weights(str(path))
+    dst = build_ssd(load_config("ssd_mobilenet_v2"))
+    head = "BoxPredictor_0__BoxEncodingPredictor/kernel:0"
+    head_before = next(w.numpy() for w in dst.keras_model.weights if w.name == head)
+    how = init_weights(dst, str(path), partial=True)
+    assert how.startswith("308 of 324 weight tensors")
+    src_w = {w.name: w.numpy() for w in src.keras_model.weights}
+    dst_w = {w.name: w.numpy() for w in dst.keras_model.weights}
+    stem = "FeatureExtractor__MobilenetV2__Conv/kernel:0"
+    np.testing.assert_array_equal(dst_w[stem], src_w[stem])
+    np.testing.assert_array_equal(dst_w[head], head_before)  # shape differs: left as initialised
+    assert not any(np.isnan(v).any() for v in dst_w.values())
+    with pytest.raises(ModelError, match="needs an existing"):
+        init_weights(dst, str(tmp_path / "missing.weights.h5"), partial=True)

@@ -112,3 +112,68 @@ def test_train_cli_refuses_the_test_split(capsys):
 
     assert main(["--run-dir", "/tmp/unused_run", "--split-file", "/x/pennfudan_test.txt"]) == 2
     assert "test split" in capsys.readouterr().err
+
+
+def test_validation_scores_every_checkpoint_and_writes_the_best(trained, tmp_path):
+    """host_tools.validate on the smoke run: one row per kept checkpoint, real metrics, best weights."""
+    import json
+
+    from host_tools.validate import VAL_SPLIT, main
+
+    _, run, _ = trained
+    split = tmp_path / "val4.txt"
+    split.write_text("\n".join(VAL_SPLIT.read_text().split()[:4]) + "\n")
+    rc = main(["--run-dir", str(run), "--dataset", f"pennfudan:{need_shared(PENNFUDAN)}",
+               "--split-file", str(split)])
+    assert rc == 0
+    report = json.loads((run / "validation.json").read_text())
+    rows = report["checkpoints"]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    # Imported pedestrian weights after 3 tiny steps still find most Penn-Fudan people.
+    assert all(0.5 < r["ap50"] <= 1.0 and 0.5 < r["mean_iou"] <= 1.0 for r in rows)
+    assert report["best_step"] == max(rows, key=lambda r: (r["ap"], r["step"]))["step"]
+    assert (run / "best.weights.h5").stat().st_size > 1e6
+
+
+def test_validation_detector_matches_the_float_export(trained, tmp_path):
+    """The validator's float Keras path sees what the exported model sees (same resize, decode, NMS)."""
+    from edgedetect.detector import Detector
+    from edgedetect.nms import box_iou
+    from host_tools.export import load_ssd
+    from host_tools.quantize import convert, write_labels
+    from host_tools.validate import KerasDetector
+
+    cfg, _, final = trained
+    ssd = load_ssd(cfg, final)
+    path = tmp_path / "smoke_float.tflite"
+    path.write_bytes(convert(ssd, "float32"))
+    write_labels(path, ["person"])
+    image = skimage_bgr("astronaut")
+    ours = KerasDetector(ssd).detect(image)
+    ref = Detector(path, threshold=0.3).detect(image)
+    ours = ours[ours.score >= 0.3]
+    assert len(ref) >= 1 and len(ours) == len(ref)
+    np.testing.assert_allclose(np.sort(ours.score), np.sort(ref.score), atol=1e-3)
+    iou = box_iou(ours.xyxy, ref.xyxy)
+    assert (iou.max(axis=1) > 0.99).all()
+
+
+def test_validate_cli_errors_are_one_line(tmp_path, capsys):
+    from host_tools.validate import main
+
+    assert main(["--run-dir", str(tmp_path), "--split-file", "/x/pennfudan_test.txt"]) == 2
+    assert "test split" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoints" in err and "Traceback" not in err
+
+
+def test_best_row_prefers_lower_lamr_and_later_ties():
+    from host_tools.validate import best_row
+
+    rows = [{"step": 1, "ap": 0.5, "lamr": 0.3}, {"step": 2, "ap": 0.6, "lamr": 0.4},
+            {"step": 3, "ap": 0.6, "lamr": 0.2}]
+    assert best_row(rows, "ap")["step"] == 3
+    assert best_row(rows, "lamr")["step"] == 3
+    assert best_row(rows[:2], "lamr")["step"] == 1

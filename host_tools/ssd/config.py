@@ -49,8 +49,10 @@ class TrainConfig:
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     localization_weight: float = 1.0
+    giou_weight: float = 0.0  # > 0 adds weight * (1 - GIoU) of the positives to the smooth-L1 loss
     classification_weight: float = 1.0
     checkpoint_every: int = 100
+    keep_checkpoints: int = 3  # newest N kept; raise it to pick a checkpoint on a validation split
     seed: int = 1234
 
 
@@ -117,6 +119,8 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         raise ConfigError(f"{where}: model.arch {cfg.model.arch!r} is not one of {ARCHS}")
     if cfg.model.score_converter not in ("sigmoid", "softmax"):
         raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
+    if cfg.train.giou_weight < 0:
+        raise ConfigError(f"{where}: train.giou_weight must be >= 0")
     if cfg.train.loss not in ("hard_negative", "focal"):
         raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
     return cfg

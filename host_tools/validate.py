@@ -1,0 +1,156 @@
+"""Pick a training checkpoint on a validation split: ``python -m host_tools.validate``.
+
+Model selection must not look at the test split, or the test numbers stop meaning anything. This
+tool scores every checkpoint of a run (``RUN/checkpoints``) on a held-out validation split of the
+*training* images (``data/splits/pennfudan_val.txt`` by default, which ``pennfudan_fit.txt``
+excludes), with the same metrics as ``host_tools.evaluate``, and writes the best one as
+``RUN/best.weights.h5`` for ``host_tools.export``.
+
+The Keras model runs in float directly (no TFLite conversion per checkpoint), with the same resize,
+normalisation, box decoding and NMS as the exported model, so a 16-image validation pass takes
+seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+
+# isort: split
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from edgedetect.boxes import decode_center_size
+from edgedetect.detections import Detections
+from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.nms import nms
+from host_tools._cli import cli_errors
+from host_tools.datasets import DatasetError, load_dataset
+from host_tools.evaluate import evaluate
+from host_tools.shared_data import PENNFUDAN
+from host_tools.ssd.config import SSDConfig, load_config
+from host_tools.ssd.model import SSDModel, build_ssd
+
+VAL_SPLIT = Path(__file__).resolve().parents[1] / "data" / "splits" / "pennfudan_val.txt"
+METRICS = ("ap", "ap50", "ap75", "mean_iou", "lamr")
+_MIN_SCORE = 0.01  # below the evaluator's curve threshold (0.05), so AP and LAMR see every box they use
+
+
+class KerasDetector:
+    """A float Keras SSD behind the evaluator's ``detect(image_bgr) -> Detections`` interface.
+
+    Mirrors the exported model: stretch-resize to the input size (INTER_LINEAR, as the runtime
+    does), RGB scaled to [-1, 1], sigmoid or softmax scores, center-size decoding with the config's
+    box scales, greedy NMS at the config's IoU threshold, ``max_detections`` boxes.
+    """
+
+    def __init__(self, ssd: SSDModel):
+        self.ssd = ssd
+        self.size = ssd.config.model.input_size
+        self._predict = tf.function(lambda x: ssd.keras_model(x, training=False), reduce_retracing=True)
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        h, w = image_bgr.shape[:2]
+        rgb = cv2.cvtColor(cv2.resize(image_bgr, (self.size, self.size), interpolation=cv2.INTER_LINEAR),
+                           cv2.COLOR_BGR2RGB)
+        x = rgb.astype(np.float32)[None] / 127.5 - 1.0
+        codes, logits = (np.asarray(t)[0] for t in self._predict(tf.constant(x)))
+        cfg = self.ssd.config
+        if cfg.model.score_converter == "softmax":
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = e / e.sum(axis=1, keepdims=True)
+        else:
+            probs = 1.0 / (1.0 + np.exp(-logits))
+        scores = probs[:, 1]  # column 0 is background; the person detector has one class
+        keep = np.flatnonzero(scores >= _MIN_SCORE)
+        boxes = np.clip(decode_center_size(codes[keep], self.ssd.anchors_cs[keep], cfg.model.box_scales), 0, 1)
+        xyxy = np.stack([boxes[:, 1] * w, boxes[:, 0] * h, boxes[:, 3] * w, boxes[:, 2] * h], axis=1)
+        sc = scores[keep].astype(np.float32)
+        idx = nms(xyxy, sc, cfg.postprocess.nms_iou_threshold, cfg.postprocess.max_detections)
+        return Detections(xyxy[idx], sc[idx], np.zeros(len(idx), np.int32), {0: "person"})
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """(step, prefix) of every ``ckpt-N`` in a run's checkpoint directory, oldest first."""
+    found = []
+    for index in ckpt_dir.glob("ckpt-*.index"):
+        m = re.fullmatch(r"ckpt-(\d+)\.index", index.name)
+        if m:
+            found.append((int(m.group(1)), index.with_suffix("")))
+    return sorted(found)
+
+
+def restore(ssd: SSDModel, prefix: Path) -> None:
+    """Load a ``host_tools.train`` checkpoint's model weights (the optimizer state is not needed)."""
+    try:
+        tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
+    except (tf.errors.OpError, ValueError) as exc:
+        raise ModelError(f"cannot restore checkpoint {prefix} ({exc}); is it from this run's config?") from exc
+
+
+def validate_run(run_dir: Path, dataset: str, split_file: Path | None, config: SSDConfig | None = None,
+                 threshold: float = 0.5, progress: bool = False) -> list[dict[str, Any]]:
+    """Score each checkpoint of ``run_dir``; returns one row (step + metrics) per checkpoint."""
+    cfg = config or load_config(run_dir / "config.json")
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if not ckpts:
+        raise ModelError(f"no checkpoints in {run_dir / 'checkpoints'}; train first (host_tools.train --run-dir)")
+    ds = load_dataset(dataset, split_file)
+    if not ds.samples:
+        raise DatasetError(f"validation set {dataset} (split {split_file}) has no images")
+    ssd = build_ssd(cfg)
+    detector = KerasDetector(ssd)
+    rows = []
+    for step, prefix in ckpts:
+        restore(ssd, prefix)
+        m = evaluate(detector, ds, threshold, min(0.05, threshold), progress=progress).metrics
+        row = {"step": step, "checkpoint": str(prefix), **{k: m[k] for k in (*METRICS, "precision", "recall")}}
+        rows.append(row)
+        print(f"step {step:6d}  AP50 {m['ap50']:.3f}  AP {m['ap']:.3f}  AP75 {m['ap75']:.3f}  "
+              f"mean IoU {m['mean_iou']:.3f}  LAMR {m['lamr']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}",
+              flush=True)
+    return rows
+
+
+def best_row(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The best checkpoint by ``metric`` (lower is better for LAMR); ties go to the later step."""
+    sign = -1.0 if metric == "lamr" else 1.0
+    return max(rows, key=lambda r: (sign * r[metric], r["step"]))
+
+
+@cli_errors("validate")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m host_tools.validate", description=__doc__.split("\n")[0])
+    p.add_argument("--run-dir", type=Path, required=True, help="a host_tools.train run directory")
+    p.add_argument("--dataset", default=f"pennfudan:{PENNFUDAN}", help="dataset spec (host_tools.datasets)")
+    p.add_argument("--split-file", type=Path, default=VAL_SPLIT, help="validation image names (not the test split)")
+    p.add_argument("--select", choices=METRICS, default="ap", help="metric that picks the best checkpoint")
+    p.add_argument("--threshold", type=float, default=0.5, help="score threshold for precision/recall/mean IoU")
+    p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
+    args = p.parse_args(argv)
+    if args.split_file and "test" in args.split_file.name.lower():
+        raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; select on a validation split")
+    rows = validate_run(args.run_dir, args.dataset, args.split_file, threshold=args.threshold)
+    best = best_row(rows, args.select)
+    out = {"dataset": args.dataset, "split_file": str(args.split_file), "select": args.select,
+           "best_step": best["step"], "checkpoints": rows}
+    (args.run_dir / "validation.json").write_text(json.dumps(out, indent=2))
+    print(f"best by {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})")
+    if not args.no_export:
+        ssd = build_ssd(load_config(args.run_dir / "config.json"))
+        restore(ssd, Path(best["checkpoint"]))
+        dest = args.run_dir / "best.weights.h5"
+        ssd.keras_model.save_weights(str(dest))
+        print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
