@@ -230,7 +230,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     log_f = log_path.open("w" if new_log else "a", newline="")
     log = csv.writer(log_f)
     if new_log:
-        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou"])
+        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou", "range"])
     bar = None
     if progress:
         from tqdm import tqdm
@@ -248,7 +248,8 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
             vals = {k: float(v) for k, v in parts.items()}
             lr = float(opt.learning_rate(step)) if callable(opt.learning_rate) else float(opt.learning_rate)
             log.writerow([step + 1, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
-                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}", f"{vals.get('giou', 0.0):.5f}"])
+                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}", f"{vals.get('giou', 0.0):.5f}",
+                          f"{vals.get('range', 0.0):.5f}"])
             t_last = now
             if writer is not None:
                 with writer.as_default(step=step + 1):

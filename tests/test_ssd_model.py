@@ -200,3 +200,22 @@ def test_partial_init_transfers_the_shared_backbone(tmp_path):
     assert not any(np.isnan(v).any() for v in dst_w.values())
     with pytest.raises(ModelError, match="needs an existing"):
         init_weights(dst, str(tmp_path / "missing.weights.h5"), partial=True)
+
+
+def test_box_code_limit_penalises_only_codes_beyond_it():
+    from host_tools.ssd.losses import ssd_loss
+
+    cfg = load_config("ssdlite_mobilenet_v2")
+    cfg.train.box_code_limit = 8.0
+    loc_t = np.zeros((1, 4, 4), np.float32)
+    cls_t = np.array([[1, 0, 0, 0]], np.int32)
+    logits = np.array([[[-6.0, 6.0], [6.0, -6.0], [6.0, -6.0], [6.0, -6.0]]], np.float32)
+    inside = np.zeros((1, 4, 4), np.float32)
+    inside[0, 2] = [7.9, -7.9, 0.0, 0.0]  # a background anchor, within the limit
+    ok = ssd_loss(cfg, tf.constant(inside), tf.constant(logits), loc_t, cls_t)
+    assert float(ok["range"]) == 0.0
+    outside = inside.copy()
+    outside[0, 3] = [0.0, 0.0, 0.0, -18.0]  # 10 beyond: 100 summed over the codes, mean over 4 anchors
+    far = ssd_loss(cfg, tf.constant(outside), tf.constant(logits), loc_t, cls_t)
+    assert float(far["range"]) == pytest.approx(25.0)
+    assert float(far["loss"]) == pytest.approx(float(ok["loss"]) + 25.0, rel=1e-5)

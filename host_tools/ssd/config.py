@@ -49,6 +49,7 @@ class TrainConfig:
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     localization_weight: float = 1.0
+    box_code_limit: float = 0.0  # > 0: penalise box codes beyond +-limit (narrower int8 range)
     giou_weight: float = 0.0  # > 0 adds weight * (1 - GIoU) of the positives to the smooth-L1 loss
     classification_weight: float = 1.0
     checkpoint_every: int = 100
@@ -119,6 +120,8 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         raise ConfigError(f"{where}: model.arch {cfg.model.arch!r} is not one of {ARCHS}")
     if cfg.model.score_converter not in ("sigmoid", "softmax"):
         raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
+    if cfg.train.box_code_limit < 0:
+        raise ConfigError(f"{where}: train.box_code_limit must be >= 0 (0 turns it off)")
     if cfg.train.giou_weight < 0:
         raise ConfigError(f"{where}: train.giou_weight must be >= 0")
     if cfg.train.loss not in ("hard_negative", "focal"):

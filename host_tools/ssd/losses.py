@@ -73,6 +73,8 @@ def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.T
 
     With ``train.giou_weight`` > 0 the positives' decoded boxes also pay ``giou_weight * (1 - GIoU)``
     against their targets; that needs the anchors (``anchors_cs``, [N, 4] ycenter, xcenter, h, w).
+    With ``train.box_code_limit`` > 0 every anchor's codes beyond +-limit pay their squared excess, so
+    that the int8 box-code tensor's range is set by the codes that matter (quantization-friendly).
     """
     t = cfg.train
     pos = tf.cast(cls_t > 0, tf.float32)
@@ -103,4 +105,11 @@ def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.T
         giou = tf.reduce_sum(g * pos) / num_pos
         total = total + t.giou_weight * giou
         parts["giou"] = giou
+    if t.box_code_limit > 0:
+        # Background anchors' codes are unconstrained by the loss and drift far (|code| ~ 18 seen),
+        # which widens the single int8 scale shared by all box codes; keep them within the limit.
+        excess = tf.nn.relu(tf.abs(box_pred) - t.box_code_limit)
+        rng = tf.reduce_mean(tf.reduce_sum(excess * excess, axis=-1))
+        total = total + rng
+        parts["range"] = rng
     return {"loss": total, **parts}
