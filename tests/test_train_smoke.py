@@ -40,6 +40,18 @@ def trained(tmp_path_factory):
     return cfg, run, final
 
 
+def _export(trained, path, mode, **kwargs):
+    """Convert the smoke run's final weights in ``mode`` to ``path`` (with its label file); returns the SSD."""
+    from host_tools.export import load_ssd
+    from host_tools.quantize import convert, write_labels
+
+    cfg, _, final = trained
+    ssd = load_ssd(cfg, final)
+    path.write_bytes(convert(ssd, mode, **kwargs))
+    write_labels(path, ["person"])
+    return ssd
+
+
 def test_training_logs_finite_losses_and_resumes(trained):
     cfg, run, final = trained
     rows = list(csv.DictReader((run / "log.csv").open()))
@@ -51,15 +63,10 @@ def test_training_logs_finite_losses_and_resumes(trained):
 
 def test_int8_export_runs_in_the_runtime_detector(trained, tmp_path):
     from edgedetect.detector import Detector
-    from host_tools.export import load_ssd
-    from host_tools.quantize import convert, representative_images, write_labels
+    from host_tools.quantize import representative_images
 
-    cfg, _, final = trained
-    ssd = load_ssd(cfg, final)
-    reps = representative_images(cfg.model.input_size, 4)
     path = tmp_path / "smoke_int8.tflite"
-    path.write_bytes(convert(ssd, "int8", representative=reps))
-    write_labels(path, ["person"])
+    _export(trained, path, "int8", representative=representative_images(trained[0].model.input_size, 4))
     det = Detector(path, threshold=0.5)
     assert det.kind == "postprocess" and det.input_dtype == np.uint8 and det.input_size == (300, 300)
     people = det.detect(skimage_bgr("astronaut"))
@@ -72,14 +79,9 @@ def test_int8_export_runs_in_the_runtime_detector(trained, tmp_path):
 def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
     from edgedetect.detector import Detector
     from edgedetect.runtime import load_interpreter
-    from host_tools.export import load_ssd
-    from host_tools.quantize import convert, write_labels
 
-    cfg, _, final = trained
-    ssd = load_ssd(cfg, final)
     path = tmp_path / "smoke_raw.tflite"
-    path.write_bytes(convert(ssd, "float32", raw=True))
-    write_labels(path, ["person"])
+    _export(trained, path, "float32", raw=True)
     interp, _ = load_interpreter(str(path), 1)
     outs = {d["name"]: tuple(int(v) for v in d["shape"]) for d in interp.get_output_details()}
     assert outs == {"box_encodings": (1, 1917, 4), "class_predictions": (1, 1917, 2), "anchors": (1917, 4)}
@@ -92,14 +94,9 @@ def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
 def test_dynamic_range_export_keeps_the_float_detections(trained, tmp_path):
     """The reference paper's mode (int8 weights, float activations) through the runtime."""
     from edgedetect.detector import Detector
-    from host_tools.export import load_ssd
-    from host_tools.quantize import convert, write_labels
 
-    cfg, _, final = trained
-    ssd = load_ssd(cfg, final)
     path = tmp_path / "smoke_dynamic.tflite"
-    path.write_bytes(convert(ssd, "dynamic"))
-    write_labels(path, ["person"])
+    _export(trained, path, "dynamic")
     assert path.stat().st_size < 5e6  # int8 weights: well under the 12 MB float file
     det = Detector(path, threshold=0.5)
     assert det.kind == "postprocess" and det.input_dtype == np.float32
@@ -139,15 +136,10 @@ def test_validation_detector_matches_the_float_export(trained, tmp_path):
     """The validator's float Keras path sees what the exported model sees (same resize, decode, NMS)."""
     from edgedetect.detector import Detector
     from edgedetect.nms import box_iou
-    from host_tools.export import load_ssd
-    from host_tools.quantize import convert, write_labels
     from host_tools.validate import KerasDetector
 
-    cfg, _, final = trained
-    ssd = load_ssd(cfg, final)
     path = tmp_path / "smoke_float.tflite"
-    path.write_bytes(convert(ssd, "float32"))
-    write_labels(path, ["person"])
+    ssd = _export(trained, path, "float32")
     image = skimage_bgr("astronaut")
     ours = KerasDetector(ssd).detect(image)
     ref = Detector(path, threshold=0.3).detect(image)
