@@ -171,7 +171,9 @@ def test_giou_term_decodes_against_the_anchors():
     shifted[0, :, 1] += 3.0  # centres moved by 0.3 anchor widths
     off = ssd_loss(cfg, tf.constant(shifted), tf.constant(logits), loc_t, cls_t, anchors)
     assert float(off["giou"]) > 0.2
-    assert float(off["loss"]) == pytest.approx(float(off["loc"]) + float(off["cls"]) + 2.0 * float(off["giou"]), rel=1e-5)
+    expected = (cfg.train.localization_weight * float(off["loc"]) + cfg.train.classification_weight * float(off["cls"])
+                + 2.0 * float(off["giou"]) + float(off.get("range", 0.0)))
+    assert float(off["loss"]) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="anchors"):
         ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t)
 
