@@ -85,7 +85,10 @@ def test_sighup_reloads_threshold_without_reopening(served) -> None:
     raw["source"]["spec"] = cfg.read_text().split('spec = "')[1].split('"')[0]  # same source
     cfg.write_text(to_toml(raw))
     frames_before = metric(text, "edgedetect_frames_total")
+    assert metric(text, "edgedetect_reloads_total") == 0
     proc.send_signal(signal.SIGHUP)
+    # Wait for the reload itself: the looping folder's coffee frames also bring persons to 0.
+    assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1, 15)
     # at 0.99 the astronaut (0.64) is no longer detected: persons drop to 0 after leave_frames
     assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(), "edgedetect_persons") == 0
                 and metric(http_get(url + "/metrics")[2].decode(), "edgedetect_detections") == 0, 15)
@@ -98,6 +101,7 @@ def test_sighup_reloads_threshold_without_reopening(served) -> None:
     proc.send_signal(signal.SIGHUP)
     assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(),
                                'edgedetect_errors_total{component="config"}') >= 1, 10)
+    assert metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1  # refused
     assert healthy(url)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0

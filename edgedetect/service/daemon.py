@@ -515,6 +515,7 @@ class Service:
                 self._start_http(new)
             self.cfg = new
             self.reloads += 1
+            self.metrics.reloads.inc()
             log.info("reloaded %s (threshold %.2f)", self.config_path, new["model"]["threshold"])
         except EdgeDetectError as e:
             log.error("reload failed: %s", e)
