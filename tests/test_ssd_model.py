@@ -154,14 +154,15 @@ def test_giou_loss_values():
 
 def test_giou_term_decodes_against_the_anchors():
     from edgedetect.boxes import encode_center_size
-    from host_tools.ssd.losses import decode_tf, ssd_loss
+    from host_tools.ssd.box_coder import tf_decode
+    from host_tools.ssd.losses import ssd_loss
 
     cfg = load_config("ssdlite_mobilenet_v2")
     cfg.train.giou_weight = 2.0
     anchors = np.array([[0.5, 0.5, 0.4, 0.2], [0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.3, 0.1]], np.float32)
     boxes = np.array([[0.28, 0.42, 0.72, 0.61], [0.2, 0.2, 0.4, 0.4], [0.5, 0.6, 0.9, 0.8]], np.float32)
     codes = encode_center_size(boxes, anchors)
-    np.testing.assert_allclose(decode_tf(tf.constant(codes), tf.constant(anchors), (10, 10, 5, 5)), boxes, atol=1e-5)
+    np.testing.assert_allclose(tf_decode(tf.constant(codes), tf.constant(anchors), (10, 10, 5, 5)), boxes, atol=1e-5)
     loc_t = codes[None]
     cls_t = np.array([[1, 1, 0]], np.int32)
     logits = np.array([[[-6.0, 6.0], [-6.0, 6.0], [6.0, -6.0]]], np.float32)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from host_tools.ssd.box_coder import tf_decode
 from host_tools.ssd.config import SSDConfig
 
 
@@ -18,15 +19,11 @@ def smooth_l1(pred: tf.Tensor, target: tf.Tensor, delta: float = 1.0) -> tf.Tens
     return tf.reduce_sum(per, axis=-1)
 
 
-def decode_tf(codes: tf.Tensor, anchors_cs: tf.Tensor, scales) -> tf.Tensor:
-    """Center-size codes [..., 4] -> boxes [..., 4] ``ymin, xmin, ymax, xmax`` (``edgedetect.boxes`` in TF)."""
-    sy, sx, sh, sw = scales
-    yc = codes[..., 0] / sy * anchors_cs[..., 2] + anchors_cs[..., 0]
-    xc = codes[..., 1] / sx * anchors_cs[..., 3] + anchors_cs[..., 1]
-    # Clip the log-size codes so that a wild prediction early in training cannot overflow exp().
-    h = tf.exp(tf.clip_by_value(codes[..., 2] / sh, -10.0, 5.0)) * anchors_cs[..., 2]
-    w = tf.exp(tf.clip_by_value(codes[..., 3] / sw, -10.0, 5.0)) * anchors_cs[..., 3]
-    return tf.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=-1)
+def _clip_size_codes(codes: tf.Tensor, scales) -> tf.Tensor:
+    """Clip the log-size codes so that a wild prediction early in training cannot overflow exp()."""
+    sh, sw = scales[2], scales[3]
+    return tf.concat([codes[..., :2], tf.clip_by_value(codes[..., 2:3], -10.0 * sh, 5.0 * sh),
+                      tf.clip_by_value(codes[..., 3:4], -10.0 * sw, 5.0 * sw)], axis=-1)
 
 
 def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -101,7 +98,8 @@ def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.T
             raise ValueError("train.giou_weight > 0 needs the anchors (anchors_cs) to decode boxes")
         anchors = tf.cast(anchors_cs, box_pred.dtype)[None]
         scales = cfg.model.box_scales
-        g = giou_loss(decode_tf(box_pred, anchors, scales), decode_tf(loc_t, anchors, scales))
+        g = giou_loss(tf_decode(_clip_size_codes(box_pred, scales), anchors, scales),
+                      tf_decode(_clip_size_codes(loc_t, scales), anchors, scales))
         giou = tf.reduce_sum(g * pos) / num_pos
         total = total + t.giou_weight * giou
         parts["giou"] = giou
