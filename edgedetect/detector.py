@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgedetect.boxes import DEFAULT_SCALES, decode_center_size
+from edgedetect.boxes import DEFAULT_SCALES, decode_center_size, to_pixel_xyxy
 from edgedetect.detections import Detections
 from edgedetect.errors import LabelsError, ModelError
 from edgedetect.labels import find_labels_for, labels_from_metadata, load_labels
@@ -299,11 +299,7 @@ class Detector:
         if self.class_filter is not None:
             keep &= np.isin(classes, list(self.class_filter))
         boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
-        w, h = image_size
-        xyxy = np.stack(
-            [boxes[:, 1] * w, boxes[:, 0] * h, boxes[:, 3] * w, boxes[:, 2] * h], axis=1
-        ) if len(boxes) else np.zeros((0, 4), np.float32)
-        xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
+        xyxy = to_pixel_xyxy(boxes, image_size)
         idx = nms(xyxy, scores, self.iou_threshold, self.max_detections, classes)
         return Detections(xyxy[idx], scores[idx], classes[idx], self.names)
 

@@ -44,7 +44,7 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
         latest = tf.train.latest_checkpoint(str(w))
         if latest is None:
             raise ModelError(f"no checkpoint in {w}; pass a training run's checkpoints/ dir or a .weights.h5 file")
-        tf.train.Checkpoint(model=ssd.keras_model).restore(latest).expect_partial()
+        restore_checkpoint(ssd, latest)
     elif w.is_file():
         try:
             ssd.keras_model.load_weights(str(w))
@@ -53,6 +53,14 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
     else:
         raise ModelError(f"weights {w} not found; run host_tools.import_weights or host_tools.train first")
     return ssd
+
+
+def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
+    """Load the model weights of a ``host_tools.train`` checkpoint (the optimizer state is not needed)."""
+    try:
+        tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
+    except (tf.errors.OpError, ValueError) as exc:
+        raise ModelError(f"cannot restore checkpoint {prefix} ({exc}); was it made with this config?") from exc
 
 
 def postprocess_signature(cfg: SSDConfig) -> str:

@@ -8,14 +8,13 @@ excludes), with the same metrics as ``host_tools.evaluate``, and writes the best
 
 The Keras model runs in float directly (no TFLite conversion per checkpoint), with the same resize,
 normalisation, box decoding and NMS as the exported model, so a 16-image validation pass takes
-seconds.
+seconds. One model is built per run and each kept checkpoint is restored into it in turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,18 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from edgedetect.boxes import decode_center_size
+from edgedetect.boxes import decode_center_size, to_pixel_xyxy
 from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
 from host_tools.datasets import DatasetError, load_dataset
 from host_tools.evaluate import evaluate
+from host_tools.export import restore_checkpoint
+from host_tools.quantize import normalize
 from host_tools.shared_data import PENNFUDAN
-from host_tools.ssd.config import SSDConfig, load_config
-from host_tools.ssd.model import SSDModel, build_ssd
+from host_tools.ssd.config import load_config
+from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
 VAL_SPLIT = Path(__file__).resolve().parents[1] / "data" / "splits" / "pennfudan_val.txt"
 METRICS = ("ap", "ap50", "ap75", "mean_iou", "lamr")
@@ -46,70 +47,57 @@ _MIN_SCORE = 0.01  # below the evaluator's curve threshold (0.05), so AP and LAM
 class KerasDetector:
     """A float Keras SSD behind the evaluator's ``detect(image_bgr) -> Detections`` interface.
 
-    Mirrors the exported model: stretch-resize to the input size (INTER_LINEAR, as the runtime
-    does), RGB scaled to [-1, 1], sigmoid or softmax scores, center-size decoding with the config's
-    box scales, greedy NMS at the config's IoU threshold, ``max_detections`` boxes.
+    Mirrors the exported model: the calibration/runtime preprocessing (``quantize.normalize``), the
+    config's score converter, center-size decoding with the config's box scales, greedy NMS at the
+    config's IoU threshold, ``max_detections`` boxes.
     """
 
     def __init__(self, ssd: SSDModel):
         self.ssd = ssd
-        self.size = ssd.config.model.input_size
-        self._predict = tf.function(lambda x: ssd.keras_model(x, training=False), reduce_retracing=True)
+        score = score_fn(ssd.config)
+
+        def predict(x):
+            codes, logits = ssd.keras_model(x, training=False)
+            return codes, score(logits)
+
+        self._predict = tf.function(predict, reduce_retracing=True)
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        h, w = image_bgr.shape[:2]
-        rgb = cv2.cvtColor(cv2.resize(image_bgr, (self.size, self.size), interpolation=cv2.INTER_LINEAR),
-                           cv2.COLOR_BGR2RGB)
-        x = rgb.astype(np.float32)[None] / 127.5 - 1.0
-        codes, logits = (np.asarray(t)[0] for t in self._predict(tf.constant(x)))
         cfg = self.ssd.config
-        if cfg.model.score_converter == "softmax":
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = e / e.sum(axis=1, keepdims=True)
-        else:
-            probs = 1.0 / (1.0 + np.exp(-logits))
+        x = normalize(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), cfg.model.input_size)[None]
+        codes, probs = (np.asarray(t)[0] for t in self._predict(tf.constant(x)))
         scores = probs[:, 1]  # column 0 is background; the person detector has one class
         keep = np.flatnonzero(scores >= _MIN_SCORE)
-        boxes = np.clip(decode_center_size(codes[keep], self.ssd.anchors_cs[keep], cfg.model.box_scales), 0, 1)
-        xyxy = np.stack([boxes[:, 1] * w, boxes[:, 0] * h, boxes[:, 3] * w, boxes[:, 2] * h], axis=1)
+        boxes = decode_center_size(codes[keep], self.ssd.anchors_cs[keep], cfg.model.box_scales)
+        xyxy = to_pixel_xyxy(boxes, (image_bgr.shape[1], image_bgr.shape[0]))
         sc = scores[keep].astype(np.float32)
         idx = nms(xyxy, sc, cfg.postprocess.nms_iou_threshold, cfg.postprocess.max_detections)
         return Detections(xyxy[idx], sc[idx], np.zeros(len(idx), np.int32), {0: "person"})
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """(step, prefix) of every ``ckpt-N`` in a run's checkpoint directory, oldest first."""
-    found = []
-    for index in ckpt_dir.glob("ckpt-*.index"):
-        m = re.fullmatch(r"ckpt-(\d+)\.index", index.name)
-        if m:
-            found.append((int(m.group(1)), index.with_suffix("")))
-    return sorted(found)
+    """(step, prefix) of every checkpoint the run's CheckpointManager kept, oldest first."""
+    state = tf.train.get_checkpoint_state(str(ckpt_dir))
+    paths = state.all_model_checkpoint_paths if state is not None else []
+    return sorted((int(p.rsplit("-", 1)[1]), Path(p)) for p in paths)
 
 
-def restore(ssd: SSDModel, prefix: Path) -> None:
-    """Load a ``host_tools.train`` checkpoint's model weights (the optimizer state is not needed)."""
-    try:
-        tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
-    except (tf.errors.OpError, ValueError) as exc:
-        raise ModelError(f"cannot restore checkpoint {prefix} ({exc}); is it from this run's config?") from exc
-
-
-def validate_run(run_dir: Path, dataset: str, split_file: Path | None, config: SSDConfig | None = None,
+def validate_run(ssd: SSDModel, ckpt_dir: Path, dataset: str, split_file: Path | None,
                  threshold: float = 0.5, progress: bool = False) -> list[dict[str, Any]]:
-    """Score each checkpoint of ``run_dir``; returns one row (step + metrics) per checkpoint."""
-    cfg = config or load_config(run_dir / "config.json")
-    ckpts = list_checkpoints(run_dir / "checkpoints")
+    """Score each checkpoint in ``ckpt_dir`` with ``ssd``; returns one row (step + metrics) per checkpoint.
+
+    Leaves ``ssd`` holding the last checkpoint's weights.
+    """
+    ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
-        raise ModelError(f"no checkpoints in {run_dir / 'checkpoints'}; train first (host_tools.train --run-dir)")
+        raise ModelError(f"no checkpoints in {ckpt_dir}; train first (host_tools.train --run-dir)")
     ds = load_dataset(dataset, split_file)
     if not ds.samples:
         raise DatasetError(f"validation set {dataset} (split {split_file}) has no images")
-    ssd = build_ssd(cfg)
     detector = KerasDetector(ssd)
     rows = []
     for step, prefix in ckpts:
-        restore(ssd, prefix)
+        restore_checkpoint(ssd, prefix)
         m = evaluate(detector, ds, threshold, min(0.05, threshold), progress=progress).metrics
         row = {"step": step, "checkpoint": str(prefix), **{k: m[k] for k in (*METRICS, "precision", "recall")}}
         rows.append(row)
@@ -137,15 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.split_file and "test" in args.split_file.name.lower():
         raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; select on a validation split")
-    rows = validate_run(args.run_dir, args.dataset, args.split_file, threshold=args.threshold)
+    ssd = build_ssd(load_config(args.run_dir / "config.json"))
+    rows = validate_run(ssd, args.run_dir / "checkpoints", args.dataset, args.split_file, threshold=args.threshold)
     best = best_row(rows, args.select)
     out = {"dataset": args.dataset, "split_file": str(args.split_file), "select": args.select,
            "best_step": best["step"], "checkpoints": rows}
     (args.run_dir / "validation.json").write_text(json.dumps(out, indent=2))
     print(f"best by {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})")
     if not args.no_export:
-        ssd = build_ssd(load_config(args.run_dir / "config.json"))
-        restore(ssd, Path(best["checkpoint"]))
+        restore_checkpoint(ssd, best["checkpoint"])
         dest = args.run_dir / "best.weights.h5"
         ssd.keras_model.save_weights(str(dest))
         print(f"wrote {dest}")
