@@ -69,9 +69,10 @@ def init_weights(ssd: SSDModel, init: str | None, partial: bool = False,
                  source_config: str | Path = "ssdlite_mobilenet_v2") -> str:
     """Load starting weights; returns a short description for the log.
 
-    ``partial`` loads a ``.weights.h5`` of *another* architecture by layer name, skipping layers whose
-    shapes differ: e.g. SSD-MobileNetV2 takes the whole MobileNetV2 backbone of the pedestrian SSDLite
-    (same scopes) and starts only its full-convolution extra layers and box predictors from scratch.
+    ``partial`` copies from a ``.weights.h5`` of *another* architecture (``source_config``) only the
+    variables whose scoped names and shapes match: e.g. SSD-MobileNetV2 takes the whole MobileNetV2
+    backbone of the pedestrian SSDLite and starts only its full-convolution extra layers and box
+    predictors from scratch.
     """
     if init is None or init.lower() == "none":
         return "random init"
@@ -100,8 +101,6 @@ def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
     By variable name, not by Keras layer order: the ``.weights.h5`` format matches layers by position,
     which would pour another architecture's head weights into any layer of the same shape.
     """
-    from host_tools.ssd.config import load_config
-
     if path.suffix != ".h5" or not path.is_file():
         raise ModelError(f"--init-partial needs an existing Keras .weights.h5 file, not {path} "
                          "(make one with host_tools.import_weights)")

@@ -180,7 +180,7 @@ def test_giou_term_decodes_against_the_anchors():
 
 
 def test_partial_init_transfers_the_shared_backbone(tmp_path):
-    """SSD-MobileNetV2 takes the SSDLite's MobileNetV2 backbone by layer name; its new layers stay fresh."""
+    """SSD-MobileNetV2 takes the SSDLite's MobileNetV2 backbone by variable name; its new layers stay fresh."""
     from edgedetect.errors import ModelError
     from host_tools.train import init_weights
 
