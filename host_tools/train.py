@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import queue
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,14 +29,15 @@ import tensorflow as tf
 from edgedetect.errors import EdgeDetectError, ModelError
 from host_tools._cli import cli_errors
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
-from host_tools.ssd.config import SSDConfig, load_config, save_config
-from host_tools.ssd.data import TrainImages, batches, load_train_images
+from host_tools.ssd.config import DataSource, SSDConfig, load_config, save_config
+from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.losses import ssd_loss
 from host_tools.ssd.model import SSDModel, build_ssd
 
 DEFAULT_DATASET = f"pennfudan:{PENNFUDAN}"
 DEFAULT_SPLIT = TRAIN_SPLIT
+DEFAULT_SOURCES = (DataSource(DEFAULT_DATASET, str(DEFAULT_SPLIT)),)
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -140,29 +139,12 @@ def make_optimizer(cfg: SSDConfig):
     return keras.optimizers.Adam(lr)
 
 
-def _prefetch(gen, depth: int = 3):
-    """Run the numpy batch generator in a thread so augmentation overlaps the train step."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def work():
-        for item in gen:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-
-    th = threading.Thread(target=work, daemon=True)
-    th.start()
-    try:
-        while True:
-            yield q.get()
-    finally:
-        stop.set()
+def device_line() -> str:
+    """Which device the training step runs on, said once at the start (TF picks a GPU by itself)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"device: GPU ({', '.join(g.name for g in gpus)})"
+    return f"device: CPU ({tf.config.threading.get_inter_op_parallelism_threads() or 'all'} threads; no GPU visible)"
 
 
 def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
@@ -207,7 +189,7 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
         how = f"resumed from {latest}"
     start = int(step_var.numpy())
     print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
-          f"{how}", flush=True)
+          f"{how}; {device_line()}", flush=True)
 
     anchors_cs = tf.constant(ssd.anchors_cs, tf.float32)
 
@@ -235,13 +217,13 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
-    gen = _prefetch(batches(data, ssd, cfg, cfg.train.seed, start_step=start))
+    gen = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
     t_last = time.time()
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
     try:
         for step in range(start, end):
             x, loc_t, cls_t = next(gen)
-            parts = train_step(tf.constant(x), tf.constant(loc_t), tf.constant(cls_t))
+            parts = train_step(x, loc_t, cls_t)
             step_var.assign(step + 1)
             now = time.time()
             vals = {k: float(v) for k, v in parts.items()}
@@ -265,7 +247,6 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
             if (step + 1) % cfg.train.checkpoint_every == 0:
                 manager.save(checkpoint_number=step + 1)
     finally:
-        gen.close()
         if bar is not None:
             bar.close()
         log_f.close()
@@ -274,6 +255,17 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     model.save_weights(str(out))
     print(f"wrote {out}", flush=True)
     return out
+
+
+def training_sources(datasets: list[str] | None, split_file: str | None, cfg: SSDConfig) -> list[DataSource]:
+    """The CLI's ``--dataset`` list, else the config's ``[data]`` sources, else the Penn-Fudan train split."""
+    if datasets:
+        sources = [DataSource.parse(d) for d in datasets]
+        return [s if s.split_file else DataSource(s.spec, split_file, s.weight).checked("--split-file")
+                for s in sources]
+    if split_file:  # the default dataset with another split
+        return [DataSource(DEFAULT_DATASET, split_file).checked("--split-file")]
+    return [s.resolved() for s in cfg.data.sources] or list(DEFAULT_SOURCES)
 
 
 @cli_errors("train")
@@ -285,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="copy only the --init variables whose names and shapes match (transfer a backbone)")
     p.add_argument("--init-config", default="ssdlite_mobilenet_v2",
                    help="with --init-partial: the config the --init weights were made with")
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (host_tools.datasets), e.g. pennfudan:ROOT")
-    p.add_argument("--split-file", default=str(DEFAULT_SPLIT), help="image names to train on (never the test split)")
+    p.add_argument("--dataset", action="append", metavar="SPEC[#split=FILE][#weight=W]",
+                   help="a dataset of the training mix (repeat to mix; host_tools.datasets spec, e.g. "
+                        "yolo:../shared/data/capston2/train#weight=3); default: the config's [data] sources, "
+                        "else the Penn-Fudan train split")
+    p.add_argument("--split-file", help="image names to train on, for each --dataset without its own #split=")
     p.add_argument("--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)")
     p.add_argument("--steps", type=int, help="override train.steps")
     p.add_argument("--batch-size", type=int, help="override train.batch_size")
@@ -298,8 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    if args.split_file and "test" in Path(args.split_file).name.lower():
-        raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; train on the train split")
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.train.batch_size = args.batch_size
@@ -307,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.train.learning_rate = args.lr
     if args.seed is not None:
         cfg.train.seed = args.seed
-    data = load_train_images(args.dataset, args.split_file or None, args.limit)
-    if len(data) == 0:
-        raise EdgeDetectError(f"no training images in {args.dataset} (split {args.split_file})")
+    data = load_train_mix(training_sources(args.dataset, args.split_file, cfg), args.limit)
     train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
           progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after,
           init_partial=args.init_partial, init_config=args.init_config)

@@ -1,10 +1,13 @@
-"""Pick a training checkpoint on a validation split: ``python -m host_tools.validate``.
+"""Pick a training checkpoint on validation sets: ``python -m host_tools.validate``.
 
 Model selection must not look at the test split, or the test numbers stop meaning anything. This
-tool scores every checkpoint of a run (``RUN/checkpoints``) on a held-out validation split of the
-*training* images (``data/splits/pennfudan_val.txt`` by default, which ``pennfudan_fit.txt``
-excludes), with the same metrics as ``host_tools.evaluate``, and writes the best one as
-``RUN/best.weights.h5`` for ``host_tools.export``.
+tool scores every checkpoint of a run (``RUN/checkpoints``) on held-out validation sets, with the
+same metrics as ``host_tools.evaluate``, per set and as one summary (the mean over the sets, so a
+small set counts as much as a large one), and writes the best one as ``RUN/best.weights.h5`` for
+``host_tools.export``. The default sets (:data:`DEFAULT_VAL_SETS`) are people in every kind of
+scene (``capston2/valid``), street pedestrians (``data/splits/pennfudan_val.txt``, which
+``pennfudan_fit.txt`` excludes) and general COCO photos held out of ``coco_train``
+(``data/splits/coco128_val.txt`` and minicoco's ``val.json``), none of them trained on.
 
 The Keras model runs in float directly (no TFLite conversion per checkpoint), with the same resize,
 normalisation, box decoding and NMS as the exported model, so a 16-image validation pass takes
@@ -31,15 +34,24 @@ from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
-from host_tools.datasets import DatasetError, load_dataset
+from host_tools.datasets import Dataset, DatasetError, load_dataset
 from host_tools.evaluate import evaluate
 from host_tools.export import restore_checkpoint
 from host_tools.quantize import normalize
-from host_tools.shared_data import PENNFUDAN
-from host_tools.ssd.config import load_config
+from host_tools.shared_data import PENNFUDAN, SHARED
+from host_tools.ssd.config import DataSource, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
-VAL_SPLIT = Path(__file__).resolve().parents[1] / "data" / "splits" / "pennfudan_val.txt"
+SPLITS = Path(__file__).resolve().parents[1] / "data" / "splits"
+VAL_SPLIT = SPLITS / "pennfudan_val.txt"
+COCO = SHARED / "coco_train"
+# name -> sources; a set may join several sources (the COCO hold-out comes from two subsets).
+DEFAULT_VAL_SETS: dict[str, tuple[DataSource, ...]] = {
+    "capston2_valid": (DataSource(f"yolo:{SHARED / 'capston2' / 'valid'}"),),
+    "pennfudan_val": (DataSource(f"pennfudan:{PENNFUDAN}", str(VAL_SPLIT)),),
+    "coco_val": (DataSource(f"yolo:{COCO / 'coco128'}", str(SPLITS / "coco128_val.txt")),
+                 DataSource(f"coco:{COCO / 'minicoco/annotations/val.json'}:{COCO / 'minicoco/images'}")),
+}
 METRICS = ("ap", "ap50", "ap75", "mean_iou", "lamr")
 _MIN_SCORE = 0.01  # below the evaluator's curve threshold (0.05), so AP and LAMR see every box they use
 
@@ -82,29 +94,62 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     return sorted((int(p.rsplit("-", 1)[1]), Path(p)) for p in paths)
 
 
-def validate_run(ssd: SSDModel, ckpt_dir: Path, dataset: str, split_file: Path | None,
+def load_val_set(name: str, sources: tuple[DataSource, ...]) -> Dataset:
+    """One validation set from one or more sources (refusing test splits), as one :class:`Dataset`."""
+    samples = []
+    for src in sources:
+        src.checked(f"validation set {name}")
+        samples += load_dataset(src.spec, src.split_file).samples
+    if not samples:
+        raise DatasetError(f"validation set {name} ({', '.join(s.spec for s in sources)}) has no images")
+    return Dataset(spec=" + ".join(s.spec for s in sources), kind=name, samples=samples)
+
+
+def summarize(per_set: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The selection figure: each metric's mean over the sets (every set weighs the same)."""
+    keys = (*METRICS, "precision", "recall")
+    return {k: float(np.mean([m[k] for m in per_set.values()])) for k in keys}
+
+
+def validate_run(ssd: SSDModel, ckpt_dir: Path, val_sets: dict[str, Dataset],
                  threshold: float = 0.5, progress: bool = False) -> list[dict[str, Any]]:
-    """Score each checkpoint in ``ckpt_dir`` with ``ssd``; returns one row (step + metrics) per checkpoint.
+    """Score each checkpoint in ``ckpt_dir`` on every set; one row (step, summary, per-set) per checkpoint.
 
     Leaves ``ssd`` holding the last checkpoint's weights.
     """
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
         raise ModelError(f"no checkpoints in {ckpt_dir}; train first (host_tools.train --run-dir)")
-    ds = load_dataset(dataset, split_file)
-    if not ds.samples:
-        raise DatasetError(f"validation set {dataset} (split {split_file}) has no images")
     detector = KerasDetector(ssd)
     rows = []
     for step, prefix in ckpts:
         restore_checkpoint(ssd, prefix)
-        m = evaluate(detector, ds, threshold, min(0.05, threshold), progress=progress).metrics
-        row = {"step": step, "checkpoint": str(prefix), **{k: m[k] for k in (*METRICS, "precision", "recall")}}
+        per_set = {}
+        for name, ds in val_sets.items():
+            m = evaluate(detector, ds, threshold, min(0.05, threshold), progress=progress).metrics
+            per_set[name] = {k: m[k] for k in (*METRICS, "precision", "recall")}
+        row = {"step": step, "checkpoint": str(prefix), **summarize(per_set), "sets": per_set}
         rows.append(row)
-        print(f"step {step:6d}  AP50 {m['ap50']:.3f}  AP {m['ap']:.3f}  AP75 {m['ap75']:.3f}  "
-              f"mean IoU {m['mean_iou']:.3f}  LAMR {m['lamr']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}",
-              flush=True)
+        sets = "  ".join(f"{n} {m['ap50']:.3f}/{m['recall']:.2f}" for n, m in per_set.items())
+        print(f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  mean IoU {row['mean_iou']:.3f}  "
+              f"| AP50/recall {sets}", flush=True)
     return rows
+
+
+def parse_val_sets(items: list[str] | None, dataset: str | None, split_file: Path | None) -> dict[str, Dataset]:
+    """``--val NAME=SPEC[#split=FILE]`` (repeatable), else ``--dataset``/``--split-file``, else the defaults."""
+    if items:
+        sets: dict[str, tuple[DataSource, ...]] = {}
+        for item in items:
+            name, sep, spec = item.partition("=")
+            if not sep or not name or ":" in name:
+                raise EdgeDetectError(f"--val {item!r}: use NAME=SPEC[#split=FILE], e.g. street=pennfudan:ROOT")
+            sets[name] = (*sets.get(name, ()), DataSource.parse(spec))
+    elif dataset:
+        sets = {"val": (DataSource(dataset, str(split_file) if split_file else None),)}
+    else:
+        sets = DEFAULT_VAL_SETS
+    return {name: load_val_set(name, sources) for name, sources in sets.items()}
 
 
 def best_row(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -117,21 +162,28 @@ def best_row(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m host_tools.validate", description=__doc__.split("\n")[0])
     p.add_argument("--run-dir", type=Path, required=True, help="a host_tools.train run directory")
-    p.add_argument("--dataset", default=f"pennfudan:{PENNFUDAN}", help="dataset spec (host_tools.datasets)")
-    p.add_argument("--split-file", type=Path, default=VAL_SPLIT, help="validation image names (not the test split)")
-    p.add_argument("--select", choices=METRICS, default="ap", help="metric that picks the best checkpoint")
+    p.add_argument("--val", action="append", metavar="NAME=SPEC[#split=FILE]",
+                   help="a validation set (repeat; the same NAME joins sources); default: capston2_valid, "
+                        "pennfudan_val and coco_val (see the module doc)")
+    p.add_argument("--dataset", help="one validation set instead: a dataset spec (host_tools.datasets)")
+    p.add_argument("--split-file", type=Path, help="with --dataset: validation image names (not the test split)")
+    p.add_argument("--select", choices=METRICS, default="ap50",
+                   help="metric (mean over the sets) that picks the best checkpoint")
     p.add_argument("--threshold", type=float, default=0.5, help="score threshold for precision/recall/mean IoU")
     p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
     args = p.parse_args(argv)
     if args.split_file and "test" in args.split_file.name.lower():
         raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; select on a validation split")
+    if args.split_file and not args.dataset:
+        args.dataset = f"pennfudan:{PENNFUDAN}"
+    val_sets = parse_val_sets(args.val, args.dataset, args.split_file)
     ssd = build_ssd(load_config(args.run_dir / "config.json"))
-    rows = validate_run(ssd, args.run_dir / "checkpoints", args.dataset, args.split_file, threshold=args.threshold)
+    rows = validate_run(ssd, args.run_dir / "checkpoints", val_sets, threshold=args.threshold)
     best = best_row(rows, args.select)
-    out = {"dataset": args.dataset, "split_file": str(args.split_file), "select": args.select,
-           "best_step": best["step"], "checkpoints": rows}
+    out = {"sets": {n: {"spec": d.spec, "images": len(d)} for n, d in val_sets.items()},
+           "select": f"mean {args.select} over the sets", "best_step": best["step"], "checkpoints": rows}
     (args.run_dir / "validation.json").write_text(json.dumps(out, indent=2))
-    print(f"best by {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})")
+    print(f"best by mean {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})")
     if not args.no_export:
         restore_checkpoint(ssd, best["checkpoint"])
         dest = args.run_dir / "best.weights.h5"

@@ -1,30 +1,41 @@
-"""Training batches from a person dataset (``host_tools.datasets``): augment, resize, normalise, match.
+"""Training batches from a mix of person datasets (``host_tools.datasets``): augment, resize, match.
 
-A seeded numpy generator drives every random choice, so a run with the same seed sees the same batches.
+A run names one or more :class:`DataSource` (a dataset spec, an optional split file, a sampling
+weight). Each training example is drawn from a source with probability weight / sum of weights and
+uniformly inside it, so a small street set can sit beside a large general-scene set without being
+drowned or repeated to death.
+
+Every random choice comes from a numpy generator seeded with (seed, step, slot), so a run with the
+same seed sees the same batches and ``--resume`` continues the very same stream. The examples are
+made in a ``tf.data`` pipeline (parallel ``map`` over example indices, then batch and prefetch), so
+decoding, augmentation and anchor matching overlap the training step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
+import tensorflow as tf
 
+from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from host_tools.ssd.augment import augment
-from host_tools.ssd.config import SSDConfig
+from host_tools.ssd.config import DataSource, SSDConfig
 from host_tools.ssd.model import SSDModel
 from host_tools.ssd.targets import build_targets
 
 
 class TrainImages:
-    """Decoded images (RGB uint8) and normalised person boxes of the training samples, kept in memory."""
+    """Decoded images (RGB uint8), normalised person boxes and the sampling probability of each image."""
 
-    def __init__(self, samples, min_box_px: float = 2.0):
+    def __init__(self, samples, source: int = 0, min_box_px: float = 2.0):
         self.images: list[np.ndarray] = []
         self.boxes: list[np.ndarray] = []
         self.names: list[str] = []
+        self.source: list[int] = []
+        self.source_weights: list[float] = [1.0]
         for s in samples:
             bgr = read_bgr(s.image_path, "training image")
             h, w = bgr.shape[:2]
@@ -37,43 +48,93 @@ class TrainImages:
             self.images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             self.boxes.append(np.clip(norm, 0, 1).astype(np.float32))
             self.names.append(Path(s.image_path).name)
+            self.source.append(source)
 
     def __len__(self) -> int:
         return len(self.images)
 
+    def extend(self, other: TrainImages, weight: float) -> None:
+        """Append another source's images; it is sampled with ``weight`` relative to the others."""
+        offset = len(self.source_weights) if self.images else 0
+        if not self.images:
+            self.source_weights = []
+        self.images += other.images
+        self.boxes += other.boxes
+        self.names += other.names
+        self.source += [offset + s for s in other.source]
+        self.source_weights.append(weight)
+
+    def probabilities(self) -> np.ndarray:
+        """P(image): its source's share of the weights, split evenly among that source's images."""
+        src = np.asarray(self.source)
+        counts = np.bincount(src, minlength=len(self.source_weights)).astype(np.float64)
+        w = np.asarray(self.source_weights, np.float64)
+        p = w[src] / np.maximum(counts[src], 1)
+        return p / p.sum()
+
 
 def load_train_images(dataset_spec: str, split_file: str | Path | None, limit: int | None = None) -> TrainImages:
-    """Read a dataset spec (``host_tools.datasets``), optionally only its first ``limit`` samples."""
+    """Read one dataset spec (``host_tools.datasets``), optionally only its first ``limit`` samples."""
     from host_tools.datasets import load_dataset
 
     ds = load_dataset(dataset_spec, split_file)
     return TrainImages(ds.samples[:limit] if limit else ds.samples)
 
 
-def batches(data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, start_step: int = 0,
-            augment_images: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Endless (images [B,S,S,3] in [-1,1], loc targets [B,N,4], cls targets [B,N]) batches.
+def load_train_mix(sources: list[DataSource], limit: int | None = None) -> TrainImages:
+    """Read every source of a mix; ``limit`` caps the images taken from each source."""
+    mix = TrainImages([])
+    for src in sources:
+        part = load_train_images(src.spec, src.split_file, limit)
+        if len(part) == 0:
+            raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
+        mix.extend(part, src.weight)
+        print(f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
+              + (f" (split {src.split_file})" if src.split_file else ""), flush=True)
+    return mix
 
-    Each step's images and augmentations come from a generator seeded with (seed, step), so a run is
-    reproducible and a resumed run continues the very same stream from ``start_step``.
+
+class ExampleMaker:
+    """Makes training example ``k`` (batch ``k // B``, slot ``k % B``) deterministically."""
+
+    def __init__(self, data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, augment_images: bool = True):
+        self.data, self.ssd, self.cfg, self.seed = data, ssd, cfg, seed
+        self.augment_images = augment_images
+        self.p = data.probabilities()
+
+    def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        bs, size = self.cfg.train.batch_size, self.cfg.model.input_size
+        step, slot = divmod(int(k), bs)
+        i = np.random.default_rng([self.seed, step]).choice(len(self.p), size=bs, p=self.p)[slot]
+        rng = np.random.default_rng([self.seed, step, slot])
+        img, boxes = self.data.images[i], self.data.boxes[i]
+        if self.augment_images:
+            img, boxes, _ = augment(img, boxes, self.cfg.augment, rng)
+        big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
+        boxes = boxes[big]
+        x = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
+        loc, cls = build_targets(self.ssd.anchors, self.ssd.anchors_cs, boxes, np.zeros(len(boxes), np.int32),
+                                 self.cfg.train.matched_iou, self.cfg.train.unmatched_iou, self.cfg.model.box_scales)
+        return x, loc.astype(np.float32), cls.astype(np.int32)
+
+
+def train_dataset(data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, start_step: int = 0,
+                  augment_images: bool = True, parallel: int | None = None) -> tf.data.Dataset:
+    """Endless batches (images [B,S,S,3] in [-1,1], loc targets [B,N,4], cls targets [B,N]) from ``start_step``.
+
+    ``deterministic=True`` keeps the batch order fixed whatever the parallelism, so resume is exact.
     """
-    size = cfg.model.input_size
+    make = ExampleMaker(data, ssd, cfg, seed, augment_images)
+    size, n = cfg.model.input_size, ssd.num_anchors
     bs = cfg.train.batch_size
-    step = start_step
-    while True:
-        rng = np.random.default_rng([seed, step])
-        idx = rng.choice(len(data), size=bs, replace=len(data) < bs)
-        xs = np.empty((bs, size, size, 3), np.float32)
-        locs = np.empty((bs, ssd.num_anchors, 4), np.float32)
-        clss = np.empty((bs, ssd.num_anchors), np.int32)
-        for j, i in enumerate(idx):
-            img, boxes = data.images[i], data.boxes[i]
-            if augment_images:
-                img, boxes, _ = augment(img, boxes, cfg.augment, rng)
-            big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
-            boxes = boxes[big]
-            xs[j] = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
-            locs[j], clss[j] = build_targets(ssd.anchors, ssd.anchors_cs, boxes, np.zeros(len(boxes), np.int32),
-                                             cfg.train.matched_iou, cfg.train.unmatched_iou, cfg.model.box_scales)
-        step += 1
-        yield xs, locs, clss
+
+    def example(k):
+        x, loc, cls = tf.numpy_function(make, [k], (tf.float32, tf.float32, tf.int32), stateful=False)
+        x.set_shape((size, size, 3))
+        loc.set_shape((n, 4))
+        cls.set_shape((n,))
+        return x, loc, cls
+
+    ds = tf.data.Dataset.counter(start=start_step * bs)
+    ds = ds.map(example, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(bs, drop_remainder=True).prefetch(2)
