@@ -12,3 +12,36 @@ import os
 # Must be set before TensorFlow or TF-MOT is imported anywhere in the process.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import contextlib  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+@contextlib.contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block, unless ``EDGEDETECT_VERBOSE`` is set.
+
+    TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, CPU features, cuInit) are written before
+    absl logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not reach them; only the descriptor can.
+    Python-level errors raised inside the block still surface after it, with stderr restored.
+    """
+    if os.environ.get("EDGEDETECT_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with native_stderr_quiet():
+    import tensorflow  # noqa: E402, F401  (loaded once, quietly; every later import is silent)
+
+    tensorflow.config.list_physical_devices("GPU")  # probes CUDA now, so its cuInit line stays quiet
