@@ -203,9 +203,14 @@ def model_info(detector: Any, model_arg: str) -> dict[str, Any]:
 
 
 def make_detector(
-    model: str, labels: str | None, curve_threshold: float, threads: int, classes: list[str]
+    model: str,
+    labels: str | None,
+    curve_threshold: float,
+    threads: int,
+    classes: list[str],
+    tiles: str = "off",
 ) -> Any:
-    """The runtime Detector for a .tflite, or the HOG baseline for ``hog``."""
+    """The runtime Detector for a .tflite (with a tiled second pass if ``tiles``), or HOG for ``hog``."""
     if model == "hog":
         from host_tools.hog import HogDetector
 
@@ -216,10 +221,13 @@ def make_detector(
             f"model file {path} not found (pass a .tflite file, or --model hog for the HOG baseline)"
         )
     from edgedetect.detector import Detector
+    from edgedetect.tiling import TiledDetector, parse_tiles
 
-    return Detector(
+    rows, cols = parse_tiles(tiles)
+    det = Detector(
         path, labels=labels, threshold=curve_threshold, classes=classes, num_threads=threads
     )
+    return det if rows * cols == 1 else TiledDetector(det, rows, cols)
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -573,6 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated model labels that count as a person (default person)",
     )
     p.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
+    p.add_argument(
+        "--tiles",
+        default="off",
+        help="tiled second pass for small people: ROWSxCOLS, e.g. 2x2 (edgedetect.tiling; default off)",
+    )
     p.add_argument("--out", required=True, type=Path, help="report folder (created)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -590,6 +603,7 @@ def run_evaluation(
     threads: int = 2,
     classes: tuple[str, ...] | list[str] = ("person",),
     progress: bool = True,
+    tiles: str = "off",
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a .tflite path or ``"hog"``) on a dataset spec and write the report to ``out``.
 
@@ -609,7 +623,7 @@ def run_evaluation(
     if not ds.samples:
         raise DatasetError(f"dataset {dataset} has no images")
     detector = make_detector(
-        model, str(labels) if labels else None, curve_threshold, threads, list(classes)
+        model, str(labels) if labels else None, curve_threshold, threads, list(classes), tiles
     )
     ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress)
     meta = {
@@ -645,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         classes=[c.strip() for c in args.classes.split(",")],
         progress=not args.no_progress,
+        tiles=args.tiles,
     )
     print(
         f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  "
