@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=MODES, default="int8")
     p.add_argument("--raw", action="store_true", help="raw-output variant instead of the postprocess op")
     p.add_argument("--saved-model", type=Path, help="also write a SavedModel to this directory")
-    p.add_argument("--calibration", type=int, default=100, help="representative images for int8")
+    p.add_argument("--calibration", type=int, default=100, help="representative images for int8, from the config's training mix (else the Penn-Fudan train split)")
     p.add_argument("--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights")
     p.add_argument("--labels", default="person", help="comma-separated class names for the label file")
     args = p.parse_args(argv)
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.saved_model:
         export_saved_model(ssd, args.saved_model, raw=True)
         print(f"wrote {args.saved_model}")
-    reps = representative_images(ssd.config.model.input_size, args.calibration) if args.mode == "int8" else None
+    reps = (representative_images(ssd.config.model.input_size, args.calibration, sources=ssd.config.data.sources)
+            if args.mode == "int8" else None)
     data = convert(ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)

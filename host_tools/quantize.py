@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
@@ -30,6 +31,7 @@ from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT, TRAIN_SPLIT
+from host_tools.ssd.config import DataSource
 from host_tools.ssd.model import SSDModel
 
 MODES = ("float32", "dynamic", "float16", "int8")
@@ -44,21 +46,20 @@ def normalize(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_SPLIT,
-                          image_dir: Path = PENNFUDAN / "PNGImages") -> list[np.ndarray]:
-    """Calibration inputs: the first ``count`` TRAIN-split images, plus their mirror images if more are needed."""
+                          image_dir: Path = PENNFUDAN / "PNGImages",
+                          sources: Sequence[DataSource] = ()) -> list[np.ndarray]:
+    """Calibration inputs: ``count`` training images, plus their mirror images if more are needed.
+
+    With ``sources`` (a training mix, as a config's ``[data]`` names it) the images are spread over the
+    sources by their weights, picked with a fixed seed, so a general-scene model is calibrated on the
+    scenes it was trained for. Without, the first images of the Penn-Fudan train split.
+    """
     import cv2
 
-    if not split_file.is_file():
-        raise EdgeDetectError(f"calibration split {split_file} not found; int8 needs the Penn-Fudan train split")
-    names = [n for n in split_file.read_text().split() if n]
-    out = []
-    for name in names:
-        bgr = read_bgr(image_dir / name, "calibration image")
-        out.append(normalize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size))
-        if len(out) >= count:
-            break
+    paths = _mix_paths(sources, count) if sources else _split_paths(split_file, image_dir, count)
+    out = [normalize(cv2.cvtColor(read_bgr(p, "calibration image"), cv2.COLOR_BGR2RGB), size) for p in paths]
     i = 0
-    while len(out) < count and i < len(names):
+    while len(out) < count and i < len(paths):
         out.append(out[i][:, ::-1].copy())
         i += 1
     # Pin the calibrated input range to the full [-1, 1] pixel range so that uint8 input = raw pixels.
@@ -67,6 +68,26 @@ def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_
         out[0][0, 0, :] = -1.0
         out[0][0, 1, :] = 1.0
     return out
+
+
+def _split_paths(split_file: Path, image_dir: Path, count: int) -> list[Path]:
+    if not split_file.is_file():
+        raise EdgeDetectError(f"calibration split {split_file} not found; int8 needs the Penn-Fudan train split")
+    return [image_dir / n for n in split_file.read_text().split() if n][:count]
+
+
+def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
+    """``count`` image paths drawn without replacement, each source's share by its weight (seed 0)."""
+    from host_tools.datasets import load_dataset
+
+    rng = np.random.default_rng(0)
+    total = sum(s.weight for s in sources)
+    paths: list[Path] = []
+    for s in (src.resolved() for src in sources):
+        samples = load_dataset(s.spec, s.split_file).samples
+        n = min(len(samples), max(1, round(count * s.weight / total)))
+        paths += [samples[i].image_path for i in sorted(rng.choice(len(samples), n, replace=False))]
+    return paths[:count]
 
 
 def convert(ssd: SSDModel, mode: str, raw: bool = False, representative: list[np.ndarray] | None = None,
@@ -155,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", required=True, help=".weights.h5 or checkpoint dir of the float model")
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--modes", default=",".join(MODES + ("qat",)), help=f"comma-separated subset of {MODES + ('qat',)}")
-    p.add_argument("--calibration", type=int, default=100, help="int8 representative set size (train split)")
+    p.add_argument("--calibration", type=int, default=100, help="int8 representative set size (from the config's training mix, else the train split)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel")
     p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
     p.add_argument("--qat-delay", type=int, default=0, help="QAT quantization delay (steps of float training first)")
@@ -168,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    reps = representative_images(size, args.calibration) if {"int8", "qat"} & set(modes) else None
+    reps = (representative_images(size, args.calibration, sources=ssd.config.data.sources)
+            if {"int8", "qat"} & set(modes) else None)
     rows = []
     for mode in modes:
         out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"

@@ -145,3 +145,19 @@ def test_summary_is_the_mean_over_sets():
                "b": {"ap": 0.4, "ap50": 0.8, "ap75": 0.3, "mean_iou": 0.6, "lamr": 0.3, "precision": 0, "recall": 1}}
     s = summarize(per_set)
     assert s["ap50"] == pytest.approx(0.6) and s["lamr"] == pytest.approx(0.4) and s["recall"] == pytest.approx(0.75)
+
+
+def test_int8_calibration_follows_the_training_mix():
+    """A general-scene model is calibrated on its own scenes, spread by the mix weights, not on streets only."""
+    from host_tools.quantize import _mix_paths
+    from host_tools.ssd.config import load_config
+
+    need_shared(SHARED / "coco_train")
+    sources = load_config("ssdlite_mobilenet_v2_mix").data.sources
+    paths = _mix_paths(sources, 40)
+    assert len(paths) == len(set(paths)) == 40
+    from_capston = sum("capston2" in str(p) for p in paths)
+    weight = next(s.weight for s in sources if "capston2" in s.spec) / sum(s.weight for s in sources)
+    assert from_capston == round(40 * weight)
+    assert any("PennFudan" in str(p) for p in paths) and any("coco_train" in str(p) for p in paths)
+    assert paths == _mix_paths(sources, 40)  # fixed seed: the same model converts the same way
