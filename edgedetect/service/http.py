@@ -1,29 +1,81 @@
-"""HTTP endpoints: /healthz, /metrics, /snapshot.jpg, /stream.mjpg (waitress + a tiny WSGI app).
+"""HTTP endpoints: /healthz, /metrics, /snapshot.jpg, /stream.mjpg on a small asyncio server.
 
-waitress is a maintained pure-Python WSGI server with a fixed worker pool, so the number of
-threads (and the memory) stays bounded however many clients connect; MJPEG streams are capped
-below the pool size so /healthz and /metrics always get a worker. Metrics text comes from
-prometheus-client. Loopback only by default; an optional bearer token guards every endpoint.
+Interface (what the service uses):
+
+- ``HttpApp(health, metrics, jpeg, token="", stream_fps=5.0, max_streams=3)``: *what* is served.
+  ``health() -> (ok, dict)``, ``metrics() -> bytes``, ``jpeg() -> (frame_id, bytes) | None``
+  are plain blocking callables; the server runs them on its worker threads.
+- ``HttpServer(app, host, port, threads=4, *, max_body_bytes=4096, max_header_bytes=8192,
+  max_connections=64, max_connections_per_client=16, send_timeout_s=10.0, header_timeout_s=10.0)``
+  binds its listening socket **in the constructor** (a busy port raises ``OSError`` there, so
+  an old server can keep running) and serves nothing until ``start()``. ``port`` is the bound
+  port (useful with port 0). ``set_app(app)`` swaps the app of a running server without
+  rebinding (the old app's streams end; viewers reconnect under the new token/fps).
+  ``stop()`` closes everything within ~2 s; a stopped server is not restarted (bind a new one).
+
+Why not waitress (used before): its ``connection_limit`` counts half-open connections, so 32 of
+them lock everyone out; a stream holds one of its pool threads for as long as it is watched, so
+no thread is left for ``/healthz`` when ``threads`` is small; it reads (and spools to disk) a
+request body before the app can refuse it; and a viewer that never reads makes it buffer the
+stream to temp files. None of these can be configured away, so the server is hand-written on
+the standard library: one event-loop thread holds every connection (an idle or half-open one
+costs a socket and a few kB, not a thread), one worker thread is reserved for ``/healthz`` and
+``/metrics``, and ``threads`` workers encode JPEGs for ``/snapshot.jpg`` and the streams. On a
+Pi that is ``threads + 2`` threads however many clients connect, and no new dependency.
+
+Guarantees: a request head must arrive within ``header_timeout_s`` and fit ``max_header_bytes``
+(else 408 / 431); a declared body over ``max_body_bytes`` is 413 and a method other than GET/HEAD
+is 405, both decided on the head alone, the body is never read (at most 64 kB are drained so the
+client sees the reply); HEAD gets the headers only; each client address keeps at most
+``max_connections_per_client`` connections and the server ``max_connections``: over a cap, the
+oldest connection that has not sent a full request yet is closed to make room; a reply or stream
+part the client does not take within ``send_timeout_s`` closes the connection (and frees its
+stream slot). Every reply has ``Connection: close``. Loopback by default; an optional bearer
+token guards every endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import hmac
 import json
 import logging
+import socket
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("edgedetect.http")
 
 BOUNDARY = "edgedetectframe"
+STREAM_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+STREAM_SNDBUF = 128 * 1024  # kernel send buffer of a stream socket: bounds what a stalled viewer holds
+DRAIN_LIMIT = 64 * 1024  # unread request bytes read and dropped after a reply, so the client sees it
+INDEX = (b"<html><body><h1>edgedetect</h1><img src='stream.mjpg'><p><a href='healthz'>healthz"
+         b"</a> <a href='metrics'>metrics</a> <a href='snapshot.jpg'>snapshot</a></body></html>")
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+           501: "Not Implemented", 503: "Service Unavailable"}
+
+
+@dataclass
+class Reply:
+    """One whole response: status, body and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class HttpApp:
-    """The WSGI application; the service provides health, metrics and JPEG callables."""
+    """The endpoints; the service provides health, metrics and JPEG callables."""
+
+    CONTROL = ("/healthz", "/metrics")  # answered on the reserved worker
 
     def __init__(self, health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Callable[[], bytes],
                  jpeg: Callable[[], tuple[int, bytes] | None], token: str = "", stream_fps: float = 5.0,
@@ -34,111 +86,334 @@ class HttpApp:
         self.token = token
         self.stream_fps = stream_fps
         self.max_streams = max_streams
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # set: streams end (server stopped or app replaced)
         self._streams = 0
         self._lock = threading.Lock()
 
-    def _authorized(self, environ: dict[str, Any]) -> bool:
+    def authorized(self, headers: Mapping[str, str], query: str) -> bool:
         if not self.token:
             return True
-        header = environ.get("HTTP_AUTHORIZATION", "")
+        header = headers.get("authorization", "")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not given:  # <img src=".../stream.mjpg?token=..."> cannot send headers
-            given = parse_qs(environ.get("QUERY_STRING", "")).get("token", [""])[0]
+            given = parse_qs(query).get("token", [""])[0]
         return hmac.compare_digest(given.encode(), self.token.encode())
 
-    def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            return _reply(start_response, "405 Method Not Allowed", b"GET only\n", [("Allow", "GET, HEAD")])
-        if not self._authorized(environ):
-            return _reply(start_response, "401 Unauthorized", b"bearer token required\n",
-                          [("WWW-Authenticate", 'Bearer realm="edgedetect"')])
+    def respond(self, path: str) -> Reply:
+        """The reply for every path but /stream.mjpg (blocking: runs on a worker thread)."""
         if path == "/healthz":
             ok, info = self.health()
-            body = (json.dumps(info, sort_keys=True) + "\n").encode()
-            return _reply(start_response, "200 OK" if ok else "503 Service Unavailable", body,
-                          content_type="application/json")
+            return Reply(200 if ok else 503, (json.dumps(info, sort_keys=True) + "\n").encode(), "application/json")
         if path == "/metrics":
-            return _reply(start_response, "200 OK", self.metrics(),
-                          content_type="text/plain; version=0.0.4; charset=utf-8")
+            return Reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
         if path == "/snapshot.jpg":
             got = self.jpeg()
-            if got is None:
-                return _reply(start_response, "503 Service Unavailable", b"no frame yet\n")
-            return _reply(start_response, "200 OK", got[1], content_type="image/jpeg")
-        if path == "/stream.mjpg":
-            return self._stream(start_response)
+            return Reply(503, b"no frame yet\n") if got is None else Reply(200, got[1], "image/jpeg")
         if path == "/":
-            body = (b"<html><body><h1>edgedetect</h1><img src='stream.mjpg'><p><a href='healthz'>healthz"
-                    b"</a> <a href='metrics'>metrics</a> <a href='snapshot.jpg'>snapshot</a></body></html>")
-            return _reply(start_response, "200 OK", body, content_type="text/html")
-        return _reply(start_response, "404 Not Found", b"not found\n")
+            return Reply(200, INDEX, "text/html")
+        return Reply(404, b"not found\n")
 
-    def _stream(self, start_response) -> Iterable[bytes]:
+    def open_stream(self) -> bool:
+        """Take a stream slot; False when all `max_streams` are in use."""
         with self._lock:
             if self._streams >= self.max_streams:
-                return _reply(start_response, "503 Service Unavailable", b"too many stream clients\n")
+                return False
             self._streams += 1
-        start_response("200 OK", [("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}"),
-                                  ("Cache-Control", "no-cache, private"), ("Pragma", "no-cache")])
-        return self._frames()
+            return True
 
-    def _frames(self) -> Iterable[bytes]:
-        """One JPEG part per new frame, at most `stream_fps`; ends on client disconnect or stop."""
-        period = 1.0 / self.stream_fps
-        last_id = None
-        try:
-            while not self.stopping.is_set():
-                t0 = time.monotonic()
-                got = self.jpeg()
-                if got is not None and got[0] != last_id:
-                    last_id, data = got
-                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                           f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
-                self.stopping.wait(max(0.0, period - (time.monotonic() - t0)))
-        finally:
-            with self._lock:
-                self._streams -= 1
+    def close_stream(self) -> None:
+        with self._lock:
+            self._streams -= 1
+
+    @property
+    def streams(self) -> int:
+        with self._lock:
+            return self._streams
 
 
-def _reply(start_response, status: str, body: bytes, headers: list[tuple[str, str]] | None = None,
-           content_type: str = "text/plain; charset=utf-8") -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                            ("Cache-Control", "no-store"), *(headers or [])])
-    return [body]
+@dataclass(eq=False)
+class _Conn:
+    """One client connection as the event loop sees it."""
+
+    peer: str
+    writer: asyncio.StreamWriter
+    idle: bool = True  # no full request head yet: may be closed to make room
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); OSError when the address is busy or invalid."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise OSError(e.errno, f"cannot resolve {host!r}: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.create_server(addr, family=family, backlog=128)
+    sock.setblocking(False)
+    return sock
+
+
+def _parse_head(head: bytes) -> _Request:
+    """Request line and headers of one request head (which ends with CRLF CRLF)."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
+        raise _BadRequest(400, "bad request line\n")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise _BadRequest(400, "bad header line\n")
+        name, value = name.lower(), value.strip()
+        if name in headers and name in ("content-length", "transfer-encoding", "host"):
+            raise _BadRequest(400, f"duplicate {name}\n")
+        headers[name] = value
+    url = urlsplit(parts[1])
+    return _Request(parts[0], url.path, url.query, headers)
+
+
+def _check_body(req: _Request, max_body: int) -> None:
+    """Refuse, on the head alone, what would need the body read (which is never done)."""
+    length = req.headers.get("content-length", "0")
+    if not length.isdigit():
+        raise _BadRequest(400, "bad Content-Length\n")
+    if int(length) > max_body:
+        raise _BadRequest(413, f"request bodies are limited to {max_body} bytes\n")
+    if "transfer-encoding" in req.headers:
+        raise _BadRequest(413, "chunked request bodies are not accepted\n")
+    if req.method not in ("GET", "HEAD"):
+        raise _BadRequest(405, "GET or HEAD only\n")
+
+
+def _head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", *(f"{k}: {v}" for k, v in headers),
+             "Connection: close", "Server: edgedetect"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class HttpServer:
-    """Runs `HttpApp` on waitress in a background thread; `stop()` returns within ~1 s."""
+    """Serves an `HttpApp` from one event-loop thread plus worker threads; see the module doc."""
 
-    def __init__(self, app: HttpApp, host: str, port: int, threads: int = 4) -> None:
-        from waitress.server import create_server
-
+    def __init__(self, app: HttpApp, host: str, port: int, threads: int = 4, *, max_body_bytes: int = 4096,
+                 max_header_bytes: int = 8192, max_connections: int = 64, max_connections_per_client: int = 16,
+                 send_timeout_s: float = 10.0, header_timeout_s: float = 10.0) -> None:
+        self._sock = _bind(host, port)  # raises OSError now, before anything else changes
+        self.host, self.port = host, int(self._sock.getsockname()[1])
         self.app = app
-        app.max_streams = max(1, threads - 1)
-        # waitress >= 2 flushes each write at once (send_bytes defaults to 1): MJPEG parts are not held.
-        self.server = create_server(app, host=host, port=port, threads=threads,
-                                    channel_timeout=30, connection_limit=32, clear_untrusted_proxy_headers=True,
-                                    ident="edgedetect")
-        self.host, self.port = host, int(self.server.effective_port)
+        self.threads = max(1, int(threads))
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_connections = max(1, max_connections)
+        self.max_connections_per_client = max(1, max_connections_per_client)
+        self.send_timeout_s = send_timeout_s
+        self.header_timeout_s = header_timeout_s
+        self._control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="http-control")
+        self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
+        self._conns: list[_Conn] = []  # in arrival order; touched only on the loop thread
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
-    def _run(self) -> None:
-        try:
-            self.server.run()
-        except Exception:  # closing sockets under the loop may raise; nothing to recover
-            pass
-
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> HttpServer:
         self._thread.start()
+        if not self._ready.wait(5.0):
+            raise RuntimeError("HTTP server thread did not start")
         log.info("HTTP on http://%s:%d/ (healthz, metrics, snapshot.jpg, stream.mjpg)", self.host, self.port)
         return self
 
-    def stop(self) -> None:
-        from waitress import wasyncore
+    def set_app(self, app: HttpApp) -> None:
+        """Serve `app` from now on, on the same socket; the old app's streams end."""
+        old, self.app = self.app, app
+        if old is not app:
+            old.stopping.set()
 
+    def stop(self) -> None:
         self.app.stopping.set()
-        self.server.task_dispatcher.shutdown(timeout=1.0)
-        wasyncore.close_all(self.server._map)
-        self._thread.join(1.0)
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(stop.set)
+            self._thread.join(3.0)
+        self._sock.close()
+        self._control.shutdown(wait=False, cancel_futures=True)
+        self._work.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:  # a crash here must not take the service down; /healthz stops answering
+            log.exception("HTTP server failed")
+        finally:
+            self._ready.set()
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._connection, sock=self._sock, limit=self.max_header_bytes)
+        self._ready.set()
+        await self._stop.wait()
+        server.close()
+        for conn in list(self._conns):
+            conn.writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+
+    # ------------------------------------------------------------------ connections
+    def _admit(self, conn: _Conn) -> bool:
+        """Make room under both caps by closing the oldest idle connections; False if none is idle."""
+        for same_peer, cap in ((True, self.max_connections_per_client), (False, self.max_connections)):
+            held = [c for c in self._conns if not same_peer or c.peer == conn.peer]
+            excess = len(held) - cap + 1
+            if excess <= 0:
+                continue
+            idle = [c for c in held if c.idle][:excess]
+            if len(idle) < excess:
+                return False
+            for old in idle:
+                log.debug("closing idle connection from %s to make room", old.peer)
+                old.writer.transport.abort()
+                self._conns.remove(old)
+        self._conns.append(conn)
+        return True
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        conn = _Conn(str(peer[0]) if peer else "?", writer)
+        try:
+            if self._admit(conn):
+                await self._serve(conn, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass  # the client went away or stopped reading: nothing to answer
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("HTTP request failed")
+        finally:
+            if conn in self._conns:
+                self._conns.remove(conn)
+            writer.transport.abort()
+            self._tasks.discard(task)
+
+    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        app = self.app
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout_s)
+            except asyncio.LimitOverrunError:
+                raise _BadRequest(431, f"request head over {self.max_header_bytes} bytes\n") from None
+            except asyncio.TimeoutError:
+                raise _BadRequest(408, "request head not received in time\n") from None
+            conn.idle = False
+            req = _parse_head(head)
+            _check_body(req, self.max_body_bytes)
+        except _BadRequest as e:
+            conn.idle = False
+            headers = [("Allow", "GET, HEAD")] if e.status == 405 else []
+            await self._reply(reader, writer, Reply(e.status, str(e).encode(), headers=headers), head_only=False)
+            return
+        head_only = req.method == "HEAD"
+        if not app.authorized(req.headers, req.query):
+            await self._reply(reader, writer, Reply(401, b"bearer token required\n",
+                                                    headers=[("WWW-Authenticate", 'Bearer realm="edgedetect"')]),
+                              head_only)
+            return
+        if req.path == "/stream.mjpg":
+            await self._stream(app, reader, writer, head_only)
+            return
+        pool = self._control if req.path in HttpApp.CONTROL else self._work
+        reply = await asyncio.get_running_loop().run_in_executor(pool, app.respond, req.path)
+        await self._reply(reader, writer, reply, head_only)
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        """Write `data`; TimeoutError when the client does not take it within the send deadline."""
+        writer.write(data)
+        await asyncio.wait_for(writer.drain(), self.send_timeout_s)
+
+    async def _reply(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply,
+                     head_only: bool) -> None:
+        headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body))),
+                   ("Cache-Control", "no-store"), *reply.headers]
+        await self._send(writer, _head_bytes(reply.status, headers) + (b"" if head_only else reply.body))
+        await self._linger(reader, writer)
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Half-close, then drop what the client still sends (bounded), so it reads the reply
+        instead of a reset; a body is never read for its content."""
+        if writer.can_write_eof():
+            writer.write_eof()
+
+        async def drop() -> None:
+            dropped = 0
+            while dropped < DRAIN_LIMIT and (chunk := await reader.read(16384)):
+                dropped += len(chunk)
+
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(drop(), 1.0)
+
+    async def _stream(self, app: HttpApp, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      head_only: bool) -> None:
+        """multipart/x-mixed-replace: one JPEG part per new frame, at most `stream_fps`."""
+        headers = [("Content-Type", STREAM_TYPE), ("Cache-Control", "no-cache, private"), ("Pragma", "no-cache")]
+        if head_only:
+            await self._send(writer, _head_bytes(200, headers))
+            await self._linger(reader, writer)
+            return
+        if not app.open_stream():
+            await self._reply(reader, writer, Reply(503, b"too many stream clients\n"), False)
+            return
+        loop = asyncio.get_running_loop()
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
+        writer.transport.set_write_buffer_limits(high=STREAM_SNDBUF)
+        gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
+        try:
+            await self._send(writer, _head_bytes(200, headers))
+            period = 1.0 / app.stream_fps
+            last_id = None
+            while not app.stopping.is_set():
+                t0 = loop.time()
+                got = await loop.run_in_executor(self._work, app.jpeg)
+                if got is not None and got[0] != last_id:
+                    last_id, data = got
+                    part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
+                    try:
+                        await self._send(writer, part)
+                    except asyncio.TimeoutError:
+                        log.info("stream viewer %s took no data for %.0f s; disconnected",
+                                 writer.get_extra_info("peername"), self.send_timeout_s)
+                        return
+                done, _ = await asyncio.wait({gone}, timeout=max(0.0, period - (loop.time() - t0)))
+                if done:
+                    if gone.exception() is not None or not gone.result():
+                        return
+                    gone = asyncio.ensure_future(reader.read(4096))  # stray bytes: dropped
+        finally:
+            gone.cancel()
+            app.close_stream()

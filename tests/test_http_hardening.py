@@ -1,0 +1,207 @@
+"""The HTTP server under hostile clients on 127.0.0.1: big bodies, other methods, HEAD,
+half-open connections, a single worker with a viewer, viewers that never read.
+
+The server and the app are the real ones; the app's callables are small real functions (a
+health dict, a metrics text, real JPEGs from OpenCV) so these tests need no model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgedetect.service.http import HttpApp, HttpServer
+
+BIG = 300 * 1024 * 1024  # a declared body the server must never read
+
+
+def _jpeg_source(width: int = 640, height: int = 480) -> Any:
+    """A new real JPEG (noise, so it is large) with a new id on every call."""
+    rng = np.random.default_rng(0)
+    data = cv2.imencode(".jpg", rng.integers(0, 255, (height, width, 3), np.uint8),
+                        [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    ids = itertools.count(1)
+    return lambda: (next(ids), data)
+
+
+def _app(**kw: Any) -> HttpApp:
+    return HttpApp(lambda: (True, {"status": "ok"}), lambda: b"edgedetect_up 1\n", _jpeg_source(), **kw)
+
+
+@contextlib.contextmanager
+def serving(app: HttpApp | None = None, threads: int = 4, **kw: Any) -> Iterator[HttpServer]:
+    server = HttpServer(app or _app(), "127.0.0.1", 0, threads, **kw).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _connect(server: HttpServer, rcvbuf: int | None = None, timeout: float = 10.0) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:  # before connect, so the window stays small
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", server.port))
+    return s
+
+
+def _request(server: HttpServer, raw: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send `raw`, read until the server closes; (status, headers, body)."""
+    with _connect(server, timeout=timeout) as s:
+        s.sendall(raw)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def _get(server: HttpServer, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    return _request(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), timeout)
+
+
+def _open_stream(server: HttpServer, rcvbuf: int | None = None) -> tuple[socket.socket, bytes]:
+    s = _connect(server, rcvbuf)
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, "stream closed before its headers"
+        data += chunk
+    return s, data
+
+
+def test_oversized_body_is_413_before_reading_it() -> None:
+    with serving() as server:
+        for method in ("POST", "GET", "PUT"):
+            raw = f"{method} /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: {BIG}\r\n\r\n".encode()
+            status, _, _ = _request(server, raw + b"x" * 1000)  # body never sent in full
+            assert status == 413, method
+
+
+def test_other_methods_are_405_before_the_body() -> None:
+    with serving() as server:
+        raw = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"  # the 100 bytes never come
+        status, headers, _ = _request(server, raw)
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+        assert _request(server, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 405
+
+
+def test_head_has_headers_and_no_body() -> None:
+    with serving() as server:
+        close = b"Connection: close\r\n"  # so a keep-alive server ends the reply too
+        status, headers, body = _request(server, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
+        expected = (json.dumps({"status": "ok"}, sort_keys=True) + "\n").encode()
+        assert status == 200 and body == b""
+        assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(expected)
+        status, headers, body = _request(server, b"HEAD /stream.mjpg HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
+        assert status == 200 and body == b"" and headers["Content-Type"].startswith("multipart/x-mixed-replace")
+
+
+def test_healthz_answers_beside_many_half_open_connections() -> None:
+    with serving() as server:
+        half_open = [_connect(server) for _ in range(40)]
+        try:
+            for i, s in enumerate(half_open):
+                if i % 2:
+                    s.sendall(b"GET /heal")  # a request line that never ends
+            status, _, body = _get(server, "/healthz", timeout=5.0)
+            assert status == 200 and json.loads(body)["status"] == "ok"
+            assert _get(server, "/metrics", timeout=5.0)[0] == 200
+        finally:
+            for s in half_open:
+                s.close()
+
+
+def test_per_client_cap_closes_the_oldest_idle_connection() -> None:
+    with serving() as server:  # 16 per client by default
+        idle = [_connect(server) for _ in range(20)]
+        try:
+            assert _get(server, "/healthz", timeout=5.0)[0] == 200
+            closed = 0
+            for s in idle[:5]:  # the oldest ones made room for the newer ones and the request
+                s.settimeout(5.0)
+                with contextlib.suppress(ConnectionResetError):
+                    closed += s.recv(1) == b""
+            assert closed == 5
+        finally:
+            for s in idle:
+                s.close()
+
+
+def test_one_worker_and_a_viewer_leave_healthz_answering() -> None:
+    with serving(threads=1) as server:
+        viewer, first = _open_stream(server)
+        try:
+            assert b" 200 " in first.split(b"\r\n")[0]
+            status, _, _ = _get(server, "/healthz", timeout=5.0)
+            assert status == 200
+            assert _get(server, "/snapshot.jpg", timeout=5.0)[0] == 200
+        finally:
+            viewer.close()
+
+
+def test_viewer_that_never_reads_loses_its_slot() -> None:
+    with serving(_app(stream_fps=20.0, max_streams=2), send_timeout_s=1.0) as server:
+        stalled = [_open_stream(server, rcvbuf=4096)[0] for _ in range(2)]
+        try:
+            assert _get(server, "/stream.mjpg", timeout=5.0)[0] == 503  # both slots taken
+            deadline = time.monotonic() + 60.0
+            got = None
+            while time.monotonic() < deadline:
+                viewer, head = _open_stream(server)
+                viewer.close()
+                got = int(head.split()[1])
+                if got == 200:
+                    break
+                time.sleep(0.5)
+            assert got == 200, "a viewer that never reads kept its stream slot"
+        finally:
+            for s in stalled:
+                s.close()
+
+
+def test_disconnected_viewers_free_their_slots() -> None:
+    with serving(_app(stream_fps=5.0, max_streams=1)) as server:
+        for _ in range(5):
+            status = 0
+            deadline = time.monotonic() + 10.0  # the server notices a close within one frame period
+            while status != 200 and time.monotonic() < deadline:
+                viewer, head = _open_stream(server)
+                viewer.close()
+                status = int(head.split()[1])
+                if status != 200:
+                    time.sleep(0.1)
+            assert status == 200, "a closed viewer kept its stream slot"
+
+
+def test_busy_port_fails_in_the_constructor_and_the_old_server_keeps_serving() -> None:
+    with serving() as old:
+        try:
+            HttpServer(_app(), "127.0.0.1", old.port)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("binding a busy port did not fail in the constructor")
+        assert _get(old, "/healthz", timeout=5.0)[0] == 200
+
+
+def test_set_app_swaps_endpoints_without_rebinding() -> None:
+    with serving() as server:
+        port = server.port
+        server.set_app(HttpApp(lambda: (False, {"status": "stalled"}), lambda: b"", _jpeg_source(), token="t"))
+        assert server.port == port
+        assert _get(server, "/healthz", timeout=5.0)[0] == 401
+        status, _, body = _request(server, b"GET /healthz?token=t HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 503 and json.loads(body)["status"] == "stalled"
