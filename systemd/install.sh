@@ -7,6 +7,10 @@
 #   sudo systemd/install.sh --uninstall   stop, disable, remove unit and venv (keeps config/data)
 #   sudo systemd/install.sh --uninstall --purge   also remove config, events, snapshots, user
 #   DRY_RUN=1 systemd/install.sh ...      print what would be done, change nothing
+#   options: --no-apt (skip apt-get), -h/--help (this text)
+#
+# Clone the checkout into your home (~/edgedetect), not into the prefix: install.sh refuses to
+# install into, or remove, a directory that holds a git checkout (or lies inside this one).
 #
 # What it does: creates the system user `edgedetect` (groups video, render), a venv in
 # /opt/edgedetect/venv with --system-site-packages (picamera2 comes from apt:
@@ -23,7 +27,7 @@ UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
 SERVICE_USER="${SERVICE_USER:-edgedetect}"
 PYTHON="${PYTHON:-python3}"
 DRY_RUN="${DRY_RUN:-0}"
-SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 
 action=install
 purge=0
@@ -35,7 +39,7 @@ for arg in "$@"; do
     --purge) purge=1 ;;
     --no-start) start=0 ;;
     --no-apt) with_apt=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +55,36 @@ if [ "$DRY_RUN" != 1 ] && [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-uninstall() {
+# A directory that holds a git checkout (this one, or any .git in its top levels), or that lies
+# inside this checkout, is never installed into or removed: `rm -rf /opt/edgedetect` on a clone
+# at /opt/edgedetect would delete the clone.
+holds_checkout() {
+  local dir="${1%/}" found
+  case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
+  if [ -e "$dir" ]; then dir="$(cd "$dir" && pwd -P)"; fi
+  case "$dir/" in "$SRC"/*) echo "$SRC"; return 0 ;; esac
+  [ -e "$dir" ] || return 1
+  case "$SRC/" in "$dir"/*) echo "$SRC"; return 0 ;; esac
+  found="$(find "$dir" -maxdepth 3 -name .git -print -quit 2>/dev/null || true)"
+  if [ -n "$found" ]; then echo "${found%/.git}"; return 0; fi
+  return 1
+}
+
+refuse_checkout() {  # refuse_checkout DIR WHAT
+  local repo
+  if repo="$(holds_checkout "$1")"; then
+    echo "install.sh: refusing to $2 $1: it holds the git checkout $repo; clone into ~/edgedetect instead (or set PREFIX/CONF_DIR/STATE_DIR elsewhere)" >&2
+    exit 2
+  fi
+}
+
+# (do_*: a function named install would shadow /usr/bin/install in `run install ...`)
+do_uninstall() {
+  refuse_checkout "$PREFIX" remove
+  if [ "$purge" = 1 ]; then
+    refuse_checkout "$CONF_DIR" remove
+    refuse_checkout "$STATE_DIR" remove
+  fi
   if have_systemd; then
     run systemctl disable --now edgedetect.service || true
   fi
@@ -67,7 +100,8 @@ uninstall() {
   echo "edgedetect uninstalled"
 }
 
-install() {
+do_install() {
+  refuse_checkout "$PREFIX" "install into"
   # 1. system packages: venv support and, on a Pi, picamera2 (never pip-installed: it needs
   #    the matching libcamera from apt)
   if [ "$with_apt" = 1 ] && command -v apt-get >/dev/null; then
@@ -130,4 +164,4 @@ install() {
   fi
 }
 
-"$action"
+"do_$action"
