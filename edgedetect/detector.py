@@ -1,24 +1,16 @@
-"""Run any SSD-family TFLite detector and return :class:`Detections` in image pixels.
+"""Run a TFLite detector and return :class:`Detections` in image pixels.
 
-Three kinds of model are recognised from the model itself, never from its file name:
+The model family is recognised from the model itself, never from its file name, by the backends in
+:mod:`edgedetect.backends` (one module per family: the ``TFLite_Detection_PostProcess`` op, whole
+OD-API SavedModels, raw-output SSDs with anchors, YOLO-family exports). The backend prepares the
+input and decodes the outputs; this class owns what every family shares: the interpreter, the
+labels, the score threshold, the class filter and the final class-aware NMS.
 
-``postprocess``
-    ends in the ``TFLite_Detection_PostProcess`` custom op (OD-API TF1 and TF2 exports, and this
-    project's own models). Its four outputs are read in the op's own order (boxes, classes,
-    scores, count) from the interpreter's op table, because the *output index* order differs
-    between TF1 and TF2 exports.
-``raw``
-    box encodings (1, N, 4) + class scores (1, N, C+1, column 0 = background) + anchors (N, 4)
-    (an output named ``anchors`` or a ``<model>.anchors.npy`` beside it). Decoded here with the
-    center-size coder and our NMS.
-``odapi_saved_model``
-    a whole TF2 OD-API SavedModel converted as is (in-graph NMS; outputs named
-    ``StatefulPartitionedCall:k`` in the signature's alphabetical order; 1-based classes).
-
-Inputs: uint8 models get raw RGB pixels (their input quantization maps 0..255 onto the training
+SSD inputs: uint8 models get raw RGB pixels (their input quantization maps 0..255 onto the training
 normalisation), int8 models get pixels - 128, float models get ``(p - mean) / std`` with the OD-API
-SSD default mean = std = 127.5. Images are stretched to the input size, as the OD API's
-``fixed_shape_resizer`` does in training, and boxes are scaled back to the original image.
+SSD default mean = std = 127.5; images are stretched to the input size, as the OD API's
+``fixed_shape_resizer`` does in training. YOLO inputs are letterboxed, pixels / 255. Boxes are
+scaled back to the original image.
 """
 
 from __future__ import annotations
@@ -28,15 +20,15 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgedetect.boxes import DEFAULT_SCALES, decode_center_size, to_pixel_xyxy
+from edgedetect.backends import Backend, ModelIO, select_backend
+from edgedetect.backends.yolo import metadata_names
 from edgedetect.detections import Detections
 from edgedetect.errors import LabelsError, ModelError
 from edgedetect.labels import find_labels_for, labels_from_metadata, load_labels
@@ -47,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "person_ssdlite_int8.tflite"
 _UNCHANGED: Any = object()
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"  # also recognised without the op table (old runtimes)
 # Signature outputs of an OD-API TF2 SavedModel, in the alphabetical order TFLite numbers them.
 _SAVED_MODEL_OUTPUTS = (
     "detection_anchor_indices", "detection_boxes", "detection_classes",
@@ -148,55 +140,10 @@ class Detector:
             raise ModelError(f"{self.model_path}: unsupported input type {self.input_dtype}")
         outputs = interp.get_output_details()
         self._outputs = outputs
-        ops = _ops_details(interp)
-        pp = [op for op in ops if op.get("op_name") == POSTPROCESS_OP]
-        if pp:
-            self.kind = "postprocess"
-            by_index = {d["index"]: i for i, d in enumerate(outputs)}
-            self._order = [by_index[t] for t in list(pp[-1]["outputs"])[:4]]
-            return
-        names = _output_names(interp, outputs)
-        wanted = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
-        if all(w in names for w in wanted):
-            self.kind = "odapi_saved_model"
-            self._order = [names.index(w) for w in wanted]
-            return
-        self.kind = "raw"
-        self._setup_raw(outputs)
-
-    def _setup_raw(self, outputs: list[dict[str, Any]]) -> None:
-        shapes = [tuple(int(s) for s in d["shape"]) for d in outputs]
-        names = _output_names(self._interp, outputs)
-        anchors_i = next((i for i, n in enumerate(names) if "anchor" in n.lower()), None)
-        boxes_i = next(
-            (i for i, s in enumerate(shapes) if len(s) == 3 and s[2] == 4 and i != anchors_i), None
-        )
-        if boxes_i is None:
-            raise ModelError(
-                f"{self.model_path}: not an SSD detector: no {POSTPROCESS_OP} op and no box "
-                f"output of shape [1, N, 4] (outputs: {shapes})"
-            )
-        n = shapes[boxes_i][1]
-        scores_i = next(
-            (i for i, s in enumerate(shapes)
-             if len(s) == 3 and s[1] == n and i not in (boxes_i, anchors_i) and s[2] != 4),
-            None,
-        )
-        if scores_i is None:
-            raise ModelError(f"{self.model_path}: raw SSD model has no class-score output [1, {n}, C]")
-        if anchors_i is not None:
-            self._anchors: np.ndarray | None = None  # read from the output after each invoke
-        else:
-            sidecar = self.model_path.with_suffix(".anchors.npy")
-            if not sidecar.is_file():
-                raise ModelError(
-                    f"{self.model_path}: raw-output SSD model without anchors: add an 'anchors' "
-                    f"output or put them in {sidecar} as an (N, 4) ycenter,xcenter,h,w array"
-                )
-            self._anchors = np.load(sidecar).astype(np.float32).reshape(-1, 4)
-            if len(self._anchors) != n:
-                raise ModelError(f"{sidecar}: {len(self._anchors)} anchors for {n} boxes")
-        self._order = [boxes_i, scores_i] + ([anchors_i] if anchors_i is not None else [])
+        model = ModelIO(self.model_path, inp, outputs, _output_names(interp, outputs), _ops_details(interp))
+        self.backend: Backend = select_backend(model, self._mean, self._std)
+        self.kind = self.backend.kind
+        self._order = self.backend.output_order
 
     def _load_names(self, labels: str | Path | None) -> dict[int, str]:
         if labels is not None and str(labels) != "":
@@ -207,7 +154,7 @@ class Detector:
         meta = labels_from_metadata(self.model_path)
         if meta:
             return meta
-        return {}
+        return metadata_names(self.model_path)
 
     def _resolve_classes(self, classes: Iterable[str] | None) -> set[int] | None:
         if classes is None:
@@ -252,23 +199,8 @@ class Detector:
 
     # ----------------------------------------------------------------- inference
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
-        """BGR uint8 image -> model input tensor [1, H, W, 3] (resize, RGB, dtype)."""
-        if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] not in (3, 4):
-            shape = None if image_bgr is None else image_bgr.shape
-            raise ValueError(f"expected a BGR image of shape (H, W, 3), got {shape}")
-        w, h = self.input_size
-        if image_bgr.shape[2] == 4:
-            image_bgr = image_bgr[:, :, :3]
-        if image_bgr.shape[1] != w or image_bgr.shape[0] != h:
-            image_bgr = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        if self.input_dtype == np.uint8:
-            tensor = rgb
-        elif self.input_dtype == np.int8:
-            tensor = (rgb.astype(np.int16) - 128).astype(np.int8)
-        else:
-            tensor = (rgb.astype(np.float32) - self._mean) / self._std
-        return tensor[np.newaxis]
+        """BGR uint8 image -> model input tensor [1, H, W, 3] (resize, RGB, dtype), as the family wants."""
+        return self.backend.prepare(image_bgr)
 
     def infer(self, tensor: np.ndarray) -> RawOutput:
         """Run the interpreter on a preprocessed tensor; returns copies of the used outputs."""
@@ -285,38 +217,9 @@ class Detector:
 
     def postprocess(self, raw: RawOutput, image_size: tuple[int, int]) -> Detections:
         """Model outputs -> filtered :class:`Detections` in pixels of an image of ``(w, h)``."""
-        if self.kind == "raw":
-            boxes, scores, classes = self._decode_raw(raw.tensors)
-        else:
-            b, c, s, n = raw.tensors
-            count = int(np.clip(round(float(np.ravel(n)[0])), 0, b.shape[1]))
-            boxes = b[0, :count].astype(np.float32)
-            classes = np.rint(c[0, :count]).astype(np.int32)
-            scores = s[0, :count].astype(np.float32)
-            if self.kind == "odapi_saved_model":
-                classes -= 1  # label_id_offset: SavedModel exports emit 1-based ids
-        keep = scores >= self.threshold
-        if self.class_filter is not None:
-            keep &= np.isin(classes, list(self.class_filter))
-        boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
-        xyxy = to_pixel_xyxy(boxes, image_size)
-        idx = nms(xyxy, scores, self.iou_threshold, self.max_detections, classes)
-        return Detections(xyxy[idx], scores[idx], classes[idx], self.names)
-
-    def _decode_raw(self, tensors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        codes, class_scores = tensors[0][0], tensors[1][0]
-        anchors = self._anchors if self._anchors is not None else tensors[2].reshape(-1, 4)
-        scores_fg = class_scores[:, 1:] if class_scores.shape[1] > 1 else class_scores
-        # One candidate per (anchor, class) above threshold, as the op's regular NMS does.
-        mask = scores_fg >= self.threshold
-        if self.class_filter is not None:
-            allowed = np.zeros(scores_fg.shape[1], bool)
-            allowed[[c for c in self.class_filter if c < len(allowed)]] = True
-            mask &= allowed[None, :]
-        anchor_i, class_i = np.nonzero(mask)
-        boxes = decode_center_size(codes[anchor_i], anchors[anchor_i], DEFAULT_SCALES)
-        boxes = np.clip(boxes, 0.0, 1.0)
-        return boxes, scores_fg[anchor_i, class_i].astype(np.float32), class_i.astype(np.int32)
+        c = self.backend.decode(raw.tensors, image_size, self.threshold, self.class_filter)
+        idx = nms(c.xyxy, c.score, self.iou_threshold, self.max_detections, c.class_id)
+        return Detections(c.xyxy[idx], c.score[idx], c.class_id[idx], self.names)
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Detect in one BGR image; boxes in that image's pixels."""
