@@ -16,12 +16,15 @@ not need the OD-API's generated protobuf classes for one flat message type.
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from edgedetect.errors import LabelsError
+
+log = logging.getLogger(__name__)
 
 UNUSED = "???"
 
@@ -37,12 +40,36 @@ def load_labels(path: str | Path) -> dict[int, str]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise LabelsError(f"label file not found: {path} (check the path or pass --labels)") from None
+    except IsADirectoryError:
+        inside = sorted(p.name for p in path.iterdir() if p.suffix in (".txt", ".pbtxt"))[:3]
+        raise LabelsError(f"label file {path} is a directory, not a file; pass the label file itself"
+                          + (f" (it holds {', '.join(inside)})" if inside else "")) from None
     except (OSError, UnicodeDecodeError) as err:
         raise LabelsError(f"cannot read label file {path}: {err}") from None
     names = parse_labels(text, source=str(path))
     if not names:
         raise LabelsError(f"label file {path} has no labels; put one class name per line")
     return names
+
+
+def check_label_count(names: Mapping[int, str], num_classes: int | None, labels: str | Path,
+                      model: str | Path) -> str | None:
+    """Warn (and return the warning) when a label file does not fit the model's class count.
+
+    A file made for another model shifts or misses names silently: a COCO-80 list on a COCO-90
+    model shows "class 73" and mislabels the rest. ``num_classes`` None (unknown): no check.
+    """
+    if num_classes is None or not names:
+        return None
+    covered = max(names) + 1  # ids 0..max; '???' placeholders keep their ids
+    if covered == num_classes:
+        return None
+    message = (f"label file {labels} covers {covered} classes but model {model} has {num_classes}: "
+               + ("classes past the last label show as 'class N'" if covered < num_classes
+                  else "the extra labels are never used")
+               + "; pass the label file made for this model (--labels)")
+    log.warning("%s", message)
+    return message
 
 
 def parse_labels(text: str, source: str = "<labels>") -> dict[int, str]:

@@ -3,12 +3,24 @@
 Order of preference: ``ai_edge_litert`` (the maintained LiteRT wheel, on PyPI for the Pi's
 aarch64 and for x86-64), then the legacy ``tflite_runtime``, then ``tensorflow.lite`` (on a host
 that has TensorFlow anyway). TensorFlow is only ever imported as the last resort.
+
+Native libraries talk on their own: OpenCV (``[ WARN:0@...]``), FFmpeg (``[mov,mp4 @ 0x...]``),
+libjpeg/libpng and LiteRT (``INFO: Created TensorFlow Lite XNNPACK delegate``). They are quiet
+unless edgedetect logs at INFO or below (the CLI's ``-v``, the service's ``log_level``) or
+``EDGEDETECT_NATIVE_LOGS=1``: the one-line errors are the whole story otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +55,100 @@ def interpreter_class() -> tuple[type, str]:
     )
 
 
+# What native code prints that is chatter, not news: dropped from fd 2 when quiet.
+_CHATTER = re.compile(rb"^(INFO: |WARNING: |\[ ?(WARN|INFO|ERROR)[:\]]|\[[\w,]+ @ 0x|libpng |"
+                      rb"Premature end of JPEG|Corrupt JPEG|Invalid SOS|Not a JPEG|Bogus )")
+_stderr_lock = threading.Lock()
+_USER_LEVELS = {k for k in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL") if k in os.environ}  # theirs
+
+
+def native_verbose() -> bool:
+    """Whether native libraries may print: ``-v`` (edgedetect logs INFO) or EDGEDETECT_NATIVE_LOGS=1."""
+    forced = os.environ.get("EDGEDETECT_NATIVE_LOGS", "")
+    if forced:
+        return forced not in ("0", "false", "no")
+    return logging.getLogger("edgedetect").isEnabledFor(logging.INFO)
+
+
+def quiet_opencv() -> None:
+    """Set OpenCV's and FFmpeg's log levels from :func:`native_verbose` (cheap; call before use).
+
+    FFmpeg reads ``OPENCV_FFMPEG_LOGLEVEL`` once, when OpenCV opens its first capture, so this
+    must run before that; a level the user exported is left alone.
+    """
+    import cv2
+
+    verbose = native_verbose()
+    if "OPENCV_FFMPEG_LOGLEVEL" not in _USER_LEVELS:
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16" if verbose else "-8"  # AV_LOG_ERROR / AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in _USER_LEVELS:
+        logging_ = cv2.utils.logging
+        logging_.setLogLevel(logging_.LOG_LEVEL_WARNING if verbose else logging_.LOG_LEVEL_SILENT)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Drop native chatter written to file descriptor 2 inside the block, unless verbose.
+
+    LiteRT's delegate line and libjpeg's warnings are printed by C/C++ straight to fd 2, where
+    no Python setting reaches them. fd 2 goes to a temp file for the block (one block at a time
+    in the process); afterwards lines that are not chatter (another thread's log, say) are
+    written back, so nothing else is lost, only delayed.
+    """
+    if native_verbose():
+        yield
+        return
+    with _stderr_lock, tempfile.TemporaryFile() as tmp:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().splitlines(keepends=True) if not _CHATTER.match(ln)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
+def class_count(interpreter: Any) -> int | None:
+    """Classes an SSD model scores (without background), read from the model; None if unknown.
+
+    With ``TFLite_Detection_PostProcess`` the op's class-score input is [1, N, C + 1]; a raw SSD
+    has that tensor as an output.
+    """
+    try:
+        ops = interpreter._get_ops_details()
+        tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    except (AttributeError, RuntimeError, ValueError):
+        return None
+    for op in ops:
+        if op.get("op_name") == "TFLite_Detection_PostProcess" and len(op["inputs"]) >= 2:
+            shape = tensors.get(int(op["inputs"][1]), {}).get("shape")
+            return int(shape[-1]) - 1 if shape is not None and len(shape) == 3 else None
+    shapes = [tuple(d["shape"]) for d in interpreter.get_output_details()]
+    boxes = [s for s in shapes if len(s) == 3 and s[2] == 4]
+    scores = [s for s in shapes if len(s) == 3 and s[2] != 4 and boxes and s[1] == boxes[0][1]]
+    return int(scores[0][2]) - 1 if len(boxes) == 1 and len(scores) == 1 else None
+
+
 def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> tuple[Any, str]:
     """Load and allocate a model; every failure becomes a :class:`ModelError` naming the file.
 
     Returns the interpreter and the runtime package name.
     """
     path = Path(model_path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.tflite"))[:3]
+        raise ModelError(
+            f"model {path} is a directory, not a .tflite file; pass the model file itself"
+            + (f" (it holds {', '.join(inside)})" if inside else "")
+        )
     if not path.is_file():
         raise ModelError(
             f"model not found: {path} (pass --model PATH, or run from a checkout that has models/)"
@@ -60,8 +160,9 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> 
             raise ModelError(f"num_threads must be >= 1, got {num_threads}")
         kwargs["num_threads"] = int(num_threads)
     try:
-        interpreter = cls(**kwargs)
-        interpreter.allocate_tensors()
+        with quiet_stderr():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here
+            interpreter = cls(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(

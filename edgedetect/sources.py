@@ -33,6 +33,7 @@ import numpy as np
 from edgedetect.errors import ImageError, SourceError, SourceLost
 from edgedetect.frame import Frame
 from edgedetect.images import read_bgr
+from edgedetect.runtime import quiet_opencv
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class VideoCaptureSource(FrameSource):
         self._open()
 
     def _open(self) -> None:
+        quiet_opencv()  # FFmpeg reads its log level at the first capture: before it
         target = self._target
         if isinstance(target, int):
             api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY

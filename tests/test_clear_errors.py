@@ -1,0 +1,135 @@
+"""Bad input gets one clear line, not native chatter: truncated images, directories given as
+files, label files made for another model, and OpenCV/FFmpeg/LiteRT talking on stderr.
+
+End-to-end cases run the real CLI (`python -m edgedetect`) on the project's own model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import COCO_LABELS, COCO_MODEL, REPO, need_shared, skimage_bgr
+
+from edgedetect.errors import ImageError, LabelsError, ModelError
+from edgedetect.images import jpeg_truncated, read_bgr
+from edgedetect.labels import check_label_count, load_labels
+from edgedetect.runtime import class_count, load_interpreter
+
+MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("EDGEDETECT_NATIVE_LOGS", "OPENCV_LOG_LEVEL",
+                                                            "OPENCV_FFMPEG_LOGLEVEL")}
+    return subprocess.run([sys.executable, "-m", "edgedetect", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("bad")
+    photo = skimage_bgr("astronaut")
+    cv2.imwrite(str(d / "ok.jpg"), photo)
+    cv2.imwrite(str(d / "ok.png"), photo)
+    for name in ("ok.jpg", "ok.png"):
+        data = (d / name).read_bytes()
+        (d / f"cut{Path(name).suffix}").write_bytes(data[: len(data) // 2])
+    (d / "garbage.mp4").write_bytes(b"not a video at all " * 50)
+    (d / "folder").mkdir()
+    (d / "folder" / "labels.txt").write_text("person\n")
+    return d
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("edgedetect: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_truncated_jpeg_is_an_error_not_a_grey_image(files: Path) -> None:
+    _one_error_line(_cli("detect", str(files / "cut.jpg"), "--model", str(MODEL), cwd=files),
+                    str(files / "cut.jpg"), "truncated")
+    with pytest.raises(ImageError, match="truncated"):
+        read_bgr(files / "cut.jpg")
+
+
+def test_truncated_png_is_one_line_without_libpng_chatter(files: Path) -> None:
+    _one_error_line(_cli("detect", str(files / "cut.png"), "--model", str(MODEL), cwd=files),
+                    str(files / "cut.png"), "truncated")
+
+
+def test_every_cut_of_a_jpeg_is_found_and_whole_files_pass() -> None:
+    photo = skimage_bgr("coffee")
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
+        data = cv2.imencode(".jpg", photo, params)[1].tobytes()
+        assert not jpeg_truncated(data) and not jpeg_truncated(data + b"camera trailer \xff\xd8 bytes")
+        assert all(jpeg_truncated(data[:k]) for k in range(2, len(data) - 1, 331))
+        assert jpeg_truncated(data[:-2])
+    assert not jpeg_truncated(b"\x89PNG not a jpeg")
+
+
+def test_directories_given_as_files_say_so(files: Path) -> None:
+    folder = files / "folder"
+    _one_error_line(_cli("detect", str(files / "ok.jpg"), "--model", str(folder), cwd=files),
+                    str(folder), "is a directory")
+    _one_error_line(_cli("detect", str(files / "ok.jpg"), "--model", str(MODEL), "--labels", str(folder),
+                         cwd=files), str(folder), "is a directory", "labels.txt")
+    with pytest.raises(ImageError, match="is a directory"):
+        read_bgr(folder)
+    with pytest.raises(ModelError, match="is a directory"):
+        load_interpreter(folder)
+    with pytest.raises(LabelsError, match="is a directory"):
+        load_labels(folder)
+
+
+def test_litert_delegate_line_is_quiet_unless_verbose(files: Path) -> None:
+    quiet = _cli("detect", str(files / "ok.jpg"), "--model", str(MODEL), cwd=files)
+    assert quiet.returncode == 0 and "person" in quiet.stdout
+    assert quiet.stderr == ""
+    loud = _cli("-v", "detect", str(files / "ok.jpg"), "--model", str(MODEL), cwd=files)
+    assert loud.returncode == 0 and "XNNPACK" in loud.stderr
+
+
+def test_undecodable_video_is_one_line_without_ffmpeg_or_opencv_chatter(files: Path) -> None:
+    result = _cli("run", "--source", f"file:{files / 'garbage.mp4'}", "--no-preview", "--model", str(MODEL),
+                  cwd=files)
+    _one_error_line(result, str(files / "garbage.mp4"))
+
+
+def test_label_file_for_another_model_warns_with_both_numbers(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    interp, _ = load_interpreter(need_shared(COCO_MODEL), 1)
+    assert class_count(interp) == 90
+    assert class_count(load_interpreter(MODEL, 1)[0]) == 1
+    assert check_label_count(load_labels(COCO_LABELS), 90, COCO_LABELS, COCO_MODEL) is None  # ??? gaps kept
+    coco80 = tmp_path / "coco80.txt"  # the YOLO-style list: 80 names without the gaps
+    coco80.write_text("\n".join(name for _, name in sorted(load_labels(COCO_LABELS).items())) + "\n")
+    with caplog.at_level(logging.WARNING, logger="edgedetect"):
+        message = check_label_count(load_labels(coco80), class_count(interp), coco80, COCO_MODEL)
+    assert message is not None and "80" in message and "90" in message and str(coco80) in message
+    assert message in caplog.text
+    assert check_label_count({0: "person", 1: "bicycle"}, 1, "two.txt", MODEL) is not None
+
+
+def test_folder_source_skips_a_truncated_frame_with_a_warning(files: Path) -> None:
+    from edgedetect.sources import open_source
+
+    folder = files / "frames"
+    folder.mkdir()
+    for name in ("a.jpg", "c.jpg"):
+        (folder / name).write_bytes((files / "ok.jpg").read_bytes())
+    (folder / "b.jpg").write_bytes((files / "cut.jpg").read_bytes())
+    with open_source(f"dir:{folder}") as src:
+        frames = [f for f in iter(src.read, None)]
+    assert len(frames) == 2 and all(np.asarray(f.image).std() > 10 for f in frames)
+    assert [p.name for p in src.unreadable] == ["b.jpg"]
