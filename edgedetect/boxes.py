@@ -61,3 +61,24 @@ def to_pixel_xyxy(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     xyxy = np.stack([boxes[:, 1] * w, boxes[:, 0] * h, boxes[:, 3] * w, boxes[:, 2] * h], axis=1)
     return np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``a`` (N, 4) and ``b`` (M, 4) boxes -> (N, M) float64.
+
+    The runtime's one IoU (NMS, tracker, metrics, training targets). Any corner order works as long
+    as both sides share it: ``x1, y1, x2, y2`` pixels or the OD API's ``ymin, xmin, ymax, xmax``.
+    Degenerate boxes (zero or negative area) have IoU 0 with everything. Computed in float64.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return iou

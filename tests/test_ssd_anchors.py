@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgedetect.boxes import decode_center_size
+from edgedetect.boxes import box_iou, decode_center_size
 from edgedetect.errors import ConfigError
 from host_tools.ssd.anchors import (
     AnchorConfig,
@@ -17,7 +17,7 @@ from host_tools.ssd.anchors import (
 )
 from host_tools.ssd.augment import augment, expand, hflip, random_crop
 from host_tools.ssd.config import CONFIG_DIR, AugmentConfig, config_from_dict, load_config
-from host_tools.ssd.targets import build_targets, iou_matrix, match
+from host_tools.ssd.targets import build_targets, match
 
 SIZES_300 = [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
 
@@ -67,7 +67,7 @@ def test_match_forces_every_box_to_an_anchor():
 def test_match_ignores_between_thresholds():
     anchors = np.array([[0, 0, 1, 1], [0, 0, 0.5, 0.5]], np.float32)
     gt = np.array([[0, 0, 0.5, 0.45]], np.float32)
-    iou = iou_matrix(anchors, gt)[:, 0]
+    iou = box_iou(anchors, gt)[:, 0]
     assert iou[0] < 0.3 and iou[1] > 0.8
     m = match(anchors, gt, matched_iou=0.5, unmatched_iou=0.1, force_match=False)
     assert m.tolist() == [-2, 0]
@@ -81,7 +81,7 @@ def test_targets_decode_back_to_the_boxes():
     pos = cls > 0
     assert pos.sum() >= 2 and set(np.unique(cls)) <= {0, 1}
     decoded = decode_center_size(loc[pos], cs[pos])
-    best = iou_matrix(decoded, gt).max(axis=1)
+    best = box_iou(decoded, gt).max(axis=1)
     np.testing.assert_allclose(best, 1.0, atol=1e-4)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgedetect.boxes import box_iou
 from host_tools.ssd.config import AugmentConfig
-from host_tools.ssd.targets import iou_matrix
 
 _CROP_MIN_IOUS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 
@@ -65,7 +65,7 @@ def random_crop(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, tr
         cw = min(1.0, scale * np.sqrt(ar))
         y0, x0 = rng.uniform(0, 1 - ch), rng.uniform(0, 1 - cw)
         patch = np.array([[y0, x0, y0 + ch, x0 + cw]], np.float32)
-        if iou_matrix(patch, boxes).max() < min_iou:
+        if box_iou(patch, boxes).max() < min_iou:
             continue
         cy = (boxes[:, 0] + boxes[:, 2]) / 2
         cx = (boxes[:, 1] + boxes[:, 3]) / 2

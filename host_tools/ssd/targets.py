@@ -8,19 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgedetect.boxes import DEFAULT_SCALES, encode_center_size
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (N, 4) and b (M, 4), both ymin, xmin, ymax, xmax -> (N, M)."""
-    a = np.asarray(a, np.float32)[:, None, :]
-    b = np.asarray(b, np.float32)[None, :, :]
-    ih = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    iw = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = ih * iw
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+from edgedetect.boxes import DEFAULT_SCALES, box_iou, encode_center_size
 
 
 def match(anchors: np.ndarray, gt: np.ndarray, matched_iou: float = 0.5, unmatched_iou: float = 0.5,
@@ -34,7 +22,7 @@ def match(anchors: np.ndarray, gt: np.ndarray, matched_iou: float = 0.5, unmatch
     n = len(anchors)
     if len(gt) == 0:
         return np.full(n, -1, np.int64)
-    iou = iou_matrix(anchors, gt)
+    iou = box_iou(anchors, gt)
     best = iou.argmax(axis=1)
     best_iou = iou[np.arange(n), best]
     out = best.astype(np.int64)
