@@ -364,7 +364,8 @@ def _decode(clip: str, limit: int) -> list[np.ndarray]:
 def run_benchmark(model: str | Path | None = None, labels: str | Path | None = None,
                   source: str | None = None, frames: int = 200, threads: int | None = None,
                   camera: bool = True, camera_fps: float = 30.0, rounds: int = 3,
-                  size: tuple[int, int] = (1280, 720)) -> dict[str, Any]:
+                  size: tuple[int, int] = (1280, 720), threshold: float = 0.5,
+                  classes: Sequence[str] | None = ("person",)) -> dict[str, Any]:
     """Run bare, naive and pipeline on the same model/threads/clip; return the JSON dict.
 
     Two scenarios: ``offline`` (top-level keys: the clip decoded as fast as possible, the
@@ -372,16 +373,18 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
     from :class:`SimulatedCamera`, the pipeline in drop-oldest mode). The methods run
     interleaved in ``rounds`` rounds of ``frames / rounds`` frames each, so that a change in
     machine load during the run affects all of them alike. ``threads`` defaults to one less than
-    the CPU count (at least 1), so capture and drawing keep a core.
+    the CPU count (at least 1), so capture and drawing keep a core. ``frames`` is split over
+    the rounds exactly (200 in 3 rounds: 67 + 67 + 66). ``threshold`` and ``classes`` are the
+    detector's (defaults: 0.5 and person, the numbers in the docs); both are in the report.
     """
     from edgedetect.detector import Detector  # noqa: PLC0415 - keep `import edgedetect.bench` light
 
     if frames < 10:
         raise SourceError(f"--frames must be at least 10 for percentiles to mean anything, got {frames}")
     rounds = max(1, min(rounds, frames // 10))
-    per_round = frames // rounds
+    sizes = [frames // rounds + (1 if i < frames % rounds else 0) for i in range(rounds)]
     threads = threads or max(1, (os.cpu_count() or 2) - 1)
-    detector = Detector(model, labels, threshold=0.5, classes=("person",), num_threads=threads)
+    detector = Detector(model, labels, threshold=threshold, classes=classes, num_threads=threads)
     tmp = None
     try:
         if source is None:
@@ -417,7 +420,7 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
             detector.infer(tensor)
         bare, naive, pipe, c_naive, c_pipe = Tally(), Tally(), Tally(), Tally(), Tally()
         load = []
-        for _ in range(rounds):
+        for per_round in sizes:
             load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
             _timed(bare, _bare, detector, tensor, per_round, bare)
             # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
@@ -439,8 +442,11 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
             "machine": platform.machine(),
             "source": clip_desc,
             "frame_size": [int(first.image.shape[1]), int(first.image.shape[0])],
-            "frames": per_round * rounds,
+            "frames": sum(sizes),
             "rounds": rounds,
+            "threshold": detector.threshold,
+            "classes": ("all" if detector.class_filter is None
+                        else sorted({detector.names[i] for i in detector.class_filter})),
             "bare_fps": round(bare.fps, 2),
             "bare_ms_p50": _pct(bare.latencies, 50),
             "bare_ms_p95": _pct(bare.latencies, 95),

@@ -105,3 +105,17 @@ def test_sample_clip_matches_its_metadata():
     cap.release()
     total = sum(p.stat().st_size for p in (REPO / "data").rglob("*") if p.is_file())
     assert total < 1.5e6
+
+
+def test_bench_runs_exactly_the_frames_asked_for_with_the_detector_settings_asked_for(coco_model):
+    from edgedetect.bench import run_benchmark
+
+    if not SAMPLE.is_file():
+        pytest.skip(f"bundled sample missing: {SAMPLE}")
+    model, labels = coco_model
+    r = run_benchmark(model, labels, str(SAMPLE), frames=29, threads=1, camera=False, rounds=2,
+                      threshold=0.3, classes=("person", "dog"))
+    assert r["frames"] == 29 and r["rounds"] == 2  # 15 + 14, not 2 x 14 = 28
+    assert r["threshold"] == 0.3 and r["classes"] == ["dog", "person"]
+    assert run_benchmark(model, labels, str(SAMPLE), frames=10, threads=1, camera=False, rounds=1,
+                         classes=None)["classes"] == "all"
