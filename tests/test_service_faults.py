@@ -135,7 +135,7 @@ def test_camera_stuck_for_good_exits_nonzero(tmp_path: Path) -> None:
     """Reads that never return pile up no threads: after 3 abandoned reads the service gives up
     with exit code 1 so that systemd restarts the whole process."""
     plan = Plan(["stall:0"], good=0)
-    cfg = write_config(tmp_path, source={"spec": "usb:9"}, service={"stall_timeout_s": 0.4})
+    cfg = write_config(tmp_path, source={"spec": "usb:9"}, service={"stall_timeout_s": 0.5})
     try:
         rs = RunningService(cfg, opener=plan)
         with rs:

@@ -9,10 +9,15 @@ the Pi image stays small and the messages can name the file, the section and the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import ipaddress
 import math
+import os
+import re
+import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +42,29 @@ class Key:
     doc: str = ""
 
 
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be > 0"
+def _between(lo: float, hi: float, why: str = "") -> Callable[[Any], str | None]:
+    """A closed range; every number in the schema has one, so no value can run away."""
+
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}{why}"
+
+    return check
 
 
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
+def max_threads() -> int:
+    """Upper bound for thread counts: more than 2 per core only adds contention (and huge
+    counts crash the interpreter)."""
+    return (os.cpu_count() or 1) * 2
+
+
+def threads_problem(v: int) -> str | None:
+    """The bound shared by `[model] threads` and the CLI's `--threads`."""
+    limit = max_threads()
+    return None if 1 <= v <= limit else f"must be between 1 and {limit} (2 x CPU count)"
+
+
+QUEUE_MAX = 100_000
+HOUR = 3600.0
 
 
 def _fraction(v: Any) -> str | None:
@@ -92,19 +114,19 @@ NUM = (int, float)
 SCHEMA: dict[str, dict[str, Key]] = {
     "service": {
         "log_level": Key("info", (str,), _one_of("debug", "info", "warning", "error")),
-        "stall_timeout_s": Key(10.0, NUM, _positive),
+        "stall_timeout_s": Key(10.0, NUM, _between(0.5, HOUR)),
     },
     "source": {
         "spec": Key("picam", (str,), lambda v: None if v.strip() else "must not be empty"),
         "loop": Key(False, (bool,)),
-        "reconnect_max_s": Key(30.0, NUM, _positive),
+        "reconnect_max_s": Key(30.0, NUM, _between(0.5, HOUR)),
     },
     "model": {
         "path": Key("", (str,)),
         "labels": Key("", (str,)),
         "threshold": Key(0.5, NUM, _fraction),
         "classes": Key(["person"], (list,), _str_list),
-        "threads": Key(2, (int,), _positive),
+        "threads": Key(2, (int,), threads_problem),
     },
     "preview": {
         "enabled": Key(True, (bool,)),
@@ -112,14 +134,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "tracker": {
         "iou_threshold": Key(0.3, NUM, _fraction),
-        "max_center_distance": Key(0.75, NUM, _non_negative),
-        "enter_frames": Key(3, (int,), _positive),
-        "leave_frames": Key(15, (int,), _positive),
+        "max_center_distance": Key(0.75, NUM, _between(0, 10)),
+        "enter_frames": Key(3, (int,), _between(1, 1000)),
+        "leave_frames": Key(15, (int,), _between(1, 10000)),
     },
     "events": {
         "jsonl": Key("/var/lib/edgedetect/events.jsonl", (str,)),
-        "max_mb": Key(10.0, NUM, _positive),
-        "backups": Key(5, (int,), _non_negative),
+        "max_mb": Key(10.0, NUM, _between(0.01, 100_000)),
+        "backups": Key(5, (int,), _between(0, 1000)),
         "log": Key(True, (bool,)),
     },
     "mqtt": {
@@ -128,10 +150,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "port": Key(1883, (int,), _port),
         "username": Key("", (str,)),
         "password": Key("", (str,)),
+        "password_file": Key("", (str,)),
         "topic_prefix": Key("edgedetect", (str,), lambda v: None if v.strip("/") else "must not be empty"),
         "client_id": Key("", (str,)),
-        "keepalive_s": Key(60, (int,), _positive),
-        "queue": Key(1000, (int,), _positive),
+        "keepalive_s": Key(60, (int,), _between(1, 65535)),
+        "queue": Key(1000, (int,), _between(1, QUEUE_MAX)),
         "discovery": Key(True, (bool,)),
         "discovery_prefix": Key("homeassistant", (str,)),
         "device_name": Key("edgedetect", (str,)),
@@ -140,50 +163,104 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "url": Key("", (str,), lambda v: None if v == "" or v.startswith(("http://", "https://"))
                    else "must start with http:// or https:// (or be empty to disable)"),
         "events": Key(list(EVENT_TYPES), (list,), _event_list),
-        "timeout_s": Key(5.0, NUM, _positive),
-        "retries": Key(3, (int,), _non_negative),
-        "queue": Key(100, (int,), _positive),
+        "timeout_s": Key(5.0, NUM, _between(0.1, 300)),
+        "retries": Key(3, (int,), _between(0, 100)),
+        "queue": Key(100, (int,), _between(1, QUEUE_MAX)),
         "headers": Key({}, (dict,), _str_table),
     },
     "snapshots": {
         "enabled": Key(True, (bool,)),
         "dir": Key("/var/lib/edgedetect/snapshots", (str,)),
-        "max_mb": Key(200.0, NUM, _positive),
-        "max_files": Key(1000, (int,), _positive),
+        "max_mb": Key(200.0, NUM, _between(0.1, 1_000_000)),
+        "max_files": Key(1000, (int,), _between(1, 1_000_000)),
         "quality": Key(85, (int,), _quality),
     },
     "http": {
         "enabled": Key(True, (bool,)),
         "listen": Key("127.0.0.1:8080", (str,), _listen),
         "token": Key("", (str,)),
-        "stream_fps": Key(5.0, NUM, _positive),
+        "token_file": Key("", (str,)),
+        "allow_unauthenticated": Key(False, (bool,)),
+        "stream_fps": Key(5.0, NUM, _between(0.1, 30)),
         "jpeg_quality": Key(75, (int,), _quality),
-        "threads": Key(4, (int,), _positive),
+        "threads": Key(4, (int,), _between(1, 64)),
     },
     "motion": {
         "enabled": Key(True, (bool,)),
         "pixel_delta": Key(25, (int,), lambda v: None if 1 <= v <= 255 else "must be 1..255"),
         "min_area": Key(0.002, NUM, _fraction),
-        "max_interval_s": Key(2.0, NUM, _positive),
-        "hold_s": Key(1.0, NUM, _non_negative),
+        "max_interval_s": Key(2.0, NUM, _between(0.1, HOUR)),
+        "hold_s": Key(1.0, NUM, _between(0, HOUR)),
         "width": Key(160, (int,), lambda v: None if 16 <= v <= 1024 else "must be 16..1024"),
     },
 }
 
 
-@dataclass
-class Config:
-    """Validated config: `cfg.section("model")["threshold"]`, plus where it came from."""
+class Section:
+    """Base of the frozen per-section dataclasses that `validate` makes (one class per section).
 
-    data: dict[str, dict[str, Any]]
+    Frozen, so a running service cannot change its config by accident and a reload can compare
+    old and new section by section; `section["key"]` reads like the TOML table it came from.
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def _section_class(name: str, keys: dict[str, Key]) -> type[Section]:
+    fields = [(k, Any, field(default_factory=lambda d=key.default: copy.deepcopy(d))) for k, key in keys.items()]
+    return dataclasses.make_dataclass(f"{name.title()}Section", fields, bases=(Section,), frozen=True)
+
+
+SECTION_TYPES: dict[str, type[Section]] = {name: _section_class(name, keys) for name, keys in SCHEMA.items()}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated config: `cfg.mqtt.host` (or `cfg["mqtt"]["host"]`), plus where it came from."""
+
+    sections: dict[str, Section]
     path: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
-    def section(self, name: str) -> dict[str, Any]:
-        return self.data[name]
+    def section(self, name: str) -> Section:
+        return self.sections[name]
 
-    def __getitem__(self, name: str) -> dict[str, Any]:
-        return self.data[name]
+    def __getitem__(self, name: str) -> Section:
+        return self.sections[name]
+
+    def __getattr__(self, name: str) -> Section:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sections)
+
+    @property
+    def data(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dicts (a copy), e.g. to merge overrides over."""
+        return {name: sec.to_dict() for name, sec in self.sections.items()}
+
+    def changed(self, other: Config) -> set[str]:
+        """Names of the sections whose values differ from `other`'s."""
+        return {name for name in self.sections if self.sections[name] != other.sections.get(name)}
+
+    @property
+    def where(self) -> str:
+        return self.path or "<config>"
+
+
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs: 'rtsp://admin:hunter2@host/s' -> 'rtsp://admin:***@host/s'."""
+    return _URL_CREDENTIALS.sub(r"\1:***@", text)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -225,7 +302,7 @@ def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
-             check_files: bool = True) -> Config:
+             check_files: bool = True, path: str | None = None) -> Config:
     """Merge `raw` over the defaults; raise ConfigError naming `where` and the key on any problem."""
     base = base_dir or Path.cwd()
     data = defaults()
@@ -249,25 +326,121 @@ def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
                 if problem:
                     raise ConfigError(f"{where}: [{section}] {name} = {value!r}: {problem}")
             data[section][name] = value
-    if check_files:
-        for section, name in (("model", "path"), ("model", "labels")):
-            value = data[section][name]
-            if value:
-                p = Path(value).expanduser()
-                if not p.is_absolute():
-                    p = base / p
-                if not p.is_file():
-                    raise ConfigError(f"{where}: [{section}] {name} = {value!r}: file not found ({p})")
-                data[section][name] = str(p)
-    return Config(data=data, base_dir=base)
+    given = {(sec, name): data[sec][name] for sec, name in PATH_KEYS}  # as written, for messages
+    _resolve_paths(data, where, base, check_files)
+    _read_secrets(data, where, check_files, given)
+    _check_exposure(data, where)
+    sections = {name: SECTION_TYPES[name](**values) for name, values in data.items()}
+    return Config(sections=sections, path=path, base_dir=base)
+
+
+# Path keys, resolved beside the config file; the model files must exist.
+PATH_KEYS = (("model", "path"), ("model", "labels"), ("events", "jsonl"), ("snapshots", "dir"),
+             ("http", "token_file"), ("mqtt", "password_file"))
+MUST_EXIST = {("model", "path"), ("model", "labels")}
+_SPEC_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$")
+
+
+def _beside(value: str, base: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def resolve_spec(spec: str, base: Path) -> str:
+    """Relative paths in a source spec ('dir:imgs', 'file:a.mp4', 'clip.mp4') -> beside the config.
+
+    Cameras and streams (picam, usb:N, any URL) are left as they are.
+    """
+    text = spec.strip()
+    m = _SPEC_SCHEME.match(text)
+    if m:
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme in ("file", "dir") and rest:
+            return f"{m.group(1)}:{_beside(rest, base)}"
+        return spec
+    if text.lower() == "picam" or text.startswith("/dev/"):
+        return spec
+    return str(_beside(text, base))
+
+
+def _resolve_paths(data: dict[str, dict[str, Any]], where: str, base: Path, check_files: bool) -> None:
+    for section, name in PATH_KEYS:
+        value = data[section][name]
+        if not value:
+            continue
+        p = _beside(value, base)
+        if check_files and (section, name) in MUST_EXIST:
+            if p.is_dir():
+                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: is a directory ({p}); name the file")
+            if not p.is_file():
+                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: file not found ({p})")
+        data[section][name] = str(p)
+    data["source"]["spec"] = resolve_spec(data["source"]["spec"], base)
+
+
+def read_secret(path: str, where: str, section: str, name: str, given: str | None = None) -> str:
+    """A password or token from a file only its owner can read (0600/0400, like systemd credentials)."""
+    key = f"{where}: [{section}] {name} = {(given or path)!r}"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{key}: {path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise ConfigError(f"{key}: readable by others (mode {mode:04o}); run chmod 600 {path}")
+        with open(path, encoding="utf-8") as fh:
+            secret = fh.read().strip()
+    except OSError as e:
+        raise ConfigError(f"{key}: cannot read {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
+    if not secret:
+        raise ConfigError(f"{key}: {path} is empty")
+    return secret
+
+
+def _read_secrets(data: dict[str, dict[str, Any]], where: str, check_files: bool,
+                  given: dict[tuple[str, str], Any]) -> None:
+    for section, file_key, key in (("http", "token_file", "token"), ("mqtt", "password_file", "password")):
+        path = data[section][file_key]
+        if not path:
+            continue
+        if data[section][key]:
+            raise ConfigError(f"{where}: [{section}] {file_key} and {key} are both set; "
+                              f"use {file_key} or {key}, not both")
+        if check_files:
+            data[section][key] = read_secret(path, where, section, file_key, given.get((section, file_key)))
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposed_without_token(data: Any) -> bool:
+    """True when HTTP listens beyond this machine with no token (allowed only by an explicit opt-out)."""
+    h = data["http"]
+    return bool(h["enabled"] and not (h["token"] or h["token_file"])
+                and not is_loopback(parse_listen(h["listen"])[0]))
+
+
+def _check_exposure(data: dict[str, dict[str, Any]], where: str) -> None:
+    h = data["http"]
+    if exposed_without_token(data) and not h["allow_unauthenticated"]:
+        raise ConfigError(f"{where}: [http] listen = {h['listen']!r} is reachable from the network but no token "
+                          "is set; set [http] token or token_file, or allow_unauthenticated = true "
+                          "if a firewall guards it")
 
 
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
     """Read and validate a TOML file. `None` means the default path, or defaults if that is absent."""
     if path is None:
         if not Path(DEFAULT_CONFIG_PATH).is_file():
-            cfg = validate({}, "<defaults>", check_files=check_files)
-            return cfg
+            return validate({}, "<defaults>", check_files=check_files)
         path = DEFAULT_CONFIG_PATH
     p = Path(path).expanduser()
     if not p.is_file():
@@ -279,9 +452,7 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
         raise ConfigError(f"{p}: invalid TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from None
-    cfg = validate(raw, str(p), base_dir=p.resolve().parent, check_files=check_files)
-    cfg.path = str(p)
-    return cfg
+    return validate(raw, str(p), base_dir=p.resolve().parent, check_files=check_files, path=str(p))
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
@@ -294,9 +465,54 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         raw.setdefault(section, {})[key] = value
     if not raw:
         return cfg
-    merged: dict[str, dict[str, Any]] = copy.deepcopy(cfg.data)
+    merged = cfg.data
     for section, values in raw.items():
         merged.setdefault(section, {}).update(values)
-    new = validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir)
-    new.path = cfg.path
-    return new
+    for section, file_key, key in (("http", "token_file", "token"), ("mqtt", "password_file", "password")):
+        if merged.get(section, {}).get(file_key):
+            merged[section][key] = ""  # read again from the file, not a clash with it
+    return validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
+
+
+def _probe_folder(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (or in the folders that would be made), or None.
+
+    Walks up to the nearest existing ancestor and creates (and removes) one temporary file
+    there: `os.access` says yes to root even on /proc or a read-only mount.
+    """
+    import tempfile
+
+    target = folder
+    while not target.exists():
+        if target.parent == target:
+            return "no existing parent folder"
+        target = target.parent
+    if not target.is_dir():
+        return f"{target} is not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=".edgedetect-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return f"cannot create files in {target} ({e.strerror or e})"
+    return None
+
+
+def check_output_paths(cfg: Config) -> None:
+    """The events file and the snapshot folder can be written (or created); nothing is created."""
+    where = cfg.where
+    jsonl = cfg.events.jsonl
+    if jsonl:
+        p = Path(jsonl)
+        problem = f"{p} is a folder" if p.is_dir() else _probe_folder(p.parent)
+        if problem is None and p.exists() and not os.access(p, os.W_OK):
+            problem = f"{p} is not writable"
+        if problem:
+            raise ConfigError(f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
+                              "(or \"\" to turn the file off)")
+    if cfg.snapshots.enabled:
+        d = Path(cfg.snapshots.dir)
+        problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
+        if problem:
+            raise ConfigError(f"{where}: [snapshots] dir = {cfg.snapshots.dir!r}: {problem}; pick a writable "
+                              "folder (or enabled = false)")
