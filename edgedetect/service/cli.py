@@ -17,8 +17,23 @@ from edgedetect.errors import EdgeDetectError
 
 
 def _error(msg: str) -> int:
-    print(f"edgedetect: error: {msg}", file=sys.stderr)
+    from edgedetect.service.config import redact
+
+    print(f"edgedetect: error: {redact(msg)}", file=sys.stderr)
     return 2
+
+
+class RedactingFilter(logging.Filter):
+    """Hides URL passwords in every log record, whichever module wrote it (sources, pipeline, ...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from edgedetect.service.config import redact
+
+        message = record.getMessage()
+        shown = redact(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 def setup_logging(level: str = "info") -> None:
@@ -27,6 +42,8 @@ def setup_logging(level: str = "info") -> None:
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
 
 
 def run_service(config_path: str | None = None, *, source: str | None = None, model: str | None = None,
@@ -55,16 +72,68 @@ def run_service(config_path: str | None = None, *, source: str | None = None, mo
 
 
 def check_config(path: str) -> int:
-    """Validate a config file (keys, types, values, files it names); print one line; 0 or 2."""
-    from edgedetect.service.config import load_config
+    """A dry run of the service's start, short of opening a camera or binding a port; 0 or 2.
+
+    Checks keys, types and ranges, the source spec (files and folders are opened, cameras and
+    streams only parsed), the model, its labels and the class names, and that the events file
+    and snapshot folder can be written or created (nothing is created). Errors are the service's
+    own one-line messages.
+    """
+    from edgedetect.service.config import (
+        check_output_paths,
+        exposed_without_token,
+        load_config,
+        redact,
+    )
 
     try:
         cfg = load_config(path)
+        _check_source(cfg)
+        _check_model(cfg)
+        check_output_paths(cfg)
     except EdgeDetectError as e:
         return _error(str(e))
-    print(f"{path}: OK (source {cfg['source']['spec']!r}, model "
-          f"{cfg['model']['path'] or 'default'}, http {cfg['http']['listen'] if cfg['http']['enabled'] else 'off'})")
+    if exposed_without_token(cfg):
+        print(f"edgedetect: warning: {path}: [http] listen = {cfg.http.listen!r} without a token "
+              "(allow_unauthenticated = true)", file=sys.stderr)
+    print(f"{path}: OK (source {redact(cfg.source.spec)!r}, model "
+          f"{cfg.model.path or 'default'}, http {cfg.http.listen if cfg.http.enabled else 'off'})")
     return 0
+
+
+def _check_source(cfg: Any) -> None:
+    """Parse the spec as `open_source` would; open files and folders, never a camera or a stream."""
+    from edgedetect.errors import SourceError
+    from edgedetect.service.resilient import is_live
+    from edgedetect.sources import SPEC_HELP, open_source, parse_size
+
+    spec = cfg.source.spec.strip()
+    low = spec.lower()
+    try:
+        if low.startswith("picam:"):
+            parse_size(spec[6:], f"source {spec!r}")
+        elif low.startswith("usb:"):
+            if not spec[4:].isdigit():
+                raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
+        elif low == "picam" or "://" in spec:
+            if "://" in spec and not is_live(spec) and not low.startswith(("rtmp://", "udp://", "tcp://")):
+                raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
+        else:
+            open_source(spec, loop=cfg.source.loop, lores_size=None).close()
+    except EdgeDetectError as e:
+        raise type(e)(f"{cfg.where}: [source] spec: {e}") from None
+
+
+def _check_model(cfg: Any) -> None:
+    """Load the model and labels and resolve the class names, as the service's start does."""
+    from edgedetect.detector import Detector
+
+    m = cfg.model
+    try:
+        Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
+                 num_threads=m.threads)
+    except EdgeDetectError as e:
+        raise type(e)(f"{cfg.where}: [model]: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,16 @@
-"""The service: pipeline + tracker + outputs + HTTP + systemd notifications, with reload and clean stop.
+"""The service loop: pipeline + tracker + outputs + HTTP + systemd notifications, reload and stop.
 
 Threads: the pipeline's three (capture, inference, output), the resilient source's reader, one
-worker per network output, paho's network loop, waitress's pool, and the main thread, which
-only handles signals, health, the watchdog and STATUS. Everything per-frame happens in the
-pipeline's output thread through `ServiceSink`; nothing there can block on the network.
+worker per network output, paho's network loop, the HTTP server's pool, and the main thread,
+which only handles signals, health, the watchdog, STATUS and reloads. Everything per-frame
+happens in the pipeline's output thread through `ServiceSink` (frame_sink.py); events go to the
+`Outputs` set (outputset.py); /snapshot.jpg and /stream.mjpg read the `LiveView` (liveview.py).
+
+A reload is a transaction: everything new is built first (detector, source, outputs, HTTP
+listener) while the old keeps running; only then are the changed parts swapped in. A reload
+that fails anywhere leaves the running service untouched, is logged on one line, counted in
+`edgedetect_reload_failures_total` and shown in /healthz. The process ends only on
+SIGTERM/SIGINT (0), at the end of a finite source (0), or on a fault it cannot survive (1).
 """
 
 from __future__ import annotations
@@ -13,184 +20,70 @@ import os
 import signal
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-import cv2
-import numpy as np
-
 from edgedetect.detections import Detections
-from edgedetect.errors import EdgeDetectError, SourceLost
-from edgedetect.service.config import Config, load_config, parse_listen
-from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event, utc_stamp
+from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
+from edgedetect.service.config import (
+    Config,
+    apply_overrides,
+    check_output_paths,
+    exposed_without_token,
+    load_config,
+    parse_listen,
+    redact,
+)
+from edgedetect.service.events import make_event
+from edgedetect.service.frame_sink import ServiceSink
 from edgedetect.service.http import HttpApp, HttpServer
+from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.motion import MotionGate
 from edgedetect.service.notify import Notifier, watchdog_interval_s
+from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
+from edgedetect.service.outputset import Outputs
 from edgedetect.service.resilient import ResilientSource
-from edgedetect.service.snapshots import SnapshotStore
 from edgedetect.service.tracker import PersonTracker, TrackEvent
 
 log = logging.getLogger("edgedetect.service")
 
 STOP_BUDGET_S = 2.5  # SIGTERM to exit, leaving margin under the 3 s promise
+MODEL_KEYS = ("path", "labels", "threads", "classes")  # a change builds a new detector
 
 
-class Outputs:
-    """The reloadable set of event outputs and the snapshot store, built from one config."""
+@dataclass
+class ReloadPlan:
+    """What a reload built before touching the running service; None = keep the running one."""
 
-    def __init__(self, cfg: Config, metrics: ServiceMetrics) -> None:
-        self.items: list[Any] = []
-        self.snapshots: SnapshotStore | None = None
-        ev = cfg["events"]
-        if ev["log"]:
-            self.items.append(LogOutput())
-        if ev["jsonl"]:
-            self.items.append(JsonlWriter(ev["jsonl"], int(ev["max_mb"] * 1024 * 1024), ev["backups"]))
-        hooks = dict(on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc())
-        wh = cfg["webhook"]
-        if wh["url"]:
-            from edgedetect.service.outputs import WebhookOutput
+    cfg: Config
+    detector: Any = None
+    source: ResilientSource | None = None
+    outputs: Outputs | None = None
+    http: HttpServer | None = None
+    http_rebind: bool = False  # same address, new server: must stop the old one first
 
-            self.items.append(WebhookOutput(wh["url"], wh["events"], wh["timeout_s"], wh["retries"],
-                                            wh["queue"], wh["headers"], **hooks))
-        mq = cfg["mqtt"]
-        if mq["enabled"]:
-            from edgedetect.service.outputs import MqttOutput
-
-            self.items.append(MqttOutput(mq["host"], mq["port"], mq["topic_prefix"], mq["username"],
-                                         mq["password"], mq["client_id"], mq["keepalive_s"], mq["queue"],
-                                         mq["discovery"], mq["discovery_prefix"], mq["device_name"], **hooks))
-        sn = cfg["snapshots"]
-        if sn["enabled"]:
-            self.snapshots = SnapshotStore(sn["dir"], int(sn["max_mb"] * 1024 * 1024), sn["max_files"],
-                                           sn["quality"])
-
-    def close(self, timeout: float = 0.5) -> None:
-        for item in self.items:
-            try:
-                if hasattr(item, "pending"):
-                    item.close(timeout)
-                else:
-                    item.close()
-            except Exception as e:
-                log.warning("closing %s output: %s", getattr(item, "name", item), e)
+    def discard(self) -> None:
+        """Undo the build after a failure: close whatever was made, leave the running service alone."""
+        if self.source is not None:
+            self.source.close()
+        if self.outputs is not None:
+            self.outputs.close(0.1)
+        if self.http is not None:
+            _stop_server(self.http)
 
 
-class LiveView:
-    """The newest frame and its boxes, for /snapshot.jpg and /stream.mjpg.
-
-    JPEG encoding happens on demand in the HTTP thread, at most once per frame: with no viewer
-    the service spends nothing on it.
-    """
-
-    def __init__(self, quality: int = 75) -> None:
-        self.quality = quality
-        self._lock = threading.Lock()
-        self._frame: Any = None
-        self._dets: Detections | None = None
-        self._cache: tuple[int, bytes] | None = None
-
-    def update(self, frame: Any, dets: Detections) -> None:
-        with self._lock:
-            self._frame, self._dets = frame, dets
-
-    def jpeg(self) -> tuple[int, bytes] | None:
-        with self._lock:
-            frame, dets, cache = self._frame, self._dets, self._cache
-        if frame is None:
-            return None
-        if cache is not None and cache[0] == frame.id:
-            return cache
-        img = annotate(frame.image, dets)
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(self.quality)])
-        if not ok:
-            return None
-        got = (frame.id, buf.tobytes())
-        with self._lock:
-            self._cache = got
-        return got
-
-
-def annotate(image: np.ndarray, dets: Detections | None) -> np.ndarray:
-    """Boxes with labels (and track ids when known) on a copy of `image`."""
-    from edgedetect.overlay import draw_detections
-
-    if dets is None or len(dets) == 0:
-        return image.copy()
-    return draw_detections(image, dets)
-
-
-def person_mask(dets: Detections) -> np.ndarray:
-    """Which detections the tracker counts: label 'person' when the model has one, else all."""
-    names = dets.names or {}
-    person_ids = [i for i, n in names.items() if str(n).lower() == "person"]
-    if not person_ids:
-        return np.ones(len(dets), dtype=bool)
-    return np.isin(dets.class_id, person_ids)
-
-
-class ServiceSink:
-    """The pipeline sink: metrics, tracking, events, snapshots, live view, preview, health."""
-
-    name = "service"
-
-    def __init__(self, service: Service) -> None:
-        self.svc = service
-        self.last_frame_time: float | None = None
-        self._tracked = Detections.empty()
-
-    def __call__(self, result: Any) -> None:
-        svc, m = self.svc, self.svc.metrics
-        self.last_frame_time = time.monotonic()
-        m.frames.inc()
-        frame = result.frame
-        if result.skipped:
-            m.skipped.inc()
-            dets = self._tracked  # still scene: tracks are alive and their boxes still valid
-        else:
-            m.inferred.inc()
-            m.inference.observe(result.inference_ms / 1000.0)
-            dets = result.detections
-            m.detections.set(len(dets))
-            mask = person_mask(dets)
-            persons = dets[mask]
-            events, ids = svc.tracker.update(persons.xyxy, persons.score, frame.timestamp)
-            tids = np.full(len(dets), -1, dtype=np.int64)
-            tids[np.flatnonzero(mask)] = ids
-            dets = Detections(dets.xyxy, dets.score, dets.class_id, dets.names, tids)
-            confirmed = tids >= 0
-            self._tracked = dets[confirmed]
-            m.persons.set(svc.tracker.count)
-            for te in events:
-                svc.emit(te, frame, dets)
-        svc.live.update(frame, dets)
-        preview = svc.preview
-        if preview is not None:
-            try:
-                preview(frame, dets.xyxy, _labels(dets))
-            except Exception as e:
-                m.error("preview")
-                log.warning("preview failed (%s); disabling it", e)
-                svc.preview = None
-                try:
-                    preview.close()
-                except Exception:
-                    pass
-
-    def close(self) -> None:
-        """Flush on the way out; the outputs themselves belong to the service (they survive reloads)."""
-        self.svc.flush_outputs()
-
-
-def _labels(dets: Detections) -> list[str]:
-    labels = dets.labels
-    if dets.tracker_id is None:
-        return labels
-    return [f"{lab} #{t}" if t >= 0 else lab for lab, t in zip(labels, dets.tracker_id, strict=True)]
+def _stop_server(server: HttpServer) -> None:
+    """Stop a server that may never have been started (its socket is closed either way)."""
+    try:
+        server.stop()
+    except RuntimeError:  # joining a thread that was never started
+        pass
 
 
 class Service:
-    """The daemon. `run()` blocks until SIGTERM/SIGINT, end of a non-looping source, or failure."""
+    """The daemon. `run()` blocks until SIGTERM/SIGINT, the end of a finite source, or a fatal fault."""
 
     def __init__(self, cfg: Config, config_path: str | None = None, overrides: dict[str, Any] | None = None,
                  install_signals: bool = True, source_opener: Any = None) -> None:
@@ -199,13 +92,12 @@ class Service:
         self.config_path = config_path
         self.overrides = overrides or {}
         self.install_signals = install_signals
+        self.run_id = uuid.uuid4().hex[:12]  # in every event: track ids of two runs never collide
         self.metrics = ServiceMetrics()
         self.notifier = Notifier()
-        self.live = LiveView(cfg["http"]["jpeg_quality"])
-        t = cfg["tracker"]
-        self.tracker = PersonTracker(t["iou_threshold"], t["max_center_distance"], t["enter_frames"],
-                                     t["leave_frames"])
-        self.preview: Any = None
+        self.live = LiveView(cfg.http.jpeg_quality)
+        t = cfg.tracker
+        self.tracker = PersonTracker(t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames)
         self.pipeline: Any = None
         self.source: ResilientSource | None = None
         self.detector: Any = None
@@ -213,35 +105,41 @@ class Service:
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
-        self.sink = ServiceSink(self)
+        self.sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._stalled = False
         self.exit_code = 0
         self.reloads = 0
+        self.reload_failures = 0
+        self.last_reload_error = ""
         self.started = time.monotonic()
+
+    @property
+    def preview(self) -> Any:
+        return self.sink.preview
 
     # ------------------------------------------------------------------ building blocks
     def _make_detector(self, cfg: Config) -> Any:
         from edgedetect.detector import Detector
 
-        m = cfg["model"]
-        det = Detector(m["path"] or None, labels=m["labels"] or None, threshold=m["threshold"],
-                       classes=m["classes"], num_threads=m["threads"])
-        self.metrics.model_loaded.set(1)
+        m = cfg.model
+        det = Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
+                       num_threads=m.threads)
         log.info("model %s loaded (%s, input %s)", det.model_path, det.runtime, getattr(det, "input_size", "?"))
         return det
 
-    def _make_source(self, cfg: Config) -> ResilientSource:
+    def _make_source(self, cfg: Config, detector: Any) -> ResilientSource:
+        """Open the source; a bad spec raises, a camera that is absent or busy is retried."""
         from edgedetect.sources import open_source
 
-        s = cfg["source"]
-        lores = tuple(self.detector.input_size) if getattr(self.detector, "input_size", None) else (320, 240)
+        s = cfg.source
+        lores = tuple(detector.input_size) if getattr(detector, "input_size", None) else (320, 240)
 
         def opener(spec: str) -> Any:
             if self.source_opener is not None:
                 return self.source_opener(spec)
-            return open_source(spec, loop=s["loop"], lores_size=lores)
+            return open_source(spec, loop=s.loop, lores_size=lores)
 
         def on_event(kind: str) -> None:
             if kind == "reconnect":
@@ -251,20 +149,21 @@ class Service:
             else:
                 self.metrics.error(f"source_{kind}")
 
-        src = ResilientSource(s["spec"], opener, loop=s["loop"], stall_timeout_s=cfg["service"]["stall_timeout_s"],
-                              reconnect_max_s=s["reconnect_max_s"], on_event=on_event)
+        src = ResilientSource(s.spec, opener, loop=s.loop, stall_timeout_s=cfg.service.stall_timeout_s,
+                              reconnect_max_s=s.reconnect_max_s, on_event=on_event)
         try:
             src.open()
-        except SourceLost as e:  # camera absent or busy at boot: keep trying, unhealthy meanwhile
-            log.warning("source %s unavailable at start (%s); will keep trying", s["spec"], e)
-            src.last_error = str(e)
+        except SourceLost as e:  # camera absent or busy: keep trying, unhealthy meanwhile
+            log.warning("source %s unavailable (%s); will keep trying", src.shown, redact(str(e)))
+            src.last_error = redact(str(e))
         return src
 
-    def _make_gate(self, cfg: Config) -> MotionGate | None:
-        mo = cfg["motion"]
-        if not mo["enabled"]:
+    @staticmethod
+    def _make_gate(cfg: Config) -> MotionGate | None:
+        mo = cfg.motion
+        if not mo.enabled:
             return None
-        return MotionGate(mo["pixel_delta"], mo["min_area"], mo["max_interval_s"], mo["hold_s"], mo["width"])
+        return MotionGate(mo.pixel_delta, mo.min_area, mo.max_interval_s, mo.hold_s, mo.width)
 
     def _start_pipeline(self) -> None:
         from edgedetect.pipeline import Pipeline
@@ -272,27 +171,26 @@ class Service:
         src = self.source
         assert src is not None
         inner = src.inner
-        live = src.live
         fps = getattr(inner, "fps", None) if inner is not None else None
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
-        self.pipeline = Pipeline(src, self.detector, sinks=[self.sink], gate=self.gate, every_frame=not live,
-                                 pace=fps if (not live and fps) else None, annotate=False, reconnect=None,
-                                 thread_timeout=1.0)
+        # The service owns the source (a reload may keep it for a new pipeline): close_source=False.
+        self.pipeline = Pipeline(src, self.detector, sinks=[self.sink], gate=self.gate, every_frame=not src.live,
+                                 pace=fps if (not src.live and fps) else None, annotate=False, reconnect=None,
+                                 thread_timeout=1.0, close_source=False)
         self.metrics.attach_stats(self.pipeline_stats)
         self.pipeline.start()
 
-    def _start_http(self, cfg: Config) -> None:
-        h = cfg["http"]
-        if not h["enabled"]:
-            return
-        host, port = parse_listen(h["listen"])
-        app = HttpApp(self.health, self.render_metrics, self.live.jpeg, h["token"], h["stream_fps"])
+    def _bind_http(self, cfg: Config) -> HttpServer | None:
+        """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
+        h = cfg.http
+        if not h.enabled:
+            return None
+        host, port = parse_listen(h.listen)
+        app = HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps)
         try:
-            self.http = HttpServer(app, host, port, h["threads"]).start()
+            return HttpServer(app, host, port, h.threads)
         except OSError as e:
-            from edgedetect.errors import ConfigError
-
-            raise ConfigError(f"{cfg.path or '<config>'}: [http] listen = {h['listen']!r}: cannot listen "
+            raise ConfigError(f"{cfg.where}: [http] listen = {h.listen!r}: cannot listen "
                               f"({e.strerror or e}); pick a free port or another address") from None
 
     # ------------------------------------------------------------------ state
@@ -300,7 +198,7 @@ class Service:
         now = time.monotonic()
         last = self.sink.last_frame_time
         age = None if last is None else now - last
-        stall = self.cfg["service"]["stall_timeout_s"]
+        stall = self.cfg.service.stall_timeout_s
         loaded = self.detector is not None
         running = self.pipeline is not None and self.pipeline.running
         ok = loaded and running and age is not None and age < stall
@@ -310,14 +208,18 @@ class Service:
             "status": "ok" if ok else "unhealthy",
             "model_loaded": loaded,
             "pipeline": stats.get("state", "not started"),
-            "source": self.cfg["source"]["spec"],
+            "source": redact(self.cfg.source.spec),
             "source_connected": bool(src and src.connected),
-            "source_error": (src.last_error if src else "") or None,
+            "source_error": redact(src.last_error) if src and src.last_error else None,
             "last_frame_age_s": None if age is None else round(age, 3),
             "stall_timeout_s": stall,
             "fps": (stats.get("fps") or {}).get("output", 0.0),
             "persons": self.tracker.count,
             "uptime_s": round(now - self.started, 1),
+            "run_id": self.run_id,
+            "reloads": self.reloads,
+            "reload_failures": self.reload_failures,
+            "last_reload_error": self.last_reload_error or None,
         }
         return ok, info
 
@@ -343,65 +245,52 @@ class Service:
 
     # ------------------------------------------------------------------ events
     def emit(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
-        """Called in the output thread for each tracker event: snapshot, then every output."""
-        m = self.metrics
-        m.events.labels(te.type).inc()
+        """Called in the output thread for each tracker event."""
+        self.metrics.events.labels(te.type).inc()
         with self._outputs_lock:
             outputs = self.outputs
-        snapshot = ""
-        if te.type == "person_entered" and outputs is not None and outputs.snapshots is not None:
-            try:
-                path = outputs.snapshots.save(annotate(frame.image, dets),
-                                              f"{utc_stamp(frame.wall_time)}_person{te.track_id}")
-                snapshot = str(path)
-                m.snapshots.inc()
-            except Exception as e:  # disk full, permissions: count, log, keep detecting
-                m.error("snapshots")
-                log.error("snapshot for track %d failed: %s", te.track_id, e)
-        event = make_event(te, frame.wall_time, frame.id, snapshot)
         if outputs is not None:
-            self._dispatch(outputs, event)
-
-    def _dispatch(self, outputs: Outputs, event: Event) -> None:
-        for out in outputs.items:
-            try:
-                out.send(event)
-            except Exception as e:
-                self.metrics.error(out.name)
-                log.error("%s output failed for %s: %s", out.name, event.type, e)
+            outputs.publish(te, frame, dets)
 
     def flush_outputs(self) -> None:
         with self._outputs_lock:
             outputs = self.outputs
-        for out in outputs.items if outputs else []:
-            flush = getattr(out, "flush", None)
-            if flush is not None:
-                try:
-                    flush()
-                except Exception as e:
-                    self.metrics.error(out.name)
-                    log.error("%s flush failed: %s", out.name, e)
+        if outputs is not None:
+            outputs.flush()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Load the model (fatal: exit 2 on a bad model), open outputs, source, pipeline, HTTP."""
+        """Load the model, check output paths (exit 2 on either), open outputs, source, pipeline, HTTP."""
         cfg = self.cfg
-        logging.getLogger("edgedetect").setLevel(cfg["service"]["log_level"].upper())
+        logging.getLogger("edgedetect").setLevel(cfg.service.log_level.upper())
+        check_output_paths(cfg)
+        self._warn_exposure(cfg)
         self.detector = self._make_detector(cfg)
-        self.outputs = Outputs(cfg, self.metrics)
+        self.metrics.model_loaded.set(1)
+        self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id)
         self.gate = self._make_gate(cfg)
-        self.source = self._make_source(cfg)
-        if cfg["preview"]["enabled"]:
-            self.preview = __import__("edgedetect.service.preview", fromlist=["open_preview"]).open_preview(
-                cfg["preview"]["backend"], self.source)
+        self.source = self._make_source(cfg, self.detector)
+        if cfg.preview.enabled:
+            from edgedetect.service.preview import open_preview
+
+            self.sink.preview = open_preview(cfg.preview.backend, self.source)
         self._start_pipeline()
-        self._start_http(cfg)
+        self.http = self._bind_http(cfg)
+        if self.http is not None:
+            self.http.start()
         if self.install_signals:
             signal.signal(signal.SIGTERM, lambda *a: self.request_stop())
             signal.signal(signal.SIGINT, lambda *a: self.request_stop())
             signal.signal(signal.SIGHUP, lambda *a: self.request_reload())
-        self.notifier.ready(f"started; source {cfg['source']['spec']}")
-        log.info("edgedetect service running (source %s, pid %d)", cfg["source"]["spec"], os.getpid())
+        shown = redact(cfg.source.spec)
+        self.notifier.ready(f"started; source {shown}")
+        log.info("edgedetect service running (source %s, run %s, pid %d)", shown, self.run_id, os.getpid())
+
+    @staticmethod
+    def _warn_exposure(cfg: Config) -> None:
+        if exposed_without_token(cfg):
+            log.warning("HTTP listens on %s without a token (allow_unauthenticated = true): anyone who can "
+                        "reach it sees the camera", cfg.http.listen)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -422,10 +311,13 @@ class Service:
             p = self.pipeline
             if p is not None and not p.running:
                 if p.error is not None:
-                    log.error("pipeline failed: %s", p.error)
+                    log.error("pipeline failed: %s", redact(str(p.error)))
                     self.exit_code = 1
-                else:
+                elif getattr(p, "source_state", "") == "ended":
                     log.info("source ended; stopping")
+                else:
+                    log.error("pipeline stopped without an error or the end of its source; exiting")
+                    self.exit_code = 1
                 break
             ok, info = self.health()
             self.metrics.healthy.set(1 if ok else 0)
@@ -457,71 +349,130 @@ class Service:
         state = "ok" if info["status"] == "ok" else ("reconnecting" if not info["source_connected"] else "stalled")
         return f"{info['fps']:.1f} fps, {info['persons']} person(s), source {state}"
 
+    # ------------------------------------------------------------------ reload
     def reload(self) -> None:
-        """SIGHUP: re-read the config; thresholds and outputs change in place, the camera stays open.
-
-        A changed source or model (path, labels, threads) restarts the pipeline with them; a
-        config that fails validation is logged and ignored (the running service keeps going).
-        """
-        try:
-            from edgedetect.service.config import apply_overrides
-
-            new = apply_overrides(load_config(self.config_path), self.overrides)
-        except EdgeDetectError as e:
-            log.error("reload ignored: %s", e)
-            self.metrics.error("config")
-            return
-        old = self.cfg
+        """SIGHUP: build what the new config changes, then swap it in; on any failure keep the old."""
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.monotonic() * 1e6))
         try:
-            logging.getLogger("edgedetect").setLevel(new["service"]["log_level"].upper())
-            restart_pipeline = (new["source"] != old["source"]
-                                or new["service"]["stall_timeout_s"] != old["service"]["stall_timeout_s"]
-                                or {k: new["model"][k] for k in ("path", "labels", "threads")}
-                                != {k: old["model"][k] for k in ("path", "labels", "threads")})
-            if restart_pipeline:
-                log.info("reload: source/model changed; restarting the pipeline")
-                self.pipeline.stop(1.0)
-                det = self._make_detector(new) if new["model"] != old["model"] else self.detector
-                self.detector = det
-                self.cfg = new
-                self.source = self._make_source(new)
-                self.gate = self._make_gate(new)
-                self._start_pipeline()
-            else:
-                m = new["model"]
-                self.detector.configure(threshold=float(m["threshold"]), classes=m["classes"])
-                mo = new["motion"]
-                if mo["enabled"] and self.gate is not None:
-                    self.gate.configure(pixel_delta=mo["pixel_delta"], min_area=mo["min_area"],
-                                        max_interval_s=mo["max_interval_s"], hold_s=mo["hold_s"], width=mo["width"])
-                elif mo["enabled"] != old["motion"]["enabled"]:
-                    self.gate = self._make_gate(new)
-                    self.pipeline.gate = self.gate  # read per frame by the capture thread
-            t = new["tracker"]
-            self.tracker.configure(iou_threshold=t["iou_threshold"], max_center_distance=t["max_center_distance"],
-                                   enter_frames=t["enter_frames"], leave_frames=t["leave_frames"])
-            if any(new[s] != old[s] for s in ("events", "mqtt", "webhook", "snapshots")):
-                fresh = Outputs(new, self.metrics)
-                with self._outputs_lock:
-                    stale, self.outputs = self.outputs, fresh
-                if stale is not None:
-                    stale.close()
-            self.live.quality = new["http"]["jpeg_quality"]
-            if new["http"] != old["http"]:
-                if self.http is not None:
-                    self.http.stop()
-                    self.http = None
-                self._start_http(new)
-            self.cfg = new
+            plan: ReloadPlan | None = None
+            try:
+                new = apply_overrides(load_config(self.config_path), self.overrides)
+                plan = self._prepare(new)
+                self._commit(plan)
+            except Exception as e:  # noqa: BLE001 - whatever it was, the running service stays
+                if plan is not None:
+                    plan.discard()
+                self._reload_failed(e)
+                return
             self.reloads += 1
             self.metrics.reloads.inc()
-            log.info("reloaded %s (threshold %.2f)", self.config_path, new["model"]["threshold"])
-        except EdgeDetectError as e:
-            log.error("reload failed: %s", e)
-            self.metrics.error("config")
+            self.last_reload_error = ""
+            log.info("reloaded %s (threshold %.2f)", self.config_path, self.cfg.model.threshold)
         finally:
             self.notifier.notify(READY=1, STATUS="reloaded")
+
+    def _reload_failed(self, e: BaseException) -> None:
+        why = str(e) if isinstance(e, EdgeDetectError) else f"{type(e).__name__}: {e}"
+        self.reload_failures += 1
+        self.last_reload_error = redact(why)
+        self.metrics.reload_failures.inc()
+        self.metrics.error("config")
+        log.error("reload failed, keeping the running configuration: %s", self.last_reload_error)
+
+    def _prepare(self, new: Config) -> ReloadPlan:
+        """Build every part the new config changes; nothing running is touched yet."""
+        old = self.cfg
+        changed = new.changed(old)
+        plan = ReloadPlan(new)
+        try:
+            check_output_paths(new)
+            model_changed = any(new.model[k] != old.model[k] for k in MODEL_KEYS)
+            if model_changed:
+                plan.detector = self._make_detector(new)
+            detector = plan.detector or self.detector
+            size_changed = plan.detector is not None and getattr(plan.detector, "input_size", None) != getattr(
+                self.detector, "input_size", None)
+            if new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed:
+                plan.source = self._make_source(new, detector)
+            if changed & set(OUTPUT_SECTIONS):
+                plan.outputs = Outputs.from_config(new, self.metrics, self.run_id)
+            if "http" in changed:
+                old_addr = parse_listen(old.http.listen) if old.http.enabled else None
+                new_addr = parse_listen(new.http.listen) if new.http.enabled else None
+                if new_addr is not None and new_addr == old_addr and self.http is not None:
+                    plan.http_rebind = True  # the old server holds the port: swap in _commit
+                else:
+                    plan.http = self._bind_http(new)
+        except BaseException:
+            plan.discard()
+            raise
+        return plan
+
+    def _commit(self, plan: ReloadPlan) -> None:
+        """Swap in what `_prepare` built and apply in-place settings. Nothing here can fail on input."""
+        new, old = plan.cfg, self.cfg
+        if "http" in new.changed(old):
+            self._swap_http(plan, old)  # first: the one step that can fail, before anything else moved
+        logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())
+        if plan.detector is not None or plan.source is not None:
+            log.info("reload: %s changed; restarting the pipeline",
+                     "source" if plan.source is not None else "model")
+            self.pipeline.stop(1.0)
+            if plan.detector is not None:
+                self.detector, plan.detector = plan.detector, None
+            if plan.source is not None:
+                stale, self.source, plan.source = self.source, plan.source, None
+                if stale is not None:
+                    stale.close()
+            self.gate = self._make_gate(new)
+            self._start_pipeline()
+        else:
+            mo = new.motion
+            if mo.enabled and self.gate is not None:
+                self.gate.configure(pixel_delta=mo.pixel_delta, min_area=mo.min_area,
+                                    max_interval_s=mo.max_interval_s, hold_s=mo.hold_s, width=mo.width)
+            elif mo.enabled != old.motion.enabled:
+                self.gate = self._make_gate(new)
+                self.pipeline.gate = self.gate  # read per frame by the capture thread
+        self.detector.configure(threshold=float(new.model.threshold))
+        src = self.source
+        if src is not None:  # read on every wait / backoff: no reopen needed
+            src.stall_timeout_s = new.service.stall_timeout_s
+            src.reconnect_max_s = new.source.reconnect_max_s
+        t = new.tracker
+        self.tracker.configure(iou_threshold=t.iou_threshold, max_center_distance=t.max_center_distance,
+                               enter_frames=t.enter_frames, leave_frames=t.leave_frames)
+        if plan.outputs is not None:
+            with self._outputs_lock:
+                stale_outputs, self.outputs = self.outputs, plan.outputs
+            plan.outputs = None
+            if stale_outputs is not None:
+                stale_outputs.close()
+        self.live.quality = new.http.jpeg_quality
+        self.cfg = new
+        self._warn_exposure(new)
+
+    def _swap_http(self, plan: ReloadPlan, old: Config) -> None:
+        stale = self.http
+        if plan.http_rebind:
+            # Same address: the port is ours, so stop, then bind again; if that fails, put the old back.
+            assert stale is not None
+            stale.stop()
+            try:
+                self.http = self._bind_http(plan.cfg)
+            except ConfigError:
+                self.http = self._bind_http(old)
+                if self.http is not None:
+                    self.http.start()
+                raise
+            if self.http is not None:
+                self.http.start()
+            return
+        self.http, plan.http = plan.http, None
+        if self.http is not None:
+            self.http.start()
+        if stale is not None:
+            stale.stop()
 
     def shutdown(self) -> int:
         """Stop capture, drain the pipeline, emit person_left for open tracks, flush and close outputs."""
@@ -530,22 +481,22 @@ class Service:
         log.info("stopping")
         if self.pipeline is not None:
             self.pipeline.stop(min(1.5, STOP_BUDGET_S))
-        now = time.monotonic()
-        frame = None
-        if self.live is not None:
-            frame = self.live._frame
-        for te in self.tracker.close_all(now):
+        if self.source is not None:
+            self.source.close()
+        frame = self.live.frame
+        for te in self.tracker.close_all(time.monotonic()):
             if frame is not None:
                 self.metrics.events.labels(te.type).inc()
                 with self._outputs_lock:
                     outputs = self.outputs
                 if outputs is not None:
-                    self._dispatch(outputs, make_event(te, time.time(), frame.id))
+                    outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
         if self.http is not None:
             self.http.stop()
-        if self.preview is not None:
+        preview = self.sink.preview
+        if preview is not None:
             try:
-                self.preview.close()
+                preview.close()
             except Exception:
                 pass
         if self.outputs is not None:
@@ -558,8 +509,5 @@ class Service:
 
 def make_service(config_path: str | None, overrides: dict[str, Any] | None = None,
                  install_signals: bool = True) -> Service:
-    from edgedetect.service.config import apply_overrides
-
     cfg = apply_overrides(load_config(config_path), overrides or {})
     return Service(cfg, config_path, overrides, install_signals)
-

@@ -1,16 +1,20 @@
 """Person events and where they go: a rotated JSON-lines file and the log.
 
 An output that fails (disk full, permissions) is logged and counted by the caller
-(`ServiceSink`), never allowed to stop detection. The JSONL writer keeps its own tiny
+(`Outputs.dispatch`), never allowed to stop detection. The JSONL writer keeps its own tiny
 size-based rotation rather than `logging.handlers.RotatingFileHandler`, because that handler
-swallows write errors (it prints them to stderr) and we must count them.
+swallows write errors (it prints them to stderr) and we must count them. Each event is one
+`os.write` of a whole line to an O_APPEND file; a write that fails or comes up short is cut
+back off the file, so a full disk loses events, never the line structure.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -37,6 +41,7 @@ class Event:
     previous_count: int = 0
     duration_s: float = 0.0
     snapshot: str = ""
+    run_id: str = ""  # one per service start: track ids restart at 1, (run_id, track_id) does not
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,18 +54,20 @@ class Event:
             d.pop("duration_s")
         if not self.snapshot:
             d.pop("snapshot")
+        if not self.run_id:
+            d.pop("run_id")
         return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
 
-def make_event(te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "") -> Event:
+def make_event(te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "", run_id: str = "") -> Event:
     iso = datetime.fromtimestamp(wall_time, tz=timezone.utc).isoformat(timespec="milliseconds")
     return Event(type=te.type, time=iso.replace("+00:00", "Z"), timestamp=round(wall_time, 3),
                  track_id=te.track_id, box=[round(v, 1) for v in te.box], score=te.score,
                  count=te.count, frame_id=frame_id, previous_count=te.previous_count,
-                 duration_s=te.duration_s, snapshot=snapshot)
+                 duration_s=te.duration_s, snapshot=snapshot, run_id=run_id)
 
 
 class EventOutput(Protocol):
@@ -80,33 +87,57 @@ class JsonlWriter:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
-        self._fh = None
+        self.lost = 0  # events not written (the file keeps only whole lines)
+        self._fd: int | None = None
+        self._regular = True
 
-    def _open(self):
-        if self._fh is None:
+    @classmethod
+    def from_config(cls, section: Any) -> JsonlWriter:
+        return cls(section.jsonl, int(section.max_mb * 1024 * 1024), section.backups)
+
+    def _open(self) -> int:
+        if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
-        return self._fh
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        return self._fd
 
     def send(self, event: Event) -> None:
-        line = event.to_json() + "\n"
-        fh = self._open()
-        if fh.tell() and fh.tell() + len(line) > self.max_bytes:
-            self.rotate()  # before writing, so the live file always holds the newest events
-            fh = self._open()
+        data = (event.to_json() + "\n").encode()
         try:
-            fh.write(line)
-            fh.flush()  # events are rare and precious: hand each to the kernel at once
+            fd = self._open()
+            size = os.fstat(fd).st_size
+            if size and size + len(data) > self.max_bytes:
+                self.rotate()  # before writing, so the live file always holds the newest events
+                fd = self._open()
+                size = 0
+            self._append(fd, size, data)
         except OSError:
-            # A failed write may leave a partial line buffered; reopen next time.
-            self._drop_handle()
+            self.lost += 1
             raise
 
-    def _drop_handle(self) -> None:
-        fh, self._fh = self._fh, None
-        if fh is not None:
+    def _append(self, fd: int, size: int, data: bytes) -> None:
+        """Write `data` whole or not at all: a short or failed write is truncated back to `size`."""
+        try:
+            written = os.write(fd, data)
+            if written == len(data):
+                return
+            err: OSError = OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+        except OSError as e:
+            err = e
+        if self._regular:  # (/dev/full, a FIFO: nothing to cut back)
             try:
-                fh.close()
+                os.ftruncate(fd, size)
+            except OSError as e:
+                log.error("cannot cut a partial line off %s: %s", self.path, e)
+        self._drop_handle()  # reopened on the next event (the file may have been moved meanwhile)
+        raise err
+
+    def _drop_handle(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
             except OSError:
                 pass
 
@@ -124,12 +155,11 @@ class JsonlWriter:
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
     def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     def close(self) -> None:
-        if self._fh is not None:
+        if self._fd is not None:
             try:
                 self.flush()
             finally:

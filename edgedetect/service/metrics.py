@@ -74,6 +74,8 @@ class ServiceMetrics:
         self.snapshots = Counter("edgedetect_snapshots", "Snapshots written", registry=r)
         self.reloads = Counter("edgedetect_reloads", "Configuration reloads applied (SIGHUP); refused "
                                "ones count as errors{component=\"config\"}", registry=r)
+        self.reload_failures = Counter("edgedetect_reload_failures", "Reloads refused or failed (bad file, "
+                                       "model, source, busy port); the running service was kept", registry=r)
         self.healthy = Gauge("edgedetect_healthy", "1 when frames flow and the model is loaded", registry=r)
         self.model_loaded = Gauge("edgedetect_model_loaded", "1 when the model is loaded", registry=r)
         self.last_frame_age = Gauge("edgedetect_last_frame_age_seconds", "Seconds since the last frame",

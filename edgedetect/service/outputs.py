@@ -108,6 +108,12 @@ class WebhookOutput(QueuedOutput):
         self.backoff_s = backoff_s
         super().__init__(queue_size, **kw)
 
+    @classmethod
+    def from_config(cls, section: Any, **hooks: Any) -> WebhookOutput:
+        """From a validated `[webhook]` section."""
+        return cls(section.url, list(section.events), section.timeout_s, section.retries, section.queue,
+                   dict(section.headers), **hooks)
+
     def send(self, event: Event) -> None:
         if self.events is None or event.type in self.events:
             self._put(event)
@@ -197,6 +203,13 @@ class MqttOutput(QueuedOutput):
         super().__init__(queue_size, **kw)
         self.client.connect_async(host, port, keepalive_s)
         self.client.loop_start()
+
+    @classmethod
+    def from_config(cls, section: Any, **hooks: Any) -> MqttOutput:
+        """From a validated `[mqtt]` section (password already read from password_file)."""
+        return cls(section.host, section.port, section.topic_prefix, section.username, section.password,
+                   section.client_id, section.keepalive_s, section.queue, section.discovery,
+                   section.discovery_prefix, section.device_name, **hooks)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgedetect.errors import SourceError, SourceLost
+from edgedetect.service.config import redact
 
 log = logging.getLogger("edgedetect.source")
 
@@ -87,6 +88,7 @@ class ResilientSource:
         if opener is None:
             from edgedetect.sources import open_source as opener
         self.spec = spec
+        self.shown = redact(spec)  # for logs and errors: no password from an rtsp:// URL
         self.opener = opener
         self.loop = loop
         self.live = is_live(spec) if live is None else live
@@ -129,11 +131,12 @@ class ResilientSource:
             try:
                 self._reader = _Reader(self.opener(self.spec))
                 self.connected = True
-                log.info("source %s reopened", self.spec)
+                log.info("source %s reopened", self.shown)
                 return True
             except Exception as e:
-                self.last_error = str(e)
-                log.warning("source %s: reopen failed (%s); retrying in %.1f s", self.spec, e, self._backoff)
+                self.last_error = redact(str(e))
+                log.warning("source %s: reopen failed (%s); retrying in %.1f s", self.shown, self.last_error,
+                            self._backoff)
                 if self._closed.wait(self._backoff):
                     return False
                 self._backoff = min(self._backoff * 2, self.reconnect_max_s)
@@ -149,12 +152,12 @@ class ResilientSource:
             self._abandoned = [a for a in self._abandoned if a.thread.is_alive()]
             self._abandoned.append(r)
             if len(self._abandoned) > self.max_abandoned:
-                raise SourceLost(f"source {self.spec}: {len(self._abandoned)} reads stuck for more than "
+                raise SourceLost(f"source {self.shown}: {len(self._abandoned)} reads stuck for more than "
                                  f"{self.stall_timeout_s:g} s; giving up so the service manager restarts us")
 
     def _lost(self, why: str) -> None:
-        self.last_error = why
-        log.warning("source %s lost: %s; reconnecting with backoff", self.spec, why)
+        self.last_error = redact(why)
+        log.warning("source %s lost: %s; reconnecting with backoff", self.shown, self.last_error)
         if self._closed.wait(self._backoff):
             return
         self._backoff = min(self._backoff * 2, self.reconnect_max_s)
@@ -186,7 +189,7 @@ class ResilientSource:
                     return None
                 self.stalls += 1
                 self.on_event("stall")
-                log.error("source %s stalled: no frame for %.1f s; reopening", self.spec, self.stall_timeout_s)
+                log.error("source %s stalled: no frame for %.1f s; reopening", self.shown, self.stall_timeout_s)
                 self._drop_reader(abandoned=True)
                 continue
             kind, value = got
@@ -203,7 +206,7 @@ class ResilientSource:
             if frame is None:
                 self._drop_reader()
                 if self.loop and not self.live:
-                    log.info("source %s ended; looping", self.spec)
+                    log.info("source %s ended; looping", self.shown)
                     continue
                 if not self.live:
                     return None
@@ -214,7 +217,7 @@ class ResilientSource:
                 garbage_run += 1
                 self.on_event("garbage")
                 if garbage_run >= self.max_garbage:
-                    log.warning("source %s: %d unusable frames in a row; reopening", self.spec, garbage_run)
+                    log.warning("source %s: %d unusable frames in a row; reopening", self.shown, garbage_run)
                     self._drop_reader()
                     self._lost("garbage frames")
                     garbage_run = 0

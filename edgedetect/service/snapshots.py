@@ -14,6 +14,7 @@ import os
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,6 +36,11 @@ class SnapshotStore:
         self._total = 0
         self._scanned = False
         self.latest: Path | None = None
+
+    @classmethod
+    def from_config(cls, section: Any) -> SnapshotStore:
+        """From a validated `[snapshots]` section."""
+        return cls(section.dir, int(section.max_mb * 1024 * 1024), section.max_files, section.quality)
 
     def _scan(self) -> None:
         """Index existing snapshots once, oldest first, so retention covers earlier runs too."""

@@ -1,0 +1,102 @@
+"""The reloadable set of event outputs (log, JSONL, webhook, MQTT) and the snapshot store.
+
+Each output is built from its own config section (`MqttOutput.from_config(cfg.mqtt)`), so a
+reload that changed only `[webhook]` can be compared section by section; the whole set is
+swapped at once under the service's lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edgedetect.detections import Detections
+from edgedetect.service.config import Config
+from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event, utc_stamp
+from edgedetect.service.liveview import annotate
+from edgedetect.service.metrics import ServiceMetrics
+from edgedetect.service.snapshots import SnapshotStore
+from edgedetect.service.tracker import TrackEvent
+
+log = logging.getLogger("edgedetect.service")
+
+SECTIONS = ("events", "mqtt", "webhook", "snapshots")  # a change in any of these rebuilds the set
+
+
+class Outputs:
+    """Where events go; failures are logged and counted, never raised into the pipeline."""
+
+    def __init__(self, items: list[Any], snapshots: SnapshotStore | None, metrics: ServiceMetrics,
+                 run_id: str = "") -> None:
+        self.items = items
+        self.snapshots = snapshots
+        self.metrics = metrics
+        self.run_id = run_id
+
+    @classmethod
+    def from_config(cls, cfg: Config, metrics: ServiceMetrics, run_id: str = "") -> Outputs:
+        items: list[Any] = []
+        if cfg.events.log:
+            items.append(LogOutput())
+        if cfg.events.jsonl:
+            items.append(JsonlWriter.from_config(cfg.events))
+        hooks = dict(on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc())
+        built: list[Any] = []
+        try:
+            if cfg.webhook.url:
+                from edgedetect.service.outputs import WebhookOutput
+
+                built.append(WebhookOutput.from_config(cfg.webhook, **hooks))
+            if cfg.mqtt.enabled:
+                from edgedetect.service.outputs import MqttOutput
+
+                built.append(MqttOutput.from_config(cfg.mqtt, **hooks))
+        except BaseException:
+            cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
+            raise
+        snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
+        return cls(items + built, snapshots, metrics, run_id)
+
+    def publish(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
+        """One tracker event: a snapshot on enter, then the event to every output."""
+        snapshot = ""
+        if te.type == "person_entered" and self.snapshots is not None:
+            try:
+                path = self.snapshots.save(annotate(frame.image, dets),
+                                           f"{utc_stamp(frame.wall_time)}_person{te.track_id}")
+                snapshot = str(path)
+                self.metrics.snapshots.inc()
+            except Exception as e:  # disk full, permissions: count, log, keep detecting
+                self.metrics.error("snapshots")
+                log.error("snapshot for track %d failed: %s", te.track_id, e)
+        self.dispatch(make_event(te, frame.wall_time, frame.id, snapshot, run_id=self.run_id))
+
+    def dispatch(self, event: Event) -> None:
+        for out in self.items:
+            try:
+                out.send(event)
+            except Exception as e:
+                self.metrics.error(out.name)
+                if out.name == "jsonl":  # not written at all (never half a line): the event is lost
+                    self.metrics.output_dropped.labels(out.name).inc()
+                log.error("%s output failed for %s: %s", out.name, event.type, e)
+
+    def flush(self) -> None:
+        for out in self.items:
+            flush = getattr(out, "flush", None)
+            if flush is not None:
+                try:
+                    flush()
+                except Exception as e:
+                    self.metrics.error(out.name)
+                    log.error("%s flush failed: %s", out.name, e)
+
+    def close(self, timeout: float = 0.5) -> None:
+        for item in self.items:
+            try:
+                if hasattr(item, "pending"):
+                    item.close(timeout)
+                else:
+                    item.close()
+            except Exception as e:
+                log.warning("closing %s output: %s", getattr(item, "name", item), e)
