@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -47,6 +48,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _threads(text: str) -> int:
+    """Interpreter threads, bounded like the service's `[model] threads` (1..2 x CPU count)."""
+    value = _positive_int(text)
+    limit = (os.cpu_count() or 1) * 2
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"{text} is too many: must be between 1 and {limit} (2 x CPU count)")
+    return value
+
+
 def _classes(text: str) -> tuple[str, ...] | None:
     names = tuple(c.strip() for c in text.split(",") if c.strip())
     if not names:
@@ -63,7 +73,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None
                    help="minimum score, 0..1 (default 0.5)")
     p.add_argument("--classes", metavar="C", type=_classes, default=("person",),
                    help="comma-separated labels to keep, or 'all' (default: person)")
-    p.add_argument("--threads", metavar="N", type=_positive_int, default=None,
+    p.add_argument("--threads", metavar="N", type=_threads, default=None,
                    help=f"interpreter threads (default: {threads_default})")
 
 
@@ -251,6 +261,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgedetect.writers import JsonlSink, VideoWriterSink  # noqa: PLC0415
 
     size = parse_size(args.size, "--size") if args.size else None
+    if args.source is not None and not args.source.strip():
+        raise ConfigError("--source is empty: name a camera, file or folder (e.g. --source usb:0), "
+                          "or leave the option out for the default")
+    if args.output:
+        _check_writable(Path(args.output), "--output")
     spec = args.source or default_source_spec()
     detector = _detector(args, pipeline=True)
     source = open_source(spec, size=size, lores_size=detector.input_size)
@@ -264,10 +279,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
         every_frame, pace = _choose_mode(args, source, preview)
         if args.output:
-            sinks.append(VideoWriterSink(args.output, source.fps or pace or 10.0,
-                                         realtime=not every_frame))
+            sinks.append(_CountedSink(VideoWriterSink(args.output, source.fps or pace or 10.0,
+                                                      realtime=not every_frame)))
         if args.events:
-            sinks.append(JsonlSink(args.events))
+            sinks.append(_CountedSink(JsonlSink(args.events)))
     except BaseException:
         source.close()
         raise
@@ -313,7 +328,61 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (interrupted)" if interrupted else ""), file=sys.stderr)
     if stats["sink_errors"]:
         log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
-    return EXIT_INTERRUPTED if interrupted else 0
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return _sink_failure_code(sinks)
+
+
+class _CountedSink:
+    """An output sink of ``run`` (video, events) whose failures are counted here, one log line each
+    time the count reaches 1, 10, 100, ... (a disk that is full stays full: no traceback per frame),
+    so that the command can exit non-zero when nothing it was asked to write got written."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.name = getattr(sink, "name", type(sink).__name__)
+        self.ok = 0
+        self.failed = 0
+
+    def __call__(self, result: Any) -> None:
+        try:
+            self.sink(result)
+        except Exception as exc:  # noqa: BLE001 - reported below and by the exit code
+            self.failed += 1
+            if math.log10(self.failed).is_integer():
+                log.error("%s output failed on frame %d (%d so far): %s", self.name, result.frame.id,
+                          self.failed, exc)
+            return
+        self.ok += 1
+
+    def close(self) -> None:
+        close = getattr(self.sink, "close", None)
+        if callable(close):
+            close()
+
+
+def _sink_failure_code(sinks: list[Any]) -> int:
+    """1 when an output sink failed on every frame it was given (nothing it promised was written)."""
+    for sink in sinks:
+        if isinstance(sink, _CountedSink) and sink.failed and not sink.ok:
+            print(f"edgedetect: error: the {sink.name} sink failed on every frame ({sink.failed}); "
+                  "see the log above", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before the first frame when `path` cannot be created (missing folder, /proc, read-only)."""
+    existed = path.exists()
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder: name a file, e.g. {path / 'out.mp4'}")
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write {option} {path}: {exc.strerror}; pick a writable folder") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- bench, config
