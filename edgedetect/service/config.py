@@ -319,6 +319,8 @@ def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
             if not _type_ok(value, key.types):
                 raise ConfigError(f"{where}: [{section}] {name} must be {_type_name(key.types)}, "
                                   f"got {value!r}")
+            if isinstance(value, str) and "\x00" in value:
+                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character")
             if key.types == NUM:
                 value = float(value)
             if key.check is not None:
