@@ -134,6 +134,19 @@ def test_reload_to_a_busy_port_keeps_the_old_server_then_moves_when_free(tmp_pat
         assert metric(http_get(new_url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1
 
 
+def test_reload_on_the_same_port_swaps_the_server_and_its_token(tmp_path: Path) -> None:
+    port = _free_port()
+    cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"})
+    with RunningService(cfg) as rs:
+        url = f"http://127.0.0.1:{port}"
+        assert poll(lambda: _status(url) == 200, 20)
+        rewrite(cfg, tmp_path, http={"listen": f"127.0.0.1:{port}", "token": "new-token"})
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reloads == 1, 20)
+        assert http_get(url + "/healthz")[0] == 401
+        assert http_get(url + "/healthz", token="new-token")[0] == 200
+
+
 def _free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
