@@ -1,8 +1,8 @@
-"""TFLite conversion in every quantization mode, and the one-command comparison of all of them.
+"""The one-command comparison of every quantization mode (the conversion itself is ``host_tools.export``).
 
 Modes: ``float32``; ``dynamic`` (dynamic-range: int8 weights, float activations, as the reference
 paper ran on the Pi); ``float16`` (fp16 weights); ``int8`` (full integer: int8 weights per-channel by
-default and int8 activations calibrated on a representative set from the Penn-Fudan TRAIN split, uint8
+default and int8 activations calibrated on a representative set of training images, uint8
 input, TFLITE_BUILTINS_INT8; the postprocess custom op stays float as in the OD-API quant models);
 ``qat`` (quantization-aware fine-tuning with TF-MOT, then the int8 conversion).
 
@@ -18,136 +18,16 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
 # isort: split
 import numpy as np
-import tensorflow as tf
 
-from edgedetect.errors import EdgeDetectError, ModelError
-from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
-from host_tools.shared_data import PENNFUDAN, TEST_SPLIT, TRAIN_SPLIT
-from host_tools.ssd.config import DataSource
-from host_tools.ssd.model import SSDModel
-
-MODES = ("float32", "dynamic", "float16", "int8")
-
-
-def normalize(rgb: np.ndarray, size: int) -> np.ndarray:
-    """uint8 RGB -> [size, size, 3] float32 in [-1, 1], stretched as the runtime and the OD API do."""
-    import cv2
-
-    img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
-    return img.astype(np.float32) / 127.5 - 1.0
-
-
-def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_SPLIT,
-                          image_dir: Path = PENNFUDAN / "PNGImages",
-                          sources: Sequence[DataSource] = ()) -> list[np.ndarray]:
-    """Calibration inputs: ``count`` training images, plus their mirror images if more are needed.
-
-    With ``sources`` (a training mix, as a config's ``[data]`` names it) the images are spread over the
-    sources by their weights, picked with a fixed seed, so a general-scene model is calibrated on the
-    scenes it was trained for. Without, the first images of the Penn-Fudan train split.
-    """
-    import cv2
-
-    paths = _mix_paths(sources, count) if sources else _split_paths(split_file, image_dir, count)
-    out = [normalize(cv2.cvtColor(read_bgr(p, "calibration image"), cv2.COLOR_BGR2RGB), size) for p in paths]
-    i = 0
-    while len(out) < count and i < len(paths):
-        out.append(out[i][:, ::-1].copy())
-        i += 1
-    # Pin the calibrated input range to the full [-1, 1] pixel range so that uint8 input = raw pixels.
-    if out:
-        out[0] = out[0].copy()
-        out[0][0, 0, :] = -1.0
-        out[0][0, 1, :] = 1.0
-    return out
-
-
-def _split_paths(split_file: Path, image_dir: Path, count: int) -> list[Path]:
-    if not split_file.is_file():
-        raise EdgeDetectError(f"calibration split {split_file} not found; int8 needs the Penn-Fudan train split")
-    return [image_dir / n for n in split_file.read_text().split() if n][:count]
-
-
-def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
-    """``count`` image paths drawn without replacement, each source's share by its weight (seed 0)."""
-    from host_tools.datasets import load_dataset
-
-    rng = np.random.default_rng(0)
-    total = sum(s.weight for s in sources)
-    paths: list[Path] = []
-    for s in (src.resolved() for src in sources):
-        samples = load_dataset(s.spec, s.split_file).samples
-        n = min(len(samples), max(1, round(count * s.weight / total)))
-        paths += [samples[i].image_path for i in sorted(rng.choice(len(samples), n, replace=False))]
-    return paths[:count]
-
-
-def convert(ssd: SSDModel, mode: str, raw: bool = False, representative: list[np.ndarray] | None = None,
-            per_channel: bool = True, keras_model=None) -> bytes:
-    """Convert the model to TFLite bytes in ``mode`` (see module doc)."""
-    from host_tools.export import SSDExportModule
-
-    if mode not in MODES:
-        raise EdgeDetectError(f"unknown mode {mode!r}; use one of {MODES}")
-    if keras_model is not None:  # e.g. a QAT model with fake-quant layers
-        ssd = SSDModel(ssd.config, keras_model, ssd.feature_map_sizes, ssd.anchors, ssd.anchors_cs)
-    module = SSDExportModule(ssd, raw=raw)
-    fn = module.serve.get_concrete_function()
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
-    conv.allow_custom_ops = True
-    if mode == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "float16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
-        if not representative:
-            raise EdgeDetectError("int8 needs a representative set (--calibration N > 0)")
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in representative)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8
-        # Raw variant: outputs dequantized to float so that the anchors keep full precision.
-        conv.inference_output_type = tf.float32
-        conv._experimental_disable_per_channel = not per_channel  # noqa: SLF001 (the documented knob)
-    try:
-        data = conv.convert()
-    except Exception as exc:  # the converter raises ConverterError and others
-        raise ModelError(f"TFLite conversion ({mode}) failed: {exc}") from exc
-    return name_outputs_after_signature(data) if raw else data
-
-
-def name_outputs_after_signature(data: bytes) -> bytes:
-    """Rename output tensors to their signature keys (``anchors``, ``box_encodings``, ``class_predictions``).
-
-    The TF2 converter names outputs ``StatefulPartitionedCall:k``; runtimes that look for the anchors
-    output by name (as ``edgedetect`` does) need the real names. Done on the flatbuffer with TF's own
-    ``flatbuffer_utils`` rather than by hand.
-    """
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    for sig in model.signatureDefs or []:
-        graph = model.subgraphs[sig.subgraphIndex]
-        for out in sig.outputs:
-            graph.tensors[out.tensorIndex].name = out.name
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def write_labels(model_path: Path, names: list[str]) -> Path:
-    """``<model>.labels.txt`` beside the model: one class name a line, line i = class id i."""
-    path = Path(str(model_path)[: -len(".tflite")] + ".labels.txt") if str(model_path).endswith(".tflite") \
-        else Path(str(model_path) + ".labels.txt")
-    path.write_text("".join(n.strip() + "\n" for n in names))
-    return path
+from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
+from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 
 
 def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
@@ -169,8 +49,6 @@ def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
 
 @cli_errors("quantize")
 def main(argv: list[str] | None = None) -> int:
-    from host_tools.export import load_ssd
-
     p = argparse.ArgumentParser(prog="python -m host_tools.quantize", description=__doc__.split("\n")[0])
     p.add_argument("--config", default="ssdlite_mobilenet_v2")
     p.add_argument("--weights", required=True, help=".weights.h5 or checkpoint dir of the float model")

@@ -36,8 +36,7 @@ from edgedetect.nms import nms
 from host_tools._cli import cli_errors
 from host_tools.datasets import Dataset, DatasetError, load_dataset
 from host_tools.evaluate import evaluate
-from host_tools.export import restore_checkpoint
-from host_tools.quantize import normalize
+from host_tools.export import normalize, restore_checkpoint
 from host_tools.shared_data import PENNFUDAN, SHARED
 from host_tools.ssd.config import DataSource, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
@@ -59,7 +58,7 @@ _MIN_SCORE = 0.01  # below the evaluator's curve threshold (0.05), so AP and LAM
 class KerasDetector:
     """A float Keras SSD behind the evaluator's ``detect(image_bgr) -> Detections`` interface.
 
-    Mirrors the exported model: the calibration/runtime preprocessing (``quantize.normalize``), the
+    Mirrors the exported model: the calibration/runtime preprocessing (``export.normalize``), the
     config's score converter, center-size decoding with the config's box scales, greedy NMS at the
     config's IoU threshold, ``max_detections`` boxes.
     """

@@ -149,7 +149,7 @@ def test_summary_is_the_mean_over_sets():
 
 def test_int8_calibration_follows_the_training_mix():
     """A general-scene model is calibrated on its own scenes, spread by the mix weights, not on streets only."""
-    from host_tools.quantize import _mix_paths
+    from host_tools.export import _mix_paths
     from host_tools.ssd.config import load_config
 
     need_shared(SHARED / "coco_train")
