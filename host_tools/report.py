@@ -1,0 +1,327 @@
+"""The evaluation report: report.json, report.md, PR and miss-rate plots, the gallery of worst errors
+and per-image detections.json, from a :class:`host_tools.scoring.Evaluation`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedetect.errors import ImageError
+from edgedetect.images import read_bgr
+from host_tools.metrics import LAMR_FPPI_POINTS, accumulate, miss_rates_at
+from host_tools.scoring import Evaluation, ImageResult
+
+GREEN, BLUE, RED, ORANGE = (0, 170, 0), (255, 128, 0), (0, 0, 255), (0, 140, 255)
+
+
+def write_report(ev: Evaluation, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """report.json, report.md, plots, gallery and per-image detections; returns the report dict."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = {**ev.metrics, **meta}
+    (out / "report.json").write_text(
+        json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    (out / "detections.json").write_text(
+        json.dumps(detections_json(ev), indent=1) + "\n", encoding="utf-8"
+    )
+    plot_pr_curve(ev, out / "pr_curve.png", report["model"]["name"])
+    plot_miss_rate(ev, out / "miss_rate_fppi.png", report["model"]["name"])
+    write_gallery(ev, out / "gallery.png")
+    (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    return report
+
+
+def detections_json(ev: Evaluation) -> list[dict[str, Any]]:
+    """Per-image detections (curve threshold) with their match outcome, to inspect or diff runs."""
+    items = []
+    for r in ev.images:
+        m = r.match
+        outcome = [
+            "tp" if t else "ignored" if i else "fp" for t, i in zip(m.tp, m.ignored, strict=True)
+        ]
+        items.append(
+            {
+                "image": r.sample.name,
+                "gt": [[round(float(v), 1) for v in b] for b in r.sample.boxes],
+                "detections": [
+                    {
+                        "box": [round(float(v), 2) for v in b],
+                        "score": round(float(s), 5),
+                        "outcome": o,
+                        "iou": round(float(iou), 4),
+                    }
+                    for b, s, o, iou in zip(r.xyxy, r.scores, outcome, m.iou, strict=True)
+                ],
+            }
+        )
+    return items
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pr_curve(ev: Evaluation, path: Path, title: str) -> None:
+    """Precision-recall curve (IoU 0.5) with the operating point marked."""
+    plt = _pyplot()
+    curve = accumulate([r.match for r in ev.images])
+    m = ev.metrics
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    if len(curve.scores):
+        ax.plot(
+            np.concatenate([[0.0], curve.recall]),
+            np.concatenate([[1.0], curve.precision]),
+            lw=1.5,
+            label=f"AP50 {m['ap50']:.3f} (COCO) / {m['ap50_all_point']:.3f} (all-point)",
+        )
+    ax.plot(
+        [m["recall"]],
+        [m["precision"]],
+        "o",
+        color="C3",
+        label=f"threshold {m['threshold']:g}: P {m['precision']:.2f} R {m['recall']:.2f}",
+    )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        xlabel="recall",
+        ylabel="precision",
+        title=f"{title}: precision-recall (IoU >= 0.5)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_miss_rate(ev: Evaluation, path: Path, title: str) -> None:
+    """Miss rate against false positives per image (log-log), with the 9 LAMR reference points."""
+    plt = _pyplot()
+    curve = accumulate([r.match for r in ev.images])
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    fppi = np.concatenate([[1e-4], np.maximum(curve.fppi, 1e-4)])
+    miss = np.concatenate([[1.0], curve.miss_rate])
+    ax.step(
+        fppi, np.maximum(miss, 1e-3), where="post", lw=1.5, label=f"LAMR {ev.metrics['lamr']:.3f}"
+    )
+    refs = miss_rates_at(curve.fppi, curve.miss_rate)
+    ax.plot(
+        LAMR_FPPI_POINTS,
+        np.maximum(refs, 1e-3),
+        "o",
+        color="C3",
+        ms=4,
+        label="reference FPPI points",
+    )
+    low = float(np.clip(miss.min() * 0.7, 1e-3, 0.5))
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(1e-3, 1e1),
+        ylim=(low, 1.05),
+        xlabel="false positives per image",
+        ylabel="miss rate",
+        title=f"{title}: miss rate vs FPPI",
+    )
+    ax.axvspan(1e-2, 1.0, color="0.9", zorder=0)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _tile(
+    r: ImageResult,
+    subject: np.ndarray,
+    color: tuple[int, int, int],
+    caption: str,
+    threshold: float,
+    size: tuple[int, int] = (180, 240),
+) -> np.ndarray:
+    """A crop around ``subject`` with every box of the image drawn, letterboxed into ``size``, captioned."""
+    import cv2
+
+    image = read_bgr(r.sample.image_path)
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in subject)
+    pad = 0.35 * max(x2 - x1, y2 - y1, 60.0)  # context, and at least some for tiny boxes
+    cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
+    cx2, cy2 = int(min(w, x2 + pad)), int(min(h, y2 + pad))
+    crop = image[cy1 : max(cy2, cy1 + 1), cx1 : max(cx2, cx1 + 1)]
+    tw, th = size
+    cap_h = 34
+    scale = min(tw / crop.shape[1], (th - cap_h) / crop.shape[0])
+    crop = cv2.resize(
+        crop,
+        (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+
+    def draw(b: np.ndarray, col: tuple[int, int, int], t: int) -> None:
+        # boxes are drawn after resizing so line widths are the same in every tile
+        p1 = (round((b[0] - cx1) * scale), round((b[1] - cy1) * scale))
+        p2 = (round((b[2] - cx1) * scale), round((b[3] - cy1) * scale))
+        cv2.rectangle(crop, p1, p2, col, t)
+
+    for b, ign in zip(r.sample.boxes, r.sample.ignore, strict=True):
+        draw(b, (128, 128, 128) if ign else GREEN, 1)
+    for b, sc, tp in zip(r.xyxy, r.scores, r.match.tp, strict=True):
+        if sc >= threshold:
+            draw(b, BLUE if tp else RED, 1)
+    draw(np.asarray(subject), color, 2)
+    tile = np.full((th, tw, 3), 40, np.uint8)
+    oy, ox = (th - cap_h - crop.shape[0]) // 2, (tw - crop.shape[1]) // 2
+    tile[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
+    for k, line in enumerate(caption.split("\n")[:2]):
+        cv2.putText(
+            tile,
+            line,
+            (4, th - cap_h + 13 + 15 * k),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            color if k == 0 else (230, 230, 230),
+            1,
+            cv2.LINE_AA,
+        )
+    return tile
+
+
+def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) -> None:
+    """Worst false positives (highest scores) and worst misses (largest people) at the operating threshold."""
+    import cv2
+
+    thr = ev.threshold
+    fps, misses = [], []
+    for r in ev.images:
+        m = r.match
+        for i in np.flatnonzero(m.fp & (m.scores >= thr)):
+            fps.append(
+                (
+                    -float(m.scores[i]),
+                    r.sample.name,
+                    r,
+                    r.xyxy[i],
+                    f"FP score {m.scores[i]:.2f}\n{r.sample.name}",
+                )
+            )
+        for j in np.flatnonzero((m.gt_score < thr) & ~m.gt_ignore):
+            b = r.sample.boxes[j]
+            area = float((b[2] - b[0]) * (b[3] - b[1]))
+            misses.append(
+                (
+                    -area,
+                    r.sample.name,
+                    r,
+                    b,
+                    f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}",
+                )
+            )
+    fps.sort(key=lambda x: (x[0], x[1]))
+    misses.sort(key=lambda x: (x[0], x[1]))
+    rows = []
+    for title, items, color in (
+        ("worst false positives", fps[:per_kind], RED),
+        ("worst misses", misses[:per_kind], ORANGE),
+    ):
+        header = np.full((26, 180 * cols, 3), 255, np.uint8)
+        cv2.putText(
+            header,
+            f"{title} at threshold {thr:g} ({len(fps if color == RED else misses)} in all)",
+            (6, 18),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+        rows.append(header)
+        tiles = [_tile(it[2], it[3], color, it[4], thr) for it in items]
+        if not tiles:
+            empty = np.full((40, 180 * cols, 3), 255, np.uint8)
+            cv2.putText(
+                empty, "none", (6, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+            )
+            rows.append(empty)
+        for k in range(0, len(tiles), cols):
+            row = tiles[k : k + cols]
+            row += [np.full_like(tiles[0], 255)] * (cols - len(row))
+            rows.append(np.concatenate(row, axis=1))
+    legend = np.full((24, 180 * cols, 3), 255, np.uint8)
+    for k, (txt, col) in enumerate(
+        (
+            ("ground truth", GREEN),
+            ("detection (TP)", BLUE),
+            ("false positive", RED),
+            ("missed", ORANGE),
+        )
+    ):
+        cv2.rectangle(legend, (6 + 170 * k, 6), (20 + 170 * k, 18), col, -1)
+        cv2.putText(
+            legend,
+            txt,
+            (26 + 170 * k, 17),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    rows.append(legend)
+    if not cv2.imwrite(str(path), np.concatenate(rows, axis=0)):
+        raise ImageError(f"cannot write {path}")
+
+
+def _fmt_size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def report_markdown(r: dict[str, Any]) -> str:
+    """A readable summary of report.json."""
+    mdl, ds = r["model"], r["dataset"]
+    mr = ", ".join(f"{v:.2f}@{k}" for k, v in r["miss_rate_at_fppi"].items())
+    lines = [
+        f"# Evaluation: {mdl['name']} on {ds['spec']}",
+        "",
+        f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, sha256 `{mdl['sha256'][:16]}...`)",
+        f"- dataset: `{ds['spec']}`"
+        + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
+        + f": {r['images']} images, {r['gt_boxes']} person boxes"
+        + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
+        f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; a match needs IoU >= {r['match_iou']:g}",
+        f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, {r['threads']} thread(s); {r['created_utc']}",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| COCO AP@[.5:.95] | {r['ap']:.3f} |",
+        f"| AP50 (COCO 101-point) | {r['ap50']:.3f} |",
+        f"| AP50 (all-point, VOC) | {r['ap50_all_point']:.3f} |",
+        f"| AP75 | {r['ap75']:.3f} |",
+        f"| log-average miss rate (FPPI 1e-2..1) | {r['lamr']:.3f} |",
+        f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
+        f"| recall @ {r['threshold']:g} | {r['recall']:.3f} ({r['fn']} missed) |",
+        f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
+        f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / {r['latency_ms_mean']:.1f} ms |",
+        "",
+        f"Miss rate at the reference FPPI points: {mr}.",
+        "",
+        "Latency is the wall time of `detect()` (preprocess, inference, postprocess) per image on this",
+        "host, after one warm-up call; it is not a Raspberry Pi number.",
+        "",
+        "![precision-recall](pr_curve.png) ![miss rate vs FPPI](miss_rate_fppi.png)",
+        "",
+        "Worst false positives and misses at the operating threshold:",
+        "",
+        "![gallery](gallery.png)",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Run a person detector over an annotated dataset and score it: matching, COCO AP, LAMR, P/R, IoU.
+
+The detector runs once per image at a low score threshold (the curve threshold) so that COCO AP and
+the log-average miss rate see the whole score range; precision, recall and mean IoU are read at the
+operating threshold from the same matches (greedy matching in score order makes that exact).
+``host_tools.evaluate`` is the command line; ``host_tools.report`` draws and writes the report.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from edgedetect.errors import EdgeDetectError
+from edgedetect.images import read_bgr
+from host_tools.datasets import Dataset, DatasetError, Sample
+from host_tools.datasets.coco import PERSON_CATEGORY_ID, to_coco_dict
+from host_tools.metrics import (
+    LAMR_FPPI_POINTS,
+    ImageMatch,
+    accumulate,
+    average_precision,
+    coco_ap,
+    log_average_miss_rate,
+    match_image,
+    miss_rates_at,
+    operating_point,
+)
+
+DEFAULT_CURVE_THRESHOLD = 0.05
+MATCH_IOU = 0.5
+
+
+class PersonDetector(Protocol):
+    """What the evaluator needs of a detector: ``edgedetect.detector.Detector`` and ``HogDetector`` fit."""
+
+    def detect(self, image_bgr: np.ndarray) -> Any: ...
+
+
+@dataclass
+class ImageResult:
+    """Detections and matching of one image."""
+
+    sample: Sample
+    xyxy: np.ndarray
+    scores: np.ndarray
+    match: ImageMatch
+    latency_ms: float
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation run measured."""
+
+    images: list[ImageResult]
+    threshold: float
+    curve_threshold: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def run_detector(
+    detector: PersonDetector,
+    dataset: Dataset,
+    curve_threshold: float,
+    iou_threshold: float = MATCH_IOU,
+    progress: bool = True,
+) -> list[ImageResult]:
+    """Detect in every image (with a tqdm bar on stderr) and match against its ground truth."""
+    from tqdm import tqdm
+
+    results = []
+    warmed = False
+    for sample in tqdm(
+        dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress
+    ):
+        image = read_bgr(sample.image_path)
+        h, w = image.shape[:2]
+        if (w, h) != (sample.width, sample.height):
+            raise DatasetError(
+                f"{sample.image_path} is {w}x{h} but its annotation {sample.annotation} says "
+                f"{sample.width}x{sample.height}; fix the annotation or the image"
+            )
+        if not warmed:  # the first invoke allocates and packs weights; keep it out of the latency
+            detector.detect(image)
+            warmed = True
+        t0 = time.perf_counter()
+        dets = detector.detect(image)
+        latency = (time.perf_counter() - t0) * 1000.0
+        keep = np.asarray(dets.score) >= curve_threshold
+        xyxy = np.asarray(dets.xyxy, np.float64)[keep]
+        scores = np.asarray(dets.score, np.float64)[keep]
+        match = match_image(xyxy, scores, sample.boxes, sample.ignore, iou_threshold)
+        results.append(ImageResult(sample, xyxy, scores, match, latency))
+    return results
+
+
+def compute_metrics(
+    results: list[ImageResult], threshold: float, curve_threshold: float
+) -> dict[str, Any]:
+    """The report's numbers from per-image results."""
+    matches = [r.match for r in results]
+    curve = accumulate(matches)
+    op = operating_point(matches, threshold)
+    samples = [r.sample for r in results]
+    coco_dets = [
+        {
+            "image_id": i,
+            "category_id": PERSON_CATEGORY_ID,
+            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+            "score": float(s),
+        }
+        for i, r in enumerate(results, start=1)
+        for b, s in zip(r.xyxy, r.scores, strict=True)
+    ]
+    coco = coco_ap(to_coco_dict(samples), coco_dets)
+    lat = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+    return {
+        "ap": coco["ap"],
+        "ap50": coco["ap50"],
+        "ap75": coco["ap75"],
+        "ap50_all_point": average_precision(curve.recall, curve.precision),
+        "lamr": log_average_miss_rate(curve.fppi, curve.miss_rate),
+        "miss_rate_at_fppi": dict(
+            zip(
+                [f"{p:.4g}" for p in LAMR_FPPI_POINTS],
+                miss_rates_at(curve.fppi, curve.miss_rate),
+                strict=True,
+            )
+        ),
+        "mean_iou": op.mean_iou,
+        "precision": op.precision,
+        "recall": op.recall,
+        "tp": op.tp,
+        "fp": op.fp,
+        "fn": op.fn,
+        "threshold": threshold,
+        "curve_threshold": curve_threshold,
+        "match_iou": MATCH_IOU,
+        "images": len(results),
+        "gt_boxes": int(sum(s.num_people for s in samples)),
+        "ignored_boxes": int(sum(int(s.ignore.sum()) for s in samples)),
+        "detections_at_curve_threshold": int(sum(len(r.scores) for r in results)),
+        "latency_ms_p50": float(np.percentile(lat, 50)),
+        "latency_ms_p95": float(np.percentile(lat, 95)),
+        "latency_ms_mean": float(lat.mean()),
+    }
+
+
+def evaluate(
+    detector: PersonDetector,
+    dataset: Dataset,
+    threshold: float,
+    curve_threshold: float,
+    progress: bool = True,
+) -> Evaluation:
+    """Run and score a detector on a dataset."""
+    if curve_threshold > threshold:
+        raise EdgeDetectError(
+            f"--curve-threshold {curve_threshold} must not exceed --threshold {threshold}"
+        )
+    results = run_detector(detector, dataset, curve_threshold, progress=progress)
+    return Evaluation(
+        results, threshold, curve_threshold, compute_metrics(results, threshold, curve_threshold)
+    )
