@@ -26,7 +26,7 @@ from typing import Any
 
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
-from host_tools.datasets import KINDS, DatasetError, load_dataset
+from host_tools.datasets import KINDS, Dataset, DatasetError, load_dataset
 from host_tools.report import write_report
 from host_tools.scoring import DEFAULT_CURVE_THRESHOLD, evaluate
 
@@ -97,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, help="a .tflite detector, or 'hog' for OpenCV's HOG+SVM baseline"
     )
     p.add_argument("--labels", help="label file of the model (default: the one beside it)")
-    p.add_argument("--dataset", required=True, help="; ".join(KINDS.values()))
+    p.add_argument(
+        "--dataset",
+        required=True,
+        action="append",
+        help="; ".join(KINDS.values())
+        + "; repeat to evaluate on the union of several sets (each SPEC[#split=FILE])",
+    )
     p.add_argument(
         "--split-file", type=Path, help="image names, one per line, to evaluate a subset"
     )
@@ -130,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_evaluation(
     model: str | Path,
-    dataset: str,
+    dataset: str | list[str],
     out: str | Path,
     *,
     labels: str | Path | None = None,
@@ -156,7 +162,7 @@ def run_evaluation(
         )
     if curve_threshold is None:
         curve_threshold = min(0.0 if model == "hog" else DEFAULT_CURVE_THRESHOLD, threshold)
-    ds = load_dataset(dataset, split)
+    ds = load_union(dataset, split)
     if not ds.samples:
         raise DatasetError(f"dataset {dataset} has no images")
     detector = make_detector(
@@ -166,7 +172,7 @@ def run_evaluation(
     meta = {
         "model": model_info(detector, model),
         "dataset": {
-            "spec": dataset,
+            "spec": ds.spec,
             "kind": ds.kind,
             "split_file": str(split.resolve()) if split else None,
         },
@@ -179,6 +185,19 @@ def run_evaluation(
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return write_report(ev, out, meta)
+
+
+def load_union(specs: str | list[str], split: Path | None) -> Dataset:
+    """One spec (with ``split``), or the union of several ``SPEC[#split=FILE]`` as one dataset."""
+    if isinstance(specs, str) or len(specs) == 1:
+        return load_dataset(specs if isinstance(specs, str) else specs[0], split)
+    if split is not None:
+        raise DatasetError("--split-file goes with one --dataset; give each its own SPEC#split=FILE")
+    from host_tools.ssd.config import DataSource
+
+    parts = [DataSource.parse(s) for s in specs]
+    samples = [smp for p in parts for smp in load_dataset(p.spec, p.split_file).samples]
+    return Dataset(spec=" + ".join(specs), kind="union", samples=samples)
 
 
 @cli_errors("evaluate")

@@ -35,8 +35,8 @@ from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
 from host_tools.datasets import Dataset, DatasetError, load_dataset
-from host_tools.scoring import evaluate
 from host_tools.export import normalize, restore_checkpoint
+from host_tools.scoring import evaluate
 from host_tools.shared_data import PENNFUDAN, SHARED
 from host_tools.ssd.config import DataSource, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn

@@ -220,3 +220,15 @@ def test_threshold_outside_scores_is_rejected(tmp_path, capsys):
 def test_compare_missing_report_exits_2(tmp_path, capsys):
     assert compare_main([str(tmp_path)]) == 2
     assert "has no report.json" in capsys.readouterr().err
+
+
+def test_union_of_datasets_is_scored_as_one_set(tmp_path, split):
+    """Two --dataset specs (each with its own #split=) give one report over both sets' images."""
+    need(PENNFUDAN, INRIA, MODEL)
+    union = run_evaluation(MODEL, [f"pennfudan:{PENNFUDAN}#split={split}", f"inria:{INRIA / 'Test'}"],
+                           tmp_path / "u", labels=LABELS, progress=False)
+    alone = run_evaluation(MODEL, f"pennfudan:{PENNFUDAN}", tmp_path / "p", labels=LABELS,
+                           split_file=split, progress=False)
+    assert union["images"] == len(IMAGES) + 4
+    assert union["gt_boxes"] == alone["gt_boxes"] + 10  # INRIA's four test images hold 10 people
+    assert union["tp"] >= alone["tp"] and " + " in union["dataset"]["spec"]
