@@ -10,6 +10,7 @@ is parsed here with regular expressions.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,92 +41,87 @@ def is_person_label(label: str) -> bool:
     return low.startswith("pasperson") or low in {"person", "pedestrian", "people", "persons"}
 
 
+@dataclass
+class _Parsed:
+    """What the lines of one annotation file said so far."""
+
+    origin: int
+    ref: str | None = None
+    ref_line: int = 0
+    size: tuple[int, int] | None = None
+    count: int | None = None
+    count_line: int = 0
+    boxes: list[tuple[float, float, float, float, bool, int]] = field(default_factory=list)
+
+
+def _parse_line(p: _Parsed, path: Path, lineno: int, line: str) -> None:
+    """Fold one line into ``p``; a malformed known line is a :class:`DatasetError` naming file:line."""
+    key = line.lstrip().lower()
+    if m := _ORIGIN.match(line):
+        if m["x"] != m["y"] or m["x"] not in ("0", "1"):
+            raise DatasetError(
+                f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); expected (0, 0) or (1, 1)"
+            )
+        p.origin = int(m["x"])
+    elif not key or key.startswith("#"):
+        return
+    elif key.startswith("image filename"):
+        m = _must(_FILENAME, line, path, lineno, 'image filename line; expected Image filename : "DIR/NAME.png"')
+        p.ref, p.ref_line = m["name"], lineno
+    elif key.startswith("image size"):
+        m = _must(_SIZE, line, path, lineno, "image size line; expected Image size (X x Y x C) : W x H x 3")
+        p.size = (int(m["w"]), int(m["h"]))
+    elif key.startswith("objects with ground truth"):
+        m = _must(_COUNT, line, path, lineno, "object count line; expected Objects with ground truth : N { ... }")
+        p.count, p.count_line = int(m["n"]), lineno
+    elif key.startswith("bounding box"):
+        m = _must(_BOX, line, path, lineno, "bounding box line; expected 'Bounding box for object N \"LABEL\" "
+                  "(Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'")
+        x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
+        if x2 < x1 or y2 < y1:
+            raise DatasetError(
+                f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: ({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
+            )
+        p.boxes.append((x1, y1, x2, y2, is_person_label(m["label"]), lineno))
+
+
+def _must(pattern: re.Pattern[str], line: str, path: Path, lineno: int, what: str) -> re.Match[str]:
+    m = pattern.match(line)
+    if not m:
+        raise DatasetError(f"{path}:{lineno}: malformed {what}")
+    return m
+
+
 def read_pascal_annotation(
     path: Path, root: Path, default_origin: int, image_dirs: list[Path]
 ) -> Sample:
     """Parse one annotation file into a :class:`Sample` (person boxes only, 0-based pixels)."""
-    lines = read_text_lines(path)
-    ref = None
-    ref_line = 0
-    size = None
-    count = None
-    count_line = 0
-    origin = default_origin
-    boxes: list[list[float]] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if m := _ORIGIN.match(line):
-            if m["x"] != m["y"] or m["x"] not in ("0", "1"):
-                raise DatasetError(
-                    f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); expected (0, 0) or (1, 1)"
-                )
-            origin = int(m["x"])
-            continue
-        if line.lstrip().startswith("#"):
-            continue
-        if line.lstrip().lower().startswith("image filename"):
-            m = _FILENAME.match(line)
-            if not m:
-                raise DatasetError(
-                    f'{path}:{lineno}: malformed image filename line; expected Image filename : "DIR/NAME.png"'
-                )
-            ref, ref_line = m["name"], lineno
-        elif line.lstrip().lower().startswith("image size"):
-            m = _SIZE.match(line)
-            if not m:
-                raise DatasetError(
-                    f"{path}:{lineno}: malformed image size line; expected Image size (X x Y x C) : W x H x 3"
-                )
-            size = (int(m["w"]), int(m["h"]))
-        elif line.lstrip().lower().startswith("objects with ground truth"):
-            m = _COUNT.match(line)
-            if not m:
-                raise DatasetError(
-                    f"{path}:{lineno}: malformed object count line; expected Objects with ground truth : N {{ ... }}"
-                )
-            count, count_line = int(m["n"]), lineno
-        elif line.lstrip().lower().startswith("bounding box"):
-            m = _BOX.match(line)
-            if not m:
-                raise DatasetError(
-                    f"{path}:{lineno}: malformed bounding box line; expected "
-                    "'Bounding box for object N \"LABEL\" (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'"
-                )
-            x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
-            if x2 < x1 or y2 < y1:
-                raise DatasetError(
-                    f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: ({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
-                )
-            boxes.append([x1, y1, x2, y2, float(is_person_label(m["label"])), float(lineno)])
-    if ref is None:
+    p = _Parsed(default_origin)
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        _parse_line(p, path, lineno, line)
+    if p.ref is None:
         raise DatasetError(
             f"{path}: no 'Image filename : \"...\"' line; is this a PASCAL Annotation v1.00 file?"
         )
-    if size is None:
+    if p.size is None:
         raise DatasetError(f"{path}: no 'Image size (X x Y x C) : W x H x C' line")
-    if count is not None and count != len(boxes):
+    if p.count is not None and p.count != len(p.boxes):
         raise DatasetError(
-            f"{path}:{count_line}: says {count} objects but the file has {len(boxes)} bounding box lines"
+            f"{path}:{p.count_line}: says {p.count} objects but the file has {len(p.boxes)} bounding box lines"
         )
-    image = resolve_image(ref, [root, root.parent], image_dirs)
+    image = resolve_image(p.ref, [root, root.parent], image_dirs)
     if image is None:
         raise DatasetError(
-            f'{path}:{ref_line}: image "{ref}" not found under {root} (nor by name in {", ".join(map(str, image_dirs)) or "-"})'
+            f'{path}:{p.ref_line}: image "{p.ref}" not found under {root} (nor by name in {", ".join(map(str, image_dirs)) or "-"})'
         )
-    w, h = size
-    arr = np.array([b[:4] for b in boxes if b[4] > 0], dtype=np.float32).reshape(-1, 4) - origin
-    for b in boxes:
-        if b[4] > 0 and (b[0] - origin > w or b[1] - origin > h):
-            raise DatasetError(f"{path}:{int(b[5])}: box starts outside the {w}x{h} image")
-    return Sample(
-        image_path=image,
-        width=w,
-        height=h,
-        boxes=arr,
-        ignore=np.zeros(len(arr), bool),
-        annotation=str(path),
-    )
+    w, h = p.size
+    people = [b for b in p.boxes if b[4]]
+    for x1, y1, _, _, _, lineno in people:
+        if x1 - p.origin > w or y1 - p.origin > h:
+            raise DatasetError(f"{path}:{lineno}: box starts outside the {w}x{h} image")
+    arr = np.array([b[:4] for b in people], dtype=np.float32).reshape(-1, 4) - p.origin
+    return Sample(image_path=image, width=w, height=h, boxes=arr, ignore=np.zeros(len(arr), bool),
+                  annotation=str(path))
 
 
 def _annotation_dirs(root: Path, names: tuple[str, ...]) -> list[Path]:
