@@ -119,9 +119,12 @@ def test_stalled_camera_detected_and_watchdog_stops(tmp_path: Path, monkeypatch:
             assert status and b"fps" in status[-1] and b"person" in status[-1]
             # frames stop (read blocks): unhealthy, and the watchdog is no longer fed
             assert poll(lambda: rs.get("/healthz")[0] == 503, 10), "stall not detected"
+            collect(0.25)  # pings queued before the stall crossed stall_timeout_s (> one 0.1 s tick)
             during = collect(0.7)
             assert rs.get("/healthz")[0] == 503
-            assert b"WATCHDOG=1" not in during, "watchdog kept pinging while frames stalled"
+            # 7 pings in 0.7 s while healthy; at most the one a main-loop tick may send in the instant
+            # the stuck camera is being reopened (pinging while reconnecting is by design)
+            assert during.count(b"WATCHDOG=1") <= 1, "watchdog kept pinging while frames stalled"
             # each stuck read is abandoned and a new camera opened; frames flow again
             assert poll(lambda: healthy(rs) and plan.opens >= 4, 15), "no recovery after the stall"
             assert metric(rs.metrics(), "edgedetect_source_stalls_total") >= 3

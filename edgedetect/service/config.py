@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import errno
 import ipaddress
 import math
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -496,14 +497,16 @@ def _probe_folder(folder: Path) -> str | None:
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return None  # writable, only full: the outputs count what they cannot write
         return f"cannot create files in {target} ({e.strerror or e})"
     return None
 
 
-def check_output_paths(cfg: Config) -> None:
+def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapshots")) -> None:
     """The events file and the snapshot folder can be written (or created); nothing is created."""
     where = cfg.where
-    jsonl = cfg.events.jsonl
+    jsonl = cfg.events.jsonl if "events" in sections else ""
     if jsonl:
         p = Path(jsonl)
         problem = f"{p} is a folder" if p.is_dir() else _probe_folder(p.parent)
@@ -512,7 +515,7 @@ def check_output_paths(cfg: Config) -> None:
         if problem:
             raise ConfigError(f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
                               "(or \"\" to turn the file off)")
-    if cfg.snapshots.enabled:
+    if cfg.snapshots.enabled and "snapshots" in sections:
         d = Path(cfg.snapshots.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
         if problem:

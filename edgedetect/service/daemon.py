@@ -385,7 +385,7 @@ class Service:
         changed = new.changed(old)
         plan = ReloadPlan(new)
         try:
-            check_output_paths(new)
+            check_output_paths(new, changed)  # only what changed: a full disk must not block a threshold
             model_changed = any(new.model[k] != old.model[k] for k in MODEL_KEYS)
             if model_changed:
                 plan.detector = self._make_detector(new)
