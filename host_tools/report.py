@@ -196,87 +196,62 @@ def _tile(
     return tile
 
 
+GalleryItem = tuple[float, str, ImageResult, np.ndarray, str]  # sort key, image name, result, box, caption
+
+
+def _worst_errors(ev: Evaluation) -> tuple[list[GalleryItem], list[GalleryItem]]:
+    """False positives at the operating threshold (highest score first) and misses (largest first)."""
+    thr = ev.threshold
+    fps: list[GalleryItem] = []
+    misses: list[GalleryItem] = []
+    for r in ev.images:
+        m = r.match
+        for i in np.flatnonzero(m.fp & (m.scores >= thr)):
+            fps.append((-float(m.scores[i]), r.sample.name, r, r.xyxy[i],
+                        f"FP score {m.scores[i]:.2f}\n{r.sample.name}"))
+        for j in np.flatnonzero((m.gt_score < thr) & ~m.gt_ignore):
+            b = r.sample.boxes[j]
+            misses.append((-float((b[2] - b[0]) * (b[3] - b[1])), r.sample.name, r, b,
+                           f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}"))
+    return sorted(fps, key=lambda x: (x[0], x[1])), sorted(misses, key=lambda x: (x[0], x[1]))
+
+
+def _text_row(text: str, width: int, height: int = 26) -> np.ndarray:
+    import cv2
+
+    row = np.full((height, width, 3), 255, np.uint8)
+    cv2.putText(row, text, (6, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return row
+
+
+def _legend(width: int) -> np.ndarray:
+    import cv2
+
+    legend = np.full((24, width, 3), 255, np.uint8)
+    keys = (("ground truth", GREEN), ("detection (TP)", BLUE), ("false positive", RED), ("missed", ORANGE))
+    for k, (txt, col) in enumerate(keys):
+        cv2.rectangle(legend, (6 + 170 * k, 6), (20 + 170 * k, 18), col, -1)
+        cv2.putText(legend, txt, (26 + 170 * k, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return legend
+
+
 def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) -> None:
     """Worst false positives (highest scores) and worst misses (largest people) at the operating threshold."""
     import cv2
 
-    thr = ev.threshold
-    fps, misses = [], []
-    for r in ev.images:
-        m = r.match
-        for i in np.flatnonzero(m.fp & (m.scores >= thr)):
-            fps.append(
-                (
-                    -float(m.scores[i]),
-                    r.sample.name,
-                    r,
-                    r.xyxy[i],
-                    f"FP score {m.scores[i]:.2f}\n{r.sample.name}",
-                )
-            )
-        for j in np.flatnonzero((m.gt_score < thr) & ~m.gt_ignore):
-            b = r.sample.boxes[j]
-            area = float((b[2] - b[0]) * (b[3] - b[1]))
-            misses.append(
-                (
-                    -area,
-                    r.sample.name,
-                    r,
-                    b,
-                    f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}",
-                )
-            )
-    fps.sort(key=lambda x: (x[0], x[1]))
-    misses.sort(key=lambda x: (x[0], x[1]))
+    thr, width = ev.threshold, 180 * cols
+    fps, misses = _worst_errors(ev)
     rows = []
-    for title, items, color in (
-        ("worst false positives", fps[:per_kind], RED),
-        ("worst misses", misses[:per_kind], ORANGE),
-    ):
-        header = np.full((26, 180 * cols, 3), 255, np.uint8)
-        cv2.putText(
-            header,
-            f"{title} at threshold {thr:g} ({len(fps if color == RED else misses)} in all)",
-            (6, 18),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.5,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
-        rows.append(header)
-        tiles = [_tile(it[2], it[3], color, it[4], thr) for it in items]
+    for title, items, color in (("worst false positives", fps, RED), ("worst misses", misses, ORANGE)):
+        rows.append(_text_row(f"{title} at threshold {thr:g} ({len(items)} in all)", width))
+        tiles = [_tile(it[2], it[3], color, it[4], thr) for it in items[:per_kind]]
         if not tiles:
-            empty = np.full((40, 180 * cols, 3), 255, np.uint8)
-            cv2.putText(
-                empty, "none", (6, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
-            )
-            rows.append(empty)
+            rows.append(_text_row("none", width, 40))
         for k in range(0, len(tiles), cols):
             row = tiles[k : k + cols]
             row += [np.full_like(tiles[0], 255)] * (cols - len(row))
             rows.append(np.concatenate(row, axis=1))
-    legend = np.full((24, 180 * cols, 3), 255, np.uint8)
-    for k, (txt, col) in enumerate(
-        (
-            ("ground truth", GREEN),
-            ("detection (TP)", BLUE),
-            ("false positive", RED),
-            ("missed", ORANGE),
-        )
-    ):
-        cv2.rectangle(legend, (6 + 170 * k, 6), (20 + 170 * k, 18), col, -1)
-        cv2.putText(
-            legend,
-            txt,
-            (26 + 170 * k, 17),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
-    rows.append(legend)
+    rows.append(_legend(width))
     if not cv2.imwrite(str(path), np.concatenate(rows, axis=0)):
         raise ImageError(f"cannot write {path}")
 
