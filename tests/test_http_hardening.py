@@ -127,6 +127,7 @@ def test_healthz_answers_beside_many_half_open_connections() -> None:
 def test_per_client_cap_closes_the_oldest_idle_connection() -> None:
     with serving() as server:  # 16 per client by default
         idle = [_connect(server) for _ in range(20)]
+        time.sleep(1.0)  # all taken in (the caps apply once a connection sent no request for 50 ms)
         try:
             assert _get(server, "/healthz", timeout=5.0)[0] == 200
             closed = 0

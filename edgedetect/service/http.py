@@ -54,6 +54,7 @@ log = logging.getLogger("edgedetect.http")
 BOUNDARY = "edgedetectframe"
 STREAM_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 STREAM_SNDBUF = 128 * 1024  # kernel send buffer of a stream socket: bounds what a stalled viewer holds
+ADMIT_WAIT_S = 0.05  # a new connection's head may arrive this long before the connection caps apply
 DRAIN_LIMIT = 64 * 1024  # unread request bytes read and dropped after a reply, so the client sees it
 INDEX = (b"<html><body><h1>edgedetect</h1><img src='stream.mjpg'><p><a href='healthz'>healthz"
          b"</a> <a href='metrics'>metrics</a> <a href='snapshot.jpg'>snapshot</a></body></html>")
@@ -224,7 +225,8 @@ class HttpServer:
         self.header_timeout_s = header_timeout_s
         self._control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="http-control")
         self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
-        self._conns: list[_Conn] = []  # in arrival order; touched only on the loop thread
+        self._conns: list[_Conn] = []  # admitted, in arrival order; touched only on the loop thread
+        self._pending = 0  # accepted, not yet admitted (waiting ADMIT_WAIT_S for a head)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -305,12 +307,24 @@ class HttpServer:
         peer = writer.get_extra_info("peername")
         conn = _Conn(str(peer[0]) if peer else "?", writer)
         try:
+            if self._pending + len(self._conns) >= 2 * self.max_connections:
+                return  # a flood faster than ADMIT_WAIT_S: refuse outright, memory stays bounded
+            # Caps are applied after a short wait for the request head, so that a client that sends
+            # at once (a health check) is never the idle one closed to make room for a flood.
+            self._pending += 1
+            try:
+                head = await self._read_head(reader, ADMIT_WAIT_S)
+            finally:
+                self._pending -= 1
+            conn.idle = head is None
             if self._admit(conn):
-                await self._serve(conn, reader, writer)
+                await self._serve(conn, reader, writer, head)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass  # the client went away or stopped reading: nothing to answer
         except asyncio.CancelledError:
             pass
+        except _BadRequest as e:  # a head over the limit, in the first wait
+            await self._reply(reader, writer, Reply(e.status, str(e).encode()), head_only=False)
         except Exception:
             log.exception("HTTP request failed")
         finally:
@@ -319,15 +333,23 @@ class HttpServer:
             writer.transport.abort()
             self._tasks.discard(task)
 
-    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read_head(self, reader: asyncio.StreamReader, timeout: float) -> bytes | None:
+        """The request head, or None if it has not arrived within `timeout` (nothing is lost)."""
+        try:
+            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(431, f"request head over {self.max_header_bytes} bytes\n") from None
+        except asyncio.TimeoutError:
+            return None
+
+    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     head: bytes | None) -> None:
         app = self.app
         try:
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout_s)
-            except asyncio.LimitOverrunError:
-                raise _BadRequest(431, f"request head over {self.max_header_bytes} bytes\n") from None
-            except asyncio.TimeoutError:
-                raise _BadRequest(408, "request head not received in time\n") from None
+            if head is None:
+                head = await self._read_head(reader, max(0.0, self.header_timeout_s - ADMIT_WAIT_S))
+                if head is None:
+                    raise _BadRequest(408, "request head not received in time\n")
             conn.idle = False
             req = _parse_head(head)
             _check_body(req, self.max_body_bytes)
