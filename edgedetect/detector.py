@@ -31,9 +31,9 @@ from edgedetect.backends import Backend, ModelIO, select_backend
 from edgedetect.backends.yolo import metadata_names
 from edgedetect.detections import Detections
 from edgedetect.errors import LabelsError, ModelError
-from edgedetect.labels import find_labels_for, labels_from_metadata, load_labels
+from edgedetect.labels import check_label_count, find_labels_for, labels_from_metadata, load_labels
 from edgedetect.nms import nms
-from edgedetect.runtime import load_interpreter
+from edgedetect.runtime import class_count, load_interpreter, quiet_stderr
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,9 @@ class Detector:
         self._interp, self.runtime = load_interpreter(self.model_path, num_threads)
         self._lock = threading.Lock()
         self._setup_io()
+        self.labels_source = "the labels in the model's metadata"  # set by _load_names
         self.names = self._load_names(labels)
+        check_label_count(self.names, class_count(self._interp), self.labels_source, self.model_path)
         self.class_filter = self._resolve_classes(classes)
 
     # ----------------------------------------------------------------- model inspection
@@ -131,7 +133,8 @@ class Detector:
         if sig[1] <= 1 or sig[2] <= 1:
             # Dynamic input (whole-SavedModel exports): fix it at the OD-API TF2 default.
             interp.resize_tensor_input(inp["index"], [1, 320, 320, 3], strict=False)
-            interp.allocate_tensors()
+            with quiet_stderr():  # LiteRT's delegate line again
+                interp.allocate_tensors()
             inp = interp.get_input_details()[0]
         self._input = inp
         self.input_size: tuple[int, int] = (int(inp["shape"][2]), int(inp["shape"][1]))
@@ -147,9 +150,11 @@ class Detector:
 
     def _load_names(self, labels: str | Path | None) -> dict[int, str]:
         if labels is not None and str(labels) != "":
+            self.labels_source = str(labels)
             return load_labels(labels)
         found = find_labels_for(self.model_path)
         if found is not None:
+            self.labels_source = str(found)
             return load_labels(found)
         meta = labels_from_metadata(self.model_path)
         if meta:

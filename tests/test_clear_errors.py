@@ -133,3 +133,16 @@ def test_folder_source_skips_a_truncated_frame_with_a_warning(files: Path) -> No
         frames = [f for f in iter(src.read, None)]
     assert len(frames) == 2 and all(np.asarray(f.image).std() > 10 for f in frames)
     assert [p.name for p in src.unreadable] == ["b.jpg"]
+
+
+def test_detect_with_a_label_file_for_another_model_warns_once_with_both_numbers(files: Path) -> None:
+    model, labels = need_shared(COCO_MODEL), need_shared(COCO_LABELS)
+    coco80 = files / "coco80.txt"
+    coco80.write_text("\n".join(name for _, name in sorted(load_labels(labels).items())) + "\n")
+    result = _cli("detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(coco80),
+                  "--classes", "all", cwd=files)
+    assert result.returncode == 0, result.stderr
+    warnings = [ln for ln in result.stderr.splitlines() if "covers" in ln]
+    assert len(warnings) == 1 and "80" in warnings[0] and "90" in warnings[0] and str(coco80) in warnings[0]
+    fitting = _cli("detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(labels), cwd=files)
+    assert fitting.returncode == 0 and fitting.stderr == ""
