@@ -201,8 +201,15 @@ def test_busy_port_fails_in_the_constructor_and_the_old_server_keeps_serving() -
 def test_set_app_swaps_endpoints_without_rebinding() -> None:
     with serving() as server:
         port = server.port
-        server.set_app(HttpApp(lambda: (False, {"status": "stalled"}), lambda: b"", _jpeg_source(), token="t"))
-        assert server.port == port
+        viewer, _ = _open_stream(server)
+        server.set_app(HttpApp(lambda: (False, {"status": "stalled"}), lambda: b"", _jpeg_source(), token="t"),
+                       threads=2)
+        assert server.port == port and server.threads == 2
+        viewer.settimeout(10.0)
+        with contextlib.suppress(ConnectionResetError):
+            while viewer.recv(65536):  # the old app's stream ends
+                pass
+        viewer.close()
         assert _get(server, "/healthz", timeout=5.0)[0] == 401
         status, _, body = _request(server, b"GET /healthz?token=t HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503 and json.loads(body)["status"] == "stalled"

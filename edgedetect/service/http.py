@@ -9,8 +9,9 @@ Interface (what the service uses):
   max_connections=64, max_connections_per_client=16, send_timeout_s=10.0, header_timeout_s=10.0)``
   binds its listening socket **in the constructor** (a busy port raises ``OSError`` there, so
   an old server can keep running) and serves nothing until ``start()``. ``port`` is the bound
-  port (useful with port 0). ``set_app(app)`` swaps the app of a running server without
-  rebinding (the old app's streams end; viewers reconnect under the new token/fps).
+  port (useful with port 0). ``set_app(app, threads=None)`` swaps the app (and the JPEG pool
+  size) of a running server without rebinding: a reload that keeps ``listen`` needs no new
+  socket (the old app's streams end; viewers reconnect under the new token/fps).
   ``stop()`` closes everything within ~2 s; a stopped server is not restarted (bind a new one).
 
 Why not waitress (used before): its ``connection_limit`` counts half-open connections, so 32 of
@@ -241,8 +242,14 @@ class HttpServer:
         log.info("HTTP on http://%s:%d/ (healthz, metrics, snapshot.jpg, stream.mjpg)", self.host, self.port)
         return self
 
-    def set_app(self, app: HttpApp) -> None:
-        """Serve `app` from now on, on the same socket; the old app's streams end."""
+    def set_app(self, app: HttpApp, threads: int | None = None) -> None:
+        """Serve `app` from now on, on the same socket (a reload with the same `listen`); the old
+        app's streams end. `threads`: a new size for the JPEG worker pool."""
+        if threads is not None and max(1, int(threads)) != self.threads:
+            old_pool = self._work
+            self.threads = max(1, int(threads))
+            self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
+            old_pool.shutdown(wait=False)  # running encodes finish; its threads then exit
         old, self.app = self.app, app
         if old is not app:
             old.stopping.set()
