@@ -213,3 +213,12 @@ def test_set_app_swaps_endpoints_without_rebinding() -> None:
         assert _get(server, "/healthz", timeout=5.0)[0] == 401
         status, _, body = _request(server, b"GET /healthz?token=t HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status == 503 and json.loads(body)["status"] == "stalled"
+
+
+def test_an_endpoint_that_raises_is_a_500_and_the_server_goes_on() -> None:
+    def broken() -> tuple[bool, dict[str, Any]]:
+        raise RuntimeError("health check bug")
+
+    with serving(HttpApp(broken, lambda: b"ok 1\n", _jpeg_source())) as server:
+        assert _get(server, "/healthz", timeout=5.0)[0] == 500
+        assert _get(server, "/metrics", timeout=5.0)[0] == 200

@@ -61,7 +61,7 @@ INDEX = (b"<html><body><h1>edgedetect</h1><img src='stream.mjpg'><p><a href='hea
          b"</a> <a href='metrics'>metrics</a> <a href='snapshot.jpg'>snapshot</a></body></html>")
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-           501: "Not Implemented", 503: "Service Unavailable"}
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
 
 
 @dataclass
@@ -375,7 +375,11 @@ class HttpServer:
             await self._stream(app, reader, writer, head_only)
             return
         pool = self._control if req.path in HttpApp.CONTROL else self._work
-        reply = await asyncio.get_running_loop().run_in_executor(pool, app.respond, req.path)
+        try:
+            reply = await asyncio.get_running_loop().run_in_executor(pool, app.respond, req.path)
+        except Exception:  # a bug behind an endpoint: logged, answered, the server goes on
+            log.exception("HTTP %s failed", req.path)
+            reply = Reply(500, b"internal error; see the service log\n")
         await self._reply(reader, writer, reply, head_only)
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
