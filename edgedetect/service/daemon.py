@@ -62,7 +62,7 @@ class ReloadPlan:
     source: ResilientSource | None = None
     outputs: Outputs | None = None
     http: HttpServer | None = None
-    http_rebind: bool = False  # same address, new server: must stop the old one first
+    http_app: HttpApp | None = None  # same address: the running server serves this app instead
 
     def discard(self) -> None:
         """Undo the build after a failure: close whatever was made, leave the running service alone."""
@@ -78,7 +78,7 @@ def _stop_server(server: HttpServer) -> None:
     """Stop a server that may never have been started (its socket is closed either way)."""
     try:
         server.stop()
-    except RuntimeError:  # joining a thread that was never started
+    except RuntimeError:  # a server that joins a thread it never started
         pass
 
 
@@ -180,13 +180,17 @@ class Service:
         self.metrics.attach_stats(self.pipeline_stats)
         self.pipeline.start()
 
+    def _http_app(self, cfg: Config) -> HttpApp:
+        h = cfg.http
+        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps)
+
     def _bind_http(self, cfg: Config) -> HttpServer | None:
         """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
         h = cfg.http
         if not h.enabled:
             return None
         host, port = parse_listen(h.listen)
-        app = HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps)
+        app = self._http_app(cfg)
         try:
             return HttpServer(app, host, port, h.threads)
         except OSError as e:
@@ -400,7 +404,7 @@ class Service:
                 old_addr = parse_listen(old.http.listen) if old.http.enabled else None
                 new_addr = parse_listen(new.http.listen) if new.http.enabled else None
                 if new_addr is not None and new_addr == old_addr and self.http is not None:
-                    plan.http_rebind = True  # the old server holds the port: swap in _commit
+                    plan.http_app = self._http_app(new)  # same socket, new token/fps/threads
                 else:
                     plan.http = self._bind_http(new)
         except BaseException:
@@ -412,7 +416,7 @@ class Service:
         """Swap in what `_prepare` built and apply in-place settings. Nothing here can fail on input."""
         new, old = plan.cfg, self.cfg
         if "http" in new.changed(old):
-            self._swap_http(plan, old)  # first: the one step that can fail, before anything else moved
+            self._swap_http(plan)
         logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())
         if plan.detector is not None or plan.source is not None:
             log.info("reload: %s changed; restarting the pipeline",
@@ -452,21 +456,11 @@ class Service:
         self.cfg = new
         self._warn_exposure(new)
 
-    def _swap_http(self, plan: ReloadPlan, old: Config) -> None:
+    def _swap_http(self, plan: ReloadPlan) -> None:
+        """Start the new server (bound in `_prepare`) before stopping the old, or re-app the old."""
         stale = self.http
-        if plan.http_rebind:
-            # Same address: the port is ours, so stop, then bind again; if that fails, put the old back.
-            assert stale is not None
-            stale.stop()
-            try:
-                self.http = self._bind_http(plan.cfg)
-            except ConfigError:
-                self.http = self._bind_http(old)
-                if self.http is not None:
-                    self.http.start()
-                raise
-            if self.http is not None:
-                self.http.start()
+        if plan.http_app is not None and stale is not None:
+            stale.set_app(plan.http_app, threads=plan.cfg.http.threads)  # no rebind: no moment without /healthz
             return
         self.http, plan.http = plan.http, None
         if self.http is not None:
