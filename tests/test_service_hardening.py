@@ -355,6 +355,21 @@ def test_relative_paths_resolve_beside_the_config(tmp_path: Path, monkeypatch: p
         assert load_config(bare, check_files=False)["source"]["spec"] == spec
 
 
+def test_command_line_paths_resolve_in_the_working_directory(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgedetect.service.config import apply_overrides
+
+    conf_dir, cwd = tmp_path / "etc", tmp_path / "cwd"
+    conf_dir.mkdir()
+    (cwd / "imgs").mkdir(parents=True)
+    cfg = conf_dir / "config.toml"
+    cfg.write_text('[source]\nspec = "dir:imgs"\n')
+    monkeypatch.chdir(cwd)
+    c = load_config(cfg, check_files=False)
+    assert c["source"]["spec"] == f"dir:{conf_dir / 'imgs'}"
+    assert apply_overrides(c, {"source.spec": "dir:imgs"})["source"]["spec"] == f"dir:{cwd / 'imgs'}"
+
+
 # ----------------------------------------------------------------------------- events on a full disk
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path):

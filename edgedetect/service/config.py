@@ -465,6 +465,11 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         if value is None:
             continue
         section, _, key = dotted.partition(".")
+        if isinstance(value, str) and value:  # paths typed on the command line: beside the shell
+            if (section, key) in PATH_KEYS:
+                value = str(_beside(value, Path.cwd()))
+            elif (section, key) == ("source", "spec"):
+                value = resolve_spec(value, Path.cwd())
         raw.setdefault(section, {})[key] = value
     if not raw:
         return cfg
