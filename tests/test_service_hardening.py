@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -467,3 +468,60 @@ def test_events_carry_a_run_id_so_track_ids_never_collide(tmp_path: Path) -> Non
     assert len(runs) == 2 and all(len(r) >= 8 for r in runs)
     entered = [(e["run_id"], e["track_id"]) for e in events if e["type"] == "person_entered"]
     assert len(entered) == 2 and len(set(entered)) == 2 and {t for _, t in entered} == {1}
+
+
+# ----------------------------------------------------------------------------- MQTT across reloads
+def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
+    """The replaced MQTT client must not publish its retained 'offline' after the new one said 'online'."""
+    import shutil
+    import threading
+
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if exe is None:
+        pytest.skip("mosquitto not installed (apt-get install mosquitto)")
+    import paho.mqtt.client as mqtt
+
+    port = _free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def on_message(client, userdata, msg) -> None:
+        with lock:
+            got.append(msg.payload)
+
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = on_message
+    try:
+        assert poll(lambda: _connects(port), 10), "mosquitto did not start"
+        sub.connect("127.0.0.1", port)
+        sub.subscribe("edre/availability", 1)
+        sub.loop_start()
+        mq = {"enabled": True, "host": "127.0.0.1", "port": port, "topic_prefix": "edre", "keepalive_s": 5}
+        cfg = write_config(tmp_path, mqtt=mq)
+        with RunningService(cfg) as rs:
+            assert poll(lambda: got and got[-1] == b"online", 20)
+            for n, name in enumerate(["porch", "door"]):  # a changed [mqtt] section: a new client
+                rewrite(cfg, tmp_path, mqtt={**mq, "device_name": name})
+                rs.svc.request_reload()
+                assert poll(lambda n=n: rs.svc.reloads == n + 1, 20)
+                assert poll(lambda n=n: len(got) >= n + 2, 10)  # the new client's "online"
+                time.sleep(1.0)  # the old client's close (and any "offline" it sends) is over by now
+                with lock:
+                    seen = list(got)
+                assert seen[-1] == b"online" and b"offline" not in seen, seen
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        broker.terminate()
+        broker.wait(timeout=5)
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False

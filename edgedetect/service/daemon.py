@@ -69,7 +69,7 @@ class ReloadPlan:
         if self.source is not None:
             self.source.close()
         if self.outputs is not None:
-            self.outputs.close(0.1)
+            self.outputs.close(0.1, farewell=False)  # never used: the running outputs stay
         if self.http is not None:
             _stop_server(self.http)
 
@@ -450,8 +450,8 @@ class Service:
             with self._outputs_lock:
                 stale_outputs, self.outputs = self.outputs, plan.outputs
             plan.outputs = None
-            if stale_outputs is not None:
-                stale_outputs.close()
+            if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
+                stale_outputs.close(farewell=not new.mqtt.enabled)
         self.live.quality = new.http.jpeg_quality
         self.cfg = new
         self._warn_exposure(new)

@@ -244,10 +244,12 @@ class MqttOutput(QueuedOutput):
         elif info.rc not in (0, 4):
             raise RuntimeError(f"MQTT publish failed (rc={info.rc})")
 
-    def close(self, timeout: float = 1.0) -> None:
+    def close(self, timeout: float = 1.0, farewell: bool = True) -> None:
+        """Stop; `farewell=False` when another client takes over the same topics (a reload), so
+        the retained availability stays 'online' instead of ending as this client's 'offline'."""
         super().close(timeout)
         try:
-            if self.connected.is_set():
+            if farewell and self.connected.is_set():
                 self.client.publish(self.avail_topic, "offline", qos=1, retain=True).wait_for_publish(0.5)
             self.client.disconnect()
         except Exception as e:  # closing must not raise during shutdown

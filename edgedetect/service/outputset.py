@@ -91,10 +91,13 @@ class Outputs:
                     self.metrics.error(out.name)
                     log.error("%s flush failed: %s", out.name, e)
 
-    def close(self, timeout: float = 0.5) -> None:
+    def close(self, timeout: float = 0.5, farewell: bool = True) -> None:
+        """Close every output; `farewell=False` keeps MQTT from announcing 'offline' (a reload)."""
         for item in self.items:
             try:
-                if hasattr(item, "pending"):
+                if item.name == "mqtt":
+                    item.close(timeout, farewell=farewell)
+                elif hasattr(item, "pending"):
                     item.close(timeout)
                 else:
                     item.close()
