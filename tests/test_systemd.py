@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,94 @@ def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     assert watchdog_interval_s() == 30.0
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert watchdog_interval_s() is None
+
+
+def _dry_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, DRY_RUN="1", PREFIX=str(tmp_path / "opt"), CONF_DIR=str(tmp_path / "etc"),
+               STATE_DIR=str(tmp_path / "var"), UNIT_DIR=str(tmp_path / "units"),
+               SERVICE_USER="edgedetect-test-nonexistent")
+    env.update(extra)
+    return env
+
+
+def test_install_help_is_the_header_comment_only() -> None:
+    out = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    assert "--uninstall --purge" in out and "~/edgedetect" in out and "DRY_RUN=1" in out
+    assert "set -euo" not in out and not any(line.startswith("#") for line in out.splitlines())
+
+
+def test_install_pins_the_system_numpy(tmp_path: Path) -> None:
+    import numpy
+
+    # PYTHON is the interpreter whose numpy the venv must keep (apt's python3 on a Pi).
+    env = _dry_env(tmp_path, PYTHON=sys.executable)
+    out = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert f"numpy=={numpy.__version__} > {tmp_path / 'opt'}/constraints.txt" in out
+    pip_line = next(line for line in out.splitlines() if "pip install" in line)
+    assert f"--constraint {tmp_path / 'opt'}/constraints.txt" in pip_line
+
+
+@pytest.mark.parametrize("which", ["PREFIX", "CONF_DIR", "STATE_DIR"])
+def test_install_refuses_to_purge_a_checkout(tmp_path: Path, which: str) -> None:
+    env = _dry_env(tmp_path)
+    clone = Path(env[which])
+    (clone / ".git").mkdir(parents=True)
+    res = subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "rm -rf" not in res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"refusing to remove {clone}" in lines[0] and "~/edgedetect" in lines[0]
+    if which != "PREFIX":  # without --purge the config and state stay, so that is allowed
+        ok = subprocess.run(["bash", str(INSTALL), "--uninstall"], env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+        assert f"rm -rf {tmp_path / 'opt'}" in ok.stdout
+
+
+def test_install_refuses_a_prefix_holding_a_checkout(tmp_path: Path) -> None:
+    env = _dry_env(tmp_path)
+    (tmp_path / "opt" / "edgedetect" / ".git").mkdir(parents=True)
+    res = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and "pip install" not in res.stdout
+    assert f"refusing to install into {tmp_path / 'opt'}" in res.stderr
+    assert f"checkout {tmp_path / 'opt' / 'edgedetect'}" in res.stderr
+
+
+def test_install_refuses_a_clone_inside_the_prefix(tmp_path: Path) -> None:
+    # The clone at /opt/edgedetect with the default prefix /opt/edgedetect (no .git needed: this
+    # copy of the script is the checkout it runs from).
+    clone = tmp_path / "opt"
+    (clone / "systemd").mkdir(parents=True)
+    shutil.copy(INSTALL, clone / "systemd" / "install.sh")
+    env = _dry_env(tmp_path)
+    for args in (["--no-apt"], ["--uninstall", "--purge"]):
+        res = subprocess.run(["bash", str(clone / "systemd" / "install.sh"), *args], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and "rm -rf" not in res.stdout and "pip install" not in res.stdout
+        assert "refusing to" in res.stderr and str(clone) in res.stderr
+
+
+def test_install_refuses_a_prefix_inside_the_checkout(tmp_path: Path) -> None:
+    env = _dry_env(tmp_path, PREFIX=str(REPO / "not-a-prefix"))
+    res = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and f"refusing to install into {REPO / 'not-a-prefix'}" in res.stderr
+    assert not (REPO / "not-a-prefix").exists()
+
+
+def test_readme_pi_blocks_are_what_check_arm64_runs() -> None:
+    # scripts/check-arm64.sh runs the README blocks marked for it; they must stay there and
+    # keep the numpy pin (the check fails on an emulated Pi if the venv loses apt's numpy).
+    text = (REPO / "README.md").read_text()
+    manual = re.search(r"<!-- check-arm64: manual -->\s*```bash\n(.*?)```", text, re.S)
+    service = re.search(r"<!-- check-arm64: service -->\s*```bash\n(.*?)```", text, re.S)
+    assert manual and service
+    assert "--system-site-packages" in manual.group(1) and "pip install -c" in manual.group(1)
+    assert "systemd/install.sh" in service.group(1) and "~/edgedetect" in service.group(1)
+    check = REPO / "scripts" / "check-arm64.sh"
+    subprocess.run(["bash", "-n", str(check)], check=True, timeout=30)
+    assert "set -euo" not in subprocess.run(["bash", str(check), "--help"], capture_output=True,
+                                            text=True, timeout=30, check=True).stdout
