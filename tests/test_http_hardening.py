@@ -222,3 +222,27 @@ def test_an_endpoint_that_raises_is_a_500_and_the_server_goes_on() -> None:
     with serving(HttpApp(broken, lambda: b"ok 1\n", _jpeg_source())) as server:
         assert _get(server, "/healthz", timeout=5.0)[0] == 500
         assert _get(server, "/metrics", timeout=5.0)[0] == 200
+
+
+def test_the_service_answers_healthz_with_one_thread_a_viewer_and_half_open_connections(tmp_path) -> None:
+    """End to end: the real service (real detector, looping photos) with `[http] threads = 1`."""
+    from test_service_support import RunningService, poll, write_config
+
+    cfg = write_config(tmp_path, http={"threads": 1, "stream_fps": 10.0})
+    with RunningService(cfg) as rs:
+        assert poll(lambda: rs.get("/healthz")[0] == 200, 30.0), "service never healthy"
+        server = rs.svc.http
+        viewer, head = _open_stream(server)
+        half_open = [_connect(server) for _ in range(40)]
+        try:
+            assert b" 200 " in head.split(b"\r\n")[0]
+            status, _, body = _get(server, "/healthz", timeout=5.0)
+            assert status == 200 and json.loads(body)["model_loaded"] is True
+            status, headers, body = _request(server, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+            raw = f"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: {BIG}\r\n\r\n".encode()
+            assert _request(server, raw)[0] == 413
+        finally:
+            viewer.close()
+            for s in half_open:
+                s.close()
