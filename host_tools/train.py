@@ -147,50 +147,52 @@ def device_line() -> str:
     return f"device: CPU ({tf.config.threading.get_inter_op_parallelism_threads() or 'all'} threads; no GPU visible)"
 
 
-def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
-          steps: int | None = None, progress: bool = True, tensorboard: bool = False,
-          ssd: SSDModel | None = None, stop_after: int | None = None, init_partial: bool = False,
-          init_config: str | Path = "ssdlite_mobilenet_v2") -> Path:
-    """Train and return the path of ``final.weights.h5``.
+class TrainLog:
+    """Where each step's losses go: ``log.csv`` always, TensorBoard and a progress bar when asked.
 
-    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
-    of ``steps``, so that a later ``resume`` can continue or shorten it.
+    A resumed run appends to its ``log.csv``, so one file holds the whole run across sessions.
     """
-    if steps is not None:
-        cfg.train.steps = steps
-    if tensorboard:
-        try:
-            import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
-        except ImportError as exc:
-            raise EdgeDetectError("--tensorboard needs the 'tensorboard' package (pip install tensorboard); "
-                                  "log.csv is always written") from exc
-    set_seeds(cfg.train.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.json")
-    given = ssd is not None
-    ssd = ssd or build_ssd(cfg)
-    model = ssd.keras_model
-    ckpt_dir = run_dir / "checkpoints"
-    latest = tf.train.latest_checkpoint(str(ckpt_dir)) if resume else None
-    if latest:
-        how = "resumed"
-    elif given and init is None:
-        how = "weights of the given model"
-    else:
-        how = init_weights(ssd, init, init_partial, init_config)
-    if cfg.train.freeze_batchnorm:
-        freeze_batchnorm(model)
-    opt = make_optimizer(cfg)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var)
-    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=cfg.train.keep_checkpoints)
-    if latest:
-        ckpt.restore(latest)
-        how = f"resumed from {latest}"
-    start = int(step_var.numpy())
-    print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
-          f"{how}; {device_line()}", flush=True)
 
+    COLUMNS = ["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou", "range"]
+
+    def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool) -> None:
+        path = run_dir / "log.csv"
+        new = not path.exists() or start == 0
+        self._file = path.open("w" if new else "a", newline="")
+        self._csv = csv.writer(self._file)
+        if new:
+            self._csv.writerow(self.COLUMNS)
+        self._tb = tf.summary.create_file_writer(str(run_dir / "tb")) if tensorboard else None
+        self._bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+    def write(self, step: int, vals: dict[str, float], lr: float, seconds: float) -> None:
+        self._csv.writerow([step, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
+                            int(vals["num_pos"]), f"{lr:.3g}", f"{seconds:.3f}", f"{vals.get('giou', 0.0):.5f}",
+                            f"{vals.get('range', 0.0):.5f}"])
+        if step % 10 == 0:
+            self._file.flush()
+        if self._tb is not None:
+            with self._tb.as_default(step=step):
+                for k, v in vals.items():
+                    tf.summary.scalar(k, v)
+                tf.summary.scalar("lr", lr)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{vals['loss']:.3f}", loc=f"{vals['loc']:.3f}", cls=f"{vals['cls']:.3f}")
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._file.close()
+
+
+def make_train_step(ssd: SSDModel, cfg: SSDConfig, opt):
+    """One optimiser step on a batch (loss + Keras regularisers, gradients clipped to norm 10)."""
+    model = ssd.keras_model
     anchors_cs = tf.constant(ssd.anchors_cs, tf.float32)
 
     @tf.function(reduce_retracing=True)
@@ -205,54 +207,75 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
         opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return parts
 
-    writer = tf.summary.create_file_writer(str(run_dir / "tb")) if tensorboard else None
-    log_path = run_dir / "log.csv"
-    new_log = not log_path.exists() or start == 0
-    log_f = log_path.open("w" if new_log else "a", newline="")
-    log = csv.writer(log_f)
-    if new_log:
-        log.writerow(["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou", "range"])
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    return train_step
 
-        bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
-    gen = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
-    t_last = time.time()
+
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
+    except ImportError as exc:
+        raise EdgeDetectError("--tensorboard needs the 'tensorboard' package (pip install tensorboard); "
+                              "log.csv is always written") from exc
+
+
+def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
+          steps: int | None = None, progress: bool = True, tensorboard: bool = False,
+          ssd: SSDModel | None = None, stop_after: int | None = None, init_partial: bool = False,
+          init_config: str | Path = "ssdlite_mobilenet_v2") -> Path:
+    """Train and return the path of ``final.weights.h5``.
+
+    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
+    of ``steps``, so that a later ``resume`` can continue or shorten it.
+    """
+    if steps is not None:
+        cfg.train.steps = steps
+    if tensorboard:
+        _require_tensorboard()
+    set_seeds(cfg.train.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.json")
+    given = ssd is not None
+    ssd = ssd or build_ssd(cfg)
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints")) if resume else None
+    if latest:
+        how = f"resumed from {latest}"
+    elif given and init is None:
+        how = "weights of the given model"
+    else:
+        how = init_weights(ssd, init, init_partial, init_config)
+    if cfg.train.freeze_batchnorm:
+        freeze_batchnorm(ssd.keras_model)
+    opt = make_optimizer(cfg)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    ckpt = tf.train.Checkpoint(model=ssd.keras_model, optimizer=opt, step=step_var)
+    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=cfg.train.keep_checkpoints)
+    if latest:
+        ckpt.restore(latest)
+    start = int(step_var.numpy())
+    print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
+          f"{how}; {device_line()}", flush=True)
+    train_step = make_train_step(ssd, cfg, opt)
+    batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
+    log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
+    t_last = time.time()
     try:
         for step in range(start, end):
-            x, loc_t, cls_t = next(gen)
-            parts = train_step(x, loc_t, cls_t)
+            vals = {k: float(v) for k, v in train_step(*next(batches)).items()}
             step_var.assign(step + 1)
             now = time.time()
-            vals = {k: float(v) for k, v in parts.items()}
-            lr = float(opt.learning_rate(step)) if callable(opt.learning_rate) else float(opt.learning_rate)
-            log.writerow([step + 1, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
-                          int(vals["num_pos"]), f"{lr:.3g}", f"{now - t_last:.3f}", f"{vals.get('giou', 0.0):.5f}",
-                          f"{vals.get('range', 0.0):.5f}"])
+            lr = opt.learning_rate
+            log.write(step + 1, vals, float(lr(step) if callable(lr) else lr), now - t_last)
             t_last = now
-            if writer is not None:
-                with writer.as_default(step=step + 1):
-                    for k, v in vals.items():
-                        tf.summary.scalar(k, v)
-                    tf.summary.scalar("lr", lr)
-            if bar is not None:
-                bar.set_postfix(loss=f"{vals['loss']:.3f}", loc=f"{vals['loc']:.3f}", cls=f"{vals['cls']:.3f}")
-                bar.update(1)
             if not math.isfinite(vals["loss"]):
                 raise EdgeDetectError(f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate")
-            if (step + 1) % 10 == 0:
-                log_f.flush()
             if (step + 1) % cfg.train.checkpoint_every == 0:
                 manager.save(checkpoint_number=step + 1)
     finally:
-        if bar is not None:
-            bar.close()
-        log_f.close()
+        log.close()
     manager.save(checkpoint_number=end)
     out = run_dir / "final.weights.h5"
-    model.save_weights(str(out))
+    ssd.keras_model.save_weights(str(out))
     print(f"wrote {out}", flush=True)
     return out
 
