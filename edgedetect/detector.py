@@ -226,6 +226,10 @@ class Detector:
         idx = nms(c.xyxy, c.score, self.iou_threshold, self.max_detections, c.class_id)
         return Detections(c.xyxy[idx], c.score[idx], c.class_id[idx], self.names)
 
+    def warm_up(self) -> None:
+        """One invoke on a blank input: the first one sets up XNNPACK and packs the weights."""
+        self.infer(np.zeros((1, *self.input_size[::-1], 3), self.input_dtype))
+
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Detect in one BGR image; boxes in that image's pixels."""
         raw = self.infer(self.preprocess(image_bgr))

@@ -41,6 +41,12 @@ def parse_tiles(text: str) -> tuple[int, int]:
     raise ConfigError(f"tiles {text!r}: use ROWSxCOLS with each 1..4 (e.g. '2x2'), or 'off'")
 
 
+def with_tiles(detector: Detector, tiles: str) -> Detector | TiledDetector:
+    """``detector`` as it is for ``"off"``/``"1x1"``, else wrapped in a :class:`TiledDetector`."""
+    rows, cols = parse_tiles(tiles)
+    return detector if rows * cols == 1 else TiledDetector(detector, rows, cols)
+
+
 def tile_rects(width: int, height: int, rows: int, cols: int, overlap: float) -> list[tuple[int, int, int, int]]:
     """``rows x cols`` tiles (x1, y1, x2, y2) covering the frame, neighbours overlapping by ``overlap``."""
     def spans(size: int, n: int) -> list[tuple[int, int]]:
@@ -63,6 +69,8 @@ class TiledInput:
 
 class TiledDetector:
     """A :class:`Detector` run on the whole frame and on ``rows x cols`` overlapping tiles."""
+
+    needs_full_frame = True  # tiles cut the full-resolution image, not a detector-sized copy
 
     def __init__(self, detector: Detector, rows: int = 2, cols: int = 2, overlap: float = 0.25) -> None:
         if not 0.0 <= overlap < 0.5:

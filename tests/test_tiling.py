@@ -80,3 +80,33 @@ def test_a_person_seen_whole_and_in_tiles_is_one_box():
     split = tiled.postprocess(tiled.infer(tiled.preprocess(img)), (img.shape[1], img.shape[0]))
     np.testing.assert_array_equal(split.xyxy, many.xyxy)
     assert tiled.info()["tiles"] == "2x2"
+
+
+def test_cli_tiles_find_the_small_people_the_plain_pass_misses(capsys):
+    """`edgedetect detect --tiles 2x2` on crop001501 (four people 110-145 px tall in 1060x605)."""
+    import json
+
+    from edgedetect.cli import main
+
+    image = need_shared(INRIA_TEST) / "pos" / "crop001501.png"
+    found = {}
+    for tiles in ("off", "2x2"):
+        assert main(["detect", str(image), "--json", "--tiles", tiles, "--threads", "1"]) == 0
+        found[tiles] = len(json.loads(capsys.readouterr().out)["detections"])
+    assert found["2x2"] >= found["off"] + 2
+
+
+def test_tiles_config_key_is_checked_and_drops_the_lores_stream(tmp_path):
+    from edgedetect.detector import Detector
+    from edgedetect.service.config import load_config
+    from edgedetect.service.daemon import _lores_size, build_detector
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\ntiles = "5x1"\n')
+    with pytest.raises(ConfigError, match=r"\[model\] tiles.*ROWSxCOLS"):
+        load_config(cfg)
+    cfg.write_text('[model]\ntiles = "2x3"\nthreads = 1\n')
+    det = build_detector(load_config(cfg).model)
+    assert isinstance(det, TiledDetector) and (det.rows, det.cols) == (2, 3)
+    assert _lores_size(det) is None  # tiles cut the camera's main stream
+    assert _lores_size(Detector(None, num_threads=1)) == (300, 300)

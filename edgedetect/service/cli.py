@@ -126,12 +126,10 @@ def _check_source(cfg: Any) -> None:
 
 def _check_model(cfg: Any) -> None:
     """Load the model and labels and resolve the class names, as the service's start does."""
-    from edgedetect.detector import Detector
+    from edgedetect.service.daemon import build_detector
 
-    m = cfg.model
     try:
-        Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
-                 num_threads=m.threads)
+        build_detector(cfg.model)
     except EdgeDetectError as e:
         raise type(e)(f"{cfg.where}: [model]: {e}") from None
 

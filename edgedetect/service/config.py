@@ -95,6 +95,16 @@ def _listen(v: Any) -> str | None:
     return None
 
 
+def _tiles(v: Any) -> str | None:
+    from edgedetect.tiling import parse_tiles
+
+    try:
+        parse_tiles(v)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
 def _str_list(v: Any) -> str | None:
     return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
 
@@ -128,6 +138,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threshold": Key(0.5, NUM, _fraction),
         "classes": Key(["person"], (list,), _str_list),
         "threads": Key(2, (int,), threads_problem),
+        "tiles": Key("off", (str,), _tiles),
     },
     "preview": {
         "enabled": Key(True, (bool,)),

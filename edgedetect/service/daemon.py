@@ -49,8 +49,26 @@ from edgedetect.service.tracker import PersonTracker, TrackEvent
 
 log = logging.getLogger("edgedetect.service")
 
-STOP_BUDGET_S = 2.5  # SIGTERM to exit, leaving margin under the 3 s promise
-MODEL_KEYS = ("path", "labels", "threads", "classes")  # a change builds a new detector
+STOP_BUDGET_S = 2.5  # SIGTERM to exit: well inside the unit's TimeoutStopSec, so systemd never kills it
+MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
+
+
+def _lores_size(detector: Any) -> tuple[int, int] | None:
+    """The camera's second, detector-sized stream; none for a tiled detector, which cuts the main one."""
+    if getattr(detector, "needs_full_frame", False):
+        return None
+    size = getattr(detector, "input_size", None)
+    return (int(size[0]), int(size[1])) if size else (320, 240)
+
+
+def build_detector(m: Any) -> Any:
+    """The detector a ``[model]`` section asks for (the service and check-config build it alike)."""
+    from edgedetect.detector import Detector
+    from edgedetect.tiling import with_tiles
+
+    det = Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
+                   num_threads=m.threads)
+    return with_tiles(det, m.tiles)
 
 
 @dataclass
@@ -121,12 +139,9 @@ class Service:
 
     # ------------------------------------------------------------------ building blocks
     def _make_detector(self, cfg: Config) -> Any:
-        from edgedetect.detector import Detector
-
-        m = cfg.model
-        det = Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
-                       num_threads=m.threads)
-        log.info("model %s loaded (%s, input %s)", det.model_path, det.runtime, getattr(det, "input_size", "?"))
+        det = build_detector(cfg.model)
+        log.info("model %s loaded (%s, input %s, tiles %s)", det.model_path, det.runtime,
+                 getattr(det, "input_size", "?"), cfg.model.tiles)
         return det
 
     def _make_source(self, cfg: Config, detector: Any) -> ResilientSource:
@@ -134,7 +149,7 @@ class Service:
         from edgedetect.sources import open_source
 
         s = cfg.source
-        lores = tuple(detector.input_size) if getattr(detector, "input_size", None) else (320, 240)
+        lores = _lores_size(detector)
 
         def opener(spec: str) -> Any:
             if self.source_opener is not None:
@@ -394,8 +409,7 @@ class Service:
             if model_changed:
                 plan.detector = self._make_detector(new)
             detector = plan.detector or self.detector
-            size_changed = plan.detector is not None and getattr(plan.detector, "input_size", None) != getattr(
-                self.detector, "input_size", None)
+            size_changed = plan.detector is not None and _lores_size(plan.detector) != _lores_size(self.detector)
             if new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed:
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
