@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from edgedetect.backends import Backend, ModelIO, select_backend
 from edgedetect.backends.yolo import metadata_names
 from edgedetect.detections import Detections
 from edgedetect.errors import LabelsError, ModelError
+from edgedetect.installed import find_shipped_file, shipped_file_candidates
 from edgedetect.labels import check_label_count, find_labels_for, labels_from_metadata, load_labels
 from edgedetect.nms import nms
 from edgedetect.runtime import class_count, load_interpreter, quiet_stderr
@@ -50,19 +49,15 @@ _SAVED_MODEL_OUTPUTS = (
 
 def default_model_path() -> Path:
     """The project's own person model: ``$EDGEDETECT_MODEL``, the checkout's ``models/``, or the
-    installed copy under ``<prefix>/share/edgedetect/models`` or ``/usr/share/edgedetect/models``.
+    installed copy under ``<prefix>/share/edgedetect/models`` (:mod:`edgedetect.installed`).
 
     Returns the first that exists, else the checkout path (so the error message names it).
     """
     env = os.environ.get("EDGEDETECT_MODEL")
     if env:
         return Path(env)
-    candidates = [
-        Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME,
-        Path(sys.prefix) / "share" / "edgedetect" / "models" / DEFAULT_MODEL_NAME,
-        Path("/usr/share/edgedetect/models") / DEFAULT_MODEL_NAME,
-    ]
-    return next((c for c in candidates if c.is_file()), candidates[0])
+    rel = f"models/{DEFAULT_MODEL_NAME}"
+    return find_shipped_file(rel, (rel,)) or shipped_file_candidates(rel, (rel,))[0]
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,6 @@ class RawOutput:
     """The model's output tensors of one ``invoke()`` (copies, safe to keep)."""
 
     tensors: tuple[np.ndarray, ...]
-    infer_ms: float
 
 
 class Detector:
@@ -210,15 +204,13 @@ class Detector:
     def infer(self, tensor: np.ndarray) -> RawOutput:
         """Run the interpreter on a preprocessed tensor; returns copies of the used outputs."""
         with self._lock:
-            t0 = time.perf_counter()
             self._interp.set_tensor(self._input["index"], tensor)
             self._interp.invoke()
-            infer_ms = (time.perf_counter() - t0) * 1000.0
             tensors = tuple(
                 _dequantize(self._interp.get_tensor(self._outputs[i]["index"]), self._outputs[i])
                 for i in self._order
             )
-        return RawOutput(tensors, infer_ms)
+        return RawOutput(tensors)
 
     def postprocess(self, raw: RawOutput, image_size: tuple[int, int]) -> Detections:
         """Model outputs -> filtered :class:`Detections` in pixels of an image of ``(w, h)``."""

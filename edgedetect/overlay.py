@@ -32,22 +32,29 @@ def draw_detections(image: np.ndarray, detections: Detections, *, copy: bool = T
     h, w = out.shape[:2]
     t = thickness or max(1, round(min(h, w) / 240))
     scale = max(0.4, min(h, w) / 900)
-    labels = detections.labels
-    track = detections.tracker_id
+    captions = box_labels(detections)
     for i in range(len(detections)):
         x1, y1, x2, y2 = (int(round(float(v))) for v in detections.xyxy[i])
         x1, x2 = max(0, min(x1, w - 1)), max(0, min(x2, w - 1))
         y1, y2 = max(0, min(y1, h - 1)), max(0, min(y2, h - 1))
         color = class_color(int(detections.class_id[i]))
         cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
-        text = f"{labels[i]} {float(detections.score[i]):.2f}"
-        if track is not None and int(track[i]) >= 0:
-            text = f"#{int(track[i])} {text}"
+        text = captions[i]
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y1 + th + base + 4
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), color, cv2.FILLED)
         cv2.putText(out, text, (x1 + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def box_labels(detections: Detections, scores: bool = True) -> list[str]:
+    """One caption per box: ``#3 person 0.95`` (track id when tracked, label, score if asked)."""
+    track = detections.tracker_id
+    out = []
+    for i, label in enumerate(detections.labels):
+        text = f"{label} {float(detections.score[i]):.2f}" if scores else label
+        out.append(f"#{int(track[i])} {text}" if track is not None and int(track[i]) >= 0 else text)
     return out
 
 

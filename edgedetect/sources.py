@@ -20,7 +20,6 @@ import glob as globlib
 import logging
 import os
 import re
-import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -465,12 +464,9 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
 
 def bundled_sample_path() -> Path | None:
     """The sample clip shipped in ``data/`` (repo checkout or installed share dir), if present."""
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent / "data" / "sample.mp4"]
-    for prefix in (Path(sys.prefix) / "share", Path("/usr/share"), Path("/usr/local/share")):
-        candidates += [prefix / "edgedetect" / "data" / "sample.mp4",
-                       prefix / "edgedetect" / "sample" / "sample.mp4"]
-    return next((c for c in candidates if c.is_file()), None)
+    from edgedetect.installed import find_shipped_file
+
+    return find_shipped_file("data/sample.mp4", ("sample/sample.mp4", "data/sample.mp4"))
 
 
 def picamera_available() -> bool:

@@ -243,17 +243,8 @@ class Service:
         return ok, info
 
     def pipeline_stats(self) -> dict[str, Any]:
-        """`pipeline.stats()`, retried: it reads deques the pipeline threads append to, and a
-        concurrent append can raise "deque mutated during iteration" (reported upstream)."""
-        p = self.pipeline
-        for _ in range(5):
-            if p is None:
-                return {}
-            try:
-                return p.stats()
-            except RuntimeError:
-                time.sleep(0.001)
-        return {}
+        """`pipeline.stats()` ({} before the pipeline exists); safe from the HTTP threads."""
+        return self.pipeline.stats() if self.pipeline is not None else {}
 
     def render_metrics(self) -> bytes:
         ok, info = self.health()

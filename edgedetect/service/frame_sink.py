@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgedetect.detections import Detections
+from edgedetect.overlay import box_labels
 from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.tracker import PersonTracker, TrackEvent
@@ -29,14 +30,6 @@ def person_mask(dets: Detections) -> np.ndarray:
     if not person_ids:
         return np.ones(len(dets), dtype=bool)
     return np.isin(dets.class_id, person_ids)
-
-
-def track_labels(dets: Detections) -> list[str]:
-    """'person #3' for tracked boxes, the bare label otherwise (preview overlay text)."""
-    labels = dets.labels
-    if dets.tracker_id is None:
-        return labels
-    return [f"{lab} #{t}" if t >= 0 else lab for lab, t in zip(labels, dets.tracker_id, strict=True)]
 
 
 class ServiceSink:
@@ -90,7 +83,7 @@ class ServiceSink:
         if preview is None:
             return
         try:
-            preview(frame, dets.xyxy, track_labels(dets))
+            preview(frame, dets.xyxy, box_labels(dets, scores=False))
         except Exception as e:
             self.metrics.error("preview")
             log.warning("preview failed (%s); disabling it", e)
