@@ -66,7 +66,7 @@ class VideoWriterSink:
             image = draw_detections(result.frame.image, result.detections)
         h, w = image.shape[:2]
         if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self._fourcc),
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*self._fourcc),
                                            self.fps, (w, h))
             if not self._writer.isOpened():
                 self._writer = None

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import ConfigError
 
@@ -218,12 +218,21 @@ class Section:
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
+    if TYPE_CHECKING:  # the fields are made from SCHEMA at import time; the type checker cannot see them
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
+def _copier(value: Any) -> Callable[[], Any]:
+    """A default factory: each section gets its own copy of a mutable default (a list of classes)."""
+    return lambda: copy.deepcopy(value)
+
+
 def _section_class(name: str, keys: dict[str, Key]) -> type[Section]:
-    fields = [(k, Any, field(default_factory=lambda d=key.default: copy.deepcopy(d))) for k, key in keys.items()]
+    fields = [(k, Any, field(default_factory=_copier(key.default))) for k, key in keys.items()]
     return dataclasses.make_dataclass(f"{name.title()}Section", fields, bases=(Section,), frozen=True)
 
 
