@@ -35,7 +35,7 @@ def error_of(path: Path) -> str:
     return msg
 
 
-def test_defaults_match_issue_contract(tmp_path: Path) -> None:
+def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, ""))
     assert cfg["source"]["spec"] == "picam"
     assert cfg["model"]["threshold"] == 0.5
