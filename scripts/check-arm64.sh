@@ -67,9 +67,9 @@ for line in os.environ["STEPS"].splitlines():
     steps.append({"step": name, "cpu": cpu or None, "rc": int(rc), "seconds": float(secs)})
 def num(k):
     return float(facts[k]) if k in facts else None
-per_cpu = {}
+per_cpu = {}  # the runtime commands on each CPU (the installs run once, on the first)
 for s in steps:
-    if s["cpu"]:
+    if s["cpu"] and s["step"] not in ("wheel-probe", "manual-install", "service-install", "numpy", "wheels"):
         per_cpu[s["cpu"]] = round(per_cpu.get(s["cpu"], 0.0) + s["seconds"], 1)
 report = {
     "arch": os.environ["ARCH"],
@@ -86,6 +86,7 @@ report = {
     "numpy_venv": facts.get("numpy_venv"),
     "numpy_service_venv": facts.get("numpy_service_venv"),
     "wheels": json.loads(facts["wheels"]) if "wheels" in facts else None,
+    "missing_wheels": facts["armhf_missing_wheels"].split() if "armhf_missing_wheels" in facts else None,
     "steps": steps,
 }
 with open(sys.argv[1], "w") as f:
@@ -237,7 +238,8 @@ else
   say "building the $ARCH $SUITE rootfs (a few minutes under emulation)"
   if ! step rootfs "" build; then
     # a forked dpkg under emulation once failed with EAGAIN: one retry
-    say "rootfs build failed; retrying once"
+    say "rootfs build failed; retrying once in 30 s"
+    sleep 30
     step rootfs-retry "" build || fail "mmdebstrap could not build the $ARCH rootfs (see the output above)"
   fi
   FACT[rootfs_s]="$(last_seconds)"
@@ -330,6 +332,19 @@ printf '%s\n' "$MANUAL" > "$LOG/manual.sh"
 printf '%s\n' "$SERVICE" > "$LOG/service.sh"
 
 FIRST="${CPUS%% *}"
+if [ "$ARCH" = armhf ]; then
+  # PyPI serves no armv7l wheel of OpenCV or of a TFLite interpreter for Python 3.11: pip would
+  # start compiling OpenCV from source for hours under emulation. Ask pip for wheels only first.
+  probe='python3 -m venv /root/probe; for p in opencv-python-headless tflite-runtime ai-edge-litert; do
+    /root/probe/bin/pip download -q --only-binary=:all: --no-deps -d /root/probe/w "$p" >/dev/null 2>&1 || echo "$p"; done'
+  step wheel-probe "$FIRST" in_root "$FIRST" "$probe" || fail "could not ask pip for armv7l wheels"
+  missing="$(tr '\n' ' ' < "$LOG/wheel-probe-$FIRST.log")"
+  FACT[armhf_missing_wheels]="$missing"
+  case "$missing" in
+    *opencv-python-headless*|*tflite-runtime*ai-edge-litert*)
+      fail "PyPI has no armv7l wheel for Python 3.11 of: ${missing% }; 32-bit Pi OS is not supported, use the 64-bit OS (README)" ;;
+  esac
+fi
 # -- 5. the README, literally: the manual venv, then install.sh (no systemd in a chroot) ----------
 step manual-install "$FIRST" in_root "$FIRST" "$MANUAL" || fail "the README's manual Pi install failed"
 FACT[install_s]="$(last_seconds)"
@@ -388,7 +403,7 @@ done
 FACT[detections_identical]=$identical
 [ "$identical" = 1 ] || fail "still-image detections differ from x86-64 (see the diff above)"
 
-secs="$(for cpu in $CPUS; do printf '%s %ss ' "$cpu" "$(printf '%s' "$STEPS" | awk -F'\t' -v c="$cpu" '$2 == c { s += $4 } END { printf "%.0f", s }')"; done)"
+secs="$(for cpu in $CPUS; do printf '%s %ss ' "$cpu" "$(printf '%s' "$STEPS" | awk -F'\t' -v c="$cpu" '$2 == c && $1 !~ /install|numpy|wheel/ { s += $4 } END { printf "%.0f", s }')"; done)"
 summary="numpy ${FACT[numpy_apt]} kept, detections identical to x86-64, rootfs ${FACT[rootfs_s]}s, install ${FACT[install_s]}s, ${secs% }"
 write_report OK "$summary"
 echo "$ARCH: OK $summary"
