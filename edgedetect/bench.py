@@ -250,9 +250,9 @@ class SimulatedCamera(FrameSource):
         self._last_k = k
         arrival = self._t0 + k / self.fps
         image = self._frames[k % len(self._frames)].copy()
-        frame = Frame(self._next_id, arrival, time.time() - (time.monotonic() - arrival), image,
+        frame = Frame(self.next_id, arrival, time.time() - (time.monotonic() - arrival), image,
                       None, self.spec)
-        self._next_id += 1
+        self.next_id += 1
         return frame
 
 

@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "cannot keep up with, like a camera (default with a preview window)")
     p.add_argument("--size", metavar="WxH", default=None,
                    help="camera capture size for picam/usb, e.g. 1280x720")
+    p.add_argument("--wait-for-source", action="store_true",
+                   help="cameras/streams: if the source cannot be opened at start, keep retrying "
+                        "with backoff instead of exiting (a dropped source is always reopened)")
     p.add_argument("--config", metavar="FILE", default=None,
                    help="run the service with this config file instead (see check-config)")
 
@@ -236,6 +239,8 @@ def _run_service(args: argparse.Namespace) -> int:
     clashing = [f"--{name.replace('_', '-')}" for name in
                 ("source", "model", "labels", "max_frames", "output", "events", "size")
                 if getattr(args, name) is not None]
+    if args.wait_for_source:
+        clashing.append("--wait-for-source")
     if clashing:
         raise ConfigError(
             f"--config runs the service, which takes its settings from {args.config}; "
@@ -266,6 +271,24 @@ def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[
     return True, None
 
 
+def _open_run_source(spec: str, opener: Any, *, wait: bool) -> Any:
+    """The source of ``run``: a live one wrapped so that it is reopened when it drops.
+
+    Fails fast (the opener's error, exit 2) when the source cannot be opened now, unless
+    ``wait``. Files and folders are read directly: they end rather than drop, and the wrapper's
+    reader thread would only make their frames wait.
+    """
+    from edgedetect.resilient import ResilientSource  # noqa: PLC0415
+
+    wrapped = ResilientSource(spec, opener, reconnect_max_s=10.0)
+    try:
+        wrapped.open(wait=wait)
+    except BaseException:
+        wrapped.close()
+        raise
+    return wrapped if wrapped.live else wrapped.detach()
+
+
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -275,7 +298,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_service(args)
     from edgedetect.pipeline import Pipeline  # noqa: PLC0415
     from edgedetect.preview import PreviewSink, display_available, show_until_done  # noqa: PLC0415
-    from edgedetect.sources import default_source_spec, open_source, parse_size  # noqa: PLC0415
+    from edgedetect.sources import (  # noqa: PLC0415
+        default_source_spec,
+        open_source,
+        parse_size,
+        redact,
+    )
     from edgedetect.writers import JsonlSink, VideoWriterSink  # noqa: PLC0415
 
     size = parse_size(args.size, "--size") if args.size else None
@@ -287,7 +315,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = args.source or default_source_spec()
     detector = _detector(args, pipeline=True)
     lores = None if getattr(detector, "needs_full_frame", False) else detector.input_size
-    source = open_source(spec, size=size, lores_size=lores)
+    source = _open_run_source(spec, lambda s: open_source(s, size=size, lores_size=lores),
+                              wait=args.wait_for_source)
     sinks: list[Any] = []
     try:
         preview = False
@@ -318,7 +347,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sinks.append(viewer)
     pipeline = Pipeline(source, detector, sinks, every_frame=every_frame, pace=pace,
                         max_frames=args.max_frames)
-    log.info("source %s (%s), mode %s%s, model %s", spec, "live" if source.live else "offline",
+    log.info("source %s (%s), mode %s%s, model %s", redact(spec), "live" if source.live else "offline",
              "every-frame" if every_frame else "latest",
              f", paced at {pace:g} fps" if pace else "", detector.model_path)
     interrupted = False

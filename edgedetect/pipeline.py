@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,16 +31,15 @@ from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, SourceLost
 from edgedetect.frame import Frame, Result
 from edgedetect.overlay import draw_detections
+from edgedetect.slot import LatestSlot
 from edgedetect.sources import FrameSource
+
+__all__ = ["DetectorLike", "LatestSlot", "Pipeline", "StageTimer"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Sink = Callable[[Result], None]
 Gate = Callable[[Frame], bool]
-
-_EMPTY: Any = object()
-
 
 class DetectorLike(Protocol):
     """What the pipeline needs from :class:`edgedetect.detector.Detector`."""
@@ -52,87 +51,6 @@ class DetectorLike(Protocol):
     def infer(self, tensor: np.ndarray) -> Any: ...
 
     def postprocess(self, raw: Any, size: tuple[int, int]) -> Detections: ...
-
-
-class LatestSlot(Generic[T]):
-    """A one-item mailbox between two threads.
-
-    Hand-written because ``queue.Queue(maxsize=1)`` cannot replace its item atomically (a
-    ``get_nowait`` + ``put_nowait`` pair races with the consumer) and has no "closed" state.
-
-    Non-blocking (drop-oldest) mode: ``put`` replaces an untaken item and counts it in
-    ``dropped``. Blocking mode: ``put`` waits until the consumer has taken the previous item.
-    After ``close()``, ``put`` refuses new items and ``get`` drains what is left, then gives None.
-    """
-
-    def __init__(self, name: str, *, blocking: bool = False) -> None:
-        self.name = name
-        self.blocking = blocking
-        self._cond = threading.Condition()
-        self._item: Any = _EMPTY
-        self._closed = False
-        self.dropped = 0
-        self.puts = 0
-        self.takes = 0
-        self.last_take_time: float | None = None
-        self.last_get_wait = 0.0  # seconds the consumer waited in its last successful get()
-
-    def put(self, item: T, timeout: float | None = None) -> bool:
-        """Hand over ``item``; False if the slot is closed (or, blocking, on timeout)."""
-        with self._cond:
-            if self.blocking:
-                self._cond.wait_for(lambda: self._item is _EMPTY or self._closed, timeout)
-                if self._item is not _EMPTY and not self._closed:
-                    return False
-            if self._closed:
-                return False
-            if self._item is not _EMPTY:
-                self.dropped += 1
-            self._item = item
-            self.puts += 1
-            self._cond.notify_all()
-            return True
-
-    def get(self, timeout: float | None = None) -> T | None:
-        """Take the item, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
-        t0 = time.monotonic()
-        with self._cond:
-            self._cond.wait_for(lambda: self._item is not _EMPTY or self._closed, timeout)
-            if self._item is _EMPTY:
-                return None
-            item, self._item = self._item, _EMPTY
-            self.takes += 1
-            self.last_take_time = time.monotonic()
-            self.last_get_wait = self.last_take_time - t0
-            self._cond.notify_all()
-            return item
-
-    def wait_empty(self, timeout: float | None = None) -> bool:
-        """Wait until the consumer took the item (or the slot closed); True if empty."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._item is _EMPTY or self._closed, timeout)
-            return self._item is _EMPTY
-
-    def close(self, discard: bool = False) -> int:
-        """Refuse further puts and wake all waiters; with ``discard``, drop the pending item.
-
-        Returns how many items were discarded (0 or 1).
-        """
-        with self._cond:
-            self._closed = True
-            dropped = 0
-            if discard and self._item is not _EMPTY:
-                self._item = _EMPTY
-                dropped = 1
-            self._cond.notify_all()
-            return dropped
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __len__(self) -> int:
-        return 0 if self._item is _EMPTY else 1
 
 
 class StageTimer:
@@ -177,23 +95,6 @@ class StageTimer:
 
 
 @dataclass
-class Backoff:
-    """Reconnect delays for a lost live source: ``initial`` s, times ``factor``, up to ``maximum``."""
-
-    initial: float = 0.5
-    factor: float = 2.0
-    maximum: float = 30.0
-    max_attempts: int | None = None  # None: keep trying until stopped
-
-    def delays(self) -> Iterable[float]:
-        delay, n = self.initial, 0
-        while self.max_attempts is None or n < self.max_attempts:
-            yield delay
-            delay = min(self.maximum, delay * self.factor)
-            n += 1
-
-
-@dataclass
 class _Packet:
     frame: Frame
     tensor: np.ndarray | None
@@ -224,14 +125,16 @@ class Pipeline:
             camera); None reads as fast as the mode allows.
         max_frames: stop after capturing this many frames.
         annotate: draw boxes into ``result.annotated`` in the output thread before the sinks.
-        reconnect: back-off policy for a live source raising ``SourceLost``; None ends the
-            pipeline with ``error`` set instead.
+
+    A live source that may drop is wrapped in :class:`~edgedetect.resilient.ResilientSource`
+    by the caller, which reopens it; a ``SourceLost`` that reaches the pipeline ends it with
+    ``state == "failed"``, ``source_state == "lost"`` and ``error`` set.
     """
 
     def __init__(self, source: FrameSource, detector: DetectorLike, sinks: Iterable[Sink] = (),
                  gate: Gate | None = None, *, every_frame: bool = False,
                  pace: float | None = None, max_frames: int | None = None, annotate: bool = True,
-                 reconnect: Backoff | None = None, close_source: bool = True,
+                 close_source: bool = True,
                  thread_timeout: float = 2.0) -> None:
         if every_frame and source.live:
             raise ValueError(f"every_frame is for offline sources; {source.spec!r} is live")
@@ -245,7 +148,6 @@ class Pipeline:
         self.pace = pace
         self.max_frames = max_frames
         self.annotate = annotate
-        self.reconnect = reconnect
         self.close_source = close_source
         self.thread_timeout = thread_timeout
 
@@ -266,7 +168,6 @@ class Pipeline:
         self.inferred = 0
         self.skipped = 0
         self.output = 0
-        self.reconnects = 0
         self.gate_errors = 0
         self.sink_errors: dict[str, int] = {}
         self.discarded_at_stop = 0
@@ -361,31 +262,12 @@ class Pipeline:
         self._out.close(discard=True)
 
     def _read(self) -> Frame | None:
-        """``source.read()`` with the reconnect policy applied to ``SourceLost``."""
-        while True:
-            try:
-                return self.source.read()
-            except SourceLost as exc:
-                if self.reconnect is None:
-                    self.source_state = "lost"
-                    raise
-                self.source_state = "reconnecting"
-                log.warning("%s; reconnecting", exc)
-                for delay in self.reconnect.delays():
-                    if self._stop.wait(delay):
-                        return None
-                    try:
-                        self.source.reopen()
-                    except SourceLost as again:
-                        log.warning("reconnect to %s failed: %s", self.source.spec, again)
-                        continue
-                    self.reconnects += 1
-                    self.source_state = "ok"
-                    log.info("reconnected to %s", self.source.spec)
-                    break
-                else:
-                    self.source_state = "lost"
-                    raise exc
+        """``source.read()``; a ``SourceLost`` marks the source lost and ends the capture."""
+        try:
+            return self.source.read()
+        except SourceLost:
+            self.source_state = "lost"
+            raise
 
     def _just_in_time_wait(self, last_skipped: bool) -> None:
         """every_frame mode: wait until the interpreter is about to be free, then read.
@@ -559,11 +441,13 @@ class Pipeline:
         """
         now = time.monotonic()
         sink_errors = dict(self.sink_errors)
+        source_stats = self.source.stats()
         return {
             "state": self.state,
             "mode": "every_frame" if self.every_frame else "latest",
             "source": self.source.spec,
-            "source_state": self.source_state,
+            "source_state": ("reconnecting" if self.source_state == "ok"
+                             and source_stats.get("connected") is False else self.source_state),
             "captured": self.captured,
             "inferred": self.inferred,
             "skipped": self.skipped,
@@ -573,7 +457,8 @@ class Pipeline:
             "sink_errors": sum(sink_errors.values()),
             "sink_errors_by_sink": sink_errors,
             "gate_errors": self.gate_errors,
-            "reconnects": self.reconnects,
+            "reconnects": int(source_stats.get("reconnects", 0)),
+            "source_stats": source_stats,
             "fps": {
                 "capture": round(self.t_read.fps(now), 2),
                 "inference": round(self.t_inference.fps(now), 2),

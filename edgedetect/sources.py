@@ -2,8 +2,10 @@
 
 ``open_source(spec)`` returns a :class:`FrameSource`; ``read()`` gives the next :class:`Frame`,
 ``None`` at the end of a file or folder, and raises :class:`~edgedetect.errors.SourceLost` when a
-live source (camera, stream) stops delivering, so a caller can tell "finished" from "went away"
-and reconnect with back-off (``reopen()``). Frame ids keep counting across reopens.
+live source (camera, stream) stops delivering, so a caller can tell "finished" from "went away";
+:class:`~edgedetect.resilient.ResilientSource` reopens such a source with back-off. Each source
+numbers its own frames from ``next_id``, which a caller may set so that ids keep counting across
+a reopen.
 
 Spec forms (see docs/pipeline.md):
   picam | picam:WxH        Raspberry Pi camera via picamera2 (main stream + lores stream)
@@ -41,6 +43,20 @@ SPEC_HELP = (
     "use picam, picam:WxH, usb:N, file:PATH, dir:PATH, rtsp://..., http(s)://..., "
     "a glob like 'imgs/*.jpg', or a path to a video, image or folder"
 )
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs: 'rtsp://admin:hunter2@host/s' -> 'rtsp://admin:***@host/s'.
+
+    Camera URLs often carry credentials; every log line and error that names a source goes
+    through this so that logs and /healthz can be shared.
+    """
+    return _URL_CREDENTIALS.sub(r"\1:***@", text)
+
+
+# Network streams, opened through FFmpeg: live, like cameras.
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 # Seconds FFmpeg may block opening or reading a network stream before we call it lost.
 STREAM_TIMEOUT_MS = 5000
 
@@ -59,8 +75,11 @@ class FrameSource(ABC):
     Attributes:
         spec: the spec string the source was opened from.
         live: True for cameras and streams (frames arrive in real time whether or not we read
-            them, so the pipeline always uses drop-oldest hand-over for them).
+            them, so the pipeline always uses drop-oldest hand-over for them, and a source that
+            stops is worth reopening); False for files and folders, which end.
         fps: nominal frame rate (a file's fps, a camera's configured rate) or None if unknown.
+        next_id: the id of the next frame. The only frame counter: a wrapper that replaces a
+            lost source sets it on the new one, so ids stay strictly increasing across reopens.
     """
 
     live: bool = False
@@ -68,7 +87,7 @@ class FrameSource(ABC):
     def __init__(self, spec: str) -> None:
         self.spec = spec
         self.fps: float | None = None
-        self._next_id = 0
+        self.next_id = 0
         self._closed = False
 
     @abstractmethod
@@ -83,14 +102,13 @@ class FrameSource(ABC):
         if got is None:
             return None
         image, lores, name = got
-        frame = Frame(self._next_id, time.monotonic(), time.time(), image, lores, name or self.spec)
-        self._next_id += 1
+        frame = Frame(self.next_id, time.monotonic(), time.time(), image, lores, name or self.spec)
+        self.next_id += 1
         return frame
 
-    @property
-    def frames_read(self) -> int:
-        """Frames delivered so far (across reopens)."""
-        return self._next_id
+    def stats(self) -> dict[str, Any]:
+        """JSON-ready counters of the source itself (a reconnecting wrapper adds its own)."""
+        return {"live": self.live, "next_id": self.next_id}
 
     def reopen(self) -> None:
         """Release and reacquire the device or stream (after ``SourceLost``); ids keep counting."""
@@ -153,7 +171,7 @@ class VideoCaptureSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 raise SourceUnavailable(
-                    f"cannot open stream {self.spec!r}: check the URL, credentials and that the "
+                    f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and that the "
                     "camera or server is reachable"
                 )
         else:
@@ -188,13 +206,13 @@ class VideoCaptureSource(FrameSource):
         if not ok or image is None:
             if self.live:
                 raise SourceLost(
-                    f"source {self.spec!r} stopped delivering frames (unplugged, or stream dropped)"
+                    f"source {redact(self.spec)!r} stopped delivering frames (unplugged, or stream dropped)"
                 )
             if self._loop and self._delivered_since_open > 0:
                 self._cap.release()
                 self._open()
                 return self._grab()
-            if self._delivered_since_open == 0 and self._next_id == 0:
+            if self._delivered_since_open == 0 and self.next_id == 0:
                 raise SourceError(
                     f"video file {self._target} opened but no frame could be decoded: the file is "
                     "empty or its codec is not supported; convert it to H.264/MPEG-4 .mp4"
@@ -431,7 +449,7 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
     if low == "picam" or low.startswith("picam:"):
         main = parse_size(spec[6:], f"source {spec!r}") if ":" in spec else (size or (1280, 720))
         return PicameraSource(spec, main, lores_size, fps)
-    if low.startswith(("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")):
+    if low.startswith(STREAM_SCHEMES):
         return VideoCaptureSource(spec, spec, live=True)
     m = _SCHEME.match(spec)
     scheme, rest = (m.group(1).lower(), m.group(2)) if m else ("", spec)

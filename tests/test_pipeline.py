@@ -14,7 +14,8 @@ import pytest
 from edgedetect.detections import Detections
 from edgedetect.errors import SourceLost
 from edgedetect.frame import Frame, Result
-from edgedetect.pipeline import Backoff, LatestSlot, Pipeline
+from edgedetect.pipeline import LatestSlot, Pipeline
+from edgedetect.resilient import ResilientSource
 from edgedetect.sources import FrameSource, open_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ class CountingSource(FrameSource):
         self.closed_calls = 0
 
     def _grab(self):
-        i = self._next_id
+        i = self.next_id
         if i >= self.n:
             return None
         if self.delay:
@@ -214,7 +215,7 @@ def test_stop_returns_in_time_with_a_source_that_blocks_forever():
         """Test double: three frames, then read() blocks like a dead USB camera."""
 
         def _grab(self):
-            if self._next_id >= 3:
+            if self.next_id >= 3:
                 release.wait()
                 return None
             return super()._grab()
@@ -254,7 +255,7 @@ def test_a_sink_may_stop_the_pipeline():
 def test_source_lost_ends_pipeline_with_a_distinguishable_error():
     class Unplugged(CountingSource):
         def _grab(self):
-            if self._next_id == 4:
+            if self.next_id == 4:
                 raise SourceLost("usb:0 stopped delivering frames")
             return super()._grab()
 
@@ -265,31 +266,42 @@ def test_source_lost_ends_pipeline_with_a_distinguishable_error():
     assert stats["state"] == "failed" and stats["source_state"] == "lost"
 
 
-def test_source_lost_reconnects_with_backoff_and_ids_keep_counting():
-    class Flaky(CountingSource):
-        """Test double: loses the device once at frame 5; reopen() fails once, then works."""
+def test_a_wrapped_source_that_drops_is_reopened_and_ids_keep_counting():
+    """The pipeline reads through the reconnecting wrapper: the device is lost once at frame 5,
+    the first reopen fails, the second works, and the new source continues the numbering."""
 
-        lost_once = False
-        reopen_calls = 0
+    class Flaky(CountingSource):
+        """Test double: the first opening loses the device after frame 4."""
+
+        def __init__(self, lose_at: int | None) -> None:
+            super().__init__(12, live=True)
+            self.lose_at = lose_at
 
         def _grab(self):
-            if self._next_id == 5 and not self.lost_once:
-                self.lost_once = True
+            if self.next_id == self.lose_at:
                 raise SourceLost("stream dropped")
             return super()._grab()
 
-        def reopen(self) -> None:
-            self.reopen_calls += 1
-            if self.reopen_calls == 1:
-                raise SourceLost("still down")
+    opened: list[Flaky] = []
+    attempts: list[str] = []
 
-    src, sink = Flaky(12, live=True), Collect()
-    p = Pipeline(src, FrameIdEchoDetector(delay=0.03), [sink],
-                 reconnect=Backoff(initial=0.01, factor=2, maximum=0.05))
+    def opener(spec: str) -> Flaky:
+        attempts.append(spec)
+        if len(attempts) == 2:
+            raise SourceLost("still down")
+        opened.append(Flaky(5 if not opened else None))
+        return opened[-1]
+
+    src = ResilientSource("test:flaky", opener, reconnect_min_s=0.01).open()
+    sink = Collect()
+    # a live source never ends by itself: stop after the 12 frames the doubles can draw
+    p = Pipeline(src, FrameIdEchoDetector(delay=0.03), [sink], max_frames=12)
     stats = p.run(10)
-    assert p.error is None and stats["reconnects"] == 1 and src.reopen_calls == 2
+    assert p.error is None and stats["state"] == "finished"
+    assert stats["reconnects"] == 2 and stats["source_stats"]["errors"] == 1 and len(opened) == 2
+    assert opened[1].next_id >= 12  # the new source was told where to continue
     assert stats["captured"] == 12 and sink.items[-1][0] == 11
-    assert all(x1 == i for i, x1, _ in sink.items)
+    assert all(x1 == i for i, x1, _ in sink.items)  # boxes (from pixels) on their own frames
 
 
 def test_every_frame_is_refused_for_live_sources():

@@ -15,25 +15,27 @@ from conftest import skimage_bgr
 from test_service_support import RunningService, metric, poll, write_config
 
 from edgedetect.errors import SourceLost
-from edgedetect.frame import Frame
+from edgedetect.sources import FrameSource
 
 
-class FaultyCameraTestDouble:
+class FaultyCameraTestDouble(FrameSource):
     """A live 'camera' of real photos whose n-th opening misbehaves as the plan says.
 
     plan[k] for the k-th open (0-based): "ok" (endless frames), "lose" (raise SourceLost after
     `good` frames), "stall" (block in read() after `good` frames), "garbage" (wrong images after
-    `good` frames), "refuse" (the open itself fails).
+    `good` frames), "refuse" (the open itself fails). Frames are numbered by `FrameSource`, from
+    the `next_id` the reconnecting wrapper gives each new opening.
     """
 
     live = True
 
     def __init__(self, mode: str, good: int, release: threading.Event) -> None:
+        super().__init__("faulty")
         self.mode, self.good, self.release = mode, good, release
-        self.spec, self.fps, self.n = "faulty", 30.0, 0
+        self.fps, self.n = 30.0, 0
         self.image = skimage_bgr("astronaut")
 
-    def read(self):
+    def _grab(self):
         time.sleep(1 / 30)
         self.n += 1
         if self.n > self.good:
@@ -44,11 +46,8 @@ class FaultyCameraTestDouble:
                 return None
             if self.mode == "garbage":
                 bad = [None, self.image[:, :, 0], self.image.astype("float32"), self.image[:2, :2]][self.n % 4]
-                return Frame(self.n, time.monotonic(), time.time(), bad, None, self.spec)
-        return Frame(self.n, time.monotonic(), time.time(), self.image, None, self.spec)
-
-    def close(self) -> None:
-        pass
+                return bad, None, ""
+        return self.image, None, ""
 
 
 class Plan:

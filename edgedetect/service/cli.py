@@ -104,8 +104,7 @@ def check_config(path: str) -> int:
 def _check_source(cfg: Any) -> None:
     """Parse the spec as `open_source` would; open files and folders, never a camera or a stream."""
     from edgedetect.errors import SourceError
-    from edgedetect.service.resilient import is_live
-    from edgedetect.sources import SPEC_HELP, open_source, parse_size
+    from edgedetect.sources import SPEC_HELP, STREAM_SCHEMES, open_source, parse_size
 
     spec = cfg.source.spec.strip()
     low = spec.lower()
@@ -116,7 +115,7 @@ def _check_source(cfg: Any) -> None:
             if not spec[4:].isdigit():
                 raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
         elif low == "picam" or "://" in spec:
-            if "://" in spec and not is_live(spec) and not low.startswith(("rtmp://", "udp://", "tcp://")):
+            if "://" in spec and not low.startswith(STREAM_SCHEMES):
                 raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
         else:
             open_source(spec, loop=cfg.source.loop, lores_size=None).close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import ConfigError
+from edgedetect.sources import redact as redact  # re-exported: the service names it from here
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -274,14 +275,6 @@ class Config:
     @property
     def where(self) -> str:
         return self.path or "<config>"
-
-
-_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
-
-
-def redact(text: str) -> str:
-    """Hide passwords in URLs: 'rtsp://admin:hunter2@host/s' -> 'rtsp://admin:***@host/s'."""
-    return _URL_CREDENTIALS.sub(r"\1:***@", text)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from edgedetect.detections import Detections
 from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
+from edgedetect.resilient import ResilientSource
 from edgedetect.service.config import (
     Config,
     apply_overrides,
@@ -44,7 +45,6 @@ from edgedetect.service.motion import MotionGate
 from edgedetect.service.notify import Notifier, watchdog_interval_s
 from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs
-from edgedetect.service.resilient import ResilientSource
 from edgedetect.service.tracker import PersonTracker, TrackEvent
 
 log = logging.getLogger("edgedetect.service")
@@ -190,7 +190,7 @@ class Service:
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
         # The service owns the source (a reload may keep it for a new pipeline): close_source=False.
         self.pipeline = Pipeline(src, self.detector, sinks=[self.sink], gate=self.gate, every_frame=not src.live,
-                                 pace=fps if (not src.live and fps) else None, annotate=False, reconnect=None,
+                                 pace=fps if (not src.live and fps) else None, annotate=False,
                                  thread_timeout=1.0, close_source=False)
         self.metrics.attach_stats(self.pipeline_stats)
         self.pipeline.start()

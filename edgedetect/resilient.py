@@ -1,0 +1,307 @@
+"""A source that survives cameras and streams going away, stalling or returning garbage.
+
+`ResilientSource` is itself a `FrameSource`, so the pipeline reads it like any other source. It
+  - opens the inner source through `opener(spec)` (by default `open_source`); whether the source
+    is live comes from the opened source (cameras and streams), never from the spec string,
+  - reopens a live source that raises or ends, with exponential backoff (files and folders end
+    normally, or restart when `loop` is set),
+  - runs the inner `read()` on its own reader thread, so that a read that blocks forever (a
+    stalled camera or RTSP stream) is noticed after `stall_timeout_s`: the stuck source is
+    abandoned and a new one opened; a stuck thread is left to finish on its own, and after
+    `max_abandoned` of them the source gives up with `SourceLost`, so threads cannot pile up,
+  - drops frames that are not HxWx3 uint8 images (counted), and
+  - numbers nothing itself: a reopened source continues at the wrapper's `next_id`, so frame ids
+    stay strictly increasing across reconnects with one counter, the inner source's.
+Memory stays bounded: one frame in a one-slot hand-over (`LatestSlot`), no retry queues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgedetect.errors import SourceError, SourceLost
+from edgedetect.frame import Frame
+from edgedetect.slot import LatestSlot
+from edgedetect.sources import FrameSource, open_source, redact
+
+log = logging.getLogger("edgedetect.source")
+
+Opener = Callable[[str], FrameSource]
+
+
+def valid_image(image: Any) -> bool:
+    """A BGR uint8 image big enough to preprocess; anything else is a broken driver's garbage."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
+
+
+class _Reader:
+    """One inner source and the thread that reads it into a blocking one-slot hand-over.
+
+    The thread starts on the first read, so an opened source can still be handed back
+    (`ResilientSource.detach`) untouched. It closes the source on its way out: the thread that
+    used a device releases it.
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.slot: LatestSlot[tuple[str, Any]] = LatestSlot("source", blocking=True)
+        self.thread = threading.Thread(target=self._run, name="source-reader", daemon=True)
+
+    def start(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.slot.closed:
+                try:
+                    item: tuple[str, Any] = ("frame", self.source.read())
+                except Exception as e:  # reported to the consumer, which decides to reconnect
+                    item = ("error", e)
+                while not self.slot.put(item, timeout=0.2):
+                    if self.slot.closed:
+                        return
+                if item[0] == "error" or item[1] is None:
+                    return
+        finally:
+            self._close_source()
+
+    def _close_source(self) -> None:
+        try:
+            self.source.close()
+        except Exception as e:
+            log.debug("closing source: %s", e)
+
+    def shutdown(self, join_s: float = 0.0) -> None:
+        """Stop reading; a thread stuck in `read()` is left to finish on its own."""
+        self.slot.close(discard=True)
+        if self.thread.ident is None:
+            self._close_source()
+        elif join_s > 0:
+            self.thread.join(join_s)
+
+
+class ResilientSource(FrameSource):
+    """Reconnecting, stall-detecting, validating wrapper around `opener(spec)`."""
+
+    def __init__(self, spec: str, opener: Opener | None = None, *, loop: bool = False,
+                 stall_timeout_s: float = 10.0, reconnect_max_s: float = 30.0,
+                 reconnect_min_s: float = 0.5, max_abandoned: int = 3, max_garbage: int = 30,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec)
+        self.shown = redact(spec)  # for logs and errors: no password from an rtsp:// URL
+        self.opener: Opener = opener or open_source
+        self.loop = loop
+        self.stall_timeout_s = stall_timeout_s
+        self.reconnect_max_s = reconnect_max_s
+        self.reconnect_min_s = reconnect_min_s
+        self.max_abandoned = max_abandoned
+        self.max_garbage = max_garbage
+        self.on_event = on_event or (lambda kind: None)  # 'reconnect' | 'stall' | 'error' | 'garbage'
+        self._reader: _Reader | None = None
+        self._stop = threading.Event()
+        self._abandoned: list[_Reader] = []
+        self._backoff = reconnect_min_s
+        self.connected = False
+        self.reconnects = 0
+        self.stalls = 0
+        self.errors = 0
+        self.garbage = 0
+        self.last_attempt = time.monotonic()  # liveness of the reconnect loop (watchdog)
+        self.last_error = ""
+
+    @property
+    def inner(self) -> FrameSource | None:
+        """The current inner source (e.g. for the picamera2 preview), or None while reconnecting."""
+        return self._reader.source if self._reader is not None else None
+
+    def _attach(self, source: FrameSource) -> None:
+        """Adopt a freshly opened source: it continues our numbering and tells us if it is live."""
+        source.next_id = self.next_id
+        self.live = bool(source.live)
+        self.fps = source.fps
+        self._reader = _Reader(source)
+        self.connected = True
+
+    def _grow_backoff(self) -> None:
+        self._backoff = min(self._backoff * 2, self.reconnect_max_s)
+
+    def open(self, *, wait: bool = False) -> ResilientSource:
+        """Open the inner source.
+
+        Without ``wait`` the opener's error is raised: at start, a bad spec is the user's to fix
+        and a missing camera is worth saying at once. With ``wait`` a source that is not there
+        yet (``SourceLost``, e.g. a stream whose server is still booting) is retried with backoff
+        until it opens or ``close()`` is called; other errors are still raised.
+        """
+        warned = False
+        while not self._stop.is_set():
+            try:
+                self._attach(self.opener(self.spec))
+                if warned:
+                    log.warning("source %s is available", self.shown)
+                return self
+            except SourceLost as e:
+                self.live = True  # only cameras and streams are "not there yet": they may come back
+                self.last_error = redact(str(e))
+                if not wait:
+                    raise
+                if not warned:
+                    log.warning("source %s unavailable (%s); waiting for it", self.shown,
+                                self.last_error)
+                    warned = True
+                if self._stop.wait(self._backoff):
+                    break
+                self._grow_backoff()
+        return self
+
+    def detach(self) -> FrameSource:
+        """Hand back the opened inner source, before any read (a file has nothing to reopen)."""
+        reader, self._reader = self._reader, None
+        if reader is None or reader.thread.ident is not None:
+            raise RuntimeError("detach() needs an opened source that has not been read yet")
+        self.connected = False
+        return reader.source
+
+    def _connect(self) -> bool:
+        """Reopen after the current backoff until it works; False if closed meanwhile."""
+        while not self._stop.is_set():
+            self.last_attempt = time.monotonic()
+            self.reconnects += 1
+            self.on_event("reconnect")
+            try:
+                self._attach(self.opener(self.spec))
+                log.info("source %s reopened", self.shown)
+                return True
+            except Exception as e:
+                self.last_error = redact(str(e))
+                log.warning("source %s: reopen failed (%s); retrying in %.1f s", self.shown,
+                            self.last_error, self._backoff)
+                if self._stop.wait(self._backoff):
+                    return False
+                self._grow_backoff()
+        return False
+
+    def _drop_reader(self, abandoned: bool = False) -> None:
+        r, self._reader = self._reader, None
+        self.connected = False
+        if r is None:
+            return
+        r.shutdown()
+        if abandoned:
+            self._abandoned = [a for a in self._abandoned if a.thread.is_alive()]
+            self._abandoned.append(r)
+            if len(self._abandoned) > self.max_abandoned:
+                raise SourceLost(f"source {self.shown}: {len(self._abandoned)} reads stuck for "
+                                 f"more than {self.stall_timeout_s:g} s; giving up (a thread stuck "
+                                 "in a driver call cannot be stopped; restart the process)")
+
+    def _lost(self, why: str) -> None:
+        self.last_error = redact(why)
+        log.warning("source %s lost: %s; reconnecting with backoff", self.shown, self.last_error)
+        if self._stop.wait(self._backoff):
+            return
+        self._grow_backoff()
+
+    def _wait(self, reader: _Reader) -> tuple[str, Any] | None:
+        """The reader's next item; None after `stall_timeout_s` without one, or on close()."""
+        deadline = time.monotonic() + self.stall_timeout_s
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            got = reader.slot.get(timeout=min(remaining, 0.1))
+            if got is not None:
+                return got
+        return None
+
+    def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        raise NotImplementedError  # read() is overridden: frames come numbered from the inner source
+
+    def read(self) -> Frame | None:
+        """Next valid frame, or None at the end of a (non-looping) file/folder or after close()."""
+        garbage_run = 0
+        while not self._stop.is_set():
+            if self._reader is None and not self._connect():
+                return None
+            reader = self._reader
+            assert reader is not None
+            reader.start()
+            got = self._wait(reader)
+            if got is None:
+                if self._stop.is_set():
+                    return None
+                self.stalls += 1
+                self.on_event("stall")
+                log.error("source %s stalled: no frame for %.1f s; reopening", self.shown,
+                          self.stall_timeout_s)
+                self._drop_reader(abandoned=True)
+                continue
+            kind, value = got
+            if kind == "error":
+                self.errors += 1
+                self.on_event("error")
+                self._drop_reader()
+                if (isinstance(value, SourceError) and not isinstance(value, SourceLost)
+                        and not self.live and not self.loop):
+                    raise value
+                self._lost(str(value) or type(value).__name__)
+                continue
+            frame = value
+            if frame is None:
+                self._drop_reader()
+                if self.loop and not self.live:
+                    log.info("source %s ended; looping", self.shown)
+                    continue
+                if not self.live:
+                    return None
+                self._lost("end of stream")
+                continue
+            self.next_id = max(self.next_id, frame.id + 1)
+            if not valid_image(frame.image):
+                self.garbage += 1
+                garbage_run += 1
+                self.on_event("garbage")
+                if garbage_run >= self.max_garbage:
+                    log.warning("source %s: %d unusable frames in a row; reopening", self.shown,
+                                garbage_run)
+                    self._drop_reader()
+                    self._lost("garbage frames")
+                    garbage_run = 0
+                continue
+            self._backoff = self.reconnect_min_s
+            self.last_attempt = time.monotonic()
+            if frame.lores is not None and not valid_image(frame.lores):
+                frame = dataclasses.replace(frame, lores=None)
+            return frame
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Connection state, backoff and fault counters (JSON-ready, safe from any thread)."""
+        return {
+            "live": self.live,
+            "connected": self.connected,
+            "next_id": self.next_id,
+            "reconnects": self.reconnects,
+            "stalls": self.stalls,
+            "errors": self.errors,
+            "garbage": self.garbage,
+            "backoff_s": round(self._backoff, 3),
+            "last_error": self.last_error or None,
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(join_s=0.5)
+        self.connected = False
