@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import COCO_LABELS, COCO_MODEL
 from test_service_support import RunningService, poll, write_config
 
@@ -32,14 +33,49 @@ def _event_ids(path: Path) -> list[int]:
     return [json.loads(line)["frame"] for line in path.read_text().splitlines() if line.strip()]
 
 
+def _reader_cmd(port: int, events: Path, frames: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "edgedetect", "-v", "run",
+            "--source", f"http://127.0.0.1:{port}/stream.mjpg", "--no-preview",
+            "--max-frames", str(frames), "--model", str(COCO_MODEL), "--labels", str(COCO_LABELS),
+            "--threshold", "0.3", "--threads", "1", "--events", str(events), *extra]
+
+
+def test_run_fails_fast_when_the_stream_is_not_there(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgedetect.cli import main
+
+    port = _free_port()  # nothing listens on it
+    code = main(["run", "--source", f"http://127.0.0.1:{port}/stream.mjpg", "--no-preview",
+                 "--max-frames", "5", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "edgedetect: error: cannot open stream" in err and "Traceback" not in err
+
+
+def test_run_waits_for_a_stream_that_comes_up_later(tmp_path: Path) -> None:
+    port = _free_port()
+    cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}", "stream_fps": 10})
+    events = tmp_path / "reader.jsonl"
+    reader = subprocess.Popen(_reader_cmd(port, events, 20, "--wait-for-source"), cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3.0)  # the reader has started and found no server
+        assert reader.poll() is None, "the reader did not wait: " + reader.communicate()[1]
+        with RunningService(cfg):
+            _, err = reader.communicate(timeout=180)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.communicate()
+    assert reader.returncode == 0, err
+    assert "waiting for it" in err and "is available" in err, err
+    assert _event_ids(events), "no frame read once the stream was up"
+
+
 def test_run_reads_on_after_the_stream_stops_and_restarts(tmp_path: Path) -> None:
     port = _free_port()
     cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}", "stream_fps": 10})
     events = tmp_path / "reader.jsonl"
-    cmd = [sys.executable, "-m", "edgedetect", "-v", "run",
-           "--source", f"http://127.0.0.1:{port}/stream.mjpg", "--no-preview",
-           "--max-frames", "60", "--model", str(COCO_MODEL), "--labels", str(COCO_LABELS),
-           "--threshold", "0.3", "--threads", "1", "--events", str(events)]
+    cmd = _reader_cmd(port, events, 60)
     reader: subprocess.Popen[str] | None = None
     try:
         with RunningService(cfg) as first:
