@@ -8,12 +8,13 @@
 #   sudo bash scripts/check-arm64.sh                 arm64, QEMU_CPU cortex-a72 (Pi 4), cortex-a76 (Pi 5)
 #   sudo bash scripts/check-arm64.sh --arch armhf    32-bit Pi OS (see docs/pi-install.md)
 #   options: --cpus "cortex-a72 ..."  --report FILE  --keep (leave the rootfs dir for a look)
+#            --no-security (leave out the -security suite, for a mirror whose index is mid-sync)
 #
 # Needs root and apt (installs qemu-user-static binfmt-support mmdebstrap if missing). The rootfs
 # comes from this machine's own apt sources and is cached as a tarball in ~/.cache/edgedetect/
 # (delete it to rebuild); pip inside it reaches PyPI as the host does (its pip.conf and CA
 # bundle are copied in). It never touches the host's services; every mount is undone on exit.
-# Writes <arch>-report.json and ends with one line: `<arch>: OK ...` or `<arch>: FAIL <reason>`.
+# Writes reports/<arch>-report.json and ends with one line: `<arch>: OK ...` or `<arch>: FAIL <reason>`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
@@ -22,6 +23,7 @@ ARCH=arm64
 CPUS=""
 REPORT=""
 KEEP=0
+NOSEC=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) ARCH="$2"; shift 2 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --cpus) CPUS="$2"; shift 2 ;;
     --report) REPORT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --no-security) NOSEC=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "check-arm64: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -40,7 +43,8 @@ case "$ARCH" in
   armhf) QEMU_ARCH=arm; CPUS="${CPUS:-cortex-a7}" ;;
   *) echo "check-arm64: --arch must be arm64 or armhf" >&2; exit 2 ;;
 esac
-REPORT="${REPORT:-$REPO/$ARCH-report.json}"
+REPORT="${REPORT:-$REPO/reports/$ARCH-report.json}"
+mkdir -p "$(dirname "$REPORT")"
 CACHE="${EDGEDETECT_CACHE:-$HOME/.cache/edgedetect}"
 SUITE=bookworm
 # python3-picamera2 lives in the Raspberry Pi archive only; these are its dependencies that
@@ -182,12 +186,14 @@ step host-detect-low "" bash -c '"$0" "$@" > "'"$WORK/host-detect-low.json"'"' "
 
 # -- 3. the rootfs: Debian bookworm from this machine's apt sources, cached as a tarball ----------
 # The host's enabled bookworm entries (one-line and deb822 sources), as one-line mirror args.
-mapfile -t MIRRORS < <(python3 - "$SUITE" <<'EOF'
+mapfile -t MIRRORS < <(python3 - "$SUITE" "$NOSEC" <<'EOF'
 import glob, sys
-suite = sys.argv[1]
+suite, nosec = sys.argv[1], sys.argv[2] == "1"
 out = []
 def add(uri, suites, comps):
     for s in suites:
+        if nosec and s.endswith("-security"):
+            continue
         if s == suite or s.startswith(suite + "-"):
             out.append(f"deb {uri} {s} {' '.join(comps)}")
 files = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list"))
