@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedetect import __version__
-from edgedetect.errors import ConfigError, EdgeDetectError, ImageError
+from edgedetect.errors import ConfigError, EdgeDetectError
 
 log = logging.getLogger("edgedetect")
 
@@ -186,14 +186,12 @@ def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> 
 def cmd_detect(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415
 
-    from edgedetect.images import read_bgr  # noqa: PLC0415
+    from edgedetect.images import check_file, read_bgr  # noqa: PLC0415
     from edgedetect.overlay import draw_detections  # noqa: PLC0415
 
     paths = [Path(p) for p in args.images]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:  # fail before loading the model or printing anything
-        raise ImageError(f"image not found: {missing[0]}"
-                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    for p in paths:  # fail before loading the model or printing anything
+        check_file(p, "image")  # "not found" or "is a directory", naming the path
     save_dir = Path(args.save_dir) if args.save_dir else None
     if save_dir is not None:
         try:
@@ -437,10 +435,9 @@ def _check_writable(path: Path, option: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgedetect.bench import format_report, run_benchmark  # noqa: PLC0415
 
-    if args.classes != ("person",) or args.threshold != 0.5:
-        log.info("bench always uses threshold 0.5 and the person class, for comparable numbers")
     report = run_benchmark(args.model, args.labels, args.source, args.frames, args.threads,
-                           camera=not args.no_camera, rounds=args.rounds)
+                           camera=not args.no_camera, rounds=args.rounds, threshold=args.threshold,
+                           classes=args.classes)
     print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
     return 0
 

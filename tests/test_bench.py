@@ -119,3 +119,17 @@ def test_bench_runs_exactly_the_frames_asked_for_with_the_detector_settings_aske
     assert r["threshold"] == 0.3 and r["classes"] == ["dog", "person"]
     assert run_benchmark(model, labels, str(SAMPLE), frames=10, threads=1, camera=False, rounds=1,
                          classes=None)["classes"] == "all"
+
+
+def test_bench_cli_passes_threshold_and_classes_on(capsys, coco_model):
+    """`edgedetect bench --threshold/--classes` reach the benchmark and its report (they were ignored)."""
+    if not SAMPLE.is_file():
+        pytest.skip(f"bundled sample missing: {SAMPLE}")
+    model, labels = coco_model
+    code = main(["bench", "--json", "--model", str(model), "--labels", str(labels), "--source", str(SAMPLE),
+                 "--frames", "10", "--rounds", "1", "--threads", "1", "--no-camera", "--threshold", "0.3",
+                 "--classes", "person,car"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["threshold"] == 0.3 and list(r["classes"]) == ["person", "car"]

@@ -146,3 +146,9 @@ def test_detect_with_a_label_file_for_another_model_warns_once_with_both_numbers
     assert len(warnings) == 1 and "80" in warnings[0] and "90" in warnings[0] and str(coco80) in warnings[0]
     fitting = _cli("detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(labels), cwd=files)
     assert fitting.returncode == 0 and fitting.stderr == ""
+
+
+def test_detect_names_a_folder_given_as_an_image(files: Path) -> None:
+    folder = files / "folder"
+    _one_error_line(_cli("detect", str(files / "ok.jpg"), str(folder), "--model", str(MODEL), cwd=files),
+                    str(folder), "is a directory")
