@@ -110,10 +110,6 @@ class FrameSource(ABC):
         """JSON-ready counters of the source itself (a reconnecting wrapper adds its own)."""
         return {"live": self.live, "next_id": self.next_id}
 
-    def reopen(self) -> None:
-        """Release and reacquire the device or stream (after ``SourceLost``); ids keep counting."""
-        raise SourceError(f"source {self.spec!r} cannot be reopened")
-
     def close(self) -> None:
         """Release the device or file; safe to call twice."""
         self._closed = True
@@ -221,13 +217,6 @@ class VideoCaptureSource(FrameSource):
         self._delivered_since_open += 1
         return image, None, ""
 
-    def reopen(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        self._closed = False
-        self._open()
-
     def close(self) -> None:
         super().close()
         if self._cap is not None:
@@ -285,7 +274,7 @@ class PicameraSource(FrameSource):
     """Raspberry Pi camera through picamera2, with a lores stream for the detector.
 
     picamera2 is imported here and only here, so the package works off the Pi. The camera object
-    is created once (creating it is slow and it holds the device); ``reopen()`` restarts it. The
+    is created once per source (creating it is slow and it holds the device). The
     main stream (BGR, for display and recording) and the lores stream (YUV420 on a Pi 4, for the
     detector: the ISP scales it, so no CPU resize) are taken from the same request so they show
     the same instant.
@@ -350,14 +339,6 @@ class PicameraSource(FrameSource):
         if self._lores_size:
             lores = lores_to_bgr(arrays[1], self._lores_size, self._lores_format or "YUV420")
         return image, lores, "picam"
-
-    def reopen(self) -> None:
-        try:
-            self._cam.stop()
-            self._cam.start()
-        except Exception as exc:
-            raise SourceUnavailable(f"picam: cannot restart the camera ({exc})") from None
-        self._closed = False
 
     def close(self) -> None:
         if not self._closed:
