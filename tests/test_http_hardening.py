@@ -246,3 +246,38 @@ def test_the_service_answers_healthz_with_one_thread_a_viewer_and_half_open_conn
             viewer.close()
             for s in half_open:
                 s.close()
+
+
+def test_http_limits_come_from_the_config_and_reload(tmp_path) -> None:
+    """`[http] max_streams` and the connection caps reach the real service, and a SIGHUP-style
+    reload on the same address changes them without rebinding."""
+    from test_service_support import (
+        RunningService,
+        metric,
+        poll,
+        service_config,
+        to_toml,
+        write_config,
+    )
+
+    cfg = write_config(tmp_path, http={"max_streams": 1, "max_connections_per_client": 5})
+    with RunningService(cfg) as rs:
+        assert poll(lambda: rs.get("/healthz")[0] == 200, 30.0), "service never healthy"
+        server = rs.svc.http
+        assert server.max_connections_per_client == 5
+        first, head = _open_stream(server)
+        try:
+            assert b" 200 " in head.split(b"\r\n")[0]
+            second, head = _open_stream(server)
+            second.close()
+            assert b" 503 " in head.split(b"\r\n")[0]  # one viewer allowed
+            cfg.write_text(to_toml(service_config(tmp_path, http={"max_streams": 2, "send_timeout_s": 3.0})))
+            rs.svc.request_reload()
+            assert poll(lambda: metric(rs.metrics(), "edgedetect_reloads_total") == 1, 20)
+            assert rs.svc.http is server and server.send_timeout_s == 3.0  # same socket, new limits
+            assert server.max_connections_per_client == 16
+            second, head = _open_stream(server)
+            second.close()
+            assert b" 200 " in head.split(b"\r\n")[0]
+        finally:
+            first.close()

@@ -197,6 +197,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "stream_fps": Key(5.0, NUM, _between(0.1, 30)),
         "jpeg_quality": Key(75, (int,), _quality),
         "threads": Key(4, (int,), _between(1, 64)),
+        "max_streams": Key(3, (int,), _between(1, 32)),
+        "max_connections": Key(64, (int,), _between(1, 1024)),
+        "max_connections_per_client": Key(16, (int,), _between(1, 1024)),
+        "send_timeout_s": Key(10.0, NUM, _between(0.5, 300)),
     },
     "motion": {
         "enabled": Key(True, (bool,)),

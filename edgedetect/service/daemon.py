@@ -61,6 +61,12 @@ def _lores_size(detector: Any) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1])) if size else (320, 240)
 
 
+def _server_limits(h: Any) -> dict[str, Any]:
+    """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
+    return {"max_connections": h.max_connections, "max_connections_per_client": h.max_connections_per_client,
+            "send_timeout_s": h.send_timeout_s}
+
+
 def build_detector(m: Any) -> Any:
     """The detector a ``[model]`` section asks for (the service and check-config build it alike)."""
     from edgedetect.detector import Detector
@@ -197,7 +203,7 @@ class Service:
 
     def _http_app(self, cfg: Config) -> HttpApp:
         h = cfg.http
-        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps)
+        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps, h.max_streams)
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:
         """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
@@ -207,7 +213,7 @@ class Service:
         host, port = parse_listen(h.listen)
         app = self._http_app(cfg)
         try:
-            return HttpServer(app, host, port, h.threads)
+            return HttpServer(app, host, port, h.threads, **_server_limits(h))
         except OSError as e:
             raise ConfigError(f"{cfg.where}: [http] listen = {h.listen!r}: cannot listen "
                               f"({e.strerror or e}); pick a free port or another address") from None
@@ -466,6 +472,8 @@ class Service:
         stale = self.http
         if plan.http_app is not None and stale is not None:
             stale.set_app(plan.http_app, threads=plan.cfg.http.threads)  # no rebind: no moment without /healthz
+            for key, value in _server_limits(plan.cfg.http).items():
+                setattr(stale, key, value)  # read per connection, so the new limits apply from now on
             return
         self.http, plan.http = plan.http, None
         if self.http is not None:
