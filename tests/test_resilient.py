@@ -124,7 +124,7 @@ def test_a_stalled_read_is_abandoned_and_counted() -> None:
         opened.append(Stuck(2, live=True) if not opened else Scripted(100, live=True))
         return opened[-1]
 
-    src = ResilientSource("usb:0", opener, stall_timeout_s=0.3, reconnect_min_s=0.01).open()
+    src = ResilientSource("usb:0", opener, stall_timeout_s=1.5, reconnect_min_s=0.01).open()
     try:
         assert _read_all(src, 4) == [0, 1, 2, 3]
         assert src.stats()["stalls"] == 1 and len(opened) == 2
