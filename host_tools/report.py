@@ -289,6 +289,10 @@ def report_markdown(r: dict[str, Any]) -> str:
         "",
         f"Miss rate at the reference FPPI points: {mr}.",
         "",
+        "Other operating points (score threshold: precision / recall / mean IoU): "
+        + "; ".join(f"{p['threshold']:g}: {p['precision']:.3f} / {p['recall']:.3f} / {p['mean_iou']:.3f}"
+                    for p in r.get("operating_points", [])) + ".",
+        "",
         "Latency is the wall time of `detect()` (preprocess, inference, postprocess) per image on this",
         "host, after one warm-up call; it is not a Raspberry Pi number.",
         "",

@@ -33,6 +33,8 @@ from host_tools.metrics import (
 
 DEFAULT_CURVE_THRESHOLD = 0.05
 MATCH_IOU = 0.5
+# Precision / recall / mean IoU at these score thresholds too, to choose an operating point per scene.
+OPERATING_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 class PersonDetector(Protocol):
@@ -147,6 +149,12 @@ def compute_metrics(
         "latency_ms_p50": float(np.percentile(lat, 50)),
         "latency_ms_p95": float(np.percentile(lat, 95)),
         "latency_ms_mean": float(lat.mean()),
+        "operating_points": [
+            {"threshold": t, "precision": p.precision, "recall": p.recall, "mean_iou": p.mean_iou}
+            for t in OPERATING_THRESHOLDS
+            if t >= curve_threshold
+            for p in [operating_point(matches, t)]
+        ],
     }
 
 

@@ -142,6 +142,12 @@ def test_higher_threshold_trades_recall_for_precision(two_runs, split, tmp_path)
     assert hi["recall"] <= base["recall"] and hi["tp"] + hi["fp"] <= base["tp"] + base["fp"]
     # curve metrics do not depend on the operating threshold
     assert (hi["ap"], hi["ap50"], hi["lamr"]) == (base["ap"], base["ap50"], base["lamr"])
+    # the table of other operating points holds the numbers a run at that --threshold reports
+    points = {p["threshold"]: p for p in base["operating_points"]}
+    assert points[0.5]["recall"] == base["recall"] and points[0.5]["precision"] == base["precision"]
+    assert {p["threshold"]: p for p in hi["operating_points"]} == points
+    recalls = [points[t]["recall"] for t in sorted(points)]
+    assert recalls == sorted(recalls, reverse=True) and recalls[0] > recalls[-1]
 
 
 def test_hog_baseline_through_the_same_evaluator(tmp_path):
