@@ -361,6 +361,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if source.live:  # the reconnecting wrapper: its close() ends a read waiting for a reopen
+            source.close()
         pipeline.stop()
         signal.signal(signal.SIGTERM, previous)
     stats = pipeline.stats()
