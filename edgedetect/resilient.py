@@ -262,6 +262,7 @@ class ResilientSource(FrameSource):
                     log.info("source %s ended; looping", self.shown)
                     continue
                 if not self.live:
+                    self._stop.set()  # a file or folder that ended stays ended: no reopen
                     return None
                 self._lost("end of stream")
                 continue

@@ -304,6 +304,31 @@ def test_a_wrapped_source_that_drops_is_reopened_and_ids_keep_counting():
     assert all(x1 == i for i, x1, _ in sink.items)  # boxes (from pixels) on their own frames
 
 
+def test_stats_show_a_wrapped_source_reconnecting():
+    """While the wrapper waits to reopen a lost source, the pipeline runs on and says so."""
+    opens: list[int] = []
+
+    def opener(spec: str) -> CountingSource:
+        opens.append(1)
+        if len(opens) > 1:
+            raise SourceLost("still down")
+        return CountingSource(3, live=True)  # a live source whose end is a drop
+
+    src = ResilientSource("test:gone", opener, reconnect_min_s=0.05, reconnect_max_s=0.05).open()
+    p = Pipeline(src, FrameIdEchoDetector(), [Collect()]).start()
+    try:
+        deadline = time.monotonic() + 10
+        while p.stats()["source_state"] != "reconnecting" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stats = p.stats()
+        assert stats["source_state"] == "reconnecting" and stats["state"] == "running"
+        assert stats["source_stats"]["connected"] is False and stats["captured"] == 3
+    finally:
+        src.close()  # ends the read that waits for a reopen, so the capture thread can stop
+        stopped = p.stop(timeout=5.0)
+    assert stopped and p.stats()["threads_alive"] == []
+
+
 def test_every_frame_is_refused_for_live_sources():
     with pytest.raises(ValueError, match="live"):
         Pipeline(CountingSource(1, live=True), FrameIdEchoDetector(), every_frame=True)

@@ -57,6 +57,7 @@ def test_liveness_comes_from_the_opened_source_not_the_spec() -> None:
     src = ResilientSource("http://cam.local/stream", lambda s: Scripted(3, live=False)).open()
     assert src.live is False
     assert _read_all(src, 10) == [0, 1, 2] and src.reconnects == 0
+    assert src.read() is None and src.reconnects == 0  # ended stays ended
     src.close()
     # a spec that reads like a folder, opened as a camera: its end is a drop, and it is reopened
     opened: list[Scripted] = []
