@@ -14,12 +14,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedetect import __version__
 from edgedetect.errors import ConfigError, EdgeDetectError
+
+if TYPE_CHECKING:
+    from edgedetect.sources import FrameSource
 
 log = logging.getLogger("edgedetect")
 
@@ -269,7 +272,8 @@ def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[
     return True, None
 
 
-def _open_run_source(spec: str, opener: Any, *, wait: bool) -> Any:
+def _open_run_source(spec: str, opener: Callable[[str], FrameSource], *,
+                     wait: bool) -> FrameSource:
     """The source of ``run``: a live one wrapped so that it is reopened when it drops.
 
     Fails fast (the opener's error, exit 2) when the source cannot be opened now, unless
@@ -345,8 +349,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sinks.append(viewer)
     pipeline = Pipeline(source, detector, sinks, every_frame=every_frame, pace=pace,
                         max_frames=args.max_frames)
-    log.info("source %s (%s), mode %s%s, model %s", redact(spec), "live" if source.live else "offline",
-             "every-frame" if every_frame else "latest",
+    log.info("source %s (%s), mode %s%s, model %s", redact(spec),
+             "live" if source.live else "offline", "every-frame" if every_frame else "latest",
              f", paced at {pace:g} fps" if pace else "", detector.model_path)
     interrupted = False
     t0 = time.monotonic()
