@@ -82,8 +82,13 @@ def quiet_opencv() -> None:
     if "OPENCV_FFMPEG_LOGLEVEL" not in _USER_LEVELS:
         os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16" if verbose else "-8"  # AV_LOG_ERROR / AV_LOG_QUIET
     if "OPENCV_LOG_LEVEL" not in _USER_LEVELS:
-        logging_ = cv2.utils.logging
-        logging_.setLogLevel(logging_.LOG_LEVEL_WARNING if verbose else logging_.LOG_LEVEL_SILENT)
+        # cv2.utils.logging is missing from some wheels (the aarch64 opencv-python-headless 4.11 a Pi
+        # gets); cv2.setLogLevel takes the same numbers (0 = silent, 3 = warning) where it exists.
+        levels = getattr(getattr(cv2, "utils", None), "logging", None)
+        if levels is not None:
+            levels.setLogLevel(levels.LOG_LEVEL_WARNING if verbose else levels.LOG_LEVEL_SILENT)
+        elif hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(3 if verbose else 0)
 
 
 @contextlib.contextmanager

@@ -152,3 +152,17 @@ def test_detect_names_a_folder_given_as_an_image(files: Path) -> None:
     folder = files / "folder"
     _one_error_line(_cli("detect", str(files / "ok.jpg"), str(folder), "--model", str(MODEL), cwd=files),
                     str(folder), "is a directory")
+
+
+def test_quieting_opencv_works_without_cv2_utils_logging(monkeypatch) -> None:
+    """The Pi's aarch64 OpenCV 4.11 wheel has no cv2.utils.logging: quieting must not need it."""
+    import cv2
+
+    from edgedetect.runtime import quiet_opencv
+
+    calls: list[int] = []
+    monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", calls.append, raising=False)
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    quiet_opencv()
+    assert calls == [0]  # silent unless verbose
