@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -261,6 +261,7 @@ class InferenceStage:
         if packet.skipped:
             s.skipped += 1
             return Result(frame, Detections.empty(self.names), 0.0, True, 0.0)
+        assert packet.tensor is not None  # not skipped: the capture stage preprocessed it
         t0 = time.perf_counter()
         raw = self.detector.infer(packet.tensor)
         t1 = time.perf_counter()
@@ -280,7 +281,7 @@ class OutputStage:
     sink on every frame must not flood the log) and counted; the other sinks still run.
     """
 
-    def __init__(self, sinks: Sequence[Sink], inbox: LatestSlot[Result], stop: threading.Event,
+    def __init__(self, sinks: Iterable[Sink], inbox: LatestSlot[Result], stop: threading.Event,
                  stats: PipelineStats, *, annotate: bool) -> None:
         self.sinks, self.inbox, self.stop, self.stats = list(sinks), inbox, stop, stats
         self.annotate = annotate
