@@ -75,6 +75,8 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
         data = path.read_bytes()
     except OSError as err:
         raise ImageError(f"cannot read {what} {path}: {err.strerror}") from None
+    if not data:  # OpenCV asserts on an empty buffer instead of returning None
+        raise ImageError(f"{what} {path} is empty (0 bytes); copy or export it again")
     if jpeg_truncated(data) or (data.startswith(_PNG_SIGNATURE) and b"IEND" not in data[-12:]):
         raise ImageError(f"{what} {path} is truncated ({len(data)} bytes, the end is missing); "
                          "copy or export it again")

@@ -102,6 +102,15 @@ def test_unreadable_image_in_folder_is_skipped_with_warning(folder: Path, caplog
     assert "broken.png" in caplog.text and "skipping" in caplog.text
 
 
+def test_empty_image_file_in_folder_is_skipped_like_any_unreadable_one(folder: Path):
+    """A 0-byte file (a camera or a copy still writing it) is unreadable, not an internal error."""
+    (folder / "b2.jpg").write_bytes(b"")
+    with open_source(str(folder)) as src:
+        frames = _drain(src)
+        assert src.unreadable == [folder / "b2.jpg"]
+    assert [Path(f.source).name for f in frames] == ["a.png", "b.png", "c.jpg"]
+
+
 def test_folder_with_only_unreadable_images_is_an_error(tmp_path: Path):
     (tmp_path / "x.jpg").write_text("nope")
     (tmp_path / "y.png").write_text("nope")
