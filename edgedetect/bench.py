@@ -91,7 +91,7 @@ def render_clip(path: str | Path, size: tuple[int, int] = (640, 480), fps: float
     """
     photos = list(photos) if photos is not None else skimage_photos()
     path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise SourceError(f"cannot write {path} with codec {fourcc!r}")
     per = max(1, round(seconds_per_photo * fps))
@@ -138,7 +138,7 @@ class ProvenanceDetector:
 
     @staticmethod
     def fingerprint(image: np.ndarray) -> int:
-        return zlib.crc32(np.ascontiguousarray(image[::4, ::4]))
+        return zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         tensor = self.detector.preprocess(image)
@@ -230,6 +230,7 @@ class SimulatedCamera(FrameSource):
     def __init__(self, frames: Sequence[np.ndarray], fps: float) -> None:
         super().__init__(f"simulated-camera@{fps:g}")
         self.fps = fps
+        self.rate = fps  # the same number, typed as a float for the arithmetic below
         self._frames = list(frames)
         self._t0: float | None = None
         self._last_k = -1
@@ -243,12 +244,12 @@ class SimulatedCamera(FrameSource):
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
-        k = int((now - self._t0) * self.fps)
+        k = int((now - self._t0) * self.rate)
         if k <= self._last_k:
             k = self._last_k + 1
-            time.sleep(max(0.0, self._t0 + k / self.fps - time.monotonic()))
+            time.sleep(max(0.0, self._t0 + k / self.rate - time.monotonic()))
         self._last_k = k
-        arrival = self._t0 + k / self.fps
+        arrival = self._t0 + k / self.rate
         image = self._frames[k % len(self._frames)].copy()
         frame = Frame(self.next_id, arrival, time.time() - (time.monotonic() - arrival), image,
                       None, self.spec)
@@ -353,7 +354,7 @@ def _summary(pipe: Tally, naive: Tally, bare: Tally) -> dict[str, Any]:
 def _decode(clip: str, limit: int) -> list[np.ndarray]:
     source = open_source(clip)
     try:
-        frames = []
+        frames: list[np.ndarray] = []
         while len(frames) < limit and (f := source.read()) is not None:
             frames.append(f.image)
         return frames

@@ -67,7 +67,7 @@ class PreviewSink:
 
 
 def show_until_done(preview: PreviewSink, is_running: Callable[[], bool],
-                    request_stop: Callable[[], None]) -> bool:
+                    request_stop: Callable[[], object]) -> bool:
     """Show frames in the main thread until the pipeline ends or the user quits.
 
     Returns True when the user asked to quit (q, Esc or closing the window).

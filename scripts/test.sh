@@ -17,4 +17,6 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
   (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
     || echo "note: could not install ${missing[*]}; the tests that need them will skip"
 fi
+# The runtime's type hints are checked (pyproject.toml [tool.mypy]); a type error fails the run.
+"$VENV/bin/python" -m mypy
 exec "$VENV/bin/python" -m pytest "$@"

@@ -83,7 +83,7 @@ class YoloBackend:
 
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
         rgb = letterboxed_rgb(image_bgr, self.size) if self.letterbox else stretched_rgb(image_bgr, self.size)
-        return unit_tensor(rgb, self.dtype, self.quantization)  # type: ignore[arg-type]
+        return unit_tensor(rgb, self.dtype, self.quantization)
 
     def decode(self, tensors: Sequence[np.ndarray], image_size: tuple[int, int], threshold: float,
                class_filter: set[int] | None) -> Candidates:
