@@ -1,5 +1,5 @@
-"""The committed default model (models/person_ssdlite_int8.tflite): what the runtime and the model card
-promise about it, checked through the runtime Detector on real photos (no TensorFlow needed)."""
+"""The committed default model (models/person_ssdlite_int8.tflite): what its model card measured,
+checked through the runtime Detector on real photos (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_model_file_label_file_and_card():
     assert MODEL.is_file() and MODEL.stat().st_size <= 8 * 1024 * 1024
     assert LABELS.read_text() == "person\n"
     card = (REPO / "models" / "README.md").read_text()
-    for word in ("SSDLite", "MIT", "pennfudan_train.txt", "AP50", "int8"):
+    for word in ("SSDLite", "MIT", "capston2", "pennfudan_fit.txt", "AP50", "int8"):
         assert word in card
 
 
@@ -35,30 +35,45 @@ def test_full_int8_with_postprocess_op(detector):
     assert detector.names == {0: "person"}
 
 
-def test_finds_the_annotated_people_in_inria_test_images():
-    """The 4 INRIA images (10 people, 4 of them 110-145 px tall in a 1060x605 image)."""
+def _inria_scores(tiles: bool) -> tuple[list[float], list[float]]:
+    """Best matching score of each of the 10 INRIA people, and the scores of unmatched boxes."""
     from edgedetect.detector import Detector
     from edgedetect.images import read_bgr
     from edgedetect.nms import box_iou
+    from edgedetect.tiling import TiledDetector
     from host_tools.datasets import load_dataset
 
     ds = load_dataset(f"inria:{need_shared(INRIA_TEST).parent}")
     assert len(ds) == 4
-    det = Detector(MODEL, threshold=0.05)
-    scores, false_pos = [], []  # best matching score of each person; scores of unmatched boxes
+    det = Detector(MODEL, threshold=0.05, num_threads=1)
+    run = TiledDetector(det, 2, 2) if tiles else det
+    scores, false_pos = [], []
     for s in ds:
-        found = det.detect(read_bgr(s.image_path))
+        found = run.detect(read_bgr(s.image_path))
         iou = box_iou(s.boxes, found.xyxy) if len(found) else np.zeros((len(s.boxes), 0))
         for row in iou:
             hit = row >= 0.5
             scores.append(float(found.score[hit].max()) if hit.any() else 0.0)
         false_pos += [float(v) for v, m in zip(found.score, (iou >= 0.5).any(axis=0), strict=True) if not m]
     assert len(scores) == 10
-    # Measured: 9 of 10 found at all (the small ones at 0.09-0.38), 4 of 10 at the default 0.5
-    # (all large), and no box that is not a person scores 0.5 or more.
-    assert sum(v >= 0.05 for v in scores) >= 8
-    assert sum(v >= 0.5 for v in scores) >= 4
-    assert sum(v >= 0.5 for v in false_pos) == 0
+    return scores, false_pos
+
+
+def test_finds_the_annotated_people_in_inria_test_images():
+    """The 4 INRIA images (10 people, 4 of them 110-145 px tall in a 1060x605 image). Measured: 7 of
+    10 at the default 0.5 and 9 at 0.2; the one box that is no annotated person and scores over 0.5
+    (0.57) is an unannotated woman in a group in person_and_bike_006."""
+    scores, false_pos = _inria_scores(tiles=False)
+    assert sum(v >= 0.5 for v in scores) >= 7
+    assert sum(v >= 0.2 for v in scores) >= 9
+    assert sum(v >= 0.6 for v in false_pos) == 0
+
+
+def test_tiles_lift_the_small_inria_people_over_the_default_threshold():
+    """With the 2x2 tiled pass all four small people of crop001501 score over 0.7 (measured: 9 of 10
+    people at 0.5)."""
+    scores, _ = _inria_scores(tiles=True)
+    assert sum(v >= 0.5 for v in scores) >= 9
 
 
 def test_person_photo_yes_cat_photo_no(detector):
