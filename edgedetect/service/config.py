@@ -88,22 +88,26 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
     return check
 
 
-def _listen(v: Any) -> str | None:
-    try:
-        parse_listen(v)
-    except ValueError as e:
-        return str(e)
-    return None
+def _parses(parse: Callable[[Any], object], error: type[Exception]) -> Callable[[Any], str | None]:
+    """A check from a parser: its ``error`` message is the problem, no error is fine."""
+
+    def check(v: Any) -> str | None:
+        try:
+            parse(v)
+        except error as e:
+            return str(e)
+        return None
+
+    return check
 
 
 def _tiles(v: Any) -> str | None:
-    from edgedetect.tiling import parse_tiles
+    from edgedetect.tiling import parse_tiles  # the runtime's parser, so the two cannot disagree
 
-    try:
-        parse_tiles(v)
-    except ConfigError as e:
-        return str(e)
-    return None
+    return _parses(parse_tiles, ConfigError)(v)
+
+
+_listen = _parses(lambda v: parse_listen(v), ValueError)
 
 
 def _str_list(v: Any) -> str | None:
