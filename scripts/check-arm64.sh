@@ -240,11 +240,16 @@ else
       "$SUITE" "$TARBALL.part" "${MIRRORS[@]}"
   }
   say "building the $ARCH $SUITE rootfs (a few minutes under emulation)"
+  # A forked dpkg under emulation fails now and then with EAGAIN ("fork failed: Resource
+  # temporarily unavailable"; seen twice in a row on a loaded machine): up to two retries.
   if ! step rootfs "" build; then
-    # a forked dpkg under emulation once failed with EAGAIN: one retry
-    say "rootfs build failed; retrying once in 30 s"
+    say "rootfs build failed; retrying in 30 s"
     sleep 30
-    step rootfs-retry "" build || fail "mmdebstrap could not build the $ARCH rootfs (see the output above)"
+    if ! step rootfs-retry "" build; then
+      say "rootfs build failed again; last try in 60 s"
+      sleep 60
+      step rootfs-retry2 "" build || fail "mmdebstrap could not build the $ARCH rootfs 3 times (see the output above); check the apt mirror, then rerun"
+    fi
   fi
   FACT[rootfs_s]="$(last_seconds)"
   mv "$TARBALL.part" "$TARBALL"
@@ -337,7 +342,7 @@ printf '%s\n' "$SERVICE" > "$LOG/service.sh"
 
 FIRST="${CPUS%% *}"
 if [ "$ARCH" = armhf ]; then
-  # PyPI serves no armv7l wheel of OpenCV or of a TFLite interpreter for Python 3.11: pip would
+  # PyPI serves no armv7l wheel of OpenCV for Python 3.11 (tflite-runtime 2.14 has one): pip would
   # start compiling OpenCV from source for hours under emulation. Ask pip for wheels only first.
   probe='python3 -m venv /root/probe; for p in opencv-python-headless tflite-runtime ai-edge-litert; do
     /root/probe/bin/pip download -q --only-binary=:all: --no-deps -d /root/probe/w "$p" >/dev/null 2>&1 || echo "$p"; done'
