@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgedetect.service.tracker import PersonTracker, iou_matrix
+from edgedetect.boxes import box_iou
+from edgedetect.detections import Detections
+from edgedetect.service.tracker import PersonTracker
 
 
 def box(x: float, y: float = 100.0, w: float = 50.0, h: float = 120.0) -> list[float]:
@@ -13,20 +15,24 @@ def box(x: float, y: float = 100.0, w: float = 50.0, h: float = 120.0) -> list[f
 
 def feed(tr: PersonTracker, boxes: list[list[float]], scores: list[float] | None = None, t: float = 0.0):
     scores = scores if scores is not None else [0.9] * len(boxes)
-    return tr.update(np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(scores), t)
+    people = Detections(np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(scores),
+                        np.zeros(len(boxes), np.int32), {0: "person"})
+    tracked, events = tr.update(people, t)
+    assert np.array_equal(tracked.xyxy, people.xyxy) and tracked.tracker_id is not None  # ids added
+    return events, tracked.tracker_id
 
 
 def types(events) -> list[str]:
     return [e.type for e in events]
 
 
-def test_iou_matrix_basic() -> None:
+def test_the_tracker_iou_is_the_runtime_one() -> None:
     a = np.array([box(0)], dtype=np.float32)
     b = np.array([box(0), box(25), box(500)], dtype=np.float32)
-    m = iou_matrix(a, b)
+    m = box_iou(a, b)
     assert m.shape == (1, 3)
     assert m[0, 0] == 1.0 and 0.3 < m[0, 1] < 0.34 and m[0, 2] == 0.0
-    assert iou_matrix(np.zeros((0, 4)), b).shape == (0, 3)
+    assert box_iou(np.zeros((0, 4)), b).shape == (0, 3)
 
 
 def test_enter_after_n_consecutive_frames_and_leave_after_m_unseen() -> None:

@@ -68,9 +68,9 @@ class ServiceSink:
         self.metrics.detections.set(len(dets))
         mask = person_mask(dets)
         persons = dets[mask]
-        events, ids = self.tracker.update(persons.xyxy, persons.score, frame.timestamp)
+        tracked, events = self.tracker.update(persons, frame.timestamp)
         tids = np.full(len(dets), -1, dtype=np.int64)
-        tids[np.flatnonzero(mask)] = ids
+        tids[np.flatnonzero(mask)] = np.asarray(tracked.tracker_id, dtype=np.int64)
         dets = Detections(dets.xyxy, dets.score, dets.class_id, dets.names, tids)
         self._tracked = dets[tids >= 0]
         self.metrics.persons.set(self.tracker.count)

@@ -12,11 +12,15 @@ scene is still. The event score is the median of the track's recent scores.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from edgedetect.boxes import box_iou
+from edgedetect.detections import Detections
 
 SCORE_WINDOW = 256  # scores kept per track for the median: bounded memory on month-long tracks
 
@@ -55,21 +59,6 @@ class TrackEvent:
     duration_s: float = 0.0
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
-
-
 class PersonTracker:
     """Associates per-frame boxes into tracks and emits enter/leave/count events."""
 
@@ -95,7 +84,7 @@ class PersonTracker:
         pairs: list[tuple[int, int]] = []
         used_t: set[int] = set()
         used_d: set[int] = set()
-        ious = iou_matrix(tboxes, boxes)
+        ious = box_iou(tboxes, boxes)
         for flat in np.argsort(-ious, axis=None):
             ti, di = np.unravel_index(flat, ious.shape)
             if ious[ti, di] < self.iou_threshold:
@@ -122,8 +111,14 @@ class PersonTracker:
                 used_d.add(di)
         return pairs
 
-    def update(self, boxes: np.ndarray, scores: np.ndarray, now: float) -> tuple[list[TrackEvent], np.ndarray]:
-        """Feed one inferred frame. Returns the events and a track id per box (-1 = not confirmed)."""
+    def update(self, detections: Detections, now: float) -> tuple[Detections, list[TrackEvent]]:
+        """Feed one inferred frame's people; returns them with ``tracker_id`` set (-1 = not confirmed
+        yet) and the events, as supervision's ``update_with_detections`` does."""
+        events, ids = self._update_boxes(detections.xyxy, detections.score, now)
+        return dataclasses.replace(detections, tracker_id=ids), events
+
+    def _update_boxes(self, boxes: np.ndarray, scores: np.ndarray, now: float) -> tuple[list[TrackEvent], np.ndarray]:
+        """The association and debounce on plain arrays: events and a track id per box."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
         events: list[TrackEvent] = []
