@@ -19,7 +19,7 @@ import cv2
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from anywhere in a checkout
 
-from edgedetect.bench import render_clip, skimage_photos  # noqa: E402
+from edgedetect.clips import render_clip, skimage_photos  # noqa: E402
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ interpreter ran is recorded against the ``Detections`` it produced, and the outp
 recomputes the fingerprint of the frame it is drawing on; a mismatch is a stale frame.
 
 When no clip is given, one is rendered from scikit-image's photos (a dev/bench dependency, not a
-runtime one) with :func:`render_clip`, the same code that made ``data/sample.mp4``.
+runtime one) with :func:`edgedetect.clips.render_clip`, the same code that made ``data/sample.mp4``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from edgedetect.clips import render_clip, skimage_photos
 from edgedetect.detections import Detections
 from edgedetect.errors import SourceError
 from edgedetect.frame import Frame, Result
@@ -45,76 +45,6 @@ log = logging.getLogger(__name__)
 
 TARGETS = {"pipeline_over_bare": 0.95, "pipeline_over_naive": 1.5, "latency_p95_over_bare_p95": 1.3}
 
-# (skimage.data name, contains a person) in clip order: people, none, people, none.
-PHOTOS = (("astronaut", True), ("chelsea", False), ("camera", True), ("coffee", False))
-
-
-def skimage_photos() -> list[tuple[str, np.ndarray, bool]]:
-    """scikit-image's bundled real photos as BGR: (name, image, has_person)."""
-    try:
-        import skimage.data as skdata  # noqa: PLC0415 - dev/bench dependency only
-    except ImportError:
-        raise SourceError(
-            "rendering a benchmark clip needs scikit-image (pip install scikit-image), "
-            "or pass --source with a video file"
-        ) from None
-    out = []
-    for name, person in PHOTOS:
-        img = getattr(skdata, name)()
-        bgr = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR if img.ndim == 2 else cv2.COLOR_RGB2BGR)
-        out.append((name, bgr, person))
-    return out
-
-
-def _ken_burns(photo: np.ndarray, size: tuple[int, int], t: float, zoom: float) -> np.ndarray:
-    """Crop of ``photo`` covering ``size`` at progress ``t`` in [0, 1]: slow zoom-in and pan."""
-    w, h = size
-    ph, pw = photo.shape[:2]
-    cover = max(w / pw, h / ph)  # scale at which the photo covers the frame
-    scale = cover * (1.0 + (zoom - 1.0) * t)
-    cw, ch = w / scale, h / scale  # crop size in photo pixels
-    cx = pw / 2 + (pw - cw) / 2 * (t - 0.5) * 0.8
-    cy = ph / 2 + (ph - ch) / 2 * (0.5 - t) * 0.8
-    m = np.array([[scale, 0, w / 2 - cx * scale], [0, scale, h / 2 - cy * scale]], np.float64)
-    return cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def render_clip(path: str | Path, size: tuple[int, int] = (640, 480), fps: float = 15.0,
-                seconds_per_photo: float = 2.0, zoom: float = 1.25,
-                photos: Sequence[tuple[str, np.ndarray, bool]] | None = None,
-                fourcc: str = "mp4v") -> list[dict[str, Any]]:
-    """Write a clip that pans over each photo in turn; returns its segments.
-
-    Every frame carries its index in the corner, so no two frames are identical (the
-    benchmark's staleness check relies on that). Segments: ``{"photo", "person", "first",
-    "last"}`` frame indices, inclusive.
-    """
-    photos = list(photos) if photos is not None else skimage_photos()
-    path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
-    if not writer.isOpened():
-        raise SourceError(f"cannot write {path} with codec {fourcc!r}")
-    per = max(1, round(seconds_per_photo * fps))
-    segments, index = [], 0
-    try:
-        for name, photo, person in photos:
-            segments.append({"photo": name, "person": person, "first": index,
-                             "last": index + per - 1})
-            for k in range(per):
-                frame = _ken_burns(photo, size, k / max(1, per - 1), zoom)
-                text = f"{index:04d}"
-                fs = size[1] / 720
-                (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 2)
-                org = (size[0] - tw - 8, size[1] - 8)
-                cv2.rectangle(frame, (org[0] - 4, org[1] - th - 4), (size[0], size[1]),
-                              (0, 0, 0), cv2.FILLED)
-                cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 2,
-                            cv2.LINE_AA)
-                writer.write(frame)
-                index += 1
-    finally:
-        writer.release()
-    return segments
 
 
 class ProvenanceDetector:
@@ -386,79 +316,88 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
     sizes = [frames // rounds + (1 if i < frames % rounds else 0) for i in range(rounds)]
     threads = threads or max(1, (os.cpu_count() or 2) - 1)
     detector = Detector(model, labels, threshold=threshold, classes=classes, num_threads=threads)
-    tmp = None
-    try:
-        if source is None:
-            try:
-                photos = skimage_photos()
-            except SourceError:  # no scikit-image (a Pi runtime install): use the bundled clip
-                sample = bundled_sample_path()
-                if sample is None:
-                    raise
-                photos = None
-                source = str(sample)
-                log.info("scikit-image not installed: benchmarking on %s", sample)
-        if source is None:
-            tmp = tempfile.TemporaryDirectory(prefix="edgedetect-bench-")
-            clip = str(Path(tmp.name) / "bench.mp4")
-            render_clip(clip, size=size, fps=30.0, seconds_per_photo=2.5, photos=photos)
-            clip_desc = f"rendered from scikit-image photos, {size[0]}x{size[1]} @ 30 fps"
-        else:
-            clip, clip_desc = source, source
-        probe = open_source(clip)
-        try:
-            first = probe.read()
-        finally:
-            probe.close()
-        if first is None:
-            raise SourceError(f"benchmark source {clip!r} has no frames")
-        if probe.live:
-            raise SourceError(f"benchmark source {clip!r} is live: use a video file or a folder")
+    with tempfile.TemporaryDirectory(prefix="edgedetect-bench-") as tmp:
+        clip, clip_desc = _bench_clip(source, size, Path(tmp))
+        first = _first_frame(clip)
         ring = _decode(clip, 60) if camera else []
+        tally, load = _measure(detector, clip, first, ring, sizes, camera_fps if camera else None)
+    result: dict[str, Any] = {
+        "model": str(detector.model_path),
+        "threads": threads,
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": round(float(np.mean(load)), 2),
+        "machine": platform.machine(),
+        "source": clip_desc,
+        "frame_size": [int(first.image.shape[1]), int(first.image.shape[0])],
+        "frames": sum(sizes),
+        "rounds": rounds,
+        "threshold": detector.threshold,
+        "classes": ("all" if detector.class_filter is None
+                    else sorted({detector.names[i] for i in detector.class_filter})),
+        "bare_fps": round(tally["bare"].fps, 2),
+        "bare_ms_p50": _pct(tally["bare"].latencies, 50),
+        "bare_ms_p95": _pct(tally["bare"].latencies, 95),
+        **_summary(tally["pipe"], tally["naive"], tally["bare"]),
+    }
+    if camera:
+        result["camera"] = {"camera_fps": camera_fps, **_summary(tally["c_pipe"], tally["c_naive"], tally["bare"])}
+    return result
 
-        tensor = detector.preprocess(first.image)
-        for _ in range(5):  # XNNPACK sets itself up on the first invocations
-            detector.infer(tensor)
-        bare, naive, pipe, c_naive, c_pipe = Tally(), Tally(), Tally(), Tally(), Tally()
-        load = []
-        for per_round in sizes:
-            load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
-            _timed(bare, _bare, detector, tensor, per_round, bare)
-            # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
-            # threads (one per core), the right choice for a serial loop
-            _timed(naive, _naive, detector, open_source(clip, loop=True, decode_threads=None),
-                   per_round, naive)
-            _timed(pipe, _pipeline, detector, open_source(clip, loop=True), per_round, pipe,
-                   every_frame=True)
-            if camera:
-                _timed(c_naive, _naive, detector, SimulatedCamera(ring, camera_fps), per_round,
-                       c_naive)
-                _timed(c_pipe, _pipeline, detector, SimulatedCamera(ring, camera_fps), per_round,
-                       c_pipe, every_frame=False)
-        result: dict[str, Any] = {
-            "model": str(detector.model_path),
-            "threads": threads,
-            "cpu_count": os.cpu_count(),
-            "load_avg_1m": round(float(np.mean(load)), 2),
-            "machine": platform.machine(),
-            "source": clip_desc,
-            "frame_size": [int(first.image.shape[1]), int(first.image.shape[0])],
-            "frames": sum(sizes),
-            "rounds": rounds,
-            "threshold": detector.threshold,
-            "classes": ("all" if detector.class_filter is None
-                        else sorted({detector.names[i] for i in detector.class_filter})),
-            "bare_fps": round(bare.fps, 2),
-            "bare_ms_p50": _pct(bare.latencies, 50),
-            "bare_ms_p95": _pct(bare.latencies, 95),
-            **_summary(pipe, naive, bare),
-        }
-        if camera:
-            result["camera"] = {"camera_fps": camera_fps, **_summary(c_pipe, c_naive, bare)}
-        return result
+
+def _bench_clip(source: str | None, size: tuple[int, int], tmp: Path) -> tuple[str, str]:
+    """The clip to measure on and how to describe it: ``source``, else one rendered from
+    scikit-image's photos into ``tmp``, else (no scikit-image, a Pi install) the bundled sample."""
+    if source is not None:
+        return source, source
+    try:
+        photos = skimage_photos()
+    except SourceError:
+        sample = bundled_sample_path()
+        if sample is None:
+            raise
+        log.info("scikit-image not installed: benchmarking on %s", sample)
+        return str(sample), str(sample)
+    clip = str(tmp / "bench.mp4")
+    render_clip(clip, size=size, fps=30.0, seconds_per_photo=2.5, photos=photos)
+    return clip, f"rendered from scikit-image photos, {size[0]}x{size[1]} @ 30 fps"
+
+
+def _first_frame(clip: str) -> Frame:
+    """The clip's first frame; a clip with none, or a live source, is a SourceError."""
+    probe = open_source(clip)
+    try:
+        first = probe.read()
     finally:
-        if tmp is not None:
-            tmp.cleanup()
+        probe.close()
+    if first is None:
+        raise SourceError(f"benchmark source {clip!r} has no frames")
+    if probe.live:
+        raise SourceError(f"benchmark source {clip!r} is live: use a video file or a folder")
+    return first
+
+
+def _measure(detector: Any, clip: str, first: Frame, ring: list[np.ndarray], sizes: list[int],
+             camera_fps: float | None) -> tuple[dict[str, Tally], list[float]]:
+    """Every method, interleaved round by round (``sizes`` frames each); the tallies and the load."""
+    tensor = detector.preprocess(first.image)
+    for _ in range(5):  # XNNPACK sets itself up on the first invocations
+        detector.infer(tensor)
+    t = {name: Tally() for name in ("bare", "naive", "pipe", "c_naive", "c_pipe")}
+    load = []
+    for per_round in sizes:
+        load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
+        _timed(t["bare"], _bare, detector, tensor, per_round, t["bare"])
+        # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
+        # threads (one per core), the right choice for a serial loop
+        _timed(t["naive"], _naive, detector, open_source(clip, loop=True, decode_threads=None), per_round,
+               t["naive"])
+        _timed(t["pipe"], _pipeline, detector, open_source(clip, loop=True), per_round, t["pipe"],
+               every_frame=True)
+        if camera_fps is not None:
+            _timed(t["c_naive"], _naive, detector, SimulatedCamera(ring, camera_fps), per_round, t["c_naive"])
+            _timed(t["c_pipe"], _pipeline, detector, SimulatedCamera(ring, camera_fps), per_round, t["c_pipe"],
+                   every_frame=False)
+    return t, load
 
 
 def format_report(r: dict[str, Any]) -> str:

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgedetect.bench import ProvenanceDetector, SimulatedCamera, render_clip
+from edgedetect.bench import ProvenanceDetector, SimulatedCamera
 from edgedetect.cli import main
+from edgedetect.clips import render_clip
 from edgedetect.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
