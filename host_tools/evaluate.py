@@ -27,6 +27,7 @@ from typing import Any
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
 from host_tools.datasets import KINDS, Dataset, DatasetError, load_dataset
+from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.report import write_report
 from host_tools.scoring import DEFAULT_CURVE_THRESHOLD, evaluate
 
@@ -193,11 +194,7 @@ def load_union(specs: str | list[str], split: Path | None) -> Dataset:
         return load_dataset(specs if isinstance(specs, str) else specs[0], split)
     if split is not None:
         raise DatasetError("--split-file goes with one --dataset; give each its own SPEC#split=FILE")
-    from host_tools.ssd.config import DataSource
-
-    parts = [DataSource.parse(s) for s in specs]
-    samples = [smp for p in parts for smp in load_dataset(p.spec, p.split_file).samples]
-    return Dataset(spec=" + ".join(specs), kind="union", samples=samples)
+    return load_sources([DataSource.parse(s) for s in specs], "--dataset union")
 
 
 @cli_errors("evaluate")

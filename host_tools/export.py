@@ -29,8 +29,9 @@ import tensorflow as tf
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
+from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
-from host_tools.ssd.config import DataSource, SSDConfig, load_config
+from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"

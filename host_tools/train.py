@@ -28,8 +28,9 @@ import tensorflow as tf
 
 from edgedetect.errors import EdgeDetectError, ModelError
 from host_tools._cli import cli_errors
+from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
-from host_tools.ssd.config import DataSource, SSDConfig, load_config, save_config
+from host_tools.ssd.config import SSDConfig, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.losses import ssd_loss

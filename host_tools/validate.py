@@ -34,11 +34,12 @@ from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
-from host_tools.datasets import Dataset, DatasetError, load_dataset
+from host_tools.datasets import Dataset
+from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.export import normalize, restore_checkpoint
 from host_tools.scoring import evaluate
 from host_tools.shared_data import PENNFUDAN, SHARED
-from host_tools.ssd.config import DataSource, load_config
+from host_tools.ssd.config import load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
 SPLITS = Path(__file__).resolve().parents[1] / "data" / "splits"
@@ -95,13 +96,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 def load_val_set(name: str, sources: tuple[DataSource, ...]) -> Dataset:
     """One validation set from one or more sources (refusing test splits), as one :class:`Dataset`."""
-    samples = []
-    for src in sources:
-        src.checked(f"validation set {name}")
-        samples += load_dataset(src.spec, src.split_file).samples
-    if not samples:
-        raise DatasetError(f"validation set {name} ({', '.join(s.spec for s in sources)}) has no images")
-    return Dataset(spec=" + ".join(s.spec for s in sources), kind=name, samples=samples)
+    return load_sources(list(sources), f"validation set {name}")
 
 
 def summarize(per_set: dict[str, dict[str, float]]) -> dict[str, float]:

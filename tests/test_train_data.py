@@ -13,7 +13,7 @@ CAPSTON_VALID = SHARED / "capston2" / "valid"
 
 
 def test_data_source_cli_form():
-    from host_tools.ssd.config import DataSource
+    from host_tools.datasets.sources import DataSource
 
     s = DataSource.parse("yolo:../x/train#weight=3#split=data/splits/a.txt")
     assert (s.spec, s.split_file, s.weight) == ("yolo:../x/train", "data/splits/a.txt", 3.0)
@@ -28,7 +28,7 @@ def test_data_source_cli_form():
 ])
 def test_data_source_errors_name_the_fix(text, words):
     from edgedetect.errors import ConfigError
-    from host_tools.ssd.config import DataSource
+    from host_tools.datasets.sources import DataSource
 
     with pytest.raises(ConfigError, match=words):
         DataSource.parse(text)
@@ -86,7 +86,8 @@ def test_sampling_weights_split_evenly_inside_a_source():
 
 @pytest.fixture(scope="module")
 def small_mix():
-    from host_tools.ssd.config import DataSource, load_config
+    from host_tools.datasets.sources import DataSource
+    from host_tools.ssd.config import load_config
     from host_tools.ssd.data import load_train_mix
     from host_tools.ssd.model import build_ssd
 

@@ -7,15 +7,14 @@ unknown keys are rejected so a typo cannot silently fall back to a default.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from edgedetect.errors import ConfigError
+from host_tools.datasets.sources import DataSource
 from host_tools.ssd.anchors import AnchorConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ("ssdlite_mobilenet_v2", "ssd_mobilenet_v2", "ssd_mobilenet_v1")
 
 
@@ -75,59 +74,6 @@ class PostprocessConfig:
     nms_score_threshold: float = 1e-8
     nms_iou_threshold: float = 0.6
     use_regular_nms: bool = False
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """One dataset of a training mix: ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None, ``weight``."""
-
-    spec: str
-    split_file: str | None = None
-    weight: float = 1.0
-
-    @classmethod
-    def parse(cls, text: str) -> DataSource:
-        """``SPEC[#split=FILE][#weight=W]``, the CLI form (``#`` never occurs in a spec of ours)."""
-        spec, *options = text.split("#")
-        split, weight = None, 1.0
-        for opt in options:
-            key, sep, value = opt.partition("=")
-            if key == "split" and sep:
-                split = value or None
-            elif key == "weight" and sep:
-                try:
-                    weight = float(value)
-                except ValueError:
-                    raise ConfigError(f"--dataset {text!r}: weight={value!r} is not a number") from None
-            else:
-                raise ConfigError(f"--dataset {text!r}: unknown option {opt!r}; use SPEC[#split=FILE][#weight=W]")
-        return cls(spec, split, weight).checked(f"--dataset {text!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict, where: str) -> DataSource:
-        unknown = set(data) - {"spec", "split_file", "weight"}
-        if unknown or "spec" not in data:
-            raise ConfigError(f"{where}: a data source has keys spec, split_file, weight (got {sorted(data)})")
-        return cls(str(data["spec"]), data.get("split_file"), float(data.get("weight", 1.0))).checked(where)
-
-    def checked(self, where: str) -> DataSource:
-        if not self.weight > 0:
-            raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
-        if self.split_file and "test" in Path(self.split_file).name.lower():
-            raise ConfigError(f"{where}: split {self.split_file} looks like a test split; train on training images")
-        return self
-
-    def resolved(self) -> DataSource:
-        """A config's relative paths resolve against the project root (the checkout), not the cwd."""
-        kind, sep, rest = self.spec.partition(":")
-        parts = [_rooted(p) for p in rest.split(".json:")] if kind == "coco" else [_rooted(rest)]
-        spec = f"{kind}{sep}{'.json:'.join(parts)}"
-        return DataSource(spec, _rooted(self.split_file) if self.split_file else None, self.weight)
-
-
-def _rooted(path: str) -> str:
-    p = Path(path).expanduser()
-    return os.path.normpath(p if p.is_absolute() else PROJECT_ROOT / p)
 
 
 @dataclass

@@ -21,8 +21,9 @@ import tensorflow as tf
 
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
+from host_tools.datasets.sources import DataSource
 from host_tools.ssd.augment import augment
-from host_tools.ssd.config import DataSource, SSDConfig
+from host_tools.ssd.config import SSDConfig
 from host_tools.ssd.model import SSDModel
 from host_tools.ssd.targets import build_targets
 
