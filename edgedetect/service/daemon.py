@@ -46,19 +46,12 @@ from edgedetect.service.notify import Notifier, watchdog_interval_s
 from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs
 from edgedetect.service.tracker import PersonTracker, TrackEvent
+from edgedetect.tiling import lores_size
 
 log = logging.getLogger("edgedetect.service")
 
 STOP_BUDGET_S = 2.5  # SIGTERM to exit: well inside the unit's TimeoutStopSec, so systemd never kills it
 MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
-
-
-def _lores_size(detector: Any) -> tuple[int, int] | None:
-    """The camera's second, detector-sized stream; none for a tiled detector, which cuts the main one."""
-    if getattr(detector, "needs_full_frame", False):
-        return None
-    size = getattr(detector, "input_size", None)
-    return (int(size[0]), int(size[1])) if size else (320, 240)
 
 
 def _server_limits(h: Any) -> dict[str, Any]:
@@ -155,7 +148,7 @@ class Service:
         from edgedetect.sources import open_source
 
         s = cfg.source
-        lores = _lores_size(detector)
+        lores = lores_size(detector)
 
         def opener(spec: str) -> Any:
             if self.source_opener is not None:
@@ -406,7 +399,7 @@ class Service:
             if model_changed:
                 plan.detector = self._make_detector(new)
             detector = plan.detector or self.detector
-            size_changed = plan.detector is not None and _lores_size(plan.detector) != _lores_size(self.detector)
+            size_changed = plan.detector is not None and lores_size(plan.detector) != lores_size(self.detector)
             if new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed:
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
@@ -472,8 +465,7 @@ class Service:
         stale = self.http
         if plan.http_app is not None and stale is not None:
             stale.set_app(plan.http_app, threads=plan.cfg.http.threads)  # no rebind: no moment without /healthz
-            for key, value in _server_limits(plan.cfg.http).items():
-                setattr(stale, key, value)  # read per connection, so the new limits apply from now on
+            stale.set_limits(**_server_limits(plan.cfg.http))
             return
         self.http, plan.http = plan.http, None
         if self.http is not None:

@@ -220,9 +220,7 @@ class HttpServer:
         self.threads = max(1, int(threads))
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
-        self.max_connections = max(1, max_connections)
-        self.max_connections_per_client = max(1, max_connections_per_client)
-        self.send_timeout_s = send_timeout_s
+        self.set_limits(max_connections, max_connections_per_client, send_timeout_s)
         self.header_timeout_s = header_timeout_s
         self._control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="http-control")
         self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
@@ -253,6 +251,13 @@ class HttpServer:
         old, self.app = self.app, app
         if old is not app:
             old.stopping.set()
+
+    def set_limits(self, max_connections: int, max_connections_per_client: int, send_timeout_s: float) -> None:
+        """The client caps and the stream send deadline; read per connection, so a change applies to
+        the connections that come after it (a reload with the same `listen`)."""
+        self.max_connections = max(1, max_connections)
+        self.max_connections_per_client = max(1, max_connections_per_client)
+        self.send_timeout_s = send_timeout_s
 
     def stop(self) -> None:
         self.app.stopping.set()
