@@ -316,7 +316,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_writable(Path(args.output), "--output")
     spec = args.source or default_source_spec()
     detector = _detector(args, pipeline=True)
-    lores = None if getattr(detector, "needs_full_frame", False) else detector.input_size
+    from edgedetect.tiling import lores_size  # noqa: PLC0415
+
+    lores = lores_size(detector)
     source = _open_run_source(spec, lambda s: open_source(s, size=size, lores_size=lores),
                               wait=args.wait_for_source)
     sinks: list[Any] = []

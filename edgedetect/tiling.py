@@ -74,6 +74,15 @@ def _inside(xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, whole: De
     return ((inter / area[:, None] >= INSIDE_FRACTION) & same).any(axis=1)
 
 
+def lores_size(detector: object) -> tuple[int, int] | None:
+    """The camera's second, detector-sized stream for ``detector``: its input size, or none for a
+    tiled detector, which cuts the full-resolution main stream."""
+    if getattr(detector, "needs_full_frame", False):
+        return None
+    size = getattr(detector, "input_size", None)
+    return (int(size[0]), int(size[1])) if size else (320, 240)
+
+
 def tile_rects(width: int, height: int, rows: int, cols: int, overlap: float) -> list[tuple[int, int, int, int]]:
     """``rows x cols`` tiles (x1, y1, x2, y2) covering the frame, neighbours overlapping by ``overlap``."""
     def spans(size: int, n: int) -> list[tuple[int, int]]:

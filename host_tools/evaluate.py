@@ -73,13 +73,12 @@ def make_detector(
             f"model file {path} not found (pass a .tflite file, or --model hog for the HOG baseline)"
         )
     from edgedetect.detector import Detector
-    from edgedetect.tiling import TiledDetector, parse_tiles
+    from edgedetect.tiling import with_tiles
 
-    rows, cols = parse_tiles(tiles)
     det = Detector(
         path, labels=labels, threshold=curve_threshold, classes=classes, num_threads=threads
     )
-    return det if rows * cols == 1 else TiledDetector(det, rows, cols)
+    return with_tiles(det, tiles)
 
 
 def _opencv_threads() -> int:

@@ -99,7 +99,8 @@ def test_cli_tiles_find_the_small_people_the_plain_pass_misses(capsys):
 def test_tiles_config_key_is_checked_and_drops_the_lores_stream(tmp_path):
     from edgedetect.detector import Detector
     from edgedetect.service.config import load_config
-    from edgedetect.service.daemon import _lores_size, build_detector
+    from edgedetect.service.daemon import build_detector
+    from edgedetect.tiling import lores_size
 
     cfg = tmp_path / "c.toml"
     cfg.write_text('[model]\ntiles = "5x1"\n')
@@ -108,5 +109,5 @@ def test_tiles_config_key_is_checked_and_drops_the_lores_stream(tmp_path):
     cfg.write_text('[model]\ntiles = "2x3"\nthreads = 1\n')
     det = build_detector(load_config(cfg).model)
     assert isinstance(det, TiledDetector) and (det.rows, det.cols) == (2, 3)
-    assert _lores_size(det) is None  # tiles cut the camera's main stream
-    assert _lores_size(Detector(None, num_threads=1)) == (300, 300)
+    assert lores_size(det) is None  # tiles cut the camera's main stream
+    assert lores_size(Detector(None, num_threads=1)) == (300, 300)
