@@ -69,15 +69,13 @@ def test_cli_datasets_take_no_default_split_and_config_keys_are_checked(tmp_path
 def test_sampling_weights_split_evenly_inside_a_source():
     from host_tools.ssd.data import TrainImages
 
-    mix = TrainImages([])
     big, small = TrainImages([]), TrainImages([])
     for part, n in ((big, 6), (small, 2)):
         part.images = [np.zeros((4, 4, 3), np.uint8)] * n
         part.boxes = [np.zeros((0, 4), np.float32)] * n
         part.names = [f"{n}_{i}" for i in range(n)]
         part.source = [0] * n
-    mix.extend(big, 3.0)
-    mix.extend(small, 1.0)
+    mix = TrainImages.mix([(big, 3.0), (small, 1.0)])
     p = mix.probabilities()
     assert len(p) == 8 and p.sum() == pytest.approx(1.0)
     assert p[:6].sum() == pytest.approx(0.75) and p[6:].sum() == pytest.approx(0.25)

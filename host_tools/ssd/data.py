@@ -31,7 +31,7 @@ from host_tools.ssd.targets import build_targets
 class TrainImages:
     """Decoded images (RGB uint8), normalised person boxes and the sampling probability of each image."""
 
-    def __init__(self, samples, source: int = 0, min_box_px: float = 2.0):
+    def __init__(self, samples, min_box_px: float = 2.0):
         self.images: list[np.ndarray] = []
         self.boxes: list[np.ndarray] = []
         self.names: list[str] = []
@@ -49,21 +49,22 @@ class TrainImages:
             self.images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             self.boxes.append(np.clip(norm, 0, 1).astype(np.float32))
             self.names.append(Path(s.image_path).name)
-            self.source.append(source)
+            self.source.append(0)
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def extend(self, other: TrainImages, weight: float) -> None:
-        """Append another source's images; it is sampled with ``weight`` relative to the others."""
-        offset = len(self.source_weights) if self.images else 0
-        if not self.images:
-            self.source_weights = []
-        self.images += other.images
-        self.boxes += other.boxes
-        self.names += other.names
-        self.source += [offset + s for s in other.source]
-        self.source_weights.append(weight)
+    @classmethod
+    def mix(cls, parts: list[tuple[TrainImages, float]]) -> TrainImages:
+        """One set of single-source parts; part i is sampled with weight ``w_i`` relative to the others."""
+        out = cls([])
+        out.source_weights = [weight for _, weight in parts]
+        for i, (part, _) in enumerate(parts):
+            out.images += part.images
+            out.boxes += part.boxes
+            out.names += part.names
+            out.source += [i] * len(part)
+        return out
 
     def probabilities(self) -> np.ndarray:
         """P(image): its source's share of the weights, split evenly among that source's images."""
@@ -84,15 +85,15 @@ def load_train_images(dataset_spec: str, split_file: str | Path | None, limit: i
 
 def load_train_mix(sources: list[DataSource], limit: int | None = None) -> TrainImages:
     """Read every source of a mix; ``limit`` caps the images taken from each source."""
-    mix = TrainImages([])
+    parts = []
     for src in sources:
         part = load_train_images(src.spec, src.split_file, limit)
         if len(part) == 0:
             raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
-        mix.extend(part, src.weight)
+        parts.append((part, src.weight))
         print(f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
               + (f" (split {src.split_file})" if src.split_file else ""), flush=True)
-    return mix
+    return TrainImages.mix(parts)
 
 
 class ExampleMaker:
