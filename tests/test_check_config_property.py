@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgedetect.service.cli import check_config
-from edgedetect.service.config import SCHEMA
+from edgedetect.service.config import NAMED_SCHEMA, SCHEMA
 
 KEYS = [(section, key) for section, keys in SCHEMA.items() for key in keys]
+KEYS += [(f"{kind}.{name}", key) for kind, keys in NAMED_SCHEMA.items() for key in keys for name in ("a", "b-2")]
 
 scalars = st.one_of(
     st.booleans(),
@@ -28,7 +29,9 @@ scalars = st.one_of(
 )
 near_bounds = st.sampled_from([0, 1, 2, 4, 5, 30, 31, 64, 65, 255, 1000, 65535, 100000, 100001, -1, 0.0, 0.05, 0.1,
                                0.49, 0.5, 1.0, 29.9, 30.5, 3600.0, 3601.0])
-values = st.one_of(scalars, near_bounds, st.lists(scalars, max_size=3),
+coordinates = st.one_of(st.floats(min_value=-0.5, max_value=1.5), st.sampled_from([0, 1, 0.5]), scalars)
+points = st.lists(st.lists(coordinates, min_size=1, max_size=3), max_size=5)  # polygons, lines
+values = st.one_of(scalars, near_bounds, st.lists(scalars, max_size=3), points, st.lists(points, max_size=2),
                    st.dictionaries(st.text(max_size=5), scalars, max_size=2))
 
 

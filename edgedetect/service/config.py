@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import errno
 import ipaddress
+import json
 import math
 import os
 import re
@@ -124,8 +125,48 @@ def _str_table(v: Any) -> str | None:
     return None if ok else "must be a table of string values"
 
 
-EVENT_TYPES = ("person_entered", "person_left", "count_changed")
+EVENT_TYPES = ("person_entered", "person_left", "count_changed", "zone_entered", "zone_left", "line_crossed")
 NUM = (int, float)
+
+
+def _point_problem(p: Any) -> str | None:
+    if not (isinstance(p, list) and len(p) == 2 and all(_type_ok(c, NUM) for c in p)):
+        return f"point {p!r} must be [x, y], two numbers"
+    if not all(0.0 <= c <= 1.0 for c in p):
+        return f"point {p!r} is outside the frame: x and y are fractions of its width and height, 0..1"
+    return None
+
+
+def _polygon(v: Any) -> str | None:
+    """[[x, y], ...] with at least 3 points inside 0..1 and an area (not all on one line)."""
+    if len(v) < 3:
+        return f"a polygon needs at least 3 points [x, y], got {len(v)}"
+    for p in v:
+        problem = _point_problem(p)
+        if problem:
+            return problem
+    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(v, v[1:] + v[:1]))  # shoelace
+    return None if abs(area2) > 1e-9 else "the polygon has no area (its points lie on one line)"
+
+
+def _polygons(v: Any) -> str | None:
+    for i, poly in enumerate(v):
+        problem = _polygon(poly) if isinstance(poly, list) else "must be a list of [x, y] points"
+        if problem:
+            return f"polygon {i + 1}: {problem}"
+    return None
+
+
+def _line(v: Any) -> str | None:
+    """[[x1, y1], [x2, y2]]: two distinct points inside 0..1."""
+    if len(v) != 2:
+        return f"a line is two points [[x1, y1], [x2, y2]], got {len(v)} point(s)"
+    for p in v:
+        problem = _point_problem(p)
+        if problem:
+            return problem
+    (x1, y1), (x2, y2) = v
+    return None if math.hypot(x2 - x1, y2 - y1) > 1e-6 else "the line has zero length (both points are the same)"
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "service": {
@@ -214,7 +255,52 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hold_s": Key(1.0, NUM, _between(0, HOUR)),
         "width": Key(160, (int,), lambda v: None if 16 <= v <= 1024 else "must be 16..1024"),
     },
+    "filters": {
+        "min_score": Key(0.0, NUM, _fraction),
+        "min_area": Key(0.0, NUM, _fraction),
+        "max_area": Key(1.0, NUM, _fraction),
+    },
+    "masks": {
+        "polygons": Key([], (list,), _polygons),
+    },
+    "clips": {
+        "enabled": Key(False, (bool,)),
+        "dir": Key("/var/lib/edgedetect/clips", (str,)),
+        "pre_s": Key(3.0, NUM, _between(0, 60)),
+        "post_s": Key(5.0, NUM, _between(0, 600)),
+        "max_s": Key(120.0, NUM, _between(1, HOUR)),
+        "fps": Key(5.0, NUM, _between(0.5, 30)),
+        "width": Key(640, (int,), _between(160, 1920)),
+        "buffer_mb": Key(64.0, NUM, _between(1, 4096)),
+        "annotated": Key(True, (bool,)),
+        "max_mb": Key(1000.0, NUM, _between(1, 1_000_000)),
+        "max_files": Key(200, (int,), _between(1, 1_000_000)),
+    },
 }
+
+# Tables of named tables: [zones.NAME] and [lines.NAME]. Each name is a TOML bare key (it ends up
+# in event fields, metric labels and MQTT topics, so it must stay plain).
+NAMED_SCHEMA: dict[str, dict[str, Key]] = {
+    "zones": {
+        "polygon": Key(None, (list,), _polygon),  # None: required
+        "inertia": Key(3, (int,), _between(1, 1000)),
+    },
+    "lines": {
+        "points": Key(None, (list,), _line),
+    },
+}
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def clip_frame_bytes(width: int) -> int:
+    """Ring-buffer bytes of one clip frame: BGR at `width`, height for a 4:3 frame (the tallest a
+    camera here delivers), so the bound holds for 16:9 too."""
+    return int(width) * ((int(width) * 3 // 4 + 1) // 2 * 2) * 3
+
+
+def clip_buffer_frames(clips: Any) -> int:
+    """Frames the ring buffer must hold to cover `pre_s` at `fps` (one more for rounding)."""
+    return int(math.ceil(clips["pre_s"] * clips["fps"])) + 1
 
 
 class Section:
@@ -246,23 +332,40 @@ def _section_class(name: str, keys: dict[str, Key]) -> type[Section]:
 
 
 SECTION_TYPES: dict[str, type[Section]] = {name: _section_class(name, keys) for name, keys in SCHEMA.items()}
+NAMED_TYPES: dict[str, type[Section]] = {name: _section_class(name.rstrip("s"), keys)
+                                         for name, keys in NAMED_SCHEMA.items()}
+
+
+class Tables(dict[str, Section]):
+    """Named tables of one kind (`cfg.zones["door"].polygon`), in the order of the file."""
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: sec.to_dict() for name, sec in self.items()}
 
 
 @dataclass(frozen=True)
 class Config:
     """Validated config: `cfg.mqtt.host` (or `cfg["mqtt"]["host"]`), plus where it came from."""
 
-    sections: dict[str, Section]
+    sections: dict[str, Section | Tables]
     path: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
-    def section(self, name: str) -> Section:
+    def section(self, name: str) -> Any:
         return self.sections[name]
 
-    def __getitem__(self, name: str) -> Section:
+    def __getitem__(self, name: str) -> Any:
         return self.sections[name]
 
-    def __getattr__(self, name: str) -> Section:
+    @property
+    def zones(self) -> Tables:
+        return self.sections["zones"]  # type: ignore[return-value]
+
+    @property
+    def lines(self) -> Tables:
+        return self.sections["lines"]  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
         sections = self.__dict__.get("sections", {})
         if name in sections:
             return sections[name]
@@ -272,7 +375,7 @@ class Config:
         return iter(self.sections)
 
     @property
-    def data(self) -> dict[str, dict[str, Any]]:
+    def data(self) -> dict[str, Any]:
         """Plain nested dicts (a copy), e.g. to merge overrides over."""
         return {name: sec.to_dict() for name, sec in self.sections.items()}
 
@@ -328,39 +431,89 @@ def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
     """Merge `raw` over the defaults; raise ConfigError naming `where` and the key on any problem."""
     base = base_dir or Path.cwd()
     data = defaults()
+    named: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in NAMED_SCHEMA}
     for section, values in raw.items():
+        if section in NAMED_SCHEMA:
+            named[section] = _named_tables(section, values, where)
+            continue
         if section not in SCHEMA:
-            raise ConfigError(f"{where}: unknown section [{section}]{_suggest(section, list(SCHEMA))}")
+            choices = list(SCHEMA) + list(NAMED_SCHEMA)
+            raise ConfigError(f"{where}: unknown section [{section}]{_suggest(section, choices)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: [{section}] must be a table, got {type(values).__name__}")
-        keys = SCHEMA[section]
-        for name, value in values.items():
-            if name not in keys:
-                raise ConfigError(f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}")
-            key = keys[name]
-            if not _type_ok(value, key.types):
-                raise ConfigError(f"{where}: [{section}] {name} must be {_type_name(key.types)}, "
-                                  f"got {value!r}")
-            if isinstance(value, str) and "\x00" in value:
-                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character")
-            if key.types == NUM:
-                value = float(value)
-            if key.check is not None:
-                problem = key.check(value)
-                if problem:
-                    raise ConfigError(f"{where}: [{section}] {name} = {value!r}: {problem}")
-            data[section][name] = value
+        data[section].update(_checked_table(section, SCHEMA[section], values, where))
+    _check_combinations(data, where)
     given = {(sec, name): data[sec][name] for sec, name in PATH_KEYS}  # as written, for messages
     _resolve_paths(data, where, base, check_files)
     _read_secrets(data, where, check_files, given)
     _check_exposure(data, where)
-    sections = {name: SECTION_TYPES[name](**values) for name, values in data.items()}
+    sections: dict[str, Section | Tables] = {name: SECTION_TYPES[name](**values) for name, values in data.items()}
+    for kind, tables in named.items():
+        sections[kind] = Tables((n, NAMED_TYPES[kind](**v)) for n, v in tables.items())
     return Config(sections=sections, path=path, base_dir=base)
+
+
+def _checked_table(section: str, keys: dict[str, Key], values: dict[str, Any], where: str) -> dict[str, Any]:
+    """The values of one table, type- and range-checked against its keys."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in keys:
+            raise ConfigError(f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}")
+        key = keys[name]
+        if not _type_ok(value, key.types):
+            raise ConfigError(f"{where}: [{section}] {name} must be {_type_name(key.types)}, got {value!r}")
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError(f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character")
+        if key.types == NUM:
+            value = float(value)
+        if key.check is not None:
+            problem = key.check(value)
+            if problem:
+                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: {problem}")
+        out[name] = value
+    return out
+
+
+def _named_tables(kind: str, values: Any, where: str) -> dict[str, dict[str, Any]]:
+    """[zones.NAME] / [lines.NAME]: each name a bare key, each table complete and checked."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: [{kind}] must hold named tables like [{kind}.front_door], "
+                          f"got {type(values).__name__}")
+    keys = NAMED_SCHEMA[kind]
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in values.items():
+        if not _BARE_KEY.match(name):
+            raise ConfigError(f"{where}: [{kind}.{json.dumps(name)}]: a name must be a TOML bare key "
+                              "(letters, digits, _ and -, at most 64), e.g. front_door")
+        section = f"{kind}.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table, got {type(table).__name__}")
+        checked = _checked_table(section, keys, table, where)
+        missing = [k for k, key in keys.items() if key.default is None and k not in checked]
+        if missing:
+            raise ConfigError(f"{where}: [{section}] {missing[0]} is missing; it has no default")
+        out[name] = {k: copy.deepcopy(key.default) for k, key in keys.items()} | checked
+    return out
+
+
+def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
+    """Rules between keys, after each key passed alone."""
+    f = data["filters"]
+    if f["min_area"] > f["max_area"]:
+        raise ConfigError(f"{where}: [filters] min_area = {f['min_area']!r}: must not exceed max_area "
+                          f"({f['max_area']!r}); no detection could pass")
+    c = data["clips"]
+    need = clip_buffer_frames(c) * clip_frame_bytes(c["width"])
+    if need > c["buffer_mb"] * 1e6:
+        holds = (c["buffer_mb"] * 1e6 // clip_frame_bytes(c["width"]) - 1) / c["fps"]
+        raise ConfigError(f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only {max(holds, 0):.1f} s "
+                          f"at fps {c['fps']:g} and width {c['width']} (buffer_mb {c['buffer_mb']:g}); raise "
+                          f"buffer_mb to {math.ceil(need / 1e6)} or lower pre_s, fps or width")
 
 
 # Path keys, resolved beside the config file; the model files must exist.
 PATH_KEYS = (("model", "path"), ("model", "labels"), ("events", "jsonl"), ("snapshots", "dir"),
-             ("http", "token_file"), ("mqtt", "password_file"))
+             ("clips", "dir"), ("http", "token_file"), ("mqtt", "password_file"))
 MUST_EXIST = {("model", "path"), ("model", "labels")}
 _SPEC_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$")
 
@@ -529,8 +682,8 @@ def _probe_folder(folder: Path) -> str | None:
     return None
 
 
-def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapshots")) -> None:
-    """The events file and the snapshot folder can be written (or created); nothing is created."""
+def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")) -> None:
+    """The events file, the snapshot and clip folders can be written (or created); nothing is created."""
     where = cfg.where
     jsonl = cfg.events.jsonl if "events" in sections else ""
     if jsonl:
@@ -546,4 +699,10 @@ def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapsh
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
         if problem:
             raise ConfigError(f"{where}: [snapshots] dir = {cfg.snapshots.dir!r}: {problem}; pick a writable "
+                              "folder (or enabled = false)")
+    if cfg.clips.enabled and "clips" in sections:
+        d = Path(cfg.clips.dir)
+        problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
+        if problem:
+            raise ConfigError(f"{where}: [clips] dir = {cfg.clips.dir!r}: {problem}; pick a writable "
                               "folder (or enabled = false)")
