@@ -42,6 +42,10 @@ class Event:
     duration_s: float = 0.0
     snapshot: str = ""
     run_id: str = ""  # one per service start: track ids restart at 1, (run_id, track_id) does not
+    zone: str = ""  # zone_entered / zone_left
+    line: str = ""  # line_crossed, with direction "in" / "out"
+    direction: str = ""
+    clip: str = ""  # file name of the episode's clip in [clips] dir
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,10 +56,9 @@ class Event:
             d.pop("previous_count")
         if self.type != "person_left":
             d.pop("duration_s")
-        if not self.snapshot:
-            d.pop("snapshot")
-        if not self.run_id:
-            d.pop("run_id")
+        for key in ("snapshot", "run_id", "zone", "line", "direction", "clip"):
+            if not d[key]:  # only the fields that say something about this event
+                d.pop(key)
         return d
 
     def to_json(self) -> str:
@@ -67,7 +70,8 @@ def make_event(te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = 
     return Event(type=te.type, time=iso.replace("+00:00", "Z"), timestamp=round(wall_time, 3),
                  track_id=te.track_id, box=[round(v, 1) for v in te.box], score=te.score,
                  count=te.count, frame_id=frame_id, previous_count=te.previous_count,
-                 duration_s=te.duration_s, snapshot=snapshot, run_id=run_id)
+                 duration_s=te.duration_s, snapshot=snapshot, run_id=run_id, zone=te.zone,
+                 line=te.line, direction=te.direction, clip=te.clip)
 
 
 class EventOutput(Protocol):
@@ -177,6 +181,9 @@ class LogOutput:
     def send(self, event: Event) -> None:
         if event.type == "count_changed":
             self.log.info("count_changed %d -> %d", event.previous_count, event.count)
+        elif event.type in ("zone_entered", "zone_left", "line_crossed"):
+            where = f"zone={event.zone}" if event.zone else f"line={event.line} direction={event.direction}"
+            self.log.info("%s track=%d %s", event.type, event.track_id, where)
         else:
             self.log.info("%s track=%d score=%.2f box=%s count=%d%s", event.type, event.track_id,
                           event.score, [int(v) for v in event.box], event.count,

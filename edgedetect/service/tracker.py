@@ -50,13 +50,17 @@ class Track:
 class TrackEvent:
     """What the tracker decided on one frame; `events.py` turns these into outward events."""
 
-    type: str  # person_entered | person_left | count_changed
+    type: str  # person_entered | person_left | count_changed | zone_entered | zone_left | line_crossed
     track_id: int
     box: tuple[float, float, float, float]
     score: float
     count: int
     previous_count: int = 0
     duration_s: float = 0.0
+    zone: str = ""  # zone_entered / zone_left: the [zones.NAME]
+    line: str = ""  # line_crossed: the [lines.NAME] ...
+    direction: str = ""  # ... and "in" or "out"
+    clip: str = ""  # the clip file of the episode this event belongs to ("" = clips off)
 
 
 class PersonTracker:
@@ -189,4 +193,4 @@ class PersonTracker:
 def _with_count(e: TrackEvent, count: int) -> TrackEvent:
     if e.type == "count_changed":
         return e
-    return TrackEvent(e.type, e.track_id, e.box, e.score, count, e.previous_count, e.duration_s)
+    return dataclasses.replace(e, count=count)
