@@ -78,8 +78,11 @@ def serve(threads: int, stream_fps: float) -> None:
 def _proc(pid: int) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": round(int(values["VmRSS"].split()[0]) / 1024, 2), "threads": int(values["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    return {
+        "rss_mb": round(int(values["VmRSS"].split()[0]) / 1024, 2),
+        "threads": int(values["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
 
 
 def _get(port: int, path: str, timeout: float) -> tuple[int, float]:
@@ -179,13 +182,28 @@ def main() -> None:
     if args.serve:
         serve(args.threads, args.stream_fps)
         return
-    child = subprocess.Popen([sys.executable, str(HERE), "--serve", "--threads", str(args.threads),
-                              "--stream-fps", str(args.stream_fps)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE),
+            "--serve",
+            "--threads",
+            str(args.threads),
+            "--stream-fps",
+            str(args.stream_fps),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
-        result: dict = {"threads": args.threads, "stream_fps": args.stream_fps, "cpu_count": os.cpu_count()}
+        result: dict = {
+            "threads": args.threads,
+            "stream_fps": args.stream_fps,
+            "cpu_count": os.cpu_count(),
+        }
 
         # 1. /healthz under 40 half-open connections + 3 viewers that never read
         viewers = stalled_viewers(port, 3)
@@ -205,11 +223,19 @@ def main() -> None:
         for s in viewers:
             s.close()
         result["healthz_under_attack"] = {
-            "half_open": 40, "stalled_viewers": 3, "requests": len(lat), "errors": errors,
-            "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "max_ms": round(max(lat), 2), "target_p99_ms": 100, "met": float(np.percentile(lat, 99)) < 100
-            and errors == 0, "metrics_status": metrics_status, "half_open_closed_by_server": reopened,
-            "snapshot_status_after": new_viewer}
+            "half_open": 40,
+            "stalled_viewers": 3,
+            "requests": len(lat),
+            "errors": errors,
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "max_ms": round(max(lat), 2),
+            "target_p99_ms": 100,
+            "met": float(np.percentile(lat, 99)) < 100 and errors == 0,
+            "metrics_status": metrics_status,
+            "half_open_closed_by_server": reopened,
+            "snapshot_status_after": new_viewer,
+        }
 
         # 2. stream churn: RSS / threads / fds after warm-up vs after `cycles` more
         time.sleep(1.0)
@@ -222,9 +248,16 @@ def main() -> None:
         time.sleep(1.0)  # the server notices the last closes within a frame period
         after = _proc(child.pid)
         result["stream_churn"] = {
-            "cycles": args.cycles, "ok": ok, "seconds": round(churn_s, 1), "before": before, "after": after,
-            "rss_growth_mb": round(after["rss_mb"] - before["rss_mb"], 2), "target_rss_growth_mb": 5,
-            "met": abs(after["rss_mb"] - before["rss_mb"]) <= 5 and after["threads"] == before["threads"]}
+            "cycles": args.cycles,
+            "ok": ok,
+            "seconds": round(churn_s, 1),
+            "before": before,
+            "after": after,
+            "rss_growth_mb": round(after["rss_mb"] - before["rss_mb"], 2),
+            "target_rss_growth_mb": 5,
+            "met": abs(after["rss_mb"] - before["rss_mb"]) <= 5
+            and after["threads"] == before["threads"],
+        }
         print(json.dumps(result, indent=2))
     finally:
         if child.stdin:

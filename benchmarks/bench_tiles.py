@@ -58,7 +58,11 @@ def latency(plain, tiled, images, rounds: int) -> dict[str, float]:
                 det.detect(img)
                 times[name].append((time.perf_counter() - t0) * 1000)
     p, t = statistics.median(times["plain"]), statistics.median(times["tiled"])
-    return {"plain_ms_p50": round(p, 2), "tiled_ms_p50": round(t, 2), "tiled_over_plain": round(t / p, 2)}
+    return {
+        "plain_ms_p50": round(p, 2),
+        "tiled_ms_p50": round(t, 2),
+        "tiled_over_plain": round(t / p, 2),
+    }
 
 
 def main() -> int:
@@ -68,25 +72,40 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="TFLite model (default: the project's)")
     ap.add_argument("--tiles", default="2x2")
     ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--small", type=float, default=0.25, help="small = box height < this x image height")
+    ap.add_argument(
+        "--small", type=float, default=0.25, help="small = box height < this x image height"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     plain = Detector(args.model, threshold=args.threshold, num_threads=args.threads)
     tiled = TiledDetector(plain, *parse_tiles(args.tiles))
-    out: dict[str, object] = {"model": str(plain.model_path), "tiles": args.tiles, "threshold": args.threshold,
-                              "small_fraction_of_height": args.small, "sets": {}}
+    out: dict[str, object] = {
+        "model": str(plain.model_path),
+        "tiles": args.tiles,
+        "threshold": args.threshold,
+        "small_fraction_of_height": args.small,
+        "sets": {},
+    }
     images = []
     for name, (spec, split) in SETS.items():
         if not Path(spec.split(":", 1)[1]).exists():
             out["sets"][name] = {"skipped": f"{spec.split(':', 1)[1]} not found"}  # type: ignore[index]
             continue
         samples = load_dataset(spec, split).samples
-        (pf, n), (tf_, _) = small_recall(plain, samples, args.small), small_recall(tiled, samples, args.small)
-        out["sets"][name] = {"small_people": n, "recall_plain": round(pf / max(n, 1), 3),  # type: ignore[index]
-                             "recall_tiled": round(tf_ / max(n, 1), 3)}
+        (pf, n), (tf_, _) = (
+            small_recall(plain, samples, args.small),
+            small_recall(tiled, samples, args.small),
+        )
+        out["sets"][name] = {
+            "small_people": n,
+            "recall_plain": round(pf / max(n, 1), 3),  # type: ignore[index]
+            "recall_tiled": round(tf_ / max(n, 1), 3),
+        }
         images += [read_bgr(s.image_path) for s in samples[:4]]
-    out["latency"] = latency(plain, tiled, images, args.rounds) if images else {"skipped": "no images"}
+    out["latency"] = (
+        latency(plain, tiled, images, args.rounds) if images else {"skipped": "no images"}
+    )
     print(json.dumps(out, indent=2))
     return 0
 

@@ -22,7 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cpu_per_minute(clip: Path, model: str, labels: str, motion: bool, seconds: float) -> dict[str, float]:
+def cpu_per_minute(
+    clip: Path, model: str, labels: str, motion: bool, seconds: float
+) -> dict[str, float]:
     from edgedetect.service.config import validate
     from edgedetect.service.daemon import Service
 
@@ -47,8 +49,12 @@ def cpu_per_minute(clip: Path, model: str, labels: str, motion: bool, seconds: f
     stats = svc.pipeline_stats()
     svc.request_stop()
     runner.join(10)
-    return {"cpu_s_per_min": round((c1 - c0) / (t1 - t0) * 60, 2), "frames_per_s": round((f1 - f0) / (t1 - t0), 1),
-            "inferred": stats.get("inferred"), "skipped": stats.get("skipped")}
+    return {
+        "cpu_s_per_min": round((c1 - c0) / (t1 - t0) * 60, 2),
+        "frames_per_s": round((f1 - f0) / (t1 - t0), 1),
+        "inferred": stats.get("inferred"),
+        "skipped": stats.get("skipped"),
+    }
 
 
 def main() -> int:
@@ -69,8 +75,17 @@ def main() -> int:
     out.release()
     on = cpu_per_minute(clip, args.model, args.labels, True, args.seconds)
     off = cpu_per_minute(clip, args.model, args.labels, False, args.seconds)
-    print(json.dumps({"seconds": args.seconds, "motion_on": on, "motion_off": off,
-                      "off_over_on": round(off["cpu_s_per_min"] / max(on["cpu_s_per_min"], 1e-9), 1)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "seconds": args.seconds,
+                "motion_on": on,
+                "motion_off": off,
+                "off_over_on": round(off["cpu_s_per_min"] / max(on["cpu_s_per_min"], 1e-9), 1),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

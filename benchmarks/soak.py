@@ -154,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         "fps": round((f_end - f_warm) / max(t_end - t_warm, 1e-9), 1),
         "inferred": stats["inferred"],
         "skipped": stats["skipped"],
-        "events": {t: int(m.events.labels(t)._value.get()) for t in ("person_entered", "person_left",
-                                                                       "count_changed")},
-        "errors": {c: int(v._value.get()) for (c,), v in m.errors._metrics.items() if v._value.get()},
+        "events": {
+            t: int(m.events.labels(t)._value.get())
+            for t in ("person_entered", "person_left", "count_changed")
+        },
+        "errors": {
+            c: int(v._value.get()) for (c,), v in m.errors._metrics.items() if v._value.get()
+        },
         "snapshots_kept": len(snaps),
         "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),
         "http_requests": counts,

@@ -24,11 +24,15 @@ from edgedetect.clips import render_clip, skimage_photos  # noqa: E402
 
 def main() -> int:
     photos = skimage_photos()
-    segments = render_clip(HERE / "sample.mp4", size=(640, 480), fps=15.0, seconds_per_photo=2.0,
-                           photos=photos)
+    segments = render_clip(
+        HERE / "sample.mp4", size=(640, 480), fps=15.0, seconds_per_photo=2.0, photos=photos
+    )
     meta = {
-        "clip": "sample.mp4", "size": [640, 480], "fps": 15.0,
-        "frames": segments[-1]["last"] + 1, "segments": segments,
+        "clip": "sample.mp4",
+        "size": [640, 480],
+        "fps": 15.0,
+        "frames": segments[-1]["last"] + 1,
+        "segments": segments,
     }
     (HERE / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
     images = HERE / "images"
@@ -36,8 +40,10 @@ def main() -> int:
     for name, bgr, _person in photos:
         cv2.imwrite(str(images / f"{name}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
     total = sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file())
-    print(f"wrote {HERE / 'sample.mp4'} ({meta['frames']} frames), {len(photos)} stills; "
-          f"data/ is {total / 1e6:.2f} MB")
+    print(
+        f"wrote {HERE / 'sample.mp4'} ({meta['frames']} frames), {len(photos)} stills; "
+        f"data/ is {total / 1e6:.2f} MB"
+    )
     return 0
 
 

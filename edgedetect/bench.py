@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 TARGETS = {"pipeline_over_bare": 0.95, "pipeline_over_naive": 1.5, "latency_p95_over_bare_p95": 1.3}
 
 
-
 class ProvenanceDetector:
     """Wraps a detector to remember which input image each ``Detections`` came from.
 
@@ -181,8 +180,14 @@ class SimulatedCamera(FrameSource):
         self._last_k = k
         arrival = self._t0 + k / self.rate
         image = self._frames[k % len(self._frames)].copy()
-        frame = Frame(self.next_id, arrival, time.time() - (time.monotonic() - arrival), image,
-                      None, self.spec)
+        frame = Frame(
+            self.next_id,
+            arrival,
+            time.time() - (time.monotonic() - arrival),
+            image,
+            None,
+            self.spec,
+        )
         self.next_id += 1
         return frame
 
@@ -207,8 +212,9 @@ def _naive(detector: Any, source: FrameSource, frames: int, tally: Tally) -> Non
         source.close()
 
 
-def _pipeline(detector: Any, source: FrameSource, frames: int, tally: Tally, *,
-              every_frame: bool) -> None:
+def _pipeline(
+    detector: Any, source: FrameSource, frames: int, tally: Tally, *, every_frame: bool
+) -> None:
     """Run the pipeline until ``frames`` + 1 results are out; measure at the last sink."""
     wrapped = ProvenanceDetector(detector)
     out_times: list[float] = []
@@ -229,8 +235,14 @@ def _pipeline(detector: Any, source: FrameSource, frames: int, tally: Tally, *,
         if len(ids) > frames:
             enough.set()
 
-    pipeline = Pipeline(source, wrapped, [measure], every_frame=every_frame, annotate=True,
-                        max_frames=frames + 1 if every_frame else None)
+    pipeline = Pipeline(
+        source,
+        wrapped,
+        [measure],
+        every_frame=every_frame,
+        annotate=True,
+        max_frames=frames + 1 if every_frame else None,
+    )
     pipeline.start()
     try:
         while not enough.wait(0.1) and not pipeline.wait(0):
@@ -269,13 +281,19 @@ def _summary(pipe: Tally, naive: Tally, bare: Tally) -> dict[str, Any]:
         "unchecked_frames": pipe.unchecked,
         "out_of_order_frames": pipe.out_of_order,
         "inference_wait_ms": round(pipe.inference_wait_ms, 1),
-        "cpu_ms_per_frame": {"bare": bare.cpu_ms_per_frame, "naive": naive.cpu_ms_per_frame,
-                             "pipeline": pipe.cpu_ms_per_frame},
+        "cpu_ms_per_frame": {
+            "bare": bare.cpu_ms_per_frame,
+            "naive": naive.cpu_ms_per_frame,
+            "pipeline": pipe.cpu_ms_per_frame,
+        },
         "stage_ms_p50": {k: round(float(np.median(v)), 2) for k, v in pipe.timings.items()},
         **ratios,
         "targets": {
-            k: {"target": v, "value": ratios[k],
-                "met": ratios[k] <= v if k.startswith("latency") else ratios[k] >= v}
+            k: {
+                "target": v,
+                "value": ratios[k],
+                "met": ratios[k] <= v if k.startswith("latency") else ratios[k] >= v,
+            }
             for k, v in TARGETS.items()
         },
     }
@@ -292,11 +310,19 @@ def _decode(clip: str, limit: int) -> list[np.ndarray]:
         source.close()
 
 
-def run_benchmark(model: str | Path | None = None, labels: str | Path | None = None,
-                  source: str | None = None, frames: int = 200, threads: int | None = None,
-                  camera: bool = True, camera_fps: float = 30.0, rounds: int = 3,
-                  size: tuple[int, int] = (1280, 720), threshold: float = 0.5,
-                  classes: Sequence[str] | None = ("person",)) -> dict[str, Any]:
+def run_benchmark(
+    model: str | Path | None = None,
+    labels: str | Path | None = None,
+    source: str | None = None,
+    frames: int = 200,
+    threads: int | None = None,
+    camera: bool = True,
+    camera_fps: float = 30.0,
+    rounds: int = 3,
+    size: tuple[int, int] = (1280, 720),
+    threshold: float = 0.5,
+    classes: Sequence[str] | None = ("person",),
+) -> dict[str, Any]:
     """Run bare, naive and pipeline on the same model/threads/clip; return the JSON dict.
 
     Two scenarios: ``offline`` (top-level keys: the clip decoded as fast as possible, the
@@ -311,7 +337,9 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
     from edgedetect.detector import Detector  # noqa: PLC0415 - keep `import edgedetect.bench` light
 
     if frames < 10:
-        raise SourceError(f"--frames must be at least 10 for percentiles to mean anything, got {frames}")
+        raise SourceError(
+            f"--frames must be at least 10 for percentiles to mean anything, got {frames}"
+        )
     rounds = max(1, min(rounds, frames // 10))
     sizes = [frames // rounds + (1 if i < frames % rounds else 0) for i in range(rounds)]
     threads = threads or max(1, (os.cpu_count() or 2) - 1)
@@ -332,15 +360,21 @@ def run_benchmark(model: str | Path | None = None, labels: str | Path | None = N
         "frames": sum(sizes),
         "rounds": rounds,
         "threshold": detector.threshold,
-        "classes": ("all" if detector.class_filter is None
-                    else sorted({detector.names[i] for i in detector.class_filter})),
+        "classes": (
+            "all"
+            if detector.class_filter is None
+            else sorted({detector.names[i] for i in detector.class_filter})
+        ),
         "bare_fps": round(tally["bare"].fps, 2),
         "bare_ms_p50": _pct(tally["bare"].latencies, 50),
         "bare_ms_p95": _pct(tally["bare"].latencies, 95),
         **_summary(tally["pipe"], tally["naive"], tally["bare"]),
     }
     if camera:
-        result["camera"] = {"camera_fps": camera_fps, **_summary(tally["c_pipe"], tally["c_naive"], tally["bare"])}
+        result["camera"] = {
+            "camera_fps": camera_fps,
+            **_summary(tally["c_pipe"], tally["c_naive"], tally["bare"]),
+        }
     return result
 
 
@@ -376,8 +410,14 @@ def _first_frame(clip: str) -> Frame:
     return first
 
 
-def _measure(detector: Any, clip: str, first: Frame, ring: list[np.ndarray], sizes: list[int],
-             camera_fps: float | None) -> tuple[dict[str, Tally], list[float]]:
+def _measure(
+    detector: Any,
+    clip: str,
+    first: Frame,
+    ring: list[np.ndarray],
+    sizes: list[int],
+    camera_fps: float | None,
+) -> tuple[dict[str, Tally], list[float]]:
     """Every method, interleaved round by round (``sizes`` frames each); the tallies and the load."""
     tensor = detector.preprocess(first.image)
     for _ in range(5):  # XNNPACK sets itself up on the first invocations
@@ -389,14 +429,41 @@ def _measure(detector: Any, clip: str, first: Frame, ring: list[np.ndarray], siz
         _timed(t["bare"], _bare, detector, tensor, per_round, t["bare"])
         # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
         # threads (one per core), the right choice for a serial loop
-        _timed(t["naive"], _naive, detector, open_source(clip, loop=True, decode_threads=None), per_round,
-               t["naive"])
-        _timed(t["pipe"], _pipeline, detector, open_source(clip, loop=True), per_round, t["pipe"],
-               every_frame=True)
+        _timed(
+            t["naive"],
+            _naive,
+            detector,
+            open_source(clip, loop=True, decode_threads=None),
+            per_round,
+            t["naive"],
+        )
+        _timed(
+            t["pipe"],
+            _pipeline,
+            detector,
+            open_source(clip, loop=True),
+            per_round,
+            t["pipe"],
+            every_frame=True,
+        )
         if camera_fps is not None:
-            _timed(t["c_naive"], _naive, detector, SimulatedCamera(ring, camera_fps), per_round, t["c_naive"])
-            _timed(t["c_pipe"], _pipeline, detector, SimulatedCamera(ring, camera_fps), per_round, t["c_pipe"],
-                   every_frame=False)
+            _timed(
+                t["c_naive"],
+                _naive,
+                detector,
+                SimulatedCamera(ring, camera_fps),
+                per_round,
+                t["c_naive"],
+            )
+            _timed(
+                t["c_pipe"],
+                _pipeline,
+                detector,
+                SimulatedCamera(ring, camera_fps),
+                per_round,
+                t["c_pipe"],
+                every_frame=False,
+            )
     return t, load
 
 
@@ -404,8 +471,11 @@ def format_report(r: dict[str, Any]) -> str:
     """Human-readable summary of :func:`run_benchmark`'s dict."""
 
     def targets(d: dict[str, Any]) -> list[str]:
-        return [f"  {k:28s} {t['value']:.3f}  target {'<=' if k.startswith('latency') else '>='} "
-                f"{t['target']}  {'ok' if t['met'] else 'MISSED'}" for k, t in d["targets"].items()]
+        return [
+            f"  {k:28s} {t['value']:.3f}  target {'<=' if k.startswith('latency') else '>='} "
+            f"{t['target']}  {'ok' if t['met'] else 'MISSED'}"
+            for k, t in d["targets"].items()
+        ]
 
     lines = [
         f"model {r['model']}  threads {r['threads']}/{r['cpu_count']} cpus  frames {r['frames']}"
@@ -427,7 +497,8 @@ def format_report(r: dict[str, Any]) -> str:
             f"  pipeline  {c['pipeline_fps']:7.2f} fps  latency p50 {c['latency_ms_p50']:.1f} ms  "
             f"p95 {c['latency_ms_p95']:.1f} ms  dropped {c['dropped_frames']}  "
             f"stale {c['stale_frames']}",
-            "  cpu ms/frame  " + "  ".join(f"{k} {v:.1f}" for k, v in c["cpu_ms_per_frame"].items()),
+            "  cpu ms/frame  "
+            + "  ".join(f"{k} {v:.1f}" for k, v in c["cpu_ms_per_frame"].items()),
             *targets(c),
         ]
     return "\n".join(lines)

@@ -17,7 +17,9 @@ _EPS = 1e-8
 
 
 def decode_center_size(
-    codes: np.ndarray, anchors: np.ndarray, scales: tuple[float, float, float, float] = DEFAULT_SCALES
+    codes: np.ndarray,
+    anchors: np.ndarray,
+    scales: tuple[float, float, float, float] = DEFAULT_SCALES,
 ) -> np.ndarray:
     """Codes (N, 4) relative to anchors (N, 4) -> boxes (N, 4) ``ymin, xmin, ymax, xmax``."""
     codes = np.asarray(codes, dtype=np.float32).reshape(-1, 4)
@@ -31,7 +33,9 @@ def decode_center_size(
 
 
 def encode_center_size(
-    boxes: np.ndarray, anchors: np.ndarray, scales: tuple[float, float, float, float] = DEFAULT_SCALES
+    boxes: np.ndarray,
+    anchors: np.ndarray,
+    scales: tuple[float, float, float, float] = DEFAULT_SCALES,
 ) -> np.ndarray:
     """Boxes (N, 4) ``ymin, xmin, ymax, xmax`` -> codes (N, 4) relative to anchors (N, 4)."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)

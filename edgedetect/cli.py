@@ -56,7 +56,9 @@ def _threads(text: str) -> int:
     value = _positive_int(text)
     limit = (os.cpu_count() or 1) * 2
     if value > limit:
-        raise argparse.ArgumentTypeError(f"{text} is too many: must be between 1 and {limit} (2 x CPU count)")
+        raise argparse.ArgumentTypeError(
+            f"{text} is too many: must be between 1 and {limit} (2 x CPU count)"
+        )
     return value
 
 
@@ -68,16 +70,39 @@ def _classes(text: str) -> tuple[str, ...] | None:
 
 
 def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None:
-    p.add_argument("--model", metavar="M", default=None,
-                   help="TFLite model (default: models/person_ssdlite_int8.tflite)")
-    p.add_argument("--labels", metavar="L", default=None,
-                   help="label file (default: the one beside the model, or its metadata)")
-    p.add_argument("--threshold", metavar="T", type=_threshold, default=0.5,
-                   help="minimum score, 0..1 (default 0.5)")
-    p.add_argument("--classes", metavar="C", type=_classes, default=("person",),
-                   help="comma-separated labels to keep, or 'all' (default: person)")
-    p.add_argument("--threads", metavar="N", type=_threads, default=None,
-                   help=f"interpreter threads (default: {threads_default})")
+    p.add_argument(
+        "--model",
+        metavar="M",
+        default=None,
+        help="TFLite model (default: models/person_ssdlite_int8.tflite)",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="L",
+        default=None,
+        help="label file (default: the one beside the model, or its metadata)",
+    )
+    p.add_argument(
+        "--threshold",
+        metavar="T",
+        type=_threshold,
+        default=0.5,
+        help="minimum score, 0..1 (default 0.5)",
+    )
+    p.add_argument(
+        "--classes",
+        metavar="C",
+        type=_classes,
+        default=("person",),
+        help="comma-separated labels to keep, or 'all' (default: person)",
+    )
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=_threads,
+        default=None,
+        help=f"interpreter threads (default: {threads_default})",
+    )
 
 
 def _tiles(text: str) -> str:
@@ -91,9 +116,14 @@ def _tiles(text: str) -> str:
 
 
 def _add_tiles_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tiles", metavar="RxC", type=_tiles, default="off",
-                   help="also detect on RxC overlapping tiles, for small far-away people "
-                        "(e.g. 2x2: about 5x the inference time; default off)")
+    p.add_argument(
+        "--tiles",
+        metavar="RxC",
+        type=_tiles,
+        default="off",
+        help="also detect on RxC overlapping tiles, for small far-away people "
+        "(e.g. 2x2: about 5x the inference time; default off)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time person detection with TFLite SSD models on the Raspberry Pi.",
     )
     parser.add_argument("--version", action="version", version=f"edgedetect {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more logging (-v info, -vv debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -111,50 +142,101 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     _add_model_args(p, threads_default="all CPUs")
     _add_tiles_arg(p)
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per image on stdout")
-    p.add_argument("--save-dir", metavar="D", default=None,
-                   help="write each image with its boxes drawn to D/<name>.detections.jpg")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument(
+        "--save-dir",
+        metavar="D",
+        default=None,
+        help="write each image with its boxes drawn to D/<name>.detections.jpg",
+    )
 
     p = sub.add_parser("run", help="run the live pipeline on a camera, stream, video or folder")
-    p.add_argument("--source", metavar="S", default=None,
-                   help="picam, usb:N, file:PATH, dir:PATH, rtsp://..., a glob or a path "
-                        "(default: picam on a Pi with a camera, else the bundled sample)")
+    p.add_argument(
+        "--source",
+        metavar="S",
+        default=None,
+        help="picam, usb:N, file:PATH, dir:PATH, rtsp://..., a glob or a path "
+        "(default: picam on a Pi with a camera, else the bundled sample)",
+    )
     _add_model_args(p, threads_default="CPUs - 1, leaving a core to capture and draw")
     _add_tiles_arg(p)
-    p.add_argument("--max-frames", metavar="N", type=_positive_int, default=None,
-                   help="stop after N captured frames")
-    p.add_argument("--output", metavar="FILE", default=None,
-                   help="write the annotated video (.mp4, .avi)")
-    p.add_argument("--events", metavar="FILE", default=None,
-                   help="append one JSON line per frame with detections")
+    p.add_argument(
+        "--max-frames",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="stop after N captured frames",
+    )
+    p.add_argument(
+        "--output", metavar="FILE", default=None, help="write the annotated video (.mp4, .avi)"
+    )
+    p.add_argument(
+        "--events",
+        metavar="FILE",
+        default=None,
+        help="append one JSON line per frame with detections",
+    )
     p.add_argument("--no-preview", action="store_true", help="never open a window")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--every-frame", action="store_true",
-                      help="files/folders: process every frame as fast as possible "
-                           "(default when there is no preview window)")
-    mode.add_argument("--realtime", action="store_true",
-                      help="files/folders: play at the file's fps and drop frames the detector "
-                           "cannot keep up with, like a camera (default with a preview window)")
-    p.add_argument("--size", metavar="WxH", default=None,
-                   help="camera capture size for picam/usb, e.g. 1280x720")
-    p.add_argument("--wait-for-source", action="store_true",
-                   help="cameras/streams: if the source cannot be opened at start, keep retrying "
-                        "with backoff instead of exiting (a dropped source is always reopened)")
-    p.add_argument("--config", metavar="FILE", default=None,
-                   help="run the service with this config file instead (see check-config)")
+    mode.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="files/folders: process every frame as fast as possible "
+        "(default when there is no preview window)",
+    )
+    mode.add_argument(
+        "--realtime",
+        action="store_true",
+        help="files/folders: play at the file's fps and drop frames the detector "
+        "cannot keep up with, like a camera (default with a preview window)",
+    )
+    p.add_argument(
+        "--size",
+        metavar="WxH",
+        default=None,
+        help="camera capture size for picam/usb, e.g. 1280x720",
+    )
+    p.add_argument(
+        "--wait-for-source",
+        action="store_true",
+        help="cameras/streams: if the source cannot be opened at start, keep retrying "
+        "with backoff instead of exiting (a dropped source is always reopened)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="run the service with this config file instead (see check-config)",
+    )
 
     p = sub.add_parser("bench", help="benchmark bare interpreter vs. pipeline vs. naive loop")
     _add_model_args(p, threads_default="CPUs - 1")
-    p.add_argument("--source", metavar="S", default=None,
-                   help="a video file or folder (default: a clip rendered from scikit-image "
-                        "photos, needs scikit-image)")
-    p.add_argument("--frames", metavar="N", type=_positive_int, default=200,
-                   help="frames per measurement (default 200)")
-    p.add_argument("--rounds", metavar="R", type=_positive_int, default=3,
-                   help="interleave the methods in R rounds, so load changes hit all alike")
-    p.add_argument("--no-camera", action="store_true",
-                   help="skip the simulated-camera scenario (frames arriving at 30 fps)")
+    p.add_argument(
+        "--source",
+        metavar="S",
+        default=None,
+        help="a video file or folder (default: a clip rendered from scikit-image "
+        "photos, needs scikit-image)",
+    )
+    p.add_argument(
+        "--frames",
+        metavar="N",
+        type=_positive_int,
+        default=200,
+        help="frames per measurement (default 200)",
+    )
+    p.add_argument(
+        "--rounds",
+        metavar="R",
+        type=_positive_int,
+        default=3,
+        help="interleave the methods in R rounds, so load changes hit all alike",
+    )
+    p.add_argument(
+        "--no-camera",
+        action="store_true",
+        help="skip the simulated-camera scenario (frames arriving at 30 fps)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON report")
 
     p = sub.add_parser("check-config", help="validate a service config file")
@@ -164,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="edgedetect: %(levelname)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="edgedetect: %(levelname)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> Any:
@@ -176,8 +259,11 @@ def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> 
     cpus = os.cpu_count() or 2
     threads = args.threads or (max(1, cpus - 1) if pipeline else cpus)
     kwargs: dict[str, Any] = {
-        "model_path": args.model, "labels": args.labels, "threshold": args.threshold,
-        "classes": args.classes, "num_threads": threads,
+        "model_path": args.model,
+        "labels": args.labels,
+        "threshold": args.threshold,
+        "classes": args.classes,
+        "num_threads": threads,
     }
     kwargs.update(overrides)
     from edgedetect.tiling import with_tiles  # noqa: PLC0415
@@ -211,17 +297,28 @@ def cmd_detect(args: argparse.Namespace) -> int:
         latency_ms = (time.perf_counter() - t0) * 1000.0
         h, w = image.shape[:2]
         if args.json:
-            print(json.dumps({
-                "image": str(path), "width": w, "height": h, "latency_ms": round(latency_ms, 2),
-                "detections": detections.to_json(),
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "image": str(path),
+                        "width": w,
+                        "height": h,
+                        "latency_ms": round(latency_ms, 2),
+                        "detections": detections.to_json(),
+                    }
+                ),
+                flush=True,
+            )
         else:
             items = ", ".join(
                 f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
                 for d in detections.to_json()
             )
-            print(f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
-                  f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}", flush=True)
+            print(
+                f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
+                f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}",
+                flush=True,
+            )
         if save_dir is not None:
             # same file name from two folders: number the later ones instead of overwriting
             name, n = f"{path.stem}.detections.jpg", 1
@@ -237,9 +334,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- run
 def _run_service(args: argparse.Namespace) -> int:
-    clashing = [f"--{name.replace('_', '-')}" for name in
-                ("source", "model", "labels", "max_frames", "output", "events", "size")
-                if getattr(args, name) is not None]
+    clashing = [
+        f"--{name.replace('_', '-')}"
+        for name in ("source", "model", "labels", "max_frames", "output", "events", "size")
+        if getattr(args, name) is not None
+    ]
     if args.wait_for_source:
         clashing.append("--wait-for-source")
     if clashing:
@@ -272,8 +371,7 @@ def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[
     return True, None
 
 
-def _open_run_source(spec: str, opener: Callable[[str], FrameSource], *,
-                     wait: bool) -> FrameSource:
+def _open_run_source(spec: str, opener: Callable[[str], FrameSource], *, wait: bool) -> FrameSource:
     """The source of ``run``: a live one wrapped so that it is reopened when it drops.
 
     Fails fast (the opener's error, exit 2) when the source cannot be opened now, unless
@@ -310,8 +408,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size, "--size") if args.size else None
     if args.source is not None and not args.source.strip():
-        raise ConfigError("--source is empty: name a camera, file or folder (e.g. --source usb:0), "
-                          "or leave the option out for the default")
+        raise ConfigError(
+            "--source is empty: name a camera, file or folder (e.g. --source usb:0), "
+            "or leave the option out for the default"
+        )
     if args.output:
         _check_writable(Path(args.output), "--output")
     spec = args.source or default_source_spec()
@@ -319,20 +419,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgedetect.tiling import lores_size  # noqa: PLC0415
 
     lores = lores_size(detector)
-    source = _open_run_source(spec, lambda s: open_source(s, size=size, lores_size=lores),
-                              wait=args.wait_for_source)
+    source = _open_run_source(
+        spec, lambda s: open_source(s, size=size, lores_size=lores), wait=args.wait_for_source
+    )
     sinks: list[Any] = []
     try:
         preview = False
         if not args.no_preview:
             preview, why = display_available()
             if not preview:
-                print(f"edgedetect: {why}: running headless (pass --no-preview to silence this)",
-                      file=sys.stderr)
+                print(
+                    f"edgedetect: {why}: running headless (pass --no-preview to silence this)",
+                    file=sys.stderr,
+                )
         every_frame, pace = _choose_mode(args, source, preview)
         if args.output:
-            sinks.append(_CountedSink(VideoWriterSink(args.output, source.fps or pace or 10.0,
-                                                      realtime=not every_frame)))
+            sinks.append(
+                _CountedSink(
+                    VideoWriterSink(
+                        args.output, source.fps or pace or 10.0, realtime=not every_frame
+                    )
+                )
+            )
         if args.events:
             sinks.append(_CountedSink(JsonlSink(args.events)))
     except BaseException:
@@ -349,11 +457,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     viewer = PreviewSink() if preview else None
     if viewer is not None:
         sinks.append(viewer)
-    pipeline = Pipeline(source, detector, sinks, every_frame=every_frame, pace=pace,
-                        max_frames=args.max_frames)
-    log.info("source %s (%s), mode %s%s, model %s", redact(spec),
-             "live" if source.live else "offline", "every-frame" if every_frame else "latest",
-             f", paced at {pace:g} fps" if pace else "", detector.model_path)
+    pipeline = Pipeline(
+        source, detector, sinks, every_frame=every_frame, pace=pace, max_frames=args.max_frames
+    )
+    log.info(
+        "source %s (%s), mode %s%s, model %s",
+        redact(spec),
+        "live" if source.live else "offline",
+        "every-frame" if every_frame else "latest",
+        f", paced at {pace:g} fps" if pace else "",
+        detector.model_path,
+    )
     interrupted = False
     t0 = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # systemd/kill: clean stop
@@ -376,10 +490,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise pipeline.error
     elapsed = time.monotonic() - t0
     dropped = sum(stats["dropped"].values())
-    print(f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
-          f"({stats['output'] / elapsed if elapsed > 0 else 0:.1f} fps), inferred {stats['inferred']}, "
-          f"dropped {dropped}; detections in {persons['frames']} frames"
-          + (" (interrupted)" if interrupted else ""), file=sys.stderr)
+    print(
+        f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
+        f"({stats['output'] / elapsed if elapsed > 0 else 0:.1f} fps), inferred {stats['inferred']}, "
+        f"dropped {dropped}; detections in {persons['frames']} frames"
+        + (" (interrupted)" if interrupted else ""),
+        file=sys.stderr,
+    )
     if stats["sink_errors"]:
         log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
     if interrupted:
@@ -404,8 +521,13 @@ class _CountedSink:
         except Exception as exc:  # noqa: BLE001 - reported below and by the exit code
             self.failed += 1
             if math.log10(self.failed).is_integer():
-                log.error("%s output failed on frame %d (%d so far): %s", self.name, result.frame.id,
-                          self.failed, exc)
+                log.error(
+                    "%s output failed on frame %d (%d so far): %s",
+                    self.name,
+                    result.frame.id,
+                    self.failed,
+                    exc,
+                )
             return
         self.ok += 1
 
@@ -419,8 +541,11 @@ def _sink_failure_code(sinks: list[Any]) -> int:
     """1 when an output sink failed on every frame it was given (nothing it promised was written)."""
     for sink in sinks:
         if isinstance(sink, _CountedSink) and sink.failed and not sink.ok:
-            print(f"edgedetect: error: the {sink.name} sink failed on every frame ({sink.failed}); "
-                  "see the log above", file=sys.stderr)
+            print(
+                f"edgedetect: error: the {sink.name} sink failed on every frame ({sink.failed}); "
+                "see the log above",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -434,7 +559,9 @@ def _check_writable(path: Path, option: str) -> None:
         with open(path, "ab"):
             pass
     except OSError as exc:
-        raise ConfigError(f"cannot write {option} {path}: {exc.strerror}; pick a writable folder") from None
+        raise ConfigError(
+            f"cannot write {option} {path}: {exc.strerror}; pick a writable folder"
+        ) from None
     if not existed:
         path.unlink(missing_ok=True)
 
@@ -443,9 +570,17 @@ def _check_writable(path: Path, option: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgedetect.bench import format_report, run_benchmark  # noqa: PLC0415
 
-    report = run_benchmark(args.model, args.labels, args.source, args.frames, args.threads,
-                           camera=not args.no_camera, rounds=args.rounds, threshold=args.threshold,
-                           classes=args.classes)
+    report = run_benchmark(
+        args.model,
+        args.labels,
+        args.source,
+        args.frames,
+        args.threads,
+        camera=not args.no_camera,
+        rounds=args.rounds,
+        threshold=args.threshold,
+        classes=args.classes,
+    )
     print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
     return 0
 
@@ -454,8 +589,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return int(_service_function("check_config")(args.file))
 
 
-COMMANDS = {"detect": cmd_detect, "run": cmd_run, "bench": cmd_bench,
-            "check-config": cmd_check_config}
+COMMANDS = {
+    "detect": cmd_detect,
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "check-config": cmd_check_config,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -476,8 +615,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: one line, traceback only with -v
         if args.verbose:
             log.exception("internal error")
-        print(f"edgedetect: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-              "traceback)", file=sys.stderr)
+        print(
+            f"edgedetect: internal error: {type(exc).__name__}: {exc} (run with -v for the "
+            "traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -52,10 +52,15 @@ def _ken_burns(photo: np.ndarray, size: tuple[int, int], t: float, zoom: float) 
     return cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def render_clip(path: str | Path, size: tuple[int, int] = (640, 480), fps: float = 15.0,
-                seconds_per_photo: float = 2.0, zoom: float = 1.25,
-                photos: Sequence[tuple[str, np.ndarray, bool]] | None = None,
-                fourcc: str = "mp4v") -> list[dict[str, Any]]:
+def render_clip(
+    path: str | Path,
+    size: tuple[int, int] = (640, 480),
+    fps: float = 15.0,
+    seconds_per_photo: float = 2.0,
+    zoom: float = 1.25,
+    photos: Sequence[tuple[str, np.ndarray, bool]] | None = None,
+    fourcc: str = "mp4v",
+) -> list[dict[str, Any]]:
     """Write a clip that pans over each photo in turn; returns its segments.
 
     Every frame carries its index in the corner, so no two frames are identical (the
@@ -71,18 +76,21 @@ def render_clip(path: str | Path, size: tuple[int, int] = (640, 480), fps: float
     segments, index = [], 0
     try:
         for name, photo, person in photos:
-            segments.append({"photo": name, "person": person, "first": index,
-                             "last": index + per - 1})
+            segments.append(
+                {"photo": name, "person": person, "first": index, "last": index + per - 1}
+            )
             for k in range(per):
                 frame = _ken_burns(photo, size, k / max(1, per - 1), zoom)
                 text = f"{index:04d}"
                 fs = size[1] / 720
                 (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 2)
                 org = (size[0] - tw - 8, size[1] - 8)
-                cv2.rectangle(frame, (org[0] - 4, org[1] - th - 4), (size[0], size[1]),
-                              (0, 0, 0), cv2.FILLED)
-                cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 2,
-                            cv2.LINE_AA)
+                cv2.rectangle(
+                    frame, (org[0] - 4, org[1] - th - 4), (size[0], size[1]), (0, 0, 0), cv2.FILLED
+                )
+                cv2.putText(
+                    frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 2, cv2.LINE_AA
+                )
                 writer.write(frame)
                 index += 1
     finally:

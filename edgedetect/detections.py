@@ -55,7 +55,9 @@ class Detections:
     def empty(cls, names: Mapping[int, str] | None = None) -> Detections:
         """No detections (keeps ``names`` so labels still resolve after filtering)."""
         return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32),
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int32),
             dict(names or {}),
         )
 
@@ -67,7 +69,10 @@ class Detections:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         return Detections(
-            self.xyxy[index], self.score[index], self.class_id[index], self.names,
+            self.xyxy[index],
+            self.score[index],
+            self.class_id[index],
+            self.names,
             None if self.tracker_id is None else self.tracker_id[index],
         )
 

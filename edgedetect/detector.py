@@ -38,12 +38,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "person_ssdlite_int8.tflite"
 _UNCHANGED: Any = object()
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"  # also recognised without the op table (old runtimes)
+POSTPROCESS_OP = (
+    "TFLite_Detection_PostProcess"  # also recognised without the op table (old runtimes)
+)
 # Signature outputs of an OD-API TF2 SavedModel, in the alphabetical order TFLite numbers them.
 _SAVED_MODEL_OUTPUTS = (
-    "detection_anchor_indices", "detection_boxes", "detection_classes",
-    "detection_multiclass_scores", "detection_scores", "num_detections",
-    "raw_detection_boxes", "raw_detection_scores",
+    "detection_anchor_indices",
+    "detection_boxes",
+    "detection_classes",
+    "detection_multiclass_scores",
+    "detection_scores",
+    "num_detections",
+    "raw_detection_boxes",
+    "raw_detection_scores",
 )
 
 
@@ -109,7 +116,9 @@ class Detector:
         self._setup_io()
         self.labels_source = "the labels in the model's metadata"  # set by _load_names
         self.names = self._load_names(labels)
-        check_label_count(self.names, class_count(self._interp), self.labels_source, self.model_path)
+        check_label_count(
+            self.names, class_count(self._interp), self.labels_source, self.model_path
+        )
         self.class_filter = self._resolve_classes(classes)
 
     # ----------------------------------------------------------------- model inspection
@@ -137,7 +146,9 @@ class Detector:
             raise ModelError(f"{self.model_path}: unsupported input type {self.input_dtype}")
         outputs = interp.get_output_details()
         self._outputs = outputs
-        model = ModelIO(self.model_path, inp, outputs, _output_names(interp, outputs), _ops_details(interp))
+        model = ModelIO(
+            self.model_path, inp, outputs, _output_names(interp, outputs), _ops_details(interp)
+        )
         self.backend: Backend = select_backend(model, self._mean, self._std)
         self.kind = self.backend.kind
         self._order = self.backend.output_order
@@ -180,8 +191,9 @@ class Detector:
             ids |= lookup[c.lower()]
         return ids
 
-    def configure(self, threshold: float | None = None,
-                  classes: Iterable[str] | None | object = _UNCHANGED) -> None:
+    def configure(
+        self, threshold: float | None = None, classes: Iterable[str] | None | object = _UNCHANGED
+    ) -> None:
         """Change the score threshold and/or the kept classes of a loaded detector.
 
         For a config reload: the interpreter stays loaded. Validated like the constructor;
@@ -237,8 +249,9 @@ class Detector:
             "input_dtype": str(self.input_dtype),
             "num_threads": self.num_threads,
             "labels": len(self.names),
-            "classes": None if self.class_filter is None else sorted(
-                {self.names.get(i, str(i)) for i in self.class_filter}),
+            "classes": None
+            if self.class_filter is None
+            else sorted({self.names.get(i, str(i)) for i in self.class_filter}),
             "threshold": self.threshold,
         }
 

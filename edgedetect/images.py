@@ -44,7 +44,7 @@ def jpeg_truncated(data: bytes) -> bool:
             continue  # markers without a length
         if i + 2 > n:
             return True
-        i += int.from_bytes(data[i:i + 2], "big")
+        i += int.from_bytes(data[i : i + 2], "big")
         if i > n:
             return True
         if marker == 0xDA:  # start of scan: entropy-coded data runs up to the next real marker
@@ -57,8 +57,10 @@ def jpeg_truncated(data: bytes) -> bool:
 def check_file(path: Path, what: str) -> None:
     """ImageError unless ``path`` is a file: "not found" or "is a directory"."""
     if path.is_dir():
-        raise ImageError(f"{what} {path} is a directory, not an image file; pass an image inside it "
-                         f"(or run on the folder with --source dir:{path})")
+        raise ImageError(
+            f"{what} {path} is a directory, not an image file; pass an image inside it "
+            f"(or run on the folder with --source dir:{path})"
+        )
     if not path.is_file():
         raise ImageError(f"{what} not found: {path}")
 
@@ -78,11 +80,15 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
     if not data:  # OpenCV asserts on an empty buffer instead of returning None
         raise ImageError(f"{what} {path} is empty (0 bytes); copy or export it again")
     if jpeg_truncated(data) or (data.startswith(_PNG_SIGNATURE) and b"IEND" not in data[-12:]):
-        raise ImageError(f"{what} {path} is truncated ({len(data)} bytes, the end is missing); "
-                         "copy or export it again")
+        raise ImageError(
+            f"{what} {path} is truncated ({len(data)} bytes, the end is missing); "
+            "copy or export it again"
+        )
     quiet_opencv()
     with quiet_stderr():  # libjpeg/libpng warnings about a damaged file: the line below says it
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ImageError(f"cannot read {what} {path}: not an image or truncated; pass a JPEG or PNG")
+        raise ImageError(
+            f"cannot read {what} {path}: not an image or truncated; pass a JPEG or PNG"
+        )
     return image

@@ -17,7 +17,9 @@ SHARE_DIRS = (Path(sys.prefix) / "share", Path("/usr/share"), Path("/usr/local/s
 
 def shipped_file_candidates(in_checkout: str, installed: tuple[str, ...]) -> list[Path]:
     """Where a shipped file may be, in order: the checkout, then each share dir's installed names."""
-    return [CHECKOUT / in_checkout] + [d / "edgedetect" / rel for d in SHARE_DIRS for rel in installed]
+    return [CHECKOUT / in_checkout] + [
+        d / "edgedetect" / rel for d in SHARE_DIRS for rel in installed
+    ]
 
 
 def find_shipped_file(in_checkout: str, installed: tuple[str, ...]) -> Path | None:

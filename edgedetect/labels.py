@@ -39,11 +39,15 @@ def load_labels(path: str | Path) -> dict[int, str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise LabelsError(f"label file not found: {path} (check the path or pass --labels)") from None
+        raise LabelsError(
+            f"label file not found: {path} (check the path or pass --labels)"
+        ) from None
     except IsADirectoryError:
         inside = sorted(p.name for p in path.iterdir() if p.suffix in (".txt", ".pbtxt"))[:3]
-        raise LabelsError(f"label file {path} is a directory, not a file; pass the label file itself"
-                          + (f" (it holds {', '.join(inside)})" if inside else "")) from None
+        raise LabelsError(
+            f"label file {path} is a directory, not a file; pass the label file itself"
+            + (f" (it holds {', '.join(inside)})" if inside else "")
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise LabelsError(f"cannot read label file {path}: {err}") from None
     names = parse_labels(text, source=str(path))
@@ -52,8 +56,9 @@ def load_labels(path: str | Path) -> dict[int, str]:
     return names
 
 
-def check_label_count(names: Mapping[int, str], num_classes: int | None, labels: str | Path,
-                      model: str | Path) -> str | None:
+def check_label_count(
+    names: Mapping[int, str], num_classes: int | None, labels: str | Path, model: str | Path
+) -> str | None:
     """Warn (and return the warning) when a label file does not fit the model's class count.
 
     A file made for another model shifts or misses names silently: a COCO-80 list on a COCO-90
@@ -64,10 +69,15 @@ def check_label_count(names: Mapping[int, str], num_classes: int | None, labels:
     covered = max(names) + 1  # ids 0..max; '???' placeholders keep their ids
     if covered == num_classes:
         return None
-    message = (f"label file {labels} covers {covered} classes but model {model} has {num_classes}: "
-               + ("classes past the last label show as 'class N'" if covered < num_classes
-                  else "the extra labels are never used")
-               + "; pass the label file made for this model (--labels)")
+    message = (
+        f"label file {labels} covers {covered} classes but model {model} has {num_classes}: "
+        + (
+            "classes past the last label show as 'class N'"
+            if covered < num_classes
+            else "the extra labels are never used"
+        )
+        + "; pass the label file made for this model (--labels)"
+    )
     log.warning("%s", message)
     return message
 
@@ -98,7 +108,9 @@ def _parse_pbtxt(text: str, source: str) -> dict[int, str]:
             value = next(g for g in m.groups()[1:] if g is not None)
             fields[m.group(1)] = re.sub(r"\\(.)", r"\1", value)  # undo \" and \\ escapes
         if "id" not in fields:
-            raise LabelsError(f"{source}: item {n} has no 'id' field (label_map.pbtxt items need id and name)")
+            raise LabelsError(
+                f"{source}: item {n} has no 'id' field (label_map.pbtxt items need id and name)"
+            )
         try:
             item_id = int(fields["id"])
         except ValueError:
@@ -118,7 +130,9 @@ def format_label_map_pbtxt(names: Mapping[int, str]) -> str:
     parts = []
     for index in sorted(names):
         name = names[index].replace("\\", "\\\\").replace('"', '\\"')
-        parts.append(f'item {{\n  id: {index + 1}\n  name: "{name}"\n  display_name: "{name}"\n}}\n')
+        parts.append(
+            f'item {{\n  id: {index + 1}\n  name: "{name}"\n  display_name: "{name}"\n}}\n'
+        )
     return "".join(parts)
 
 
@@ -161,7 +175,9 @@ def labels_from_metadata(model_path: str | Path) -> dict[int, str] | None:
         with zipfile.ZipFile(model) as zf:
             for name in zf.namelist():
                 if name.lower().endswith((".txt", ".pbtxt")):
-                    names = parse_labels(zf.read(name).decode("utf-8", "replace"), f"{model}:{name}")
+                    names = parse_labels(
+                        zf.read(name).decode("utf-8", "replace"), f"{model}:{name}"
+                    )
                     if names:
                         return names
     except (OSError, zipfile.BadZipFile):

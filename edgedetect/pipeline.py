@@ -69,10 +69,20 @@ class Pipeline:
     ``state == "failed"``, ``source_state == "lost"`` and ``error`` set.
     """
 
-    def __init__(self, source: FrameSource, detector: DetectorLike, sinks: Iterable[Sink] = (),
-                 gate: Gate | None = None, *, every_frame: bool = False,
-                 pace: float | None = None, max_frames: int | None = None, annotate: bool = True,
-                 close_source: bool = True, thread_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        detector: DetectorLike,
+        sinks: Iterable[Sink] = (),
+        gate: Gate | None = None,
+        *,
+        every_frame: bool = False,
+        pace: float | None = None,
+        max_frames: int | None = None,
+        annotate: bool = True,
+        close_source: bool = True,
+        thread_timeout: float = 2.0,
+    ) -> None:
         if every_frame and source.live:
             raise ValueError(f"every_frame is for offline sources; {source.spec!r} is live")
         if pace is not None and pace <= 0:
@@ -86,9 +96,17 @@ class Pipeline:
         self._out: LatestSlot[Result] = LatestSlot("inference", blocking=every_frame)
         self._stop = threading.Event()
         self._done = threading.Event()
-        self._capture = CaptureStage(source, detector, self._in, self._stop, self.counters,
-                                     gate=gate, every_frame=every_frame, pace=pace,
-                                     max_frames=max_frames)
+        self._capture = CaptureStage(
+            source,
+            detector,
+            self._in,
+            self._stop,
+            self.counters,
+            gate=gate,
+            every_frame=every_frame,
+            pace=pace,
+            max_frames=max_frames,
+        )
         self._inference = InferenceStage(detector, self._in, self._out, self._stop, self.counters)
         self._output = OutputStage(sinks, self._out, self._stop, self.counters, annotate=annotate)
         self._threads: list[threading.Thread] = []
@@ -124,8 +142,12 @@ class Pipeline:
             ("output", self._output.run, self._output_ended),
         ):
             # daemon: a source stuck in a blocking read must not keep the process alive
-            t = threading.Thread(target=self._stage, args=(name, body, cleanup),
-                                 name=f"edgedetect-{name}", daemon=True)
+            t = threading.Thread(
+                target=self._stage,
+                args=(name, body, cleanup),
+                name=f"edgedetect-{name}",
+                daemon=True,
+            )
             self._threads.append(t)
             t.start()
         return self
@@ -154,8 +176,11 @@ class Pipeline:
             t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 ok = False
-                log.warning("%s thread did not stop within %.1f s (blocked in a call); leaving it",
-                            t.name, timeout)
+                log.warning(
+                    "%s thread did not stop within %.1f s (blocked in a call); leaving it",
+                    t.name,
+                    timeout,
+                )
         if self.state == "running":
             self.state = "stopped"
         return ok

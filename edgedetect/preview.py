@@ -34,8 +34,10 @@ def display_available() -> tuple[bool, str]:
         cv2.destroyWindow("edgedetect-probe")
         cv2.waitKey(1)
     except cv2.error:
-        return False, ("OpenCV has no GUI support (opencv-python-headless); "
-                       "pip install opencv-python for a window")
+        return False, (
+            "OpenCV has no GUI support (opencv-python-headless); "
+            "pip install opencv-python for a window"
+        )
     except Exception as exc:  # a broken X connection raises assorted errors
         return False, f"cannot open a window ({exc})"
     return True, ""
@@ -52,11 +54,18 @@ class PreviewSink:
 
     def __call__(self, result: Result) -> None:
         # a copy: the status line must not end up in result.annotated, which later sinks read
-        image = (result.annotated.copy() if result.annotated is not None
-                 else draw_detections(result.frame.image, result.detections))
+        image = (
+            result.annotated.copy()
+            if result.annotated is not None
+            else draw_detections(result.frame.image, result.detections)
+        )
         now = time.monotonic()
         self._times = [t for t in self._times if t > now - 2.0] + [now]
-        fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0
+        fps = (
+            (len(self._times) - 1) / (self._times[-1] - self._times[0])
+            if len(self._times) > 1
+            else 0.0
+        )
         status = f"{fps:4.1f} fps  {len(result.detections)} det  #{result.frame.id}"
         if result.skipped:
             status += "  (no motion)"
@@ -66,8 +75,9 @@ class PreviewSink:
         self.slot.close()
 
 
-def show_until_done(preview: PreviewSink, is_running: Callable[[], bool],
-                    request_stop: Callable[[], object]) -> bool:
+def show_until_done(
+    preview: PreviewSink, is_running: Callable[[], bool], request_stop: Callable[[], object]
+) -> bool:
     """Show frames in the main thread until the pipeline ends or the user quits.
 
     Returns True when the user asked to quit (q, Esc or closing the window).

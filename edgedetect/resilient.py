@@ -38,8 +38,14 @@ Opener = Callable[[str], FrameSource]
 
 def valid_image(image: Any) -> bool:
     """A BGR uint8 image big enough to preprocess; anything else is a broken driver's garbage."""
-    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.shape[0] >= 8 and image.shape[1] >= 8)
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] >= 8
+        and image.shape[1] >= 8
+    )
 
 
 class _Reader:
@@ -92,10 +98,19 @@ class _Reader:
 class ResilientSource(FrameSource):
     """Reconnecting, stall-detecting, validating wrapper around `opener(spec)`."""
 
-    def __init__(self, spec: str, opener: Opener | None = None, *, loop: bool = False,
-                 stall_timeout_s: float = 10.0, reconnect_max_s: float = 30.0,
-                 reconnect_min_s: float = 0.5, max_abandoned: int = 3, max_garbage: int = 30,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        opener: Opener | None = None,
+        *,
+        loop: bool = False,
+        stall_timeout_s: float = 10.0,
+        reconnect_max_s: float = 30.0,
+        reconnect_min_s: float = 0.5,
+        max_abandoned: int = 3,
+        max_garbage: int = 30,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(spec)
         self.shown = redact(spec)  # for logs and errors: no password from an rtsp:// URL
         self.opener: Opener = opener or open_source
@@ -105,7 +120,9 @@ class ResilientSource(FrameSource):
         self.reconnect_min_s = reconnect_min_s
         self.max_abandoned = max_abandoned
         self.max_garbage = max_garbage
-        self.on_event = on_event or (lambda kind: None)  # 'reconnect' | 'stall' | 'error' | 'garbage'
+        self.on_event = on_event or (
+            lambda kind: None
+        )  # 'reconnect' | 'stall' | 'error' | 'garbage'
         self._reader: _Reader | None = None
         self._stop = threading.Event()
         self._abandoned: list[_Reader] = []
@@ -155,8 +172,9 @@ class ResilientSource(FrameSource):
                 if not wait:
                     raise
                 if not warned:
-                    log.warning("source %s unavailable (%s); waiting for it", self.shown,
-                                self.last_error)
+                    log.warning(
+                        "source %s unavailable (%s); waiting for it", self.shown, self.last_error
+                    )
                     warned = True
                 if self._stop.wait(self._backoff):
                     break
@@ -183,8 +201,12 @@ class ResilientSource(FrameSource):
                 return True
             except Exception as e:
                 self.last_error = redact(str(e))
-                log.warning("source %s: reopen failed (%s); retrying in %.1f s", self.shown,
-                            self.last_error, self._backoff)
+                log.warning(
+                    "source %s: reopen failed (%s); retrying in %.1f s",
+                    self.shown,
+                    self.last_error,
+                    self._backoff,
+                )
                 if self._stop.wait(self._backoff):
                     return False
                 self._grow_backoff()
@@ -200,9 +222,11 @@ class ResilientSource(FrameSource):
             self._abandoned = [a for a in self._abandoned if a.thread.is_alive()]
             self._abandoned.append(r)
             if len(self._abandoned) > self.max_abandoned:
-                raise SourceLost(f"source {self.shown}: {len(self._abandoned)} reads stuck for "
-                                 f"more than {self.stall_timeout_s:g} s; giving up (a thread stuck "
-                                 "in a driver call cannot be stopped; restart the process)")
+                raise SourceLost(
+                    f"source {self.shown}: {len(self._abandoned)} reads stuck for "
+                    f"more than {self.stall_timeout_s:g} s; giving up (a thread stuck "
+                    "in a driver call cannot be stopped; restart the process)"
+                )
 
     def _lost(self, why: str) -> None:
         self.last_error = redact(why)
@@ -241,8 +265,11 @@ class ResilientSource(FrameSource):
                     return None
                 self.stalls += 1
                 self.on_event("stall")
-                log.error("source %s stalled: no frame for %.1f s; reopening", self.shown,
-                          self.stall_timeout_s)
+                log.error(
+                    "source %s stalled: no frame for %.1f s; reopening",
+                    self.shown,
+                    self.stall_timeout_s,
+                )
                 self._drop_reader(abandoned=True)
                 continue
             kind, value = got
@@ -250,8 +277,12 @@ class ResilientSource(FrameSource):
                 self.errors += 1
                 self.on_event("error")
                 self._drop_reader()
-                if (isinstance(value, SourceError) and not isinstance(value, SourceLost)
-                        and not self.live and not self.loop):
+                if (
+                    isinstance(value, SourceError)
+                    and not isinstance(value, SourceLost)
+                    and not self.live
+                    and not self.loop
+                ):
                     raise value
                 self._lost(str(value) or type(value).__name__)
                 continue
@@ -272,8 +303,9 @@ class ResilientSource(FrameSource):
                 garbage_run += 1
                 self.on_event("garbage")
                 if garbage_run >= self.max_garbage:
-                    log.warning("source %s: %d unusable frames in a row; reopening", self.shown,
-                                garbage_run)
+                    log.warning(
+                        "source %s: %d unusable frames in a row; reopening", self.shown, garbage_run
+                    )
                     self._drop_reader()
                     self._lost("garbage frames")
                     garbage_run = 0

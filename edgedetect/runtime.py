@@ -56,10 +56,14 @@ def interpreter_class() -> tuple[type, str]:
 
 
 # What native code prints that is chatter, not news: dropped from fd 2 when quiet.
-_CHATTER = re.compile(rb"^(INFO: |WARNING: |\[ ?(WARN|INFO|ERROR)[:\]]|\[[\w,]+ @ 0x|libpng |"
-                      rb"Premature end of JPEG|Corrupt JPEG|Invalid SOS|Not a JPEG|Bogus )")
+_CHATTER = re.compile(
+    rb"^(INFO: |WARNING: |\[ ?(WARN|INFO|ERROR)[:\]]|\[[\w,]+ @ 0x|libpng |"
+    rb"Premature end of JPEG|Corrupt JPEG|Invalid SOS|Not a JPEG|Bogus )"
+)
 _stderr_lock = threading.Lock()
-_USER_LEVELS = {k for k in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL") if k in os.environ}  # theirs
+_USER_LEVELS = {
+    k for k in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL") if k in os.environ
+}  # theirs
 
 
 def native_verbose() -> bool:
@@ -80,7 +84,9 @@ def quiet_opencv() -> None:
 
     verbose = native_verbose()
     if "OPENCV_FFMPEG_LOGLEVEL" not in _USER_LEVELS:
-        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16" if verbose else "-8"  # AV_LOG_ERROR / AV_LOG_QUIET
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = (
+            "16" if verbose else "-8"
+        )  # AV_LOG_ERROR / AV_LOG_QUIET
     if "OPENCV_LOG_LEVEL" not in _USER_LEVELS:
         # cv2.utils.logging is missing from some wheels (the aarch64 opencv-python-headless 4.11 a Pi
         # gets); cv2.setLogLevel takes the same numbers (0 = silent, 3 = warning) where it exists.

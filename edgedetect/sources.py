@@ -127,9 +127,16 @@ class FrameSource(ABC):
 class VideoCaptureSource(FrameSource):
     """A video file, a USB camera or a network stream, all through ``cv2.VideoCapture``."""
 
-    def __init__(self, spec: str, target: str | int, *, live: bool, loop: bool = False,
-                 size: tuple[int, int] | None = None,
-                 decode_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        target: str | int,
+        *,
+        live: bool,
+        loop: bool = False,
+        size: tuple[int, int] | None = None,
+        decode_threads: int | None = None,
+    ) -> None:
         """``decode_threads``: FFmpeg decoder threads for files (None: FFmpeg's default, one per
         core). Video *files* default to 1 in :func:`open_source`: in the pipeline the decode
         of the next frame overlaps inference, and a decoder spreading over every core slows
@@ -161,8 +168,12 @@ class VideoCaptureSource(FrameSource):
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
         elif self.live:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                STREAM_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                STREAM_TIMEOUT_MS,
+            ]
             cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
             if not cap.isOpened():
                 cap.release()
@@ -173,8 +184,11 @@ class VideoCaptureSource(FrameSource):
         else:
             if not Path(target).is_file():
                 raise SourceError(f"video file not found: {target} ({SPEC_HELP})")
-            params = ([cv2.CAP_PROP_N_THREADS, self._decode_threads]
-                      if self._decode_threads is not None else [])
+            params = (
+                [cv2.CAP_PROP_N_THREADS, self._decode_threads]
+                if self._decode_threads is not None
+                else []
+            )
             cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
             if not cap.isOpened():
                 cap.release()
@@ -232,8 +246,9 @@ class ImageFilesSource(FrameSource):
     or the single image a user named cannot be read, raise ``ImageError`` naming the file.
     """
 
-    def __init__(self, spec: str, paths: Sequence[Path], *, single: bool = False,
-                 loop: bool = False) -> None:
+    def __init__(
+        self, spec: str, paths: Sequence[Path], *, single: bool = False, loop: bool = False
+    ) -> None:
         super().__init__(spec)
         self.paths = list(paths)
         self._single = single
@@ -282,8 +297,13 @@ class PicameraSource(FrameSource):
 
     live = True
 
-    def __init__(self, spec: str, size: tuple[int, int] = (1280, 720),
-                 lores_size: tuple[int, int] | None = (320, 240), fps: float = 30.0) -> None:
+    def __init__(
+        self,
+        spec: str,
+        size: tuple[int, int] = (1280, 720),
+        lores_size: tuple[int, int] | None = (320, 240),
+        fps: float = 30.0,
+    ) -> None:
         super().__init__(spec)
         try:
             from picamera2 import Picamera2  # noqa: PLC0415 - Pi-only dependency, lazy on purpose
@@ -305,15 +325,20 @@ class PicameraSource(FrameSource):
         self.fps = fps
         self._size = size
         # the ISP cannot scale the lores stream *up*: keep it within the main stream
-        self._lores_size = (None if lores_size is None else
-                            (min(lores_size[0], size[0]), min(lores_size[1], size[1])))
+        self._lores_size = (
+            None
+            if lores_size is None
+            else (min(lores_size[0], size[0]), min(lores_size[1], size[1]))
+        )
         self._lores_format: str | None = None
         try:
             self._cam = Picamera2()
             self._configure()
             self._cam.start()
         except Exception as exc:
-            raise SourceUnavailable(f"picam: cannot start the camera ({exc}); is it in use?") from None
+            raise SourceUnavailable(
+                f"picam: cannot start the camera ({exc}); is it in use?"
+            ) from None
 
     def _configure(self) -> None:
         cam = self._cam
@@ -383,8 +408,9 @@ def _folder_images(folder: Path, spec: str) -> list[Path]:
     return images
 
 
-def _path_source(spec: str, path_text: str, loop: bool,
-                 decode_threads: int | None = 1) -> FrameSource:
+def _path_source(
+    spec: str, path_text: str, loop: bool, decode_threads: int | None = 1
+) -> FrameSource:
     path = Path(path_text).expanduser()
     if path.is_dir():
         return ImageFilesSource(spec, _folder_images(path, spec), loop=loop)
@@ -392,8 +418,7 @@ def _path_source(spec: str, path_text: str, loop: bool,
         raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
     if _is_image(path):
         return ImageFilesSource(spec, [path], single=True, loop=loop)
-    return VideoCaptureSource(spec, str(path), live=False, loop=loop,
-                              decode_threads=decode_threads)
+    return VideoCaptureSource(spec, str(path), live=False, loop=loop, decode_threads=decode_threads)
 
 
 def parse_size(text: str, what: str) -> tuple[int, int]:
@@ -404,9 +429,15 @@ def parse_size(text: str, what: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def open_source(spec: str, *, size: tuple[int, int] | None = None,
-                lores_size: tuple[int, int] | None = (320, 240), loop: bool = False,
-                fps: float = 30.0, decode_threads: int | None = 1) -> FrameSource:
+def open_source(
+    spec: str,
+    *,
+    size: tuple[int, int] | None = None,
+    lores_size: tuple[int, int] | None = (320, 240),
+    loop: bool = False,
+    fps: float = 30.0,
+    decode_threads: int | None = 1,
+) -> FrameSource:
     """Open the source named by ``spec``.
 
     Args:
@@ -439,7 +470,9 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None,
         matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec_path)))
         images = [p for p in matches if p.is_file() and _is_image(p)]
         if not images:
-            raise SourceError(f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(
+                f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})"
+            )
         return ImageFilesSource(spec, images, loop=loop)
     if m and len(scheme) > 1:  # one letter would be a Windows drive, e.g. C:\clips
         if scheme == "usb":
@@ -478,6 +511,7 @@ def picamera_available() -> bool:
         return False
     try:
         from picamera2 import Picamera2  # noqa: PLC0415 - Pi-only dependency
+
         return bool(Picamera2.global_camera_info())
     except Exception:  # no picamera2, or libcamera unhappy: not usable, fall back
         return False

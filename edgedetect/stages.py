@@ -106,14 +106,21 @@ class PipelineStats:
         self.latency = StageTimer()
 
     def fps(self, now: float) -> dict[str, float]:
-        return {"capture": round(self.read.fps(now), 2),
-                "inference": round(self.inference.fps(now), 2),
-                "output": round(self.output_time.fps(now), 2)}
+        return {
+            "capture": round(self.read.fps(now), 2),
+            "inference": round(self.inference.fps(now), 2),
+            "output": round(self.output_time.fps(now), 2),
+        }
 
     def timings(self) -> dict[str, dict[str, float]]:
-        return {"read": self.read.summary(), "preprocess": self.preprocess.summary(),
-                "inference": self.inference.summary(), "postprocess": self.postprocess.summary(),
-                "output": self.output_time.summary(), "latency": self.latency.summary()}
+        return {
+            "read": self.read.summary(),
+            "preprocess": self.preprocess.summary(),
+            "inference": self.inference.summary(),
+            "postprocess": self.postprocess.summary(),
+            "output": self.output_time.summary(),
+            "latency": self.latency.summary(),
+        }
 
 
 @dataclass
@@ -136,11 +143,26 @@ class CaptureStage:
     ``gate`` is read for every frame, so the owner can swap it while running.
     """
 
-    def __init__(self, source: FrameSource, detector: DetectorLike, slot: LatestSlot[Packet],
-                 stop: threading.Event, stats: PipelineStats, *, gate: Gate | None,
-                 every_frame: bool, pace: float | None, max_frames: int | None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        detector: DetectorLike,
+        slot: LatestSlot[Packet],
+        stop: threading.Event,
+        stats: PipelineStats,
+        *,
+        gate: Gate | None,
+        every_frame: bool,
+        pace: float | None,
+        max_frames: int | None,
+    ) -> None:
         self.source, self.detector, self.slot, self.stop, self.stats = (
-            source, detector, slot, stop, stats)
+            source,
+            detector,
+            slot,
+            stop,
+            stats,
+        )
         self.gate = gate
         self.every_frame, self.pace, self.max_frames = every_frame, pace, max_frames
         self.source_state = "ok"
@@ -235,10 +257,21 @@ class InferenceStage:
     The only stage that touches the interpreter.
     """
 
-    def __init__(self, detector: DetectorLike, inbox: LatestSlot[Packet],
-                 outbox: LatestSlot[Result], stop: threading.Event, stats: PipelineStats) -> None:
+    def __init__(
+        self,
+        detector: DetectorLike,
+        inbox: LatestSlot[Packet],
+        outbox: LatestSlot[Result],
+        stop: threading.Event,
+        stats: PipelineStats,
+    ) -> None:
         self.detector, self.inbox, self.outbox, self.stop, self.stats = (
-            detector, inbox, outbox, stop, stats)
+            detector,
+            inbox,
+            outbox,
+            stop,
+            stats,
+        )
         self.names = getattr(detector, "names", {}) or {}
 
     def run(self) -> None:
@@ -281,8 +314,15 @@ class OutputStage:
     sink on every frame must not flood the log) and counted; the other sinks still run.
     """
 
-    def __init__(self, sinks: Iterable[Sink], inbox: LatestSlot[Result], stop: threading.Event,
-                 stats: PipelineStats, *, annotate: bool) -> None:
+    def __init__(
+        self,
+        sinks: Iterable[Sink],
+        inbox: LatestSlot[Result],
+        stop: threading.Event,
+        stats: PipelineStats,
+        *,
+        annotate: bool,
+    ) -> None:
         self.sinks, self.inbox, self.stop, self.stats = list(sinks), inbox, stop, stats
         self.annotate = annotate
 
@@ -314,8 +354,14 @@ class OutputStage:
             name = sink_name(sink)
             n = self.stats.sink_errors.get(name, 0) + 1
             self.stats.sink_errors[name] = n
-            log.error("sink %s failed on frame %d (%d so far): %s", name, result.frame.id, n, exc,
-                      exc_info=n == 1)
+            log.error(
+                "sink %s failed on frame %d (%d so far): %s",
+                name,
+                result.frame.id,
+                n,
+                exc,
+                exc_info=n == 1,
+            )
 
     def close_sinks(self) -> None:
         """``close()`` every sink once (writers flush here), on every kind of stop."""

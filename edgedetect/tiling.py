@@ -30,7 +30,9 @@ from edgedetect.detector import Detector, RawOutput
 from edgedetect.errors import ConfigError
 from edgedetect.nms import nms
 
-EDGE_FRACTION = 0.02  # a box this close to an inner tile edge (fraction of the tile side) is cut by it
+EDGE_FRACTION = (
+    0.02  # a box this close to an inner tile edge (fraction of the tile side) is cut by it
+)
 INSIDE_FRACTION = 0.8  # a tile box this much inside a whole-frame box is part of that person
 
 
@@ -50,7 +52,9 @@ def with_tiles(detector: Detector, tiles: str) -> Detector | TiledDetector:
     return detector if rows * cols == 1 else TiledDetector(detector, rows, cols)
 
 
-def _cut_by_tile(xyxy: np.ndarray, rect: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+def _cut_by_tile(
+    xyxy: np.ndarray, rect: tuple[int, int, int, int], size: tuple[int, int]
+) -> np.ndarray:
     """Boxes touching an edge of ``rect`` that lies inside the frame (the tile cut the person)."""
     x1, y1, x2, y2 = rect
     w, h = size
@@ -62,7 +66,9 @@ def _cut_by_tile(xyxy: np.ndarray, rect: tuple[int, int, int, int], size: tuple[
     return cut
 
 
-def _inside(xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, whole: Detections) -> np.ndarray:
+def _inside(
+    xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, whole: Detections
+) -> np.ndarray:
     """Boxes lying mostly inside a surer whole-frame box of the same class (a part of a person found)."""
     if len(xyxy) == 0 or len(whole) == 0:
         return np.zeros(len(xyxy), bool)
@@ -83,8 +89,11 @@ def lores_size(detector: object) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1])) if size else (320, 240)
 
 
-def tile_rects(width: int, height: int, rows: int, cols: int, overlap: float) -> list[tuple[int, int, int, int]]:
+def tile_rects(
+    width: int, height: int, rows: int, cols: int, overlap: float
+) -> list[tuple[int, int, int, int]]:
     """``rows x cols`` tiles (x1, y1, x2, y2) covering the frame, neighbours overlapping by ``overlap``."""
+
     def spans(size: int, n: int) -> list[tuple[int, int]]:
         if n == 1:
             return [(0, size)]
@@ -108,7 +117,9 @@ class TiledDetector:
 
     needs_full_frame = True  # tiles cut the full-resolution image, not a detector-sized copy
 
-    def __init__(self, detector: Detector, rows: int = 2, cols: int = 2, overlap: float = 0.25) -> None:
+    def __init__(
+        self, detector: Detector, rows: int = 2, cols: int = 2, overlap: float = 0.25
+    ) -> None:
         if not 0.0 <= overlap < 0.5:
             raise ConfigError(f"tile overlap must be in [0, 0.5), got {overlap}")
         self.detector, self.rows, self.cols, self.overlap = detector, rows, cols, overlap
@@ -126,7 +137,9 @@ class TiledDetector:
     def infer(self, tiled: TiledInput) -> tuple[TiledInput, list[RawOutput]]:
         return tiled, [self.detector.infer(t) for t in tiled.tensors]
 
-    def postprocess(self, inferred: tuple[TiledInput, list[RawOutput]], image_size: tuple[int, int]) -> Detections:
+    def postprocess(
+        self, inferred: tuple[TiledInput, list[RawOutput]], image_size: tuple[int, int]
+    ) -> Detections:
         tiled, raws = inferred
         w, h = image_size
         whole = self.detector.postprocess(raws[0], image_size)
@@ -134,7 +147,9 @@ class TiledDetector:
         for (x1, y1, x2, y2), raw in zip(tiled.rects, raws[1:], strict=True):
             d = self.detector.postprocess(raw, (x2 - x1, y2 - y1))
             xyxy = d.xyxy + np.array([x1, y1, x1, y1], np.float32)
-            drop = _cut_by_tile(xyxy, (x1, y1, x2, y2), (w, h)) | _inside(xyxy, d.score, d.class_id, whole)
+            drop = _cut_by_tile(xyxy, (x1, y1, x2, y2), (w, h)) | _inside(
+                xyxy, d.score, d.class_id, whole
+            )
             parts.append(Detections(xyxy[~drop], d.score[~drop], d.class_id[~drop], d.names))
         xyxy = np.concatenate([p.xyxy for p in parts])
         score = np.concatenate([p.score for p in parts])
@@ -147,4 +162,8 @@ class TiledDetector:
         return self.postprocess(raw, (image_bgr.shape[1], image_bgr.shape[0]))
 
     def info(self) -> dict[str, Any]:
-        return {**self.detector.info(), "tiles": f"{self.rows}x{self.cols}", "tile_overlap": self.overlap}
+        return {
+            **self.detector.info(),
+            "tiles": f"{self.rows}x{self.cols}",
+            "tile_overlap": self.overlap,
+        }

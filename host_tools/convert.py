@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from host_tools.datasets.coco import write_coco_json
 
         images_dir = write_coco_json(ds.samples, args.out, args.images_dir)
-        print(
-            f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes"
-        )
+        print(f"wrote {args.out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes")
         print(f"read it back with --dataset coco:{args.out}:{images_dir}")
     else:
         from host_tools.datasets.tfrecord import write_tfrecord

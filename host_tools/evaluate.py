@@ -192,7 +192,9 @@ def load_union(specs: str | list[str], split: Path | None) -> Dataset:
     if isinstance(specs, str) or len(specs) == 1:
         return load_dataset(specs if isinstance(specs, str) else specs[0], split)
     if split is not None:
-        raise DatasetError("--split-file goes with one --dataset; give each its own SPEC#split=FILE")
+        raise DatasetError(
+            "--split-file goes with one --dataset; give each its own SPEC#split=FILE"
+        )
     return load_sources([DataSource.parse(s) for s in specs], "--dataset union")
 
 

@@ -48,15 +48,21 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
     if w.is_dir():
         latest = tf.train.latest_checkpoint(str(w))
         if latest is None:
-            raise ModelError(f"no checkpoint in {w}; pass a training run's checkpoints/ dir or a .weights.h5 file")
+            raise ModelError(
+                f"no checkpoint in {w}; pass a training run's checkpoints/ dir or a .weights.h5 file"
+            )
         restore_checkpoint(ssd, latest)
     elif w.is_file():
         try:
             ssd.keras_model.load_weights(str(w))
         except Exception as exc:  # h5py / Keras raise various types for a wrong file
-            raise ModelError(f"cannot load weights {w} into {cfg.name} ({exc}); was it made with this config?") from exc
+            raise ModelError(
+                f"cannot load weights {w} into {cfg.name} ({exc}); was it made with this config?"
+            ) from exc
     else:
-        raise ModelError(f"weights {w} not found; run host_tools.import_weights or host_tools.train first")
+        raise ModelError(
+            f"weights {w} not found; run host_tools.import_weights or host_tools.train first"
+        )
     return ssd
 
 
@@ -65,7 +71,9 @@ def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
     try:
         tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
     except (tf.errors.OpError, ValueError) as exc:
-        raise ModelError(f"cannot restore checkpoint {prefix} ({exc}); was it made with this config?") from exc
+        raise ModelError(
+            f"cannot restore checkpoint {prefix} ({exc}); was it made with this config?"
+        ) from exc
 
 
 def postprocess_signature(cfg: SSDConfig) -> str:
@@ -79,7 +87,10 @@ def postprocess_signature(cfg: SSDConfig) -> str:
         ("use_regular_nms", "b", str(bool(pp.use_regular_nms)).lower()),
         ("nms_score_threshold", "f", pp.nms_score_threshold),
         ("nms_iou_threshold", "f", pp.nms_iou_threshold),
-        ("y_scale", "f", sy), ("x_scale", "f", sx), ("h_scale", "f", sh), ("w_scale", "f", sw),
+        ("y_scale", "f", sy),
+        ("x_scale", "f", sx),
+        ("h_scale", "f", sh),
+        ("w_scale", "f", sw),
         ("num_classes", "i", m.num_classes),
     ]
     parts = [f'name: "{POSTPROCESS_OP}"']
@@ -110,12 +121,20 @@ class SSDExportModule(tf.Module):
         def _postprocess(box_encodings, class_predictions, anchors):
             # Placeholder body: the converter swaps this function for the custom op.
             del box_encodings, class_predictions, anchors
-            return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="scores"),
-                    tf.constant(0.0, name="classes"), tf.constant(0.0, name="num_detections"))
+            return (
+                tf.constant(0.0, name="boxes"),
+                tf.constant(0.0, name="scores"),
+                tf.constant(0.0, name="classes"),
+                tf.constant(0.0, name="num_detections"),
+            )
 
         self._postprocess = _postprocess
-        self.serve = tf.function(self._serve, input_signature=[
-            tf.TensorSpec([1, size, size, 3], tf.float32, name="normalized_input_image_tensor")])
+        self.serve = tf.function(
+            self._serve,
+            input_signature=[
+                tf.TensorSpec([1, size, size, 3], tf.float32, name="normalized_input_image_tensor")
+            ],
+        )
 
     def _serve(self, image):
         box_encodings, logits = self.model(image, training=False)
@@ -124,7 +143,11 @@ class SSDExportModule(tf.Module):
         scores = tf.identity(scores, name="class_predictions")
         anchors = tf.constant(self._anchors, name="anchors")
         if self.raw:
-            return {"box_encodings": box_encodings, "class_predictions": scores, "anchors": tf.identity(anchors, name="anchors")}
+            return {
+                "box_encodings": box_encodings,
+                "class_predictions": scores,
+                "anchors": tf.identity(anchors, name="anchors"),
+            }
         # tf.function hands the composite's outputs over reversed, as the OD API notes; undo it.
         return self._postprocess(box_encodings, scores, anchors)[::-1]
 
@@ -149,9 +172,13 @@ def normalize(rgb: np.ndarray, size: int) -> np.ndarray:
     return img.astype(np.float32) / 127.5 - 1.0
 
 
-def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_SPLIT,
-                          image_dir: Path = PENNFUDAN / "PNGImages",
-                          sources: Sequence[DataSource] = ()) -> list[np.ndarray]:
+def representative_images(
+    size: int,
+    count: int = 100,
+    split_file: Path = TRAIN_SPLIT,
+    image_dir: Path = PENNFUDAN / "PNGImages",
+    sources: Sequence[DataSource] = (),
+) -> list[np.ndarray]:
     """Calibration inputs: ``count`` training images, plus their mirror images if more are needed.
 
     With ``sources`` (a training mix, as a config's ``[data]`` names it) the images are spread over the
@@ -161,7 +188,10 @@ def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_
     import cv2
 
     paths = _mix_paths(sources, count) if sources else _split_paths(split_file, image_dir, count)
-    out = [normalize(cv2.cvtColor(read_bgr(p, "calibration image"), cv2.COLOR_BGR2RGB), size) for p in paths]
+    out = [
+        normalize(cv2.cvtColor(read_bgr(p, "calibration image"), cv2.COLOR_BGR2RGB), size)
+        for p in paths
+    ]
     i = 0
     while len(out) < count and i < len(paths):
         out.append(out[i][:, ::-1].copy())
@@ -176,7 +206,9 @@ def representative_images(size: int, count: int = 100, split_file: Path = TRAIN_
 
 def _split_paths(split_file: Path, image_dir: Path, count: int) -> list[Path]:
     if not split_file.is_file():
-        raise EdgeDetectError(f"calibration split {split_file} not found; int8 needs the Penn-Fudan train split")
+        raise EdgeDetectError(
+            f"calibration split {split_file} not found; int8 needs the Penn-Fudan train split"
+        )
     return [image_dir / n for n in split_file.read_text().split() if n][:count]
 
 
@@ -194,8 +226,14 @@ def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
     return paths[:count]
 
 
-def convert(ssd: SSDModel, mode: str, raw: bool = False, representative: list[np.ndarray] | None = None,
-            per_channel: bool = True, keras_model=None) -> bytes:
+def convert(
+    ssd: SSDModel,
+    mode: str,
+    raw: bool = False,
+    representative: list[np.ndarray] | None = None,
+    per_channel: bool = True,
+    keras_model=None,
+) -> bytes:
     """Convert the model to TFLite bytes in ``mode`` (see module doc)."""
     if mode not in MODES:
         raise EdgeDetectError(f"unknown mode {mode!r}; use one of {MODES}")
@@ -246,36 +284,61 @@ def name_outputs_after_signature(data: bytes) -> bytes:
 
 def write_labels(model_path: Path, names: list[str]) -> Path:
     """``<model>.labels.txt`` beside the model: one class name a line, line i = class id i."""
-    path = Path(str(model_path)[: -len(".tflite")] + ".labels.txt") if str(model_path).endswith(".tflite") \
+    path = (
+        Path(str(model_path)[: -len(".tflite")] + ".labels.txt")
+        if str(model_path).endswith(".tflite")
         else Path(str(model_path) + ".labels.txt")
+    )
     path.write_text("".join(n.strip() + "\n" for n in names))
     return path
 
 
 @cli_errors("export")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m host_tools.export", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.export", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name or JSON path")
     p.add_argument("--weights", required=True, help=".weights.h5 file or a checkpoint directory")
     p.add_argument("--out", type=Path, required=True, help="TFLite file to write")
     p.add_argument("--mode", choices=MODES, default="int8")
-    p.add_argument("--raw", action="store_true", help="raw-output variant instead of the postprocess op")
+    p.add_argument(
+        "--raw", action="store_true", help="raw-output variant instead of the postprocess op"
+    )
     p.add_argument("--saved-model", type=Path, help="also write a SavedModel to this directory")
-    p.add_argument("--calibration", type=int, default=100, help="representative images for int8, from the config's training mix (else the Penn-Fudan train split)")
-    p.add_argument("--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights")
-    p.add_argument("--labels", default="person", help="comma-separated class names for the label file")
+    p.add_argument(
+        "--calibration",
+        type=int,
+        default=100,
+        help="representative images for int8, from the config's training mix (else the Penn-Fudan train split)",
+    )
+    p.add_argument(
+        "--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights"
+    )
+    p.add_argument(
+        "--labels", default="person", help="comma-separated class names for the label file"
+    )
     args = p.parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
     if args.saved_model:
         export_saved_model(ssd, args.saved_model, raw=True)
         print(f"wrote {args.saved_model}")
-    reps = (representative_images(ssd.config.model.input_size, args.calibration, sources=ssd.config.data.sources)
-            if args.mode == "int8" else None)
-    data = convert(ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor)
+    reps = (
+        representative_images(
+            ssd.config.model.input_size, args.calibration, sources=ssd.config.data.sources
+        )
+        if args.mode == "int8"
+        else None
+    )
+    data = convert(
+        ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     write_labels(args.out, args.labels.split(","))
-    print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})")
+    print(
+        f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})"
+    )
     return 0
 
 

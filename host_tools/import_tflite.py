@@ -52,10 +52,14 @@ def _dequant(interp, detail) -> np.ndarray:
     shape = [1] * q.ndim
     if len(scales) > 1:
         shape[axis] = len(scales)
-    return ((q.astype(np.float32) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+    return ((q.astype(np.float32) - zeros.reshape(shape)) * scales.reshape(shape)).astype(
+        np.float32
+    )
 
 
-def assign_from_tflite(ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, classes_in_model: int = 91) -> int:
+def assign_from_tflite(
+    ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, classes_in_model: int = 91
+) -> int:
     """Copy weights into every conv / batch-norm layer of ``ssd``; returns the number of layers set."""
     tensors = {d["name"]: d for d in interp.get_tensor_details()}
     eps_bn = {}
@@ -63,7 +67,9 @@ def assign_from_tflite(ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, clas
 
     def get(name: str) -> np.ndarray:
         if name not in tensors:
-            raise ModelError(f"TFLite model has no tensor {name!r}; does the config match its architecture?")
+            raise ModelError(
+                f"TFLite model has no tensor {name!r}; does the config match its architecture?"
+            )
         return _dequant(interp, tensors[name])
 
     for layer in ssd.keras_model.layers:
@@ -74,7 +80,9 @@ def assign_from_tflite(ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, clas
             eps_bn[scope] = get(f"{scope}/depthwise_Fold_bias")
             count += 1
         elif isinstance(layer, keras.layers.Conv2D):
-            w = np.transpose(get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars"), (1, 2, 3, 0))  # -> kh,kw,in,out
+            w = np.transpose(
+                get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars"), (1, 2, 3, 0)
+            )  # -> kh,kw,in,out
             if layer.use_bias:  # box predictor: plain conv with bias
                 b = get(f"{scope}/Conv2D_bias")
                 if scope.endswith("ClassPredictor"):
@@ -91,19 +99,29 @@ def assign_from_tflite(ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, clas
             conv_scope = layer.name.replace(SEP, "/").rsplit("/BatchNorm", 1)[0]
             beta = eps_bn[conv_scope]
             n = beta.shape[0]
-            layer.set_weights([np.ones(n, np.float32), beta, np.zeros(n, np.float32),
-                               np.full(n, 1.0 - layer.epsilon, np.float32)])
+            layer.set_weights(
+                [
+                    np.ones(n, np.float32),
+                    beta,
+                    np.zeros(n, np.float32),
+                    np.full(n, 1.0 - layer.epsilon, np.float32),
+                ]
+            )
             count += 1
     return count
 
 
-def tflite_raw_outputs(interp, images_rgb: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+def tflite_raw_outputs(
+    interp, images_rgb: list[np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Box encodings and class scores that the TFLite model feeds its postprocess op, per image."""
     import cv2
 
     pp = [op for op in interp._get_ops_details() if op["op_name"] == "TFLite_Detection_PostProcess"]  # noqa: SLF001
     if not pp:
-        raise ModelError("TFLite model has no TFLite_Detection_PostProcess op to read raw outputs from")
+        raise ModelError(
+            "TFLite model has no TFLite_Detection_PostProcess op to read raw outputs from"
+        )
     box_i, cls_i = pp[0]["inputs"][:2]
     details = {d["index"]: d for d in interp.get_tensor_details()}
     inp = interp.get_input_details()[0]
@@ -124,10 +142,16 @@ def verify_tflite(ssd: SSDModel, interp, images_rgb: list[np.ndarray]) -> dict:
     size = ssd.config.model.input_size
     ref_box, ref_scores = tflite_raw_outputs(interp, images_rgb, size)
     # the quant model's input is (p - 128) / 128; feed the Keras model exactly that
-    x = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_LINEAR) for i in images_rgb]).astype(np.float32)
+    x = np.stack(
+        [cv2.resize(i, (size, size), interpolation=cv2.INTER_LINEAR) for i in images_rgb]
+    ).astype(np.float32)
     box, logits = ssd.keras_model.predict((x - 128.0) / 128.0, verbose=0)
     scores = tf.sigmoid(logits).numpy()
-    ref = ref_scores[..., list(PERSON_COLUMNS)] if ref_scores.shape[-1] > scores.shape[-1] else ref_scores
+    ref = (
+        ref_scores[..., list(PERSON_COLUMNS)]
+        if ref_scores.shape[-1] > scores.shape[-1]
+        else ref_scores
+    )
     person = ref[..., 1] > 0.5
     return {
         "images": len(images_rgb),
@@ -151,10 +175,18 @@ def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
 def main(argv: list[str] | None = None) -> int:
     from host_tools.import_weights import default_verify_images, read_rgb, write_weights
 
-    p = argparse.ArgumentParser(prog="python -m host_tools.import_tflite", description=__doc__.split("\n")[0])
-    p.add_argument("--tflite", type=Path, required=True, help="OD-API SSD TFLite model with the postprocess op")
-    p.add_argument("--config", default="ssd_mobilenet_v1_075_coco", help="config matching its architecture")
-    p.add_argument("--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)")
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.import_tflite", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--tflite", type=Path, required=True, help="OD-API SSD TFLite model with the postprocess op"
+    )
+    p.add_argument(
+        "--config", default="ssd_mobilenet_v1_075_coco", help="config matching its architecture"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)"
+    )
     p.add_argument("--images", type=Path, nargs="*", help="real images to verify on")
     args = p.parse_args(argv)
     ssd, interp = import_tflite(args.tflite, load_config(args.config))

@@ -41,12 +41,16 @@ INPUT = "image_tensor:0"
 def load_graph_def(pb_path: Path) -> tf.compat.v1.GraphDef:
     pb_path = Path(pb_path)
     if not pb_path.is_file():
-        raise ModelError(f"frozen graph {pb_path} not found; pass --pb with an OD-API frozen_inference_graph.pb")
+        raise ModelError(
+            f"frozen graph {pb_path} not found; pass --pb with an OD-API frozen_inference_graph.pb"
+        )
     gd = tf.compat.v1.GraphDef()
     try:
         gd.ParseFromString(pb_path.read_bytes())
     except Exception as exc:  # protobuf raises DecodeError subclasses
-        raise ModelError(f"{pb_path} is not a TensorFlow GraphDef ({exc}); pass a frozen_inference_graph.pb") from exc
+        raise ModelError(
+            f"{pb_path} is not a TensorFlow GraphDef ({exc}); pass a frozen_inference_graph.pb"
+        ) from exc
     return gd
 
 
@@ -68,10 +72,14 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
 
     def take(key: str, shape) -> np.ndarray:
         if key not in consts:
-            raise ModelError(f"graph has no constant {key!r} for the Keras layer; is the config the graph's architecture?")
+            raise ModelError(
+                f"graph has no constant {key!r} for the Keras layer; is the config the graph's architecture?"
+            )
         arr = consts[key]
         if tuple(arr.shape) != tuple(shape):
-            raise ModelError(f"graph constant {key} has shape {arr.shape}, Keras expects {tuple(shape)}")
+            raise ModelError(
+                f"graph constant {key} has shape {arr.shape}, Keras expects {tuple(shape)}"
+            )
         used.add(key)
         return arr
 
@@ -94,9 +102,21 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
             if layer.use_bias:
                 ws.append(take(f"{graph_scope}/biases", layer.weights[1].shape))
             layer.set_weights(ws)
-    weight_like = [k for k in consts if k.split("/")[-1] in
-                   ("weights", "depthwise_weights", "biases", "gamma", "beta", "moving_mean", "moving_variance")
-                   and (k.startswith("FeatureExtractor/") or k.startswith("BoxPredictor"))]
+    weight_like = [
+        k
+        for k in consts
+        if k.split("/")[-1]
+        in (
+            "weights",
+            "depthwise_weights",
+            "biases",
+            "gamma",
+            "beta",
+            "moving_mean",
+            "moving_variance",
+        )
+        and (k.startswith("FeatureExtractor/") or k.startswith("BoxPredictor"))
+    ]
     return sorted(set(weight_like) - used)
 
 
@@ -114,7 +134,9 @@ def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[s
     return {k: np.concatenate(v) if k != ANCHORS else v[0] for k, v in out.items()}
 
 
-def verify(ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[str, float]:
+def verify(
+    ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]
+) -> dict[str, float]:
     """Max abs differences between the graph's and the Keras model's raw outputs on the same input."""
     ref = run_graph(gd, images_rgb)
     box, cls = ssd.keras_model.predict(ref[PREPROCESSED], verbose=0)
@@ -160,12 +182,27 @@ def write_weights(ssd: SSDModel, out: Path) -> None:
 
 @cli_errors("import_weights")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0])
-    p.add_argument("--pb", type=Path, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb")
-    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name or path matching the graph")
-    p.add_argument("--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)")
-    p.add_argument("--images", type=Path, nargs="*", help="real images to verify on (default: INRIA + 4 Penn-Fudan train)")
-    p.add_argument("--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs")
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--pb", type=Path, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb"
+    )
+    p.add_argument(
+        "--config", default="ssdlite_mobilenet_v2", help="config name or path matching the graph"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)"
+    )
+    p.add_argument(
+        "--images",
+        type=Path,
+        nargs="*",
+        help="real images to verify on (default: INRIA + 4 Penn-Fudan train)",
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs"
+    )
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     ssd, gd, unused = import_pb(args.pb, cfg)
@@ -175,11 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     report = verify(ssd, gd, images)
     report["unused_graph_weights"] = unused
     print(json.dumps(report, indent=2))
-    worst = max(report["max_abs_diff_box_encodings"], report["max_abs_diff_class_logits"],
-                report["max_abs_diff_anchors"])
+    worst = max(
+        report["max_abs_diff_box_encodings"],
+        report["max_abs_diff_class_logits"],
+        report["max_abs_diff_anchors"],
+    )
     if worst > args.tolerance or unused:
-        raise ModelError(f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
-                         f"unused weights {unused[:5]}); check the config matches the graph")
+        raise ModelError(
+            f"imported Keras model does not reproduce {args.pb} (max abs diff {worst:.3g}, "
+            f"unused weights {unused[:5]}); check the config matches the graph"
+        )
     write_weights(ssd, args.out)
     return 0
 

@@ -49,26 +49,51 @@ def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
 
 @cli_errors("quantize")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m host_tools.quantize", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.quantize", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--config", default="ssdlite_mobilenet_v2")
-    p.add_argument("--weights", required=True, help=".weights.h5 or checkpoint dir of the float model")
+    p.add_argument(
+        "--weights", required=True, help=".weights.h5 or checkpoint dir of the float model"
+    )
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--modes", default=",".join(MODES + ("qat",)), help=f"comma-separated subset of {MODES + ('qat',)}")
-    p.add_argument("--calibration", type=int, default=100, help="int8 representative set size (from the config's training mix, else the train split)")
-    p.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel")
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES + ("qat",)),
+        help=f"comma-separated subset of {MODES + ('qat',)}",
+    )
+    p.add_argument(
+        "--calibration",
+        type=int,
+        default=100,
+        help="int8 representative set size (from the config's training mix, else the train split)",
+    )
+    p.add_argument(
+        "--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel"
+    )
     p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
-    p.add_argument("--qat-delay", type=int, default=0, help="QAT quantization delay (steps of float training first)")
+    p.add_argument(
+        "--qat-delay",
+        type=int,
+        default=0,
+        help="QAT quantization delay (steps of float training first)",
+    )
     p.add_argument("--qat-batch-size", type=int, default=8, help="QAT fine-tuning batch size")
     p.add_argument("--qat-lr", type=float, default=2e-5, help="QAT fine-tuning peak learning rate")
-    p.add_argument("--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare")
+    p.add_argument(
+        "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    reps = (representative_images(size, args.calibration, sources=ssd.config.data.sources)
-            if {"int8", "qat"} & set(modes) else None)
+    reps = (
+        representative_images(size, args.calibration, sources=ssd.config.data.sources)
+        if {"int8", "qat"} & set(modes)
+        else None
+    )
     rows = []
     for mode in modes:
         out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
@@ -76,18 +101,33 @@ def main(argv: list[str] | None = None) -> int:
         if mode == "qat":
             from host_tools.ssd.qat import qat_finetune
 
-            qat_model = qat_finetune(load_ssd(args.config, args.weights), steps=args.qat_steps,
-                                     delay=args.qat_delay, out_dir=args.out_dir / "qat_run",
-                                     learning_rate=args.qat_lr, batch_size=args.qat_batch_size,
-                                     progress=False)
-            data = convert(ssd, "int8", representative=reps, per_channel=not args.per_tensor,
-                           keras_model=qat_model)
+            qat_model = qat_finetune(
+                load_ssd(args.config, args.weights),
+                steps=args.qat_steps,
+                delay=args.qat_delay,
+                out_dir=args.out_dir / "qat_run",
+                learning_rate=args.qat_lr,
+                batch_size=args.qat_batch_size,
+                progress=False,
+            )
+            data = convert(
+                ssd,
+                "int8",
+                representative=reps,
+                per_channel=not args.per_tensor,
+                keras_model=qat_model,
+            )
         else:
             data = convert(ssd, mode, representative=reps, per_channel=not args.per_tensor)
         out.write_bytes(data)
         write_labels(out, ["person"])
-        row = {"mode": mode, "model": str(out), "size_mb": round(len(data) / 1e6, 3),
-               "convert_s": round(time.time() - t0, 1), "latency_ms": round(latency_ms(out, args.threads), 2)}
+        row = {
+            "mode": mode,
+            "model": str(out),
+            "size_mb": round(len(data) / 1e6, 3),
+            "convert_s": round(time.time() - t0, 1),
+            "latency_ms": round(latency_ms(out, args.threads), 2),
+        }
         print(json.dumps(row), flush=True)
         rows.append(row)
     (args.out_dir / "quantize_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -96,14 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def evaluate_and_compare(rows: list[dict], out_dir: Path, dataset: str = f"pennfudan:{PENNFUDAN}",
-                         split_file: Path | None = TEST_SPLIT) -> Path:
+def evaluate_and_compare(
+    rows: list[dict],
+    out_dir: Path,
+    dataset: str = f"pennfudan:{PENNFUDAN}",
+    split_file: Path | None = TEST_SPLIT,
+) -> Path:
     """Run host_tools.evaluate on each model, then host_tools.compare on all; returns the table's path."""
     eval_dirs = []
     for row in rows:
         d = out_dir / f"eval_{row['mode']}"
-        cmd = [sys.executable, "-m", "host_tools.evaluate", "--model", row["model"], "--dataset", dataset,
-               "--out", str(d), "--no-progress"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "host_tools.evaluate",
+            "--model",
+            row["model"],
+            "--dataset",
+            dataset,
+            "--out",
+            str(d),
+            "--no-progress",
+        ]
         if split_file is not None:
             cmd += ["--split-file", str(split_file)]
         print("+", " ".join(cmd), flush=True)
@@ -113,8 +167,14 @@ def evaluate_and_compare(rows: list[dict], out_dir: Path, dataset: str = f"pennf
     print("+", " ".join(cmd), flush=True)
     table = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     out = out_dir / "comparison.md"
-    extra = ["", "| mode | file size MB | convert s | invoke latency ms (median, this host) |", "| --- | --- | --- | --- |"]
-    extra += [f"| {r['mode']} | {r['size_mb']} | {r['convert_s']} | {r['latency_ms']} |" for r in rows]
+    extra = [
+        "",
+        "| mode | file size MB | convert s | invoke latency ms (median, this host) |",
+        "| --- | --- | --- | --- |",
+    ]
+    extra += [
+        f"| {r['mode']} | {r['size_mb']} | {r['convert_s']} | {r['latency_ms']} |" for r in rows
+    ]
     out.write_text(table + "\n".join(extra) + "\n")
     print(out.read_text())
     return out

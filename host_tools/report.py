@@ -196,7 +196,9 @@ def _tile(
     return tile
 
 
-GalleryItem = tuple[float, str, ImageResult, np.ndarray, str]  # sort key, image name, result, box, caption
+GalleryItem = tuple[
+    float, str, ImageResult, np.ndarray, str
+]  # sort key, image name, result, box, caption
 
 
 def _worst_errors(ev: Evaluation) -> tuple[list[GalleryItem], list[GalleryItem]]:
@@ -207,12 +209,26 @@ def _worst_errors(ev: Evaluation) -> tuple[list[GalleryItem], list[GalleryItem]]
     for r in ev.images:
         m = r.match
         for i in np.flatnonzero(m.fp & (m.scores >= thr)):
-            fps.append((-float(m.scores[i]), r.sample.name, r, r.xyxy[i],
-                        f"FP score {m.scores[i]:.2f}\n{r.sample.name}"))
+            fps.append(
+                (
+                    -float(m.scores[i]),
+                    r.sample.name,
+                    r,
+                    r.xyxy[i],
+                    f"FP score {m.scores[i]:.2f}\n{r.sample.name}",
+                )
+            )
         for j in np.flatnonzero((m.gt_score < thr) & ~m.gt_ignore):
             b = r.sample.boxes[j]
-            misses.append((-float((b[2] - b[0]) * (b[3] - b[1])), r.sample.name, r, b,
-                           f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}"))
+            misses.append(
+                (
+                    -float((b[2] - b[0]) * (b[3] - b[1])),
+                    r.sample.name,
+                    r,
+                    b,
+                    f"MISS {int(b[2] - b[0])}x{int(b[3] - b[1])} px\n{r.sample.name}",
+                )
+            )
     return sorted(fps, key=lambda x: (x[0], x[1])), sorted(misses, key=lambda x: (x[0], x[1]))
 
 
@@ -220,7 +236,9 @@ def _text_row(text: str, width: int, height: int = 26) -> np.ndarray:
     import cv2
 
     row = np.full((height, width, 3), 255, np.uint8)
-    cv2.putText(row, text, (6, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        row, text, (6, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+    )
     return row
 
 
@@ -228,10 +246,24 @@ def _legend(width: int) -> np.ndarray:
     import cv2
 
     legend = np.full((24, width, 3), 255, np.uint8)
-    keys = (("ground truth", GREEN), ("detection (TP)", BLUE), ("false positive", RED), ("missed", ORANGE))
+    keys = (
+        ("ground truth", GREEN),
+        ("detection (TP)", BLUE),
+        ("false positive", RED),
+        ("missed", ORANGE),
+    )
     for k, (txt, col) in enumerate(keys):
         cv2.rectangle(legend, (6 + 170 * k, 6), (20 + 170 * k, 18), col, -1)
-        cv2.putText(legend, txt, (26 + 170 * k, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            legend,
+            txt,
+            (26 + 170 * k, 17),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return legend
 
 
@@ -242,7 +274,10 @@ def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) 
     thr, width = ev.threshold, 180 * cols
     fps, misses = _worst_errors(ev)
     rows = []
-    for title, items, color in (("worst false positives", fps, RED), ("worst misses", misses, ORANGE)):
+    for title, items, color in (
+        ("worst false positives", fps, RED),
+        ("worst misses", misses, ORANGE),
+    ):
         rows.append(_text_row(f"{title} at threshold {thr:g} ({len(items)} in all)", width))
         tiles = [_tile(it[2], it[3], color, it[4], thr) for it in items[:per_kind]]
         if not tiles:
@@ -290,8 +325,11 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"Miss rate at the reference FPPI points: {mr}.",
         "",
         "Other operating points (score threshold: precision / recall / mean IoU): "
-        + "; ".join(f"{p['threshold']:g}: {p['precision']:.3f} / {p['recall']:.3f} / {p['mean_iou']:.3f}"
-                    for p in r.get("operating_points", [])) + ".",
+        + "; ".join(
+            f"{p['threshold']:g}: {p['precision']:.3f} / {p['recall']:.3f} / {p['mean_iou']:.3f}"
+            for p in r.get("operating_points", [])
+        )
+        + ".",
         "",
         "Latency is the wall time of `detect()` (preprocess, inference, postprocess) per image on this",
         "host, after one warm-up call; it is not a Raspberry Pi number.",

@@ -46,17 +46,31 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, base: float, total: int, warmup: int, start_factor: float = 0.1):
         super().__init__()
-        self.base, self.total, self.warmup, self.start_factor = base, max(total, 1), warmup, start_factor
+        self.base, self.total, self.warmup, self.start_factor = (
+            base,
+            max(total, 1),
+            warmup,
+            start_factor,
+        )
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
-        warm = self.base * (self.start_factor + (1 - self.start_factor) * step / max(self.warmup, 1))
-        progress = tf.clip_by_value((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
+        warm = self.base * (
+            self.start_factor + (1 - self.start_factor) * step / max(self.warmup, 1)
+        )
+        progress = tf.clip_by_value(
+            (step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0
+        )
         cos = 0.5 * self.base * (1 + tf.cos(math.pi * progress))
         return tf.where(step < self.warmup, warm, cos)
 
     def get_config(self):
-        return {"base": self.base, "total": self.total, "warmup": self.warmup, "start_factor": self.start_factor}
+        return {
+            "base": self.base,
+            "total": self.total,
+            "warmup": self.warmup,
+            "start_factor": self.start_factor,
+        }
 
 
 def set_seeds(seed: int) -> None:
@@ -65,8 +79,12 @@ def set_seeds(seed: int) -> None:
     tf.random.set_seed(seed)
 
 
-def init_weights(ssd: SSDModel, init: str | None, partial: bool = False,
-                 source_config: str | Path = "ssdlite_mobilenet_v2") -> str:
+def init_weights(
+    ssd: SSDModel,
+    init: str | None,
+    partial: bool = False,
+    source_config: str | Path = "ssdlite_mobilenet_v2",
+) -> str:
     """Load starting weights; returns a short description for the log.
 
     ``partial`` copies from a ``.weights.h5`` of *another* architecture (``source_config``) only the
@@ -84,10 +102,14 @@ def init_weights(ssd: SSDModel, init: str | None, partial: bool = False,
 
         unused = assign_weights(ssd, graph_constants(load_graph_def(p)))
         if unused:
-            raise ModelError(f"{p}: {len(unused)} graph weights have no Keras layer (e.g. {unused[0]}); wrong config?")
+            raise ModelError(
+                f"{p}: {len(unused)} graph weights have no Keras layer (e.g. {unused[0]}); wrong config?"
+            )
         return f"imported from {p}"
     if not p.exists():
-        raise ModelError(f"--init {p} not found; pass a .weights.h5, an OD-API frozen .pb, or 'none'")
+        raise ModelError(
+            f"--init {p} not found; pass a .weights.h5, an OD-API frozen .pb, or 'none'"
+        )
     try:
         ssd.keras_model.load_weights(str(p))
     except Exception as exc:  # Keras / h5py raise assorted types
@@ -102,14 +124,18 @@ def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
     which would pour another architecture's head weights into any layer of the same shape.
     """
     if path.suffix != ".h5" or not path.is_file():
-        raise ModelError(f"--init-partial needs an existing Keras .weights.h5 file, not {path} "
-                         "(make one with host_tools.import_weights)")
+        raise ModelError(
+            f"--init-partial needs an existing Keras .weights.h5 file, not {path} "
+            "(make one with host_tools.import_weights)"
+        )
     src = build_ssd(load_config(source_config))
     try:
         src.keras_model.load_weights(str(path))
     except Exception as exc:  # h5py / Keras raise assorted types
-        raise ModelError(f"cannot load --init {path} as {src.config.name} ({exc}); "
-                         "pass the config it was trained with as --init-config") from exc
+        raise ModelError(
+            f"cannot load --init {path} as {src.config.name} ({exc}); "
+            "pass the config it was trained with as --init-config"
+        ) from exc
     source = {v.name: v for v in src.keras_model.weights}
     loaded = 0
     for v in ssd.keras_model.weights:
@@ -118,8 +144,10 @@ def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
             v.assign(s)
             loaded += 1
     if loaded == 0:
-        raise ModelError(f"--init {path}: no variable name and shape matches {ssd.config.name}; "
-                         "partial init needs a model with the same layer scopes (e.g. the same backbone)")
+        raise ModelError(
+            f"--init {path}: no variable name and shape matches {ssd.config.name}; "
+            "partial init needs a model with the same layer scopes (e.g. the same backbone)"
+        )
     total = len(ssd.keras_model.weights)
     return f"{loaded} of {total} weight tensors from {path} ({src.config.name}; the rest initialised fresh)"
 
@@ -156,7 +184,9 @@ class TrainLog:
 
     COLUMNS = ["step", "loss", "loc", "cls", "num_pos", "lr", "sec_per_step", "giou", "range"]
 
-    def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool) -> None:
+    def __init__(
+        self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool
+    ) -> None:
         path = run_dir / "log.csv"
         new = not path.exists() or start == 0
         self._file = path.open("w" if new else "a", newline="")
@@ -171,9 +201,19 @@ class TrainLog:
             self._bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
     def write(self, step: int, vals: dict[str, float], lr: float, seconds: float) -> None:
-        self._csv.writerow([step, f"{vals['loss']:.5f}", f"{vals['loc']:.5f}", f"{vals['cls']:.5f}",
-                            int(vals["num_pos"]), f"{lr:.3g}", f"{seconds:.3f}", f"{vals.get('giou', 0.0):.5f}",
-                            f"{vals.get('range', 0.0):.5f}"])
+        self._csv.writerow(
+            [
+                step,
+                f"{vals['loss']:.5f}",
+                f"{vals['loc']:.5f}",
+                f"{vals['cls']:.5f}",
+                int(vals["num_pos"]),
+                f"{lr:.3g}",
+                f"{seconds:.3f}",
+                f"{vals.get('giou', 0.0):.5f}",
+                f"{vals.get('range', 0.0):.5f}",
+            ]
+        )
         if step % 10 == 0:
             self._file.flush()
         if self._tb is not None:
@@ -182,7 +222,9 @@ class TrainLog:
                     tf.summary.scalar(k, v)
                 tf.summary.scalar("lr", lr)
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{vals['loss']:.3f}", loc=f"{vals['loc']:.3f}", cls=f"{vals['cls']:.3f}")
+            self._bar.set_postfix(
+                loss=f"{vals['loss']:.3f}", loc=f"{vals['loc']:.3f}", cls=f"{vals['cls']:.3f}"
+            )
             self._bar.update(1)
 
     def close(self) -> None:
@@ -215,14 +257,26 @@ def _require_tensorboard() -> None:
     try:
         import tensorboard  # noqa: F401  (tf.summary needs it; tensorflow-cpu does not bring it)
     except ImportError as exc:
-        raise EdgeDetectError("--tensorboard needs the 'tensorboard' package (pip install tensorboard); "
-                              "log.csv is always written") from exc
+        raise EdgeDetectError(
+            "--tensorboard needs the 'tensorboard' package (pip install tensorboard); "
+            "log.csv is always written"
+        ) from exc
 
 
-def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, resume: bool = False,
-          steps: int | None = None, progress: bool = True, tensorboard: bool = False,
-          ssd: SSDModel | None = None, stop_after: int | None = None, init_partial: bool = False,
-          init_config: str | Path = "ssdlite_mobilenet_v2") -> Path:
+def train(
+    cfg: SSDConfig,
+    run_dir: Path,
+    init: str | None,
+    data: TrainImages,
+    resume: bool = False,
+    steps: int | None = None,
+    progress: bool = True,
+    tensorboard: bool = False,
+    ssd: SSDModel | None = None,
+    stop_after: int | None = None,
+    init_partial: bool = False,
+    init_config: str | Path = "ssdlite_mobilenet_v2",
+) -> Path:
     """Train and return the path of ``final.weights.h5``.
 
     ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
@@ -249,12 +303,17 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     opt = make_optimizer(cfg)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     ckpt = tf.train.Checkpoint(model=ssd.keras_model, optimizer=opt, step=step_var)
-    manager = tf.train.CheckpointManager(ckpt, str(run_dir / "checkpoints"), max_to_keep=cfg.train.keep_checkpoints)
+    manager = tf.train.CheckpointManager(
+        ckpt, str(run_dir / "checkpoints"), max_to_keep=cfg.train.keep_checkpoints
+    )
     if latest:
         ckpt.restore(latest)
     start = int(step_var.numpy())
-    print(f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
-          f"{how}; {device_line()}", flush=True)
+    print(
+        f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
+        f"{how}; {device_line()}",
+        flush=True,
+    )
     train_step = make_train_step(ssd, cfg, opt)
     batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
     log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
@@ -269,7 +328,9 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
             log.write(step + 1, vals, float(lr(step) if callable(lr) else lr), now - t_last)
             t_last = now
             if not math.isfinite(vals["loss"]):
-                raise EdgeDetectError(f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate")
+                raise EdgeDetectError(
+                    f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate"
+                )
             if (step + 1) % cfg.train.checkpoint_every == 0:
                 manager.save(checkpoint_number=step + 1)
     finally:
@@ -281,12 +342,16 @@ def train(cfg: SSDConfig, run_dir: Path, init: str | None, data: TrainImages, re
     return out
 
 
-def training_sources(datasets: list[str] | None, split_file: str | None, cfg: SSDConfig) -> list[DataSource]:
+def training_sources(
+    datasets: list[str] | None, split_file: str | None, cfg: SSDConfig
+) -> list[DataSource]:
     """The CLI's ``--dataset`` list, else the config's ``[data]`` sources, else the Penn-Fudan train split."""
     if datasets:
         sources = [DataSource.parse(d) for d in datasets]
-        return [s if s.split_file else DataSource(s.spec, split_file, s.weight).checked("--split-file")
-                for s in sources]
+        return [
+            s if s.split_file else DataSource(s.spec, split_file, s.weight).checked("--split-file")
+            for s in sources
+        ]
     if split_file:  # the default dataset with another split
         return [DataSource(DEFAULT_DATASET, split_file).checked("--split-file")]
     return [s.resolved() for s in cfg.data.sources] or list(DEFAULT_SOURCES)
@@ -294,27 +359,57 @@ def training_sources(datasets: list[str] | None, split_file: str | None, cfg: SS
 
 @cli_errors("train")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m host_tools.train", description=__doc__.split("\n")[0])
-    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name in host_tools/configs or a JSON path")
-    p.add_argument("--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)")
-    p.add_argument("--init-partial", action="store_true",
-                   help="copy only the --init variables whose names and shapes match (transfer a backbone)")
-    p.add_argument("--init-config", default="ssdlite_mobilenet_v2",
-                   help="with --init-partial: the config the --init weights were made with")
-    p.add_argument("--dataset", action="append", metavar="SPEC[#split=FILE][#weight=W]",
-                   help="a dataset of the training mix (repeat to mix; host_tools.datasets spec, e.g. "
-                        "yolo:../shared/data/capston2/train#weight=3); default: the config's [data] sources, "
-                        "else the Penn-Fudan train split")
-    p.add_argument("--split-file", help="image names to train on, for each --dataset without its own #split=")
-    p.add_argument("--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)")
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.train", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--config",
+        default="ssdlite_mobilenet_v2",
+        help="config name in host_tools/configs or a JSON path",
+    )
+    p.add_argument(
+        "--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)"
+    )
+    p.add_argument(
+        "--init-partial",
+        action="store_true",
+        help="copy only the --init variables whose names and shapes match (transfer a backbone)",
+    )
+    p.add_argument(
+        "--init-config",
+        default="ssdlite_mobilenet_v2",
+        help="with --init-partial: the config the --init weights were made with",
+    )
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="SPEC[#split=FILE][#weight=W]",
+        help="a dataset of the training mix (repeat to mix; host_tools.datasets spec, e.g. "
+        "yolo:../shared/data/capston2/train#weight=3); default: the config's [data] sources, "
+        "else the Penn-Fudan train split",
+    )
+    p.add_argument(
+        "--split-file", help="image names to train on, for each --dataset without its own #split="
+    )
+    p.add_argument(
+        "--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)"
+    )
     p.add_argument("--steps", type=int, help="override train.steps")
     p.add_argument("--batch-size", type=int, help="override train.batch_size")
     p.add_argument("--lr", type=float, help="override train.learning_rate")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
     p.add_argument("--seed", type=int, help="override train.seed")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
-    p.add_argument("--stop-after", type=int, help="stop at this step (checkpointed), keeping the --steps LR schedule")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the run directory's latest checkpoint"
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        help="stop at this step (checkpointed), keeping the --steps LR schedule",
+    )
+    p.add_argument(
+        "--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb"
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
@@ -325,9 +420,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         cfg.train.seed = args.seed
     data = load_train_mix(training_sources(args.dataset, args.split_file, cfg), args.limit)
-    train(cfg, args.run_dir, args.init, data, resume=args.resume, steps=args.steps,
-          progress=not args.no_progress, tensorboard=args.tensorboard, stop_after=args.stop_after,
-          init_partial=args.init_partial, init_config=args.init_config)
+    train(
+        cfg,
+        args.run_dir,
+        args.init,
+        data,
+        resume=args.resume,
+        steps=args.steps,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
+        stop_after=args.stop_after,
+        init_partial=args.init_partial,
+        init_config=args.init_config,
+    )
     return 0
 
 

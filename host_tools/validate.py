@@ -49,11 +49,15 @@ COCO = SHARED / "coco_train"
 DEFAULT_VAL_SETS: dict[str, tuple[DataSource, ...]] = {
     "capston2_valid": (DataSource(f"yolo:{SHARED / 'capston2' / 'valid'}"),),
     "pennfudan_val": (DataSource(f"pennfudan:{PENNFUDAN}", str(VAL_SPLIT)),),
-    "coco_val": (DataSource(f"yolo:{COCO / 'coco128'}", str(SPLITS / "coco128_val.txt")),
-                 DataSource(f"coco:{COCO / 'minicoco/annotations/val.json'}:{COCO / 'minicoco/images'}")),
+    "coco_val": (
+        DataSource(f"yolo:{COCO / 'coco128'}", str(SPLITS / "coco128_val.txt")),
+        DataSource(f"coco:{COCO / 'minicoco/annotations/val.json'}:{COCO / 'minicoco/images'}"),
+    ),
 }
 METRICS = ("ap", "ap50", "ap75", "mean_iou", "lamr")
-_MIN_SCORE = 0.01  # below the evaluator's curve threshold (0.05), so AP and LAMR see every box they use
+_MIN_SCORE = (
+    0.01  # below the evaluator's curve threshold (0.05), so AP and LAMR see every box they use
+)
 
 
 class KerasDetector:
@@ -105,8 +109,13 @@ def summarize(per_set: dict[str, dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([m[k] for m in per_set.values()])) for k in keys}
 
 
-def validate_run(ssd: SSDModel, ckpt_dir: Path, val_sets: dict[str, Dataset],
-                 threshold: float = 0.5, progress: bool = False) -> list[dict[str, Any]]:
+def validate_run(
+    ssd: SSDModel,
+    ckpt_dir: Path,
+    val_sets: dict[str, Dataset],
+    threshold: float = 0.5,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Score each checkpoint in ``ckpt_dir`` on every set; one row (step, summary, per-set) per checkpoint.
 
     Leaves ``ssd`` holding the last checkpoint's weights.
@@ -125,19 +134,26 @@ def validate_run(ssd: SSDModel, ckpt_dir: Path, val_sets: dict[str, Dataset],
         row = {"step": step, "checkpoint": str(prefix), **summarize(per_set), "sets": per_set}
         rows.append(row)
         sets = "  ".join(f"{n} {m['ap50']:.3f}/{m['recall']:.2f}" for n, m in per_set.items())
-        print(f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  mean IoU {row['mean_iou']:.3f}  "
-              f"| AP50/recall {sets}", flush=True)
+        print(
+            f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  mean IoU {row['mean_iou']:.3f}  "
+            f"| AP50/recall {sets}",
+            flush=True,
+        )
     return rows
 
 
-def parse_val_sets(items: list[str] | None, dataset: str | None, split_file: Path | None) -> dict[str, Dataset]:
+def parse_val_sets(
+    items: list[str] | None, dataset: str | None, split_file: Path | None
+) -> dict[str, Dataset]:
     """``--val NAME=SPEC[#split=FILE]`` (repeatable), else ``--dataset``/``--split-file``, else the defaults."""
     if items:
         sets: dict[str, tuple[DataSource, ...]] = {}
         for item in items:
             name, sep, spec = item.partition("=")
             if not sep or not name or ":" in name:
-                raise EdgeDetectError(f"--val {item!r}: use NAME=SPEC[#split=FILE], e.g. street=pennfudan:ROOT")
+                raise EdgeDetectError(
+                    f"--val {item!r}: use NAME=SPEC[#split=FILE], e.g. street=pennfudan:ROOT"
+                )
             sets[name] = (*sets.get(name, ()), DataSource.parse(spec))
     elif dataset:
         sets = {"val": (DataSource(dataset, str(split_file) if split_file else None),)}
@@ -154,30 +170,56 @@ def best_row(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 
 @cli_errors("validate")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m host_tools.validate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools.validate", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--run-dir", type=Path, required=True, help="a host_tools.train run directory")
-    p.add_argument("--val", action="append", metavar="NAME=SPEC[#split=FILE]",
-                   help="a validation set (repeat; the same NAME joins sources); default: capston2_valid, "
-                        "pennfudan_val and coco_val (see the module doc)")
-    p.add_argument("--dataset", help="one validation set instead: a dataset spec (host_tools.datasets)")
-    p.add_argument("--split-file", type=Path, help="with --dataset: validation image names (not the test split)")
-    p.add_argument("--select", choices=METRICS, default="ap50",
-                   help="metric (mean over the sets) that picks the best checkpoint")
-    p.add_argument("--threshold", type=float, default=0.5, help="score threshold for precision/recall/mean IoU")
+    p.add_argument(
+        "--val",
+        action="append",
+        metavar="NAME=SPEC[#split=FILE]",
+        help="a validation set (repeat; the same NAME joins sources); default: capston2_valid, "
+        "pennfudan_val and coco_val (see the module doc)",
+    )
+    p.add_argument(
+        "--dataset", help="one validation set instead: a dataset spec (host_tools.datasets)"
+    )
+    p.add_argument(
+        "--split-file",
+        type=Path,
+        help="with --dataset: validation image names (not the test split)",
+    )
+    p.add_argument(
+        "--select",
+        choices=METRICS,
+        default="ap50",
+        help="metric (mean over the sets) that picks the best checkpoint",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="score threshold for precision/recall/mean IoU"
+    )
     p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
     args = p.parse_args(argv)
     if args.split_file and "test" in args.split_file.name.lower():
-        raise EdgeDetectError(f"--split-file {args.split_file} looks like a test split; select on a validation split")
+        raise EdgeDetectError(
+            f"--split-file {args.split_file} looks like a test split; select on a validation split"
+        )
     if args.split_file and not args.dataset:
         args.dataset = f"pennfudan:{PENNFUDAN}"
     val_sets = parse_val_sets(args.val, args.dataset, args.split_file)
     ssd = build_ssd(load_config(args.run_dir / "config.json"))
     rows = validate_run(ssd, args.run_dir / "checkpoints", val_sets, threshold=args.threshold)
     best = best_row(rows, args.select)
-    out = {"sets": {n: {"spec": d.spec, "images": len(d)} for n, d in val_sets.items()},
-           "select": f"mean {args.select} over the sets", "best_step": best["step"], "checkpoints": rows}
+    out = {
+        "sets": {n: {"spec": d.spec, "images": len(d)} for n, d in val_sets.items()},
+        "select": f"mean {args.select} over the sets",
+        "best_step": best["step"],
+        "checkpoints": rows,
+    }
     (args.run_dir / "validation.json").write_text(json.dumps(out, indent=2))
-    print(f"best by mean {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})")
+    print(
+        f"best by mean {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})"
+    )
     if not args.no_export:
         restore_checkpoint(ssd, best["checkpoint"])
         dest = args.run_dir / "best.weights.h5"

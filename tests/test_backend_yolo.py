@@ -33,7 +33,9 @@ def _build(path, transposed: bool, int8: bool):
     if int8:
         rng = np.random.default_rng(0)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([rng.random((1, SIZE, SIZE, 3), np.float32)] for _ in range(20))
+        conv.representative_dataset = lambda: (
+            [rng.random((1, SIZE, SIZE, 3), np.float32)] for _ in range(20)
+        )
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
@@ -51,7 +53,9 @@ def _reference(image: np.ndarray, threshold: float) -> list[tuple[int, float, np
     canvas = np.full((SIZE, SIZE, 3), 114, np.uint8)
     import cv2
 
-    canvas[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas[top : top + nh, left : left + nw] = cv2.resize(
+        image, (nw, nh), interpolation=cv2.INTER_LINEAR
+    )
     mean = (canvas[:, :, ::-1].astype(np.float32) / 255).mean(axis=(0, 1))
     rows = ROWS + 0.001 * mean.sum()
     found = []
@@ -60,7 +64,9 @@ def _reference(image: np.ndarray, threshold: float) -> list[tuple[int, float, np
         if r[4 + cls] < threshold:
             continue
         cx, cy, bw, bh = r[:4] * SIZE
-        box = (np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]) - [left, top, left, top]) / scale
+        box = (
+            np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]) - [left, top, left, top]
+        ) / scale
         found.append((cls, float(r[4 + cls]), np.clip(box, 0, [w, h, w, h])))
     found.sort(key=lambda f: -f[1])
     kept: list[tuple[int, float, np.ndarray]] = []
@@ -85,14 +91,18 @@ def test_yolo_export_decodes_like_the_reference(tmp_path, transposed, int8):
     det = Detector(path, threshold=0.3, classes=None, num_threads=1)
     assert det.kind == "yolo" and det.input_size == (SIZE, SIZE)
     assert det.input_dtype == (np.int8 if int8 else np.float32)
-    image = np.random.default_rng(1).integers(0, 255, (120, 200, 3), dtype=np.uint8)  # wide: bars top/bottom
+    image = np.random.default_rng(1).integers(
+        0, 255, (120, 200, 3), dtype=np.uint8
+    )  # wide: bars top/bottom
     got = det.detect(image)
     ref = _reference(image, 0.3)
     assert [c for c, _, _ in ref] == [0, 1, 0]  # the duplicate of the first person was suppressed
     assert got.class_id.tolist() == [c for c, _, _ in ref]
     tol = 0.02 if int8 else 1e-4
     np.testing.assert_allclose(got.score, [s for _, s, _ in ref], atol=tol)
-    np.testing.assert_allclose(got.xyxy, np.stack([b for _, _, b in ref]), atol=2.0 if int8 else 0.01)
+    np.testing.assert_allclose(
+        got.xyxy, np.stack([b for _, _, b in ref]), atol=2.0 if int8 else 0.01
+    )
     assert [got.names[int(i)] for i in got.class_id] == ["person", "bicycle", "person"]
 
 
@@ -106,7 +116,10 @@ def test_yolo_class_filter_and_metadata_names(tmp_path):
     path = _build(tmp_path / "meta.tflite", transposed=False, int8=False)
     path.with_suffix(".labels.txt").unlink()
     with zipfile.ZipFile(path, "a") as zf:
-        zf.writestr("metadata.json", json.dumps({"names": {"0": "person", "1": "bicycle"}, "imgsz": [SIZE, SIZE]}))
+        zf.writestr(
+            "metadata.json",
+            json.dumps({"names": {"0": "person", "1": "bicycle"}, "imgsz": [SIZE, SIZE]}),
+        )
     det = Detector(path, threshold=0.3, num_threads=1)  # default classes: person
     got = det.detect(np.zeros((64, 64, 3), np.uint8))
     assert det.names == {0: "person", 1: "bicycle"}

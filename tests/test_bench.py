@@ -68,14 +68,41 @@ def test_bench_json_end_to_end(capsys, coco_model):
     if not SAMPLE.is_file():
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model
-    code = main(["bench", "--json", "--model", str(model), "--labels", str(labels), "--source",
-                 str(SAMPLE), "--frames", "20", "--rounds", "2", "--threads", "1"])
+    code = main(
+        [
+            "bench",
+            "--json",
+            "--model",
+            str(model),
+            "--labels",
+            str(labels),
+            "--source",
+            str(SAMPLE),
+            "--frames",
+            "20",
+            "--rounds",
+            "2",
+            "--threads",
+            "1",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     r = json.loads(out)
-    for key in ("bare_fps", "pipeline_fps", "naive_fps", "bare_ms_p50", "bare_ms_p95",
-                "latency_ms_p50", "latency_ms_p95", "dropped_frames", "stale_frames",
-                "pipeline_over_bare", "pipeline_over_naive", "latency_p95_over_bare_p95"):
+    for key in (
+        "bare_fps",
+        "pipeline_fps",
+        "naive_fps",
+        "bare_ms_p50",
+        "bare_ms_p95",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "dropped_frames",
+        "stale_frames",
+        "pipeline_over_bare",
+        "pipeline_over_naive",
+        "latency_p95_over_bare_p95",
+    ):
         assert isinstance(r[key], (int, float)), key
     assert r["frames"] == 20 and r["threads"] == 1 and r["frame_size"] == [640, 480]
     assert 0 < r["bare_ms_p50"] <= r["bare_ms_p95"]
@@ -86,8 +113,11 @@ def test_bench_json_end_to_end(capsys, coco_model):
     cam = r["camera"]
     assert cam["stale_frames"] == 0 and cam["unchecked_frames"] == 0
     assert cam["pipeline_fps"] > 0 and cam["latency_ms_p95"] >= cam["latency_ms_p50"] > 0
-    assert set(r["targets"]) == {"pipeline_over_bare", "pipeline_over_naive",
-                                 "latency_p95_over_bare_p95"}
+    assert set(r["targets"]) == {
+        "pipeline_over_bare",
+        "pipeline_over_naive",
+        "latency_p95_over_bare_p95",
+    }
 
 
 def test_bench_rejects_too_few_frames(capsys, coco_model):
@@ -114,12 +144,25 @@ def test_bench_runs_exactly_the_frames_asked_for_with_the_detector_settings_aske
     if not SAMPLE.is_file():
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model
-    r = run_benchmark(model, labels, str(SAMPLE), frames=29, threads=1, camera=False, rounds=2,
-                      threshold=0.3, classes=("person", "dog"))
+    r = run_benchmark(
+        model,
+        labels,
+        str(SAMPLE),
+        frames=29,
+        threads=1,
+        camera=False,
+        rounds=2,
+        threshold=0.3,
+        classes=("person", "dog"),
+    )
     assert r["frames"] == 29 and r["rounds"] == 2  # 15 + 14, not 2 x 14 = 28
     assert r["threshold"] == 0.3 and r["classes"] == ["dog", "person"]
-    assert run_benchmark(model, labels, str(SAMPLE), frames=10, threads=1, camera=False, rounds=1,
-                         classes=None)["classes"] == "all"
+    assert (
+        run_benchmark(
+            model, labels, str(SAMPLE), frames=10, threads=1, camera=False, rounds=1, classes=None
+        )["classes"]
+        == "all"
+    )
 
 
 def test_bench_cli_passes_threshold_and_classes_on(capsys, coco_model):
@@ -127,9 +170,29 @@ def test_bench_cli_passes_threshold_and_classes_on(capsys, coco_model):
     if not SAMPLE.is_file():
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model
-    code = main(["bench", "--json", "--model", str(model), "--labels", str(labels), "--source", str(SAMPLE),
-                 "--frames", "10", "--rounds", "1", "--threads", "1", "--no-camera", "--threshold", "0.3",
-                 "--classes", "person,car"])
+    code = main(
+        [
+            "bench",
+            "--json",
+            "--model",
+            str(model),
+            "--labels",
+            str(labels),
+            "--source",
+            str(SAMPLE),
+            "--frames",
+            "10",
+            "--rounds",
+            "1",
+            "--threads",
+            "1",
+            "--no-camera",
+            "--threshold",
+            "0.3",
+            "--classes",
+            "person,car",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     r = json.loads(out)

@@ -21,9 +21,13 @@ def test_box_coder_round_trip_and_known_value() -> None:
     np.testing.assert_allclose(decode_center_size(codes, anchors), boxes, atol=1e-5)
     # zero code -> the anchor itself
     anchor = np.array([[0.5, 0.5, 0.2, 0.4]])
-    np.testing.assert_allclose(decode_center_size(np.zeros((1, 4)), anchor), [[0.4, 0.3, 0.6, 0.7]], atol=1e-6)
+    np.testing.assert_allclose(
+        decode_center_size(np.zeros((1, 4)), anchor), [[0.4, 0.3, 0.6, 0.7]], atol=1e-6
+    )
     # ty = 10 moves the centre by one anchor height (scale 10)
-    np.testing.assert_allclose(decode_center_size([[10, 0, 0, 0]], anchor)[0, [0, 2]], [0.6, 0.8], atol=1e-6)
+    np.testing.assert_allclose(
+        decode_center_size([[10, 0, 0, 0]], anchor)[0, [0, 2]], [0.6, 0.8], atol=1e-6
+    )
 
 
 def test_detections_indexing_filter_json() -> None:

@@ -26,10 +26,19 @@ MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("EDGEDETECT_NATIVE_LOGS", "OPENCV_LOG_LEVEL",
-                                                            "OPENCV_FFMPEG_LOGLEVEL")}
-    return subprocess.run([sys.executable, "-m", "edgedetect", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("EDGEDETECT_NATIVE_LOGS", "OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "edgedetect", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +66,30 @@ def _one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> 
 
 
 def test_truncated_jpeg_is_an_error_not_a_grey_image(files: Path) -> None:
-    _one_error_line(_cli("detect", str(files / "cut.jpg"), "--model", str(MODEL), cwd=files),
-                    str(files / "cut.jpg"), "truncated")
+    _one_error_line(
+        _cli("detect", str(files / "cut.jpg"), "--model", str(MODEL), cwd=files),
+        str(files / "cut.jpg"),
+        "truncated",
+    )
     with pytest.raises(ImageError, match="truncated"):
         read_bgr(files / "cut.jpg")
 
 
 def test_truncated_png_is_one_line_without_libpng_chatter(files: Path) -> None:
-    _one_error_line(_cli("detect", str(files / "cut.png"), "--model", str(MODEL), cwd=files),
-                    str(files / "cut.png"), "truncated")
+    _one_error_line(
+        _cli("detect", str(files / "cut.png"), "--model", str(MODEL), cwd=files),
+        str(files / "cut.png"),
+        "truncated",
+    )
 
 
 def test_every_cut_of_a_jpeg_is_found_and_whole_files_pass() -> None:
     photo = skimage_bgr("coffee")
     for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
         data = cv2.imencode(".jpg", photo, params)[1].tobytes()
-        assert not jpeg_truncated(data) and not jpeg_truncated(data + b"camera trailer \xff\xd8 bytes")
+        assert not jpeg_truncated(data) and not jpeg_truncated(
+            data + b"camera trailer \xff\xd8 bytes"
+        )
         assert all(jpeg_truncated(data[:k]) for k in range(2, len(data) - 1, 331))
         assert jpeg_truncated(data[:-2])
     assert not jpeg_truncated(b"\x89PNG not a jpeg")
@@ -80,10 +97,25 @@ def test_every_cut_of_a_jpeg_is_found_and_whole_files_pass() -> None:
 
 def test_directories_given_as_files_say_so(files: Path) -> None:
     folder = files / "folder"
-    _one_error_line(_cli("detect", str(files / "ok.jpg"), "--model", str(folder), cwd=files),
-                    str(folder), "is a directory")
-    _one_error_line(_cli("detect", str(files / "ok.jpg"), "--model", str(MODEL), "--labels", str(folder),
-                         cwd=files), str(folder), "is a directory", "labels.txt")
+    _one_error_line(
+        _cli("detect", str(files / "ok.jpg"), "--model", str(folder), cwd=files),
+        str(folder),
+        "is a directory",
+    )
+    _one_error_line(
+        _cli(
+            "detect",
+            str(files / "ok.jpg"),
+            "--model",
+            str(MODEL),
+            "--labels",
+            str(folder),
+            cwd=files,
+        ),
+        str(folder),
+        "is a directory",
+        "labels.txt",
+    )
     with pytest.raises(ImageError, match="is a directory"):
         read_bgr(folder)
     with pytest.raises(ModelError, match="is a directory"):
@@ -101,19 +133,31 @@ def test_litert_delegate_line_is_quiet_unless_verbose(files: Path) -> None:
 
 
 def test_undecodable_video_is_one_line_without_ffmpeg_or_opencv_chatter(files: Path) -> None:
-    result = _cli("run", "--source", f"file:{files / 'garbage.mp4'}", "--no-preview", "--model", str(MODEL),
-                  cwd=files)
+    result = _cli(
+        "run",
+        "--source",
+        f"file:{files / 'garbage.mp4'}",
+        "--no-preview",
+        "--model",
+        str(MODEL),
+        cwd=files,
+    )
     _one_error_line(result, str(files / "garbage.mp4"))
 
 
-def test_label_file_for_another_model_warns_with_both_numbers(tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_label_file_for_another_model_warns_with_both_numbers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     interp, _ = load_interpreter(need_shared(COCO_MODEL), 1)
     assert class_count(interp) == 90
     assert class_count(load_interpreter(MODEL, 1)[0]) == 1
-    assert check_label_count(load_labels(COCO_LABELS), 90, COCO_LABELS, COCO_MODEL) is None  # ??? gaps kept
+    assert (
+        check_label_count(load_labels(COCO_LABELS), 90, COCO_LABELS, COCO_MODEL) is None
+    )  # ??? gaps kept
     coco80 = tmp_path / "coco80.txt"  # the YOLO-style list: 80 names without the gaps
-    coco80.write_text("\n".join(name for _, name in sorted(load_labels(COCO_LABELS).items())) + "\n")
+    coco80.write_text(
+        "\n".join(name for _, name in sorted(load_labels(COCO_LABELS).items())) + "\n"
+    )
     with caplog.at_level(logging.WARNING, logger="edgedetect"):
         message = check_label_count(load_labels(coco80), class_count(interp), coco80, COCO_MODEL)
     assert message is not None and "80" in message and "90" in message and str(coco80) in message
@@ -135,23 +179,44 @@ def test_folder_source_skips_a_truncated_frame_with_a_warning(files: Path) -> No
     assert [p.name for p in src.unreadable] == ["b.jpg"]
 
 
-def test_detect_with_a_label_file_for_another_model_warns_once_with_both_numbers(files: Path) -> None:
+def test_detect_with_a_label_file_for_another_model_warns_once_with_both_numbers(
+    files: Path,
+) -> None:
     model, labels = need_shared(COCO_MODEL), need_shared(COCO_LABELS)
     coco80 = files / "coco80.txt"
     coco80.write_text("\n".join(name for _, name in sorted(load_labels(labels).items())) + "\n")
-    result = _cli("detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(coco80),
-                  "--classes", "all", cwd=files)
+    result = _cli(
+        "detect",
+        str(files / "ok.jpg"),
+        "--model",
+        str(model),
+        "--labels",
+        str(coco80),
+        "--classes",
+        "all",
+        cwd=files,
+    )
     assert result.returncode == 0, result.stderr
     warnings = [ln for ln in result.stderr.splitlines() if "covers" in ln]
-    assert len(warnings) == 1 and "80" in warnings[0] and "90" in warnings[0] and str(coco80) in warnings[0]
-    fitting = _cli("detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(labels), cwd=files)
+    assert (
+        len(warnings) == 1
+        and "80" in warnings[0]
+        and "90" in warnings[0]
+        and str(coco80) in warnings[0]
+    )
+    fitting = _cli(
+        "detect", str(files / "ok.jpg"), "--model", str(model), "--labels", str(labels), cwd=files
+    )
     assert fitting.returncode == 0 and fitting.stderr == ""
 
 
 def test_detect_names_a_folder_given_as_an_image(files: Path) -> None:
     folder = files / "folder"
-    _one_error_line(_cli("detect", str(files / "ok.jpg"), str(folder), "--model", str(MODEL), cwd=files),
-                    str(folder), "is a directory")
+    _one_error_line(
+        _cli("detect", str(files / "ok.jpg"), str(folder), "--model", str(MODEL), cwd=files),
+        str(folder),
+        "is a directory",
+    )
 
 
 def test_quieting_opencv_works_without_cv2_utils_logging(monkeypatch) -> None:

@@ -48,15 +48,27 @@ def photo_files(tmp_path_factory, astronaut_bgr, chelsea_bgr) -> dict[str, Path]
     return paths
 
 
-def test_detect_json_on_inria_and_skimage_photos(capsys, coco_model, inria_test, photo_files,
-                                                 tmp_path):
+def test_detect_json_on_inria_and_skimage_photos(
+    capsys, coco_model, inria_test, photo_files, tmp_path
+):
     model, labels = coco_model
     inria = sorted((inria_test / "pos").glob("*.png"))
     assert len(inria) == 4
     images = [*inria, photo_files["astronaut"], photo_files["chelsea"]]
-    code, out, err = _run(capsys, "detect", *map(str, images), "--model", str(model),
-                          "--labels", str(labels), "--threads", "1", "--json",
-                          "--save-dir", str(tmp_path / "drawn"))
+    code, out, err = _run(
+        capsys,
+        "detect",
+        *map(str, images),
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--threads",
+        "1",
+        "--json",
+        "--save-dir",
+        str(tmp_path / "drawn"),
+    )
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["image"] for r in records] == [str(p) for p in images]
@@ -82,9 +94,18 @@ def test_detect_json_on_inria_and_skimage_photos(capsys, coco_model, inria_test,
 
 def test_detect_human_output_one_line_per_image(capsys, coco_model, photo_files):
     model, labels = coco_model
-    code, out, _ = _run(capsys, "detect", str(photo_files["astronaut"]),
-                        str(photo_files["chelsea"]), "--model", str(model), "--labels",
-                        str(labels), "--classes", "all")
+    code, out, _ = _run(
+        capsys,
+        "detect",
+        str(photo_files["astronaut"]),
+        str(photo_files["chelsea"]),
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--classes",
+        "all",
+    )
     lines = out.splitlines()
     assert code == 0 and len(lines) == 2
     assert "astronaut.png: 512x512" in lines[0] and "person 0." in lines[0]
@@ -102,8 +123,9 @@ def test_detect_errors_are_one_line_exit_2(capsys, coco_model, photo_files, tmp_
     code, _, err = _run(capsys, "detect", str(not_image), *m)
     _assert_one_line_error(code, err, "cannot read image", "notes.png")
 
-    code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), "--model",
-                        str(tmp_path / "missing.tflite"))
+    code, _, err = _run(
+        capsys, "detect", str(photo_files["astronaut"]), "--model", str(tmp_path / "missing.tflite")
+    )
     _assert_one_line_error(code, err, "model not found", "missing.tflite", "--model")
 
     corrupt = tmp_path / "corrupt.tflite"
@@ -111,8 +133,15 @@ def test_detect_errors_are_one_line_exit_2(capsys, coco_model, photo_files, tmp_
     code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), "--model", str(corrupt))
     _assert_one_line_error(code, err, "corrupt.tflite")
 
-    code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), "--model", str(model),
-                        "--labels", str(tmp_path / "labels.txt"))
+    code, _, err = _run(
+        capsys,
+        "detect",
+        str(photo_files["astronaut"]),
+        "--model",
+        str(model),
+        "--labels",
+        str(tmp_path / "labels.txt"),
+    )
     _assert_one_line_error(code, err, "labels.txt")
 
     code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), *m, "--classes", "unicorn")
@@ -129,8 +158,9 @@ def test_run_errors_are_one_line_exit_2(capsys, coco_model, tmp_path):
     _assert_one_line_error(code, err, "unknown source spec 'foo:bar'")
     code, _, err = _run(capsys, "run", "--source", str(tmp_path / "gone.mp4"), *m)
     _assert_one_line_error(code, err, "gone.mp4")
-    code, _, err = _run(capsys, "run", "--source", str(SAMPLE), *m, "--output",
-                        str(tmp_path / "out.gif"))
+    code, _, err = _run(
+        capsys, "run", "--source", str(SAMPLE), *m, "--output", str(tmp_path / "out.gif")
+    )
     _assert_one_line_error(code, err, "out.gif")
     code, _, err = _run(capsys, "run", "--config", str(tmp_path / "c.toml"), "--source", "usb:0")
     _assert_one_line_error(code, err, "--config", "--source")
@@ -146,9 +176,25 @@ def test_run_headless_every_frame_writes_video_and_events(capsys, coco_model, tm
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model
     out, events = tmp_path / "out.mp4", tmp_path / "events.jsonl"
-    code, _, err = _run(capsys, "run", "--source", str(SAMPLE), "--model", str(model),
-                        "--labels", str(labels), "--max-frames", "8", "--output", str(out),
-                        "--events", str(events), "--no-preview", "--threads", "1")
+    code, _, err = _run(
+        capsys,
+        "run",
+        "--source",
+        str(SAMPLE),
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--max-frames",
+        "8",
+        "--output",
+        str(out),
+        "--events",
+        str(events),
+        "--no-preview",
+        "--threads",
+        "1",
+    )
     assert code == 0, err
     assert "8 frames" in err and "dropped 0" in err
     cap = cv2.VideoCapture(str(out))
@@ -168,13 +214,26 @@ def _env() -> dict[str, str]:
 
 
 def test_process_exit_codes_and_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "edgedetect", "--version"], capture_output=True,
-                          text=True, env=_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgedetect", "--version"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("edgedetect ")
-    proc = subprocess.run([sys.executable, "-m", "edgedetect", "detect", str(tmp_path / "x.jpg")],
-                          capture_output=True, text=True, env=_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgedetect", "detect", str(tmp_path / "x.jpg")],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == f"edgedetect: error: image not found: {tmp_path / 'x.jpg'}"
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == f"edgedetect: error: image not found: {tmp_path / 'x.jpg'}"
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -184,9 +243,27 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path, signum
     model, labels = coco_model
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgedetect", "run", "--source", str(SAMPLE), "--realtime",
-         "--model", str(model), "--labels", str(labels), "--threads", "1", "--output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "edgedetect",
+            "run",
+            "--source",
+            str(SAMPLE),
+            "--realtime",
+            "--model",
+            str(model),
+            "--labels",
+            str(labels),
+            "--threads",
+            "1",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
     )
     deadline = time.monotonic() + 30
     while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
@@ -208,8 +285,18 @@ def test_detect_cli_finds_nine_of_ten_inria_people(capsys, coco_model, inria_tes
     model, labels = coco_model
     anns = sorted((inria_test / "annotations").glob("*.txt"))
     images = [inria_test / "pos" / (a.stem + ".png") for a in anns]
-    code, out, err = _run(capsys, "detect", *map(str, images), "--model", str(model),
-                          "--labels", str(labels), "--threshold", "0.5", "--json")
+    code, out, err = _run(
+        capsys,
+        "detect",
+        *map(str, images),
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--threshold",
+        "0.5",
+        "--json",
+    )
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     found = total = 0
@@ -222,16 +309,27 @@ def test_detect_cli_finds_nine_of_ten_inria_people(capsys, coco_model, inria_tes
     assert total == 10 and found >= 9, f"found {found} of {total}"
 
 
-def test_detect_save_dir_keeps_same_named_images_apart(capsys, coco_model, photo_files,
-                                                       tmp_path) -> None:
+def test_detect_save_dir_keeps_same_named_images_apart(
+    capsys, coco_model, photo_files, tmp_path
+) -> None:
     model, labels = coco_model
     other = tmp_path / "other"
     other.mkdir()
     twin = other / photo_files["astronaut"].name
     twin.write_bytes(photo_files["chelsea"].read_bytes())  # same name, different picture
     out_dir = tmp_path / "drawn"
-    code, _, err = _run(capsys, "detect", str(photo_files["astronaut"]), str(twin),
-                        "--model", str(model), "--labels", str(labels), "--save-dir", str(out_dir))
+    code, _, err = _run(
+        capsys,
+        "detect",
+        str(photo_files["astronaut"]),
+        str(twin),
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--save-dir",
+        str(out_dir),
+    )
     assert code == 0, err
     saved = sorted(p.name for p in out_dir.iterdir())
     assert saved == ["astronaut-2.detections.jpg", "astronaut.detections.jpg"]

@@ -81,7 +81,9 @@ def test_tf2_fpnlite_model_float_input(coco: Detector, astronaut_bgr) -> None:
 
 
 def test_whole_saved_model_export_is_adapted(coco: Detector, astronaut_bgr, chelsea_bgr) -> None:
-    det = Detector(need_shared(SHARED_MODELS / "ssd_mobilenet_v2_320_coco_tf2_no_postprocess.tflite"))
+    det = Detector(
+        need_shared(SHARED_MODELS / "ssd_mobilenet_v2_320_coco_tf2_no_postprocess.tflite")
+    )
     assert det.kind == "odapi_saved_model" and det.input_size == (320, 320)
     got = det.detect(astronaut_bgr)
     assert got.labels[:1] == ["person"]

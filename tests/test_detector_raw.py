@@ -36,7 +36,10 @@ def build_raw_model(path: Path, with_anchor_output: bool) -> Path:
     @tf.function(input_signature=[tf.TensorSpec([1, 32, 32, 3], tf.float32)])
     def serve(x):
         z = tf.reduce_mean(x) * 0.0
-        out = {"box_encodings": tf.constant(CODES[None]) + z, "class_scores": tf.constant(SCORES[None]) + z}
+        out = {
+            "box_encodings": tf.constant(CODES[None]) + z,
+            "class_scores": tf.constant(SCORES[None]) + z,
+        }
         if with_anchor_output:
             out["anchors"] = tf.constant(ANCHORS) + z
         return out
@@ -72,9 +75,9 @@ def test_raw_model_decoding(tmp_path: Path, with_anchor_output: bool) -> None:
     got = det.detect(image)
     # person: anchors 0 (0.9), 2 (0.8, IoU with 0 ~0.79 -> suppressed), 1 (0.6);
     # car: anchor 1 (0.7), 3 (0.55). The background column never yields a detection.
-    assert [(label, round(float(s), 2)) for label, s in zip(got.labels, got.score, strict=True)] == [
-        ("person", 0.9), ("car", 0.7), ("person", 0.6), ("car", 0.55)
-    ]
+    assert [
+        (label, round(float(s), 2)) for label, s in zip(got.labels, got.score, strict=True)
+    ] == [("person", 0.9), ("car", 0.7), ("person", 0.6), ("car", 0.55)]
     np.testing.assert_allclose(got.xyxy[0], expected_xyxy(0), atol=1e-3)
     np.testing.assert_allclose(got.xyxy[1], expected_xyxy(1), atol=1e-3)
     np.testing.assert_allclose(got.xyxy[3], expected_xyxy(3), atol=1e-3)

@@ -231,10 +231,21 @@ def test_compare_missing_report_exits_2(tmp_path, capsys):
 def test_union_of_datasets_is_scored_as_one_set(tmp_path, split):
     """Two --dataset specs (each with its own #split=) give one report over both sets' images."""
     need(PENNFUDAN, INRIA, MODEL)
-    union = run_evaluation(MODEL, [f"pennfudan:{PENNFUDAN}#split={split}", f"inria:{INRIA / 'Test'}"],
-                           tmp_path / "u", labels=LABELS, progress=False)
-    alone = run_evaluation(MODEL, f"pennfudan:{PENNFUDAN}", tmp_path / "p", labels=LABELS,
-                           split_file=split, progress=False)
+    union = run_evaluation(
+        MODEL,
+        [f"pennfudan:{PENNFUDAN}#split={split}", f"inria:{INRIA / 'Test'}"],
+        tmp_path / "u",
+        labels=LABELS,
+        progress=False,
+    )
+    alone = run_evaluation(
+        MODEL,
+        f"pennfudan:{PENNFUDAN}",
+        tmp_path / "p",
+        labels=LABELS,
+        split_file=split,
+        progress=False,
+    )
     assert union["images"] == len(IMAGES) + 4
     assert union["gt_boxes"] == alone["gt_boxes"] + 10  # INRIA's four test images hold 10 people
     assert union["tp"] >= alone["tp"] and " + " in union["dataset"]["spec"]

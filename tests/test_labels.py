@@ -26,8 +26,16 @@ def test_plain_without_background_line() -> None:
 
 
 def test_id_prefixed_zero_and_one_based() -> None:
-    assert parse_labels("0  person\n1  bicycle\n3 motorcycle") == {0: "person", 1: "bicycle", 3: "motorcycle"}
-    assert parse_labels("1 person\n2 bicycle\n90 toothbrush") == {0: "person", 1: "bicycle", 89: "toothbrush"}
+    assert parse_labels("0  person\n1  bicycle\n3 motorcycle") == {
+        0: "person",
+        1: "bicycle",
+        3: "motorcycle",
+    }
+    assert parse_labels("1 person\n2 bicycle\n90 toothbrush") == {
+        0: "person",
+        1: "bicycle",
+        89: "toothbrush",
+    }
 
 
 def test_pbtxt_roundtrip_and_comments(tmp_path: Path) -> None:
@@ -56,8 +64,11 @@ def test_missing_file_names_path(tmp_path: Path) -> None:
 
 
 def test_shared_label_files_agree_on_person() -> None:
-    for name in ("coco_labels.txt", "ssd_mobilenet_v2_fpnlite_320_coco_tf2.labels.txt",
-                 "ssd_mobilenet_v2_320_coco_tf2_no_postprocess.labels.txt"):
+    for name in (
+        "coco_labels.txt",
+        "ssd_mobilenet_v2_fpnlite_320_coco_tf2.labels.txt",
+        "ssd_mobilenet_v2_320_coco_tf2_no_postprocess.labels.txt",
+    ):
         names = load_labels(need_shared(SHARED_MODELS / name))
         assert names[0] == "person", name
         assert names[2] == "car", name

@@ -49,7 +49,9 @@ def test_motion_runs_inference_and_noise_does_not() -> None:
     clock.t = 0.0
     gate(FrameTestDouble(scene))
     # sensor noise (+-3 grey levels) is not motion
-    noisy = np.clip(scene.astype(np.int16) + rng.integers(-3, 4, scene.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(scene.astype(np.int16) + rng.integers(-3, 4, scene.shape), 0, 255).astype(
+        np.uint8
+    )
     clock.t = 1.0
     assert gate(FrameTestDouble(noisy)) is False
     # a person pasted into the scene is

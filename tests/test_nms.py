@@ -60,9 +60,9 @@ def brute_force_nms(boxes, scores, thr, max_det, classes):
     return kept
 
 
-box = st.tuples(
-    st.integers(0, 40), st.integers(0, 40), st.integers(1, 30), st.integers(1, 30)
-).map(lambda t: [float(t[0]), float(t[1]), float(t[0] + t[2]), float(t[1] + t[3])])
+box = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(1, 30), st.integers(1, 30)).map(
+    lambda t: [float(t[0]), float(t[1]), float(t[0] + t[2]), float(t[1] + t[3])]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -77,7 +77,10 @@ def test_nms_matches_brute_force(data, thr, max_det, class_aware) -> None:
     scores = [d[1] / 1000 for d in data]
     classes = [d[2] for d in data] if class_aware else None
     got = nms(
-        np.array(boxes, float).reshape(-1, 4), np.array(scores, np.float32), thr, max_det,
+        np.array(boxes, float).reshape(-1, 4),
+        np.array(scores, np.float32),
+        thr,
+        max_det,
         None if classes is None else np.array(classes),
     ).tolist()
     scores32 = np.array(scores, np.float32).tolist()  # nms compares scores as float32

@@ -20,8 +20,9 @@ NAMES = {0: "person", 2: "car"}
 
 
 def _dets(*boxes: tuple[float, float, float, float], cls: int = 0) -> Detections:
-    return Detections(np.array(boxes, np.float32).reshape(-1, 4), [0.9] * len(boxes),
-                      [cls] * len(boxes), NAMES)
+    return Detections(
+        np.array(boxes, np.float32).reshape(-1, 4), [0.9] * len(boxes), [cls] * len(boxes), NAMES
+    )
 
 
 def test_draw_detections_draws_on_a_copy_along_the_box():
@@ -90,7 +91,11 @@ def test_jsonl_sink_logs_frames_with_detections(tmp_path: Path):
     sink.close()
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [x["frame"] for x in lines] == [1, 3]
-    assert lines[1]["detections"][1] == {"label": "person", "score": 0.9, "box": [9.0, 9.0, 20.0, 20.0]}
+    assert lines[1]["detections"][1] == {
+        "label": "person",
+        "score": 0.9,
+        "box": [9.0, 9.0, 20.0, 20.0],
+    }
     assert lines[0]["time"].endswith("+00:00") and lines[0]["inference_ms"] == 12.5
 
 
@@ -158,8 +163,11 @@ def test_preview_window_loop_shows_frames_and_quits_on_q(monkeypatch):
     monkeypatch.setattr(preview.cv2, "imshow", lambda name, img: shown.append(int(img[-1, -1, 0])))
     monkeypatch.setattr(preview.cv2, "waitKey", lambda ms: next(keys, -1))
     monkeypatch.setattr(preview.cv2, "getWindowProperty", lambda *a: 1.0)
-    monkeypatch.setattr(preview.cv2, "destroyWindow",
-                        lambda *a: calls.__setitem__("destroyed", calls["destroyed"] + 1))
+    monkeypatch.setattr(
+        preview.cv2,
+        "destroyWindow",
+        lambda *a: calls.__setitem__("destroyed", calls["destroyed"] + 1),
+    )
     sink = preview.PreviewSink()
     frames = iter(range(1, 10))
 

@@ -199,8 +199,9 @@ def test_sink_that_raises_is_logged_counted_and_not_fatal(caplog):
             raise OSError("close failed too")
 
     broken, good = Broken(), Collect()
-    stats = Pipeline(CountingSource(10), FrameIdEchoDetector(), [broken, good],
-                     every_frame=True).run(10)
+    stats = Pipeline(
+        CountingSource(10), FrameIdEchoDetector(), [broken, good], every_frame=True
+    ).run(10)
     assert [i for i, _, _ in good.items] == list(range(10))  # later sinks still get every frame
     assert stats["sink_errors_by_sink"] == {"broken": 6}  # 5 frames + the failing close()
     assert stats["sink_errors"] == 6 and stats["state"] == "finished"
@@ -244,8 +245,9 @@ def test_a_sink_may_stop_the_pipeline():
         if r.frame.id == 2:
             box[0].stop()
 
-    p = Pipeline(CountingSource(1000), FrameIdEchoDetector(), [sink, stop_after_three],
-                 every_frame=True)
+    p = Pipeline(
+        CountingSource(1000), FrameIdEchoDetector(), [sink, stop_after_three], every_frame=True
+    )
     box.append(p)
     stats = p.run(timeout=10)
     assert stats["state"] == "stopped" and stats["sink_errors"] == 0
@@ -359,8 +361,11 @@ def coco_detectors(coco_model):
 
 
 def _same(a: Detections, b: Detections) -> bool:
-    return len(a) == len(b) and np.allclose(a.xyxy, b.xyxy, atol=0.01) and np.allclose(
-        a.score, b.score, atol=1e-6)
+    return (
+        len(a) == len(b)
+        and np.allclose(a.xyxy, b.xyxy, atol=0.01)
+        and np.allclose(a.score, b.score, atol=1e-6)
+    )
 
 
 def test_real_model_every_frame_boxes_belong_to_their_frame(coco_detectors):
@@ -369,8 +374,9 @@ def test_real_model_every_frame_boxes_belong_to_their_frame(coco_detectors):
     segments = json.loads((SAMPLE.with_suffix(".json")).read_text())["segments"]
     det, ref = coco_detectors
     results: list[Result] = []
-    stats = Pipeline(open_source(str(SAMPLE)), det, [results.append], every_frame=True,
-                     max_frames=60).run(timeout=120)
+    stats = Pipeline(
+        open_source(str(SAMPLE)), det, [results.append], every_frame=True, max_frames=60
+    ).run(timeout=120)
     assert [r.frame.id for r in results] == list(range(60)) and stats["dropped"]["capture"] == 0
     for r in results:
         seg = next(s for s in segments if s["first"] <= r.frame.id <= s["last"])

@@ -88,8 +88,11 @@ def test_real_sources_say_whether_they_are_live(tmp_path: Path) -> None:
 
 
 def test_ids_continue_across_reconnects_with_one_counter() -> None:
-    plans = [Scripted(4, live=True, lose=True), Scripted(3, live=True, lose=True, garbage=2),
-             Scripted(100, live=True)]
+    plans = [
+        Scripted(4, live=True, lose=True),
+        Scripted(3, live=True, lose=True, garbage=2),
+        Scripted(100, live=True),
+    ]
     opened: list[Scripted] = []
 
     def opener(spec: str) -> Scripted:

@@ -65,7 +65,9 @@ def test_video_file_frames_ids_timestamps(clip: Path, prefix: str):
         assert src.read() is None
     assert [f.id for f in frames] == list(range(12))
     assert all(b.timestamp >= a.timestamp for a, b in zip(frames[:-1], frames[1:], strict=True))
-    assert all(f.size == (160, 120) and f.image.dtype == np.uint8 and f.lores is None for f in frames)
+    assert all(
+        f.size == (160, 120) and f.image.dtype == np.uint8 and f.lores is None for f in frames
+    )
     # decoded content is the right frame: the flat colour of frame k (BGR order kept)
     for f in frames:
         assert np.abs(f.image[5, 5].astype(int) - COLORS[f.id % len(COLORS)]).max() < 40
@@ -171,8 +173,10 @@ def test_unreachable_stream_is_unavailable():
         open_source("http://127.0.0.1:9/stream.mjpg")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None,
-                    reason="picamera2 is installed: this checks the off-Pi message")
+@pytest.mark.skipif(
+    importlib.util.find_spec("picamera2") is not None,
+    reason="picamera2 is installed: this checks the off-Pi message",
+)
 def test_picam_off_the_pi_fails_with_a_clear_message():
     with pytest.raises(SourceError, match="picamera2.*Raspberry Pi.*usb:0"):
         open_source("picam")
@@ -194,15 +198,15 @@ def test_lores_yuv420_with_row_padding_converts_to_bgr(astronaut_bgr):
     bgr = cv2.resize(astronaut_bgr, (w, h))
     i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)  # (h*3/2, w), no padding
     y = i420[:h]
-    u = i420[h:h + h // 4].reshape(h // 2, w // 2)
-    v = i420[h + h // 4:].reshape(h // 2, w // 2)
+    u = i420[h : h + h // 4].reshape(h // 2, w // 2)
+    v = i420[h + h // 4 :].reshape(h // 2, w // 2)
     pad = np.zeros((h * 3 // 2, stride), np.uint8)
     pad[:h, :w] = y
     uu = np.zeros((h // 2, stride // 2), np.uint8)
     vv = np.zeros((h // 2, stride // 2), np.uint8)
     uu[:, : w // 2], vv[:, : w // 2] = u, v
-    pad[h:h + h // 4] = uu.reshape(h // 4, stride)
-    pad[h + h // 4:] = vv.reshape(h // 4, stride)
+    pad[h : h + h // 4] = uu.reshape(h // 4, stride)
+    pad[h + h // 4 :] = vv.reshape(h // 4, stride)
     out = lores_to_bgr(pad, (w, h), "YUV420")
     assert out.shape == (h, w, 3) and out.flags["C_CONTIGUOUS"]
     # 4:2:0 chroma subsampling loses some colour detail, nothing more
@@ -261,8 +265,8 @@ class FakePicamera2:
         buf[:h, :w] = i420[:h]
         for k, start in enumerate((h, h + h // 4)):
             plane = np.zeros((h // 2, stride // 2), np.uint8)
-            plane[:, : w // 2] = i420[start:start + h // 4].reshape(h // 2, w // 2)
-            buf[h + k * h // 4: h + (k + 1) * h // 4] = plane.reshape(h // 4, stride)
+            plane[:, : w // 2] = i420[start : start + h // 4].reshape(h // 2, w // 2)
+            buf[h + k * h // 4 : h + (k + 1) * h // 4] = plane.reshape(h // 4, stride)
         return [main, buf], {}
 
 

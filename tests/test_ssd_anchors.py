@@ -41,7 +41,9 @@ def test_ssd_anchor_generator_counts_and_first_layer():
     np.testing.assert_allclose((a[3, 1] + a[3, 3]) / 2, 1.5 / 19, atol=1e-6)
     # last layer: one cell centred, interpolated scale sqrt(0.95 * 1.0) square box last
     s = np.sqrt(0.95)
-    np.testing.assert_allclose(a[-1], [0.5 - s / 2, 0.5 - s / 2, 0.5 + s / 2, 0.5 + s / 2], atol=1e-6)
+    np.testing.assert_allclose(
+        a[-1], [0.5 - s / 2, 0.5 - s / 2, 0.5 + s / 2, 0.5 + s / 2], atol=1e-6
+    )
 
 
 def test_scales_interpolate_linearly():
@@ -58,7 +60,9 @@ def test_center_size_round_trip():
 
 def test_match_forces_every_box_to_an_anchor():
     anchors = np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0.5, 0.5, 1]], np.float32)
-    gt = np.array([[0.0, 0.0, 0.45, 0.5], [0.6, 0.6, 0.7, 0.7]], np.float32)  # 2nd has IoU 0.04 only
+    gt = np.array(
+        [[0.0, 0.0, 0.45, 0.5], [0.6, 0.6, 0.7, 0.7]], np.float32
+    )  # 2nd has IoU 0.04 only
     m = match(anchors, gt)
     assert m.tolist() == [0, 1, -1]
     assert match(anchors, np.zeros((0, 4), np.float32)).tolist() == [-1, -1, -1]
@@ -86,7 +90,12 @@ def test_targets_decode_back_to_the_boxes():
 
 
 def _boxes_valid(b):
-    return np.all(b >= -1e-6) and np.all(b <= 1 + 1e-6) and np.all(b[:, 2] > b[:, 0]) and np.all(b[:, 3] > b[:, 1])
+    return (
+        np.all(b >= -1e-6)
+        and np.all(b <= 1 + 1e-6)
+        and np.all(b[:, 2] > b[:, 0])
+        and np.all(b[:, 3] > b[:, 1])
+    )
 
 
 def test_flip_twice_is_identity():

@@ -18,9 +18,14 @@ from host_tools.ssd.model import build_ssd  # noqa: E402
 PB = SHARED_MODELS / "ssdlite_mobilenet_v2_pedestrian_frozen_inference_graph.pb"
 
 
-@pytest.mark.parametrize("name,params", [("ssdlite_mobilenet_v2", (3.0e6, 3.2e6)),
-                                         ("ssd_mobilenet_v2", (4e6, 12e6)),
-                                         ("ssd_mobilenet_v1", (4e6, 8e6))])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("ssdlite_mobilenet_v2", (3.0e6, 3.2e6)),
+        ("ssd_mobilenet_v2", (4e6, 12e6)),
+        ("ssd_mobilenet_v1", (4e6, 8e6)),
+    ],
+)
 def test_architectures_build_with_one_prediction_per_anchor(name, params):
     ssd = build_ssd(load_config(name))
     box, cls = ssd.keras_model.outputs
@@ -34,12 +39,18 @@ def test_tf_box_coder_matches_runtime_numpy_coder():
     from host_tools.ssd.box_coder import tf_decode, tf_encode
 
     rng = np.random.default_rng(0)
-    anchors = np.column_stack([rng.uniform(0.1, 0.9, (50, 2)), rng.uniform(0.05, 0.5, (50, 2))]).astype(np.float32)
+    anchors = np.column_stack(
+        [rng.uniform(0.1, 0.9, (50, 2)), rng.uniform(0.05, 0.5, (50, 2))]
+    ).astype(np.float32)
     y0, x0 = rng.uniform(0, 0.5, (2, 50))
-    boxes = np.column_stack([y0, x0, y0 + rng.uniform(0.05, 0.5, 50), x0 + rng.uniform(0.05, 0.5, 50)]).astype(np.float32)
+    boxes = np.column_stack(
+        [y0, x0, y0 + rng.uniform(0.05, 0.5, 50), x0 + rng.uniform(0.05, 0.5, 50)]
+    ).astype(np.float32)
     codes = tf_encode(boxes, anchors).numpy()
     np.testing.assert_allclose(codes, encode_center_size(boxes, anchors), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(tf_decode(codes, anchors).numpy(), decode_center_size(codes, anchors), atol=1e-5)
+    np.testing.assert_allclose(
+        tf_decode(codes, anchors).numpy(), decode_center_size(codes, anchors), atol=1e-5
+    )
     np.testing.assert_allclose(tf_decode(codes, anchors).numpy(), boxes, atol=1e-5)
 
 
@@ -104,8 +115,19 @@ def test_postprocess_signature_carries_every_op_attribute():
 
     sig = postprocess_signature(load_config("ssdlite_mobilenet_v2"))
     assert sig.startswith('name: "TFLite_Detection_PostProcess"')
-    for key in ("max_detections", "max_classes_per_detection", "detections_per_class", "use_regular_nms",
-                "nms_score_threshold", "nms_iou_threshold", "num_classes", "y_scale", "x_scale", "h_scale", "w_scale"):
+    for key in (
+        "max_detections",
+        "max_classes_per_detection",
+        "detections_per_class",
+        "use_regular_nms",
+        "nms_score_threshold",
+        "nms_iou_threshold",
+        "num_classes",
+        "y_scale",
+        "x_scale",
+        "h_scale",
+        "w_scale",
+    ):
         assert f'key: "{key}"' in sig
     assert 'key: "y_scale" value { f: 10.0 }' in sig and 'key: "h_scale" value { f: 5.0 }' in sig
     assert 'key: "num_classes" value { i: 1 }' in sig
@@ -130,9 +152,16 @@ def test_clis_report_bad_input_in_one_line(tmp_path, capsys):
     from host_tools.export import main as export_main
     from host_tools.import_weights import main as import_main
 
-    assert export_main(["--weights", str(tmp_path / "missing.weights.h5"), "--out", str(tmp_path / "m.tflite")]) == 2
+    assert (
+        export_main(
+            ["--weights", str(tmp_path / "missing.weights.h5"), "--out", str(tmp_path / "m.tflite")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert err.startswith("export: error: weights") and "missing.weights.h5" in err and "\n" not in err
+    assert (
+        err.startswith("export: error: weights") and "missing.weights.h5" in err and "\n" not in err
+    )
     not_pb = tmp_path / "graph.pb"
     not_pb.write_bytes(b"\x00 definitely not a graph \xff" * 10)
     assert import_main(["--pb", str(not_pb), "--out", str(tmp_path / "w.weights.h5")]) == 2
@@ -159,10 +188,16 @@ def test_giou_term_decodes_against_the_anchors():
 
     cfg = load_config("ssdlite_mobilenet_v2")
     cfg.train.giou_weight = 2.0
-    anchors = np.array([[0.5, 0.5, 0.4, 0.2], [0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.3, 0.1]], np.float32)
-    boxes = np.array([[0.28, 0.42, 0.72, 0.61], [0.2, 0.2, 0.4, 0.4], [0.5, 0.6, 0.9, 0.8]], np.float32)
+    anchors = np.array(
+        [[0.5, 0.5, 0.4, 0.2], [0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.3, 0.1]], np.float32
+    )
+    boxes = np.array(
+        [[0.28, 0.42, 0.72, 0.61], [0.2, 0.2, 0.4, 0.4], [0.5, 0.6, 0.9, 0.8]], np.float32
+    )
     codes = encode_center_size(boxes, anchors)
-    np.testing.assert_allclose(tf_decode(tf.constant(codes), tf.constant(anchors), (10, 10, 5, 5)), boxes, atol=1e-5)
+    np.testing.assert_allclose(
+        tf_decode(tf.constant(codes), tf.constant(anchors), (10, 10, 5, 5)), boxes, atol=1e-5
+    )
     loc_t = codes[None]
     cls_t = np.array([[1, 1, 0]], np.int32)
     logits = np.array([[[-6.0, 6.0], [-6.0, 6.0], [6.0, -6.0]]], np.float32)
@@ -172,8 +207,12 @@ def test_giou_term_decodes_against_the_anchors():
     shifted[0, :, 1] += 3.0  # centres moved by 0.3 anchor widths
     off = ssd_loss(cfg, tf.constant(shifted), tf.constant(logits), loc_t, cls_t, anchors)
     assert float(off["giou"]) > 0.2
-    expected = (cfg.train.localization_weight * float(off["loc"]) + cfg.train.classification_weight * float(off["cls"])
-                + 2.0 * float(off["giou"]) + float(off.get("range", 0.0)))
+    expected = (
+        cfg.train.localization_weight * float(off["loc"])
+        + cfg.train.classification_weight * float(off["cls"])
+        + 2.0 * float(off["giou"])
+        + float(off.get("range", 0.0))
+    )
     assert float(off["loss"]) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="anchors"):
         ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t)
@@ -218,7 +257,12 @@ def test_box_code_limit_penalises_only_codes_beyond_it():
     ok = ssd_loss(cfg, tf.constant(inside), tf.constant(logits), loc_t, cls_t)
     assert float(ok["range"]) == 0.0
     outside = inside.copy()
-    outside[0, 3] = [0.0, 0.0, 0.0, -18.0]  # 10 beyond: 100 summed over the codes, mean over 4 anchors
+    outside[0, 3] = [
+        0.0,
+        0.0,
+        0.0,
+        -18.0,
+    ]  # 10 beyond: 100 summed over the codes, mean over 4 anchors
     far = ssd_loss(cfg, tf.constant(outside), tf.constant(logits), loc_t, cls_t)
     assert float(far["range"]) == pytest.approx(25.0)
     assert float(far["loss"]) == pytest.approx(float(ok["loss"]) + 25.0, rel=1e-5)

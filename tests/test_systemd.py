@@ -32,9 +32,15 @@ def unit_settings() -> dict[str, list[str]]:
 def test_security_exposure_at_most_2_5() -> None:
     exe = shutil.which("systemd-analyze")
     if exe is None:
-        pytest.skip("systemd-analyze not installed (apt-get install systemd) - cannot score the unit")
-    proc = subprocess.run([exe, "security", "--offline=true", "--no-pager", str(UNIT)],
-                          capture_output=True, text=True, timeout=60)
+        pytest.skip(
+            "systemd-analyze not installed (apt-get install systemd) - cannot score the unit"
+        )
+    proc = subprocess.run(
+        [exe, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", proc.stdout + proc.stderr)
     assert m, f"no exposure score in output: {proc.stdout[-500:]} {proc.stderr[-500:]}"
     score = float(m.group(1))
@@ -51,8 +57,14 @@ def test_unit_contract() -> None:
     assert "run --config /etc/edgedetect/config.toml" in s["ExecStart"][0]
     assert s["User"] == ["edgedetect"] and "video" in s["SupplementaryGroups"][0]
     assert s["StateDirectory"] == ["edgedetect"] and s["LogsDirectory"] == ["edgedetect"]
-    for key, want in (("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
-                      ("NoNewPrivileges", "yes"), ("CapabilityBoundingSet", ""), ("DevicePolicy", "closed")):
+    for key, want in (
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("DevicePolicy", "closed"),
+    ):
         assert s[key] == [want], key
     allowed = " ".join(s["DeviceAllow"])
     for dev in ("char-video4linux", "char-media", "char-dma_heap", "char-drm"):
@@ -62,22 +74,44 @@ def test_unit_contract() -> None:
 
 def test_install_script_syntax_and_dry_run(tmp_path: Path) -> None:
     subprocess.run(["bash", "-n", str(INSTALL)], check=True, timeout=30)
-    env = dict(os.environ, DRY_RUN="1", PREFIX=str(tmp_path / "opt"), CONF_DIR=str(tmp_path / "etc"),
-               STATE_DIR=str(tmp_path / "var"), UNIT_DIR=str(tmp_path / "units"),
-               SERVICE_USER="edgedetect-test-nonexistent")
-    out = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    env = dict(
+        os.environ,
+        DRY_RUN="1",
+        PREFIX=str(tmp_path / "opt"),
+        CONF_DIR=str(tmp_path / "etc"),
+        STATE_DIR=str(tmp_path / "var"),
+        UNIT_DIR=str(tmp_path / "units"),
+        SERVICE_USER="edgedetect-test-nonexistent",
+    )
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--no-apt"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "useradd --system" in out and "edgedetect-test-nonexistent" in out
     assert "-m venv --system-site-packages" in out
     pip_line = next(line for line in out.splitlines() if "pip install" in line)
-    assert str(REPO) in pip_line and "tensorflow" not in pip_line.lower() and "[host]" not in pip_line
+    assert (
+        str(REPO) in pip_line and "tensorflow" not in pip_line.lower() and "[host]" not in pip_line
+    )
     assert "config.example.toml" in out and "check-config" in out
     assert "edgedetect.service" in out
     assert not (tmp_path / "opt").exists(), "dry run changed the filesystem"
-    out = subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], env=env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--uninstall", "--purge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "rm -rf" in out and str(tmp_path / "opt") in out
-    bad = subprocess.run(["bash", str(INSTALL), "--bogus"], env=env, capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        ["bash", str(INSTALL), "--bogus"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
 
 
@@ -126,16 +160,23 @@ def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _dry_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, DRY_RUN="1", PREFIX=str(tmp_path / "opt"), CONF_DIR=str(tmp_path / "etc"),
-               STATE_DIR=str(tmp_path / "var"), UNIT_DIR=str(tmp_path / "units"),
-               SERVICE_USER="edgedetect-test-nonexistent")
+    env = dict(
+        os.environ,
+        DRY_RUN="1",
+        PREFIX=str(tmp_path / "opt"),
+        CONF_DIR=str(tmp_path / "etc"),
+        STATE_DIR=str(tmp_path / "var"),
+        UNIT_DIR=str(tmp_path / "units"),
+        SERVICE_USER="edgedetect-test-nonexistent",
+    )
     env.update(extra)
     return env
 
 
 def test_install_help_is_the_header_comment_only() -> None:
-    out = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30,
-                         check=True).stdout
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "--uninstall --purge" in out and "~/edgedetect" in out and "DRY_RUN=1" in out
     assert "set -euo" not in out and not any(line.startswith("#") for line in out.splitlines())
 
@@ -145,8 +186,14 @@ def test_install_pins_the_system_numpy(tmp_path: Path) -> None:
 
     # PYTHON is the interpreter whose numpy the venv must keep (apt's python3 on a Pi).
     env = _dry_env(tmp_path, PYTHON=sys.executable)
-    out = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--no-apt"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert f"numpy=={numpy.__version__} > {tmp_path / 'opt'}/constraints.txt" in out
     pip_line = next(line for line in out.splitlines() if "pip install" in line)
     assert f"--constraint {tmp_path / 'opt'}/constraints.txt" in pip_line
@@ -157,23 +204,37 @@ def test_install_refuses_to_purge_a_checkout(tmp_path: Path, which: str) -> None
     env = _dry_env(tmp_path)
     clone = Path(env[which])
     (clone / ".git").mkdir(parents=True)
-    res = subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        ["bash", str(INSTALL), "--uninstall", "--purge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2, res.stdout + res.stderr
     assert "rm -rf" not in res.stdout
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"refusing to remove {clone}" in lines[0] and "~/edgedetect" in lines[0]
+    assert (
+        len(lines) == 1 and f"refusing to remove {clone}" in lines[0] and "~/edgedetect" in lines[0]
+    )
     if which != "PREFIX":  # without --purge the config and state stay, so that is allowed
-        ok = subprocess.run(["bash", str(INSTALL), "--uninstall"], env=env, capture_output=True,
-                            text=True, timeout=60, check=True)
+        ok = subprocess.run(
+            ["bash", str(INSTALL), "--uninstall"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         assert f"rm -rf {tmp_path / 'opt'}" in ok.stdout
 
 
 def test_install_refuses_a_prefix_holding_a_checkout(tmp_path: Path) -> None:
     env = _dry_env(tmp_path)
     (tmp_path / "opt" / "edgedetect" / ".git").mkdir(parents=True)
-    res = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        ["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 2 and "pip install" not in res.stdout
     assert f"refusing to install into {tmp_path / 'opt'}" in res.stderr
     assert f"checkout {tmp_path / 'opt' / 'edgedetect'}" in res.stderr
@@ -187,16 +248,24 @@ def test_install_refuses_a_clone_inside_the_prefix(tmp_path: Path) -> None:
     shutil.copy(INSTALL, clone / "systemd" / "install.sh")
     env = _dry_env(tmp_path)
     for args in (["--no-apt"], ["--uninstall", "--purge"]):
-        res = subprocess.run(["bash", str(clone / "systemd" / "install.sh"), *args], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert res.returncode == 2 and "rm -rf" not in res.stdout and "pip install" not in res.stdout
+        res = subprocess.run(
+            ["bash", str(clone / "systemd" / "install.sh"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (
+            res.returncode == 2 and "rm -rf" not in res.stdout and "pip install" not in res.stdout
+        )
         assert "refusing to" in res.stderr and str(clone) in res.stderr
 
 
 def test_install_refuses_a_prefix_inside_the_checkout(tmp_path: Path) -> None:
     env = _dry_env(tmp_path, PREFIX=str(REPO / "not-a-prefix"))
-    res = subprocess.run(["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        ["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 2 and f"refusing to install into {REPO / 'not-a-prefix'}" in res.stderr
     assert not (REPO / "not-a-prefix").exists()
 
@@ -212,5 +281,9 @@ def test_readme_pi_blocks_are_what_check_arm64_runs() -> None:
     assert "systemd/install.sh" in service.group(1) and "~/edgedetect" in service.group(1)
     check = REPO / "scripts" / "check-arm64.sh"
     subprocess.run(["bash", "-n", str(check)], check=True, timeout=30)
-    assert "set -euo" not in subprocess.run(["bash", str(check), "--help"], capture_output=True,
-                                            text=True, timeout=30, check=True).stdout
+    assert (
+        "set -euo"
+        not in subprocess.run(
+            ["bash", str(check), "--help"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    )

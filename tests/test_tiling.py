@@ -10,7 +10,9 @@ from edgedetect.errors import ConfigError
 from edgedetect.tiling import TiledDetector, parse_tiles, tile_rects
 
 
-@pytest.mark.parametrize(("text", "expected"), [("2x2", (2, 2)), ("1x3", (1, 3)), ("off", (1, 1)), ("", (1, 1))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("2x2", (2, 2)), ("1x3", (1, 3)), ("off", (1, 1)), ("", (1, 1))]
+)
 def test_parse_tiles(text, expected):
     assert parse_tiles(text) == expected
 
@@ -21,8 +23,10 @@ def test_parse_tiles_errors_name_the_form(text):
         parse_tiles(text)
 
 
-@pytest.mark.parametrize(("w", "h", "rows", "cols", "overlap"), [(1280, 720, 2, 2, 0.25), (640, 480, 2, 3, 0.2),
-                                                                 (1060, 605, 3, 3, 0.0)])
+@pytest.mark.parametrize(
+    ("w", "h", "rows", "cols", "overlap"),
+    [(1280, 720, 2, 2, 0.25), (640, 480, 2, 3, 0.2), (1060, 605, 3, 3, 0.0)],
+)
 def test_tiles_cover_the_frame_and_overlap_as_asked(w, h, rows, cols, overlap):
     rects = tile_rects(w, h, rows, cols, overlap)
     assert len(rects) == rows * cols

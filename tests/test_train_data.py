@@ -20,12 +20,15 @@ def test_data_source_cli_form():
     assert DataSource.parse("pennfudan:/p") == DataSource("pennfudan:/p", None, 1.0)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("yolo:x#weight=abc", "not a number"),
-    ("yolo:x#weight=0", "must be > 0"),
-    ("yolo:x#colour=red", "unknown option"),
-    ("pennfudan:x#split=../shared/data/splits/pennfudan_test.txt", "test split"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("yolo:x#weight=abc", "not a number"),
+        ("yolo:x#weight=0", "must be > 0"),
+        ("yolo:x#colour=red", "unknown option"),
+        ("pennfudan:x#split=../shared/data/splits/pennfudan_test.txt", "test split"),
+    ],
+)
 def test_data_source_errors_name_the_fix(text, words):
     from edgedetect.errors import ConfigError
     from host_tools.datasets.sources import DataSource
@@ -89,8 +92,12 @@ def small_mix():
     from host_tools.ssd.data import load_train_mix
     from host_tools.ssd.model import build_ssd
 
-    sources = [DataSource(f"yolo:{need_shared(CAPSTON_VALID)}", None, 2.0),
-               DataSource(f"pennfudan:{need_shared(PENNFUDAN)}", str(need_shared(SPLITS / "pennfudan_train.txt")))]
+    sources = [
+        DataSource(f"yolo:{need_shared(CAPSTON_VALID)}", None, 2.0),
+        DataSource(
+            f"pennfudan:{need_shared(PENNFUDAN)}", str(need_shared(SPLITS / "pennfudan_train.txt"))
+        ),
+    ]
     data = load_train_mix(sources, limit=3)
     cfg = load_config("ssdlite_mobilenet_v2")
     cfg.train.batch_size = 4
@@ -103,11 +110,18 @@ def test_batch_stream_is_seeded_and_resumes_exactly(small_mix):
     data, ssd, cfg = small_mix
     assert len(data) == 6 and sorted(set(data.source)) == [0, 1]
     first = [tuple(t.numpy() for t in b) for b in train_dataset(data, ssd, cfg, seed=7).take(3)]
-    again = [tuple(t.numpy() for t in b) for b in train_dataset(data, ssd, cfg, seed=7, parallel=1).take(3)]
+    again = [
+        tuple(t.numpy() for t in b)
+        for b in train_dataset(data, ssd, cfg, seed=7, parallel=1).take(3)
+    ]
     resumed = next(iter(train_dataset(data, ssd, cfg, seed=7, start_step=2)))
     other = next(iter(train_dataset(data, ssd, cfg, seed=8)))
     x, loc, cls = first[0]
-    assert x.shape == (4, 300, 300, 3) and loc.shape == (4, ssd.num_anchors, 4) and cls.shape == (4, ssd.num_anchors)
+    assert (
+        x.shape == (4, 300, 300, 3)
+        and loc.shape == (4, ssd.num_anchors, 4)
+        and cls.shape == (4, ssd.num_anchors)
+    )
     assert -1.0 <= x.min() < x.max() <= 1.0
     assert (cls > 0).any()  # people matched to anchors
     for a, b in zip(first, again, strict=True):
@@ -129,21 +143,52 @@ def test_default_validation_sets_hold_no_training_image():
     val = {n: load_val_set(n, s) for n, s in DEFAULT_VAL_SETS.items()}
     assert set(val) == {"capston2_valid", "pennfudan_val", "coco_val"}
     assert len(val["capston2_valid"]) == 289 and len(val["coco_val"]) == 53
-    train_sources = [s for s in training_sources(None, None, load_config("ssdlite_mobilenet_v2_mix"))
-                     if "capston2" not in s.spec]  # capston2 valid is disjoint by its maker's dedup
-    train_paths = {smp.image_path.resolve() for s in train_sources for smp in load_dataset(s.spec, s.split_file)}
+    train_sources = [
+        s
+        for s in training_sources(None, None, load_config("ssdlite_mobilenet_v2_mix"))
+        if "capston2" not in s.spec
+    ]  # capston2 valid is disjoint by its maker's dedup
+    train_paths = {
+        smp.image_path.resolve()
+        for s in train_sources
+        for smp in load_dataset(s.spec, s.split_file)
+    }
     val_paths = {smp.image_path.resolve() for d in val.values() for smp in d}
     assert train_paths and not train_paths & val_paths
-    assert "000000125870.jpg" not in {p.name for p in train_paths}  # in minicoco val.json and coco_mini
+    assert "000000125870.jpg" not in {
+        p.name for p in train_paths
+    }  # in minicoco val.json and coco_mini
 
 
 def test_summary_is_the_mean_over_sets():
     from host_tools.validate import summarize
 
-    per_set = {"a": {"ap": 0.2, "ap50": 0.4, "ap75": 0.1, "mean_iou": 0.8, "lamr": 0.5, "precision": 1, "recall": 0.5},
-               "b": {"ap": 0.4, "ap50": 0.8, "ap75": 0.3, "mean_iou": 0.6, "lamr": 0.3, "precision": 0, "recall": 1}}
+    per_set = {
+        "a": {
+            "ap": 0.2,
+            "ap50": 0.4,
+            "ap75": 0.1,
+            "mean_iou": 0.8,
+            "lamr": 0.5,
+            "precision": 1,
+            "recall": 0.5,
+        },
+        "b": {
+            "ap": 0.4,
+            "ap50": 0.8,
+            "ap75": 0.3,
+            "mean_iou": 0.6,
+            "lamr": 0.3,
+            "precision": 0,
+            "recall": 1,
+        },
+    }
     s = summarize(per_set)
-    assert s["ap50"] == pytest.approx(0.6) and s["lamr"] == pytest.approx(0.4) and s["recall"] == pytest.approx(0.75)
+    assert (
+        s["ap50"] == pytest.approx(0.6)
+        and s["lamr"] == pytest.approx(0.4)
+        and s["recall"] == pytest.approx(0.75)
+    )
 
 
 def test_int8_calibration_follows_the_training_mix():
@@ -156,7 +201,9 @@ def test_int8_calibration_follows_the_training_mix():
     paths = _mix_paths(sources, 40)
     assert len(paths) == len(set(paths)) == 40
     from_capston = sum("capston2" in str(p) for p in paths)
-    weight = next(s.weight for s in sources if "capston2" in s.spec) / sum(s.weight for s in sources)
+    weight = next(s.weight for s in sources if "capston2" in s.spec) / sum(
+        s.weight for s in sources
+    )
     assert from_capston == round(40 * weight)
     assert any("PennFudan" in str(p) for p in paths) and any("coco_train" in str(p) for p in paths)
     assert paths == _mix_paths(sources, 40)  # fixed seed: the same model converts the same way

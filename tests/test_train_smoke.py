@@ -65,9 +65,13 @@ def test_int8_export_runs_in_the_runtime_detector(trained, tmp_path):
     from host_tools.export import representative_images
 
     path = tmp_path / "smoke_int8.tflite"
-    _export(trained, path, "int8", representative=representative_images(trained[0].model.input_size, 4))
+    _export(
+        trained, path, "int8", representative=representative_images(trained[0].model.input_size, 4)
+    )
     det = Detector(path, threshold=0.5)
-    assert det.kind == "postprocess" and det.input_dtype == np.uint8 and det.input_size == (300, 300)
+    assert (
+        det.kind == "postprocess" and det.input_dtype == np.uint8 and det.input_size == (300, 300)
+    )
     people = det.detect(skimage_bgr("astronaut"))
     assert len(people) >= 1 and people.names[int(people.class_id[0])] == "person"
     x1, y1, x2, y2 = people.xyxy[int(np.argmax(people.score))]
@@ -83,7 +87,11 @@ def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
     _export(trained, path, "float32", raw=True)
     interp, _ = load_interpreter(str(path), 1)
     outs = {d["name"]: tuple(int(v) for v in d["shape"]) for d in interp.get_output_details()}
-    assert outs == {"box_encodings": (1, 1917, 4), "class_predictions": (1, 1917, 2), "anchors": (1917, 4)}
+    assert outs == {
+        "box_encodings": (1, 1917, 4),
+        "class_predictions": (1, 1917, 2),
+        "anchors": (1917, 4),
+    }
     det = Detector(path, threshold=0.5)
     assert det.kind == "raw" and det.input_dtype == np.float32
     assert len(det.detect(skimage_bgr("astronaut"))) >= 1
@@ -119,15 +127,25 @@ def test_validation_scores_every_checkpoint_and_writes_the_best(trained, tmp_pat
     _, run, _ = trained
     split = tmp_path / "val4.txt"
     split.write_text("\n".join(VAL_SPLIT.read_text().split()[:4]) + "\n")
-    rc = main(["--run-dir", str(run), "--dataset", f"pennfudan:{need_shared(PENNFUDAN)}",
-               "--split-file", str(split)])
+    rc = main(
+        [
+            "--run-dir",
+            str(run),
+            "--dataset",
+            f"pennfudan:{need_shared(PENNFUDAN)}",
+            "--split-file",
+            str(split),
+        ]
+    )
     assert rc == 0
     report = json.loads((run / "validation.json").read_text())
     rows = report["checkpoints"]
     assert [r["step"] for r in rows] == [1, 2, 3]
     # Imported pedestrian weights after 3 tiny steps still find most Penn-Fudan people.
     assert all(0.5 < r["ap50"] <= 1.0 and 0.5 < r["mean_iou"] <= 1.0 for r in rows)
-    assert report["best_step"] == max(rows, key=lambda r: (r["ap50"], r["step"]))["step"]  # mean AP50 picks
+    assert (
+        report["best_step"] == max(rows, key=lambda r: (r["ap50"], r["step"]))["step"]
+    )  # mean AP50 picks
     assert all(r["sets"]["val"]["ap50"] == r["ap50"] for r in rows)  # one set: its mean is itself
     assert (run / "best.weights.h5").stat().st_size > 1e6
 
@@ -164,8 +182,11 @@ def test_validate_cli_errors_are_one_line(tmp_path, capsys):
 def test_best_row_prefers_lower_lamr_and_later_ties():
     from host_tools.validate import best_row
 
-    rows = [{"step": 1, "ap": 0.5, "lamr": 0.3}, {"step": 2, "ap": 0.6, "lamr": 0.4},
-            {"step": 3, "ap": 0.6, "lamr": 0.2}]
+    rows = [
+        {"step": 1, "ap": 0.5, "lamr": 0.3},
+        {"step": 2, "ap": 0.6, "lamr": 0.4},
+        {"step": 3, "ap": 0.6, "lamr": 0.2},
+    ]
     assert best_row(rows, "ap")["step"] == 3
     assert best_row(rows, "lamr")["step"] == 3
     assert best_row(rows[:2], "lamr")["step"] == 1

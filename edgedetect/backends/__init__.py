@@ -63,8 +63,13 @@ class Backend(Protocol):
         """BGR uint8 image -> the model's input tensor [1, H, W, 3]."""
         ...
 
-    def decode(self, tensors: Sequence[np.ndarray], image_size: tuple[int, int], threshold: float,
-               class_filter: set[int] | None) -> Candidates:
+    def decode(
+        self,
+        tensors: Sequence[np.ndarray],
+        image_size: tuple[int, int],
+        threshold: float,
+        class_filter: set[int] | None,
+    ) -> Candidates:
         """Dequantized outputs -> candidates above ``threshold`` of the kept classes, in image pixels."""
         ...
 

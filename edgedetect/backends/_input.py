@@ -23,7 +23,9 @@ def stretched_rgb(image_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
-def letterbox_geometry(image_size: tuple[int, int], size: tuple[int, int]) -> tuple[float, int, int]:
+def letterbox_geometry(
+    image_size: tuple[int, int], size: tuple[int, int]
+) -> tuple[float, int, int]:
     """(scale, left, top) that fit an image of ``image_size`` into ``size`` keeping its aspect."""
     (iw, ih), (w, h) = image_size, size
     scale = min(w / iw, h / ih)
@@ -38,7 +40,7 @@ def letterboxed_rgb(image_bgr: np.ndarray, size: tuple[int, int], fill: int = 11
     new_w, new_h = round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale)
     out = np.full((size[1], size[0], 3), fill, np.uint8)
     resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    out[top:top + new_h, left:left + new_w] = resized
+    out[top : top + new_h, left : left + new_w] = resized
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 

@@ -20,12 +20,20 @@ from edgedetect.errors import ModelError
 def probe(model: ModelIO, mean: float, std: float) -> RawSSDBackend | None:
     shapes = model.shapes()
     anchors_i = next((i for i, n in enumerate(model.output_names) if "anchor" in n.lower()), None)
-    boxes_i = next((i for i, s in enumerate(shapes) if len(s) == 3 and s[2] == 4 and i != anchors_i), None)
+    boxes_i = next(
+        (i for i, s in enumerate(shapes) if len(s) == 3 and s[2] == 4 and i != anchors_i), None
+    )
     if boxes_i is None:
         return None
     n = shapes[boxes_i][1]
-    scores_i = next((i for i, s in enumerate(shapes)
-                     if len(s) == 3 and s[1] == n and i not in (boxes_i, anchors_i) and s[2] != 4), None)
+    scores_i = next(
+        (
+            i
+            for i, s in enumerate(shapes)
+            if len(s) == 3 and s[1] == n and i not in (boxes_i, anchors_i) and s[2] != 4
+        ),
+        None,
+    )
     if scores_i is None:
         raise ModelError(f"{model.path}: raw SSD model has no class-score output [1, {n}, C]")
     anchors = None if anchors_i is not None else _sidecar_anchors(model, n)
@@ -49,16 +57,27 @@ def _sidecar_anchors(model: ModelIO, n: int) -> np.ndarray:
 class RawSSDBackend:
     kind = "raw"
 
-    def __init__(self, model: ModelIO, output_order: list[int], anchors: np.ndarray | None,
-                 mean: float, std: float) -> None:
+    def __init__(
+        self,
+        model: ModelIO,
+        output_order: list[int],
+        anchors: np.ndarray | None,
+        mean: float,
+        std: float,
+    ) -> None:
         self.output_order, self.anchors = output_order, anchors
         self.size, self.dtype, self.mean, self.std = model.input_size, model.input_dtype, mean, std
 
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
         return ssd_tensor(stretched_rgb(image_bgr, self.size), self.dtype, self.mean, self.std)
 
-    def decode(self, tensors: Sequence[np.ndarray], image_size: tuple[int, int], threshold: float,
-               class_filter: set[int] | None) -> Candidates:
+    def decode(
+        self,
+        tensors: Sequence[np.ndarray],
+        image_size: tuple[int, int],
+        threshold: float,
+        class_filter: set[int] | None,
+    ) -> Candidates:
         codes, class_scores = tensors[0][0], tensors[1][0]
         anchors = self.anchors if self.anchors is not None else tensors[2].reshape(-1, 4)
         scores_fg = class_scores[:, 1:] if class_scores.shape[1] > 1 else class_scores
@@ -68,6 +87,11 @@ class RawSSDBackend:
             allowed[[c for c in class_filter if c < len(allowed)]] = True
             mask &= allowed[None, :]
         anchor_i, class_i = np.nonzero(mask)
-        boxes = np.clip(decode_center_size(codes[anchor_i], anchors[anchor_i], DEFAULT_SCALES), 0.0, 1.0)
-        return Candidates(to_pixel_xyxy(boxes, image_size), scores_fg[anchor_i, class_i].astype(np.float32),
-                          class_i.astype(np.int32))
+        boxes = np.clip(
+            decode_center_size(codes[anchor_i], anchors[anchor_i], DEFAULT_SCALES), 0.0, 1.0
+        )
+        return Candidates(
+            to_pixel_xyxy(boxes, image_size),
+            scores_fg[anchor_i, class_i].astype(np.float32),
+            class_i.astype(np.int32),
+        )

@@ -23,7 +23,9 @@ def probe(model: ModelIO, mean: float, std: float) -> PostprocessOpBackend | Non
     if not ops:
         return None
     by_index = {d["index"]: i for i, d in enumerate(model.outputs)}
-    return PostprocessOpBackend(model, [by_index[t] for t in list(ops[-1]["outputs"])[:4]], mean, std)
+    return PostprocessOpBackend(
+        model, [by_index[t] for t in list(ops[-1]["outputs"])[:4]], mean, std
+    )
 
 
 class PostprocessOpBackend:
@@ -37,8 +39,13 @@ class PostprocessOpBackend:
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
         return ssd_tensor(stretched_rgb(image_bgr, self.size), self.dtype, self.mean, self.std)
 
-    def decode(self, tensors: Sequence[np.ndarray], image_size: tuple[int, int], threshold: float,
-               class_filter: set[int] | None) -> Candidates:
+    def decode(
+        self,
+        tensors: Sequence[np.ndarray],
+        image_size: tuple[int, int],
+        threshold: float,
+        class_filter: set[int] | None,
+    ) -> Candidates:
         b, c, s, n = tensors
         count = int(np.clip(round(float(np.ravel(n)[0])), 0, b.shape[1]))
         boxes = b[0, :count].astype(np.float32)

@@ -47,7 +47,9 @@ def read_metadata(path: Path) -> dict:
         if not zipfile.is_zipfile(path):
             return {}
         with zipfile.ZipFile(path) as zf:
-            name = next((n for n in zf.namelist() if n.endswith(("metadata.json", "metadata.yaml"))), None)
+            name = next(
+                (n for n in zf.namelist() if n.endswith(("metadata.json", "metadata.yaml"))), None
+            )
             if name is None:
                 return {}
             text = zf.read(name).decode("utf-8", "replace")
@@ -82,11 +84,20 @@ class YoloBackend:
         self.transposed, self.letterbox = transposed, letterbox
 
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
-        rgb = letterboxed_rgb(image_bgr, self.size) if self.letterbox else stretched_rgb(image_bgr, self.size)
+        rgb = (
+            letterboxed_rgb(image_bgr, self.size)
+            if self.letterbox
+            else stretched_rgb(image_bgr, self.size)
+        )
         return unit_tensor(rgb, self.dtype, self.quantization)
 
-    def decode(self, tensors: Sequence[np.ndarray], image_size: tuple[int, int], threshold: float,
-               class_filter: set[int] | None) -> Candidates:
+    def decode(
+        self,
+        tensors: Sequence[np.ndarray],
+        image_size: tuple[int, int],
+        threshold: float,
+        class_filter: set[int] | None,
+    ) -> Candidates:
         out = tensors[0][0]
         rows = out if self.transposed else out.T  # -> (N, 4 + C)
         scores_all = rows[:, 4:]

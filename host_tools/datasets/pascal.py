@@ -66,17 +66,41 @@ def _parse_line(p: _Parsed, path: Path, lineno: int, line: str) -> None:
     elif not key or key.startswith("#"):
         return
     elif key.startswith("image filename"):
-        m = _must(_FILENAME, line, path, lineno, 'image filename line; expected Image filename : "DIR/NAME.png"')
+        m = _must(
+            _FILENAME,
+            line,
+            path,
+            lineno,
+            'image filename line; expected Image filename : "DIR/NAME.png"',
+        )
         p.ref, p.ref_line = m["name"], lineno
     elif key.startswith("image size"):
-        m = _must(_SIZE, line, path, lineno, "image size line; expected Image size (X x Y x C) : W x H x 3")
+        m = _must(
+            _SIZE,
+            line,
+            path,
+            lineno,
+            "image size line; expected Image size (X x Y x C) : W x H x 3",
+        )
         p.size = (int(m["w"]), int(m["h"]))
     elif key.startswith("objects with ground truth"):
-        m = _must(_COUNT, line, path, lineno, "object count line; expected Objects with ground truth : N { ... }")
+        m = _must(
+            _COUNT,
+            line,
+            path,
+            lineno,
+            "object count line; expected Objects with ground truth : N { ... }",
+        )
         p.count, p.count_line = int(m["n"]), lineno
     elif key.startswith("bounding box"):
-        m = _must(_BOX, line, path, lineno, "bounding box line; expected 'Bounding box for object N \"LABEL\" "
-                  "(Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'")
+        m = _must(
+            _BOX,
+            line,
+            path,
+            lineno,
+            'bounding box line; expected \'Bounding box for object N "LABEL" '
+            "(Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'",
+        )
         x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
         if x2 < x1 or y2 < y1:
             raise DatasetError(
@@ -120,8 +144,14 @@ def read_pascal_annotation(
         if x1 - p.origin > w or y1 - p.origin > h:
             raise DatasetError(f"{path}:{lineno}: box starts outside the {w}x{h} image")
     arr = np.array([b[:4] for b in people], dtype=np.float32).reshape(-1, 4) - p.origin
-    return Sample(image_path=image, width=w, height=h, boxes=arr, ignore=np.zeros(len(arr), bool),
-                  annotation=str(path))
+    return Sample(
+        image_path=image,
+        width=w,
+        height=h,
+        boxes=arr,
+        ignore=np.zeros(len(arr), bool),
+        annotation=str(path),
+    )
 
 
 def _annotation_dirs(root: Path, names: tuple[str, ...]) -> list[Path]:

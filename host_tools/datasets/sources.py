@@ -38,23 +38,33 @@ class DataSource:
                 try:
                     weight = float(value)
                 except ValueError:
-                    raise ConfigError(f"--dataset {text!r}: weight={value!r} is not a number") from None
+                    raise ConfigError(
+                        f"--dataset {text!r}: weight={value!r} is not a number"
+                    ) from None
             else:
-                raise ConfigError(f"--dataset {text!r}: unknown option {opt!r}; use SPEC[#split=FILE][#weight=W]")
+                raise ConfigError(
+                    f"--dataset {text!r}: unknown option {opt!r}; use SPEC[#split=FILE][#weight=W]"
+                )
         return cls(spec, split, weight).checked(f"--dataset {text!r}")
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> DataSource:
         unknown = set(data) - {"spec", "split_file", "weight"}
         if unknown or "spec" not in data:
-            raise ConfigError(f"{where}: a data source has keys spec, split_file, weight (got {sorted(data)})")
-        return cls(str(data["spec"]), data.get("split_file"), float(data.get("weight", 1.0))).checked(where)
+            raise ConfigError(
+                f"{where}: a data source has keys spec, split_file, weight (got {sorted(data)})"
+            )
+        return cls(
+            str(data["spec"]), data.get("split_file"), float(data.get("weight", 1.0))
+        ).checked(where)
 
     def checked(self, where: str) -> DataSource:
         if not self.weight > 0:
             raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
         if self.split_file and "test" in Path(self.split_file).name.lower():
-            raise ConfigError(f"{where}: split {self.split_file} looks like a test split; train on training images")
+            raise ConfigError(
+                f"{where}: split {self.split_file} looks like a test split; train on training images"
+            )
         return self
 
     def resolved(self) -> DataSource:

@@ -44,4 +44,6 @@ def native_stderr_quiet() -> Iterator[None]:
 with native_stderr_quiet():
     import tensorflow  # noqa: E402, F401  (loaded once, quietly; every later import is silent)
 
-    tensorflow.config.list_physical_devices("GPU")  # probes CUDA now, so its cuInit line stays quiet
+    tensorflow.config.list_physical_devices(
+        "GPU"
+    )  # probes CUDA now, so its cuInit line stays quiet

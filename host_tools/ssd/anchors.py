@@ -30,7 +30,9 @@ class AnchorConfig:
         if self.scales:
             scales = list(self.scales)
             if len(scales) != self.num_layers:
-                raise ValueError(f"anchor scales has {len(scales)} entries for {self.num_layers} layers")
+                raise ValueError(
+                    f"anchor scales has {len(scales)} entries for {self.num_layers} layers"
+                )
         elif self.num_layers == 1:
             scales = [self.min_scale]
         else:
@@ -45,7 +47,9 @@ class AnchorConfig:
                 continue
             layer_specs = [(scale, float(ar)) for ar in self.aspect_ratios]
             if self.interpolated_scale_aspect_ratio > 0.0:
-                layer_specs.append((math.sqrt(scale * scale_next), self.interpolated_scale_aspect_ratio))
+                layer_specs.append(
+                    (math.sqrt(scale * scale_next), self.interpolated_scale_aspect_ratio)
+                )
             specs.append(layer_specs)
         return specs
 
@@ -62,7 +66,9 @@ class AnchorConfig:
 
 
 def generate_anchors(
-    config: AnchorConfig, feature_map_sizes: list[tuple[int, int]], image_size: tuple[int, int] = (300, 300)
+    config: AnchorConfig,
+    feature_map_sizes: list[tuple[int, int]],
+    image_size: tuple[int, int] = (300, 300),
 ) -> np.ndarray:
     """All anchors as (N, 4) float32 ``ymin, xmin, ymax, xmax`` normalised, ordered layer, y, x, anchor.
 
@@ -70,7 +76,9 @@ def generate_anchors(
     as the OD API does, so anchors stay square in pixels.
     """
     if len(feature_map_sizes) != config.num_layers:
-        raise ValueError(f"{len(feature_map_sizes)} feature maps for {config.num_layers} anchor layers")
+        raise ValueError(
+            f"{len(feature_map_sizes)} feature maps for {config.num_layers} anchor layers"
+        )
     im_h, im_w = image_size
     min_side = min(im_h, im_w)
     base_h = config.base_anchor_size[0] * min_side / im_h
@@ -84,7 +92,10 @@ def generate_anchors(
         stride_y, stride_x = 1.0 / fh, 1.0 / fw
         yc = (np.arange(fh) * stride_y + 0.5 * stride_y)[:, None, None]
         xc = (np.arange(fw) * stride_x + 0.5 * stride_x)[None, :, None]
-        yc, xc = np.broadcast_to(yc, (fh, fw, len(specs))), np.broadcast_to(xc, (fh, fw, len(specs)))
+        yc, xc = (
+            np.broadcast_to(yc, (fh, fw, len(specs))),
+            np.broadcast_to(xc, (fh, fw, len(specs))),
+        )
         h = np.broadcast_to(heights, (fh, fw, len(specs)))
         w = np.broadcast_to(widths, (fh, fw, len(specs)))
         boxes = np.stack([yc - 0.5 * h, xc - 0.5 * w, yc + 0.5 * h, xc + 0.5 * w], axis=-1)

@@ -41,7 +41,7 @@ def expand(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, max_rat
     nh, nw = int(h * ratio), int(w * ratio)
     top, left = int(rng.uniform(0, nh - h)), int(rng.uniform(0, nw - w))
     canvas = np.full((nh, nw, 3), 124, np.uint8)
-    canvas[top:top + h, left:left + w] = img
+    canvas[top : top + h, left : left + w] = img
     b = boxes.copy()
     b[:, [0, 2]] = (b[:, [0, 2]] * h + top) / nh
     b[:, [1, 3]] = (b[:, [1, 3]] * w + left) / nw

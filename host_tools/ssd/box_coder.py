@@ -25,8 +25,12 @@ def tf_encode(boxes: tf.Tensor, anchors_cs: tf.Tensor, scales=DEFAULT_SCALES) ->
     ah = tf.maximum(anchors_cs[..., 2], _EPS)
     aw = tf.maximum(anchors_cs[..., 3], _EPS)
     return tf.stack(
-        [(yc - anchors_cs[..., 0]) / ah * sy, (xc - anchors_cs[..., 1]) / aw * sx,
-         tf.math.log(h / ah) * sh, tf.math.log(w / aw) * sw],
+        [
+            (yc - anchors_cs[..., 0]) / ah * sy,
+            (xc - anchors_cs[..., 1]) / aw * sx,
+            tf.math.log(h / ah) * sh,
+            tf.math.log(w / aw) * sw,
+        ],
         axis=-1,
     )
 

@@ -112,7 +112,12 @@ def _build(cls, data: dict, where: str):
 
 def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
     data = dict(data)
-    sections = {"model": ModelConfig, "train": TrainConfig, "augment": AugmentConfig, "postprocess": PostprocessConfig}
+    sections = {
+        "model": ModelConfig,
+        "train": TrainConfig,
+        "augment": AugmentConfig,
+        "postprocess": PostprocessConfig,
+    }
     unknown = set(data) - set(sections) - {"name", "anchors", "data"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}")
@@ -123,13 +128,19 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
     if "anchors" in data:
         known = {f.name for f in fields(AnchorConfig)}
         if set(data["anchors"]) - known:
-            raise ConfigError(f"{where} [anchors]: unknown key(s) {sorted(set(data['anchors']) - known)}")
+            raise ConfigError(
+                f"{where} [anchors]: unknown key(s) {sorted(set(data['anchors']) - known)}"
+            )
         cfg.anchors = AnchorConfig.from_dict(data["anchors"])
     if "data" in data:
         d = data["data"]
         if not isinstance(d, dict) or set(d) - {"sources"}:
-            raise ConfigError(f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})")
-        cfg.data = DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in d.get("sources", [])))
+            raise ConfigError(
+                f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})"
+            )
+        cfg.data = DataConfig(
+            tuple(DataSource.from_dict(s, f"{where} [data]") for s in d.get("sources", []))
+        )
     if cfg.model.arch not in ARCHS:
         raise ConfigError(f"{where}: model.arch {cfg.model.arch!r} is not one of {ARCHS}")
     if cfg.model.score_converter not in ("sigmoid", "softmax"):

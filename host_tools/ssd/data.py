@@ -41,7 +41,11 @@ class TrainImages:
             bgr = read_bgr(s.image_path, "training image")
             h, w = bgr.shape[:2]
             b = np.asarray(s.boxes, np.float32).reshape(-1, 4)
-            ign = np.asarray(s.ignore, bool).reshape(-1) if s.ignore is not None else np.zeros(len(b), bool)
+            ign = (
+                np.asarray(s.ignore, bool).reshape(-1)
+                if s.ignore is not None
+                else np.zeros(len(b), bool)
+            )
             b = b[~ign] if len(ign) == len(b) else b
             b = b[((b[:, 2] - b[:, 0]) >= min_box_px) & ((b[:, 3] - b[:, 1]) >= min_box_px)]
             # x1, y1, x2, y2 pixels (as host_tools.datasets and the evaluator use them) -> normalised
@@ -75,7 +79,9 @@ class TrainImages:
         return p / p.sum()
 
 
-def load_train_images(dataset_spec: str, split_file: str | Path | None, limit: int | None = None) -> TrainImages:
+def load_train_images(
+    dataset_spec: str, split_file: str | Path | None, limit: int | None = None
+) -> TrainImages:
     """Read one dataset spec (``host_tools.datasets``), optionally only its first ``limit`` samples."""
     from host_tools.datasets import load_dataset
 
@@ -91,15 +97,25 @@ def load_train_mix(sources: list[DataSource], limit: int | None = None) -> Train
         if len(part) == 0:
             raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
         parts.append((part, src.weight))
-        print(f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
-              + (f" (split {src.split_file})" if src.split_file else ""), flush=True)
+        print(
+            f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
+            + (f" (split {src.split_file})" if src.split_file else ""),
+            flush=True,
+        )
     return TrainImages.mix(parts)
 
 
 class ExampleMaker:
     """Makes training example ``k`` (batch ``k // B``, slot ``k % B``) deterministically."""
 
-    def __init__(self, data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, augment_images: bool = True):
+    def __init__(
+        self,
+        data: TrainImages,
+        ssd: SSDModel,
+        cfg: SSDConfig,
+        seed: int,
+        augment_images: bool = True,
+    ):
         self.data, self.ssd, self.cfg, self.seed = data, ssd, cfg, seed
         self.augment_images = augment_images
         self.p = data.probabilities()
@@ -114,14 +130,31 @@ class ExampleMaker:
             img, boxes, _ = augment(img, boxes, self.cfg.augment, rng)
         big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
         boxes = boxes[big]
-        x = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
-        loc, cls = build_targets(self.ssd.anchors, self.ssd.anchors_cs, boxes, np.zeros(len(boxes), np.int32),
-                                 self.cfg.train.matched_iou, self.cfg.train.unmatched_iou, self.cfg.model.box_scales)
+        x = (
+            cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5
+            - 1.0
+        )
+        loc, cls = build_targets(
+            self.ssd.anchors,
+            self.ssd.anchors_cs,
+            boxes,
+            np.zeros(len(boxes), np.int32),
+            self.cfg.train.matched_iou,
+            self.cfg.train.unmatched_iou,
+            self.cfg.model.box_scales,
+        )
         return x, loc.astype(np.float32), cls.astype(np.int32)
 
 
-def train_dataset(data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, start_step: int = 0,
-                  augment_images: bool = True, parallel: int | None = None) -> tf.data.Dataset:
+def train_dataset(
+    data: TrainImages,
+    ssd: SSDModel,
+    cfg: SSDConfig,
+    seed: int,
+    start_step: int = 0,
+    augment_images: bool = True,
+    parallel: int | None = None,
+) -> tf.data.Dataset:
     """Endless batches (images [B,S,S,3] in [-1,1], loc targets [B,N,4], cls targets [B,N]) from ``start_step``.
 
     ``deterministic=True`` keeps the batch order fixed whatever the parallelism, so resume is exact.
@@ -131,7 +164,9 @@ def train_dataset(data: TrainImages, ssd: SSDModel, cfg: SSDConfig, seed: int, s
     bs = cfg.train.batch_size
 
     def example(k):
-        x, loc, cls = tf.numpy_function(make, [k], (tf.float32, tf.float32, tf.int32), stateful=False)
+        x, loc, cls = tf.numpy_function(
+            make, [k], (tf.float32, tf.float32, tf.int32), stateful=False
+        )
         x.set_shape((size, size, 3))
         loc.set_shape((n, 4))
         cls.set_shape((n,))

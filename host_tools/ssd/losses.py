@@ -22,8 +22,14 @@ def smooth_l1(pred: tf.Tensor, target: tf.Tensor, delta: float = 1.0) -> tf.Tens
 def _clip_size_codes(codes: tf.Tensor, scales) -> tf.Tensor:
     """Clip the log-size codes so that a wild prediction early in training cannot overflow exp()."""
     sh, sw = scales[2], scales[3]
-    return tf.concat([codes[..., :2], tf.clip_by_value(codes[..., 2:3], -10.0 * sh, 5.0 * sh),
-                      tf.clip_by_value(codes[..., 3:4], -10.0 * sw, 5.0 * sw)], axis=-1)
+    return tf.concat(
+        [
+            codes[..., :2],
+            tf.clip_by_value(codes[..., 2:3], -10.0 * sh, 5.0 * sh),
+            tf.clip_by_value(codes[..., 3:4], -10.0 * sw, 5.0 * sw),
+        ],
+        axis=-1,
+    )
 
 
 def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -32,15 +38,24 @@ def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     Unlike smooth-L1 on the codes it measures the overlap itself, which is what mean IoU and the
     AP75 end of COCO AP reward.
     """
-    area_p = tf.maximum(pred[..., 2] - pred[..., 0], 0.0) * tf.maximum(pred[..., 3] - pred[..., 1], 0.0)
-    area_t = tf.maximum(target[..., 2] - target[..., 0], 0.0) * tf.maximum(target[..., 3] - target[..., 1], 0.0)
+    area_p = tf.maximum(pred[..., 2] - pred[..., 0], 0.0) * tf.maximum(
+        pred[..., 3] - pred[..., 1], 0.0
+    )
+    area_t = tf.maximum(target[..., 2] - target[..., 0], 0.0) * tf.maximum(
+        target[..., 3] - target[..., 1], 0.0
+    )
     lt = tf.maximum(pred[..., :2], target[..., :2])
     rb = tf.minimum(pred[..., 2:], target[..., 2:])
     inter = tf.reduce_prod(tf.maximum(rb - lt, 0.0), axis=-1)
     union = area_p + area_t - inter
     iou = inter / tf.maximum(union, 1e-9)
-    hull = tf.reduce_prod(tf.maximum(tf.maximum(pred[..., 2:], target[..., 2:])
-                                     - tf.minimum(pred[..., :2], target[..., :2]), 0.0), axis=-1)
+    hull = tf.reduce_prod(
+        tf.maximum(
+            tf.maximum(pred[..., 2:], target[..., 2:]) - tf.minimum(pred[..., :2], target[..., :2]),
+            0.0,
+        ),
+        axis=-1,
+    )
     return 1.0 - (iou - (hull - union) / tf.maximum(hull, 1e-9))
 
 
@@ -64,8 +79,14 @@ def focal_loss(logits: tf.Tensor, cls: tf.Tensor, alpha: float, gamma: float) ->
     return tf.reduce_sum(a_t * tf.pow(1 - p_t, gamma) * ce, axis=-1)
 
 
-def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.Tensor,
-             cls_t: tf.Tensor, anchors_cs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+def ssd_loss(
+    cfg: SSDConfig,
+    box_pred: tf.Tensor,
+    logits: tf.Tensor,
+    loc_t: tf.Tensor,
+    cls_t: tf.Tensor,
+    anchors_cs: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
     """Total loss and its parts for a batch. ``cls_t`` -1 marks ignored anchors.
 
     With ``train.giou_weight`` > 0 the positives' decoded boxes also pay ``giou_weight * (1 - GIoU)``
@@ -79,13 +100,17 @@ def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.T
     num_pos = tf.maximum(tf.reduce_sum(pos), 1.0)
     loc = tf.reduce_sum(smooth_l1(box_pred, loc_t) * pos) / num_pos
     if t.loss == "focal":
-        cl = tf.reduce_sum(focal_loss(logits, cls_t, t.focal_alpha, t.focal_gamma) * valid) / num_pos
+        cl = (
+            tf.reduce_sum(focal_loss(logits, cls_t, t.focal_alpha, t.focal_gamma) * valid) / num_pos
+        )
     else:
         per = class_loss(logits, cls_t, cfg.model.score_converter)
         neg = valid * (1.0 - pos)
         neg_loss = per * neg
         # Hard-negative mining: per image keep the ratio*positives (at least min_negatives) worst negatives.
-        k = tf.maximum(tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives)
+        k = tf.maximum(
+            tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives
+        )
         k = tf.minimum(k, tf.cast(tf.reduce_sum(neg, axis=1), tf.int32))
         sorted_neg = tf.sort(neg_loss, axis=1, direction="DESCENDING")
         ranks = tf.range(tf.shape(neg_loss)[1])[None, :]
@@ -98,8 +123,10 @@ def ssd_loss(cfg: SSDConfig, box_pred: tf.Tensor, logits: tf.Tensor, loc_t: tf.T
             raise ValueError("train.giou_weight > 0 needs the anchors (anchors_cs) to decode boxes")
         anchors = tf.cast(anchors_cs, box_pred.dtype)[None]
         scales = cfg.model.box_scales
-        g = giou_loss(tf_decode(_clip_size_codes(box_pred, scales), anchors, scales),
-                      tf_decode(_clip_size_codes(loc_t, scales), anchors, scales))
+        g = giou_loss(
+            tf_decode(_clip_size_codes(box_pred, scales), anchors, scales),
+            tf_decode(_clip_size_codes(loc_t, scales), anchors, scales),
+        )
         giou = tf.reduce_sum(g * pos) / num_pos
         total = total + t.giou_weight * giou
         parts["giou"] = giou

@@ -49,24 +49,57 @@ class _Builder:
         self.bn_epsilon = m.bn_epsilon
 
     def bn(self, x, name: str, act: bool = True):
-        x = layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=scope(name, "BatchNorm"))(x)
-        return layers.ReLU(6.0, name=scope(name, "Relu6")) (x) if act else x
+        x = layers.BatchNormalization(
+            momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=scope(name, "BatchNorm")
+        )(x)
+        return layers.ReLU(6.0, name=scope(name, "Relu6"))(x) if act else x
 
     def conv(self, x, filters: int, kernel: int, stride: int, name: str, act: bool = True):
-        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_regularizer=self.reg,
-                          kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03), name=name)(x)
+        x = layers.Conv2D(
+            filters,
+            kernel,
+            stride,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=self.reg,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+            name=name,
+        )(x)
         return self.bn(x, name, act)
 
     def dwconv(self, x, kernel: int, stride: int, name: str, act: bool = True):
-        x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, depthwise_regularizer=self.reg,
-                                   depthwise_initializer=keras.initializers.TruncatedNormal(stddev=0.03), name=name)(x)
+        x = layers.DepthwiseConv2D(
+            kernel,
+            stride,
+            padding="same",
+            use_bias=False,
+            depthwise_regularizer=self.reg,
+            depthwise_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+            name=name,
+        )(x)
         return self.bn(x, name, act)
 
 
 # MobileNetV2 (slim V2_DEF): (expansion, output channels, stride) of expanded_conv .. expanded_conv_16
-_V2_BLOCKS = [(1, 16, 1), (6, 24, 2), (6, 24, 1), (6, 32, 2), (6, 32, 1), (6, 32, 1), (6, 64, 2), (6, 64, 1),
-              (6, 64, 1), (6, 64, 1), (6, 96, 1), (6, 96, 1), (6, 96, 1), (6, 160, 2), (6, 160, 1), (6, 160, 1),
-              (6, 320, 1)]
+_V2_BLOCKS = [
+    (1, 16, 1),
+    (6, 24, 2),
+    (6, 24, 1),
+    (6, 32, 2),
+    (6, 32, 1),
+    (6, 32, 1),
+    (6, 64, 2),
+    (6, 64, 1),
+    (6, 64, 1),
+    (6, 64, 1),
+    (6, 96, 1),
+    (6, 96, 1),
+    (6, 96, 1),
+    (6, 160, 2),
+    (6, 160, 1),
+    (6, 160, 1),
+    (6, 320, 1),
+]
 
 
 def _mobilenet_v2(b: _Builder, x, mult: float):
@@ -93,14 +126,29 @@ def _mobilenet_v2(b: _Builder, x, mult: float):
     return root, "layer_19", [feature_16, x]
 
 
-_V1_BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), (1, 512), (1, 512), (1, 512), (1, 512),
-              (1, 512), (2, 1024), (1, 1024)]
+_V1_BLOCKS = [
+    (1, 64),
+    (2, 128),
+    (1, 128),
+    (2, 256),
+    (1, 256),
+    (2, 512),
+    (1, 512),
+    (1, 512),
+    (1, 512),
+    (1, 512),
+    (1, 512),
+    (2, 1024),
+    (1, 1024),
+]
 
 
 def _mobilenet_v1(b: _Builder, x, mult: float):
     """Returns Conv2d_11_pointwise (stride 16) and Conv2d_13_pointwise (stride 32)."""
     root = scope("FeatureExtractor", "MobilenetV1")
-    net = scope(root, "MobilenetV1")  # the OD API nests the slim scope: FeatureExtractor/MobilenetV1/MobilenetV1
+    net = scope(
+        root, "MobilenetV1"
+    )  # the OD API nests the slim scope: FeatureExtractor/MobilenetV1/MobilenetV1
     d = lambda c: max(int(c * mult), 8)  # noqa: E731
     x = b.conv(x, d(32), 3, 2, scope(net, "Conv2d_0"))
     feats = []
@@ -132,7 +180,9 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     m = cfg.model
     b = _Builder(cfg)
     lite = m.arch.startswith("ssdlite")
-    inp = keras.Input((m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor")
+    inp = keras.Input(
+        (m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor"
+    )
     if "mobilenet_v2" in m.arch:
         root, last, feats = _mobilenet_v2(b, inp, m.depth_multiplier)
     else:
@@ -161,12 +211,26 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
             name = scope(f"BoxPredictor_{i}", head)
             if lite:
                 y = b.dwconv(f, m.head_kernel_size, 1, name + "_depthwise")
-                y = layers.Conv2D(a * width, 1, padding="same", kernel_regularizer=b.reg, name=name,
-                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03))(y)
+                y = layers.Conv2D(
+                    a * width,
+                    1,
+                    padding="same",
+                    kernel_regularizer=b.reg,
+                    name=name,
+                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                )(y)
             else:
-                y = layers.Conv2D(a * width, m.head_kernel_size, padding="same", kernel_regularizer=b.reg, name=name,
-                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03))(f)
-            outs.append(layers.Reshape((-1, width), name=scope(f"BoxPredictor_{i}", head + "_reshape"))(y))
+                y = layers.Conv2D(
+                    a * width,
+                    m.head_kernel_size,
+                    padding="same",
+                    kernel_regularizer=b.reg,
+                    name=name,
+                    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                )(f)
+            outs.append(
+                layers.Reshape((-1, width), name=scope(f"BoxPredictor_{i}", head + "_reshape"))(y)
+            )
         boxes.append(outs[0])
         classes.append(outs[1])
     box_enc = layers.Concatenate(axis=1, name="box_encodings")(boxes)

@@ -17,8 +17,16 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 from host_tools.ssd.model import SSDModel
 
 
-def qat_finetune(ssd: SSDModel, steps: int, delay: int, out_dir: Path, data=None, learning_rate: float | None = None,
-                 batch_size: int | None = None, progress: bool = True):
+def qat_finetune(
+    ssd: SSDModel,
+    steps: int,
+    delay: int,
+    out_dir: Path,
+    data=None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+):
     """Fine-tune ``ssd`` (weights already loaded) with fake quantization; returns the QAT Keras model."""
     import tensorflow_model_optimization as tfmot
 
@@ -29,14 +37,26 @@ def qat_finetune(ssd: SSDModel, steps: int, delay: int, out_dir: Path, data=None
     if learning_rate:
         cfg.train.learning_rate = learning_rate
     else:
-        cfg.train.learning_rate = cfg.train.learning_rate * 0.25  # gentle: the float model is already trained
+        cfg.train.learning_rate = (
+            cfg.train.learning_rate * 0.25
+        )  # gentle: the float model is already trained
     if batch_size:
         cfg.train.batch_size = batch_size
     cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(steps // 10, 1))
     data = data if data is not None else load_train_images(DEFAULT_DATASET, DEFAULT_SPLIT)
     if delay > 0:
-        train(cfg, Path(out_dir) / "float_delay", None, data, steps=delay, progress=progress, ssd=ssd)
+        train(
+            cfg, Path(out_dir) / "float_delay", None, data, steps=delay, progress=progress, ssd=ssd
+        )
     qmodel = tfmot.quantization.keras.quantize_model(ssd.keras_model)
     qssd = SSDModel(cfg, qmodel, ssd.feature_map_sizes, ssd.anchors, ssd.anchors_cs)
-    train(cfg, Path(out_dir) / "qat", None, data, steps=max(steps - delay, 1), progress=progress, ssd=qssd)
+    train(
+        cfg,
+        Path(out_dir) / "qat",
+        None,
+        data,
+        steps=max(steps - delay, 1),
+        progress=progress,
+        ssd=qssd,
+    )
     return qmodel

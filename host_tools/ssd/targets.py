@@ -11,8 +11,13 @@ import numpy as np
 from edgedetect.boxes import DEFAULT_SCALES, box_iou, encode_center_size
 
 
-def match(anchors: np.ndarray, gt: np.ndarray, matched_iou: float = 0.5, unmatched_iou: float = 0.5,
-          force_match: bool = True) -> np.ndarray:
+def match(
+    anchors: np.ndarray,
+    gt: np.ndarray,
+    matched_iou: float = 0.5,
+    unmatched_iou: float = 0.5,
+    force_match: bool = True,
+) -> np.ndarray:
     """Per anchor, the index of its ground-truth box, -1 for background or -2 for ignored.
 
     Anchors with IoU >= ``matched_iou`` take their best box; below ``unmatched_iou`` they are
@@ -34,9 +39,15 @@ def match(anchors: np.ndarray, gt: np.ndarray, matched_iou: float = 0.5, unmatch
     return out
 
 
-def build_targets(anchors: np.ndarray, anchors_cs: np.ndarray, gt_boxes: np.ndarray, gt_classes: np.ndarray,
-                  matched_iou: float = 0.5, unmatched_iou: float = 0.5,
-                  scales=DEFAULT_SCALES) -> tuple[np.ndarray, np.ndarray]:
+def build_targets(
+    anchors: np.ndarray,
+    anchors_cs: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_classes: np.ndarray,
+    matched_iou: float = 0.5,
+    unmatched_iou: float = 0.5,
+    scales=DEFAULT_SCALES,
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets for one image.
 
     Returns ``loc`` (N, 4) encoded boxes (zeros where not positive) and ``cls`` (N,) int32 with
