@@ -1,0 +1,337 @@
+"""Event clips: one MP4 per episode of people, from `pre_s` before the first person appears to
+`post_s` after the last one leaves (`[clips]` in the config).
+
+The pipeline's output thread calls `push(frame, dets, people)` on every frame. It only samples the
+frame down to `fps` and `width` (one cv2.resize per kept frame), keeps it in a bounded ring (the
+pre-roll) and, during an episode, hands it to the encoder thread through a bounded queue: when the
+encoder falls behind, frames are dropped and counted, the pipeline never waits. The encoder
+writes `.NAME.part.mp4` and renames it to `NAME.mp4` once the file is complete and readable, so a
+reader of the folder never sees half a clip (OpenCV picks the container from the extension,
+hence `.part.mp4` rather than `.mp4.part`). A clip that cannot be written (full disk, folder
+gone) is removed, counted as failed, and the next episode is tried afresh. Frames are placed
+by capture time (a gap repeats the previous frame), so a clip plays at the speed things happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgedetect.detections import Detections
+from edgedetect.overlay import draw_detections
+from edgedetect.service.config import clip_buffer_frames
+from edgedetect.service.events import utc_stamp
+from edgedetect.service.retention import FolderRetention
+
+log = logging.getLogger("edgedetect.clips")
+
+CODECS = ("avc1", "mp4v")  # H.264 when this OpenCV build can write it, else MPEG-4 part 2
+_codec: str | None = None  # the first of CODECS that opened in this process
+QUEUE_SLACK_S = 2.0  # encoder queue: the whole pre-roll plus this many seconds of frames
+
+
+@dataclass(frozen=True, eq=False)
+class Shot:
+    """One sampled frame: capture time, the clip-sized image, its boxes (clip pixels) or None."""
+
+    ts: float
+    image: np.ndarray
+    dets: Detections | None
+
+
+def clip_size(frame_w: int, frame_h: int, width: int) -> tuple[int, int]:
+    """Clip frame size: fits `width` x 3/4 `width` (the ring buffer's bound), keeps the aspect,
+    never upscales, even numbers (what video encoders want)."""
+    scale = min(1.0, width / frame_w, (width * 3 // 4) / frame_h)
+    w = max(2, int(frame_w * scale) // 2 * 2)
+    h = max(2, int(frame_h * scale) // 2 * 2)
+    return w, h
+
+
+def open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter | None:
+    """A VideoWriter with the first codec of CODECS that opens (remembered), or None."""
+    global _codec
+    for cc in (_codec,) if _codec else CODECS:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*cc), fps, size)
+        if writer.isOpened():
+            if _codec is None:
+                log.info("clips: codec %s", cc)
+            _codec = cc
+            return writer
+        writer.release()
+    return None
+
+
+class ClipRecorder:
+    """Episode logic on the caller's thread, encoding on its own; see the module docstring."""
+
+    def __init__(self, directory: str | Path, *, pre_s: float, post_s: float, max_s: float,
+                 fps: float, width: int, annotated: bool, max_bytes: int, max_files: int,
+                 on_count: Callable[[str], None] | None = None,
+                 queue_frames: int | None = None) -> None:
+        self.dir = Path(directory)
+        self.pre_s, self.post_s, self.max_s = float(pre_s), float(post_s), float(max_s)
+        self.fps, self.width, self.annotated = float(fps), int(width), bool(annotated)
+        self._period = 1.0 / self.fps
+        self._on_count = on_count or (lambda kind: None)
+        self._ring: deque[Shot] = deque(maxlen=clip_buffer_frames({"pre_s": pre_s, "fps": fps}))
+        self._ring_bytes = 0
+        self._next_due: float | None = None
+        self._size: tuple[int, int, tuple[int, int]] | None = None  # camera w, h -> clip size
+        self._clip: str = ""  # the open episode's file name
+        self._t0 = 0.0  # capture time of the open clip's first frame
+        self._last_ts = 0.0  # ... and of its newest frame (sent or dropped)
+        self._empty_since: float | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        if queue_frames is None:  # the whole pre-roll at once, then QUEUE_SLACK_S of frames
+            queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
+        self._slots = threading.Semaphore(queue_frames)
+        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._encoder = _Encoder(self, FolderRetention(self.dir, ".mp4", max_bytes, max_files,
+                                                       leftovers=".*.part.mp4"))
+        self._thread = threading.Thread(target=self._encoder.run, name="clips", daemon=True)
+        self._thread.start()
+        self.saved = self.failed = self.dropped = 0
+
+    @classmethod
+    def from_config(cls, c: Any, on_count: Callable[[str], None] | None = None) -> ClipRecorder:
+        """From a validated `[clips]` section."""
+        return cls(c.dir, pre_s=c.pre_s, post_s=c.post_s, max_s=c.max_s, fps=c.fps, width=c.width,
+                   annotated=c.annotated, max_bytes=int(c.max_mb * 1e6), max_files=c.max_files,
+                   on_count=on_count)
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of image data in the pre-roll ring now."""
+        return self._ring_bytes
+
+    def _count(self, kind: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        self._on_count(kind)
+
+    # ------------------------------------------------------------------ caller's thread
+    def push(self, frame: Any, dets: Detections, people: int) -> str:
+        """Feed one frame (`people` = persons counted now); returns the episode's clip name or ""."""
+        with self._lock:
+            if self._closed:
+                return ""
+            ts = float(frame.timestamp)
+            starts = not self._clip and people > 0
+            ending = bool(self._clip) and people == 0 and self._empty_since is None
+            splits = bool(self._clip) and ts - self._t0 >= self.max_s
+            shot = self._sample(frame, dets, force=starts or splits)
+            if shot is not None:
+                self._keep(shot)
+            if starts:
+                self._start(frame, ts, [s for s in self._ring if s.ts >= ts - self.pre_s])
+                return self._clip
+            if not self._clip:
+                return ""
+            name = self._clip
+            if people > 0:
+                self._empty_since = None
+            elif ending:
+                self._empty_since = ts
+            if splits:
+                self._end()
+                if people > 0:  # a long episode goes on in a new file
+                    self._start(frame, ts, [shot] if shot is not None else [])
+                    return self._clip
+                return name
+            if shot is not None:
+                self._send(shot)
+            if self._empty_since is not None and ts - self._empty_since >= self.post_s:
+                self._end()
+            return name
+
+    def _sample(self, frame: Any, dets: Detections, force: bool) -> Shot | None:
+        """The frame at clip size if it is due at `fps` (or `force`d), else None."""
+        ts = float(frame.timestamp)
+        due = self._next_due
+        if not force and due is not None and ts < due - self._period / 2:
+            return None
+        due = ts if due is None else due + self._period
+        self._next_due = due if due > ts else ts + self._period
+        image = frame.image
+        h, w = image.shape[:2]
+        if self._size is None or self._size[:2] != (w, h):
+            self._size = (w, h, clip_size(w, h, self.width))
+        cw, ch = self._size[2]
+        small = image.copy() if (cw, ch) == (w, h) else cv2.resize(image, (cw, ch),
+                                                                   interpolation=cv2.INTER_AREA)
+        boxes = None
+        if self.annotated and len(dets):
+            k = np.array([cw / w, ch / h, cw / w, ch / h], dtype=np.float32)
+            boxes = Detections(dets.xyxy * k, dets.score, dets.class_id, dets.names, dets.tracker_id)
+        return Shot(ts, small, boxes)
+
+    def _keep(self, shot: Shot) -> None:
+        ring = self._ring
+        if len(ring) == ring.maxlen:
+            self._ring_bytes -= ring[0].image.nbytes
+        ring.append(shot)
+        self._ring_bytes += shot.image.nbytes
+
+    def _start(self, frame: Any, ts: float, shots: list[Shot]) -> None:
+        self._clip = f"{utc_stamp(frame.wall_time)}_clip.mp4"
+        self._t0 = self._last_ts = shots[0].ts if shots else ts
+        self._empty_since = None
+        self._queue.put(("start", (self._clip, self._t0)))
+        for s in shots:
+            self._send(s)
+
+    def _send(self, shot: Shot) -> None:
+        self._last_ts = shot.ts
+        if self._slots.acquire(blocking=False):
+            self._queue.put(("shot", shot))
+        else:  # the encoder is behind: never wait on it
+            self._count("dropped")
+
+    def _end(self) -> None:
+        self._queue.put(("end", self._last_ts))
+        self._clip = ""
+        self._empty_since = None
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Finish the open clip and stop the encoder (waits at most `timeout` s; a clip not done
+        by then stays a hidden `.part.mp4` that the next start removes)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._clip:
+                self._end()
+            self._queue.put(("stop", None))
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
+
+
+class _Encoder:
+    """The encoder thread's state: one clip at a time, written frame by frame."""
+
+    def __init__(self, rec: ClipRecorder, retention: FolderRetention) -> None:
+        self.rec = rec
+        self.retention = retention
+        self.max_frames = math.ceil(rec.max_s * rec.fps) + 1
+        self._reset("", 0.0)
+
+    def _reset(self, name: str, t0: float) -> None:
+        self.name, self.t0 = name, t0
+        self.writer: cv2.VideoWriter | None = None
+        self.written = 0
+        self.last: np.ndarray | None = None
+        self.size = (0, 0)
+        self.broken = ""  # why this clip cannot be written ("" = fine so far)
+
+    @property
+    def part(self) -> Path:
+        return self.retention.dir / f".{self.name}.part.mp4"
+
+    def run(self) -> None:
+        while True:
+            kind, arg = self.rec._queue.get()
+            try:
+                if kind == "shot":
+                    self._write(arg)
+                elif kind == "start":
+                    self._reset(*arg)
+                elif kind == "end":
+                    self._finish(arg)
+                else:
+                    return
+            except Exception as e:  # never let the thread die: the next episode is tried afresh
+                self.broken = self.broken or f"{type(e).__name__}: {e}"
+            finally:
+                if kind == "shot":
+                    self.rec._slots.release()
+
+    def _open(self, size: tuple[int, int]) -> None:
+        try:
+            if not self.retention.scanned:
+                self.retention.scan()
+        except OSError as e:
+            self.broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
+            return
+        self.writer = open_writer(self.part, self.rec.fps, size)
+        if self.writer is None:
+            self.broken = f"cannot open {self.part} for writing ({'/'.join(CODECS)})"
+
+    def _write(self, shot: Shot) -> None:
+        if self.broken or not self.name:
+            return
+        image = shot.image
+        size = (image.shape[1], image.shape[0])
+        if self.writer is None:
+            self._open(size)
+            if self.writer is None:
+                return
+            self.size = size
+        if size != self.size:
+            return  # the camera changed size mid-clip: keep the clip's size, skip the odd frame
+        if shot.dets is not None:
+            image = draw_detections(image, shot.dets)
+        self._hold(shot.ts)
+        self.writer.write(image)
+        self.written += 1
+        self.last = image
+
+    def _hold(self, ts: float) -> None:
+        """Repeat the last picture up to the frame due at `ts`: a gap (frames dropped, a slow
+        camera) keeps the clip's real duration."""
+        due = min(round((ts - self.t0) * self.rec.fps), self.max_frames - 1)
+        while self.writer is not None and self.last is not None and self.written < due:
+            self.writer.write(self.last)
+            self.written += 1
+
+    def _finish(self, last_ts: float) -> None:
+        if not self.name:
+            return
+        if not self.broken:
+            self._hold(last_ts + 1.0 / self.rec.fps)  # frames dropped at the end, too
+        name, part, writer, why = self.name, self.part, self.writer, self.broken
+        self._reset("", 0.0)
+        if writer is not None:
+            writer.release()
+        if not why:
+            why = "no frames" if writer is None else unreadable(part)
+        final = self.retention.dir / name
+        if not why:
+            try:
+                os.replace(part, final)
+                self.retention.add(final, final.stat().st_size)
+            except OSError as e:
+                why = f"cannot rename {part.name} ({e.strerror or e})"
+        if why:
+            try:
+                part.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self.rec._count("failed")
+            log.error("clips: %s lost: %s; check free space and [clips] dir", name, why)
+            return
+        self.rec._count("saved")
+        log.info("clips: saved %s", final)
+
+
+def unreadable(path: Path) -> str:
+    """Why the MP4 at `path` cannot be played ("" = it opens and has frames)."""
+    cap = cv2.VideoCapture(str(path))  # a full disk leaves an MP4 without its index
+    try:
+        if not cap.isOpened() or cap.get(cv2.CAP_PROP_FRAME_COUNT) < 1:
+            return "the file is incomplete (disk full?)"
+    finally:
+        cap.release()
+    return ""

@@ -1,0 +1,233 @@
+"""ClipRecorder with synthetic frames and real OpenCV encoding into tmp_path.
+
+Each camera frame encodes its index in two flat gray halves (base-16 digits, 16 levels apart,
+far above the codec's error), so a decoded clip tells which camera frames it holds: the
+pre-roll, the episode, the post-roll.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedetect.detections import Detections
+from edgedetect.frame import Frame
+from edgedetect.service.clip_recorder import ClipRecorder, _Encoder, clip_size
+from edgedetect.service.config import clip_buffer_frames, clip_frame_bytes
+from edgedetect.service.events import utc_stamp
+
+CAMERA_FPS = 10.0  # synthetic camera; the clips sample it down to FPS
+FPS = 5.0
+WALL0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+NO_DETS = Detections.empty()
+
+
+def frame(i: int) -> Frame:
+    t = i / CAMERA_FPS
+    image = np.empty((240, 320, 3), dtype=np.uint8)
+    image[:, :160] = 16 * (i // 16 % 16) + 8
+    image[:, 160:] = 16 * (i % 16) + 8
+    return Frame(i, 1000.0 + t, WALL0 + t, image)
+
+
+def index_of(img: np.ndarray) -> int:
+    w = img.shape[1]
+    hi, lo = (float(img[:, a:b].mean()) for a, b in ((0, w // 2 - 8), (w // 2 + 8, w)))
+    return 16 * round((hi - 8) / 16) + round((lo - 8) / 16)
+
+
+def recorder(d: Path, **kw: float) -> ClipRecorder:
+    # a queue far longer than any test: the synthetic camera outruns any encoder
+    opts = dict(pre_s=1.0, post_s=1.0, max_s=60.0, fps=FPS, width=160, annotated=False,
+                max_bytes=10**9, max_files=100, queue_frames=1000)
+    opts.update(kw)
+    return ClipRecorder(d, **opts)  # type: ignore[arg-type]
+
+
+def play(rec: ClipRecorder, people: list[int]) -> list[str]:
+    """Push one frame per entry of `people`; returns what push answered."""
+    return [rec.push(frame(i), NO_DETS, n) for i, n in enumerate(people)]
+
+
+def decoded_indices(path: Path) -> list[int]:
+    """Camera frame index of every frame in the clip (from its gray level)."""
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), path
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(index_of(img))
+    cap.release()
+    return out
+
+
+def clips(d: Path) -> list[Path]:
+    return sorted(d.glob("*.mp4"))
+
+
+def no_partial_files(root: Path) -> bool:
+    return not [p for p in root.rglob("*") if ".part" in p.name]
+
+
+def test_one_episode_has_preroll_episode_and_postroll(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    people = [0] * 30 + [1] * 20 + [0] * 50  # person from t=3.0 s to t=5.0 s
+    names = play(rec, people)
+    rec.close()
+    assert names[:30] == [""] * 30 and names[-1] == ""
+    name = names[30]
+    assert name == f"{utc_stamp(WALL0 + 3.0)}_clip.mp4"
+    assert re.fullmatch(r"\d{8}T\d{6}\.\d{3}Z_clip\.mp4", name)
+    assert set(names[30:51]) == {name}  # the frame where the count falls to 0 still names it
+    assert clips(tmp_path) == [tmp_path / name] and rec.saved == 1 and rec.failed == 0
+    assert rec.dropped == 0
+    got = decoded_indices(tmp_path / name)
+    # pre 1 s + episode 2 s + post 1 s at FPS; one sampling period of slack at each end
+    expected = (1.0 + 2.0 + 1.0) * FPS
+    assert abs(len(got) - expected) <= 2, got
+    period = CAMERA_FPS / FPS  # camera frames per clip frame
+    assert 30 - 1.0 * CAMERA_FPS - period <= got[0] < 30  # starts with frames before the person
+    assert any(abs(g - 30) <= 1 for g in got)
+    assert 50 + 1.0 * CAMERA_FPS - period <= got[-1] <= 50 + 1.0 * CAMERA_FPS + period
+    assert got == sorted(got)
+    assert no_partial_files(tmp_path)
+
+
+def test_person_back_within_post_s_continues_the_clip(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, post_s=1.0)
+    people = [0] * 20 + [1] * 10 + [0] * 5 + [1] * 10 + [0] * 40  # gap 0.5 s < post_s
+    names = play(rec, people)
+    rec.close()
+    assert len(set(names) - {""}) == 1 and len(clips(tmp_path)) == 1
+    got = decoded_indices(clips(tmp_path)[0])
+    expected = (1.0 + 2.5 + 1.0) * FPS
+    assert abs(len(got) - expected) <= 2, got
+
+
+def test_gap_longer_than_post_s_makes_two_clips(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, post_s=0.5)
+    people = [0] * 20 + [1] * 10 + [0] * 20 + [1] * 10 + [0] * 20  # gap 2 s > post_s
+    names = play(rec, people)
+    rec.close()
+    assert len(set(names) - {""}) == 2 and len(clips(tmp_path)) == 2 and rec.saved == 2
+
+
+def test_max_s_continues_in_a_new_file(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, max_s=2.0, pre_s=0.5, post_s=0.5)
+    people = [0] * 10 + [1] * 50 + [0] * 20  # 5 s episode
+    names = play(rec, people)
+    rec.close()
+    files = clips(tmp_path)
+    assert [f.name for f in files] == sorted(set(names) - {""})
+    assert len(files) == 3  # 2 s + 2 s + the rest
+    counts = [len(decoded_indices(f)) for f in files]
+    assert all(c <= 2.0 * FPS + 1 for c in counts), counts
+    assert abs(sum(counts) - (0.5 + 5.0 + 0.5) * FPS) <= 3, counts
+    firsts = [decoded_indices(f)[0] for f in files]
+    assert firsts == sorted(firsts) and firsts[1] > 10  # the second file is no pre-roll again
+
+
+def test_retention_keeps_the_newest_files(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, max_files=2, pre_s=0.0, post_s=0.0)
+    people = ([0] * 5 + [1] * 5) * 4 + [0] * 5
+    names = [n for n in dict.fromkeys(play(rec, people)) if n]
+    rec.close()
+    assert len(names) == 4
+    assert [f.name for f in clips(tmp_path)] == names[-2:]
+
+
+def test_unwritable_folder_loses_the_clip_then_recovers(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the folder's parent should be")  # stops root too
+    d = blocker / "clips"
+    rec = recorder(d, pre_s=0.5, post_s=0.5)
+    play(rec, [0] * 5 + [1] * 10 + [0] * 10)
+    rec.push(frame(100), NO_DETS, 0)  # nothing happens while idle
+    rec.close()
+    assert rec.failed == 1 and rec.saved == 0
+    blocker.unlink()
+    rec = recorder(d, pre_s=0.5, post_s=0.5)
+    names = play(rec, [0] * 5 + [1] * 10 + [0] * 10)
+    rec.close()
+    assert rec.saved == 1 and rec.failed == 0 and clips(d)[0].name == names[5]
+    assert no_partial_files(tmp_path)
+
+
+def test_encoder_behind_drops_frames_without_blocking(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    real_write = _Encoder._write
+
+    def stuck_write(self: _Encoder, shot: object) -> None:  # test double: an encoder far behind
+        gate.wait(30)
+        real_write(self, shot)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_Encoder, "_write", stuck_write)
+    rec = recorder(tmp_path, pre_s=1.0, post_s=1.0, queue_frames=None)  # the default bound
+    play(rec, [0] * 20 + [1] * 100 + [0] * 20)  # returns although the encoder takes nothing
+    assert rec.dropped > 0
+    gate.set()
+    rec.close(10.0)
+    got = decoded_indices(clips(tmp_path)[0])
+    # dropped frames are held by the frame before them: the clip keeps its real duration
+    assert abs(len(got) - (1.0 + 10.0 + 1.0) * FPS) <= 2, len(got)
+
+
+def test_ring_memory_is_bounded_by_the_config_formula(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, pre_s=2.0)
+    play(rec, [0] * 200)
+    section = {"pre_s": 2.0, "fps": FPS}
+    assert rec.buffer_bytes == clip_buffer_frames(section) * 160 * 120 * 3
+    assert rec.buffer_bytes <= clip_buffer_frames(section) * clip_frame_bytes(160)
+    rec.close()
+    assert clips(tmp_path) == []
+
+
+def test_close_finishes_an_open_clip(tmp_path: Path) -> None:
+    rec = recorder(tmp_path)
+    names = play(rec, [0] * 10 + [1] * 20)
+    rec.close()
+    assert clips(tmp_path) == [tmp_path / names[-1]] and rec.push(frame(99), NO_DETS, 1) == ""
+
+
+def test_annotated_clip_draws_the_boxes(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, annotated=True, pre_s=0.0, post_s=0.0)
+    box = Detections(np.array([[80, 60, 240, 180]], dtype=np.float32), np.array([0.9]),
+                     np.array([0]), {0: "person"}, np.array([1]))
+    for i in range(10):
+        rec.push(frame(i), box, 1)
+    rec.push(frame(10), NO_DETS, 0)
+    rec.close()
+    cap = cv2.VideoCapture(str(clips(tmp_path)[0]))
+    ok, img = cap.read()
+    cap.release()
+    assert ok and img.shape[:2] == (120, 160)
+    green = (img[:, :, 1].astype(int) - img[:, :, 2].astype(int)) > 80
+    assert green[30, 40:120].mean() > 0.5  # the box's top edge, scaled to the clip
+
+
+@pytest.mark.parametrize("w,h", [(640, 480), (1920, 1080), (480, 640), (100, 80)])
+def test_clip_size_fits_the_ring_bound(w: int, h: int) -> None:
+    cw, ch = clip_size(w, h, 320)
+    assert cw % 2 == 0 and ch % 2 == 0 and cw <= min(w, 320) and ch <= 240
+    assert cw * ch * 3 <= clip_frame_bytes(320)
+    assert abs(cw / ch - w / h) < 0.05 * w / h
+
+
+def test_camera_gap_holds_the_last_picture(tmp_path: Path) -> None:
+    rec = recorder(tmp_path, pre_s=0.0, post_s=0.0)
+    for i in [*range(0, 20), *range(40, 60)]:  # the camera delivers nothing from 2 s to 4 s
+        rec.push(frame(i), NO_DETS, 1)
+    rec.push(frame(60), NO_DETS, 0)
+    rec.close()
+    got = decoded_indices(clips(tmp_path)[0])
+    assert abs(len(got) - 6.0 * FPS) <= 2, got  # real time: 0 s .. 6 s
+    held = [g for g in got if 18 <= g < 40]
+    assert len(held) >= 2.0 * FPS - 1 and len(set(held)) == 1, got  # one picture through the gap
