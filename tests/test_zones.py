@@ -63,6 +63,12 @@ def test_polygons_are_fractions_of_a_non_square_frame() -> None:
     assert rules.counts() == {"z": 1}
 
 
+def test_feet_on_the_bottom_edge_are_in_a_zone_drawn_to_it() -> None:
+    rules = zone_rules([[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]], inertia=1)
+    events = rules.update(people((1, 320, H), (2, W, 300)), W, H, 0.0)  # cut off by the edges
+    assert kinds(events) == [("zone_entered", 1), ("zone_entered", 2)]
+
+
 # ----------------------------------------------------------------------------- zones
 def test_zone_entered_only_after_inertia_frames() -> None:
     rules = zone_rules(LEFT_HALF, inertia=3)

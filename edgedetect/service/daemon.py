@@ -21,12 +21,13 @@ import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edgedetect.detections import Detections
 from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
 from edgedetect.resilient import ResilientSource
+from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.config import (
     Config,
     apply_overrides,
@@ -80,6 +81,7 @@ class ReloadPlan:
     outputs: Outputs | None = None
     http: HttpServer | None = None
     http_app: HttpApp | None = None  # same address: the running server serves this app instead
+    recorder: ClipRecorder | None = None  # [clips] changed: the new recorder (None: clips off)
 
     def discard(self) -> None:
         """Undo the build after a failure: close whatever was made, leave the running service alone."""
@@ -89,6 +91,8 @@ class ReloadPlan:
             self.outputs.close(0.1, farewell=False)  # never used: the running outputs stay
         if self.http is not None:
             _stop_server(self.http)
+        if self.recorder is not None:
+            self.recorder.close(0.1)  # never fed a frame: nothing to finish
 
 
 def _stop_server(server: HttpServer) -> None:
@@ -123,6 +127,7 @@ class Service:
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
         self.sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
+        self.metrics.clip_buffer_bytes.set_function(lambda: getattr(self.sink.recorder, "buffer_bytes", 0))
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._stalled = False
@@ -178,6 +183,12 @@ class Service:
         if not mo.enabled:
             return None
         return MotionGate(mo.pixel_delta, mo.min_area, mo.max_interval_s, mo.hold_s, mo.width)
+
+    def _make_recorder(self, cfg: Config) -> ClipRecorder | None:
+        """The `[clips]` recorder (None when off); its counts go to the clip metrics."""
+        if not cfg.clips.enabled:
+            return None
+        return ClipRecorder.from_config(cfg.clips, on_count=self.metrics.clip)
 
     def _start_pipeline(self) -> None:
         from edgedetect.pipeline import Pipeline
@@ -277,6 +288,7 @@ class Service:
         self.detector = self._make_detector(cfg)
         self.metrics.model_loaded.set(1)
         self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id)
+        self.sink.recorder = self._make_recorder(cfg)
         self.gate = self._make_gate(cfg)
         self.source = self._make_source(cfg, self.detector)
         if cfg.preview.enabled:
@@ -404,6 +416,8 @@ class Service:
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
                 plan.outputs = Outputs.from_config(new, self.metrics, self.run_id)
+            if "clips" in changed:
+                plan.recorder = self._make_recorder(new)
             if "http" in changed:
                 old_addr = parse_listen(old.http.listen) if old.http.enabled else None
                 new_addr = parse_listen(new.http.listen) if new.http.enabled else None
@@ -456,6 +470,10 @@ class Service:
             plan.outputs = None
             if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
                 stale_outputs.close(farewell=not new.mqtt.enabled)
+        if "clips" in new.changed(old):  # the old one finishes its clip; the new starts empty
+            stale_recorder, self.sink.recorder, plan.recorder = self.sink.recorder, plan.recorder, None
+            if stale_recorder is not None:
+                stale_recorder.close(1.0)
         self.live.quality = new.http.jpeg_quality
         self.cfg = new
         self._warn_exposure(new)
@@ -482,6 +500,10 @@ class Service:
             self.pipeline.stop(min(1.5, STOP_BUDGET_S))
         if self.source is not None:
             self.source.close()
+        recorder, clip = self.sink.recorder, ""
+        if recorder is not None:  # the open episode's clip ends here; the last events name it
+            clip = recorder.clip
+            recorder.close(max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2)))
         frame = self.live.frame
         for te in self.tracker.close_all(time.monotonic()):
             if frame is not None:
@@ -489,6 +511,7 @@ class Service:
                 with self._outputs_lock:
                     outputs = self.outputs
                 if outputs is not None:
+                    te = replace(te, clip=clip) if clip else te
                     outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
         if self.http is not None:
             self.http.stop()

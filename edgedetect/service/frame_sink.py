@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from edgedetect.detections import Detections
 from edgedetect.overlay import box_labels
+from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.tracker import PersonTracker, TrackEvent
+from edgedetect.service.zones import DetectionFilter, SceneRules
 
 log = logging.getLogger("edgedetect.service")
 
@@ -46,8 +49,12 @@ class ServiceSink:
         self.emit = emit
         self.flush = flush
         self.preview = preview  # a callable(frame, boxes, labels) with close(), or None
+        self.recorder: ClipRecorder | None = None  # [clips]; the service swaps it on a reload
         self.last_frame_time: float | None = None
         self._tracked = Detections.empty()
+        self.filter = DetectionFilter()  # stateless: a reload replaces it in one assignment
+        self.rules = SceneRules()
+        self._next_rules: SceneRules | None = None  # handed over by a reload, taken per frame
 
     def __call__(self, result: Any) -> None:
         m = self.metrics
@@ -57,6 +64,7 @@ class ServiceSink:
         if result.skipped:
             m.skipped.inc()
             dets = self._tracked  # still scene: tracks are alive and their boxes still valid
+            self._record(frame, dets)  # the clip keeps its frame rate through still scenes
         else:
             m.inferred.inc()
             m.inference.observe(result.inference_ms / 1000.0)
@@ -66,6 +74,7 @@ class ServiceSink:
 
     def _track(self, dets: Detections, frame: Any) -> Detections:
         self.metrics.detections.set(len(dets))
+        dets = self._filter(dets, frame)
         mask = person_mask(dets)
         persons = dets[mask]
         tracked, events = self.tracker.update(persons, frame.timestamp)
@@ -74,9 +83,75 @@ class ServiceSink:
         dets = Detections(dets.xyxy, dets.score, dets.class_id, dets.names, tids)
         self._tracked = dets[tids >= 0]
         self.metrics.persons.set(self.tracker.count)
+        scene = self._scene(frame)
+        alive = self.tracker.confirmed_ids()
+        ended = [te for te in scene if te.track_id not in alive]  # zone_left of a track that ended:
+        events = ended + events + [te for te in scene if te.track_id in alive]  # before person_left
+        clip = self._record(frame, dets)
         for te in events:
-            self.emit(te, frame, dets)
+            self.emit(replace(te, clip=clip) if clip else te, frame, dets)
         return dets
+
+    def _filter(self, dets: Detections, frame: Any) -> Detections:
+        """`[filters]` and `[masks]`, before the tracker: a dropped box never becomes a person."""
+        f = self.filter
+        if not f.active:
+            return dets
+        kept, dropped = f.apply(dets, *frame.size)
+        for reason, n in dropped.items():
+            self.metrics.filtered.labels(reason).inc(n)
+        return kept
+
+    def set_rules(self, rules: SceneRules) -> None:
+        """A reload's new zones and lines; taken over on the next inferred frame, in this thread,
+        keeping the state of zones and lines that did not change (see `SceneRules.adopt`)."""
+        self._next_rules = rules
+
+    def _take_rules(self) -> SceneRules:
+        new, self._next_rules = self._next_rules, None
+        if new is not None:
+            new.adopt(self.rules)
+            self.metrics.set_scene(new.counts(), new.line_counts())
+            self.rules = new
+        return self.rules
+
+    def _scene(self, frame: Any) -> list[TrackEvent]:
+        """Zone and line events of this frame, after the tracker (they need its ids)."""
+        rules = self._take_rules()
+        if not rules.active:
+            return []
+        w, h = frame.size
+        events = rules.update(self._tracked, w, h, frame.timestamp, self.tracker.confirmed_ids())
+        self._count_scene(events, rules)
+        return events
+
+    def _count_scene(self, events: list[TrackEvent], rules: SceneRules) -> None:
+        m = self.metrics
+        for te in events:
+            if te.type == "line_crossed":
+                m.line_crossings.labels(te.line, te.direction).inc()
+        for zone, n in rules.counts().items():
+            m.zone_people.labels(zone).set(n)
+
+    def close_scene(self) -> list[TrackEvent]:
+        """zone_left for everyone still in a zone (shutdown, after the pipeline stopped)."""
+        rules = self._take_rules()
+        events = rules.close_all()
+        self._count_scene(events, rules)
+        return events
+
+    def _record(self, frame: Any, dets: Detections) -> str:
+        """Feed the clip recorder after the tracker (it needs the count); the episode's clip."""
+        rec = self.recorder
+        if rec is None:
+            return ""
+        try:
+            return rec.push(frame, dets, self.tracker.count)
+        except Exception as e:  # a bug here must not stop detection: clips off until a reload
+            self.metrics.error("clips")
+            log.warning("clip recorder failed (%s); clips are off until a reload", e)
+            self.recorder = None
+            return ""
 
     def _show(self, frame: Any, dets: Detections) -> None:
         preview = self.preview

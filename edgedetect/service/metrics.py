@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 COMPONENTS = ("source_error", "source_garbage", "jsonl", "log", "webhook", "mqtt", "snapshots",
-              "preview", "config")
+              "preview", "config", "clips")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Inference on a Pi 4 is ~30-300 ms; buckets bracket that range.
@@ -72,6 +72,13 @@ class ServiceMetrics:
         self.output_dropped = Counter("edgedetect_output_dropped", "Messages dropped by a full output "
                                       "queue (dead broker/endpoint)", ["output"], registry=r)
         self.snapshots = Counter("edgedetect_snapshots", "Snapshots written", registry=r)
+        self.clips = Counter("edgedetect_clips", "Event clips written ([clips])", registry=r)
+        self.clips_failed = Counter("edgedetect_clips_failed", "Event clips lost (full disk, "
+                                    "folder gone); the events were sent all the same", registry=r)
+        self.clip_frames_dropped = Counter("edgedetect_clip_frames_dropped", "Clip frames dropped "
+                                           "because the clip encoder fell behind", registry=r)
+        self.clip_buffer_bytes = Gauge("edgedetect_clip_buffer_bytes", "Bytes of frames in the "
+                                       "clip pre-roll ring buffer now", registry=r)
         self.reloads = Counter("edgedetect_reloads", "Configuration reloads applied (SIGHUP); refused "
                                "ones count as errors{component=\"config\"}", registry=r)
         self.reload_failures = Counter("edgedetect_reload_failures", "Reloads refused or failed (bad file, "
@@ -82,6 +89,16 @@ class ServiceMetrics:
                                     registry=r)
         self.uptime = Gauge("edgedetect_uptime_seconds", "Seconds since the service started", registry=r)
         self.uptime.set_function(lambda: time.time() - self.started)
+        self.zone_people = Gauge("edgedetect_zone_people", "Persons in each [zones.NAME] now",
+                                 ["zone"], registry=r)
+        self.line_crossings = Counter("edgedetect_line_crossings", "Persons who crossed each "
+                                      "[lines.NAME], by direction", ["line", "direction"], registry=r)
+        self.filtered = Counter("edgedetect_filtered", "Detections dropped by [filters] (score, area) "
+                                "and [masks] (mask) before tracking", ["reason"], registry=r)
+        for reason in ("score", "area", "mask"):
+            self.filtered.labels(reason)
+        self._zones: set[str] = set()  # the label values set_scene made, to remove on a reload
+        self._lines: set[tuple[str, str]] = set()
         for t in ("person_entered", "person_left", "count_changed"):
             self.events.labels(t)
         # Known components start at 0, so alerts like increase(errors[1h]) > 0 work from the start.
@@ -95,6 +112,27 @@ class ServiceMetrics:
             self.registry.unregister(self._stats_collector)
         self._stats_collector = _StatsCollector(stats)
         self.registry.register(self._stats_collector)
+
+    def set_scene(self, zones: dict[str, int], lines: dict[str, dict[str, int]]) -> None:
+        """Show exactly the configured zones and lines (a reload may add, change or remove some):
+        a removed one's series disappear; a line's series restart from its totals so far."""
+        for zone in self._zones - set(zones):
+            self.zone_people.remove(zone)
+        for zone, n in zones.items():
+            self.zone_people.labels(zone).set(n)
+        for line, direction in self._lines:
+            self.line_crossings.remove(line, direction)
+        self._zones = set(zones)
+        self._lines = set()
+        for line, per_direction in lines.items():
+            for direction, total in per_direction.items():
+                self.line_crossings.labels(line, direction).inc(total)
+                self._lines.add((line, direction))
+
+    def clip(self, kind: str) -> None:
+        """A ClipRecorder count: "saved", "failed" or "dropped"."""
+        {"saved": self.clips, "failed": self.clips_failed,
+         "dropped": self.clip_frames_dropped}[kind].inc()
 
     def error(self, component: str) -> None:
         self.errors.labels(component).inc()

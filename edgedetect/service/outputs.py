@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgedetect.service.events import Event
@@ -144,8 +144,10 @@ def node_id(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", name) or "edgedetect"
 
 
-def discovery_messages(prefix: str, discovery_prefix: str, device_name: str) -> list[tuple[str, str]]:
-    """Retained Home Assistant MQTT discovery configs: a person-count sensor and occupancy."""
+def discovery_messages(prefix: str, discovery_prefix: str, device_name: str,
+                       zones: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """Retained Home Assistant MQTT discovery configs: a person-count sensor, occupancy, and a
+    person-count sensor per zone."""
     node = node_id(device_name)
     device = {"identifiers": [f"edgedetect_{node}"], "name": device_name, "manufacturer": "edgedetect",
               "model": "edgedetect person detector"}
@@ -162,14 +164,21 @@ def discovery_messages(prefix: str, discovery_prefix: str, device_name: str) -> 
         "payload_off": "OFF", "availability_topic": avail, "payload_available": "online",
         "payload_not_available": "offline", "device": device,
     }
-    return [
+    messages = [
         (f"{discovery_prefix}/sensor/{node}/person_count/config", json.dumps(count_cfg)),
         (f"{discovery_prefix}/binary_sensor/{node}/occupancy/config", json.dumps(occ_cfg)),
     ]
+    for zone in zones:
+        zone_cfg = dict(count_cfg, name=f"Persons in {zone}", unique_id=f"{node}_zone_{zone}_count",
+                        state_topic=f"{prefix}/zone/{zone}/count", icon="mdi:account-group")
+        messages.append((f"{discovery_prefix}/sensor/{node}/zone_{zone}_count/config",
+                         json.dumps(zone_cfg)))
+    return messages
 
 
 class MqttOutput(QueuedOutput):
-    """paho-mqtt publisher: availability with last will, HA discovery, events, count, occupancy.
+    """paho-mqtt publisher: availability with last will, HA discovery, events, count, occupancy,
+    per-zone counts (`<prefix>/zone/NAME/count`) and line counters (`<prefix>/line/NAME/in|out`).
 
     paho runs its own network thread (`loop_start`) and reconnects by itself; our worker
     thread only calls `publish`, which queues inside paho while disconnected (bounded by
@@ -181,7 +190,8 @@ class MqttOutput(QueuedOutput):
     def __init__(self, host: str, port: int = 1883, topic_prefix: str = "edgedetect",
                  username: str = "", password: str = "", client_id: str = "", keepalive_s: int = 60,
                  queue_size: int = 1000, discovery: bool = True, discovery_prefix: str = "homeassistant",
-                 device_name: str = "edgedetect", **kw: Any) -> None:
+                 device_name: str = "edgedetect", zones: Sequence[str] = (),
+                 lines: Sequence[str] = (), **kw: Any) -> None:
         import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
 
         self.prefix = topic_prefix.strip("/")
@@ -189,6 +199,8 @@ class MqttOutput(QueuedOutput):
         self.discovery_prefix = discovery_prefix.strip("/")
         self.device_name = device_name
         self.count = 0
+        self.zones = dict.fromkeys(zones, 0)  # retained state, republished on every (re)connect
+        self.lines = {(line, d): 0 for line in lines for d in ("in", "out")}
         self.connected = threading.Event()
         self.avail_topic = f"{self.prefix}/availability"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
@@ -205,11 +217,13 @@ class MqttOutput(QueuedOutput):
         self.client.loop_start()
 
     @classmethod
-    def from_config(cls, section: Any, **hooks: Any) -> MqttOutput:
-        """From a validated `[mqtt]` section (password already read from password_file)."""
+    def from_config(cls, section: Any, zones: Sequence[str] = (), lines: Sequence[str] = (),
+                    **hooks: Any) -> MqttOutput:
+        """From a validated `[mqtt]` section (password already read from password_file) and the
+        names of the configured zones and lines."""
         return cls(section.host, section.port, section.topic_prefix, section.username, section.password,
                    section.client_id, section.keepalive_s, section.queue, section.discovery,
-                   section.discovery_prefix, section.device_name, **hooks)
+                   section.discovery_prefix, section.device_name, zones, lines, **hooks)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
@@ -218,9 +232,14 @@ class MqttOutput(QueuedOutput):
         log.info("MQTT connected")
         client.publish(self.avail_topic, "online", qos=1, retain=True)
         if self.discovery:
-            for topic, payload in discovery_messages(self.prefix, self.discovery_prefix, self.device_name):
+            for topic, payload in discovery_messages(self.prefix, self.discovery_prefix,
+                                                     self.device_name, list(self.zones)):
                 client.publish(topic, payload, qos=1, retain=True)
         self._publish_state(self.count)
+        for zone, n in list(self.zones.items()):
+            self._publish_zone(zone, n)
+        for (line, direction), n in list(self.lines.items()):
+            self._publish_line(line, direction, n)
         self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
@@ -232,11 +251,23 @@ class MqttOutput(QueuedOutput):
         self.client.publish(f"{self.prefix}/count", str(count), qos=1, retain=True)
         self.client.publish(f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True)
 
+    def _publish_zone(self, zone: str, count: int) -> None:
+        self.client.publish(f"{self.prefix}/zone/{zone}/count", str(count), qos=1, retain=True)
+
+    def _publish_line(self, line: str, direction: str, total: int) -> None:
+        self.client.publish(f"{self.prefix}/line/{line}/{direction}", str(total), qos=1, retain=True)
+
     def _deliver(self, event: Event) -> None:
         info = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
         if event.type == "count_changed":
             self.count = event.count
             self._publish_state(event.count)
+        elif event.type in ("zone_entered", "zone_left"):  # count: the zone's head count now
+            self.zones[event.zone] = event.count
+            self._publish_zone(event.zone, event.count)
+        elif event.type == "line_crossed":  # count: the line's total in that direction
+            self.lines[(event.line, event.direction)] = event.count
+            self._publish_line(event.line, event.direction, event.count)
         # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost; 15 (QUEUE_SIZE): dropped.
         if info.rc == 15:
             self.dropped += 1

@@ -20,7 +20,8 @@ from edgedetect.service.tracker import TrackEvent
 
 log = logging.getLogger("edgedetect.service")
 
-SECTIONS = ("events", "mqtt", "webhook", "snapshots")  # a change in any of these rebuilds the set
+# A change in any of these rebuilds the set (zones and lines: MQTT's discovery and state topics).
+SECTIONS = ("events", "mqtt", "webhook", "snapshots", "zones", "lines")
 
 
 class Outputs:
@@ -50,7 +51,7 @@ class Outputs:
             if cfg.mqtt.enabled:
                 from edgedetect.service.outputs import MqttOutput
 
-                built.append(MqttOutput.from_config(cfg.mqtt, **hooks))
+                built.append(MqttOutput.from_config(cfg.mqtt, list(cfg.zones), list(cfg.lines), **hooks))
         except BaseException:
             cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
             raise

@@ -83,6 +83,10 @@ class PersonTracker:
                 raise AttributeError(name)
             setattr(self, name, value)
 
+    def confirmed_ids(self) -> set[int]:
+        """Ids of the persons still tracked, seen on this frame or not (zones keep them)."""
+        return {t.track_id for t in self.tracks if t.confirmed}
+
     def _associate(self, boxes: np.ndarray) -> list[tuple[int, int]]:
         tboxes = np.array([t.box for t in self.tracks], dtype=np.float32).reshape(-1, 4)
         pairs: list[tuple[int, int]] = []

@@ -31,12 +31,16 @@ from edgedetect.service.tracker import TrackEvent
 DEAD_BAND = 0.02  # of the frame diagonal: the hysteresis of a line's side
 REASONS = ("score", "area", "mask")  # why the filter dropped a detection (a metric label)
 DIRECTIONS = ("in", "out")
+EDGE = 1e-6  # how far inside the frame's right and bottom edges feet are kept
 
 
 def feet(xyxy: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
     """(N, 2) bottom centres of pixel boxes, as fractions of the frame (the point on the floor)."""
     b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    return np.stack([(b[:, 0] + b[:, 2]) / 2 / frame_w, b[:, 3] / frame_h], axis=1)
+    pts = np.stack([(b[:, 0] + b[:, 2]) / 2 / frame_w, b[:, 3] / frame_h], axis=1)
+    # A person cut off by the bottom of the picture stands on its edge (y = 1.0), which the even-odd
+    # rule puts outside a zone drawn to that edge: keep the feet just inside the frame.
+    return np.clip(pts, 0.0, 1.0 - EDGE)
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
