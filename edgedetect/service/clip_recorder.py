@@ -117,6 +117,11 @@ class ClipRecorder:
         """Bytes of image data in the pre-roll ring now."""
         return self._ring_bytes
 
+    @property
+    def clip(self) -> str:
+        """The open episode's file name ("" between episodes)."""
+        return self._clip
+
     def _count(self, kind: str) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
         self._on_count(kind)

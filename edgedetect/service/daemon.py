@@ -47,6 +47,7 @@ from edgedetect.service.notify import Notifier, watchdog_interval_s
 from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs
 from edgedetect.service.tracker import PersonTracker, TrackEvent
+from edgedetect.service.zones import DetectionFilter, SceneRules
 from edgedetect.tiling import lores_size
 
 log = logging.getLogger("edgedetect.service")
@@ -127,6 +128,9 @@ class Service:
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
         self.sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
+        self.sink.filter = DetectionFilter.from_config(cfg)
+        self.sink.rules = SceneRules.from_config(cfg)  # no pipeline yet: no frame can race this
+        self.metrics.set_scene(self.sink.rules.counts(), self.sink.rules.line_counts())
         self.metrics.clip_buffer_bytes.set_function(lambda: getattr(self.sink.recorder, "buffer_bytes", 0))
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -244,6 +248,8 @@ class Service:
             "stall_timeout_s": stall,
             "fps": (stats.get("fps") or {}).get("output", 0.0),
             "persons": self.tracker.count,
+            "zones": self.sink.rules.counts(),  # persons per [zones.NAME] now
+            "lines": self.sink.rules.line_counts(),  # crossings per [lines.NAME] and direction
             "uptime_s": round(now - self.started, 1),
             "run_id": self.run_id,
             "reloads": self.reloads,
@@ -461,6 +467,7 @@ class Service:
         if src is not None:  # read on every wait / backoff: no reopen needed
             src.stall_timeout_s = new.service.stall_timeout_s
             src.reconnect_max_s = new.source.reconnect_max_s
+        self._configure_scene(new)
         t = new.tracker
         self.tracker.configure(iou_threshold=t.iou_threshold, max_center_distance=t.max_center_distance,
                                enter_frames=t.enter_frames, leave_frames=t.leave_frames)
@@ -477,6 +484,16 @@ class Service:
         self.live.quality = new.http.jpeg_quality
         self.cfg = new
         self._warn_exposure(new)
+
+    def _configure_scene(self, new: Config) -> None:
+        """New filter at once (it keeps no state); new zones and lines on the next frame, in the
+        output thread. Tracks continue; a zone or line whose name and shape did not change keeps
+        its members and counters, one that changed starts from 0 and its persons enter again."""
+        old = self.cfg
+        if new.filters != old.filters or new.masks != old.masks:
+            self.sink.filter = DetectionFilter.from_config(new)
+        if new.zones != old.zones or new.lines != old.lines:
+            self.sink.set_rules(SceneRules.from_config(new))
 
     def _swap_http(self, plan: ReloadPlan) -> None:
         """Start the new server (bound in `_prepare`) before stopping the old, or re-app the old."""
@@ -505,7 +522,8 @@ class Service:
             clip = recorder.clip
             recorder.close(max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2)))
         frame = self.live.frame
-        for te in self.tracker.close_all(time.monotonic()):
+        # zone_left for persons still in a zone first, then their person_left
+        for te in self.sink.close_scene() + self.tracker.close_all(time.monotonic()):
             if frame is not None:
                 self.metrics.events.labels(te.type).inc()
                 with self._outputs_lock:
