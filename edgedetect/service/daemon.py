@@ -46,6 +46,7 @@ from edgedetect.service.motion import MotionGate
 from edgedetect.service.notify import Notifier, watchdog_interval_s
 from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs
+from edgedetect.service.recent import RecentEvents
 from edgedetect.service.tracker import PersonTracker, TrackEvent
 from edgedetect.service.zones import DetectionFilter, SceneRules
 from edgedetect.tiling import lores_size
@@ -118,6 +119,7 @@ class Service:
         self.metrics = ServiceMetrics()
         self.notifier = Notifier()
         self.live = LiveView(cfg.http.jpeg_quality)
+        self.recent = RecentEvents()  # the page's last events: outlives the outputs of a reload
         t = cfg.tracker
         self.tracker = PersonTracker(t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames)
         self.pipeline: Any = None
@@ -211,7 +213,9 @@ class Service:
 
     def _http_app(self, cfg: Config) -> HttpApp:
         h = cfg.http
-        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps, h.max_streams)
+        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps,
+                       h.max_streams, status=self.web_status, events=self.recent.latest,
+                       folders=self.web_folders)
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:
         """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
@@ -258,6 +262,30 @@ class Service:
         }
         return ok, info
 
+    def web_status(self) -> dict[str, Any]:
+        """/api/status for the page: the health info plus timings, drops and what is configured;
+        the model as a file name only and the source redacted (as in /healthz)."""
+        _, info = self.health()
+        stats = self.pipeline_stats()
+        cfg = self.cfg
+        inference = (stats.get("timings_ms") or {}).get("inference") or {}
+        model = getattr(self.detector, "model_path", None) or cfg.model.path
+        info.setdefault("zones", {})
+        info.setdefault("lines", {})
+        info.update(inference_ms=inference.get("mean"),
+                    dropped_frames=sum((stats.get("dropped") or {}).values()),
+                    model=os.path.basename(str(model)) if model else "",
+                    threshold=cfg.model.threshold, snapshots=bool(cfg.snapshots.enabled),
+                    clips=bool(cfg.clips.enabled))
+        return info
+
+    def web_folders(self) -> dict[str, str | None]:
+        """The folders /snapshots/NAME and /clips/NAME read: the current config's, so a reload
+        that moves them needs no new HTTP app."""
+        cfg = self.cfg
+        return {"snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
+                "clips": cfg.clips.dir if cfg.clips.enabled else None}
+
     def pipeline_stats(self) -> dict[str, Any]:
         """`pipeline.stats()` ({} before the pipeline exists); safe from the HTTP threads."""
         return self.pipeline.stats() if self.pipeline is not None else {}
@@ -293,7 +321,7 @@ class Service:
         self._warn_exposure(cfg)
         self.detector = self._make_detector(cfg)
         self.metrics.model_loaded.set(1)
-        self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id)
+        self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id, self.recent)
         self.sink.recorder = self._make_recorder(cfg)
         self.gate = self._make_gate(cfg)
         self.source = self._make_source(cfg, self.detector)
@@ -421,7 +449,7 @@ class Service:
             if new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed:
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
-                plan.outputs = Outputs.from_config(new, self.metrics, self.run_id)
+                plan.outputs = Outputs.from_config(new, self.metrics, self.run_id, self.recent)
             if "clips" in changed:
                 plan.recorder = self._make_recorder(new)
             if "http" in changed:

@@ -1,5 +1,8 @@
 """The reloadable set of event outputs (log, JSONL, webhook, MQTT) and the snapshot store.
 
+The page's recent-events list (recent.py) is passed in, not built here: the service keeps the
+one instance across reloads, and its `close()` keeps its events.
+
 Each output is built from its own config section (`MqttOutput.from_config(cfg.mqtt)`), so a
 reload that changed only `[webhook]` can be compared section by section; the whole set is
 swapped at once under the service's lock.
@@ -15,6 +18,7 @@ from edgedetect.service.config import Config
 from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event, utc_stamp
 from edgedetect.service.liveview import annotate
 from edgedetect.service.metrics import ServiceMetrics
+from edgedetect.service.recent import RecentEvents
 from edgedetect.service.snapshots import SnapshotStore
 from edgedetect.service.tracker import TrackEvent
 
@@ -35,8 +39,9 @@ class Outputs:
         self.run_id = run_id
 
     @classmethod
-    def from_config(cls, cfg: Config, metrics: ServiceMetrics, run_id: str = "") -> Outputs:
-        items: list[Any] = []
+    def from_config(cls, cfg: Config, metrics: ServiceMetrics, run_id: str = "",
+                    recent: RecentEvents | None = None) -> Outputs:
+        items: list[Any] = [] if recent is None else [recent]
         if cfg.events.log:
             items.append(LogOutput())
         if cfg.events.jsonl:
