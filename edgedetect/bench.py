@@ -418,7 +418,7 @@ def _measure(
     sizes: list[int],
     camera_fps: float | None,
 ) -> tuple[dict[str, Tally], list[float]]:
-    """Every method, interleaved round by round (``sizes`` frames each); the tallies and the load."""
+    """Every method, interleaved round by round (``sizes`` frames each); tallies and the load."""
     tensor = detector.preprocess(first.image)
     for _ in range(5):  # XNNPACK sets itself up on the first invocations
         detector.infer(tensor)
@@ -481,11 +481,13 @@ def format_report(r: dict[str, Any]) -> str:
         f"model {r['model']}  threads {r['threads']}/{r['cpu_count']} cpus  frames {r['frames']}"
         f"  load {r['load_avg_1m']}",
         f"source {r['source']}  {r['frame_size'][0]}x{r['frame_size'][1]}",
-        f"bare      {r['bare_fps']:7.2f} fps  p50 {r['bare_ms_p50']:.1f} ms  p95 {r['bare_ms_p95']:.1f} ms",
+        f"bare      {r['bare_fps']:7.2f} fps  p50 {r['bare_ms_p50']:.1f} ms  "
+        f"p95 {r['bare_ms_p95']:.1f} ms",
         "offline (file as fast as possible, every frame):",
         f"  naive     {r['naive_fps']:7.2f} fps  latency p50 {r['naive_latency_ms_p50']:.1f} ms",
         f"  pipeline  {r['pipeline_fps']:7.2f} fps  latency p50 {r['latency_ms_p50']:.1f} ms  "
-        f"p95 {r['latency_ms_p95']:.1f} ms  dropped {r['dropped_frames']}  stale {r['stale_frames']}",
+        f"p95 {r['latency_ms_p95']:.1f} ms  dropped {r['dropped_frames']}  "
+        f"stale {r['stale_frames']}",
         "  cpu ms/frame  " + "  ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_frame"].items()),
         *targets(r),
     ]
@@ -493,7 +495,8 @@ def format_report(r: dict[str, Any]) -> str:
         c = r["camera"]
         lines += [
             f"camera (frames arriving at {c['camera_fps']:g} fps, newest wins):",
-            f"  naive     {c['naive_fps']:7.2f} fps  latency p50 {c['naive_latency_ms_p50']:.1f} ms",
+            f"  naive     {c['naive_fps']:7.2f} fps  "
+            f"latency p50 {c['naive_latency_ms_p50']:.1f} ms",
             f"  pipeline  {c['pipeline_fps']:7.2f} fps  latency p50 {c['latency_ms_p50']:.1f} ms  "
             f"p95 {c['latency_ms_p95']:.1f} ms  dropped {c['dropped_frames']}  "
             f"stale {c['stale_frames']}",

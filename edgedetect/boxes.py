@@ -59,8 +59,8 @@ def encode_center_size(
 
 
 def to_pixel_xyxy(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Normalised ``ymin, xmin, ymax, xmax`` (N, 4) -> ``x1, y1, x2, y2`` float32 pixels of an image of
-    ``size = (w, h)``, clipped to it (what ``Detections.xyxy`` holds)."""
+    """Normalised ``ymin, xmin, ymax, xmax`` (N, 4) -> ``x1, y1, x2, y2`` float32 pixels of an
+    image of ``size = (w, h)``, clipped to it (what ``Detections.xyxy`` holds)."""
     w, h = size
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     xyxy = np.stack([boxes[:, 1] * w, boxes[:, 0] * h, boxes[:, 3] * w, boxes[:, 2] * h], axis=1)

@@ -490,9 +490,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise pipeline.error
     elapsed = time.monotonic() - t0
     dropped = sum(stats["dropped"].values())
+    fps = stats["output"] / elapsed if elapsed > 0 else 0
     print(
         f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
-        f"({stats['output'] / elapsed if elapsed > 0 else 0:.1f} fps), inferred {stats['inferred']}, "
+        f"({fps:.1f} fps), inferred {stats['inferred']}, "
         f"dropped {dropped}; detections in {persons['frames']} frames"
         + (" (interrupted)" if interrupted else ""),
         file=sys.stderr,
@@ -538,7 +539,7 @@ class _CountedSink:
 
 
 def _sink_failure_code(sinks: list[Any]) -> int:
-    """1 when an output sink failed on every frame it was given (nothing it promised was written)."""
+    """1 when an output sink failed on every frame it got (nothing it promised was written)."""
     for sink in sinks:
         if isinstance(sink, _CountedSink) and sink.failed and not sink.ok:
             print(
@@ -551,7 +552,7 @@ def _sink_failure_code(sinks: list[Any]) -> int:
 
 
 def _check_writable(path: Path, option: str) -> None:
-    """Fail before the first frame when `path` cannot be created (missing folder, /proc, read-only)."""
+    """Fail before any frame if `path` cannot be created (missing folder, /proc, read-only)."""
     existed = path.exists()
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder: name a file, e.g. {path / 'out.mp4'}")

@@ -210,7 +210,7 @@ class Detector:
 
     # ----------------------------------------------------------------- inference
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
-        """BGR uint8 image -> model input tensor [1, H, W, 3] (resize, RGB, dtype), as the family wants."""
+        """BGR uint8 image -> the family's model input tensor [1, H, W, 3] (resize, RGB, dtype)."""
         return self.backend.prepare(image_bgr)
 
     def infer(self, tensor: np.ndarray) -> RawOutput:

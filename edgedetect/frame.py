@@ -25,7 +25,7 @@ class Frame:
         wall_time: ``time.time()`` at the same moment (for logs, events, file names).
         image: BGR uint8 (H, W, 3): the full-size frame shown, recorded and drawn on.
         lores: optional small BGR frame of the same field of view (picamera2 lores stream); the
-            detector reads it instead of ``image`` so that no CPU resize of the full frame is needed.
+            detector reads it instead of ``image`` so no CPU resize of the full frame is needed.
         source: the source spec the frame came from (or the file name for folder sources).
     """
 

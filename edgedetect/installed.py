@@ -1,4 +1,4 @@
-"""Finding the files the project ships (the default model, the sample clip) in a checkout or an install.
+"""Finding the files the project ships (default model, sample clip) in a checkout or an install.
 
 A checkout keeps them in ``models/`` and ``data/``; ``pip install .`` puts them under
 ``<prefix>/share/edgedetect/`` (see ``[tool.setuptools.data-files]`` in ``pyproject.toml``); a
@@ -16,7 +16,7 @@ SHARE_DIRS = (Path(sys.prefix) / "share", Path("/usr/share"), Path("/usr/local/s
 
 
 def shipped_file_candidates(in_checkout: str, installed: tuple[str, ...]) -> list[Path]:
-    """Where a shipped file may be, in order: the checkout, then each share dir's installed names."""
+    """Where a shipped file may be, in order: checkout, then each share dir's installed names."""
     return [CHECKOUT / in_checkout] + [
         d / "edgedetect" / rel for d in SHARE_DIRS for rel in installed
     ]

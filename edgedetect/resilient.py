@@ -248,7 +248,8 @@ class ResilientSource(FrameSource):
         return None
 
     def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
-        raise NotImplementedError  # read() is overridden: frames come numbered from the inner source
+        # read() is overridden: frames come numbered from the inner source
+        raise NotImplementedError
 
     def read(self) -> Frame | None:
         """Next valid frame, or None at the end of a (non-looping) file/folder or after close()."""

@@ -67,7 +67,7 @@ _USER_LEVELS = {
 
 
 def native_verbose() -> bool:
-    """Whether native libraries may print: ``-v`` (edgedetect logs INFO) or EDGEDETECT_NATIVE_LOGS=1."""
+    """Whether native libs may print: ``-v`` (edgedetect logs INFO) or EDGEDETECT_NATIVE_LOGS=1."""
     forced = os.environ.get("EDGEDETECT_NATIVE_LOGS", "")
     if forced:
         return forced not in ("0", "false", "no")
@@ -88,7 +88,7 @@ def quiet_opencv() -> None:
             "16" if verbose else "-8"
         )  # AV_LOG_ERROR / AV_LOG_QUIET
     if "OPENCV_LOG_LEVEL" not in _USER_LEVELS:
-        # cv2.utils.logging is missing from some wheels (the aarch64 opencv-python-headless 4.11 a Pi
+        # cv2.utils.logging is not in some wheels (the aarch64 opencv-python-headless 4.11 a Pi
         # gets); cv2.setLogLevel takes the same numbers (0 = silent, 3 = warning) where it exists.
         levels = getattr(getattr(cv2, "utils", None), "logging", None)
         if levels is not None:

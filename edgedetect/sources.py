@@ -178,8 +178,8 @@ class VideoCaptureSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 raise SourceUnavailable(
-                    f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and that the "
-                    "camera or server is reachable"
+                    f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and "
+                    "that the camera or server is reachable"
                 )
         else:
             if not Path(target).is_file():
@@ -216,7 +216,8 @@ class VideoCaptureSource(FrameSource):
         if not ok or image is None:
             if self.live:
                 raise SourceLost(
-                    f"source {redact(self.spec)!r} stopped delivering frames (unplugged, or stream dropped)"
+                    f"source {redact(self.spec)!r} stopped delivering frames "
+                    "(unplugged, or stream dropped)"
                 )
             if self._loop and self._delivered_since_open > 0:
                 self._cap.release()

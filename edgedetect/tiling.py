@@ -8,9 +8,9 @@ because people larger than a tile are found only there.
 Merging: a tile detection that touches a tile edge inside the frame is a person cut by the tile;
 it is dropped (the overlap puts a small person wholly inside a neighbouring tile, and a large one is
 the whole-frame pass's). So is a tile detection lying mostly (80 %) inside a whole-frame box of its
-class that scores at least as high: a part of a person already found (legs seen in a lower tile). The rest are merged with the
-whole-frame detections by class-aware NMS, the same greedy NMS every model uses, so a person seen in
-both keeps its best-scored box.
+class that scores at least as high: a part of a person already found (legs seen in a lower tile).
+The rest are merged with the whole-frame detections by class-aware NMS, the same greedy NMS every
+model uses, so a person seen in both keeps its best-scored box.
 
 The cost is ``1 + rows * cols`` inferences per frame (5x for 2x2): on a Pi 4 it turns ~15 FPS into
 ~3, so it is off by default and meant for fixed cameras watching far-away spaces (a drive, a yard).
@@ -69,7 +69,7 @@ def _cut_by_tile(
 def _inside(
     xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, whole: Detections
 ) -> np.ndarray:
-    """Boxes lying mostly inside a surer whole-frame box of the same class (a part of a person found)."""
+    """Boxes mostly inside a surer whole-frame box of their class (a part of a person found)."""
     if len(xyxy) == 0 or len(whole) == 0:
         return np.zeros(len(xyxy), bool)
     lt = np.maximum(xyxy[:, None, :2], whole.xyxy[None, :, :2])
@@ -92,7 +92,7 @@ def lores_size(detector: object) -> tuple[int, int] | None:
 def tile_rects(
     width: int, height: int, rows: int, cols: int, overlap: float
 ) -> list[tuple[int, int, int, int]]:
-    """``rows x cols`` tiles (x1, y1, x2, y2) covering the frame, neighbours overlapping by ``overlap``."""
+    """``rows x cols`` tiles (x1, y1, x2, y2) covering the frame, overlapping by ``overlap``."""
 
     def spans(size: int, n: int) -> list[tuple[int, int]]:
         if n == 1:
@@ -106,7 +106,7 @@ def tile_rects(
 
 @dataclass(frozen=True)
 class TiledInput:
-    """The whole-frame tensor and one tensor per tile, with the tiles' rectangles in frame pixels."""
+    """The whole-frame tensor and one per tile, with the tiles' rectangles in frame pixels."""
 
     tensors: tuple[np.ndarray, ...]
     rects: tuple[tuple[int, int, int, int], ...]

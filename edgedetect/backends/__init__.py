@@ -23,7 +23,7 @@ from edgedetect.errors import ModelError
 
 @dataclass(frozen=True)
 class Candidates:
-    """Decoded boxes before the common threshold / class filter / NMS: pixels of the original image."""
+    """Decoded boxes before the common threshold / class filter / NMS, in original-image pixels."""
 
     xyxy: np.ndarray  # (N, 4) float32 x1, y1, x2, y2
     score: np.ndarray  # (N,) float32
@@ -70,7 +70,7 @@ class Backend(Protocol):
         threshold: float,
         class_filter: set[int] | None,
     ) -> Candidates:
-        """Dequantized outputs -> candidates above ``threshold`` of the kept classes, in image pixels."""
+        """Dequantized outputs -> image-pixel candidates above ``threshold`` of the kept classes."""
         ...
 
 

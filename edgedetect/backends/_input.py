@@ -15,7 +15,7 @@ def check_image(image_bgr: np.ndarray) -> np.ndarray:
 
 
 def stretched_rgb(image_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to ``size = (w, h)`` ignoring aspect, as the OD API's ``fixed_shape_resizer`` trains."""
+    """Resize to ``size`` (w, h) ignoring aspect, as the OD API's ``fixed_shape_resizer`` trains."""
     image_bgr = check_image(image_bgr)
     w, h = size
     if image_bgr.shape[1] != w or image_bgr.shape[0] != h:
@@ -34,7 +34,7 @@ def letterbox_geometry(
 
 
 def letterboxed_rgb(image_bgr: np.ndarray, size: tuple[int, int], fill: int = 114) -> np.ndarray:
-    """Resize keeping the aspect and pad with grey ``fill`` to ``size``, as Ultralytics' LetterBox does."""
+    """Resize keeping aspect, pad to ``size`` with grey ``fill``, as Ultralytics' LetterBox does."""
     image_bgr = check_image(image_bgr)
     scale, left, top = letterbox_geometry((image_bgr.shape[1], image_bgr.shape[0]), size)
     new_w, new_h = round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale)
@@ -56,7 +56,7 @@ def ssd_tensor(rgb: np.ndarray, dtype: np.dtype, mean: float, std: float) -> np.
 
 
 def unit_tensor(rgb: np.ndarray, dtype: np.dtype, quantization: tuple[float, int]) -> np.ndarray:
-    """Pixels / 255 (the YOLO convention), quantized with the input's (scale, zero point) if integer."""
+    """Pixels / 255 (YOLO convention), quantized with the input's (scale, zero point) if integer."""
     x = rgb.astype(np.float32) / 255.0
     if dtype in (np.uint8, np.int8):
         scale, zero = quantization

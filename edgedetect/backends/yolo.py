@@ -42,7 +42,7 @@ def probe(model: ModelIO, mean: float, std: float) -> YoloBackend | None:
 
 
 def read_metadata(path: Path) -> dict:
-    """Ultralytics appends a zip with ``metadata.json`` (JSON, or a Python literal in old versions)."""
+    """Ultralytics appends a zip with ``metadata.json`` (JSON; a Python literal in old versions)."""
     try:
         if not zipfile.is_zipfile(path):
             return {}
