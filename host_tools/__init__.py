@@ -1,1 +1,4 @@
-"""Host-side tools (datasets, evaluation, training): may use TensorFlow; never imported by ``edgedetect``."""
+"""Host-side tools (datasets, evaluation, training).
+
+They may use TensorFlow; ``edgedetect`` never imports them.
+"""

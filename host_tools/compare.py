@@ -129,12 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
         print(
-            f"\nAll on {first['dataset']['spec']}{split}: {first.get('images')} images, {first.get('gt_boxes')} people; "
-            "match IoU >= 0.5; precision/recall/IoU at the threshold 'thr' (HOG: SVM margin); AP/LAMR over all scores."
+            f"\nAll on {first['dataset']['spec']}{split}: {first.get('images')} images, "
+            f"{first.get('gt_boxes')} people; match IoU >= 0.5; "
+            "precision/recall/IoU at the threshold 'thr' (HOG: SVM margin); "
+            "AP/LAMR over all scores."
         )
     else:
         print(
-            "\nNote: these reports are on different datasets or splits; the rows are not comparable.",
+            "\nNote: these reports are on different datasets or splits; "
+            "the rows are not comparable.",
             file=sys.stderr,
         )
     return 0

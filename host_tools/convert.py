@@ -1,7 +1,9 @@
-"""Convert an annotated dataset to COCO json or to an OD-API TFRecord + label_map.pbtxt.
+r"""Convert an annotated dataset to COCO json or to an OD-API TFRecord + label_map.pbtxt.
 
-    python -m host_tools.convert --dataset pennfudan:ROOT [--split-file F] --to coco --out train.json
-    python -m host_tools.convert --dataset coco:ann.json:images --to tfrecord --out data/train.tfrecord
+    python -m host_tools.convert --dataset pennfudan:ROOT [--split-file F] \
+        --to coco --out train.json
+    python -m host_tools.convert --dataset coco:ann.json:images \
+        --to tfrecord --out data/train.tfrecord
 
 Only person boxes are carried (the project's one class); ignore regions become ``iscrowd`` /
 ``image/object/is_crowd``.
@@ -54,9 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         from host_tools.datasets.tfrecord import write_tfrecord
 
         out, label_map = write_tfrecord(ds.samples, args.out, args.label_map)
-        print(
-            f"wrote {out}: {len(ds)} images, {sum(len(s.boxes) for s in ds)} person boxes; label map {label_map}"
-        )
+        boxes = sum(len(s.boxes) for s in ds)
+        print(f"wrote {out}: {len(ds)} images, {boxes} person boxes; label map {label_map}")
     return 0
 
 

@@ -62,7 +62,7 @@ def make_detector(
     classes: list[str],
     tiles: str = "off",
 ) -> Any:
-    """The runtime Detector for a .tflite (with a tiled second pass if ``tiles``), or HOG for ``hog``."""
+    """The runtime Detector for a .tflite (tiled second pass if ``tiles``), or HOG for ``hog``."""
     if model == "hog":
         from host_tools.hog import HogDetector
 
@@ -70,7 +70,8 @@ def make_detector(
     path = Path(model)
     if not path.is_file():
         raise ModelError(
-            f"model file {path} not found (pass a .tflite file, or --model hog for the HOG baseline)"
+            f"model file {path} not found "
+            "(pass a .tflite file, or --model hog for the HOG baseline)"
         )
     from edgedetect.detector import Detector
     from edgedetect.tiling import with_tiles
@@ -127,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tiles",
         default="off",
-        help="tiled second pass for small people: ROWSxCOLS, e.g. 2x2 (edgedetect.tiling; default off)",
+        help=(
+            "tiled second pass for small people: ROWSxCOLS, e.g. 2x2 "
+            "(edgedetect.tiling; default off)"
+        ),
     )
     p.add_argument("--out", required=True, type=Path, help="report folder (created)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -148,10 +152,10 @@ def run_evaluation(
     progress: bool = True,
     tiles: str = "off",
 ) -> dict[str, Any]:
-    """Evaluate ``model`` (a .tflite path or ``"hog"``) on a dataset spec and write the report to ``out``.
+    """Evaluate ``model`` (a .tflite path or ``"hog"``) on a dataset spec, reporting to ``out``.
 
     The Python entry point behind the CLI (the training code calls it after export); returns the
-    report dict that was written to ``out/report.json``. Raises :class:`EdgeDetectError` on bad input.
+    report dict written to ``out/report.json``. Raises :class:`EdgeDetectError` on bad input.
     """
     model = str(model)
     out = Path(out)

@@ -1,16 +1,20 @@
-"""Export a trained Keras SSD as a SavedModel and as TFLite (postprocess-op or raw-output variant).
+r"""Export a trained Keras SSD as a SavedModel and as TFLite (postprocess-op or raw-output variant).
 
-``python -m host_tools.export --config ssdlite_mobilenet_v2 --weights W.weights.h5 --out models/x.tflite
---mode int8`` writes a TFLite model that ends in the ``TFLite_Detection_PostProcess`` custom op, the way
-the OD API's ``export_tflite_graph_tf2`` does it: the score converter runs in the graph, and an empty
-``tf.function`` whose ``experimental_implements`` string carries the op's attributes receives the box
-encodings, the class scores and the center-size anchors as a constant; the TFLite converter replaces that
-function by the custom op. Outputs: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes
-[1, N] (0-based), scores [1, N], count [1].
+Run as
 
-``--raw`` instead writes box encodings [1, N, 4], class scores [1, N, C+1] (after sigmoid/softmax, column
-0 = background) and the anchors [N, 4] (ycenter, xcenter, h, w) as a constant output named ``anchors``;
-the runtime decodes with scales 10, 10, 5, 5 and runs its own NMS.
+    python -m host_tools.export --config ssdlite_mobilenet_v2 --weights W.weights.h5 \
+        --out models/x.tflite --mode int8
+
+it writes a TFLite model that ends in the ``TFLite_Detection_PostProcess`` custom op, the way the OD
+API's ``export_tflite_graph_tf2`` does it: the score converter runs in the graph, and an empty
+``tf.function`` whose ``experimental_implements`` string carries the op's attributes receives the
+box encodings, the class scores and the center-size anchors as a constant; the TFLite converter
+replaces that function by the custom op. Outputs: boxes [1, N, 4] (ymin, xmin, ymax, xmax,
+normalised), classes [1, N] (0-based), scores [1, N], count [1].
+
+``--raw`` instead writes box encodings [1, N, 4], class scores [1, N, C+1] (after sigmoid/softmax,
+column 0 = background) and the anchors [N, 4] (ycenter, xcenter, h, w) as a constant output named
+``anchors``; the runtime decodes with scales 10, 10, 5, 5 and runs its own NMS.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ MODES = ("float32", "dynamic", "float16", "int8")
 
 
 def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDModel:
-    """Build the model of ``config`` and load Keras weights (``.weights.h5``) or a training checkpoint dir."""
+    """Build the model of ``config`` and load ``weights`` into it.
+
+    ``weights``: Keras weights (``.weights.h5``) or a training checkpoint dir; None: random init.
+    """
     cfg = config if isinstance(config, SSDConfig) else load_config(config)
     ssd = build_ssd(cfg)
     if weights is None:
@@ -49,7 +56,8 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
         latest = tf.train.latest_checkpoint(str(w))
         if latest is None:
             raise ModelError(
-                f"no checkpoint in {w}; pass a training run's checkpoints/ dir or a .weights.h5 file"
+                f"no checkpoint in {w}; "
+                "pass a training run's checkpoints/ dir or a .weights.h5 file"
             )
         restore_checkpoint(ssd, latest)
     elif w.is_file():
@@ -67,7 +75,7 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
 
 
 def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
-    """Load the model weights of a ``host_tools.train`` checkpoint (the optimizer state is not needed)."""
+    """Load the model weights of a ``host_tools.train`` checkpoint (not the optimizer state)."""
     try:
         tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
     except (tf.errors.OpError, ValueError) as exc:
@@ -107,8 +115,8 @@ class SSDExportModule(tf.Module):
 
     def __init__(self, ssd: SSDModel, raw: bool = False):
         super().__init__()
-        # Track only the variables, not the Keras model: saving a tracked Keras model re-traces every
-        # layer for the SavedModel the converter writes, which made one conversion take ~1 min.
+        # Track only the variables, not the Keras model: saving a tracked Keras model re-traces
+        # every layer for the SavedModel the converter writes (one conversion took ~1 min).
         object.__setattr__(self, "model", ssd.keras_model)
         self.weights = list(ssd.keras_model.variables)
         self.cfg = ssd.config
@@ -158,14 +166,17 @@ def concrete_function(ssd: SSDModel, raw: bool = False):
 
 
 def export_saved_model(ssd: SSDModel, out_dir: Path, raw: bool = True) -> Path:
-    """SavedModel with signature ``serving_default`` (raw outputs by default: it has no custom op to run)."""
+    """SavedModel with signature ``serving_default``.
+
+    Raw outputs by default: it has no custom op to run.
+    """
     module, fn = concrete_function(ssd, raw=raw)
     tf.saved_model.save(module, str(out_dir), signatures=fn)
     return out_dir
 
 
 def normalize(rgb: np.ndarray, size: int) -> np.ndarray:
-    """uint8 RGB -> [size, size, 3] float32 in [-1, 1], stretched as the runtime and the OD API do."""
+    """uint8 RGB -> [size, size, 3] float32 in [-1, 1], stretched as the runtime and OD API do."""
     import cv2
 
     img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -181,9 +192,9 @@ def representative_images(
 ) -> list[np.ndarray]:
     """Calibration inputs: ``count`` training images, plus their mirror images if more are needed.
 
-    With ``sources`` (a training mix, as a config's ``[data]`` names it) the images are spread over the
-    sources by their weights, picked with a fixed seed, so a general-scene model is calibrated on the
-    scenes it was trained for. Without, the first images of the Penn-Fudan train split.
+    With ``sources`` (a training mix, as a config's ``[data]`` names it) the images are spread over
+    the sources by their weights, picked with a fixed seed, so a general-scene model is calibrated
+    on the scenes it was trained for. Without, the first images of the Penn-Fudan train split.
     """
     import cv2
 
@@ -196,7 +207,7 @@ def representative_images(
     while len(out) < count and i < len(paths):
         out.append(out[i][:, ::-1].copy())
         i += 1
-    # Pin the calibrated input range to the full [-1, 1] pixel range so that uint8 input = raw pixels.
+    # Pin the calibrated input range to the full [-1, 1] pixel range so uint8 input = raw pixels.
     if out:
         out[0] = out[0].copy()
         out[0][0, 0, :] = -1.0
@@ -213,7 +224,7 @@ def _split_paths(split_file: Path, image_dir: Path, count: int) -> list[Path]:
 
 
 def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
-    """``count`` image paths drawn without replacement, each source's share by its weight (seed 0)."""
+    """``count`` image paths drawn without replacement, each source's share by weight (seed 0)."""
     from host_tools.datasets import load_dataset
 
     rng = np.random.default_rng(0)
@@ -266,10 +277,11 @@ def convert(
 
 
 def name_outputs_after_signature(data: bytes) -> bytes:
-    """Rename output tensors to their signature keys (``anchors``, ``box_encodings``, ``class_predictions``).
+    """Rename output tensors to their signature keys.
 
-    The TF2 converter names outputs ``StatefulPartitionedCall:k``; runtimes that look for the anchors
-    output by name (as ``edgedetect`` does) need the real names. Done on the flatbuffer with TF's own
+    The TF2 converter names outputs ``StatefulPartitionedCall:k``; runtimes that look for the
+    anchors output by name (as ``edgedetect`` does) need the real names (``anchors``,
+    ``box_encodings``, ``class_predictions``). Done on the flatbuffer with TF's own
     ``flatbuffer_utils`` rather than by hand.
     """
     from tensorflow.lite.tools import flatbuffer_utils
@@ -310,7 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         "--calibration",
         type=int,
         default=100,
-        help="representative images for int8, from the config's training mix (else the Penn-Fudan train split)",
+        help=(
+            "representative images for int8, from the config's training mix "
+            "(else the Penn-Fudan train split)"
+        ),
     )
     p.add_argument(
         "--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights"
@@ -336,9 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     write_labels(args.out, args.labels.split(","))
-    print(
-        f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {'raw' if args.raw else 'postprocess'})"
-    )
+    kind = "raw" if args.raw else "postprocess"
+    print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {kind})")
     return 0
 
 

@@ -1,10 +1,11 @@
 """Classic baseline: OpenCV's HOG + linear SVM people detector (Dalal & Triggs, CVPR 2005).
 
-Runs ``cv2.HOGDescriptor`` with ``getDefaultPeopleDetector()`` (trained on INRIA Person) over an image
-pyramid without OpenCV's own window grouping, then applies this project's NMS (``edgedetect.nms``) to
-the raw windows, so the baseline and the SSD models share one suppression rule. Scores are the SVM
-margins (unbounded, not probabilities: 0 is the SVM's decision boundary), so HOG thresholds are not
-comparable with SSD thresholds; the evaluator's AP and LAMR do not depend on the threshold.
+Runs ``cv2.HOGDescriptor`` with ``getDefaultPeopleDetector()`` (trained on INRIA Person) over an
+image pyramid without OpenCV's own window grouping, then applies this project's NMS
+(``edgedetect.nms``) to the raw windows, so the baseline and the SSD models share one suppression
+rule. Scores are the SVM margins (unbounded, not probabilities: 0 is the SVM's decision boundary),
+so HOG thresholds are not comparable with SSD thresholds; the evaluator's AP and LAMR do not depend
+on the threshold.
 
 The returned boxes are the 64x128 detection windows shrunk to the person inside them: the INRIA
 training windows put 16 pixels of margin around the person on all four sides (Dalal's thesis, sec.
@@ -66,7 +67,7 @@ class HogDetector:
         self._hog = _hog_descriptor()
 
     def raw_windows(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All pyramid windows with SVM margin >= threshold: ((N, 4) xyxy window boxes, (N,) margins)."""
+        """All pyramid windows with SVM margin >= threshold: ((N, 4) xyxy windows, (N,) margins)."""
         # groupThreshold 0 = no OpenCV grouping; our NMS does the suppression.
         rects, weights = self._hog.detectMultiScale(
             image_bgr, self.threshold, self.win_stride, self.padding, self.scale, 0, False

@@ -1,7 +1,10 @@
-"""Import the weights of an OD-API SSD *TFLite* model (e.g. the COCO SSD-MobileNet-v1 quant model) into
-the Keras SSD, keeping only the background and person columns of its class predictor.
+r"""Import the weights of an OD-API SSD *TFLite* model into the Keras SSD.
 
-``python -m host_tools.import_tflite --tflite M.tflite --config ssd_mobilenet_v1_075_coco --out W.weights.h5``
+The model is e.g. the COCO SSD-MobileNet-v1 quant model; only the background and person columns of
+its class predictor are kept.
+
+    python -m host_tools.import_tflite --tflite M.tflite --config ssd_mobilenet_v1_075_coco \
+        --out W.weights.h5
 
 TFLite exports of the OD API fold batch norm into the convolutions and (for the quant models) store
 uint8 weights; they are dequantised (``(q - zero_point) * scale``), transposed from TFLite's
@@ -60,7 +63,7 @@ def _dequant(interp, detail) -> np.ndarray:
 def assign_from_tflite(
     ssd: SSDModel, interp, class_columns=PERSON_COLUMNS, classes_in_model: int = 91
 ) -> int:
-    """Copy weights into every conv / batch-norm layer of ``ssd``; returns the number of layers set."""
+    """Copy weights into every conv and batch-norm layer of ``ssd``; returns how many were set."""
     tensors = {d["name"]: d for d in interp.get_tensor_details()}
     eps_bn = {}
     count = 0

@@ -1,12 +1,16 @@
-"""Import an OD-API TF1 frozen SSD graph's weights into the Keras SSD, and check the two agree.
+r"""Import an OD-API TF1 frozen SSD graph's weights into the Keras SSD, and check the two agree.
 
-``python -m host_tools.import_weights --pb GRAPH.pb --config ssdlite_mobilenet_v2 --out W.weights.h5``
-maps every graph constant ``<scope>/weights``, ``<scope>/depthwise_weights``, ``<scope>/biases`` and
-``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}`` onto the Keras layer named after that
-scope, then runs the frozen graph and the Keras model on real images and reports the largest absolute
-difference of the raw box-predictor outputs (``concat`` = box encodings, ``concat_1`` = class logits)
-and of the anchors (``Concatenate/concat``). It refuses to write weights that do not reproduce the
-graph (``--tolerance``).
+Run as
+
+    python -m host_tools.import_weights --pb GRAPH.pb --config ssdlite_mobilenet_v2 \
+        --out W.weights.h5
+
+it maps every graph constant ``<scope>/weights``, ``<scope>/depthwise_weights``, ``<scope>/biases``
+and ``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}`` onto the Keras layer named after
+that scope, then runs the frozen graph and the Keras model on real images and reports the largest
+absolute difference of the raw box-predictor outputs (``concat`` = box encodings, ``concat_1`` =
+class logits) and of the anchors (``Concatenate/concat``). It refuses to write weights that do not
+reproduce the graph (``--tolerance``).
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
     def take(key: str, shape) -> np.ndarray:
         if key not in consts:
             raise ModelError(
-                f"graph has no constant {key!r} for the Keras layer; is the config the graph's architecture?"
+                f"graph has no constant {key!r} for the Keras layer; "
+                "is the config the graph's architecture?"
             )
         arr = consts[key]
         if tuple(arr.shape) != tuple(shape):
@@ -121,7 +126,7 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
 
 
 def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the frozen graph on uint8 RGB images; return its preprocessed input, raw outputs and anchors."""
+    """The frozen graph's preprocessed input, raw outputs and anchors on uint8 RGB images."""
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(gd, name="")
@@ -137,7 +142,7 @@ def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[s
 def verify(
     ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]
 ) -> dict[str, float]:
-    """Max abs differences between the graph's and the Keras model's raw outputs on the same input."""
+    """Max abs differences of the graph's and the Keras model's raw outputs on the same input."""
     ref = run_graph(gd, images_rgb)
     box, cls = ssd.keras_model.predict(ref[PREPROCESSED], verbose=0)
     ref_box = ref[RAW_BOX].reshape(box.shape)

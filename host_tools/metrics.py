@@ -1,12 +1,12 @@
-"""Detection metrics: greedy matching, precision/recall, all-point and COCO-style AP, log-average miss rate.
+"""Detection metrics: greedy matching, precision/recall, all-point / COCO AP, log-average miss rate.
 
 Matching follows pycocotools (COCOeval.evaluateImg) exactly, so the numbers here agree with COCO AP:
-detections are taken in descending score order and each claims the unclaimed ground-truth box of highest
-IoU >= the threshold; a detection that claims nothing but overlaps an ignore region (COCO ``iscrowd``,
-VOC ``difficult``) by intersection-over-detection-area >= the threshold is ignored (neither TP nor FP),
-and ignore regions may absorb any number of detections. pycocotools itself is used for COCO AP; this
-module adds what it lacks (operating-point precision/recall, mean IoU, PR curves for plots, Caltech
-log-average miss rate), and tests cross-check the two.
+detections are taken in descending score order and each claims the unclaimed ground-truth box of
+highest IoU >= the threshold; a detection that claims nothing but overlaps an ignore region (COCO
+``iscrowd``, VOC ``difficult``) by intersection-over-detection-area >= the threshold is ignored
+(neither TP nor FP), and ignore regions may absorb any number of detections. pycocotools itself is
+used for COCO AP; this module adds what it lacks (operating-point precision/recall, mean IoU, PR
+curves for plots, Caltech log-average miss rate), and tests cross-check the two.
 """
 
 from __future__ import annotations
@@ -121,7 +121,10 @@ def match_image(
 
 @dataclass(frozen=True)
 class Curve:
-    """Dataset-level cumulative counts over detections sorted by descending score (ignored ones dropped)."""
+    """Dataset-level cumulative counts over detections sorted by descending score.
+
+    Ignored detections are dropped.
+    """
 
     scores: np.ndarray
     tp: np.ndarray  # cumulative true positives
@@ -151,7 +154,10 @@ class Curve:
 
 
 def accumulate(matches: Sequence[ImageMatch]) -> Curve:
-    """Merge per-image matches into one score-sorted curve (stable sort, images in order, as pycocotools)."""
+    """Merge per-image matches into one score-sorted curve.
+
+    The sort is stable and the images stay in order, as in pycocotools.
+    """
     if matches:
         scores = np.concatenate([m.scores for m in matches])
         tp = np.concatenate([m.tp for m in matches])
@@ -180,7 +186,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
 
 
 def coco_interpolated_ap(recall: np.ndarray, precision: np.ndarray, points: int = 101) -> float:
-    """AP as COCOeval.accumulate computes it: envelope precision sampled at ``points`` recall levels."""
+    """AP as COCOeval.accumulate does it: envelope precision sampled at ``points`` recall levels."""
     rc = np.asarray(recall, np.float64)
     pr = np.maximum.accumulate(np.asarray(precision, np.float64)[::-1])[::-1]
     rec_thrs = np.linspace(0.0, 1.0, points)
@@ -197,8 +203,8 @@ def log_average_miss_rate(
     """Caltech log-average miss rate: geometric mean of the miss rate at ``points`` FPPI.
 
     As in the Caltech toolbox (bbGt.compRoc + dbEval): at each reference FPPI the miss rate of the
-    last operating point whose FPPI is <= the reference is used (1.0 if none), floored at 1e-10 before
-    the log. ``fppi``/``miss_rate`` are the per-detection curve in descending score order.
+    last operating point whose FPPI is <= the reference is used (1.0 if none), floored at 1e-10
+    before the log. ``fppi``/``miss_rate`` are the per-detection curve in descending score order.
     """
     xs = np.concatenate([[-np.inf], np.asarray(fppi, np.float64)])
     ys = np.concatenate([[1.0], np.asarray(miss_rate, np.float64)])
@@ -229,11 +235,11 @@ class OperatingPoint:
 
 
 def operating_point(matches: Sequence[ImageMatch], threshold: float) -> OperatingPoint:
-    """Precision, recall and mean IoU of matched boxes counting only detections with score >= threshold.
+    """Precision, recall and mean IoU of matches, counting only detections with score >= threshold.
 
     Greedy matching visits detections by descending score, so the matches of the detections above a
-    threshold do not depend on those below it: one matching at a low threshold serves every operating
-    point.
+    threshold do not depend on those below it: one matching at a low threshold serves every
+    operating point.
     """
     tp = fp = fn = 0
     ious: list[np.ndarray] = []

@@ -1,10 +1,10 @@
-"""The one-command comparison of every quantization mode (the conversion itself is ``host_tools.export``).
+"""The one-command comparison of every quantization mode (the conversion is ``host_tools.export``).
 
 Modes: ``float32``; ``dynamic`` (dynamic-range: int8 weights, float activations, as the reference
-paper ran on the Pi); ``float16`` (fp16 weights); ``int8`` (full integer: int8 weights per-channel by
-default and int8 activations calibrated on a representative set of training images, uint8
-input, TFLITE_BUILTINS_INT8; the postprocess custom op stays float as in the OD-API quant models);
-``qat`` (quantization-aware fine-tuning with TF-MOT, then the int8 conversion).
+paper ran on the Pi); ``float16`` (fp16 weights); ``int8`` (full integer: int8 weights per-channel
+by default and int8 activations calibrated on a representative set of training images, uint8 input,
+TFLITE_BUILTINS_INT8; the postprocess custom op stays float as in the OD-API quant models); ``qat``
+(quantization-aware fine-tuning with TF-MOT, then the int8 conversion).
 
 ``python -m host_tools.quantize --weights W --out-dir DIR`` converts every mode, evaluates each with
 ``host_tools.evaluate`` on the Penn-Fudan test split and writes the comparison table with
@@ -31,7 +31,7 @@ from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 
 
 def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
-    """Median invoke time of a TFLite model on this machine (random input), for the size/latency table."""
+    """Median invoke time of a TFLite model on this host with random input (size/latency table)."""
     from edgedetect.runtime import load_interpreter
 
     interp, _ = load_interpreter(str(model_path), threads)
@@ -142,7 +142,10 @@ def evaluate_and_compare(
     dataset: str = f"pennfudan:{PENNFUDAN}",
     split_file: Path | None = TEST_SPLIT,
 ) -> Path:
-    """Run host_tools.evaluate on each model, then host_tools.compare on all; returns the table's path."""
+    """Run host_tools.evaluate on each model, then host_tools.compare on all.
+
+    Returns the path of the comparison table.
+    """
     eval_dirs = []
     for row in rows:
         d = out_dir / f"eval_{row['mode']}"

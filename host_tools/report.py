@@ -1,5 +1,5 @@
-"""The evaluation report: report.json, report.md, PR and miss-rate plots, the gallery of worst errors
-and per-image detections.json, from a :class:`host_tools.scoring.Evaluation`."""
+"""The evaluation report: report.json, report.md, PR and miss-rate plots, the gallery of worst
+errors and per-image detections.json, from a :class:`host_tools.scoring.Evaluation`."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def _tile(
     threshold: float,
     size: tuple[int, int] = (180, 240),
 ) -> np.ndarray:
-    """A crop around ``subject`` with every box of the image drawn, letterboxed into ``size``, captioned."""
+    """A captioned crop around ``subject`` with every box in it drawn, letterboxed into ``size``."""
     import cv2
 
     image = read_bgr(r.sample.image_path)
@@ -202,7 +202,7 @@ GalleryItem = tuple[
 
 
 def _worst_errors(ev: Evaluation) -> tuple[list[GalleryItem], list[GalleryItem]]:
-    """False positives at the operating threshold (highest score first) and misses (largest first)."""
+    """False positives at the operating threshold (highest score first), misses (largest first)."""
     thr = ev.threshold
     fps: list[GalleryItem] = []
     misses: list[GalleryItem] = []
@@ -268,7 +268,7 @@ def _legend(width: int) -> np.ndarray:
 
 
 def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) -> None:
-    """Worst false positives (highest scores) and worst misses (largest people) at the operating threshold."""
+    """Worst false positives (highest scores) and misses (largest people) at the operating point."""
     import cv2
 
     thr, width = ev.threshold, 180 * cols
@@ -302,13 +302,16 @@ def report_markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation: {mdl['name']} on {ds['spec']}",
         "",
-        f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, sha256 `{mdl['sha256'][:16]}...`)",
+        f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, "
+        f"sha256 `{mdl['sha256'][:16]}...`)",
         f"- dataset: `{ds['spec']}`"
         + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
         + f": {r['images']} images, {r['gt_boxes']} person boxes"
         + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
-        f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; a match needs IoU >= {r['match_iou']:g}",
-        f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, {r['threads']} thread(s); {r['created_utc']}",
+        f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; "
+        f"a match needs IoU >= {r['match_iou']:g}",
+        f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, "
+        f"{r['threads']} thread(s); {r['created_utc']}",
         "",
         "| metric | value |",
         "| --- | --- |",
@@ -320,7 +323,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
         f"| recall @ {r['threshold']:g} | {r['recall']:.3f} ({r['fn']} missed) |",
         f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
-        f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / {r['latency_ms_mean']:.1f} ms |",
+        f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / "
+        f"{r['latency_ms_mean']:.1f} ms |",
         "",
         f"Miss rate at the reference FPPI points: {mr}.",
         "",
@@ -331,8 +335,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "Latency is the wall time of `detect()` (preprocess, inference, postprocess) per image on this",
-        "host, after one warm-up call; it is not a Raspberry Pi number.",
+        "Latency is the wall time of `detect()` (preprocess, inference, postprocess) per image",
+        "on this host, after one warm-up call; it is not a Raspberry Pi number.",
         "",
         "![precision-recall](pr_curve.png) ![miss rate vs FPPI](miss_rate_fppi.png)",
         "",

@@ -33,12 +33,15 @@ from host_tools.metrics import (
 
 DEFAULT_CURVE_THRESHOLD = 0.05
 MATCH_IOU = 0.5
-# Precision / recall / mean IoU at these score thresholds too, to choose an operating point per scene.
+# Precision / recall / mean IoU at these score thresholds too, to pick an operating point per scene.
 OPERATING_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 class PersonDetector(Protocol):
-    """What the evaluator needs of a detector: ``edgedetect.detector.Detector`` and ``HogDetector`` fit."""
+    """What the evaluator needs of a detector.
+
+    ``edgedetect.detector.Detector`` and ``HogDetector`` fit.
+    """
 
     def detect(self, image_bgr: np.ndarray) -> Any: ...
 

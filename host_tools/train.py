@@ -1,10 +1,11 @@
 """Train (fine-tune) a Keras SSD on a person dataset: ``python -m host_tools.train``.
 
-The TF1 OD-API SSD recipe in TF2/Keras, CPU-trainable: augmentation (photometric, zoom-out, SSD crop,
-flip), ArgMax matcher, smooth-L1 + sigmoid loss with hard-negative mining (or focal loss), cosine LR
-with linear warm-up, checkpoints every N steps and ``--resume``, a progress bar, ``log.csv`` (and
-TensorBoard with ``--tensorboard``), fixed seeds. The run directory gets ``config.json``,
-``checkpoints/``, ``log.csv`` and ``final.weights.h5`` (the input of ``host_tools.export``).
+The TF1 OD-API SSD recipe in TF2/Keras, CPU-trainable: augmentation (photometric, zoom-out, SSD
+crop, flip), ArgMax matcher, smooth-L1 + sigmoid loss with hard-negative mining (or focal loss),
+cosine LR with linear warm-up, checkpoints every N steps and ``--resume``, a progress bar,
+``log.csv`` (and TensorBoard with ``--tensorboard``), fixed seeds. The run directory gets
+``config.json``, ``checkpoints/``, ``log.csv`` and ``final.weights.h5`` (the input of
+``host_tools.export``).
 
 Starting weights (``--init``): a ``.weights.h5`` file (e.g. from ``host_tools.import_weights``), an
 OD-API frozen graph ``.pb`` (imported on the fly), or ``none`` (random init).
@@ -42,7 +43,7 @@ DEFAULT_SOURCES = (DataSource(DEFAULT_DATASET, str(DEFAULT_SPLIT)),)
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from ``start_factor * base`` to ``base``, then cosine decay to 0 at ``total``."""
+    """Linear warm-up ``start_factor * base`` -> ``base``, then cosine decay to 0 at ``total``."""
 
     def __init__(self, base: float, total: int, warmup: int, start_factor: float = 0.1):
         super().__init__()
@@ -103,7 +104,8 @@ def init_weights(
         unused = assign_weights(ssd, graph_constants(load_graph_def(p)))
         if unused:
             raise ModelError(
-                f"{p}: {len(unused)} graph weights have no Keras layer (e.g. {unused[0]}); wrong config?"
+                f"{p}: {len(unused)} graph weights have no Keras layer (e.g. {unused[0]}); "
+                "wrong config?"
             )
         return f"imported from {p}"
     if not p.exists():
@@ -120,8 +122,8 @@ def init_weights(
 def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
     """Copy every variable whose scoped name and shape match from a model of ``source_config``.
 
-    By variable name, not by Keras layer order: the ``.weights.h5`` format matches layers by position,
-    which would pour another architecture's head weights into any layer of the same shape.
+    By variable name, not by Keras layer order: the ``.weights.h5`` format matches layers by
+    position, which would pour another architecture's head weights into any layer of the same shape.
     """
     if path.suffix != ".h5" or not path.is_file():
         raise ModelError(
@@ -149,7 +151,10 @@ def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
             "partial init needs a model with the same layer scopes (e.g. the same backbone)"
         )
     total = len(ssd.keras_model.weights)
-    return f"{loaded} of {total} weight tensors from {path} ({src.config.name}; the rest initialised fresh)"
+    return (
+        f"{loaded} of {total} weight tensors from {path} "
+        f"({src.config.name}; the rest initialised fresh)"
+    )
 
 
 def freeze_batchnorm(model: keras.Model) -> None:
@@ -173,7 +178,8 @@ def device_line() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return f"device: GPU ({', '.join(g.name for g in gpus)})"
-    return f"device: CPU ({tf.config.threading.get_inter_op_parallelism_threads() or 'all'} threads; no GPU visible)"
+    threads = tf.config.threading.get_inter_op_parallelism_threads() or "all"
+    return f"device: CPU ({threads} threads; no GPU visible)"
 
 
 class TrainLog:
@@ -279,8 +285,8 @@ def train(
 ) -> Path:
     """Train and return the path of ``final.weights.h5``.
 
-    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR schedule
-    of ``steps``, so that a later ``resume`` can continue or shorten it.
+    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR
+    schedule of ``steps``, so that a later ``resume`` can continue or shorten it.
     """
     if steps is not None:
         cfg.train.steps = steps
@@ -310,8 +316,8 @@ def train(
         ckpt.restore(latest)
     start = int(step_var.numpy())
     print(
-        f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, batch {cfg.train.batch_size}, "
-        f"{how}; {device_line()}",
+        f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, "
+        f"batch {cfg.train.batch_size}, {how}; {device_line()}",
         flush=True,
     )
     train_step = make_train_step(ssd, cfg, opt)
@@ -329,7 +335,8 @@ def train(
             t_last = now
             if not math.isfinite(vals["loss"]):
                 raise EdgeDetectError(
-                    f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate"
+                    f"training diverged at step {step + 1} (loss {vals['loss']}); "
+                    "lower learning_rate"
                 )
             if (step + 1) % cfg.train.checkpoint_every == 0:
                 manager.save(checkpoint_number=step + 1)
@@ -345,7 +352,7 @@ def train(
 def training_sources(
     datasets: list[str] | None, split_file: str | None, cfg: SSDConfig
 ) -> list[DataSource]:
-    """The CLI's ``--dataset`` list, else the config's ``[data]`` sources, else the Penn-Fudan train split."""
+    """``--dataset`` (CLI), else ``[data]`` (config), else the Penn-Fudan train split."""
     if datasets:
         sources = [DataSource.parse(d) for d in datasets]
         return [

@@ -99,7 +99,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 
 def load_val_set(name: str, sources: tuple[DataSource, ...]) -> Dataset:
-    """One validation set from one or more sources (refusing test splits), as one :class:`Dataset`."""
+    """A validation set from one or more sources (refusing test splits) as one :class:`Dataset`."""
     return load_sources(list(sources), f"validation set {name}")
 
 
@@ -116,9 +116,10 @@ def validate_run(
     threshold: float = 0.5,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Score each checkpoint in ``ckpt_dir`` on every set; one row (step, summary, per-set) per checkpoint.
+    """Score each checkpoint in ``ckpt_dir`` on every set.
 
-    Leaves ``ssd`` holding the last checkpoint's weights.
+    Returns one row (step, summary, per-set) per checkpoint and leaves ``ssd`` holding the last
+    checkpoint's weights.
     """
     ckpts = list_checkpoints(ckpt_dir)
     if not ckpts:
@@ -135,8 +136,8 @@ def validate_run(
         rows.append(row)
         sets = "  ".join(f"{n} {m['ap50']:.3f}/{m['recall']:.2f}" for n, m in per_set.items())
         print(
-            f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  mean IoU {row['mean_iou']:.3f}  "
-            f"| AP50/recall {sets}",
+            f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  "
+            f"mean IoU {row['mean_iou']:.3f}  | AP50/recall {sets}",
             flush=True,
         )
     return rows
@@ -145,7 +146,10 @@ def validate_run(
 def parse_val_sets(
     items: list[str] | None, dataset: str | None, split_file: Path | None
 ) -> dict[str, Dataset]:
-    """``--val NAME=SPEC[#split=FILE]`` (repeatable), else ``--dataset``/``--split-file``, else the defaults."""
+    """The sets of ``--val NAME=SPEC[#split=FILE]`` (repeatable).
+
+    Without ``--val``: ``--dataset``/``--split-file``, else the defaults.
+    """
     if items:
         sets: dict[str, tuple[DataSource, ...]] = {}
         for item in items:

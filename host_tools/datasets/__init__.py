@@ -1,4 +1,4 @@
-"""Annotated person datasets in one in-memory form, and converters to COCO json and OD-API TFRecord."""
+"""Annotated person datasets in one in-memory form; converters to COCO json and OD-API TFRecord."""
 
 from __future__ import annotations
 

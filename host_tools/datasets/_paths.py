@@ -9,7 +9,10 @@ from host_tools.datasets.types import DatasetError
 
 
 def read_text_lines(path: Path) -> list[str]:
-    """Lines of a text annotation, CRLF/LF/CR alike; Latin-1 fallback because old datasets are not UTF-8."""
+    """Lines of a text annotation, CRLF/LF/CR alike.
+
+    Falls back to Latin-1 because old datasets are not UTF-8.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -32,9 +35,9 @@ def resolve_image(
     """Find the file an annotation's image reference means.
 
     References are relative to some dataset root that may or may not be the one the user gave
-    (INRIA: ``Test/pos/x.png`` against the root; Penn-Fudan: ``PennFudanPed/PNGImages/x.png`` against
-    the root's parent), so each base is tried with the full reference and then with leading parts
-    dropped; last, the bare file name in ``fallback_dirs``.
+    (INRIA: ``Test/pos/x.png`` against the root; Penn-Fudan: ``PennFudanPed/PNGImages/x.png``
+    against the root's parent), so each base is tried with the full reference and then with leading
+    parts dropped; last, the bare file name in ``fallback_dirs``.
     """
     parts = _ref_parts(ref)
     if not parts:

@@ -18,7 +18,7 @@ PERSON_CATEGORY_ID = 1  # COCO's own id for person; also label 1 in the OD API l
 
 
 def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
-    """Images and person boxes of a COCO json; ``iscrowd`` (or ``ignore``) boxes become ignore regions."""
+    """Images and person boxes of a COCO json; ``iscrowd`` / ``ignore`` boxes are ignore regions."""
     if not ann_path.is_file():
         raise DatasetError(f"coco annotations {ann_path} not found")
     if not images_dir.is_dir():
@@ -55,7 +55,8 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
             and all(isinstance(v, (int, float)) for v in bbox)
         ):
             raise DatasetError(
-                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; expected [x, y, w, h]"
+                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; "
+                "expected [x, y, w, h]"
             )
         x, y, w, h = (float(v) for v in bbox)
         if w < 0 or h < 0:
@@ -117,7 +118,7 @@ def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
 
 
 def common_image_dir(samples: list[Sample]) -> Path:
-    """The deepest folder that holds every image (so COCO ``file_name`` stays short and relative)."""
+    """The deepest folder holding every image (so COCO ``file_name`` stays short and relative)."""
     if not samples:
         return Path(".")
     return Path(os.path.commonpath([str(s.image_path.resolve().parent) for s in samples]))

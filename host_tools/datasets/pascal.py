@@ -1,10 +1,14 @@
 """PASCAL Annotation Version 1.00 text files (INRIA Person, Penn-Fudan).
 
-Both datasets use this 2005-era format: ``Image filename : "..."``, ``Image size (X x Y x C) : W x H x C``
-and one ``Bounding box for object N "LABEL" (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)`` line per
-object. The files state their origin (``# Top left pixel co-ordinates : (0, 0)`` for INRIA, ``(1, 1)``
-for Penn-Fudan); that statement wins over the per-dataset default. No library reads this format, so it
-is parsed here with regular expressions.
+Both datasets use this 2005-era format, with one bounding-box line per object::
+
+    Image filename : "..."
+    Image size (X x Y x C) : W x H x C
+    Bounding box for object N "LABEL" (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)
+
+The files state their origin (``# Top left pixel co-ordinates : (0, 0)`` for INRIA, ``(1, 1)``
+for Penn-Fudan); that statement wins over the per-dataset default. No library reads this format,
+so it is parsed here with regular expressions.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ _ORIGIN = re.compile(
     r"^\s*#\s*Top left pixel co-?ordinates\s*:\s*\(\s*(?P<x>\d+)\s*,\s*(?P<y>\d+)\s*\)", re.I
 )
 _BOX = re.compile(
-    r'^\s*Bounding box for object\s+(?P<idx>\d+)\s+"(?P<label>[^"]*)"\s*\(Xmin, Ymin\)\s*-\s*\(Xmax, Ymax\)\s*:\s*'
+    r'^\s*Bounding box for object\s+(?P<idx>\d+)\s+"(?P<label>[^"]*)"\s*'
+    r"\(Xmin, Ymin\)\s*-\s*\(Xmax, Ymax\)\s*:\s*"
     r"\(\s*(?P<x1>-?\d+(\.\d+)?)\s*,\s*(?P<y1>-?\d+(\.\d+)?)\s*\)\s*-\s*"
     r"\(\s*(?P<x2>-?\d+(\.\d+)?)\s*,\s*(?P<y2>-?\d+(\.\d+)?)\s*\)\s*$",
     re.I,
@@ -36,7 +41,7 @@ _BOX = re.compile(
 
 
 def is_person_label(label: str) -> bool:
-    """``PASperson``, ``PASpersonWalking``, ``person``, ``pedestrian``: the labels that mean a person."""
+    """Whether ``label`` means a person (``PASperson``, ``PASpersonWalking``, ``person``, ...)."""
     low = label.strip().lower()
     return low.startswith("pasperson") or low in {"person", "pedestrian", "people", "persons"}
 
@@ -55,12 +60,13 @@ class _Parsed:
 
 
 def _parse_line(p: _Parsed, path: Path, lineno: int, line: str) -> None:
-    """Fold one line into ``p``; a malformed known line is a :class:`DatasetError` naming file:line."""
+    """Fold one line into ``p``; a malformed known line is a :class:`DatasetError` at file:line."""
     key = line.lstrip().lower()
     if m := _ORIGIN.match(line):
         if m["x"] != m["y"] or m["x"] not in ("0", "1"):
             raise DatasetError(
-                f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); expected (0, 0) or (1, 1)"
+                f"{path}:{lineno}: unsupported pixel origin ({m['x']}, {m['y']}); "
+                "expected (0, 0) or (1, 1)"
             )
         p.origin = int(m["x"])
     elif not key or key.startswith("#"):
@@ -104,7 +110,8 @@ def _parse_line(p: _Parsed, path: Path, lineno: int, line: str) -> None:
         x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
         if x2 < x1 or y2 < y1:
             raise DatasetError(
-                f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: ({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
+                f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: "
+                f"({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
             )
         p.boxes.append((x1, y1, x2, y2, is_person_label(m["label"]), lineno))
 
@@ -131,12 +138,15 @@ def read_pascal_annotation(
         raise DatasetError(f"{path}: no 'Image size (X x Y x C) : W x H x C' line")
     if p.count is not None and p.count != len(p.boxes):
         raise DatasetError(
-            f"{path}:{p.count_line}: says {p.count} objects but the file has {len(p.boxes)} bounding box lines"
+            f"{path}:{p.count_line}: says {p.count} objects but the file has {len(p.boxes)} "
+            "bounding box lines"
         )
     image = resolve_image(p.ref, [root, root.parent], image_dirs)
     if image is None:
+        searched = ", ".join(map(str, image_dirs)) or "-"
         raise DatasetError(
-            f'{path}:{p.ref_line}: image "{p.ref}" not found under {root} (nor by name in {", ".join(map(str, image_dirs)) or "-"})'
+            f'{path}:{p.ref_line}: image "{p.ref}" not found under {root} '
+            f"(nor by name in {searched})"
         )
     w, h = p.size
     people = [b for b in p.boxes if b[4]]
@@ -165,7 +175,10 @@ def _annotation_dirs(root: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 def read_pascal_dataset(root: Path, kind: str, default_origin: int) -> list[Sample]:
-    """Every annotation under ``ROOT/{Train,Test}/annotations`` (INRIA) or ``ROOT/Annotation`` (Penn-Fudan)."""
+    """Every annotation of an INRIA or Penn-Fudan root.
+
+    INRIA keeps them under ``ROOT/{Train,Test}/annotations``, Penn-Fudan under ``ROOT/Annotation``.
+    """
     if not root.is_dir():
         raise DatasetError(f"{kind} dataset root {root} is not a directory")
     dirs = _annotation_dirs(root, ("annotations", "Annotation", "Annotations"))

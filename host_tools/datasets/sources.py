@@ -19,7 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class DataSource:
-    """One dataset of a training mix: ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None, ``weight``."""
+    """One dataset of a training mix: its ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None
+    and sampling ``weight``."""
 
     spec: str
     split_file: str | None = None
@@ -63,12 +64,13 @@ class DataSource:
             raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
         if self.split_file and "test" in Path(self.split_file).name.lower():
             raise ConfigError(
-                f"{where}: split {self.split_file} looks like a test split; train on training images"
+                f"{where}: split {self.split_file} looks like a test split; "
+                "train on training images"
             )
         return self
 
     def resolved(self) -> DataSource:
-        """A config's relative paths resolve against the project root (the checkout), not the cwd."""
+        """A config's relative paths resolve against the project root (checkout), not the cwd."""
         kind, sep, rest = self.spec.partition(":")
         parts = [_rooted(p) for p in rest.split(".json:")] if kind == "coco" else [_rooted(rest)]
         spec = f"{kind}{sep}{'.json:'.join(parts)}"

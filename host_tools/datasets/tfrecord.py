@@ -2,9 +2,10 @@
 
 Keys are those of the OD API's ``TfExampleDecoder`` (``image/encoded``, ``image/format``,
 ``image/height|width``, ``image/filename``, ``image/source_id``, ``image/key/sha256``, normalized
-``image/object/bbox/xmin|xmax|ymin|ymax``, ``image/object/class/text|label``, ``image/object/is_crowd``),
-so files written here train with the OD API and OD-API files read back here. The image bytes are
-stored as they are on disk (no re-encoding). TensorFlow is imported lazily: host side only.
+``image/object/bbox/xmin|xmax|ymin|ymax``, ``image/object/class/text|label``,
+``image/object/is_crowd``), so files written here train with the OD API and OD-API files read back
+here. The image bytes are stored as they are on disk (no re-encoding). TensorFlow is imported
+lazily: host side only.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from edgedetect.errors import EdgeDetectError
 
 
 class DatasetError(EdgeDetectError):
-    """A dataset spec, split file or annotation that cannot be read; the message names file and line."""
+    """A dataset spec, split file or annotation that cannot be read; the message names file:line."""
 
 
 def _as_boxes(boxes: object) -> np.ndarray:
@@ -25,10 +25,10 @@ def _as_boxes(boxes: object) -> np.ndarray:
 class Sample:
     """One annotated image.
 
-    ``boxes`` are person boxes, (N, 4) float32 ``x1, y1, x2, y2`` in 0-based pixel coordinates of the
-    original image (1-based formats are shifted by -1 when read). ``ignore[i]`` marks a box that must
-    neither count as a miss nor turn a detection on it into a false positive (COCO ``iscrowd``, VOC
-    ``difficult``).
+    ``boxes`` are person boxes, (N, 4) float32 ``x1, y1, x2, y2`` in 0-based pixel coordinates of
+    the original image (1-based formats are shifted by -1 when read). ``ignore[i]`` marks a box that
+    must neither count as a miss nor turn a detection on it into a false positive (COCO ``iscrowd``,
+    VOC ``difficult``).
     """
 
     image_path: Path

@@ -17,7 +17,7 @@ from host_tools.datasets.types import DatasetError, Sample
 
 
 def _object_lines(text: str) -> list[int]:
-    """Line number of each ``<object>`` element, for messages (ElementTree keeps no line numbers)."""
+    """Line of each ``<object>`` element, for messages (ElementTree keeps no line numbers)."""
     lines, pos = [], 0
     while (pos := text.find("<object", pos)) >= 0:
         nxt = text[pos + 7 : pos + 8]
@@ -46,9 +46,8 @@ def read_voc_annotation(path: Path, root: Path) -> Sample:
         raise DatasetError(f"cannot read annotation {path}: {exc.strerror or exc}") from exc
     except ET.ParseError as exc:
         line, col = exc.position
-        raise DatasetError(
-            f"{path}:{line}: malformed xml (column {col}): {exc.msg if hasattr(exc, 'msg') else exc}"
-        ) from None
+        reason = exc.msg if hasattr(exc, "msg") else exc
+        raise DatasetError(f"{path}:{line}: malformed xml (column {col}): {reason}") from None
     obj_lines = _object_lines(text)
     fname = tree.findtext("filename")
     if not fname:
@@ -90,7 +89,8 @@ def read_voc_dataset(root: Path) -> list[Sample]:
     ann_dir = root / "Annotations"
     if not ann_dir.is_dir():
         raise DatasetError(
-            f"voc dataset root {root} has no Annotations folder; pass the folder holding Annotations/ and JPEGImages/"
+            f"voc dataset root {root} has no Annotations folder; "
+            "pass the folder holding Annotations/ and JPEGImages/"
         )
     files = sorted(ann_dir.glob("*.xml"))
     if not files:

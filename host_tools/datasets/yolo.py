@@ -1,9 +1,9 @@
-"""YOLO txt labels (``class cx cy w h``, normalized) with a class map naming which class is a person.
+"""YOLO labels (``class cx cy w h``, normalized) with a class map naming which class is a person.
 
-Layouts: ``ROOT/images/**`` + ``ROOT/labels/**`` (Ultralytics; ``images`` -> ``labels`` in the path),
-or each ``.txt`` beside its image (darknet). The class map is ``ROOT/classes.txt`` or ``ROOT/obj.names``
-(one name per line, line i = class i) or the ``names`` of ``ROOT/data.yaml`` (needs PyYAML). An image
-without a label file is a negative image, as in both tools.
+Layouts: ``ROOT/images/**`` + ``ROOT/labels/**`` (Ultralytics; ``images`` -> ``labels`` in the
+path), or each ``.txt`` beside its image (darknet). The class map is ``ROOT/classes.txt`` or
+``ROOT/obj.names`` (one name per line, line i = class i) or the ``names`` of ``ROOT/data.yaml``
+(needs PyYAML). An image without a label file is a negative image, as in both tools.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def read_class_map(root: Path) -> dict[int, str]:
                 import yaml  # optional: only Ultralytics-style datasets need it
             except ImportError:
                 raise DatasetError(
-                    f"{p} needs PyYAML to read (pip install pyyaml), or put a classes.txt (one name per line) in {root}"
+                    f"{p} needs PyYAML to read (pip install pyyaml), "
+                    f"or put a classes.txt (one name per line) in {root}"
                 ) from None
             try:
                 names = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
@@ -47,7 +48,8 @@ def read_class_map(root: Path) -> dict[int, str]:
                 return {int(k): str(v) for k, v in names.items()}
             raise DatasetError(f"{p}: no 'names' list or mapping")
     raise DatasetError(
-        f"yolo dataset {root} has no class map; add classes.txt (one class name per line, line 1 = class 0)"
+        f"yolo dataset {root} has no class map; "
+        "add classes.txt (one class name per line, line 1 = class 0)"
     )
 
 
@@ -78,8 +80,9 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
     classes = read_class_map(root)
     person = {i for i, n in classes.items() if is_person_label(n)}
     if not person:
+        known = ", ".join(list(classes.values())[:10])
         raise DatasetError(
-            f"yolo dataset {root}: no class named 'person' in the class map ({', '.join(list(classes.values())[:10])})"
+            f"yolo dataset {root}: no class named 'person' in the class map ({known})"
         )
     img_root = root / "images" if (root / "images").is_dir() else root
     images = sorted(
@@ -108,11 +111,13 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
                     raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
                 if cls not in classes:
                     raise DatasetError(
-                        f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})"
+                        f"{lab}:{lineno}: class {cls} is not in the class map "
+                        f"(0..{len(classes) - 1})"
                     )
                 if not all(0.0 <= v <= 1.0 for v in (cx, cy, bw, bh)):
                     raise DatasetError(
-                        f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: {line.strip()!r}"
+                        f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: "
+                        f"{line.strip()!r}"
                     )
                 if cls in person:
                     boxes.append(

@@ -1,4 +1,4 @@
-"""Keras SSD family (SSDLite-MobileNetV2, SSD-MobileNetV1/V2) re-implementing the TF1 OD-API recipe in TF2.
+"""Keras SSD family (SSDLite-MobileNetV2, SSD-MobileNetV1/V2): the TF1 OD-API recipe in TF2.
 
 Importing this package selects the legacy ``tf_keras`` (Keras 2) API for TensorFlow, because
 TF-Model-Optimization's quantization-aware training only works with it; every module here uses
@@ -23,8 +23,8 @@ def native_stderr_quiet() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the block, unless ``EDGEDETECT_VERBOSE`` is set.
 
     TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, CPU features, cuInit) are written before
-    absl logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not reach them; only the descriptor can.
-    Python-level errors raised inside the block still surface after it, with stderr restored.
+    absl logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not reach them; only the descriptor
+    can. Python-level errors raised inside the block still surface after it, with stderr restored.
     """
     if os.environ.get("EDGEDETECT_VERBOSE"):
         yield

@@ -1,4 +1,4 @@
-"""SSD anchor generation, identical to the OD API's ``ssd_anchor_generator`` (MultipleGridAnchorGenerator).
+"""SSD anchors, identical to the OD API's ``ssd_anchor_generator`` (MultipleGridAnchorGenerator).
 
 Written in numpy because the anchors are constants of the model: they are baked into the exported
 TFLite graph and the training targets, and numpy keeps them testable without TensorFlow.
@@ -26,7 +26,7 @@ class AnchorConfig:
     scales: tuple[float, ...] = field(default_factory=tuple)  # explicit scales override min/max
 
     def layer_specs(self) -> list[list[tuple[float, float]]]:
-        """Per layer, the (scale, aspect_ratio) of each anchor at one grid location, in OD-API order."""
+        """Per layer, (scale, aspect_ratio) of each anchor at one grid location, in OD-API order."""
         if self.scales:
             scales = list(self.scales)
             if len(scales) != self.num_layers:
@@ -70,10 +70,10 @@ def generate_anchors(
     feature_map_sizes: list[tuple[int, int]],
     image_size: tuple[int, int] = (300, 300),
 ) -> np.ndarray:
-    """All anchors as (N, 4) float32 ``ymin, xmin, ymax, xmax`` normalised, ordered layer, y, x, anchor.
+    """All anchors as (N, 4) float32 ``ymin, xmin, ymax, xmax``, normalised.
 
-    ``image_size`` is (height, width); a non-square image shrinks the base anchor on its long side,
-    as the OD API does, so anchors stay square in pixels.
+    Ordered by layer, then y, x and anchor. ``image_size`` is (height, width); a non-square image
+    shrinks the base anchor on its long side, as the OD API does, so anchors stay square in pixels.
     """
     if len(feature_map_sizes) != config.num_layers:
         raise ValueError(
@@ -112,7 +112,7 @@ def corners_to_center_size(boxes: np.ndarray) -> np.ndarray:
 
 
 def feature_map_sizes_for(input_size: int, num_layers: int = 6) -> list[tuple[int, int]]:
-    """Feature-map sizes of an SSD with a stride-16 and stride-32 base map then stride-2 extras (TF SAME)."""
+    """Feature-map sizes of an SSD: stride-16 and -32 base maps then stride-2 extras (TF SAME)."""
     sizes = []
     s = math.ceil(input_size / 16)
     for _ in range(num_layers):

@@ -49,7 +49,7 @@ def expand(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, max_rat
 
 
 def random_crop(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, tries: int = 50):
-    """SSD crop: a patch whose IoU with some box is >= a random minimum; keeps boxes whose centre is inside.
+    """SSD crop: a patch whose IoU with some box is >= a random minimum; keeps boxes centred in it.
 
     Returns (image, boxes, keep) where keep is a mask over the input boxes.
     """
@@ -88,7 +88,7 @@ def hflip(img: np.ndarray, boxes: np.ndarray):
 
 
 def augment(img: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
-    """Apply the configured augmentations; returns (image uint8 RGB, boxes, keep mask over input boxes)."""
+    """Apply the configured augmentations: (image uint8 RGB, boxes, keep mask over input boxes)."""
     keep = np.ones(len(boxes), bool)
     if cfg.photometric:
         img = photometric(img, rng)

@@ -1,4 +1,4 @@
-"""SSD architecture and training hyper-parameters, read from a small JSON file in ``host_tools/configs``.
+"""SSD architecture and training hyper-parameters, from a small JSON file in ``host_tools/configs``.
 
 JSON (not protobuf text like the OD API) so that no extra parser is needed; every key has a default,
 unknown keys are rejected so a typo cannot silently fall back to a default.
@@ -78,7 +78,7 @@ class PostprocessConfig:
 
 @dataclass
 class DataConfig:
-    """The training mix; empty means the CLI's ``--dataset`` (default: the Penn-Fudan train split)."""
+    """The training mix; empty means the CLI's ``--dataset`` (default: Penn-Fudan train split)."""
 
     sources: tuple[DataSource, ...] = ()
 

@@ -29,7 +29,7 @@ from host_tools.ssd.targets import build_targets
 
 
 class TrainImages:
-    """Decoded images (RGB uint8), normalised person boxes and the sampling probability of each image."""
+    """Decoded images (RGB uint8), normalised person boxes and each image's sampling probability."""
 
     def __init__(self, samples, min_box_px: float = 2.0):
         self.images: list[np.ndarray] = []
@@ -48,7 +48,7 @@ class TrainImages:
             )
             b = b[~ign] if len(ign) == len(b) else b
             b = b[((b[:, 2] - b[:, 0]) >= min_box_px) & ((b[:, 3] - b[:, 1]) >= min_box_px)]
-            # x1, y1, x2, y2 pixels (as host_tools.datasets and the evaluator use them) -> normalised
+            # x1, y1, x2, y2 pixels (as in host_tools.datasets and the evaluator) -> normalised
             norm = np.stack([b[:, 1] / h, b[:, 0] / w, b[:, 3] / h, b[:, 2] / w], axis=1)
             self.images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             self.boxes.append(np.clip(norm, 0, 1).astype(np.float32))
@@ -60,7 +60,7 @@ class TrainImages:
 
     @classmethod
     def mix(cls, parts: list[tuple[TrainImages, float]]) -> TrainImages:
-        """One set of single-source parts; part i is sampled with weight ``w_i`` relative to the others."""
+        """Merge single-source parts; part i is sampled with weight ``w_i`` relative to the rest."""
         out = cls([])
         out.source_weights = [weight for _, weight in parts]
         for i, (part, _) in enumerate(parts):
@@ -82,7 +82,7 @@ class TrainImages:
 def load_train_images(
     dataset_spec: str, split_file: str | Path | None, limit: int | None = None
 ) -> TrainImages:
-    """Read one dataset spec (``host_tools.datasets``), optionally only its first ``limit`` samples."""
+    """Load one dataset spec (``host_tools.datasets``); with ``limit``, only its first samples."""
     from host_tools.datasets import load_dataset
 
     ds = load_dataset(dataset_spec, split_file)
@@ -155,7 +155,9 @@ def train_dataset(
     augment_images: bool = True,
     parallel: int | None = None,
 ) -> tf.data.Dataset:
-    """Endless batches (images [B,S,S,3] in [-1,1], loc targets [B,N,4], cls targets [B,N]) from ``start_step``.
+    """Endless training batches from ``start_step`` on.
+
+    Each is (images [B,S,S,3] in [-1,1], loc targets [B,N,4], cls targets [B,N]).
 
     ``deterministic=True`` keeps the batch order fixed whatever the parallelism, so resume is exact.
     """

@@ -1,7 +1,7 @@
-"""SSD losses: smooth-L1 localisation + sigmoid/softmax classification with hard-negative mining or focal loss.
+"""SSD losses: smooth-L1 localisation + sigmoid/softmax classification.
 
-Normalised by the number of positive anchors in the batch, as the OD API's
-``normalize_loss_by_num_matches`` does.
+Classification uses hard-negative mining or focal loss. The losses are normalised by the number of
+positive anchors in the batch, as the OD API's ``normalize_loss_by_num_matches`` does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _clip_size_codes(codes: tf.Tensor, scales) -> tf.Tensor:
 
 
 def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """``1 - GIoU`` per box pair [..., 4] -> [...] (Rezatofighi et al. 2019): in [0, 2], 0 when equal.
+    """``1 - GIoU`` per box pair [..., 4] -> [...] (Rezatofighi et al. 2019): in [0, 2], 0 if equal.
 
     Unlike smooth-L1 on the codes it measures the overlap itself, which is what mean IoU and the
     AP75 end of COCO AP reward.
@@ -60,7 +60,7 @@ def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 def class_loss(logits: tf.Tensor, cls: tf.Tensor, converter: str) -> tf.Tensor:
-    """Per-anchor classification loss [B, N] against int targets (0 = background; ignored clamp to 0)."""
+    """Per-anchor classification loss [B, N] vs int targets (0 = background; ignored clamp to 0)."""
     n_cls = tf.shape(logits)[-1]
     onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
     if converter == "softmax":
@@ -69,7 +69,7 @@ def class_loss(logits: tf.Tensor, cls: tf.Tensor, converter: str) -> tf.Tensor:
 
 
 def focal_loss(logits: tf.Tensor, cls: tf.Tensor, alpha: float, gamma: float) -> tf.Tensor:
-    """Sigmoid focal loss per anchor [B, N] (RetinaNet), over all classes incl. background column."""
+    """Sigmoid focal loss per anchor [B, N] (RetinaNet), over all class columns incl. background."""
     n_cls = tf.shape(logits)[-1]
     onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
     ce = tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits)
@@ -89,10 +89,10 @@ def ssd_loss(
 ) -> dict[str, tf.Tensor]:
     """Total loss and its parts for a batch. ``cls_t`` -1 marks ignored anchors.
 
-    With ``train.giou_weight`` > 0 the positives' decoded boxes also pay ``giou_weight * (1 - GIoU)``
+    With ``train.giou_weight`` > 0 positive decoded boxes also pay ``giou_weight * (1 - GIoU)``
     against their targets; that needs the anchors (``anchors_cs``, [N, 4] ycenter, xcenter, h, w).
-    With ``train.box_code_limit`` > 0 every anchor's codes beyond +-limit pay their squared excess, so
-    that the int8 box-code tensor's range is set by the codes that matter (quantization-friendly).
+    With ``train.box_code_limit`` > 0 every anchor's codes beyond +-limit pay their squared excess,
+    so the int8 box-code tensor's range is set by the codes that matter (quantization-friendly).
     """
     t = cfg.train
     pos = tf.cast(cls_t > 0, tf.float32)
@@ -107,7 +107,7 @@ def ssd_loss(
         per = class_loss(logits, cls_t, cfg.model.score_converter)
         neg = valid * (1.0 - pos)
         neg_loss = per * neg
-        # Hard-negative mining: per image keep the ratio*positives (at least min_negatives) worst negatives.
+        # Hard-negative mining: per image, the ratio*positives worst negatives (>= min_negatives).
         k = tf.maximum(
             tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives
         )

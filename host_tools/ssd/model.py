@@ -1,9 +1,10 @@
 """Keras SSD models: SSDLite-MobileNetV2, SSD-MobileNetV2, SSD-MobileNetV1 (OD-API layouts).
 
-Layer names are the TF1 OD-API variable scopes with ``/`` written as ``__``, so weights from an OD-API
-graph or checkpoint map onto layers by name (see ``host_tools.import_weights``). Keras ``padding="same"``
-is TensorFlow's SAME padding, which is what the TF1 slim layers used (extra row/column at the
-bottom/right for stride 2), so no explicit padding is needed to reproduce the OD-API outputs.
+Layer names are the TF1 OD-API variable scopes with ``/`` written as ``__``, so weights from an
+OD-API graph or checkpoint map onto layers by name (see ``host_tools.import_weights``). Keras
+``padding="same"`` is TensorFlow's SAME padding, which is what the TF1 slim layers used (extra
+row/column at the bottom/right for stride 2), so no explicit padding is needed to reproduce the
+OD-API outputs.
 
 The model takes a normalised image [B, H, W, 3] in [-1, 1] (``p / 127.5 - 1``, the OD-API MobileNet
 preprocessing) and returns ``box_encodings`` [B, N, 4] and ``class_logits`` [B, N, num_classes + 1]
@@ -80,7 +81,7 @@ class _Builder:
         return self.bn(x, name, act)
 
 
-# MobileNetV2 (slim V2_DEF): (expansion, output channels, stride) of expanded_conv .. expanded_conv_16
+# MobileNetV2 (slim V2_DEF): (expansion, out channels, stride) of expanded_conv .. expanded_conv_16
 _V2_BLOCKS = [
     (1, 16, 1),
     (6, 24, 2),
@@ -103,7 +104,7 @@ _V2_BLOCKS = [
 
 
 def _mobilenet_v2(b: _Builder, x, mult: float):
-    """Returns the two base feature maps: layer_15/expansion_output (stride 16) and layer_19 (stride 32)."""
+    """The two base feature maps: layer_15/expansion_output (stride 16) and layer_19 (stride 32)."""
     root = scope("FeatureExtractor", "MobilenetV2")
     d = lambda c: _make_divisible(c * mult, 8, 16)  # noqa: E731
     x = b.conv(x, d(32), 3, 2, scope(root, "Conv"))
@@ -176,7 +177,7 @@ class SSDModel:
 
 
 def build_ssd(cfg: SSDConfig) -> SSDModel:
-    """Build the Keras SSD described by ``cfg`` (random init; see import_weights / train for weights)."""
+    """Build the Keras SSD of ``cfg`` (random init; see import_weights / train for weights)."""
     m = cfg.model
     b = _Builder(cfg)
     lite = m.arch.startswith("ssdlite")

@@ -1,12 +1,12 @@
-"""Quantization-aware fine-tuning with TF-Model-Optimization (on ``tf_keras``, which TF-MOT requires).
+"""Quantization-aware fine-tuning with TF-Model-Optimization (on ``tf_keras``, as TF-MOT requires).
 
-``quantize_model`` inserts fake-quant ops (per-channel weights, 8-bit activations with moving-average
-ranges); the model is then fine-tuned with the usual SSD loss so the weights adapt to int8 rounding
-before the int8 TFLite conversion. Batch norm stays frozen as in float fine-tuning (``train.
-freeze_batchnorm``; the layers are reached inside TF-MOT's wrappers): with batch statistics from small
-CPU batches QAT lost 4 AP50 points in a first try. TF-MOT's Keras API has no
-"quantization delay" knob, so the delay is done literally: ``delay`` steps of float fine-tuning first,
-then the fake-quant model for the remaining steps.
+``quantize_model`` inserts fake-quant ops (per-channel weights, 8-bit activations with
+moving-average ranges); the model is then fine-tuned with the usual SSD loss so the weights adapt to
+int8 rounding before the int8 TFLite conversion. Batch norm stays frozen as in float fine-tuning
+(``train.freeze_batchnorm``; the layers are reached inside TF-MOT's wrappers): with batch statistics
+from small CPU batches QAT lost 4 AP50 points in a first try. TF-MOT's Keras API has no
+"quantization delay" knob, so the delay is done literally: ``delay`` steps of float fine-tuning
+first, then the fake-quant model for the remaining steps.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def qat_finetune(
     batch_size: int | None = None,
     progress: bool = True,
 ):
-    """Fine-tune ``ssd`` (weights already loaded) with fake quantization; returns the QAT Keras model."""
+    """Fine-tune ``ssd`` (weights loaded) with fake quantization; returns the QAT Keras model."""
     import tensorflow_model_optimization as tfmot
 
     from host_tools.ssd.data import load_train_images

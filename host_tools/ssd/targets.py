@@ -21,8 +21,8 @@ def match(
     """Per anchor, the index of its ground-truth box, -1 for background or -2 for ignored.
 
     Anchors with IoU >= ``matched_iou`` take their best box; below ``unmatched_iou`` they are
-    background; in between they are ignored. With ``force_match`` each box also claims its best anchor,
-    so that no person goes without a positive anchor.
+    background; in between they are ignored. With ``force_match`` each box also claims its best
+    anchor, so that no person goes without a positive anchor.
     """
     n = len(anchors)
     if len(gt) == 0:
