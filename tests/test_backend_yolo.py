@@ -45,7 +45,7 @@ def _build(path, transposed: bool, int8: bool):
 
 
 def _reference(image: np.ndarray, threshold: float) -> list[tuple[int, float, np.ndarray]]:
-    """Letterbox by hand, compute the model's output, decode, brute-force NMS: (class, score, xyxy)."""
+    """Letterbox by hand, compute the output, decode, brute-force NMS: (class, score, xyxy)."""
     h, w = image.shape[:2]
     scale = min(SIZE / w, SIZE / h)
     nw, nh = round(w * scale), round(h * scale)

@@ -166,7 +166,10 @@ def test_bench_runs_exactly_the_frames_asked_for_with_the_detector_settings_aske
 
 
 def test_bench_cli_passes_threshold_and_classes_on(capsys, coco_model):
-    """`edgedetect bench --threshold/--classes` reach the benchmark and its report (they were ignored)."""
+    """`edgedetect bench --threshold/--classes` reach the benchmark and its report.
+
+    They used to be ignored.
+    """
     if not SAMPLE.is_file():
         pytest.skip(f"bundled sample missing: {SAMPLE}")
     model, labels = coco_model

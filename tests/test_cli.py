@@ -281,7 +281,7 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path, signum
 
 
 def test_detect_cli_finds_nine_of_ten_inria_people(capsys, coco_model, inria_test) -> None:
-    """The COCO reference model finds 9 of the 10 INRIA people through the command line a user runs."""
+    """The COCO reference model finds 9 of the 10 INRIA people via the command line a user runs."""
     model, labels = coco_model
     anns = sorted((inria_test / "annotations").glob("*.txt"))
     images = [inria_test / "pos" / (a.stem + ".png") for a in anns]

@@ -44,7 +44,10 @@ def test_pbtxt_roundtrip_and_comments(tmp_path: Path) -> None:
     text = path.read_text()
     assert "id: 1" in text and "id: 3" in text
     assert load_labels(path) == names
-    odapi = '# comment\nitem {\n  name: "/m/01g317"\n  id: 1\n  display_name: "person"\n}\nitem { id: 2 name: \'car\' }\n'
+    odapi = (
+        '# comment\nitem {\n  name: "/m/01g317"\n  id: 1\n  display_name: "person"\n}\n'
+        "item { id: 2 name: 'car' }\n"
+    )
     assert parse_labels(odapi) == {0: "person", 1: "car"}
     assert format_label_map_pbtxt({0: "person"}).count("item") == 1
 

@@ -1,4 +1,4 @@
-"""Motion gate on real photos: still scenes skip, motion runs, and a still scene still runs every K s."""
+"""Motion gate on real photos: still scenes skip, motion runs, and a still scene runs every K s."""
 
 from __future__ import annotations
 

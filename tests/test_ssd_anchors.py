@@ -1,4 +1,4 @@
-"""SSD mechanics without TensorFlow: OD-API anchors, matching/targets, augmentation, config files."""
+"""SSD mechanics without TensorFlow: OD-API anchors, matching/targets, augmentation, configs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The Keras SSD (TensorFlow): shapes of every architecture, the imported OD-API weights reproducing the
-frozen graph on real images, the TF box coder against the runtime's numpy one, the loss, the LR schedule
-and the postprocess-op signature."""
+"""The Keras SSD (TensorFlow): shapes of every architecture, the imported OD-API weights reproducing
+the frozen graph on real images, the TF box coder against the runtime's numpy one, the loss, the LR
+schedule and the postprocess-op signature."""
 
 from __future__ import annotations
 
@@ -219,7 +219,10 @@ def test_giou_term_decodes_against_the_anchors():
 
 
 def test_partial_init_transfers_the_shared_backbone(tmp_path):
-    """SSD-MobileNetV2 takes the SSDLite's MobileNetV2 backbone by variable name; its new layers stay fresh."""
+    """SSD-MobileNetV2 takes the SSDLite's MobileNetV2 backbone by variable name.
+
+    Its new layers stay fresh.
+    """
     from edgedetect.errors import ModelError
     from host_tools.train import init_weights
 

@@ -1,4 +1,4 @@
-"""The training mix: dataset sources with sampling weights, the tf.data batch stream, validation sets."""
+"""The training mix: dataset sources with sampling weights, the tf.data batches, validation sets."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_mix_config_resolves_paths_against_the_checkout():
 
 
 def test_cli_datasets_take_no_default_split_and_config_keys_are_checked(tmp_path):
-    """A YOLO set must not get the Penn-Fudan split file applied (it named FudanPed00001 as missing)."""
+    """A YOLO set must not get the Penn-Fudan split file (it named FudanPed00001 as missing)."""
     import json
 
     from edgedetect.errors import ConfigError
@@ -192,7 +192,10 @@ def test_summary_is_the_mean_over_sets():
 
 
 def test_int8_calibration_follows_the_training_mix():
-    """A general-scene model is calibrated on its own scenes, spread by the mix weights, not on streets only."""
+    """A general-scene model is calibrated on its own scenes, not on streets only.
+
+    The images are spread over the sources by the mix weights.
+    """
     from host_tools.export import _mix_paths
     from host_tools.ssd.config import load_config
 

@@ -41,7 +41,10 @@ def trained(tmp_path_factory):
 
 
 def _export(trained, path, mode, **kwargs):
-    """Convert the smoke run's final weights in ``mode`` to ``path`` (with its label file); returns the SSD."""
+    """Convert the smoke run's final weights in ``mode`` to ``path``; returns the SSD.
+
+    The label file is written next to it.
+    """
     from host_tools.export import convert, load_ssd, write_labels
 
     cfg, _, final = trained
@@ -119,7 +122,7 @@ def test_train_cli_refuses_the_test_split(capsys):
 
 
 def test_validation_scores_every_checkpoint_and_writes_the_best(trained, tmp_path):
-    """host_tools.validate on the smoke run: one row per kept checkpoint, real metrics, best weights."""
+    """Validating the smoke run: one row per kept checkpoint, real metrics, best weights."""
     import json
 
     from host_tools.validate import VAL_SPLIT, main
@@ -151,7 +154,7 @@ def test_validation_scores_every_checkpoint_and_writes_the_best(trained, tmp_pat
 
 
 def test_validation_detector_matches_the_float_export(trained, tmp_path):
-    """The validator's float Keras path sees what the exported model sees (same resize, decode, NMS)."""
+    """The validator's float Keras path sees what the exported model sees (resize, decode, NMS)."""
     from edgedetect.detector import Detector
     from edgedetect.nms import box_iou
     from host_tools.validate import KerasDetector
