@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 from test_service import broker, free_port, start, stop  # noqa: F401 - broker is a fixture
-from test_service_support import RunningService, metric, poll, service_config, to_toml, write_config
+from test_service_support import (
+    RunningService,
+    image_dir,
+    metric,
+    poll,
+    service_config,
+    to_toml,
+    write_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample.mp4"
@@ -27,11 +35,18 @@ def play_clip(root: Path, **sections: dict[str, Any]) -> tuple[list[dict], str, 
     """Run the service once over the clip; its events (JSONL) and metrics at the end."""
     if not DEFAULT_MODEL.exists():
         pytest.skip(f"project model {DEFAULT_MODEL} not built yet")
-    cfg = write_config(root, source={"spec": f"file:{SAMPLE}", "loop": False},
-                       model={"path": "", "labels": ""}, snapshots={"enabled": False}, **sections)
+    cfg = write_config(
+        root,
+        source={"spec": f"file:{SAMPLE}", "loop": False},
+        model={"path": "", "labels": ""},
+        snapshots={"enabled": False},
+        **sections,
+    )
     rs = RunningService(cfg)
     with rs:
-        assert poll(lambda: rs.exit_code is not None, 60), "service did not stop at the end of the clip"
+        assert poll(lambda: rs.exit_code is not None, 60), (
+            "service did not stop at the end of the clip"
+        )
     assert rs.exit_code == 0
     jsonl = root / "events.jsonl"
     lines = jsonl.read_text().splitlines() if jsonl.exists() else []
@@ -39,8 +54,10 @@ def play_clip(root: Path, **sections: dict[str, Any]) -> tuple[list[dict], str, 
 
 
 def test_clip_enters_a_whole_frame_zone_and_never_a_corner(tmp_path: Path) -> None:
-    events, text, _ = play_clip(tmp_path, **{"zones.all": {"polygon": WHOLE, "inertia": 2},
-                                             "zones.corner": {"polygon": CORNER}})
+    events, text, _ = play_clip(
+        tmp_path,
+        **{"zones.all": {"polygon": WHOLE, "inertia": 2}, "zones.corner": {"polygon": CORNER}},
+    )
     entered = {e["track_id"] for e in events if e["type"] == "person_entered"}
     in_zone = [e for e in events if e["type"] == "zone_entered"]
     assert entered, "the model found nobody in the clip"
@@ -63,13 +80,26 @@ def test_clip_under_a_whole_frame_mask_has_no_person_events(tmp_path: Path) -> N
 
 
 def test_reload_swaps_zones_and_keeps_an_unchanged_one(tmp_path: Path) -> None:
-    zones = {"zones.all": {"polygon": WHOLE, "inertia": 1}, "zones.gone": {"polygon": CORNER}}
-    cfg = write_config(tmp_path, **zones)
+    (tmp_path / "people").mkdir()
+    astronaut = image_dir(tmp_path / "people", people=6, empty=0)
+    zones = {
+        "zones.all": {"polygon": WHOLE, "inertia": 1},
+        "zones.gone": {"polygon": CORNER},
+        "source": {"spec": f"dir:{astronaut}"},
+    }
+    cfg = write_config(tmp_path, **zones)  # the astronaut only: always one person in view
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.svc.health()[1]["zones"].get("all") == 1, 20), rs.svc.health()[1]
         assert 'edgedetect_zone_people{zone="gone"}' in rs.metrics()
-        raw = service_config(tmp_path, **{"zones.all": zones["zones.all"], "zones.new": {"polygon": WHOLE},
-                                          "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]}})
+        raw = service_config(
+            tmp_path,
+            **{
+                "zones.all": zones["zones.all"],
+                "zones.new": {"polygon": WHOLE},
+                "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]},
+                "source": zones["source"],
+            },
+        )
         cfg.write_text(to_toml(raw))
         rs.svc.request_reload()
         assert poll(lambda: rs.svc.reloads == 1, 10), rs.svc.last_reload_error
@@ -84,7 +114,7 @@ def test_reload_swaps_zones_and_keeps_an_unchanged_one(tmp_path: Path) -> None:
     assert len(entered_all) == len({e["track_id"] for e in entered_all})  # not entered twice
 
 
-def test_mqtt_zone_counts_line_counters_and_discovery(tmp_path: Path, broker: int) -> None:  # noqa: F811
+def test_mqtt_zone_and_line_topics(tmp_path: Path, broker: int) -> None:  # noqa: F811
     import paho.mqtt.client as mqtt
 
     got: dict[str, list[bytes]] = {}
@@ -99,14 +129,27 @@ def test_mqtt_zone_counts_line_counters_and_discovery(tmp_path: Path, broker: in
     sub.connect("127.0.0.1", broker)
     sub.subscribe([("edz/#", 1), ("homeassistant/#", 1)])
     sub.loop_start()
-    cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{free_port()}"},
-                       mqtt={"enabled": True, "host": "127.0.0.1", "port": broker, "topic_prefix": "edz",
-                             "device_name": "porch", "keepalive_s": 5},
-                       **{"zones.all": {"polygon": WHOLE, "inertia": 1},
-                          "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]}})
+    cfg = write_config(
+        tmp_path,
+        http={"listen": f"127.0.0.1:{free_port()}"},
+        mqtt={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": broker,
+            "topic_prefix": "edz",
+            "device_name": "porch",
+            "keepalive_s": 5,
+        },
+        **{
+            "zones.all": {"polygon": WHOLE, "inertia": 1},
+            "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]},
+        },
+    )
     proc = start(cfg)
     try:
-        assert poll(lambda: b"1" in got.get("edz/zone/all/count", []), 30), f"no zone count: {list(got)}"
+        assert poll(lambda: b"1" in got.get("edz/zone/all/count", []), 30), (
+            f"no zone count: {list(got)}"
+        )
         with lock:
             events = [json.loads(p) for p in got["edz/event"]]
             zone_cfg = json.loads(got["homeassistant/sensor/porch/zone_all_count/config"][-1])
