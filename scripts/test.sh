@@ -9,10 +9,13 @@ VENV=${VENV:-.venv}
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[host,dev]"
 # Tools some tests talk to for real: systemd-analyze scores the unit's hardening, mosquitto is
-# the MQTT broker on loopback. Installed where we may (root with apt); else those tests skip.
+# the MQTT broker on loopback, chromium + chromedriver open the web page (tests/test_web_page.py).
+# Installed where we may (root with apt); else those tests skip.
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
     || echo "note: could not install ${missing[*]}; the tests that need them will skip"

@@ -127,6 +127,11 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
             assert "limit" in json.loads(body)["error"]
         status, _, body = _auth(server, "/api/status")
         assert status == 200 and json.loads(body)["fps"] == 4.5
+        recent.send(_event(8, clip="c.mp4"))
+        recent.send(_event(9, clip="still-recording.mp4"))
+        recording, saved = json.loads(_auth(server, "/api/events?limit=2")[2])["events"]
+        assert saved["clip_url"] == "/clips/c.mp4" and "clip_recording" not in saved
+        assert recording["clip_url"] == "" and recording["clip_recording"] is True
 
 
 @pytest.mark.parametrize("path", [

@@ -248,8 +248,19 @@ class HttpApp:
             if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) < 1:
                 why = f"limit must be a whole number 1..{EVENTS_MAX}, not {raw!r}"
                 return _json(400, {"error": why})
-            return _json(200, {"events": self.events(min(int(raw), EVENTS_MAX))})
+            return _json(200, {"events": self._saved_clips(self.events(min(int(raw), EVENTS_MAX)))})
         return _json(404, {"error": f"no such API path {path!r}; see /api/status and /api/events"})
+
+    def _saved_clips(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An event names its episode's clip while it is still being recorded: link it only once
+        the file is there, so the page never offers a link that answers 404."""
+        folder = self.folders().get("clips")
+        for e in events:
+            if e.get("clip_url"):
+                name = os.path.basename(str(e.get("clip", "")))
+                if not (folder and name and os.path.isfile(os.path.join(folder, name))):
+                    e["clip_url"], e["clip_recording"] = "", True
+        return events
 
     def _file(self, kind: str, raw: str, headers: Mapping[str, str]) -> Reply:
         """A saved snapshot or clip, only from its configured folder (see the module doc)."""

@@ -102,6 +102,8 @@ function showEvents(events) {
       a.target = "_blank";
       a.rel = "noopener";
       body.append(a);
+    } else if (e.clip_recording) {
+      body.append(el("span", "clip recording", "muted"));
     }
     li.append(body);
     return li;
