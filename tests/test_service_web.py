@@ -1,0 +1,48 @@
+"""The page's API on the real service (real model on real photos), without a browser: events
+with their snapshot URL, the status fields, and the event list kept across a reload."""
+
+from __future__ import annotations
+
+import json
+
+from test_service_support import RunningService, poll, to_toml, service_config
+
+TOKEN = "api-s3cret"
+
+
+def _events(rs: RunningService) -> list[dict]:
+    status, _, body = rs.get("/api/events?limit=200", token=TOKEN)
+    assert status == 200
+    return json.loads(body)["events"]
+
+
+def test_api_on_the_running_service_and_events_kept_across_a_reload(tmp_path) -> None:
+    cfg = tmp_path / "config.toml"
+    sections = service_config(tmp_path, http={"token": TOKEN}, tracker={"enter_frames": 1})
+    cfg.write_text(to_toml(sections))
+    with RunningService(cfg) as rs:
+        got = poll(lambda: [e for e in _events(rs) if e.get("snapshot_url")], 30)
+        assert got, "no event with a snapshot reached /api/events"
+        url = got[0]["snapshot_url"]
+        assert url.startswith("/snapshots/") and "snapshot" not in got[0]  # no machine path shown
+        status, headers, body = rs.get(url, token=TOKEN)
+        saved = tmp_path / "snaps" / url.rsplit("/", 1)[1]
+        assert status == 200 and headers["Content-Type"] == "image/jpeg"
+        assert body == saved.read_bytes()
+
+        status, _, body = rs.get("/api/status", token=TOKEN)
+        info = json.loads(body)
+        assert status == 200 and info["status"] == "ok" and info["fps"] > 0
+        assert info["model"] == "ssd_mobilenet_v1_coco_quant.tflite" and info["threshold"] == 0.5
+        assert info["inference_ms"] > 0 and info["dropped_frames"] >= 0
+        assert info["snapshots"] is True and info["clips"] is False
+
+        before = _events(rs)
+        outputs = rs.svc.outputs
+        sections["events"]["log"] = False  # an output section: the outputs are rebuilt
+        cfg.write_text(to_toml(sections))
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reloads == 1, 10), rs.svc.last_reload_error
+        assert rs.svc.outputs is not outputs
+        after = _events(rs)
+        assert [e["time"] for e in after[-len(before):]] == [e["time"] for e in before]
