@@ -128,7 +128,7 @@ class ClipRecorder:
 
     # ------------------------------------------------------------------ caller's thread
     def push(self, frame: Any, dets: Detections, people: int) -> str:
-        """Feed one frame (`people` = persons counted now); returns the episode's clip name or ""."""
+        """Feed one frame (`people` = persons counted now); the episode's clip name, or ""."""
         with self._lock:
             if self._closed:
                 return ""
@@ -179,7 +179,8 @@ class ClipRecorder:
         boxes = None
         if self.annotated and len(dets):
             k = np.array([cw / w, ch / h, cw / w, ch / h], dtype=np.float32)
-            boxes = Detections(dets.xyxy * k, dets.score, dets.class_id, dets.names, dets.tracker_id)
+            boxes = Detections(dets.xyxy * k, dets.score, dets.class_id, dets.names,
+                               dets.tracker_id)
         return Shot(ts, small, boxes)
 
     def _keep(self, shot: Shot) -> None:

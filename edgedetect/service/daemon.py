@@ -133,7 +133,8 @@ class Service:
         self.sink.filter = DetectionFilter.from_config(cfg)
         self.sink.rules = SceneRules.from_config(cfg)  # no pipeline yet: no frame can race this
         self.metrics.set_scene(self.sink.rules.counts(), self.sink.rules.line_counts())
-        self.metrics.clip_buffer_bytes.set_function(lambda: getattr(self.sink.recorder, "buffer_bytes", 0))
+        self.metrics.clip_buffer_bytes.set_function(
+            lambda: getattr(self.sink.recorder, "buffer_bytes", 0))
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._stalled = False
@@ -506,7 +507,8 @@ class Service:
             if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
                 stale_outputs.close(farewell=not new.mqtt.enabled)
         if "clips" in new.changed(old):  # the old one finishes its clip; the new starts empty
-            stale_recorder, self.sink.recorder, plan.recorder = self.sink.recorder, plan.recorder, None
+            stale_recorder, self.sink.recorder = self.sink.recorder, plan.recorder
+            plan.recorder = None
             if stale_recorder is not None:
                 stale_recorder.close(1.0)
         self.live.quality = new.http.jpeg_quality
