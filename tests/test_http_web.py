@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,25 @@ def test_page_is_the_packaged_files_with_security_headers(files) -> None:
             assert not re.search(r"https?://", text.read_text()), text
         assert _auth(server, "/static/../config.py")[0] == 404
         assert _auth(server, "/static/nope.js")[0] == 404
+
+
+def test_wheel_ships_every_page_file() -> None:
+    """pyproject.toml's package-data must cover every file the server reads from web/, or an
+    installed (non-editable) service answers 500 for its own page."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = setuptools["package-data"]
+    package = Path(str(WEB_DIR)).parent.parent  # edgedetect/
+    shipped = [f for f in Path(str(WEB_DIR)).iterdir() if f.is_file()]
+    assert sorted(f.name for f in shipped) == sorted(WEB_TYPES)
+    for f in shipped:
+        rel = f.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs["edgedetect"]), (
+            f"pyproject.toml [tool.setuptools.package-data] edgedetect: add a pattern for {rel}")
 
 
 def test_api_events_newest_first_and_limit_checked(files) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from test_service_support import RunningService, poll, to_toml, service_config
+from test_service_support import RunningService, poll, service_config, to_toml
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e .[dev]")
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
@@ -136,7 +136,7 @@ def test_editor_snippet_passes_check_config(page, tmp_path: Path) -> None:
     rect = canvas.rect
     expect = [(0.5 + dx / rect["width"], 0.5 + dy / rect["height"]) for dx, dy in CLICKS]
     assert len(points) == 4
-    for (x, y), (ex, ey) in zip(points, expect):
+    for (x, y), (ex, ey) in zip(points, expect, strict=True):
         assert abs(x - ex) < 0.01 and abs(y - ey) < 0.01, (points, expect)
     assert all(len(v.split(".")[1]) == 3 for v in re.findall(r"[0-9]+\.[0-9]+", zone))
     _screenshot(driver)
