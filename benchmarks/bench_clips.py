@@ -92,23 +92,41 @@ def main() -> int:
         return 0
     runs = {}
     for mode in ("off", "on"):
-        cmd = [sys.executable, __file__, "--child", mode, "--seconds", str(args.seconds),
-               "--model", args.model, "--labels", args.labels]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--seconds",
+            str(args.seconds),
+            "--model",
+            args.model,
+            "--labels",
+            args.labels,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if done.returncode != 0:
-            print(f"bench_clips.py: the clips-{mode} run failed: {done.stderr.strip()[-500:]}",
-                  file=sys.stderr)
+            print(
+                f"bench_clips.py: the clips-{mode} run failed: {done.stderr.strip()[-500:]}",
+                file=sys.stderr,
+            )
             return 1
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     on, off = runs["on"], runs["off"]
-    print(json.dumps({
-        "seconds": args.seconds,
-        "clips_off": off,
-        "clips_on": on,
-        "cpu_per_frame_on_over_off": round(on["cpu_ms_per_frame"] / max(off["cpu_ms_per_frame"],
-                                                                        1e-9), 3),
-        "peak_rss_on_minus_off_mb": round(on["peak_rss_mb"] - off["peak_rss_mb"], 1),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "seconds": args.seconds,
+                "clips_off": off,
+                "clips_on": on,
+                "cpu_per_frame_on_over_off": round(
+                    on["cpu_ms_per_frame"] / max(off["cpu_ms_per_frame"], 1e-9), 3
+                ),
+                "peak_rss_on_minus_off_mb": round(on["peak_rss_mb"] - off["peak_rss_mb"], 1),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

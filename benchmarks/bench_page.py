@@ -48,12 +48,32 @@ def _app() -> HttpApp:
         cv2.rectangle(img, (x, 100), (x + 100, 400), (0, 200, 0), 3)
         return i, cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes()
 
-    status = {"status": "ok", "fps": 15.0, "persons": 1, "zones": {"door": 1}, "lines": {},
-              "uptime_s": 12.0, "source": "picam", "source_connected": True, "model": "m.tflite",
-              "threshold": 0.5, "inference_ms": 30.0, "dropped_frames": 0, "snapshots": True,
-              "clips": False}
-    return HttpApp(lambda: (True, status), lambda: b"", jpeg, TOKEN, 5.0, 3,
-                   status=lambda: status, events=RecentEvents().latest)
+    status = {
+        "status": "ok",
+        "fps": 15.0,
+        "persons": 1,
+        "zones": {"door": 1},
+        "lines": {},
+        "uptime_s": 12.0,
+        "source": "picam",
+        "source_connected": True,
+        "model": "m.tflite",
+        "threshold": 0.5,
+        "inference_ms": 30.0,
+        "dropped_frames": 0,
+        "snapshots": True,
+        "clips": False,
+    }
+    return HttpApp(
+        lambda: (True, status),
+        lambda: b"",
+        jpeg,
+        TOKEN,
+        5.0,
+        3,
+        status=lambda: status,
+        events=RecentEvents().latest,
+    )
 
 
 def _get(url: str) -> bytes:
@@ -75,9 +95,12 @@ def fetch_times(base: str, rounds: int) -> dict[str, Any]:
         "bytes": {p: len(b) for p, b in sizes.items()},
         "bytes_total": sum(len(b) for b in sizes.values()),
         "gzip_bytes_total": sum(len(gzip.compress(b)) for b in sizes.values()),
-        "fetch_all_three_ms": {"p50": round(statistics.median(times), 2),
-                               "p95": round(times[int(0.95 * (len(times) - 1))], 2),
-                               "max": round(times[-1], 2), "rounds": rounds},
+        "fetch_all_three_ms": {
+            "p50": round(statistics.median(times), 2),
+            "p95": round(times[int(0.95 * (len(times) - 1))], 2),
+            "max": round(times[-1], 2),
+            "rounds": rounds,
+        },
     }
 
 
@@ -92,8 +115,15 @@ def browser_times(base: str, loads: int) -> dict[str, Any]:
         return {"skipped": "chromium or chromedriver not installed"}
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1280,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(options=opts, service=Service(executable_path=driver_path))
     runs = []
@@ -105,17 +135,25 @@ def browser_times(base: str, loads: int) -> dict[str, Any]:
                 "const r = performance.getEntriesByType('resource');"
                 "return {dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd,"
                 " doc: n.transferSize, res: r.filter(e => !e.name.includes('stream'))"
-                ".reduce((s, e) => s + e.transferSize, 0)}")
+                ".reduce((s, e) => s + e.transferSize, 0)}"
+            )
             runs.append(nav)
     finally:
         driver.quit()
+
     def summary(r: dict[str, float]) -> dict[str, float]:
-        return {"dom_content_loaded_ms": round(r["dcl"], 1), "load_ms": round(r["load"], 1),
-                "transfer_bytes_without_stream": r["doc"] + r["res"]}
+        return {
+            "dom_content_loaded_ms": round(r["dcl"], 1),
+            "load_ms": round(r["load"], 1),
+            "transfer_bytes_without_stream": r["doc"] + r["res"],
+        }
 
     again = runs[1:] or runs  # later loads revalidate the files by ETag (304, headers only)
-    return {"loads": loads, "first_load": summary(runs[0]),
-            "repeat_load_median": summary(sorted(again, key=lambda r: r["load"])[len(again) // 2])}
+    return {
+        "loads": loads,
+        "first_load": summary(runs[0]),
+        "repeat_load_median": summary(sorted(again, key=lambda r: r["load"])[len(again) // 2]),
+    }
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     return _PALETTE[int(class_id) % len(_PALETTE)]
 
 
-def draw_detections(image: np.ndarray, detections: Detections, *, copy: bool = True,
-                    thickness: int | None = None) -> np.ndarray:
+def draw_detections(
+    image: np.ndarray, detections: Detections, *, copy: bool = True, thickness: int | None = None
+) -> np.ndarray:
     """Return ``image`` with one labelled box per detection.
 
     Draws on a copy by default so that the frame a ``Result`` holds stays the camera's pixels
@@ -43,8 +44,16 @@ def draw_detections(image: np.ndarray, detections: Detections, *, copy: bool = T
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y1 + th + base + 4
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), color, cv2.FILLED)
-        cv2.putText(out, text, (x1 + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            text,
+            (x1 + 2, ty - base // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 
@@ -63,6 +72,7 @@ def draw_status(image: np.ndarray, text: str) -> np.ndarray:
     scale = max(0.45, min(image.shape[:2]) / 900)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(image, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), cv2.FILLED)
-    cv2.putText(image, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        image, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
+    )
     return image

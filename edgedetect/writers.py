@@ -66,8 +66,9 @@ class VideoWriterSink:
             image = draw_detections(result.frame.image, result.detections)
         h, w = image.shape[:2]
         if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*self._fourcc),
-                                           self.fps, (w, h))
+            self._writer = cv2.VideoWriter(
+                str(self.path), cv2.VideoWriter.fourcc(*self._fourcc), self.fps, (w, h)
+            )
             if not self._writer.isOpened():
                 self._writer = None
                 raise EdgeDetectError(f"cannot open {self.path} for writing ({self._fourcc})")
@@ -114,12 +115,17 @@ class JsonlSink:
         self.lines = 0
 
     def __call__(self, result: Result) -> None:
-        if self._fh is None or result.skipped or (not len(result.detections) and not self.all_frames):
+        if (
+            self._fh is None
+            or result.skipped
+            or (not len(result.detections) and not self.all_frames)
+        ):
             return
         record = {
             "frame": result.frame.id,
-            "time": datetime.fromtimestamp(result.frame.wall_time, timezone.utc)
-            .isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(result.frame.wall_time, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
             "source": result.frame.source,
             "inference_ms": round(result.inference_ms, 2),
             "detections": result.detections.to_json(),

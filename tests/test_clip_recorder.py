@@ -43,8 +43,17 @@ def index_of(img: np.ndarray) -> int:
 
 def recorder(d: Path, **kw: float) -> ClipRecorder:
     # a queue far longer than any test: the synthetic camera outruns any encoder
-    opts = dict(pre_s=1.0, post_s=1.0, max_s=60.0, fps=FPS, width=160, annotated=False,
-                max_bytes=10**9, max_files=100, queue_frames=1000)
+    opts = dict(
+        pre_s=1.0,
+        post_s=1.0,
+        max_s=60.0,
+        fps=FPS,
+        width=160,
+        annotated=False,
+        max_bytes=10**9,
+        max_files=100,
+        queue_frames=1000,
+    )
     opts.update(kw)
     return ClipRecorder(d, **opts)  # type: ignore[arg-type]
 
@@ -160,8 +169,9 @@ def test_unwritable_folder_loses_the_clip_then_recovers(tmp_path: Path) -> None:
     assert no_partial_files(tmp_path)
 
 
-def test_encoder_behind_drops_frames_without_blocking(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encoder_behind_drops_frames_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gate = threading.Event()
     real_write = _Encoder._write
 
@@ -199,8 +209,13 @@ def test_close_finishes_an_open_clip(tmp_path: Path) -> None:
 
 def test_annotated_clip_draws_the_boxes(tmp_path: Path) -> None:
     rec = recorder(tmp_path, annotated=True, pre_s=0.0, post_s=0.0)
-    box = Detections(np.array([[80, 60, 240, 180]], dtype=np.float32), np.array([0.9]),
-                     np.array([0]), {0: "person"}, np.array([1]))
+    box = Detections(
+        np.array([[80, 60, 240, 180]], dtype=np.float32),
+        np.array([0.9]),
+        np.array([0]),
+        {0: "person"},
+        np.array([1]),
+    )
     for i in range(10):
         rec.push(frame(i), box, 1)
     rec.push(frame(10), NO_DETS, 0)

@@ -45,7 +45,17 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert cfg["snapshots"]["dir"] == "/var/lib/edgedetect/snapshots"
     assert cfg["http"]["listen"] == "127.0.0.1:8080"
     assert cfg["motion"]["enabled"] is True
-    for section in ("source", "model", "preview", "events", "mqtt", "webhook", "snapshots", "http", "motion"):
+    for section in (
+        "source",
+        "model",
+        "preview",
+        "events",
+        "mqtt",
+        "webhook",
+        "snapshots",
+        "http",
+        "motion",
+    ):
         assert section in SCHEMA
 
 
@@ -60,10 +70,14 @@ def test_example_documents_every_key_with_its_default() -> None:
         assert set(raw[section]) == set(keys), f"[{section}] keys differ from the schema"
         for key in keys:
             assert raw[section][key] == want[section][key], f"[{section}] {key} example != default"
-            idx = next(i for i, line in enumerate(lines) if re.match(rf"\s*{key}\s*=", line)
-                       and _section_of(lines, i) == section)
-            assert lines[idx - 1].lstrip().startswith("#") or "#" in lines[idx], \
+            idx = next(
+                i
+                for i, line in enumerate(lines)
+                if re.match(rf"\s*{key}\s*=", line) and _section_of(lines, i) == section
+            )
+            assert lines[idx - 1].lstrip().startswith("#") or "#" in lines[idx], (
                 f"[{section}] {key} has no comment in the example"
+            )
     load_config(EXAMPLE, check_files=False)
 
 
@@ -100,7 +114,8 @@ def test_bad_values(tmp_path: Path) -> None:
     assert "port" in error_of(write(tmp_path, "[mqtt]\nport = 70000\n"))
     assert "http://" in error_of(write(tmp_path, "[webhook]\nurl = 'ftp://x'\n"))
     assert "unknown event type 'person_waved'" in error_of(
-        write(tmp_path, "[webhook]\nevents = ['person_waved']\n"))
+        write(tmp_path, "[webhook]\nevents = ['person_waved']\n")
+    )
     assert "must be one of" in error_of(write(tmp_path, "[service]\nlog_level = 'loud'\n"))
 
 
@@ -109,7 +124,11 @@ def test_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=re.escape(str(missing)) + ".*not found"):
         load_config(missing)
     msg = error_of(write(tmp_path, "[model]\npath = 'missing.tflite'\n"))
-    assert "[model] path" in msg and "file not found" in msg and str(tmp_path / "missing.tflite") in msg
+    assert (
+        "[model] path" in msg
+        and "file not found" in msg
+        and str(tmp_path / "missing.tflite") in msg
+    )
 
 
 def test_relative_model_path_resolves_beside_config(tmp_path: Path) -> None:
@@ -125,7 +144,9 @@ def test_invalid_toml(tmp_path: Path) -> None:
 
 def test_overrides_validate(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[source]\nspec = 'usb:0'\n"))
-    new = apply_overrides(cfg, {"source.spec": "dir:/tmp", "preview.enabled": False, "http.listen": None})
+    new = apply_overrides(
+        cfg, {"source.spec": "dir:/tmp", "preview.enabled": False, "http.listen": None}
+    )
     assert new["source"]["spec"] == "dir:/tmp" and new["preview"]["enabled"] is False
     assert new["http"]["listen"] == "127.0.0.1:8080"
     with pytest.raises(ConfigError, match="threshold"):

@@ -31,9 +31,11 @@ def check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tupl
 
 def test_zones_and_lines_load_in_file_order(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text(BASE + "[zones.porch]\npolygon = [[0, 0.5], [1, 0.5], [1, 1]]\n"
-                    "[zones.gate-2]\npolygon = [[0, 0], [0.5, 0], [0.5, 0.5]]\ninertia = 5\n"
-                    "[lines.door]\npoints = [[0.2, 0.8], [0.8, 0.8]]\n")
+    path.write_text(
+        BASE + "[zones.porch]\npolygon = [[0, 0.5], [1, 0.5], [1, 1]]\n"
+        "[zones.gate-2]\npolygon = [[0, 0], [0.5, 0], [0.5, 0.5]]\ninertia = 5\n"
+        "[lines.door]\npoints = [[0.2, 0.8], [0.8, 0.8]]\n"
+    )
     cfg = load_config(path)
     assert list(cfg.zones) == ["porch", "gate-2"]
     assert cfg.zones["porch"].inertia == 3 and cfg.zones["gate-2"].inertia == 5
@@ -42,24 +44,60 @@ def test_zones_and_lines_load_in_file_order(tmp_path: Path) -> None:
     assert load_config(EXAMPLE, check_files=False).zones == {}
 
 
-@pytest.mark.parametrize("text, key, words", [
-    ("[zones.a]\npolygon = [[0, 0], [1, 1]]\n", "[zones.a] polygon", "at least 3 points"),
-    ("[zones.a]\npolygon = [[0, 0], [1.5, 0], [1, 1]]\n", "[zones.a] polygon", "outside the frame"),
-    ("[zones.a]\npolygon = [[0, 0], [0.5, 0.5], [1, 1]]\n", "[zones.a] polygon", "no area"),
-    ("[zones.a]\npolygon = [[0, 0], [1, 0], [\"x\", 1]]\n", "[zones.a] polygon", "two numbers"),
-    ("[zones.a]\ninertia = 3\n", "[zones.a] polygon", "missing"),
-    ("[zones.\"front door\"]\npolygon = [[0, 0], [1, 0], [1, 1]]\n", "[zones.\"front door\"]", "bare key"),
-    ("[zones.a]\npolygon = [[0, 0], [1, 0], [1, 1]]\ninertia = 0\n", "[zones.a] inertia", "between 1"),
-    ("[zones.a]\npolgon = [[0, 0], [1, 0], [1, 1]]\n", "[zones.a] unknown key", "did you mean 'polygon'"),
-    ("[lines.door]\npoints = [[0.5, 0.5], [0.5, 0.5]]\n", "[lines.door] points", "zero length"),
-    ("[lines.door]\npoints = [[0.1, 0.5], [0.5, 0.5], [0.9, 0.5]]\n", "[lines.door] points", "two points"),
-    ("[masks]\npolygons = [[[0, 0], [1, 0]]]\n", "[masks] polygons", "polygon 1: a polygon needs at least 3"),
-    ("[filters]\nmin_area = 0.5\nmax_area = 0.1\n", "[filters] min_area", "must not exceed max_area"),
-    ("[clips]\npre_s = 30\nfps = 10\nbuffer_mb = 64\n", "[clips] pre_s", "ring buffer holds only"),
-    ("[zones]\nporch = 3\n", "[zones.porch]", "must be a table"),
-])
-def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
-                                                 key: str, words: str) -> None:
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ("[zones.a]\npolygon = [[0, 0], [1, 1]]\n", "[zones.a] polygon", "at least 3 points"),
+        (
+            "[zones.a]\npolygon = [[0, 0], [1.5, 0], [1, 1]]\n",
+            "[zones.a] polygon",
+            "outside the frame",
+        ),
+        ("[zones.a]\npolygon = [[0, 0], [0.5, 0.5], [1, 1]]\n", "[zones.a] polygon", "no area"),
+        ('[zones.a]\npolygon = [[0, 0], [1, 0], ["x", 1]]\n', "[zones.a] polygon", "two numbers"),
+        ("[zones.a]\ninertia = 3\n", "[zones.a] polygon", "missing"),
+        (
+            '[zones."front door"]\npolygon = [[0, 0], [1, 0], [1, 1]]\n',
+            '[zones."front door"]',
+            "bare key",
+        ),
+        (
+            "[zones.a]\npolygon = [[0, 0], [1, 0], [1, 1]]\ninertia = 0\n",
+            "[zones.a] inertia",
+            "between 1",
+        ),
+        (
+            "[zones.a]\npolgon = [[0, 0], [1, 0], [1, 1]]\n",
+            "[zones.a] unknown key",
+            "did you mean 'polygon'",
+        ),
+        ("[lines.door]\npoints = [[0.5, 0.5], [0.5, 0.5]]\n", "[lines.door] points", "zero length"),
+        (
+            "[lines.door]\npoints = [[0.1, 0.5], [0.5, 0.5], [0.9, 0.5]]\n",
+            "[lines.door] points",
+            "two points",
+        ),
+        (
+            "[masks]\npolygons = [[[0, 0], [1, 0]]]\n",
+            "[masks] polygons",
+            "polygon 1: a polygon needs at least 3",
+        ),
+        (
+            "[filters]\nmin_area = 0.5\nmax_area = 0.1\n",
+            "[filters] min_area",
+            "must not exceed max_area",
+        ),
+        (
+            "[clips]\npre_s = 30\nfps = 10\nbuffer_mb = 64\n",
+            "[clips] pre_s",
+            "ring buffer holds only",
+        ),
+        ("[zones]\nporch = 3\n", "[zones.porch]", "must be a table"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, words: str
+) -> None:
     code, err = check(tmp_path, text, capsys)
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
@@ -67,7 +105,9 @@ def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, capsys: pytest.
     assert key in lines[0] and words in lines[0], lines[0]
 
 
-def test_ring_buffer_bound_is_the_documented_arithmetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ring_buffer_bound_is_the_documented_arithmetic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """3 s at 5 fps and 640 px is 16 frames of 921,600 bytes: fits 15 MB, not 14."""
     assert check(tmp_path, "[clips]\nbuffer_mb = 15\n", capsys)[0] == 0
     code, err = check(tmp_path, "[clips]\nbuffer_mb = 14\n", capsys)

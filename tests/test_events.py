@@ -46,8 +46,11 @@ def test_jsonl_rotation_keeps_backups(tmp_path: Path) -> None:
     w.close()
     files = sorted(p.name for p in path.parent.iterdir())
     assert files == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
-    lines = [json.loads(line) for p in (path.with_name("events.jsonl.2"), path.with_name("events.jsonl.1"), path)
-             for line in p.read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for p in (path.with_name("events.jsonl.2"), path.with_name("events.jsonl.1"), path)
+        for line in p.read_text().splitlines()
+    ]
     ids = [d["track_id"] for d in lines]
     assert ids == sorted(ids) and ids[-1] == 59  # newest kept, in order, oldest dropped
     assert all(p.stat().st_size < 1000 + 300 for p in path.parent.iterdir())
@@ -81,11 +84,15 @@ def test_snapshots_retention_by_count_and_size(tmp_path: Path) -> None:
     store2 = SnapshotStore(tmp_path / "snaps", max_bytes=int(size * 2.5), max_files=100)
     store2.save(img, "20260109T000000.000Z_person9")  # indexes the 3 old files first
     names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
-    assert len(names) == 2 and names[-1].endswith("person9.jpg") and store2.total_bytes <= size * 2.5
+    assert (
+        len(names) == 2 and names[-1].endswith("person9.jpg") and store2.total_bytes <= size * 2.5
+    )
     assert not list((tmp_path / "snaps").glob(".*tmp"))
 
 
-def test_snapshots_full_disk_frees_oldest_then_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_snapshots_full_disk_frees_oldest_then_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     img = skimage_bgr("astronaut")
     store = SnapshotStore(tmp_path, max_bytes=10**9, max_files=100)
     for i in range(4):
@@ -103,8 +110,15 @@ def test_snapshots_full_disk_frees_oldest_then_writes(tmp_path: Path, monkeypatc
     p = store.save(img, "new")
     assert p.exists() and not (tmp_path / "a0.jpg").exists() and (tmp_path / "a3.jpg").exists()
     # a disk that stays full: the error propagates (the service logs and counts it)
-    monkeypatch.setattr(SnapshotStore, "_write", staticmethod(
-        lambda path, data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))))
+    monkeypatch.setattr(
+        SnapshotStore,
+        "_write",
+        staticmethod(
+            lambda path, data: (_ for _ in ()).throw(
+                OSError(errno.ENOSPC, "No space left on device")
+            )
+        ),
+    )
     with pytest.raises(OSError):
         store.save(img, "newer")
 
@@ -154,8 +168,13 @@ def wait_for(cond, timeout: float = 5.0) -> bool:
 
 def test_webhook_retries_then_delivers(endpoint) -> None:
     url, handler = endpoint
-    out = WebhookOutput(url, events=["person_entered"], retries=3, backoff_s=0.05,
-                        headers={"Authorization": "Bearer s3"})
+    out = WebhookOutput(
+        url,
+        events=["person_entered"],
+        retries=3,
+        backoff_s=0.05,
+        headers={"Authorization": "Bearer s3"},
+    )
     out.send(event(1))
     out.send(event(2, "count_changed"))  # filtered out by `events`
     assert wait_for(lambda: len(handler.bodies) == 1)
@@ -175,8 +194,14 @@ def _closed_port() -> int:
 
 def test_dead_webhook_never_blocks_and_stays_bounded() -> None:
     errors, drops = [], []
-    out = WebhookOutput(f"http://127.0.0.1:{_closed_port()}/x", retries=2, queue_size=5, backoff_s=0.2,
-                        on_error=errors.append, on_drop=drops.append)
+    out = WebhookOutput(
+        f"http://127.0.0.1:{_closed_port()}/x",
+        retries=2,
+        queue_size=5,
+        backoff_s=0.2,
+        on_error=errors.append,
+        on_drop=drops.append,
+    )
     t0 = time.perf_counter()
     for i in range(200):
         out.send(event(i))

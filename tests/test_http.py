@@ -16,11 +16,16 @@ from test_service_support import RunningService, metric, poll, write_config
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("http")
-    cfg = write_config(root, http={"token": "s3cret", "stream_fps": 10.0},
-                       motion={"enabled": True, "max_interval_s": 0.5, "hold_s": 0.0},
-                       tracker={"enter_frames": 1})  # photos switch instantly: one motion frame each
+    cfg = write_config(
+        root,
+        http={"token": "s3cret", "stream_fps": 10.0},
+        motion={"enabled": True, "max_interval_s": 0.5, "hold_s": 0.0},
+        tracker={"enter_frames": 1},
+    )  # photos switch instantly: one motion frame each
     with RunningService(cfg) as rs:
-        assert poll(lambda: rs.get("/healthz", token="s3cret")[0] == 200, 20.0), "service never healthy"
+        assert poll(lambda: rs.get("/healthz", token="s3cret")[0] == 200, 20.0), (
+            "service never healthy"
+        )
         rs.root = root
         yield rs
 
@@ -42,20 +47,43 @@ def test_healthz_json(service) -> None:
 
 def test_metrics_prometheus_text(service) -> None:
     # wait until the tracker has seen the astronaut enter
-    text = poll(lambda: (t := service.get("/metrics", token="s3cret")[2].decode())
-                and metric(t, 'edgedetect_events_total{type="person_entered"}') >= 1 and t, 20.0)
+    text = poll(
+        lambda: (
+            (t := service.get("/metrics", token="s3cret")[2].decode())
+            and metric(t, 'edgedetect_events_total{type="person_entered"}') >= 1
+            and t
+        ),
+        20.0,
+    )
     assert text, "no person_entered event counted"
-    for name in ("edgedetect_frames_total", "edgedetect_inference_seconds_count", "edgedetect_uptime_seconds",
-                 "edgedetect_skipped_frames_total", "edgedetect_persons", "edgedetect_healthy",
-                 'edgedetect_stage_fps{stage="inference"}', 'edgedetect_dropped_frames_total{stage="capture"}'):
+    for name in (
+        "edgedetect_frames_total",
+        "edgedetect_inference_seconds_count",
+        "edgedetect_uptime_seconds",
+        "edgedetect_skipped_frames_total",
+        "edgedetect_persons",
+        "edgedetect_healthy",
+        'edgedetect_stage_fps{stage="inference"}',
+        'edgedetect_dropped_frames_total{stage="capture"}',
+    ):
         metric(text, name)  # raises KeyError when missing
     assert metric(text, "edgedetect_inference_seconds_count") >= 1
-    assert metric(text, "edgedetect_healthy") == 1.0 and metric(text, "edgedetect_uptime_seconds") > 0
+    assert (
+        metric(text, "edgedetect_healthy") == 1.0 and metric(text, "edgedetect_uptime_seconds") > 0
+    )
     assert 'edgedetect_inference_seconds_bucket{le="0.1"}' in text
     # the folder repeats each photo 6 times: the motion gate skips the repeats (between the
     # forced runs every 0.5 s), and the skips are reported
-    assert poll(lambda: metric(service.get("/metrics", token="s3cret")[2].decode(),
-                               "edgedetect_skipped_frames_total") >= 3, 15)
+    assert poll(
+        lambda: (
+            metric(
+                service.get("/metrics", token="s3cret")[2].decode(),
+                "edgedetect_skipped_frames_total",
+            )
+            >= 3
+        ),
+        15,
+    )
 
 
 def test_snapshot_jpg(service) -> None:
@@ -88,7 +116,12 @@ def test_stream_mjpg_parts(service) -> None:
 
 def test_events_and_snapshots_written(service) -> None:
     root: Path = service.root
-    lines = poll(lambda: (root / "events.jsonl").exists() and (root / "events.jsonl").read_text().splitlines(), 15)
+    lines = poll(
+        lambda: (
+            (root / "events.jsonl").exists() and (root / "events.jsonl").read_text().splitlines()
+        ),
+        15,
+    )
     events = [json.loads(line) for line in lines]
     entered = [e for e in events if e["type"] == "person_entered"]
     assert entered and entered[0]["score"] >= 0.5 and entered[0]["track_id"] >= 1

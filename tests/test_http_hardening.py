@@ -26,14 +26,17 @@ BIG = 300 * 1024 * 1024  # a declared body the server must never read
 def _jpeg_source(width: int = 640, height: int = 480) -> Any:
     """A new real JPEG (noise, so it is large) with a new id on every call."""
     rng = np.random.default_rng(0)
-    data = cv2.imencode(".jpg", rng.integers(0, 255, (height, width, 3), np.uint8),
-                        [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    data = cv2.imencode(
+        ".jpg", rng.integers(0, 255, (height, width, 3), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )[1].tobytes()
     ids = itertools.count(1)
     return lambda: (next(ids), data)
 
 
 def _app(**kw: Any) -> HttpApp:
-    return HttpApp(lambda: (True, {"status": "ok"}), lambda: b"edgedetect_up 1\n", _jpeg_source(), **kw)
+    return HttpApp(
+        lambda: (True, {"status": "ok"}), lambda: b"edgedetect_up 1\n", _jpeg_source(), **kw
+    )
 
 
 @contextlib.contextmanager
@@ -54,7 +57,9 @@ def _connect(server: HttpServer, rcvbuf: int | None = None, timeout: float = 10.
     return s
 
 
-def _request(server: HttpServer, raw: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def _request(
+    server: HttpServer, raw: bytes, timeout: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
     """Send `raw`, read until the server closes; (status, headers, body)."""
     with _connect(server, timeout=timeout) as s:
         s.sendall(raw)
@@ -101,12 +106,22 @@ def test_other_methods_are_405_before_the_body() -> None:
 def test_head_has_headers_and_no_body() -> None:
     with serving() as server:
         close = b"Connection: close\r\n"  # so a keep-alive server ends the reply too
-        status, headers, body = _request(server, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
+        status, headers, body = _request(
+            server, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n"
+        )
         expected = (json.dumps({"status": "ok"}, sort_keys=True) + "\n").encode()
         assert status == 200 and body == b""
-        assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(expected)
-        status, headers, body = _request(server, b"HEAD /stream.mjpg HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
-        assert status == 200 and body == b"" and headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        assert headers["Content-Type"] == "application/json" and int(
+            headers["Content-Length"]
+        ) == len(expected)
+        status, headers, body = _request(
+            server, b"HEAD /stream.mjpg HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n"
+        )
+        assert (
+            status == 200
+            and body == b""
+            and headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        )
 
 
 def test_healthz_answers_beside_many_half_open_connections() -> None:
@@ -202,8 +217,10 @@ def test_set_app_swaps_endpoints_without_rebinding() -> None:
     with serving() as server:
         port = server.port
         viewer, _ = _open_stream(server)
-        server.set_app(HttpApp(lambda: (False, {"status": "stalled"}), lambda: b"", _jpeg_source(), token="t"),
-                       threads=2)
+        server.set_app(
+            HttpApp(lambda: (False, {"status": "stalled"}), lambda: b"", _jpeg_source(), token="t"),
+            threads=2,
+        )
         assert server.port == port and server.threads == 2
         viewer.settimeout(10.0)
         with contextlib.suppress(ConnectionResetError):
@@ -224,7 +241,9 @@ def test_an_endpoint_that_raises_is_a_500_and_the_server_goes_on() -> None:
         assert _get(server, "/metrics", timeout=5.0)[0] == 200
 
 
-def test_the_service_answers_healthz_with_one_thread_a_viewer_and_half_open_connections(tmp_path) -> None:
+def test_the_service_answers_healthz_with_one_thread_a_viewer_and_half_open_connections(
+    tmp_path,
+) -> None:
     """End to end: the real service (real detector, looping photos) with `[http] threads = 1`."""
     from test_service_support import RunningService, poll, write_config
 
@@ -271,7 +290,9 @@ def test_http_limits_come_from_the_config_and_reload(tmp_path) -> None:
             second, head = _open_stream(server)
             second.close()
             assert b" 503 " in head.split(b"\r\n")[0]  # one viewer allowed
-            cfg.write_text(to_toml(service_config(tmp_path, http={"max_streams": 2, "send_timeout_s": 3.0})))
+            cfg.write_text(
+                to_toml(service_config(tmp_path, http={"max_streams": 2, "send_timeout_s": 3.0}))
+            )
             rs.svc.request_reload()
             assert poll(lambda: metric(rs.metrics(), "edgedetect_reloads_total") == 1, 20)
             assert rs.svc.http is server and server.send_timeout_s == 3.0  # same socket, new limits

@@ -19,14 +19,30 @@ from edgedetect.service.recent import RecentEvents
 
 TOKEN = "t0ken/with;odd=chars"
 SECRET = b"outside the folder"
-NEW_ROUTES = ["/", "/static/app.js", "/static/style.css", "/api/status", "/api/events?limit=3",
-              "/snapshots/a.jpg", "/clips/c.mp4"]
+NEW_ROUTES = [
+    "/",
+    "/static/app.js",
+    "/static/style.css",
+    "/api/status",
+    "/api/events?limit=3",
+    "/snapshots/a.jpg",
+    "/clips/c.mp4",
+]
 
 
 def _event(i: int, snapshot: str = "", clip: str = "") -> Event:
-    return Event(type="person_entered", time="2026-01-01T00:00:00.000Z", timestamp=1.0 + i,
-                 track_id=i, box=[0, 0, 1, 1], score=0.9, count=1, frame_id=i, snapshot=snapshot,
-                 clip=clip)
+    return Event(
+        type="person_entered",
+        time="2026-01-01T00:00:00.000Z",
+        timestamp=1.0 + i,
+        track_id=i,
+        box=[0, 0, 1, 1],
+        score=0.9,
+        count=1,
+        frame_id=i,
+        snapshot=snapshot,
+        clip=clip,
+    )
 
 
 @pytest.fixture()
@@ -44,12 +60,17 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"root": tmp_path, "snapshots": snaps, "clips": clips}
 
 
-def _web_app(files: dict[str, Path], token: str = TOKEN,
-             recent: RecentEvents | None = None) -> HttpApp:
+def _web_app(
+    files: dict[str, Path], token: str = TOKEN, recent: RecentEvents | None = None
+) -> HttpApp:
     folders = {"snapshots": str(files["snapshots"]), "clips": str(files["clips"])}
     recent = recent or RecentEvents()
-    return _app(token=token, status=lambda: {"status": "ok", "fps": 4.5}, events=recent.latest,
-                folders=lambda: folders)
+    return _app(
+        token=token,
+        status=lambda: {"status": "ok", "fps": 4.5},
+        events=recent.latest,
+        folders=lambda: folders,
+    )
 
 
 def _raw(server, path: str, *headers: str, method: str = "GET") -> tuple[int, dict, bytes]:
@@ -129,7 +150,8 @@ def test_wheel_ships_every_page_file() -> None:
     for f in shipped:
         rel = f.relative_to(package).as_posix()
         assert any(fnmatch.fnmatch(rel, g) for g in globs["edgedetect"]), (
-            f"pyproject.toml [tool.setuptools.package-data] edgedetect: add a pattern for {rel}")
+            f"pyproject.toml [tool.setuptools.package-data] edgedetect: add a pattern for {rel}"
+        )
 
 
 def test_api_events_newest_first_and_limit_checked(files) -> None:
@@ -155,14 +177,33 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         assert recording["clip_url"] == "" and recording["clip_recording"] is True
 
 
-@pytest.mark.parametrize("path", [
-    "/snapshots/..%2fsecret.jpg", "/snapshots/..%2Fsecret.jpg", "/snapshots/%2e%2e%2fsecret.jpg",
-    "/snapshots/../secret.jpg", "/snapshots/%2e%2e/secret.jpg", "/snapshots/..%5csecret.jpg",
-    "/snapshots//etc/passwd", "/snapshots/%2fetc%2fpasswd", "/snapshots/%2Fetc%2Fhostname",
-    "/snapshots/out.jpg", "/snapshots/.hidden.jpg", "/snapshots/dir.jpg", "/snapshots/a.jpg%00.jpg",
-    "/snapshots/%00", "/snapshots/missing.jpg", "/snapshots/%ff.jpg", "/snapshots/a.jpg/",
-    "/clips/..%2f..%2fsecret.jpg", "/clips/%2e%2e", "/clips/c.exe", "/clips/", "/snapshots/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/snapshots/..%2fsecret.jpg",
+        "/snapshots/..%2Fsecret.jpg",
+        "/snapshots/%2e%2e%2fsecret.jpg",
+        "/snapshots/../secret.jpg",
+        "/snapshots/%2e%2e/secret.jpg",
+        "/snapshots/..%5csecret.jpg",
+        "/snapshots//etc/passwd",
+        "/snapshots/%2fetc%2fpasswd",
+        "/snapshots/%2Fetc%2Fhostname",
+        "/snapshots/out.jpg",
+        "/snapshots/.hidden.jpg",
+        "/snapshots/dir.jpg",
+        "/snapshots/a.jpg%00.jpg",
+        "/snapshots/%00",
+        "/snapshots/missing.jpg",
+        "/snapshots/%ff.jpg",
+        "/snapshots/a.jpg/",
+        "/clips/..%2f..%2fsecret.jpg",
+        "/clips/%2e%2e",
+        "/clips/c.exe",
+        "/clips/",
+        "/snapshots/",
+    ],
+)
 def test_files_outside_the_folder_are_not_served(files, path: str) -> None:
     with serving(_web_app(files)) as server:
         status, _, body = _auth(server, path)
@@ -187,15 +228,19 @@ def test_files_inside_the_folder_are_served(files) -> None:
 def test_byte_ranges(files) -> None:
     data = (files["clips"] / "c.mp4").read_bytes()
     size = len(data)
-    cases = {"bytes=0-99": (0, 99), f"bytes=1000-{size + 50}": (1000, size - 1),
-             "bytes=70000-": (70000, size - 1), "bytes=-500": (size - 500, size - 1),
-             f"bytes=-{size * 2}": (0, size - 1)}
+    cases = {
+        "bytes=0-99": (0, 99),
+        f"bytes=1000-{size + 50}": (1000, size - 1),
+        "bytes=70000-": (70000, size - 1),
+        "bytes=-500": (size - 500, size - 1),
+        f"bytes=-{size * 2}": (0, size - 1),
+    }
     with serving(_web_app(files)) as server:
         for value, (first, last) in cases.items():
             status, headers, body = _auth(server, "/clips/c.mp4", f"Range: {value}")
             assert status == 206, value
             assert headers["Content-Range"] == f"bytes {first}-{last}/{size}", value
-            assert body == data[first:last + 1] and int(headers["Content-Length"]) == len(body)
+            assert body == data[first : last + 1] and int(headers["Content-Length"]) == len(body)
         for value in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0"):
             status, headers, _ = _auth(server, "/clips/c.mp4", f"Range: {value}")
             assert status == 416 and headers["Content-Range"] == f"bytes */{size}", value

@@ -29,8 +29,14 @@ def free_port() -> int:
 
 def start(config: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     e = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.Popen([sys.executable, "-m", "edgedetect.service", "run", "--config", str(config), *extra],
-                            cwd=REPO, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgedetect.service", "run", "--config", str(config), *extra],
+        cwd=REPO,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stop(proc: subprocess.Popen) -> tuple[int, str]:
@@ -63,8 +69,16 @@ def served(tmp_path: Path):
 
 def test_sigterm_stops_within_3s_and_flushes(served) -> None:
     proc, url, _, root = served
-    assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(),
-                               'edgedetect_events_total{type="person_entered"}') >= 1, 20)
+    assert poll(
+        lambda: (
+            metric(
+                http_get(url + "/metrics")[2].decode(),
+                'edgedetect_events_total{type="person_entered"}',
+            )
+            >= 1
+        ),
+        20,
+    )
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(timeout=10)
@@ -81,17 +95,26 @@ def test_sighup_reloads_threshold_without_reopening(served) -> None:
     proc, url, cfg, root = served
     text = http_get(url + "/metrics")[2].decode()
     assert metric(text, "edgedetect_source_reconnects_total") == 0
-    raw = service_config(root, http={"listen": url.replace("http://", "")}, model={"threshold": 0.99})
+    raw = service_config(
+        root, http={"listen": url.replace("http://", "")}, model={"threshold": 0.99}
+    )
     raw["source"]["spec"] = cfg.read_text().split('spec = "')[1].split('"')[0]  # same source
     cfg.write_text(to_toml(raw))
     frames_before = metric(text, "edgedetect_frames_total")
     assert metric(text, "edgedetect_reloads_total") == 0
     proc.send_signal(signal.SIGHUP)
     # Wait for the reload itself: the looping folder's coffee frames also bring persons to 0.
-    assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1, 15)
+    assert poll(
+        lambda: metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1, 15
+    )
     # at 0.99 the astronaut (0.64) is no longer detected: persons drop to 0 after leave_frames
-    assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(), "edgedetect_persons") == 0
-                and metric(http_get(url + "/metrics")[2].decode(), "edgedetect_detections") == 0, 15)
+    assert poll(
+        lambda: (
+            metric(http_get(url + "/metrics")[2].decode(), "edgedetect_persons") == 0
+            and metric(http_get(url + "/metrics")[2].decode(), "edgedetect_detections") == 0
+        ),
+        15,
+    )
     text = http_get(url + "/metrics")[2].decode()
     assert metric(text, "edgedetect_frames_total") > frames_before
     assert metric(text, "edgedetect_source_reconnects_total") == 0
@@ -99,14 +122,28 @@ def test_sighup_reloads_threshold_without_reopening(served) -> None:
     # a broken config on reload is refused; the service keeps running on the old one
     cfg.write_text("[model]\nthreshhold = 0.2\n")
     proc.send_signal(signal.SIGHUP)
-    assert poll(lambda: metric(http_get(url + "/metrics")[2].decode(),
-                               'edgedetect_errors_total{component="config"}') >= 1, 10)
-    assert metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1  # refused
+    assert poll(
+        lambda: (
+            metric(
+                http_get(url + "/metrics")[2].decode(),
+                'edgedetect_errors_total{component="config"}',
+            )
+            >= 1
+        ),
+        10,
+    )
+    assert (
+        metric(http_get(url + "/metrics")[2].decode(), "edgedetect_reloads_total") == 1
+    )  # refused
     assert healthy(url)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     _, err = stop(proc)
-    assert "reloaded" in err and "reload failed, keeping the running configuration" in err and "did you mean 'threshold'" in err
+    assert (
+        "reloaded" in err
+        and "reload failed, keeping the running configuration" in err
+        and "did you mean 'threshold'" in err
+    )
 
 
 @pytest.mark.parametrize("content", [None, b"", b"this is not a flatbuffer" * 100])
@@ -127,26 +164,44 @@ def test_missing_or_corrupt_model_exits_2(tmp_path: Path, content: bytes | None)
 def test_check_config_cli(tmp_path: Path) -> None:
     good = write_config(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    ok = subprocess.run([sys.executable, "-m", "edgedetect.service", "check-config", str(good)], env=env,
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "edgedetect.service", "check-config", str(good)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "OK" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text("[http]\nlisten = 8080\n")
-    res = subprocess.run([sys.executable, "-m", "edgedetect.service", "check-config", str(bad)], env=env,
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "edgedetect.service", "check-config", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
-    assert res.stderr.strip() == f"edgedetect: error: {bad}: [http] listen must be a string, got 8080"
+    assert (
+        res.stderr.strip() == f"edgedetect: error: {bad}: [http] listen must be a string, got 8080"
+    )
 
 
 @pytest.fixture
 def broker(tmp_path: Path):
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    exe = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if exe is None:
-        pytest.skip("mosquitto not installed (apt-get install mosquitto) - no MQTT broker to test against")
+        pytest.skip(
+            "mosquitto not installed (apt-get install mosquitto) - no MQTT broker to test against"
+        )
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     if not poll(lambda: _connectable(port), 10):
         proc.kill()
         pytest.fail("mosquitto did not start")
@@ -179,9 +234,18 @@ def test_mqtt_events_discovery_and_last_will(tmp_path: Path, broker: int) -> Non
     sub.subscribe([("edtest/#", 1), ("homeassistant/#", 1)])
     sub.loop_start()
     port = free_port()
-    cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"},
-                       mqtt={"enabled": True, "host": "127.0.0.1", "port": broker, "topic_prefix": "edtest",
-                             "device_name": "porch", "keepalive_s": 5})
+    cfg = write_config(
+        tmp_path,
+        http={"listen": f"127.0.0.1:{port}"},
+        mqtt={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": broker,
+            "topic_prefix": "edtest",
+            "device_name": "porch",
+            "keepalive_s": 5,
+        },
+    )
     proc = start(cfg)
     try:
         assert poll(lambda: b"1" in got.get("edtest/count", []), 30), f"no count: {list(got)}"
@@ -191,8 +255,10 @@ def test_mqtt_events_discovery_and_last_will(tmp_path: Path, broker: int) -> Non
             events = [json.loads(p) for p in got["edtest/event"]]
             cfg_topics = [t for t in got if t.startswith("homeassistant/")]
         assert any(e["type"] == "person_entered" for e in events)
-        assert sorted(cfg_topics) == ["homeassistant/binary_sensor/porch/occupancy/config",
-                                      "homeassistant/sensor/porch/person_count/config"]
+        assert sorted(cfg_topics) == [
+            "homeassistant/binary_sensor/porch/occupancy/config",
+            "homeassistant/sensor/porch/person_count/config",
+        ]
         # a crash (no clean disconnect): the broker publishes the last will
         proc.kill()
         proc.wait(timeout=10)

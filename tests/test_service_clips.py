@@ -14,9 +14,19 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.mp4"  # people i
 
 def test_sample_video_makes_clips_named_by_the_events(tmp_path: Path) -> None:
     clips = tmp_path / "clips"
-    cfg = write_config(tmp_path, source={"spec": str(SAMPLE), "loop": False},
-                       clips={"enabled": True, "dir": str(clips), "pre_s": 1.0, "post_s": 0.5,
-                              "fps": 5.0, "width": 320, "annotated": True})
+    cfg = write_config(
+        tmp_path,
+        source={"spec": str(SAMPLE), "loop": False},
+        clips={
+            "enabled": True,
+            "dir": str(clips),
+            "pre_s": 1.0,
+            "post_s": 0.5,
+            "fps": 5.0,
+            "width": 320,
+            "annotated": True,
+        },
+    )
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.exit_code is not None, 60), "the service did not end with its file"
         assert rs.exit_code == 0

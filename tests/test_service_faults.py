@@ -45,7 +45,9 @@ class FaultyCameraTestDouble(FrameSource):
                 self.release.wait(30)  # a driver stuck in a blocking read
                 return None
             if self.mode == "garbage":
-                bad = [None, self.image[:, :, 0], self.image.astype("float32"), self.image[:2, :2]][self.n % 4]
+                bad = [None, self.image[:, :, 0], self.image.astype("float32"), self.image[:2, :2]][
+                    self.n % 4
+                ]
                 return bad, None, ""
         return self.image, None, ""
 
@@ -70,16 +72,23 @@ def healthy(rs) -> bool:
 
 def test_camera_disappears_reconnects_with_backoff(tmp_path: Path) -> None:
     plan = Plan(["lose", "refuse", "refuse", "ok"], good=15)
-    cfg = write_config(tmp_path, source={"spec": "usb:9", "reconnect_max_s": 1.0},
-                       service={"stall_timeout_s": 0.6})
+    cfg = write_config(
+        tmp_path, source={"spec": "usb:9", "reconnect_max_s": 1.0}, service={"stall_timeout_s": 0.6}
+    )
     with RunningService(cfg, opener=plan) as rs:
         assert poll(lambda: healthy(rs), 15), "never healthy"
         # the camera goes away: /healthz turns 503 while the service retries in-process
-        status, _, body = poll(lambda: (r := rs.get("/healthz"))[0] == 503 and r, 10) or (0, 0, b"{}")
+        status, _, body = poll(lambda: (r := rs.get("/healthz"))[0] == 503 and r, 10) or (
+            0,
+            0,
+            b"{}",
+        )
         assert status == 503, "healthz stayed 200 while the camera was gone"
         info = json.loads(body)
         assert info["status"] == "unhealthy"
-        assert poll(lambda: healthy(rs) and plan.opens >= 4, 20), "did not come back after reconnecting"
+        assert poll(lambda: healthy(rs) and plan.opens >= 4, 20), (
+            "did not come back after reconnecting"
+        )
         text = rs.metrics()
         assert metric(text, "edgedetect_source_reconnects_total") >= 3
         assert metric(text, 'edgedetect_errors_total{component="source_error"}') >= 1
@@ -88,7 +97,9 @@ def test_camera_disappears_reconnects_with_backoff(tmp_path: Path) -> None:
     assert rs.exit_code == 0
 
 
-def test_stalled_camera_detected_and_watchdog_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stalled_camera_detected_and_watchdog_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sock_path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
@@ -118,7 +129,9 @@ def test_stalled_camera_detected_and_watchdog_stops(tmp_path: Path, monkeypatch:
             assert status and b"fps" in status[-1] and b"person" in status[-1]
             # frames stop (read blocks): unhealthy, and the watchdog is no longer fed
             assert poll(lambda: rs.get("/healthz")[0] == 503, 10), "stall not detected"
-            collect(0.25)  # pings queued before the stall crossed stall_timeout_s (> one 0.1 s tick)
+            collect(
+                0.25
+            )  # pings queued before the stall crossed stall_timeout_s (> one 0.1 s tick)
             during = collect(0.7)
             assert rs.get("/healthz")[0] == 503
             # 7 pings in 0.7 s while healthy; at most the one a main-loop tick may send in the instant
@@ -141,7 +154,9 @@ def test_camera_stuck_for_good_exits_nonzero(tmp_path: Path) -> None:
     try:
         rs = RunningService(cfg, opener=plan)
         with rs:
-            assert poll(lambda: rs.exit_code is not None, 15), "service kept running on a dead camera"
+            assert poll(lambda: rs.exit_code is not None, 15), (
+                "service kept running on a dead camera"
+            )
         assert rs.exit_code == 1 and plan.opens == 4
     finally:
         plan.release.set()
@@ -151,7 +166,12 @@ def test_garbage_frames_are_dropped_and_counted(tmp_path: Path) -> None:
     plan = Plan(["garbage", "ok"], good=10)
     cfg = write_config(tmp_path, source={"spec": "usb:9"}, service={"stall_timeout_s": 5.0})
     with RunningService(cfg, opener=plan) as rs:
-        assert poll(lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="source_garbage"}') >= 30, 20)
+        assert poll(
+            lambda: (
+                metric(rs.metrics(), 'edgedetect_errors_total{component="source_garbage"}') >= 30
+            ),
+            20,
+        )
         # after 30 unusable frames in a row the camera is reopened and frames flow again
         assert poll(lambda: plan.opens >= 2 and healthy(rs), 15)
         assert rs.svc.pipeline.error is None and rs.svc.pipeline.running
@@ -160,12 +180,18 @@ def test_garbage_frames_are_dropped_and_counted(tmp_path: Path) -> None:
 def test_failing_outputs_are_counted_and_detection_continues(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("/dev/full not available to simulate a full disk")
-    cfg = write_config(tmp_path, events={"jsonl": "/dev/full"},
-                       webhook={"url": "http://127.0.0.1:9/unreachable", "retries": 0, "timeout_s": 0.5})
+    cfg = write_config(
+        tmp_path,
+        events={"jsonl": "/dev/full"},
+        webhook={"url": "http://127.0.0.1:9/unreachable", "retries": 0, "timeout_s": 0.5},
+    )
     with RunningService(cfg) as rs:
-        assert poll(lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="jsonl"}') >= 2, 20), \
-            "full-disk JSONL error not counted"
-        assert poll(lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="webhook"}') >= 1, 10)
+        assert poll(
+            lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="jsonl"}') >= 2, 20
+        ), "full-disk JSONL error not counted"
+        assert poll(
+            lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="webhook"}') >= 1, 10
+        )
         text = rs.metrics()
         frames = metric(text, "edgedetect_frames_total")
         assert metric(text, 'edgedetect_events_total{type="person_entered"}') >= 1

@@ -37,8 +37,14 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
 def check_config(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgedetect", "check-config", str(path)], env=ENV, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edgedetect", "check-config", str(path)],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def one_error_line(res: subprocess.CompletedProcess, *needles: str) -> str:
@@ -77,7 +83,9 @@ def test_reload_that_cannot_be_applied_keeps_the_old_service(tmp_path: Path, bro
         status, _, body = rs.get("/healthz")
         info = json.loads(body)
         assert status == 200 and info["reload_failures"] == 1
-        assert ("foo:bar" if broken == "source" else "truncated.tflite") in info["last_reload_error"]
+        assert ("foo:bar" if broken == "source" else "truncated.tflite") in info[
+            "last_reload_error"
+        ]
         assert metric(rs.metrics(), "edgedetect_reloads_total") == 0
         # fixed and reloaded again: applied
         rewrite(cfg, tmp_path, model={"threshold": 0.6})
@@ -90,11 +98,19 @@ def test_reload_that_cannot_be_applied_keeps_the_old_service(tmp_path: Path, bro
 def test_failed_reload_by_sighup_keeps_the_process_running(tmp_path: Path) -> None:
     port = _free_port()
     cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"})
-    proc = subprocess.Popen([sys.executable, "-m", "edgedetect.service", "run", "--config", str(cfg)], cwd=REPO,
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgedetect.service", "run", "--config", str(cfg)],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert poll(lambda: _status(url) == 200 or proc.poll() is not None, 30) and proc.poll() is None
+        assert (
+            poll(lambda: _status(url) == 200 or proc.poll() is not None, 30) and proc.poll() is None
+        )
         rewrite(cfg, tmp_path, source={"spec": "foo:bar"}, http={"listen": f"127.0.0.1:{port}"})
         proc.send_signal(signal.SIGHUP)
         assert poll(lambda: _metric_or_0(url, "edgedetect_reload_failures_total") == 1, 20)
@@ -123,8 +139,16 @@ def test_reload_to_a_busy_port_keeps_the_old_server_then_moves_when_free(tmp_pat
         try:
             rewrite(cfg, tmp_path, http={"listen": f"127.0.0.1:{port}"})
             rs.svc.request_reload()
-            assert poll(lambda: metric(http_get(old_url + "/metrics")[2].decode(),
-                                       "edgedetect_reload_failures_total") == 1, 20)
+            assert poll(
+                lambda: (
+                    metric(
+                        http_get(old_url + "/metrics")[2].decode(),
+                        "edgedetect_reload_failures_total",
+                    )
+                    == 1
+                ),
+                20,
+            )
             assert http_get(old_url + "/healthz")[0] == 200, "the old server must keep answering"
         finally:
             busy.close()
@@ -173,7 +197,10 @@ def _metric_or_0(url: str, name: str) -> float:
 # ----------------------------------------------------------------------------- secrets
 def test_redact_hides_url_passwords_only() -> None:
     assert redact("rtsp://admin:hunter2@cam.local/stream") == "rtsp://admin:***@cam.local/stream"
-    assert redact("x http://u:p@h:8/a and rtsp://v:w@k/b") == "x http://u:***@h:8/a and rtsp://v:***@k/b"
+    assert (
+        redact("x http://u:p@h:8/a and rtsp://v:w@k/b")
+        == "x http://u:***@h:8/a and rtsp://v:***@k/b"
+    )
     assert redact("rtsp://cam.local/stream") == "rtsp://cam.local/stream"
     assert redact("dir:/tmp/a:b@c") == "dir:/tmp/a:b@c"
 
@@ -181,13 +208,25 @@ def test_redact_hides_url_passwords_only() -> None:
 def test_camera_password_never_shown(tmp_path: Path) -> None:
     port = _free_port()
     dead = _free_port()  # nothing listens: the stream is retried, logging each attempt
-    cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"},
-                       source={"spec": f"rtsp://admin:hunter2@127.0.0.1:{dead}/stream", "reconnect_max_s": 0.5})
-    proc = subprocess.Popen([sys.executable, "-m", "edgedetect.service", "run", "--config", str(cfg)], cwd=REPO,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cfg = write_config(
+        tmp_path,
+        http={"listen": f"127.0.0.1:{port}"},
+        source={"spec": f"rtsp://admin:hunter2@127.0.0.1:{dead}/stream", "reconnect_max_s": 0.5},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgedetect.service", "run", "--config", str(cfg)],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert poll(lambda: _status(url) is not None or proc.poll() is not None, 60) and proc.poll() is None
+        assert (
+            poll(lambda: _status(url) is not None or proc.poll() is not None, 60)
+            and proc.poll() is None
+        )
         assert poll(lambda: _metric_or_0(url, "edgedetect_source_reconnects_total") >= 2, 30)
         body = http_get(url + "/healthz")[2].decode() + http_get(url + "/metrics")[2].decode()
         proc.send_signal(signal.SIGTERM)
@@ -204,7 +243,9 @@ def test_network_listen_needs_a_token_or_an_explicit_opt_out(tmp_path: Path) -> 
     raw = service_config(tmp_path, http={"listen": "0.0.0.0:8080"})
     p = tmp_path / "open.toml"
     p.write_text(to_toml(raw))
-    one_error_line(check_config(p), "[http] listen = '0.0.0.0:8080'", "token", "allow_unauthenticated")
+    one_error_line(
+        check_config(p), "[http] listen = '0.0.0.0:8080'", "token", "allow_unauthenticated"
+    )
     raw["http"]["allow_unauthenticated"] = True
     p.write_text(to_toml(raw))
     res = check_config(p)
@@ -233,20 +274,27 @@ def test_token_file_must_be_private_and_is_used(tmp_path: Path) -> None:
     pw = tmp_path / "mqtt.pw"
     pw.write_text("pw")
     pw.chmod(0o600)
-    assert load_config(write_config(tmp_path, mqtt={"password_file": str(pw)}))["mqtt"]["password"] == "pw"
+    assert (
+        load_config(write_config(tmp_path, mqtt={"password_file": str(pw)}))["mqtt"]["password"]
+        == "pw"
+    )
 
 
 # ----------------------------------------------------------------------------- bounded numbers
-@pytest.mark.parametrize("section,key,value,needle", [
-    ("model", "threads", 40000, "between 1 and"),
-    ("http", "stream_fps", 1e6, "between 0.1 and 30"),
-    ("service", "stall_timeout_s", 0.005, "between 0.5 and"),
-    ("mqtt", "queue", 999999999999, "between 1 and 100000"),
-    ("webhook", "queue", 100001, "between 1 and 100000"),
-    ("http", "threads", 10000, "between 1 and"),
-])
-def test_numbers_out_of_range_are_config_errors(tmp_path: Path, section: str, key: str, value: float,
-                                                needle: str) -> None:
+@pytest.mark.parametrize(
+    "section,key,value,needle",
+    [
+        ("model", "threads", 40000, "between 1 and"),
+        ("http", "stream_fps", 1e6, "between 0.1 and 30"),
+        ("service", "stall_timeout_s", 0.005, "between 0.5 and"),
+        ("mqtt", "queue", 999999999999, "between 1 and 100000"),
+        ("webhook", "queue", 100001, "between 1 and 100000"),
+        ("http", "threads", 10000, "between 1 and"),
+    ],
+)
+def test_numbers_out_of_range_are_config_errors(
+    tmp_path: Path, section: str, key: str, value: float, needle: str
+) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[{section}]\n{key} = {value!r}\n")
     with pytest.raises(ConfigError, match=rf"\[{section}\] {key} = .*{needle}"):
@@ -270,9 +318,17 @@ def test_cli_threads_flag_shares_the_bound(tmp_path: Path, command: str) -> None
     import cv2
 
     cv2.imwrite(str(img), skimage_bgr("astronaut"))
-    args = {"detect": [str(img)], "run": ["--source", str(img), "--no-preview"], "bench": []}[command]
-    res = subprocess.run([sys.executable, "-m", "edgedetect", command, *args, "--threads", "32768"], env=ENV,
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    args = {"detect": [str(img)], "run": ["--source", str(img), "--no-preview"], "bench": []}[
+        command
+    ]
+    res = subprocess.run(
+        [sys.executable, "-m", "edgedetect", command, *args, "--threads", "32768"],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     assert f"between 1 and {max_threads()}" in res.stderr and "Traceback" not in res.stderr
 
@@ -306,7 +362,9 @@ def _dry_run_case(tmp_path: Path, case: str) -> tuple[Path, str]:
     return p, needle
 
 
-@pytest.mark.parametrize("case", ["scheme", "truncated_model", "unknown_class", "threads", "jsonl", "snapdir"])
+@pytest.mark.parametrize(
+    "case", ["scheme", "truncated_model", "unknown_class", "threads", "jsonl", "snapdir"]
+)
 def test_check_config_rejects_what_the_service_would(tmp_path: Path, case: str) -> None:
     p, needle = _dry_run_case(tmp_path, case)
     one_error_line(check_config(p), str(p), needle)
@@ -318,9 +376,12 @@ def test_check_config_binds_nothing_and_creates_nothing(tmp_path: Path) -> None:
     busy.listen(1)
     port = busy.getsockname()[1]
     try:
-        p = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"},
-                         events={"jsonl": str(tmp_path / "new" / "events.jsonl")},
-                         snapshots={"dir": str(tmp_path / "new2" / "snaps")})
+        p = write_config(
+            tmp_path,
+            http={"listen": f"127.0.0.1:{port}"},
+            events={"jsonl": str(tmp_path / "new" / "events.jsonl")},
+            snapshots={"dir": str(tmp_path / "new2" / "snaps")},
+        )
         res = check_config(p)
         assert res.returncode == 0 and "OK" in res.stdout, res.stderr
     finally:
@@ -329,7 +390,9 @@ def test_check_config_binds_nothing_and_creates_nothing(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- relative paths
-def test_relative_paths_resolve_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths_resolve_beside_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need_shared(COCO_MODEL)
     conf_dir = tmp_path / "etc"
     conf_dir.mkdir()
@@ -337,9 +400,17 @@ def test_relative_paths_resolve_beside_the_config(tmp_path: Path, monkeypatch: p
     (conf_dir / "token").write_text("t")
     (conf_dir / "token").chmod(0o600)
     cfg = conf_dir / "config.toml"
-    cfg.write_text(to_toml({"source": {"spec": "dir:imgs"}, "events": {"jsonl": "data/events.jsonl"},
-                            "snapshots": {"dir": "data/snaps"}, "http": {"token_file": "token"},
-                            "model": {"path": str(COCO_MODEL), "labels": str(COCO_LABELS)}}))
+    cfg.write_text(
+        to_toml(
+            {
+                "source": {"spec": "dir:imgs"},
+                "events": {"jsonl": "data/events.jsonl"},
+                "snapshots": {"dir": "data/snaps"},
+                "http": {"token_file": "token"},
+                "model": {"path": str(COCO_MODEL), "labels": str(COCO_LABELS)},
+            }
+        )
+    )
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -356,8 +427,9 @@ def test_relative_paths_resolve_beside_the_config(tmp_path: Path, monkeypatch: p
         assert load_config(bare, check_files=False)["source"]["spec"] == spec
 
 
-def test_command_line_paths_resolve_in_the_working_directory(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_line_paths_resolve_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from edgedetect.service.config import apply_overrides
 
     conf_dir, cwd = tmp_path / "etc", tmp_path / "cwd"
@@ -368,7 +440,9 @@ def test_command_line_paths_resolve_in_the_working_directory(tmp_path: Path,
     monkeypatch.chdir(cwd)
     c = load_config(cfg, check_files=False)
     assert c["source"]["spec"] == f"dir:{conf_dir / 'imgs'}"
-    assert apply_overrides(c, {"source.spec": "dir:imgs"})["source"]["spec"] == f"dir:{cwd / 'imgs'}"
+    assert (
+        apply_overrides(c, {"source.spec": "dir:imgs"})["source"]["spec"] == f"dir:{cwd / 'imgs'}"
+    )
 
 
 # ----------------------------------------------------------------------------- events on a full disk
@@ -378,15 +452,20 @@ def tiny_tmpfs(tmp_path: Path):
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)], capture_output=True,
-                         text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
     try:
         yield mnt
     finally:
         if subprocess.run(["umount", str(mnt)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], check=True)  # a file still open: detach anyway
+            subprocess.run(
+                ["umount", "-l", str(mnt)], check=True
+            )  # a file still open: detach anyway
 
 
 def test_jsonl_on_a_full_disk_keeps_whole_lines(tiny_tmpfs: Path) -> None:
@@ -417,7 +496,9 @@ def test_jsonl_on_a_full_disk_keeps_whole_lines(tiny_tmpfs: Path) -> None:
         assert failed >= 20 and writer.lost == failed
         room.unlink()  # space again: later events are whole
         for i in range(5):
-            writer.send(make_event(TrackEvent("person_left", 9000 + i, (1, 2, 3, 4), 0.5, 0), 1.9e9, i))
+            writer.send(
+                make_event(TrackEvent("person_left", 9000 + i, (1, 2, 3, 4), 0.5, 0), 1.9e9, i)
+            )
     finally:
         writer.close()
     lines = (tiny_tmpfs / "events.jsonl").read_bytes().split(b"\n")
@@ -428,15 +509,33 @@ def test_jsonl_on_a_full_disk_keeps_whole_lines(tiny_tmpfs: Path) -> None:
 
 # ----------------------------------------------------------------------------- edgedetect run
 def _cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgedetect", *argv], env=ENV, cwd=REPO, capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "edgedetect", *argv],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_run_output_that_cannot_be_written_is_exit_2_before_the_first_frame(tmp_path: Path) -> None:
     model, labels = need_shared(COCO_MODEL), COCO_LABELS
     imgs = image_dir(tmp_path, 2, 0)
-    res = _cli("run", "--source", f"dir:{imgs}", "--no-preview", "--model", str(model), "--labels", str(labels),
-               "--threads", "1", "--output", "/proc/out.mp4")
+    res = _cli(
+        "run",
+        "--source",
+        f"dir:{imgs}",
+        "--no-preview",
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--threads",
+        "1",
+        "--output",
+        "/proc/out.mp4",
+    )
     one_error_line(res, "/proc/out.mp4")
     assert "frames in" not in res.stderr
 
@@ -444,8 +543,20 @@ def test_run_output_that_cannot_be_written_is_exit_2_before_the_first_frame(tmp_
 def test_run_exits_non_zero_when_a_sink_failed_on_every_frame(tmp_path: Path) -> None:
     model, labels = need_shared(COCO_MODEL), COCO_LABELS
     imgs = image_dir(tmp_path, 3, 0)
-    res = _cli("run", "--source", f"dir:{imgs}", "--no-preview", "--model", str(model), "--labels", str(labels),
-               "--threads", "1", "--events", "/dev/full")
+    res = _cli(
+        "run",
+        "--source",
+        f"dir:{imgs}",
+        "--no-preview",
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        "--threads",
+        "1",
+        "--events",
+        "/dev/full",
+    )
     assert res.returncode == 1, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert "edgedetect: error: the events sink failed on every frame" in res.stderr
@@ -476,7 +587,9 @@ def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
     import shutil
     import threading
 
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    exe = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if exe is None:
         pytest.skip("mosquitto not installed (apt-get install mosquitto)")
     import paho.mqtt.client as mqtt
@@ -484,7 +597,9 @@ def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    broker = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     got: list[bytes] = []
     lock = threading.Lock()
 
@@ -499,7 +614,13 @@ def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
         sub.connect("127.0.0.1", port)
         sub.subscribe("edre/availability", 1)
         sub.loop_start()
-        mq = {"enabled": True, "host": "127.0.0.1", "port": port, "topic_prefix": "edre", "keepalive_s": 5}
+        mq = {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": port,
+            "topic_prefix": "edre",
+            "keepalive_s": 5,
+        }
         cfg = write_config(tmp_path, mqtt=mq)
         with RunningService(cfg) as rs:
             assert poll(lambda: got and got[-1] == b"online", 20)
@@ -508,7 +629,9 @@ def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
                 rs.svc.request_reload()
                 assert poll(lambda n=n: rs.svc.reloads == n + 1, 20)
                 assert poll(lambda n=n: len(got) >= n + 2, 10)  # the new client's "online"
-                time.sleep(1.0)  # the old client's close (and any "offline" it sends) is over by now
+                time.sleep(
+                    1.0
+                )  # the old client's close (and any "offline" it sends) is over by now
                 with lock:
                     seen = list(got)
                 assert seen[-1] == b"online" and b"offline" not in seen, seen

@@ -26,7 +26,9 @@ def test_finite_folder_ends_with_exit_0_and_events(tmp_path: Path, model: str) -
         cfg = write_config(tmp_path, source={"loop": False})
     rs = RunningService(cfg)
     with rs:
-        assert poll(lambda: rs.exit_code is not None, 30), "service did not stop at the end of the folder"
+        assert poll(lambda: rs.exit_code is not None, 30), (
+            "service did not stop at the end of the folder"
+        )
     assert rs.exit_code == 0
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     kinds = [e["type"] for e in events]
@@ -65,7 +67,9 @@ def test_http_port_in_use_is_a_config_error(tmp_path: Path) -> None:
     try:
         cfg = write_config(tmp_path, http={"listen": f"127.0.0.1:{port}"})
         svc = make_service(str(cfg), install_signals=False)
-        with pytest.raises(ConfigError, match=rf"\[http\] listen = '127.0.0.1:{port}': cannot listen"):
+        with pytest.raises(
+            ConfigError, match=rf"\[http\] listen = '127.0.0.1:{port}': cannot listen"
+        ):
             svc.start()
         svc.shutdown()
     finally:

@@ -46,7 +46,12 @@ def service_config(root: Path, **sections: dict[str, Any]) -> dict[str, dict[str
     cfg: dict[str, dict[str, Any]] = {
         "service": {"log_level": "info", "stall_timeout_s": 2.0},
         "source": {"spec": f"dir:{image_dir(root)}", "loop": True, "reconnect_max_s": 1.0},
-        "model": {"path": str(COCO_MODEL), "labels": str(COCO_LABELS), "threshold": 0.5, "threads": 1},
+        "model": {
+            "path": str(COCO_MODEL),
+            "labels": str(COCO_LABELS),
+            "threshold": 0.5,
+            "threads": 1,
+        },
         "preview": {"enabled": False},
         "tracker": {"enter_frames": 2, "leave_frames": 3},
         "events": {"jsonl": str(root / "events.jsonl")},

@@ -50,4 +50,4 @@ def test_api_on_the_running_service_and_events_kept_across_a_reload(tmp_path) ->
         assert poll(lambda: rs.svc.reloads == 1, 10), rs.svc.last_reload_error
         assert rs.svc.outputs is not outputs
         after = _events(rs)
-        assert [e["time"] for e in after[-len(before):]] == [e["time"] for e in before]
+        assert [e["time"] for e in after[-len(before) :]] == [e["time"] for e in before]

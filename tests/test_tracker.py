@@ -13,10 +13,16 @@ def box(x: float, y: float = 100.0, w: float = 50.0, h: float = 120.0) -> list[f
     return [x, y, x + w, y + h]
 
 
-def feed(tr: PersonTracker, boxes: list[list[float]], scores: list[float] | None = None, t: float = 0.0):
+def feed(
+    tr: PersonTracker, boxes: list[list[float]], scores: list[float] | None = None, t: float = 0.0
+):
     scores = scores if scores is not None else [0.9] * len(boxes)
-    people = Detections(np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(scores),
-                        np.zeros(len(boxes), np.int32), {0: "person"})
+    people = Detections(
+        np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        np.array(scores),
+        np.zeros(len(boxes), np.int32),
+        {0: "person"},
+    )
     tracked, events = tr.update(people, t)
     assert np.array_equal(tracked.xyxy, people.xyxy) and tracked.tracker_id is not None  # ids added
     return events, tracked.tracker_id

@@ -18,7 +18,9 @@ import pytest
 from conftest import REPO
 from test_service_support import RunningService, poll, service_config, to_toml
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e .[dev]")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium missing: pip install -e .[dev]"
+)
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -26,8 +28,15 @@ from selenium.webdriver.common.by import By  # noqa: E402
 SAMPLE = REPO / "data" / "sample.mp4"  # a person in frames 0-29 and 60-89 of 120, looped
 TOKEN = "web-s3cret"
 SCREENSHOT = REPO / "reports" / "web-page.png"
-CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--no-first-run", "--window-size=1280,1500"]
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--window-size=1280,1500",
+]
 CLICKS = [(-120, -70), (110, -80), (130, 60), (-100, 75)]  # CSS px from the canvas centre
 
 
@@ -35,18 +44,29 @@ def _browser_paths() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.skip("chromium or chromedriver not installed: apt-get install chromium "
-                    "chromium-driver (scripts/test.sh does it as root)")
+        pytest.skip(
+            "chromium or chromedriver not installed: apt-get install chromium "
+            "chromium-driver (scripts/test.sh does it as root)"
+        )
     return chromium, driver
 
 
 def _config(root: Path) -> dict:
     return service_config(
-        root, source={"spec": str(SAMPLE), "loop": True},
-        http={"token": TOKEN, "stream_fps": 5.0}, tracker={"enter_frames": 2, "leave_frames": 3},
-        clips={"enabled": True, "dir": str(root / "clips"), "pre_s": 0.5, "post_s": 0.5,
-               "fps": 5.0, "width": 320},
-        **{"zones.door": {"polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}})
+        root,
+        source={"spec": str(SAMPLE), "loop": True},
+        http={"token": TOKEN, "stream_fps": 5.0},
+        tracker={"enter_frames": 2, "leave_frames": 3},
+        clips={
+            "enabled": True,
+            "dir": str(root / "clips"),
+            "pre_s": 0.5,
+            "post_s": 0.5,
+            "fps": 5.0,
+            "width": 320,
+        },
+        **{"zones.door": {"polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +99,10 @@ def test_page_shows_live_view_status_and_events(page) -> None:
     assert "token" not in driver.current_url  # the cookie carries it; the address bar does not
     live = poll(lambda: _js(driver, "return document.getElementById('live').naturalWidth"), 20)
     assert live == 640, "the live view (/stream.mjpg) never showed a frame"
-    fps = poll(lambda: float(_js(driver, "return document.getElementById('health').dataset.fps "
-                                         "|| '0'")), 20)
+    fps = poll(
+        lambda: float(_js(driver, "return document.getElementById('health').dataset.fps || '0'")),
+        20,
+    )
     assert fps > 0, "the status never showed frames per second"
     health = driver.find_element(By.ID, "health").text
     assert "uptime" in health and "inference" in health and "ssd_mobilenet" in health
@@ -89,12 +111,23 @@ def test_page_shows_live_view_status_and_events(page) -> None:
     n = poll(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#events li")), 30)
     assert n > 0, "the events list stayed empty"
     assert "person entered" in driver.find_element(By.ID, "events").text
-    thumb = poll(lambda: _js(driver, "const i = document.querySelector('#events li img');"
-                                     "return i && i.complete ? i.naturalWidth : 0"), 20)
+    thumb = poll(
+        lambda: _js(
+            driver,
+            "const i = document.querySelector('#events li img');"
+            "return i && i.complete ? i.naturalWidth : 0",
+        ),
+        20,
+    )
     assert thumb == 640, "no snapshot thumbnail loaded through /snapshots/"
     # a clip link appears once an episode has ended (the cat part of the clip has no person)
-    href = poll(lambda: _js(driver, "const a = document.querySelector('#events a');"
-                                    "return a ? a.getAttribute('href') : ''"), 40)
+    href = poll(
+        lambda: _js(
+            driver,
+            "const a = document.querySelector('#events a');return a ? a.getAttribute('href') : ''",
+        ),
+        40,
+    )
     assert href.startswith("/clips/") and href.endswith(".mp4"), href
     status, headers, body = rs.get(href, token=TOKEN)
     assert status == 200 and headers["Content-Type"] == "video/mp4" and body[4:8] == b"ftyp"
@@ -148,8 +181,12 @@ def test_editor_snippet_passes_check_config(page, tmp_path: Path) -> None:
     assert line.startswith("[lines.porch]\npoints = [[")  # the name typed is kept
     checked = tmp_path / "edited.toml"
     checked.write_text((root / "config.toml").read_text() + "\n" + zone + "\n" + line)
-    run = subprocess.run([sys.executable, "-m", "edgedetect", "check-config", str(checked)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "edgedetect", "check-config", str(checked)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -157,8 +194,11 @@ def test_one_column_on_a_phone(page) -> None:
     driver, _, _ = page
     driver.set_window_size(390, 844)
     try:
-        lefts = _js(driver, "return [...document.querySelectorAll('main > section')]"
-                            ".map(s => Math.round(s.getBoundingClientRect().left))")
+        lefts = _js(
+            driver,
+            "return [...document.querySelectorAll('main > section')]"
+            ".map(s => Math.round(s.getBoundingClientRect().left))",
+        )
         assert len(set(lefts)) == 1, lefts
         width = _js(driver, "return document.documentElement.scrollWidth")
         assert width <= _js(driver, "return window.innerWidth"), "the page scrolls sideways"

@@ -46,18 +46,32 @@ def setup_logging(level: str = "info") -> None:
         handler.addFilter(RedactingFilter())
 
 
-def run_service(config_path: str | None = None, *, source: str | None = None, model: str | None = None,
-                labels: str | None = None, threshold: float | None = None, preview: bool | None = None,
-                listen: str | None = None, log_level: str | None = None) -> int:
+def run_service(
+    config_path: str | None = None,
+    *,
+    source: str | None = None,
+    model: str | None = None,
+    labels: str | None = None,
+    threshold: float | None = None,
+    preview: bool | None = None,
+    listen: str | None = None,
+    log_level: str | None = None,
+) -> int:
     """Run the daemon until SIGTERM/SIGINT (0), a fatal runtime failure (1) or a user error (2).
 
     Keyword overrides take precedence over the file (same validation as the file's keys).
     """
     from edgedetect.service.daemon import make_service
 
-    overrides: dict[str, Any] = {"source.spec": source, "model.path": model, "model.labels": labels,
-                                 "model.threshold": threshold, "preview.enabled": preview,
-                                 "http.listen": listen, "service.log_level": log_level}
+    overrides: dict[str, Any] = {
+        "source.spec": source,
+        "model.path": model,
+        "model.labels": labels,
+        "model.threshold": threshold,
+        "preview.enabled": preview,
+        "http.listen": listen,
+        "service.log_level": log_level,
+    }
     setup_logging(log_level or "info")
     try:
         service = make_service(config_path, overrides)
@@ -94,10 +108,15 @@ def check_config(path: str) -> int:
     except EdgeDetectError as e:
         return _error(str(e))
     if exposed_without_token(cfg):
-        print(f"edgedetect: warning: {path}: [http] listen = {cfg.http.listen!r} without a token "
-              "(allow_unauthenticated = true)", file=sys.stderr)
-    print(f"{path}: OK (source {redact(cfg.source.spec)!r}, model "
-          f"{cfg.model.path or 'default'}, http {cfg.http.listen if cfg.http.enabled else 'off'})")
+        print(
+            f"edgedetect: warning: {path}: [http] listen = {cfg.http.listen!r} without a token "
+            "(allow_unauthenticated = true)",
+            file=sys.stderr,
+        )
+    print(
+        f"{path}: OK (source {redact(cfg.source.spec)!r}, model "
+        f"{cfg.model.path or 'default'}, http {cfg.http.listen if cfg.http.enabled else 'off'})"
+    )
     return 0
 
 
@@ -137,12 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgedetect.service")
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the service")
-    run.add_argument("--config", default=None, help="TOML config (default /etc/edgedetect/config.toml)")
+    run.add_argument(
+        "--config", default=None, help="TOML config (default /etc/edgedetect/config.toml)"
+    )
     run.add_argument("--source", default=None)
     run.add_argument("--model", default=None)
     run.add_argument("--labels", default=None)
     run.add_argument("--threshold", type=float, default=None)
-    run.add_argument("--no-preview", dest="preview", action="store_const", const=False, default=None)
+    run.add_argument(
+        "--no-preview", dest="preview", action="store_const", const=False, default=None
+    )
     run.add_argument("--listen", default=None)
     run.add_argument("--log-level", default=None)
     chk = sub.add_parser("check-config", help="validate a config file")
@@ -150,9 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "check-config":
         return check_config(args.path)
-    return run_service(args.config, source=args.source, model=args.model, labels=args.labels,
-                       threshold=args.threshold, preview=args.preview, listen=args.listen,
-                       log_level=args.log_level)
+    return run_service(
+        args.config,
+        source=args.source,
+        model=args.model,
+        labels=args.labels,
+        threshold=args.threshold,
+        preview=args.preview,
+        listen=args.listen,
+        log_level=args.log_level,
+    )
 
 
 if __name__ == "__main__":

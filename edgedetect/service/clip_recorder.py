@@ -76,10 +76,21 @@ def open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWrite
 class ClipRecorder:
     """Episode logic on the caller's thread, encoding on its own; see the module docstring."""
 
-    def __init__(self, directory: str | Path, *, pre_s: float, post_s: float, max_s: float,
-                 fps: float, width: int, annotated: bool, max_bytes: int, max_files: int,
-                 on_count: Callable[[str], None] | None = None,
-                 queue_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        pre_s: float,
+        post_s: float,
+        max_s: float,
+        fps: float,
+        width: int,
+        annotated: bool,
+        max_bytes: int,
+        max_files: int,
+        on_count: Callable[[str], None] | None = None,
+        queue_frames: int | None = None,
+    ) -> None:
         self.dir = Path(directory)
         self.pre_s, self.post_s, self.max_s = float(pre_s), float(post_s), float(max_s)
         self.fps, self.width, self.annotated = float(fps), int(width), bool(annotated)
@@ -99,8 +110,9 @@ class ClipRecorder:
             queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
         self._slots = threading.Semaphore(queue_frames)
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._encoder = _Encoder(self, FolderRetention(self.dir, ".mp4", max_bytes, max_files,
-                                                       leftovers=".*.part.mp4"))
+        self._encoder = _Encoder(
+            self, FolderRetention(self.dir, ".mp4", max_bytes, max_files, leftovers=".*.part.mp4")
+        )
         self._thread = threading.Thread(target=self._encoder.run, name="clips", daemon=True)
         self._thread.start()
         self.saved = self.failed = self.dropped = 0
@@ -108,9 +120,18 @@ class ClipRecorder:
     @classmethod
     def from_config(cls, c: Any, on_count: Callable[[str], None] | None = None) -> ClipRecorder:
         """From a validated `[clips]` section."""
-        return cls(c.dir, pre_s=c.pre_s, post_s=c.post_s, max_s=c.max_s, fps=c.fps, width=c.width,
-                   annotated=c.annotated, max_bytes=int(c.max_mb * 1e6), max_files=c.max_files,
-                   on_count=on_count)
+        return cls(
+            c.dir,
+            pre_s=c.pre_s,
+            post_s=c.post_s,
+            max_s=c.max_s,
+            fps=c.fps,
+            width=c.width,
+            annotated=c.annotated,
+            max_bytes=int(c.max_mb * 1e6),
+            max_files=c.max_files,
+            on_count=on_count,
+        )
 
     @property
     def buffer_bytes(self) -> int:
@@ -174,13 +195,17 @@ class ClipRecorder:
         if self._size is None or self._size[:2] != (w, h):
             self._size = (w, h, clip_size(w, h, self.width))
         cw, ch = self._size[2]
-        small = image.copy() if (cw, ch) == (w, h) else cv2.resize(image, (cw, ch),
-                                                                   interpolation=cv2.INTER_AREA)
+        small = (
+            image.copy()
+            if (cw, ch) == (w, h)
+            else cv2.resize(image, (cw, ch), interpolation=cv2.INTER_AREA)
+        )
         boxes = None
         if self.annotated and len(dets):
             k = np.array([cw / w, ch / h, cw / w, ch / h], dtype=np.float32)
-            boxes = Detections(dets.xyxy * k, dets.score, dets.class_id, dets.names,
-                               dets.tracker_id)
+            boxes = Detections(
+                dets.xyxy * k, dets.score, dets.class_id, dets.names, dets.tracker_id
+            )
         return Shot(ts, small, boxes)
 
     def _keep(self, shot: Shot) -> None:

@@ -112,7 +112,9 @@ _listen = _parses(lambda v: parse_listen(v), ValueError)
 
 
 def _str_list(v: Any) -> str | None:
-    return None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+    return (
+        None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
+    )
 
 
 def _event_list(v: Any) -> str | None:
@@ -125,7 +127,14 @@ def _str_table(v: Any) -> str | None:
     return None if ok else "must be a table of string values"
 
 
-EVENT_TYPES = ("person_entered", "person_left", "count_changed", "zone_entered", "zone_left", "line_crossed")
+EVENT_TYPES = (
+    "person_entered",
+    "person_left",
+    "count_changed",
+    "zone_entered",
+    "zone_left",
+    "line_crossed",
+)
 NUM = (int, float)
 
 
@@ -133,7 +142,9 @@ def _point_problem(p: Any) -> str | None:
     if not (isinstance(p, list) and len(p) == 2 and all(_type_ok(c, NUM) for c in p)):
         return f"point {p!r} must be [x, y], two numbers"
     if not all(0.0 <= c <= 1.0 for c in p):
-        return f"point {p!r} is outside the frame: x and y are fractions of its width and height, 0..1"
+        return (
+            f"point {p!r} is outside the frame: x and y are fractions of its width and height, 0..1"
+        )
     return None
 
 
@@ -145,7 +156,9 @@ def _polygon(v: Any) -> str | None:
         problem = _point_problem(p)
         if problem:
             return problem
-    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(v, v[1:] + v[:1]))  # shoelace
+    area2 = sum(
+        x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(v, v[1:] + v[:1], strict=True)
+    )  # shoelace
     return None if abs(area2) > 1e-9 else "the polygon has no area (its points lie on one line)"
 
 
@@ -166,7 +179,12 @@ def _line(v: Any) -> str | None:
         if problem:
             return problem
     (x1, y1), (x2, y2) = v
-    return None if math.hypot(x2 - x1, y2 - y1) > 1e-6 else "the line has zero length (both points are the same)"
+    return (
+        None
+        if math.hypot(x2 - x1, y2 - y1) > 1e-6
+        else "the line has zero length (both points are the same)"
+    )
+
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "service": {
@@ -209,7 +227,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "username": Key("", (str,)),
         "password": Key("", (str,)),
         "password_file": Key("", (str,)),
-        "topic_prefix": Key("edgedetect", (str,), lambda v: None if v.strip("/") else "must not be empty"),
+        "topic_prefix": Key(
+            "edgedetect", (str,), lambda v: None if v.strip("/") else "must not be empty"
+        ),
         "client_id": Key("", (str,)),
         "keepalive_s": Key(60, (int,), _between(1, 65535)),
         "queue": Key(1000, (int,), _between(1, QUEUE_MAX)),
@@ -218,8 +238,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "device_name": Key("edgedetect", (str,)),
     },
     "webhook": {
-        "url": Key("", (str,), lambda v: None if v == "" or v.startswith(("http://", "https://"))
-                   else "must start with http:// or https:// (or be empty to disable)"),
+        "url": Key(
+            "",
+            (str,),
+            lambda v: (
+                None
+                if v == "" or v.startswith(("http://", "https://"))
+                else "must start with http:// or https:// (or be empty to disable)"
+            ),
+        ),
         "events": Key(list(EVENT_TYPES), (list,), _event_list),
         "timeout_s": Key(5.0, NUM, _between(0.1, 300)),
         "retries": Key(3, (int,), _between(0, 100)),
@@ -313,7 +340,9 @@ class Section:
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
-    if TYPE_CHECKING:  # the fields are made from SCHEMA at import time; the type checker cannot see them
+    if (
+        TYPE_CHECKING
+    ):  # the fields are made from SCHEMA at import time; the type checker cannot see them
 
         def __getattr__(self, name: str) -> Any: ...
 
@@ -328,12 +357,17 @@ def _copier(value: Any) -> Callable[[], Any]:
 
 def _section_class(name: str, keys: dict[str, Key]) -> type[Section]:
     fields = [(k, Any, field(default_factory=_copier(key.default))) for k, key in keys.items()]
-    return dataclasses.make_dataclass(f"{name.title()}Section", fields, bases=(Section,), frozen=True)
+    return dataclasses.make_dataclass(
+        f"{name.title()}Section", fields, bases=(Section,), frozen=True
+    )
 
 
-SECTION_TYPES: dict[str, type[Section]] = {name: _section_class(name, keys) for name, keys in SCHEMA.items()}
-NAMED_TYPES: dict[str, type[Section]] = {name: _section_class(name.rstrip("s"), keys)
-                                         for name, keys in NAMED_SCHEMA.items()}
+SECTION_TYPES: dict[str, type[Section]] = {
+    name: _section_class(name, keys) for name, keys in SCHEMA.items()
+}
+NAMED_TYPES: dict[str, type[Section]] = {
+    name: _section_class(name.rstrip("s"), keys) for name, keys in NAMED_SCHEMA.items()
+}
 
 
 class Tables(dict[str, Section]):
@@ -401,7 +435,9 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def defaults() -> dict[str, dict[str, Any]]:
-    return {s: {k: copy.deepcopy(key.default) for k, key in keys.items()} for s, keys in SCHEMA.items()}
+    return {
+        s: {k: copy.deepcopy(key.default) for k, key in keys.items()} for s, keys in SCHEMA.items()
+    }
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -410,8 +446,14 @@ def _suggest(name: str, choices: list[str]) -> str:
 
 
 def _type_name(types: tuple[type, ...]) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             list: "a list", dict: "a table"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     if types == NUM:
         return "a number"
     return " or ".join(names.get(t, t.__name__) for t in types)
@@ -426,8 +468,13 @@ def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
-def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
-             check_files: bool = True, path: str | None = None) -> Config:
+def validate(
+    raw: dict[str, Any],
+    where: str,
+    base_dir: Path | None = None,
+    check_files: bool = True,
+    path: str | None = None,
+) -> Config:
     """Merge `raw` over the defaults; raise ConfigError naming `where` and the key on any problem."""
     base = base_dir or Path.cwd()
     data = defaults()
@@ -447,23 +494,33 @@ def validate(raw: dict[str, Any], where: str, base_dir: Path | None = None,
     _resolve_paths(data, where, base, check_files)
     _read_secrets(data, where, check_files, given)
     _check_exposure(data, where)
-    sections: dict[str, Section | Tables] = {name: SECTION_TYPES[name](**values) for name, values in data.items()}
+    sections: dict[str, Section | Tables] = {
+        name: SECTION_TYPES[name](**values) for name, values in data.items()
+    }
     for kind, tables in named.items():
         sections[kind] = Tables((n, NAMED_TYPES[kind](**v)) for n, v in tables.items())
     return Config(sections=sections, path=path, base_dir=base)
 
 
-def _checked_table(section: str, keys: dict[str, Key], values: dict[str, Any], where: str) -> dict[str, Any]:
+def _checked_table(
+    section: str, keys: dict[str, Key], values: dict[str, Any], where: str
+) -> dict[str, Any]:
     """The values of one table, type- and range-checked against its keys."""
     out: dict[str, Any] = {}
     for name, value in values.items():
         if name not in keys:
-            raise ConfigError(f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}")
+            raise ConfigError(
+                f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}"
+            )
         key = keys[name]
         if not _type_ok(value, key.types):
-            raise ConfigError(f"{where}: [{section}] {name} must be {_type_name(key.types)}, got {value!r}")
+            raise ConfigError(
+                f"{where}: [{section}] {name} must be {_type_name(key.types)}, got {value!r}"
+            )
         if isinstance(value, str) and "\x00" in value:
-            raise ConfigError(f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character")
+            raise ConfigError(
+                f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character"
+            )
         if key.types == NUM:
             value = float(value)
         if key.check is not None:
@@ -477,14 +534,18 @@ def _checked_table(section: str, keys: dict[str, Key], values: dict[str, Any], w
 def _named_tables(kind: str, values: Any, where: str) -> dict[str, dict[str, Any]]:
     """[zones.NAME] / [lines.NAME]: each name a bare key, each table complete and checked."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: [{kind}] must hold named tables like [{kind}.front_door], "
-                          f"got {type(values).__name__}")
+        raise ConfigError(
+            f"{where}: [{kind}] must hold named tables like [{kind}.front_door], "
+            f"got {type(values).__name__}"
+        )
     keys = NAMED_SCHEMA[kind]
     out: dict[str, dict[str, Any]] = {}
     for name, table in values.items():
         if not _BARE_KEY.match(name):
-            raise ConfigError(f"{where}: [{kind}.{json.dumps(name)}]: a name must be a TOML bare key "
-                              "(letters, digits, _ and -, at most 64), e.g. front_door")
+            raise ConfigError(
+                f"{where}: [{kind}.{json.dumps(name)}]: a name must be a TOML bare key "
+                "(letters, digits, _ and -, at most 64), e.g. front_door"
+            )
         section = f"{kind}.{name}"
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [{section}] must be a table, got {type(table).__name__}")
@@ -500,20 +561,31 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
     """Rules between keys, after each key passed alone."""
     f = data["filters"]
     if f["min_area"] > f["max_area"]:
-        raise ConfigError(f"{where}: [filters] min_area = {f['min_area']!r}: must not exceed max_area "
-                          f"({f['max_area']!r}); no detection could pass")
+        raise ConfigError(
+            f"{where}: [filters] min_area = {f['min_area']!r}: must not exceed max_area "
+            f"({f['max_area']!r}); no detection could pass"
+        )
     c = data["clips"]
     need = clip_buffer_frames(c) * clip_frame_bytes(c["width"])
     if need > c["buffer_mb"] * 1e6:
         holds = (c["buffer_mb"] * 1e6 // clip_frame_bytes(c["width"]) - 1) / c["fps"]
-        raise ConfigError(f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only {max(holds, 0):.1f} s "
-                          f"at fps {c['fps']:g} and width {c['width']} (buffer_mb {c['buffer_mb']:g}); raise "
-                          f"buffer_mb to {math.ceil(need / 1e6)} or lower pre_s, fps or width")
+        raise ConfigError(
+            f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only {max(holds, 0):.1f} s "
+            f"at fps {c['fps']:g} and width {c['width']} (buffer_mb {c['buffer_mb']:g}); raise "
+            f"buffer_mb to {math.ceil(need / 1e6)} or lower pre_s, fps or width"
+        )
 
 
 # Path keys, resolved beside the config file; the model files must exist.
-PATH_KEYS = (("model", "path"), ("model", "labels"), ("events", "jsonl"), ("snapshots", "dir"),
-             ("clips", "dir"), ("http", "token_file"), ("mqtt", "password_file"))
+PATH_KEYS = (
+    ("model", "path"),
+    ("model", "labels"),
+    ("events", "jsonl"),
+    ("snapshots", "dir"),
+    ("clips", "dir"),
+    ("http", "token_file"),
+    ("mqtt", "password_file"),
+)
 MUST_EXIST = {("model", "path"), ("model", "labels")}
 _SPEC_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$")
 
@@ -540,7 +612,9 @@ def resolve_spec(spec: str, base: Path) -> str:
     return str(_beside(text, base))
 
 
-def _resolve_paths(data: dict[str, dict[str, Any]], where: str, base: Path, check_files: bool) -> None:
+def _resolve_paths(
+    data: dict[str, dict[str, Any]], where: str, base: Path, check_files: bool
+) -> None:
     for section, name in PATH_KEYS:
         value = data[section][name]
         if not value:
@@ -548,7 +622,9 @@ def _resolve_paths(data: dict[str, dict[str, Any]], where: str, base: Path, chec
         p = _beside(value, base)
         if check_files and (section, name) in MUST_EXIST:
             if p.is_dir():
-                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: is a directory ({p}); name the file")
+                raise ConfigError(
+                    f"{where}: [{section}] {name} = {value!r}: is a directory ({p}); name the file"
+                )
             if not p.is_file():
                 raise ConfigError(f"{where}: [{section}] {name} = {value!r}: file not found ({p})")
         data[section][name] = str(p)
@@ -576,17 +652,28 @@ def read_secret(path: str, where: str, section: str, name: str, given: str | Non
     return secret
 
 
-def _read_secrets(data: dict[str, dict[str, Any]], where: str, check_files: bool,
-                  given: dict[tuple[str, str], Any]) -> None:
-    for section, file_key, key in (("http", "token_file", "token"), ("mqtt", "password_file", "password")):
+def _read_secrets(
+    data: dict[str, dict[str, Any]],
+    where: str,
+    check_files: bool,
+    given: dict[tuple[str, str], Any],
+) -> None:
+    for section, file_key, key in (
+        ("http", "token_file", "token"),
+        ("mqtt", "password_file", "password"),
+    ):
         path = data[section][file_key]
         if not path:
             continue
         if data[section][key]:
-            raise ConfigError(f"{where}: [{section}] {file_key} and {key} are both set; "
-                              f"use {file_key} or {key}, not both")
+            raise ConfigError(
+                f"{where}: [{section}] {file_key} and {key} are both set; "
+                f"use {file_key} or {key}, not both"
+            )
         if check_files:
-            data[section][key] = read_secret(path, where, section, file_key, given.get((section, file_key)))
+            data[section][key] = read_secret(
+                path, where, section, file_key, given.get((section, file_key))
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -601,16 +688,21 @@ def is_loopback(host: str) -> bool:
 def exposed_without_token(data: Any) -> bool:
     """True when HTTP listens beyond this machine with no token (allowed only by an explicit opt-out)."""
     h = data["http"]
-    return bool(h["enabled"] and not (h["token"] or h["token_file"])
-                and not is_loopback(parse_listen(h["listen"])[0]))
+    return bool(
+        h["enabled"]
+        and not (h["token"] or h["token_file"])
+        and not is_loopback(parse_listen(h["listen"])[0])
+    )
 
 
 def _check_exposure(data: dict[str, dict[str, Any]], where: str) -> None:
     h = data["http"]
     if exposed_without_token(data) and not h["allow_unauthenticated"]:
-        raise ConfigError(f"{where}: [http] listen = {h['listen']!r} is reachable from the network but no token "
-                          "is set; set [http] token or token_file, or allow_unauthenticated = true "
-                          "if a firewall guards it")
+        raise ConfigError(
+            f"{where}: [http] listen = {h['listen']!r} is reachable from the network but no token "
+            "is set; set [http] token or token_file, or allow_unauthenticated = true "
+            "if a firewall guards it"
+        )
 
 
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
@@ -621,8 +713,10 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
         path = DEFAULT_CONFIG_PATH
     p = Path(path).expanduser()
     if not p.is_file():
-        raise ConfigError(f"{p}: config file not found; pass --config FILE "
-                          f"(an example is in systemd/config.example.toml)")
+        raise ConfigError(
+            f"{p}: config file not found; pass --config FILE "
+            f"(an example is in systemd/config.example.toml)"
+        )
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -650,7 +744,10 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     merged = cfg.data
     for section, values in raw.items():
         merged.setdefault(section, {}).update(values)
-    for section, file_key, key in (("http", "token_file", "token"), ("mqtt", "password_file", "password")):
+    for section, file_key, key in (
+        ("http", "token_file", "token"),
+        ("mqtt", "password_file", "password"),
+    ):
         if merged.get(section, {}).get(file_key):
             merged[section][key] = ""  # read again from the file, not a clash with it
     return validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
@@ -682,7 +779,9 @@ def _probe_folder(folder: Path) -> str | None:
     return None
 
 
-def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")) -> None:
+def check_output_paths(
+    cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")
+) -> None:
     """The events file, the snapshot and clip folders can be written (or created); nothing is created."""
     where = cfg.where
     jsonl = cfg.events.jsonl if "events" in sections else ""
@@ -692,17 +791,23 @@ def check_output_paths(cfg: Config, sections: Iterable[str] = ("events", "snapsh
         if problem is None and p.exists() and not os.access(p, os.W_OK):
             problem = f"{p} is not writable"
         if problem:
-            raise ConfigError(f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
-                              "(or \"\" to turn the file off)")
+            raise ConfigError(
+                f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
+                '(or "" to turn the file off)'
+            )
     if cfg.snapshots.enabled and "snapshots" in sections:
         d = Path(cfg.snapshots.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
         if problem:
-            raise ConfigError(f"{where}: [snapshots] dir = {cfg.snapshots.dir!r}: {problem}; pick a writable "
-                              "folder (or enabled = false)")
+            raise ConfigError(
+                f"{where}: [snapshots] dir = {cfg.snapshots.dir!r}: {problem}; pick a writable "
+                "folder (or enabled = false)"
+            )
     if cfg.clips.enabled and "clips" in sections:
         d = Path(cfg.clips.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
         if problem:
-            raise ConfigError(f"{where}: [clips] dir = {cfg.clips.dir!r}: {problem}; pick a writable "
-                              "folder (or enabled = false)")
+            raise ConfigError(
+                f"{where}: [clips] dir = {cfg.clips.dir!r}: {problem}; pick a writable "
+                "folder (or enabled = false)"
+            )

@@ -53,14 +53,19 @@ from edgedetect.tiling import lores_size
 
 log = logging.getLogger("edgedetect.service")
 
-STOP_BUDGET_S = 2.5  # SIGTERM to exit: well inside the unit's TimeoutStopSec, so systemd never kills it
+STOP_BUDGET_S = (
+    2.5  # SIGTERM to exit: well inside the unit's TimeoutStopSec, so systemd never kills it
+)
 MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
 
 
 def _server_limits(h: Any) -> dict[str, Any]:
     """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
-    return {"max_connections": h.max_connections, "max_connections_per_client": h.max_connections_per_client,
-            "send_timeout_s": h.send_timeout_s}
+    return {
+        "max_connections": h.max_connections,
+        "max_connections_per_client": h.max_connections_per_client,
+        "send_timeout_s": h.send_timeout_s,
+    }
 
 
 def build_detector(m: Any) -> Any:
@@ -68,8 +73,13 @@ def build_detector(m: Any) -> Any:
     from edgedetect.detector import Detector
     from edgedetect.tiling import with_tiles
 
-    det = Detector(m.path or None, labels=m.labels or None, threshold=m.threshold, classes=m.classes,
-                   num_threads=m.threads)
+    det = Detector(
+        m.path or None,
+        labels=m.labels or None,
+        threshold=m.threshold,
+        classes=m.classes,
+        num_threads=m.threads,
+    )
     return with_tiles(det, m.tiles)
 
 
@@ -108,8 +118,14 @@ def _stop_server(server: HttpServer) -> None:
 class Service:
     """The daemon. `run()` blocks until SIGTERM/SIGINT, the end of a finite source, or a fatal fault."""
 
-    def __init__(self, cfg: Config, config_path: str | None = None, overrides: dict[str, Any] | None = None,
-                 install_signals: bool = True, source_opener: Any = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        config_path: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        install_signals: bool = True,
+        source_opener: Any = None,
+    ) -> None:
         self.cfg = cfg
         self.source_opener = source_opener  # tests inject faulty sources; None = open_source
         self.config_path = config_path
@@ -121,7 +137,9 @@ class Service:
         self.live = LiveView(cfg.http.jpeg_quality)
         self.recent = RecentEvents()  # the page's last events: outlives the outputs of a reload
         t = cfg.tracker
-        self.tracker = PersonTracker(t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames)
+        self.tracker = PersonTracker(
+            t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames
+        )
         self.pipeline: Any = None
         self.source: ResilientSource | None = None
         self.detector: Any = None
@@ -129,12 +147,15 @@ class Service:
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
-        self.sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
+        self.sink = ServiceSink(
+            self.metrics, self.tracker, self.live, self.emit, self.flush_outputs
+        )
         self.sink.filter = DetectionFilter.from_config(cfg)
         self.sink.rules = SceneRules.from_config(cfg)  # no pipeline yet: no frame can race this
         self.metrics.set_scene(self.sink.rules.counts(), self.sink.rules.line_counts())
         self.metrics.clip_buffer_bytes.set_function(
-            lambda: getattr(self.sink.recorder, "buffer_bytes", 0))
+            lambda: getattr(self.sink.recorder, "buffer_bytes", 0)
+        )
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._stalled = False
@@ -151,8 +172,13 @@ class Service:
     # ------------------------------------------------------------------ building blocks
     def _make_detector(self, cfg: Config) -> Any:
         det = build_detector(cfg.model)
-        log.info("model %s loaded (%s, input %s, tiles %s)", det.model_path, det.runtime,
-                 getattr(det, "input_size", "?"), cfg.model.tiles)
+        log.info(
+            "model %s loaded (%s, input %s, tiles %s)",
+            det.model_path,
+            det.runtime,
+            getattr(det, "input_size", "?"),
+            cfg.model.tiles,
+        )
         return det
 
     def _make_source(self, cfg: Config, detector: Any) -> ResilientSource:
@@ -175,8 +201,14 @@ class Service:
             else:
                 self.metrics.error(f"source_{kind}")
 
-        src = ResilientSource(s.spec, opener, loop=s.loop, stall_timeout_s=cfg.service.stall_timeout_s,
-                              reconnect_max_s=s.reconnect_max_s, on_event=on_event)
+        src = ResilientSource(
+            s.spec,
+            opener,
+            loop=s.loop,
+            stall_timeout_s=cfg.service.stall_timeout_s,
+            reconnect_max_s=s.reconnect_max_s,
+            on_event=on_event,
+        )
         try:
             src.open()
         except SourceLost as e:  # camera absent or busy: keep trying, unhealthy meanwhile
@@ -206,17 +238,33 @@ class Service:
         fps = getattr(inner, "fps", None) if inner is not None else None
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
         # The service owns the source (a reload may keep it for a new pipeline): close_source=False.
-        self.pipeline = Pipeline(src, self.detector, sinks=[self.sink], gate=self.gate, every_frame=not src.live,
-                                 pace=fps if (not src.live and fps) else None, annotate=False,
-                                 thread_timeout=1.0, close_source=False)
+        self.pipeline = Pipeline(
+            src,
+            self.detector,
+            sinks=[self.sink],
+            gate=self.gate,
+            every_frame=not src.live,
+            pace=fps if (not src.live and fps) else None,
+            annotate=False,
+            thread_timeout=1.0,
+            close_source=False,
+        )
         self.metrics.attach_stats(self.pipeline_stats)
         self.pipeline.start()
 
     def _http_app(self, cfg: Config) -> HttpApp:
         h = cfg.http
-        return HttpApp(self.health, self.render_metrics, self.live.jpeg, h.token, h.stream_fps,
-                       h.max_streams, status=self.web_status, events=self.recent.latest,
-                       folders=self.web_folders)
+        return HttpApp(
+            self.health,
+            self.render_metrics,
+            self.live.jpeg,
+            h.token,
+            h.stream_fps,
+            h.max_streams,
+            status=self.web_status,
+            events=self.recent.latest,
+            folders=self.web_folders,
+        )
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:
         """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
@@ -228,8 +276,10 @@ class Service:
         try:
             return HttpServer(app, host, port, h.threads, **_server_limits(h))
         except OSError as e:
-            raise ConfigError(f"{cfg.where}: [http] listen = {h.listen!r}: cannot listen "
-                              f"({e.strerror or e}); pick a free port or another address") from None
+            raise ConfigError(
+                f"{cfg.where}: [http] listen = {h.listen!r}: cannot listen "
+                f"({e.strerror or e}); pick a free port or another address"
+            ) from None
 
     # ------------------------------------------------------------------ state
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -273,19 +323,24 @@ class Service:
         model = getattr(self.detector, "model_path", None) or cfg.model.path
         info.setdefault("zones", {})
         info.setdefault("lines", {})
-        info.update(inference_ms=inference.get("mean"),
-                    dropped_frames=sum((stats.get("dropped") or {}).values()),
-                    model=os.path.basename(str(model)) if model else "",
-                    threshold=cfg.model.threshold, snapshots=bool(cfg.snapshots.enabled),
-                    clips=bool(cfg.clips.enabled))
+        info.update(
+            inference_ms=inference.get("mean"),
+            dropped_frames=sum((stats.get("dropped") or {}).values()),
+            model=os.path.basename(str(model)) if model else "",
+            threshold=cfg.model.threshold,
+            snapshots=bool(cfg.snapshots.enabled),
+            clips=bool(cfg.clips.enabled),
+        )
         return info
 
     def web_folders(self) -> dict[str, str | None]:
         """The folders /snapshots/NAME and /clips/NAME read: the current config's, so a reload
         that moves them needs no new HTTP app."""
         cfg = self.cfg
-        return {"snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
-                "clips": cfg.clips.dir if cfg.clips.enabled else None}
+        return {
+            "snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
+            "clips": cfg.clips.dir if cfg.clips.enabled else None,
+        }
 
     def pipeline_stats(self) -> dict[str, Any]:
         """`pipeline.stats()` ({} before the pipeline exists); safe from the HTTP threads."""
@@ -340,13 +395,21 @@ class Service:
             signal.signal(signal.SIGHUP, lambda *a: self.request_reload())
         shown = redact(cfg.source.spec)
         self.notifier.ready(f"started; source {shown}")
-        log.info("edgedetect service running (source %s, run %s, pid %d)", shown, self.run_id, os.getpid())
+        log.info(
+            "edgedetect service running (source %s, run %s, pid %d)",
+            shown,
+            self.run_id,
+            os.getpid(),
+        )
 
     @staticmethod
     def _warn_exposure(cfg: Config) -> None:
         if exposed_without_token(cfg):
-            log.warning("HTTP listens on %s without a token (allow_unauthenticated = true): anyone who can "
-                        "reach it sees the camera", cfg.http.listen)
+            log.warning(
+                "HTTP listens on %s without a token (allow_unauthenticated = true): anyone who can "
+                "reach it sees the camera",
+                cfg.http.listen,
+            )
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -381,7 +444,9 @@ class Service:
             # Watchdog: only while frames flow, or while the source is actively reconnecting (a
             # camera unplugged is retried in-process; a read stuck forever stops the pings).
             src = self.source
-            window = info["stall_timeout_s"] + (src.reconnect_max_s if src else 0.0)  # longest backoff
+            window = info["stall_timeout_s"] + (
+                src.reconnect_max_s if src else 0.0
+            )  # longest backoff
             retrying = bool(src and not src.connected and now - src.last_attempt < window)
             if wd and (ok or retrying) and now - last_ping >= wd:
                 self.notifier.watchdog()
@@ -395,14 +460,21 @@ class Service:
         age = info["last_frame_age_s"]
         if not ok and not self._stalled and age is not None and age >= info["stall_timeout_s"]:
             self._stalled = True
-            log.error("no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; /healthz is 503",
-                      age, info["stall_timeout_s"])
+            log.error(
+                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; /healthz is 503",
+                age,
+                info["stall_timeout_s"],
+            )
         elif ok and self._stalled:
             self._stalled = False
             log.info("frames flowing again")
 
     def status_text(self, info: dict[str, Any]) -> str:
-        state = "ok" if info["status"] == "ok" else ("reconnecting" if not info["source_connected"] else "stalled")
+        state = (
+            "ok"
+            if info["status"] == "ok"
+            else ("reconnecting" if not info["source_connected"] else "stalled")
+        )
         return f"{info['fps']:.1f} fps, {info['persons']} person(s), source {state}"
 
     # ------------------------------------------------------------------ reload
@@ -441,13 +513,21 @@ class Service:
         changed = new.changed(old)
         plan = ReloadPlan(new)
         try:
-            check_output_paths(new, changed)  # only what changed: a full disk must not block a threshold
+            check_output_paths(
+                new, changed
+            )  # only what changed: a full disk must not block a threshold
             model_changed = any(new.model[k] != old.model[k] for k in MODEL_KEYS)
             if model_changed:
                 plan.detector = self._make_detector(new)
             detector = plan.detector or self.detector
-            size_changed = plan.detector is not None and lores_size(plan.detector) != lores_size(self.detector)
-            if new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed:
+            size_changed = plan.detector is not None and lores_size(plan.detector) != lores_size(
+                self.detector
+            )
+            if (
+                new.source.spec != old.source.spec
+                or new.source.loop != old.source.loop
+                or size_changed
+            ):
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
                 plan.outputs = Outputs.from_config(new, self.metrics, self.run_id, self.recent)
@@ -472,8 +552,10 @@ class Service:
             self._swap_http(plan)
         logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())
         if plan.detector is not None or plan.source is not None:
-            log.info("reload: %s changed; restarting the pipeline",
-                     "source" if plan.source is not None else "model")
+            log.info(
+                "reload: %s changed; restarting the pipeline",
+                "source" if plan.source is not None else "model",
+            )
             self.pipeline.stop(1.0)
             if plan.detector is not None:
                 self.detector, plan.detector = plan.detector, None
@@ -486,8 +568,13 @@ class Service:
         else:
             mo = new.motion
             if mo.enabled and self.gate is not None:
-                self.gate.configure(pixel_delta=mo.pixel_delta, min_area=mo.min_area,
-                                    max_interval_s=mo.max_interval_s, hold_s=mo.hold_s, width=mo.width)
+                self.gate.configure(
+                    pixel_delta=mo.pixel_delta,
+                    min_area=mo.min_area,
+                    max_interval_s=mo.max_interval_s,
+                    hold_s=mo.hold_s,
+                    width=mo.width,
+                )
             elif mo.enabled != old.motion.enabled:
                 self.gate = self._make_gate(new)
                 self.pipeline.gate = self.gate  # read per frame by the capture thread
@@ -498,8 +585,12 @@ class Service:
             src.reconnect_max_s = new.source.reconnect_max_s
         self._configure_scene(new)
         t = new.tracker
-        self.tracker.configure(iou_threshold=t.iou_threshold, max_center_distance=t.max_center_distance,
-                               enter_frames=t.enter_frames, leave_frames=t.leave_frames)
+        self.tracker.configure(
+            iou_threshold=t.iou_threshold,
+            max_center_distance=t.max_center_distance,
+            enter_frames=t.enter_frames,
+            leave_frames=t.leave_frames,
+        )
         if plan.outputs is not None:
             with self._outputs_lock:
                 stale_outputs, self.outputs = self.outputs, plan.outputs
@@ -529,7 +620,9 @@ class Service:
         """Start the new server (bound in `_prepare`) before stopping the old, or re-app the old."""
         stale = self.http
         if plan.http_app is not None and stale is not None:
-            stale.set_app(plan.http_app, threads=plan.cfg.http.threads)  # no rebind: no moment without /healthz
+            stale.set_app(
+                plan.http_app, threads=plan.cfg.http.threads
+            )  # no rebind: no moment without /healthz
             stale.set_limits(**_server_limits(plan.cfg.http))
             return
         self.http, plan.http = plan.http, None
@@ -577,7 +670,8 @@ class Service:
         return self.exit_code
 
 
-def make_service(config_path: str | None, overrides: dict[str, Any] | None = None,
-                 install_signals: bool = True) -> Service:
+def make_service(
+    config_path: str | None, overrides: dict[str, Any] | None = None, install_signals: bool = True
+) -> Service:
     cfg = apply_overrides(load_config(config_path), overrides or {})
     return Service(cfg, config_path, overrides, install_signals)

@@ -65,13 +65,28 @@ class Event:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
 
-def make_event(te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "", run_id: str = "") -> Event:
+def make_event(
+    te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "", run_id: str = ""
+) -> Event:
     iso = datetime.fromtimestamp(wall_time, tz=timezone.utc).isoformat(timespec="milliseconds")
-    return Event(type=te.type, time=iso.replace("+00:00", "Z"), timestamp=round(wall_time, 3),
-                 track_id=te.track_id, box=[round(v, 1) for v in te.box], score=te.score,
-                 count=te.count, frame_id=frame_id, previous_count=te.previous_count,
-                 duration_s=te.duration_s, snapshot=snapshot, run_id=run_id, zone=te.zone,
-                 line=te.line, direction=te.direction, clip=te.clip)
+    return Event(
+        type=te.type,
+        time=iso.replace("+00:00", "Z"),
+        timestamp=round(wall_time, 3),
+        track_id=te.track_id,
+        box=[round(v, 1) for v in te.box],
+        score=te.score,
+        count=te.count,
+        frame_id=frame_id,
+        previous_count=te.previous_count,
+        duration_s=te.duration_s,
+        snapshot=snapshot,
+        run_id=run_id,
+        zone=te.zone,
+        line=te.line,
+        direction=te.direction,
+        clip=te.clip,
+    )
 
 
 class EventOutput(Protocol):
@@ -87,7 +102,9 @@ class JsonlWriter:
 
     name = "jsonl"
 
-    def __init__(self, path: str | Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
+    def __init__(
+        self, path: str | Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5
+    ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
@@ -102,7 +119,9 @@ class JsonlWriter:
     def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
             self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
         return self._fd
 
@@ -182,12 +201,22 @@ class LogOutput:
         if event.type == "count_changed":
             self.log.info("count_changed %d -> %d", event.previous_count, event.count)
         elif event.type in ("zone_entered", "zone_left", "line_crossed"):
-            where = f"zone={event.zone}" if event.zone else f"line={event.line} direction={event.direction}"
+            where = (
+                f"zone={event.zone}"
+                if event.zone
+                else f"line={event.line} direction={event.direction}"
+            )
             self.log.info("%s track=%d %s", event.type, event.track_id, where)
         else:
-            self.log.info("%s track=%d score=%.2f box=%s count=%d%s", event.type, event.track_id,
-                          event.score, [int(v) for v in event.box], event.count,
-                          f" snapshot={event.snapshot}" if event.snapshot else "")
+            self.log.info(
+                "%s track=%d score=%.2f box=%s count=%d%s",
+                event.type,
+                event.track_id,
+                event.score,
+                [int(v) for v in event.box],
+                event.count,
+                f" snapshot={event.snapshot}" if event.snapshot else "",
+            )
 
     def close(self) -> None:
         pass

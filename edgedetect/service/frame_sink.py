@@ -40,9 +40,15 @@ class ServiceSink:
 
     name = "service"
 
-    def __init__(self, metrics: ServiceMetrics, tracker: PersonTracker, live: LiveView,
-                 emit: Callable[[TrackEvent, Any, Detections], None], flush: Callable[[], None],
-                 preview: Any = None) -> None:
+    def __init__(
+        self,
+        metrics: ServiceMetrics,
+        tracker: PersonTracker,
+        live: LiveView,
+        emit: Callable[[TrackEvent, Any, Detections], None],
+        flush: Callable[[], None],
+        preview: Any = None,
+    ) -> None:
         self.metrics = metrics
         self.tracker = tracker
         self.live = live

@@ -73,27 +73,52 @@ log = logging.getLogger("edgedetect.http")
 
 BOUNDARY = "edgedetectframe"
 STREAM_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
-STREAM_SNDBUF = 128 * 1024  # kernel send buffer of a stream socket: bounds what a stalled viewer holds
+STREAM_SNDBUF = (
+    128 * 1024
+)  # kernel send buffer of a stream socket: bounds what a stalled viewer holds
 ADMIT_WAIT_S = 0.05  # a new connection's head may arrive this long before the connection caps apply
-DRAIN_LIMIT = 64 * 1024  # unread request bytes read and dropped after a reply, so the client sees it
+DRAIN_LIMIT = (
+    64 * 1024
+)  # unread request bytes read and dropped after a reply, so the client sees it
 FILE_CHUNK = 64 * 1024  # a file (a clip can be MBs) is read and sent this much at a time
 COOKIE = "edgedetect_token"
 EVENTS_DEFAULT, EVENTS_MAX = 50, 200  # /api/events?limit=N
 # The page's own files, in the package (pyproject.toml package-data), never fetched from elsewhere.
 WEB_DIR = resources.files("edgedetect.service").joinpath("web")
-WEB_TYPES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-             "style.css": "text/css; charset=utf-8"}
-FILE_TYPES = {"snapshots": {".jpg": "image/jpeg", ".jpeg": "image/jpeg"},
-              "clips": {".mp4": "video/mp4", ".jpg": "image/jpeg"}}
+WEB_TYPES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+FILE_TYPES = {
+    "snapshots": {".jpg": "image/jpeg", ".jpeg": "image/jpeg"},
+    "clips": {".mp4": "video/mp4", ".jpg": "image/jpeg"},
+}
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
-PAGE_HEADERS = [("Content-Security-Policy",
-                 "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-                 "frame-ancestors 'none'; form-action 'none'"), ("X-Frame-Options", "DENY")]
-REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request",
-           401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-           413: "Content Too Large", 416: "Range Not Satisfiable",
-           431: "Request Header Fields Too Large",
-           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+PAGE_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+]
+REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    416: "Range Not Satisfiable",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -158,11 +183,19 @@ class HttpApp:
 
     CONTROL = ("/healthz", "/metrics")  # answered on the reserved worker
 
-    def __init__(self, health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Callable[[], bytes],
-                 jpeg: Callable[[], tuple[int, bytes] | None], token: str = "", stream_fps: float = 5.0,
-                 max_streams: int = 3, *, status: Callable[[], dict[str, Any]] | None = None,
-                 events: Callable[[int], list[dict[str, Any]]] | None = None,
-                 folders: Callable[[], Mapping[str, str | None]] | None = None) -> None:
+    def __init__(
+        self,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+        metrics: Callable[[], bytes],
+        jpeg: Callable[[], tuple[int, bytes] | None],
+        token: str = "",
+        stream_fps: float = 5.0,
+        max_streams: int = 3,
+        *,
+        status: Callable[[], dict[str, Any]] | None = None,
+        events: Callable[[int], list[dict[str, Any]]] | None = None,
+        folders: Callable[[], Mapping[str, str | None]] | None = None,
+    ) -> None:
         self.health = health
         self.status = status or (lambda: health()[1])
         self.events = events or (lambda limit: [])
@@ -182,8 +215,11 @@ class HttpApp:
         if not self.token:
             return True
         header = headers.get("authorization", "")
-        given = [header[7:].strip() if header.lower().startswith("bearer ") else "",
-                 parse_qs(query).get("token", [""])[0], self._cookie(headers)]
+        given = [
+            header[7:].strip() if header.lower().startswith("bearer ") else "",
+            parse_qs(query).get("token", [""])[0],
+            self._cookie(headers),
+        ]
         want = self.token.encode()
         ok = False
         for value in given:
@@ -198,8 +234,9 @@ class HttpApp:
                 return unquote(value)
         return ""
 
-    def respond(self, path: str, query: str = "",
-                headers: Mapping[str, str] | None = None) -> Reply:
+    def respond(
+        self, path: str, query: str = "", headers: Mapping[str, str] | None = None
+    ) -> Reply:
         """The reply for every path but /stream.mjpg (blocking: runs on a worker thread)."""
         headers = headers or {}
         if path == "/" or path.startswith("/static/"):
@@ -211,17 +248,23 @@ class HttpApp:
             return self._file(folder, name, headers)
         if path == "/healthz":
             ok, info = self.health()
-            return Reply(200 if ok else 503, (json.dumps(info, sort_keys=True) + "\n").encode(), "application/json")
+            return Reply(
+                200 if ok else 503,
+                (json.dumps(info, sort_keys=True) + "\n").encode(),
+                "application/json",
+            )
         if path == "/metrics":
             return Reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
         if path == "/snapshot.jpg":
             got = self.jpeg()
-            return Reply(503, b"no frame yet\n") if got is None else Reply(200, got[1], "image/jpeg")
+            return (
+                Reply(503, b"no frame yet\n") if got is None else Reply(200, got[1], "image/jpeg")
+            )
         return NOT_FOUND
 
     def _page(self, path: str, query: str, headers: Mapping[str, str]) -> Reply:
         """index.html at /, its script and style under /static/; revalidated by ETag."""
-        name = "index.html" if path == "/" else path[len("/static/"):]
+        name = "index.html" if path == "/" else path[len("/static/") :]
         if name not in WEB_TYPES:
             return NOT_FOUND
         try:
@@ -234,8 +277,12 @@ class HttpApp:
             extra += PAGE_HEADERS
             given = parse_qs(query).get("token", [""])[0]
             if self.token and given and hmac.compare_digest(given.encode(), self.token.encode()):
-                extra.append(("Set-Cookie", f"{COOKIE}={quote(self.token, safe='')}; HttpOnly; "
-                                            "SameSite=Strict; Path=/"))
+                extra.append(
+                    (
+                        "Set-Cookie",
+                        f"{COOKIE}={quote(self.token, safe='')}; HttpOnly; SameSite=Strict; Path=/",
+                    )
+                )
         if headers.get("if-none-match") == etag:
             return Reply(304, b"", WEB_TYPES[name], extra)
         return Reply(200, data, WEB_TYPES[name], extra)
@@ -291,8 +338,9 @@ class HttpApp:
             span = byte_range(headers["range"], size) if "range" in headers else None
         except ValueError:
             f.close()
-            return Reply(416, b"range not satisfiable\n",
-                         headers=[("Content-Range", f"bytes */{size}")])
+            return Reply(
+                416, b"range not satisfiable\n", headers=[("Content-Range", f"bytes */{size}")]
+            )
         if span is None:
             return Reply(200, b"", ctype, extra, file=f, length=size)
         f.seek(span[0])
@@ -387,17 +435,32 @@ def _check_body(req: _Request, max_body: int) -> None:
 
 
 def _head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", *(f"{k}: {v}" for k, v in headers),
-             "Connection: close", "Server: edgedetect"]
+    lines = [
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}",
+        *(f"{k}: {v}" for k, v in headers),
+        "Connection: close",
+        "Server: edgedetect",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class HttpServer:
     """Serves an `HttpApp` from one event-loop thread plus worker threads; see the module doc."""
 
-    def __init__(self, app: HttpApp, host: str, port: int, threads: int = 4, *, max_body_bytes: int = 4096,
-                 max_header_bytes: int = 8192, max_connections: int = 64, max_connections_per_client: int = 16,
-                 send_timeout_s: float = 10.0, header_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: HttpApp,
+        host: str,
+        port: int,
+        threads: int = 4,
+        *,
+        max_body_bytes: int = 4096,
+        max_header_bytes: int = 8192,
+        max_connections: int = 64,
+        max_connections_per_client: int = 16,
+        send_timeout_s: float = 10.0,
+        header_timeout_s: float = 10.0,
+    ) -> None:
         self._sock = _bind(host, port)  # raises OSError now, before anything else changes
         self.host, self.port = host, int(self._sock.getsockname()[1])
         self.app = app
@@ -407,7 +470,9 @@ class HttpServer:
         self.set_limits(max_connections, max_connections_per_client, send_timeout_s)
         self.header_timeout_s = header_timeout_s
         self._control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="http-control")
-        self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
+        self._work = concurrent.futures.ThreadPoolExecutor(
+            self.threads, thread_name_prefix="http-work"
+        )
         self._conns: list[_Conn] = []  # admitted, in arrival order; touched only on the loop thread
         self._pending = 0  # accepted, not yet admitted (waiting ADMIT_WAIT_S for a head)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -421,8 +486,11 @@ class HttpServer:
         self._thread.start()
         if not self._ready.wait(5.0):
             raise RuntimeError("HTTP server thread did not start")
-        log.info("HTTP on http://%s:%d/ (the page, healthz, metrics, snapshot.jpg, stream.mjpg)",
-                 self.host, self.port)
+        log.info(
+            "HTTP on http://%s:%d/ (the page, healthz, metrics, snapshot.jpg, stream.mjpg)",
+            self.host,
+            self.port,
+        )
         return self
 
     def set_app(self, app: HttpApp, threads: int | None = None) -> None:
@@ -431,13 +499,17 @@ class HttpServer:
         if threads is not None and max(1, int(threads)) != self.threads:
             old_pool = self._work
             self.threads = max(1, int(threads))
-            self._work = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="http-work")
+            self._work = concurrent.futures.ThreadPoolExecutor(
+                self.threads, thread_name_prefix="http-work"
+            )
             old_pool.shutdown(wait=False)  # running encodes finish; its threads then exit
         old, self.app = self.app, app
         if old is not app:
             old.stopping.set()
 
-    def set_limits(self, max_connections: int, max_connections_per_client: int, send_timeout_s: float) -> None:
+    def set_limits(
+        self, max_connections: int, max_connections_per_client: int, send_timeout_s: float
+    ) -> None:
         """The client caps and the stream send deadline; read per connection, so a change applies to
         the connections that come after it (a reload with the same `listen`)."""
         self.max_connections = max(1, max_connections)
@@ -468,7 +540,9 @@ class HttpServer:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, sock=self._sock, limit=self.max_header_bytes)
+        server = await asyncio.start_server(
+            self._connection, sock=self._sock, limit=self.max_header_bytes
+        )
         self._ready.set()
         await self._stop.wait()
         server.close()
@@ -482,7 +556,10 @@ class HttpServer:
     # ------------------------------------------------------------------ connections
     def _admit(self, conn: _Conn) -> bool:
         """Make room under both caps by closing the oldest idle connections; False if none is idle."""
-        for same_peer, cap in ((True, self.max_connections_per_client), (False, self.max_connections)):
+        for same_peer, cap in (
+            (True, self.max_connections_per_client),
+            (False, self.max_connections),
+        ):
             held = [c for c in self._conns if not same_peer or c.peer == conn.peer]
             excess = len(held) - cap + 1
             if excess <= 0:
@@ -539,8 +616,13 @@ class HttpServer:
         except asyncio.TimeoutError:
             return None
 
-    async def _serve(self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     head: bytes | None) -> None:
+    async def _serve(
+        self,
+        conn: _Conn,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head: bytes | None,
+    ) -> None:
         app = self.app
         try:
             if head is None:
@@ -553,13 +635,22 @@ class HttpServer:
         except _BadRequest as e:
             conn.idle = False
             headers = [("Allow", "GET, HEAD")] if e.status == 405 else []
-            await self._reply(reader, writer, Reply(e.status, str(e).encode(), headers=headers), head_only=False)
+            await self._reply(
+                reader, writer, Reply(e.status, str(e).encode(), headers=headers), head_only=False
+            )
             return
         head_only = req.method == "HEAD"
         if not app.authorized(req.headers, req.query):
-            await self._reply(reader, writer, Reply(401, b"bearer token required\n",
-                                                    headers=[("WWW-Authenticate", 'Bearer realm="edgedetect"')]),
-                              head_only)
+            await self._reply(
+                reader,
+                writer,
+                Reply(
+                    401,
+                    b"bearer token required\n",
+                    headers=[("WWW-Authenticate", 'Bearer realm="edgedetect"')],
+                ),
+                head_only,
+            )
             return
         if req.path == "/stream.mjpg":
             await self._stream(app, reader, writer, head_only)
@@ -567,7 +658,8 @@ class HttpServer:
         pool = self._control if req.path in HttpApp.CONTROL else self._work
         try:
             reply = await asyncio.get_running_loop().run_in_executor(
-                pool, app.respond, req.path, req.query, req.headers)
+                pool, app.respond, req.path, req.query, req.headers
+            )
         except Exception:  # a bug behind an endpoint: logged, answered, the server goes on
             log.exception("HTTP %s failed", req.path)
             reply = Reply(500, b"internal error; see the service log\n")
@@ -578,8 +670,13 @@ class HttpServer:
         writer.write(data)
         await asyncio.wait_for(writer.drain(), self.send_timeout_s)
 
-    async def _reply(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply,
-                     head_only: bool) -> None:
+    async def _reply(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        reply: Reply,
+        head_only: bool,
+    ) -> None:
         length = reply.length if reply.file is not None else len(reply.body)
         headers = [("Content-Type", reply.content_type), *SECURITY_HEADERS, *reply.headers]
         if reply.status != 304:
@@ -621,10 +718,19 @@ class HttpServer:
         with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
             await asyncio.wait_for(drop(), 1.0)
 
-    async def _stream(self, app: HttpApp, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      head_only: bool) -> None:
+    async def _stream(
+        self,
+        app: HttpApp,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head_only: bool,
+    ) -> None:
         """multipart/x-mixed-replace: one JPEG part per new frame, at most `stream_fps`."""
-        headers = [("Content-Type", STREAM_TYPE), ("Cache-Control", "no-cache, private"), ("Pragma", "no-cache")]
+        headers = [
+            ("Content-Type", STREAM_TYPE),
+            ("Cache-Control", "no-cache, private"),
+            ("Pragma", "no-cache"),
+        ]
         if head_only:
             await self._send(writer, _head_bytes(200, headers))
             await self._linger(reader, writer)
@@ -647,13 +753,22 @@ class HttpServer:
                 got = await loop.run_in_executor(self._work, app.jpeg)
                 if got is not None and got[0] != last_id:
                     last_id, data = got
-                    part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
+                    part = (
+                        (
+                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(data)}\r\n\r\n"
+                        ).encode()
+                        + data
+                        + b"\r\n"
+                    )
                     try:
                         await self._send(writer, part)
                     except asyncio.TimeoutError:
-                        log.info("stream viewer %s took no data for %.0f s; disconnected",
-                                 writer.get_extra_info("peername"), self.send_timeout_s)
+                        log.info(
+                            "stream viewer %s took no data for %.0f s; disconnected",
+                            writer.get_extra_info("peername"),
+                            self.send_timeout_s,
+                        )
                         return
                 done, _ = await asyncio.wait({gone}, timeout=max(0.0, period - (loop.time() - t0)))
                 if done:

@@ -15,8 +15,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-COMPONENTS = ("source_error", "source_garbage", "jsonl", "log", "webhook", "mqtt", "snapshots",
-              "preview", "config", "clips")
+COMPONENTS = (
+    "source_error",
+    "source_garbage",
+    "jsonl",
+    "log",
+    "webhook",
+    "mqtt",
+    "snapshots",
+    "preview",
+    "config",
+    "clips",
+)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Inference on a Pi 4 is ~30-300 ms; buckets bracket that range.
@@ -34,14 +44,19 @@ class _StatsCollector:
             s = self._stats() or {}
         except Exception:  # a scrape must never fail because the pipeline is between states
             s = {}
-        fps = GaugeMetricFamily("edgedetect_stage_fps", "Frames per second through each pipeline stage",
-                                labels=["stage"])
+        fps = GaugeMetricFamily(
+            "edgedetect_stage_fps",
+            "Frames per second through each pipeline stage",
+            labels=["stage"],
+        )
         for stage, value in (s.get("fps") or {}).items():
             fps.add_metric([str(stage)], float(value))
         yield fps
-        dropped = CounterMetricFamily("edgedetect_dropped_frames",
-                                      "Frames dropped at a one-slot hand-over (newest wins)",
-                                      labels=["stage"])
+        dropped = CounterMetricFamily(
+            "edgedetect_dropped_frames",
+            "Frames dropped at a one-slot hand-over (newest wins)",
+            labels=["stage"],
+        )
         for stage, value in (s.get("dropped") or {}).items():
             dropped.add_metric([str(stage)], float(value))
         yield dropped
@@ -54,47 +69,107 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.started = time.time()
-        self.frames = Counter("edgedetect_frames", "Frames that reached the output stage", registry=r)
-        self.inferred = Counter("edgedetect_inferred_frames", "Frames that ran inference", registry=r)
-        self.skipped = Counter("edgedetect_skipped_frames",
-                               "Frames whose inference was skipped by the motion gate", registry=r)
-        self.inference = Histogram("edgedetect_inference_seconds", "Model inference latency",
-                                   buckets=LATENCY_BUCKETS, registry=r)
-        self.persons = Gauge("edgedetect_persons", "Persons currently tracked (debounced)", registry=r)
-        self.detections = Gauge("edgedetect_detections", "Raw detections on the last inferred frame",
-                                registry=r)
+        self.frames = Counter(
+            "edgedetect_frames", "Frames that reached the output stage", registry=r
+        )
+        self.inferred = Counter(
+            "edgedetect_inferred_frames", "Frames that ran inference", registry=r
+        )
+        self.skipped = Counter(
+            "edgedetect_skipped_frames",
+            "Frames whose inference was skipped by the motion gate",
+            registry=r,
+        )
+        self.inference = Histogram(
+            "edgedetect_inference_seconds",
+            "Model inference latency",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.persons = Gauge(
+            "edgedetect_persons", "Persons currently tracked (debounced)", registry=r
+        )
+        self.detections = Gauge(
+            "edgedetect_detections", "Raw detections on the last inferred frame", registry=r
+        )
         self.events = Counter("edgedetect_events", "Person events emitted", ["type"], registry=r)
-        self.errors = Counter("edgedetect_errors", "Errors by component (outputs, source, ...)",
-                              ["component"], registry=r)
-        self.reconnects = Counter("edgedetect_source_reconnects", "Source reopen attempts", registry=r)
-        self.stalls = Counter("edgedetect_source_stalls", "Times the source delivered no frame for "
-                              "longer than stall_timeout_s", registry=r)
-        self.output_dropped = Counter("edgedetect_output_dropped", "Messages dropped by a full output "
-                                      "queue (dead broker/endpoint)", ["output"], registry=r)
+        self.errors = Counter(
+            "edgedetect_errors",
+            "Errors by component (outputs, source, ...)",
+            ["component"],
+            registry=r,
+        )
+        self.reconnects = Counter(
+            "edgedetect_source_reconnects", "Source reopen attempts", registry=r
+        )
+        self.stalls = Counter(
+            "edgedetect_source_stalls",
+            "Times the source delivered no frame for longer than stall_timeout_s",
+            registry=r,
+        )
+        self.output_dropped = Counter(
+            "edgedetect_output_dropped",
+            "Messages dropped by a full output queue (dead broker/endpoint)",
+            ["output"],
+            registry=r,
+        )
         self.snapshots = Counter("edgedetect_snapshots", "Snapshots written", registry=r)
         self.clips = Counter("edgedetect_clips", "Event clips written ([clips])", registry=r)
-        self.clips_failed = Counter("edgedetect_clips_failed", "Event clips lost (full disk, "
-                                    "folder gone); the events were sent all the same", registry=r)
-        self.clip_frames_dropped = Counter("edgedetect_clip_frames_dropped", "Clip frames dropped "
-                                           "because the clip encoder fell behind", registry=r)
-        self.clip_buffer_bytes = Gauge("edgedetect_clip_buffer_bytes", "Bytes of frames in the "
-                                       "clip pre-roll ring buffer now", registry=r)
-        self.reloads = Counter("edgedetect_reloads", "Configuration reloads applied (SIGHUP); refused "
-                               "ones count as errors{component=\"config\"}", registry=r)
-        self.reload_failures = Counter("edgedetect_reload_failures", "Reloads refused or failed (bad file, "
-                                       "model, source, busy port); the running service was kept", registry=r)
-        self.healthy = Gauge("edgedetect_healthy", "1 when frames flow and the model is loaded", registry=r)
-        self.model_loaded = Gauge("edgedetect_model_loaded", "1 when the model is loaded", registry=r)
-        self.last_frame_age = Gauge("edgedetect_last_frame_age_seconds", "Seconds since the last frame",
-                                    registry=r)
-        self.uptime = Gauge("edgedetect_uptime_seconds", "Seconds since the service started", registry=r)
+        self.clips_failed = Counter(
+            "edgedetect_clips_failed",
+            "Event clips lost (full disk, folder gone); the events were sent all the same",
+            registry=r,
+        )
+        self.clip_frames_dropped = Counter(
+            "edgedetect_clip_frames_dropped",
+            "Clip frames dropped because the clip encoder fell behind",
+            registry=r,
+        )
+        self.clip_buffer_bytes = Gauge(
+            "edgedetect_clip_buffer_bytes",
+            "Bytes of frames in the clip pre-roll ring buffer now",
+            registry=r,
+        )
+        self.reloads = Counter(
+            "edgedetect_reloads",
+            "Configuration reloads applied (SIGHUP); refused "
+            'ones count as errors{component="config"}',
+            registry=r,
+        )
+        self.reload_failures = Counter(
+            "edgedetect_reload_failures",
+            "Reloads refused or failed (bad file, "
+            "model, source, busy port); the running service was kept",
+            registry=r,
+        )
+        self.healthy = Gauge(
+            "edgedetect_healthy", "1 when frames flow and the model is loaded", registry=r
+        )
+        self.model_loaded = Gauge(
+            "edgedetect_model_loaded", "1 when the model is loaded", registry=r
+        )
+        self.last_frame_age = Gauge(
+            "edgedetect_last_frame_age_seconds", "Seconds since the last frame", registry=r
+        )
+        self.uptime = Gauge(
+            "edgedetect_uptime_seconds", "Seconds since the service started", registry=r
+        )
         self.uptime.set_function(lambda: time.time() - self.started)
-        self.zone_people = Gauge("edgedetect_zone_people", "Persons in each [zones.NAME] now",
-                                 ["zone"], registry=r)
-        self.line_crossings = Counter("edgedetect_line_crossings", "Persons who crossed each "
-                                      "[lines.NAME], by direction", ["line", "direction"], registry=r)
-        self.filtered = Counter("edgedetect_filtered", "Detections dropped by [filters] (score, area) "
-                                "and [masks] (mask) before tracking", ["reason"], registry=r)
+        self.zone_people = Gauge(
+            "edgedetect_zone_people", "Persons in each [zones.NAME] now", ["zone"], registry=r
+        )
+        self.line_crossings = Counter(
+            "edgedetect_line_crossings",
+            "Persons who crossed each [lines.NAME], by direction",
+            ["line", "direction"],
+            registry=r,
+        )
+        self.filtered = Counter(
+            "edgedetect_filtered",
+            "Detections dropped by [filters] (score, area) and [masks] (mask) before tracking",
+            ["reason"],
+            registry=r,
+        )
         for reason in ("score", "area", "mask"):
             self.filtered.labels(reason)
         self._zones: set[str] = set()  # the label values set_scene made, to remove on a reload
@@ -131,8 +206,9 @@ class ServiceMetrics:
 
     def clip(self, kind: str) -> None:
         """A ClipRecorder count: "saved", "failed" or "dropped"."""
-        {"saved": self.clips, "failed": self.clips_failed,
-         "dropped": self.clip_frames_dropped}[kind].inc()
+        {"saved": self.clips, "failed": self.clips_failed, "dropped": self.clip_frames_dropped}[
+            kind
+        ].inc()
 
     def error(self, component: str) -> None:
         self.errors.labels(component).inc()

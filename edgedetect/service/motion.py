@@ -19,8 +19,15 @@ import numpy as np
 class MotionGate:
     """Callable gate for the pipeline: `gate(frame) -> bool` (False = skip inference)."""
 
-    def __init__(self, pixel_delta: int = 25, min_area: float = 0.002, max_interval_s: float = 2.0,
-                 hold_s: float = 1.0, width: int = 160, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        pixel_delta: int = 25,
+        min_area: float = 0.002,
+        max_interval_s: float = 2.0,
+        hold_s: float = 1.0,
+        width: int = 160,
+        clock=time.monotonic,
+    ) -> None:
         self.pixel_delta = pixel_delta
         self.min_area = min_area
         self.max_interval_s = max_interval_s
@@ -47,7 +54,9 @@ class MotionGate:
     def _small_grey(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         scale = self.width / float(w)
-        small = cv2.resize(image, (self.width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (self.width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
         if small.ndim == 3:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         return cv2.GaussianBlur(small, (5, 5), 0)
@@ -71,7 +80,9 @@ class MotionGate:
             if area is None or area >= self.min_area:
                 self.motion_frames += 1
                 self._last_motion = now
-            run = (now - self._last_motion <= self.hold_s) or (now - self._last_run >= self.max_interval_s)
+            run = (now - self._last_motion <= self.hold_s) or (
+                now - self._last_run >= self.max_interval_s
+            )
             if run:
                 self._last_run = now
             else:

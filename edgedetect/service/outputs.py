@@ -28,8 +28,12 @@ class QueuedOutput:
 
     name = "queued"
 
-    def __init__(self, maxsize: int, on_error: Callable[[str], None] | None = None,
-                 on_drop: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        on_error: Callable[[str], None] | None = None,
+        on_drop: Callable[[str], None] | None = None,
+    ) -> None:
         self._q: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._on_error = on_error or (lambda name: None)
@@ -96,9 +100,17 @@ class WebhookOutput(QueuedOutput):
 
     name = "webhook"
 
-    def __init__(self, url: str, events: list[str] | None = None, timeout_s: float = 5.0,
-                 retries: int = 3, queue_size: int = 100, headers: dict[str, str] | None = None,
-                 backoff_s: float = 0.5, **kw: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        events: list[str] | None = None,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        queue_size: int = 100,
+        headers: dict[str, str] | None = None,
+        backoff_s: float = 0.5,
+        **kw: Any,
+    ) -> None:
         self.url = url
         self.events = set(events) if events is not None else None
         self.timeout_s = timeout_s
@@ -111,8 +123,15 @@ class WebhookOutput(QueuedOutput):
     @classmethod
     def from_config(cls, section: Any, **hooks: Any) -> WebhookOutput:
         """From a validated `[webhook]` section."""
-        return cls(section.url, list(section.events), section.timeout_s, section.retries, section.queue,
-                   dict(section.headers), **hooks)
+        return cls(
+            section.url,
+            list(section.events),
+            section.timeout_s,
+            section.retries,
+            section.queue,
+            dict(section.headers),
+            **hooks,
+        )
 
     def send(self, event: Event) -> None:
         if self.events is None or event.type in self.events:
@@ -144,35 +163,57 @@ def node_id(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", name) or "edgedetect"
 
 
-def discovery_messages(prefix: str, discovery_prefix: str, device_name: str,
-                       zones: Sequence[str] = ()) -> list[tuple[str, str]]:
+def discovery_messages(
+    prefix: str, discovery_prefix: str, device_name: str, zones: Sequence[str] = ()
+) -> list[tuple[str, str]]:
     """Retained Home Assistant MQTT discovery configs: a person-count sensor, occupancy, and a
     person-count sensor per zone."""
     node = node_id(device_name)
-    device = {"identifiers": [f"edgedetect_{node}"], "name": device_name, "manufacturer": "edgedetect",
-              "model": "edgedetect person detector"}
+    device = {
+        "identifiers": [f"edgedetect_{node}"],
+        "name": device_name,
+        "manufacturer": "edgedetect",
+        "model": "edgedetect person detector",
+    }
     avail = f"{prefix}/availability"
     count_cfg = {
-        "name": "Person count", "unique_id": f"{node}_person_count",
-        "state_topic": f"{prefix}/count", "state_class": "measurement", "icon": "mdi:account-multiple",
-        "availability_topic": avail, "payload_available": "online", "payload_not_available": "offline",
+        "name": "Person count",
+        "unique_id": f"{node}_person_count",
+        "state_topic": f"{prefix}/count",
+        "state_class": "measurement",
+        "icon": "mdi:account-multiple",
+        "availability_topic": avail,
+        "payload_available": "online",
+        "payload_not_available": "offline",
         "device": device,
     }
     occ_cfg = {
-        "name": "Occupancy", "unique_id": f"{node}_occupancy",
-        "state_topic": f"{prefix}/occupancy", "device_class": "occupancy", "payload_on": "ON",
-        "payload_off": "OFF", "availability_topic": avail, "payload_available": "online",
-        "payload_not_available": "offline", "device": device,
+        "name": "Occupancy",
+        "unique_id": f"{node}_occupancy",
+        "state_topic": f"{prefix}/occupancy",
+        "device_class": "occupancy",
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "availability_topic": avail,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": device,
     }
     messages = [
         (f"{discovery_prefix}/sensor/{node}/person_count/config", json.dumps(count_cfg)),
         (f"{discovery_prefix}/binary_sensor/{node}/occupancy/config", json.dumps(occ_cfg)),
     ]
     for zone in zones:
-        zone_cfg = dict(count_cfg, name=f"Persons in {zone}", unique_id=f"{node}_zone_{zone}_count",
-                        state_topic=f"{prefix}/zone/{zone}/count", icon="mdi:account-group")
-        messages.append((f"{discovery_prefix}/sensor/{node}/zone_{zone}_count/config",
-                         json.dumps(zone_cfg)))
+        zone_cfg = dict(
+            count_cfg,
+            name=f"Persons in {zone}",
+            unique_id=f"{node}_zone_{zone}_count",
+            state_topic=f"{prefix}/zone/{zone}/count",
+            icon="mdi:account-group",
+        )
+        messages.append(
+            (f"{discovery_prefix}/sensor/{node}/zone_{zone}_count/config", json.dumps(zone_cfg))
+        )
     return messages
 
 
@@ -187,11 +228,23 @@ class MqttOutput(QueuedOutput):
 
     name = "mqtt"
 
-    def __init__(self, host: str, port: int = 1883, topic_prefix: str = "edgedetect",
-                 username: str = "", password: str = "", client_id: str = "", keepalive_s: int = 60,
-                 queue_size: int = 1000, discovery: bool = True, discovery_prefix: str = "homeassistant",
-                 device_name: str = "edgedetect", zones: Sequence[str] = (),
-                 lines: Sequence[str] = (), **kw: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = 1883,
+        topic_prefix: str = "edgedetect",
+        username: str = "",
+        password: str = "",
+        client_id: str = "",
+        keepalive_s: int = 60,
+        queue_size: int = 1000,
+        discovery: bool = True,
+        discovery_prefix: str = "homeassistant",
+        device_name: str = "edgedetect",
+        zones: Sequence[str] = (),
+        lines: Sequence[str] = (),
+        **kw: Any,
+    ) -> None:
         import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
 
         self.prefix = topic_prefix.strip("/")
@@ -203,8 +256,9 @@ class MqttOutput(QueuedOutput):
         self.lines = {(line, d): 0 for line in lines for d in ("in", "out")}
         self.connected = threading.Event()
         self.avail_topic = f"{self.prefix}/availability"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "",
-                                  clean_session=True)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=True
+        )
         if username:
             self.client.username_pw_set(username, password or None)
         self.client.will_set(self.avail_topic, "offline", qos=1, retain=True)
@@ -217,13 +271,27 @@ class MqttOutput(QueuedOutput):
         self.client.loop_start()
 
     @classmethod
-    def from_config(cls, section: Any, zones: Sequence[str] = (), lines: Sequence[str] = (),
-                    **hooks: Any) -> MqttOutput:
+    def from_config(
+        cls, section: Any, zones: Sequence[str] = (), lines: Sequence[str] = (), **hooks: Any
+    ) -> MqttOutput:
         """From a validated `[mqtt]` section (password already read from password_file) and the
         names of the configured zones and lines."""
-        return cls(section.host, section.port, section.topic_prefix, section.username, section.password,
-                   section.client_id, section.keepalive_s, section.queue, section.discovery,
-                   section.discovery_prefix, section.device_name, zones, lines, **hooks)
+        return cls(
+            section.host,
+            section.port,
+            section.topic_prefix,
+            section.username,
+            section.password,
+            section.client_id,
+            section.keepalive_s,
+            section.queue,
+            section.discovery,
+            section.discovery_prefix,
+            section.device_name,
+            zones,
+            lines,
+            **hooks,
+        )
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
@@ -232,8 +300,9 @@ class MqttOutput(QueuedOutput):
         log.info("MQTT connected")
         client.publish(self.avail_topic, "online", qos=1, retain=True)
         if self.discovery:
-            for topic, payload in discovery_messages(self.prefix, self.discovery_prefix,
-                                                     self.device_name, list(self.zones)):
+            for topic, payload in discovery_messages(
+                self.prefix, self.discovery_prefix, self.device_name, list(self.zones)
+            ):
                 client.publish(topic, payload, qos=1, retain=True)
         self._publish_state(self.count)
         for zone, n in list(self.zones.items()):
@@ -249,13 +318,17 @@ class MqttOutput(QueuedOutput):
 
     def _publish_state(self, count: int) -> None:
         self.client.publish(f"{self.prefix}/count", str(count), qos=1, retain=True)
-        self.client.publish(f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True)
+        self.client.publish(
+            f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True
+        )
 
     def _publish_zone(self, zone: str, count: int) -> None:
         self.client.publish(f"{self.prefix}/zone/{zone}/count", str(count), qos=1, retain=True)
 
     def _publish_line(self, line: str, direction: str, total: int) -> None:
-        self.client.publish(f"{self.prefix}/line/{line}/{direction}", str(total), qos=1, retain=True)
+        self.client.publish(
+            f"{self.prefix}/line/{line}/{direction}", str(total), qos=1, retain=True
+        )
 
     def _deliver(self, event: Event) -> None:
         info = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
@@ -281,7 +354,9 @@ class MqttOutput(QueuedOutput):
         super().close(timeout)
         try:
             if farewell and self.connected.is_set():
-                self.client.publish(self.avail_topic, "offline", qos=1, retain=True).wait_for_publish(0.5)
+                self.client.publish(
+                    self.avail_topic, "offline", qos=1, retain=True
+                ).wait_for_publish(0.5)
             self.client.disconnect()
         except Exception as e:  # closing must not raise during shutdown
             log.debug("MQTT close: %s", e)

@@ -31,22 +31,34 @@ SECTIONS = ("events", "mqtt", "webhook", "snapshots", "zones", "lines")
 class Outputs:
     """Where events go; failures are logged and counted, never raised into the pipeline."""
 
-    def __init__(self, items: list[Any], snapshots: SnapshotStore | None, metrics: ServiceMetrics,
-                 run_id: str = "") -> None:
+    def __init__(
+        self,
+        items: list[Any],
+        snapshots: SnapshotStore | None,
+        metrics: ServiceMetrics,
+        run_id: str = "",
+    ) -> None:
         self.items = items
         self.snapshots = snapshots
         self.metrics = metrics
         self.run_id = run_id
 
     @classmethod
-    def from_config(cls, cfg: Config, metrics: ServiceMetrics, run_id: str = "",
-                    recent: RecentEvents | None = None) -> Outputs:
+    def from_config(
+        cls,
+        cfg: Config,
+        metrics: ServiceMetrics,
+        run_id: str = "",
+        recent: RecentEvents | None = None,
+    ) -> Outputs:
         items: list[Any] = [] if recent is None else [recent]
         if cfg.events.log:
             items.append(LogOutput())
         if cfg.events.jsonl:
             items.append(JsonlWriter.from_config(cfg.events))
-        hooks = dict(on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc())
+        hooks = dict(
+            on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc()
+        )
         built: list[Any] = []
         try:
             if cfg.webhook.url:
@@ -56,7 +68,9 @@ class Outputs:
             if cfg.mqtt.enabled:
                 from edgedetect.service.outputs import MqttOutput
 
-                built.append(MqttOutput.from_config(cfg.mqtt, list(cfg.zones), list(cfg.lines), **hooks))
+                built.append(
+                    MqttOutput.from_config(cfg.mqtt, list(cfg.zones), list(cfg.lines), **hooks)
+                )
         except BaseException:
             cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
             raise
@@ -68,8 +82,9 @@ class Outputs:
         snapshot = ""
         if te.type == "person_entered" and self.snapshots is not None:
             try:
-                path = self.snapshots.save(annotate(frame.image, dets),
-                                           f"{utc_stamp(frame.wall_time)}_person{te.track_id}")
+                path = self.snapshots.save(
+                    annotate(frame.image, dets), f"{utc_stamp(frame.wall_time)}_person{te.track_id}"
+                )
                 snapshot = str(path)
                 self.metrics.snapshots.inc()
             except Exception as e:  # disk full, permissions: count, log, keep detecting

@@ -36,8 +36,16 @@ def draw_overlay_rgba(size: tuple[int, int], xyxy: np.ndarray, labels: list[str]
         p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
         cv2.rectangle(rgba, p1, p2, (0, 255, 0, 255), 2)
         if text:
-            cv2.putText(rgba, text, (p1[0] + 2, max(12, p1[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        (0, 255, 0, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                rgba,
+                text,
+                (p1[0] + 2, max(12, p1[1] - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.45,
+                (0, 255, 0, 255),
+                1,
+                cv2.LINE_AA,
+            )
     return rgba
 
 
@@ -96,9 +104,13 @@ class OpenCVPreview:
         from edgedetect.overlay import draw_status
 
         img = frame.image.copy()
-        for (x1, y1, x2, y2), text in zip(np.asarray(xyxy).reshape(-1, 4).astype(int), labels, strict=True):
+        for (x1, y1, x2, y2), text in zip(
+            np.asarray(xyxy).reshape(-1, 4).astype(int), labels, strict=True
+        ):
             cv2.rectangle(img, (x1, y1), (x2, y2), (0, 200, 0), 2)
-            cv2.putText(img, text, (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
+            cv2.putText(
+                img, text, (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1
+            )
         cv2.imshow(self.WINDOW, draw_status(img, f"{len(labels)} person(s)"))
         cv2.waitKey(1)
 
@@ -113,8 +125,11 @@ def open_preview(backend: str, source: Any) -> Any | None:
     """The best available preview for `source`, or None (reason logged). Never raises."""
     inner = getattr(source, "inner", source)
     picam2 = getattr(inner, "_cam", None) if type(inner).__name__ == "PicameraSource" else None
-    choices = [backend] if backend != "auto" else (
-        (["qt", "drm"] if _has_desktop() else ["drm"]) if picam2 is not None else ["opencv"])
+    choices = (
+        [backend]
+        if backend != "auto"
+        else ((["qt", "drm"] if _has_desktop() else ["drm"]) if picam2 is not None else ["opencv"])
+    )
     for choice in choices:
         try:
             if choice in ("drm", "qt"):
@@ -127,6 +142,10 @@ def open_preview(backend: str, source: Any) -> Any | None:
                 raise RuntimeError("no display (DISPLAY/WAYLAND_DISPLAY unset)")
             return OpenCVPreview()
         except Exception as e:  # DRM busy/missing, no display, headless OpenCV: run on without
-            log.warning("preview %s unavailable (%s); running without preview "
-                        "(set [preview] enabled = false to silence this)", choice, e)
+            log.warning(
+                "preview %s unavailable (%s); running without preview "
+                "(set [preview] enabled = false to silence this)",
+                choice,
+                e,
+            )
     return None

@@ -21,8 +21,14 @@ class FolderRetention:
     them, because no writer of this process can still be writing them.
     """
 
-    def __init__(self, directory: str | Path, suffix: str, max_bytes: int, max_files: int,
-                 leftovers: str = "") -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        suffix: str,
+        max_bytes: int,
+        max_files: int,
+        leftovers: str = "",
+    ) -> None:
         self.dir = Path(directory)
         self.suffix = suffix
         self.max_bytes = max_bytes

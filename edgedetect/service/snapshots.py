@@ -23,17 +23,23 @@ from edgedetect.service.retention import FolderRetention
 class SnapshotStore:
     """Keeps `dir` under `max_bytes` and `max_files`; names sort by time."""
 
-    def __init__(self, directory: str | Path, max_bytes: int, max_files: int, quality: int = 85) -> None:
+    def __init__(
+        self, directory: str | Path, max_bytes: int, max_files: int, quality: int = 85
+    ) -> None:
         self.dir = Path(directory)
         self.quality = quality
-        self.retention = FolderRetention(self.dir, ".jpg", max_bytes, max_files, leftovers=".*.jpg.tmp")
+        self.retention = FolderRetention(
+            self.dir, ".jpg", max_bytes, max_files, leftovers=".*.jpg.tmp"
+        )
         self._lock = threading.Lock()
         self.latest: Path | None = None
 
     @classmethod
     def from_config(cls, section: Any) -> SnapshotStore:
         """From a validated `[snapshots]` section."""
-        return cls(section.dir, int(section.max_mb * 1024 * 1024), section.max_files, section.quality)
+        return cls(
+            section.dir, int(section.max_mb * 1024 * 1024), section.max_files, section.quality
+        )
 
     @property
     def deleted(self) -> int:

@@ -66,8 +66,13 @@ class TrackEvent:
 class PersonTracker:
     """Associates per-frame boxes into tracks and emits enter/leave/count events."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_center_distance: float = 0.75,
-                 enter_frames: int = 3, leave_frames: int = 15) -> None:
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        max_center_distance: float = 0.75,
+        enter_frames: int = 3,
+        leave_frames: int = 15,
+    ) -> None:
         self.iou_threshold = iou_threshold
         self.max_center_distance = max_center_distance  # in units of the track box diagonal
         self.enter_frames = enter_frames
@@ -107,7 +112,10 @@ class PersonTracker:
             tc = (tboxes[:, :2] + tboxes[:, 2:]) / 2
             dc = (boxes[:, :2] + boxes[:, 2:]) / 2
             diag = np.hypot(tboxes[:, 2] - tboxes[:, 0], tboxes[:, 3] - tboxes[:, 1])
-            dist = np.linalg.norm(tc[:, None, :] - dc[None, :, :], axis=2) / np.maximum(diag, 1e-6)[:, None]
+            dist = (
+                np.linalg.norm(tc[:, None, :] - dc[None, :, :], axis=2)
+                / np.maximum(diag, 1e-6)[:, None]
+            )
             for flat in np.argsort(dist, axis=None):
                 ti, di = (int(x) for x in np.unravel_index(flat, dist.shape))
                 if dist[ti, di] > self.max_center_distance:
@@ -125,7 +133,9 @@ class PersonTracker:
         events, ids = self._update_boxes(detections.xyxy, detections.score, now)
         return dataclasses.replace(detections, tracker_id=ids), events
 
-    def _update_boxes(self, boxes: np.ndarray, scores: np.ndarray, now: float) -> tuple[list[TrackEvent], np.ndarray]:
+    def _update_boxes(
+        self, boxes: np.ndarray, scores: np.ndarray, now: float
+    ) -> tuple[list[TrackEvent], np.ndarray]:
         """The association and debounce on plain arrays: events and a track id per box."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
@@ -179,9 +189,16 @@ class PersonTracker:
         return [_with_count(e, new_count) for e in events], ids
 
     def _event(self, kind: str, t: Track, now: float) -> TrackEvent:
-        box = tuple(float(x) for x in t.box)
-        return TrackEvent(kind, t.track_id, box, round(t.score, 4), 0, 0,  # type: ignore[arg-type]
-                          duration_s=round(now - t.first_seen, 3))
+        x1, y1, x2, y2 = (float(x) for x in t.box)
+        return TrackEvent(
+            kind,
+            t.track_id,
+            (x1, y1, x2, y2),
+            round(t.score, 4),
+            0,
+            0,
+            duration_s=round(now - t.first_seen, 3),
+        )
 
     def close_all(self, now: float) -> list[TrackEvent]:
         """Emit person_left for every confirmed track (clean shutdown), then reset."""
