@@ -1,4 +1,4 @@
-"""Zones, lines, masks, filters and clips in the config: what a user writes, and one line per mistake."""
+"""Config zones, lines, masks, filters and clips: what a user writes, and one line per mistake."""
 
 from __future__ import annotations
 

@@ -97,7 +97,8 @@ def test_oversized_body_is_413_before_reading_it() -> None:
 
 def test_other_methods_are_405_before_the_body() -> None:
     with serving() as server:
-        raw = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"  # the 100 bytes never come
+        # the 100 bytes never come
+        raw = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
         status, headers, _ = _request(server, raw)
         assert status == 405 and headers["Allow"] == "GET, HEAD"
         assert _request(server, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 405

@@ -123,7 +123,8 @@ def test_accumulate_curve_over_images():
 
 
 def _curve_with_miss_rates(targets: list[float], num_gt: int = 1000, num_images: int = 1000):
-    """A per-detection (fppi, miss) curve that passes through ``targets`` exactly at the 9 FPPI points."""
+    """A per-detection (fppi, miss) curve that passes through ``targets``
+    exactly at the 9 FPPI points."""
     fppi, miss = [], []
     fp = 0
     for ref, mr in zip(LAMR_FPPI_POINTS, targets, strict=True):
@@ -158,7 +159,7 @@ def test_lamr_constant_and_edge_cases():
 
 
 def _synthetic(seed: int, n_images: int = 25):
-    """Random people and noisy detections (some misses, some strays, one crowd region per few images)."""
+    """Random people and noisy detections (misses, strays, one crowd region per few images)."""
     rng = np.random.default_rng(seed)
     samples, dets_per_image, coco_dets = [], [], []
     for i in range(n_images):

@@ -134,8 +134,8 @@ def test_stalled_camera_detected_and_watchdog_stops(
             )  # pings queued before the stall crossed stall_timeout_s (> one 0.1 s tick)
             during = collect(0.7)
             assert rs.get("/healthz")[0] == 503
-            # 7 pings in 0.7 s while healthy; at most the one a main-loop tick may send in the instant
-            # the stuck camera is being reopened (pinging while reconnecting is by design)
+            # 7 pings in 0.7 s while healthy; at most the one a main-loop tick may send in the
+            # instant the stuck camera is being reopened (pinging while reconnecting is by design)
             assert during.count(b"WATCHDOG=1") <= 1, "watchdog kept pinging while frames stalled"
             # each stuck read is abandoned and a new camera opened; frames flow again
             assert poll(lambda: healthy(rs) and plan.opens >= 4, 15), "no recovery after the stall"

@@ -58,7 +58,8 @@ def one_error_line(res: subprocess.CompletedProcess, *needles: str) -> str:
 
 
 def rewrite(cfg: Path, root: Path, **sections: dict) -> None:
-    """Write a new config over `cfg` keeping the running source (a fresh image_dir is the same folder)."""
+    """Write a new config over `cfg` keeping the running source
+    (a fresh image_dir is the same folder)."""
     cfg.write_text(to_toml(service_config(root, **sections)))
 
 
@@ -126,7 +127,7 @@ def test_failed_reload_by_sighup_keeps_the_process_running(tmp_path: Path) -> No
     assert "source ended" not in err
 
 
-# ----------------------------------------------------------------------------- busy HTTP port on reload
+# ------------------------------------------------------------------------- busy HTTP port on reload
 def test_reload_to_a_busy_port_keeps_the_old_server_then_moves_when_free(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     with RunningService(cfg) as rs:
@@ -445,7 +446,7 @@ def test_command_line_paths_resolve_in_the_working_directory(
     )
 
 
-# ----------------------------------------------------------------------------- events on a full disk
+# ---------------------------------------------------------------------------- events on a full disk
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path):
     if os.geteuid() != 0:
@@ -583,7 +584,8 @@ def test_events_carry_a_run_id_so_track_ids_never_collide(tmp_path: Path) -> Non
 
 # ----------------------------------------------------------------------------- MQTT across reloads
 def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
-    """The replaced MQTT client must not publish its retained 'offline' after the new one said 'online'."""
+    """The replaced MQTT client must not publish its retained 'offline'
+    after the new one said 'online'."""
     import shutil
     import threading
 

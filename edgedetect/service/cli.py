@@ -24,7 +24,7 @@ def _error(msg: str) -> int:
 
 
 class RedactingFilter(logging.Filter):
-    """Hides URL passwords in every log record, whichever module wrote it (sources, pipeline, ...)."""
+    """Hides URL passwords in every log record, from whichever module (sources, pipeline, ...)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from edgedetect.service.config import redact

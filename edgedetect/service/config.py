@@ -351,7 +351,7 @@ class Section:
 
 
 def _copier(value: Any) -> Callable[[], Any]:
-    """A default factory: each section gets its own copy of a mutable default (a list of classes)."""
+    """Default factory: each section gets its own copy of a mutable default (a list of classes)."""
     return lambda: copy.deepcopy(value)
 
 
@@ -475,7 +475,7 @@ def validate(
     check_files: bool = True,
     path: str | None = None,
 ) -> Config:
-    """Merge `raw` over the defaults; raise ConfigError naming `where` and the key on any problem."""
+    """Merge `raw` over defaults; raise ConfigError naming `where` and the key on any problem."""
     base = base_dir or Path.cwd()
     data = defaults()
     named: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in NAMED_SCHEMA}
@@ -570,9 +570,10 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
     if need > c["buffer_mb"] * 1e6:
         holds = (c["buffer_mb"] * 1e6 // clip_frame_bytes(c["width"]) - 1) / c["fps"]
         raise ConfigError(
-            f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only {max(holds, 0):.1f} s "
-            f"at fps {c['fps']:g} and width {c['width']} (buffer_mb {c['buffer_mb']:g}); raise "
-            f"buffer_mb to {math.ceil(need / 1e6)} or lower pre_s, fps or width"
+            f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only "
+            f"{max(holds, 0):.1f} s at fps {c['fps']:g} and width {c['width']} "
+            f"(buffer_mb {c['buffer_mb']:g}); raise buffer_mb to {math.ceil(need / 1e6)} or lower "
+            "pre_s, fps or width"
         )
 
 
@@ -632,7 +633,7 @@ def _resolve_paths(
 
 
 def read_secret(path: str, where: str, section: str, name: str, given: str | None = None) -> str:
-    """A password or token from a file only its owner can read (0600/0400, like systemd credentials)."""
+    """A password or token from an owner-only file (0600/0400, like systemd credentials)."""
     key = f"{where}: [{section}] {name} = {(given or path)!r}"
     try:
         st = os.stat(path)
@@ -686,7 +687,7 @@ def is_loopback(host: str) -> bool:
 
 
 def exposed_without_token(data: Any) -> bool:
-    """True when HTTP listens beyond this machine with no token (allowed only by an explicit opt-out)."""
+    """True when HTTP listens beyond this host with no token (allowed only by explicit opt-out)."""
     h = data["http"]
     return bool(
         h["enabled"]
@@ -706,7 +707,7 @@ def _check_exposure(data: dict[str, dict[str, Any]], where: str) -> None:
 
 
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
-    """Read and validate a TOML file. `None` means the default path, or defaults if that is absent."""
+    """Read and validate a TOML file. `None` means the default path, or defaults if it is absent."""
     if path is None:
         if not Path(DEFAULT_CONFIG_PATH).is_file():
             return validate({}, "<defaults>", check_files=check_files)
@@ -782,7 +783,7 @@ def _probe_folder(folder: Path) -> str | None:
 def check_output_paths(
     cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")
 ) -> None:
-    """The events file, the snapshot and clip folders can be written (or created); nothing is created."""
+    """The events file and snapshot/clip folders can be written (or created); nothing is created."""
     where = cfg.where
     jsonl = cfg.events.jsonl if "events" in sections else ""
     if jsonl:

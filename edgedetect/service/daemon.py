@@ -96,7 +96,7 @@ class ReloadPlan:
     recorder: ClipRecorder | None = None  # [clips] changed: the new recorder (None: clips off)
 
     def discard(self) -> None:
-        """Undo the build after a failure: close whatever was made, leave the running service alone."""
+        """Undo the build after a failure: close what was made, leave the running service alone."""
         if self.source is not None:
             self.source.close()
         if self.outputs is not None:
@@ -116,7 +116,7 @@ def _stop_server(server: HttpServer) -> None:
 
 
 class Service:
-    """The daemon. `run()` blocks until SIGTERM/SIGINT, the end of a finite source, or a fatal fault."""
+    """The daemon. `run()` blocks until SIGTERM/SIGINT, end of a finite source, or a fatal fault."""
 
     def __init__(
         self,
@@ -267,7 +267,7 @@ class Service:
         )
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:
-        """A server whose socket is bound (not yet serving): a busy port fails here, before any swap."""
+        """A server, socket bound but not yet serving: a busy port fails here, before any swap."""
         h = cfg.http
         if not h.enabled:
             return None
@@ -370,7 +370,8 @@ class Service:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Load the model, check output paths (exit 2 on either), open outputs, source, pipeline, HTTP."""
+        """Load the model, check output paths (exit 2 on either),
+        open outputs, source, pipeline, HTTP."""
         cfg = self.cfg
         logging.getLogger("edgedetect").setLevel(cfg.service.log_level.upper())
         check_output_paths(cfg)
@@ -418,7 +419,8 @@ class Service:
         self._reload.set()  # handled by the main loop within one tick (0.2 s)
 
     def run(self) -> int:
-        """Main loop: watchdog, STATUS, stall log, reload, end/failure detection. Returns the exit code."""
+        """Main loop: watchdog, STATUS, stall log, reload, end/failure detection.
+        Returns the exit code."""
         wd = watchdog_interval_s()
         tick = min(0.2, wd or 0.2)
         last_ping = last_status = 0.0
@@ -461,7 +463,8 @@ class Service:
         if not ok and not self._stalled and age is not None and age >= info["stall_timeout_s"]:
             self._stalled = True
             log.error(
-                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; /healthz is 503",
+                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; "
+                "/healthz is 503",
                 age,
                 info["stall_timeout_s"],
             )
@@ -479,7 +482,7 @@ class Service:
 
     # ------------------------------------------------------------------ reload
     def reload(self) -> None:
-        """SIGHUP: build what the new config changes, then swap it in; on any failure keep the old."""
+        """SIGHUP: build what the new config changes, then swap it in; on failure keep the old."""
         self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.monotonic() * 1e6))
         try:
             plan: ReloadPlan | None = None
@@ -546,7 +549,7 @@ class Service:
         return plan
 
     def _commit(self, plan: ReloadPlan) -> None:
-        """Swap in what `_prepare` built and apply in-place settings. Nothing here can fail on input."""
+        """Swap in `_prepare`'s build, apply in-place settings. Nothing here can fail on input."""
         new, old = plan.cfg, self.cfg
         if "http" in new.changed(old):
             self._swap_http(plan)
@@ -632,7 +635,8 @@ class Service:
             stale.stop()
 
     def shutdown(self) -> int:
-        """Stop capture, drain the pipeline, emit person_left for open tracks, flush and close outputs."""
+        """Stop capture, drain the pipeline, emit person_left for open tracks,
+        flush and close outputs."""
         t0 = time.monotonic()
         self.notifier.stopping()
         log.info("stopping")

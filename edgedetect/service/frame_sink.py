@@ -175,5 +175,5 @@ class ServiceSink:
                 pass
 
     def close(self) -> None:
-        """Flush on the way out; the outputs themselves belong to the service (they survive reloads)."""
+        """Flush on the way out; the outputs belong to the service (they survive reloads)."""
         self.flush()

@@ -555,7 +555,7 @@ class HttpServer:
 
     # ------------------------------------------------------------------ connections
     def _admit(self, conn: _Conn) -> bool:
-        """Make room under both caps by closing the oldest idle connections; False if none is idle."""
+        """Make room under both caps, closing the oldest idle connections; False if none is idle."""
         for same_peer, cap in (
             (True, self.max_connections_per_client),
             (False, self.max_connections),

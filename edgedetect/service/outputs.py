@@ -341,7 +341,8 @@ class MqttOutput(QueuedOutput):
         elif event.type == "line_crossed":  # count: the line's total in that direction
             self.lines[(event.line, event.direction)] = event.count
             self._publish_line(event.line, event.direction, event.count)
-        # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost; 15 (QUEUE_SIZE): dropped.
+        # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost;
+        # 15 (QUEUE_SIZE): dropped.
         if info.rc == 15:
             self.dropped += 1
             self._on_drop(self.name)

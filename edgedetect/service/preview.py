@@ -1,4 +1,4 @@
-"""Live preview for the service: picamera2 DRM/Qt preview with an RGBA box overlay, or an OpenCV window.
+"""Live preview for the service: picamera2 DRM/Qt with an RGBA box overlay, or an OpenCV window.
 
 On a Pi camera source the camera's own preview shows the frames (zero copies in Python) and
 only the boxes travel, as a small RGBA overlay through `picam2.set_overlay()`, redrawn when

@@ -27,7 +27,7 @@ SCORE_WINDOW = 256  # scores kept per track for the median: bounded memory on mo
 
 @dataclass
 class Track:
-    """One tracked box. `track_id` is 0 until confirmed, so public ids count 1, 2, 3 without gaps."""
+    """One tracked box. `track_id` is 0 until confirmed, so public ids run 1, 2, 3 without gaps."""
 
     box: np.ndarray
     first_seen: float
@@ -50,7 +50,8 @@ class Track:
 class TrackEvent:
     """What the tracker decided on one frame; `events.py` turns these into outward events."""
 
-    type: str  # person_entered | person_left | count_changed | zone_entered | zone_left | line_crossed
+    # person_entered | person_left | count_changed | zone_entered | zone_left | line_crossed
+    type: str
     track_id: int
     box: tuple[float, float, float, float]
     score: float
@@ -128,8 +129,8 @@ class PersonTracker:
         return pairs
 
     def update(self, detections: Detections, now: float) -> tuple[Detections, list[TrackEvent]]:
-        """Feed one inferred frame's people; returns them with ``tracker_id`` set (-1 = not confirmed
-        yet) and the events, as supervision's ``update_with_detections`` does."""
+        """Feed one inferred frame's people; returns them with ``tracker_id`` set (-1 = not
+        confirmed yet) and the events, as supervision's ``update_with_detections`` does."""
         events, ids = self._update_boxes(detections.xyxy, detections.score, now)
         return dataclasses.replace(detections, tracker_id=ids), events
 
