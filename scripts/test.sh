@@ -22,4 +22,7 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
 fi
 # The runtime's type hints are checked (pyproject.toml [tool.mypy]); a type error fails the run.
 "$VENV/bin/python" -m mypy
+# Style is checked, not argued: ruff's lint rules and its formatter, 100 columns (pyproject.toml).
+"$VENV/bin/python" -m ruff check --quiet .
+"$VENV/bin/python" -m ruff format --check --quiet .
 exec "$VENV/bin/python" -m pytest "$@"
