@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from test_service_support import RunningService, metric, poll, service_config, t
 
 from edgedetect.errors import ConfigError
 from edgedetect.service.daemon import make_service
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.mp4"
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "person_ssdlite_int8.tflite"
 
@@ -74,3 +78,33 @@ def test_http_port_in_use_is_a_config_error(tmp_path: Path) -> None:
         svc.shutdown()
     finally:
         busy.close()
+
+
+@pytest.mark.parametrize("clips", [False, True])
+def test_busy_port_from_the_command_line_exits_2_with_one_line(tmp_path: Path, clips: bool) -> None:
+    """`edgedetect run --config` with a busy port: exit 2 and one error line, and no thread left
+    running into the interpreter's exit (that aborted the process with 'FATAL: exception not
+    rethrown', status -6, after the error line)."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        cfg = write_config(
+            tmp_path,
+            source={"spec": str(SAMPLE), "loop": True},  # a video: its reader thread is in C++
+            http={"listen": f"127.0.0.1:{port}"},
+            clips={"enabled": clips, "dir": str(tmp_path / "clips")},
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "edgedetect", "run", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        busy.close()
+    assert done.returncode == 2, done.stderr[-800:]
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("edgedetect: error: ")]
+    assert len(errors) == 1 and "cannot listen" in errors[0], done.stderr[-800:]
+    assert "FATAL" not in done.stderr and "Traceback" not in done.stderr

@@ -370,14 +370,27 @@ class Service:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Load the model, check output paths (exit 2 on either),
-        open outputs, source, pipeline, HTTP."""
+        """Load the model, check output paths, bind the HTTP port (exit 2 on any), then open
+        outputs, source, pipeline and serve HTTP.
+
+        What can fail on the user's input is done before any thread starts; if a later step
+        fails, what was started is stopped before the error leaves: a thread still reading a
+        video in C++ when the interpreter exits aborts the process instead of exiting 2.
+        """
         cfg = self.cfg
         logging.getLogger("edgedetect").setLevel(cfg.service.log_level.upper())
         check_output_paths(cfg)
         self._warn_exposure(cfg)
         self.detector = self._make_detector(cfg)
         self.metrics.model_loaded.set(1)
+        self.http = self._bind_http(cfg)
+        try:
+            self._start_parts(cfg)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def _start_parts(self, cfg: Config) -> None:
         self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id, self.recent)
         self.sink.recorder = self._make_recorder(cfg)
         self.gate = self._make_gate(cfg)
@@ -387,7 +400,6 @@ class Service:
 
             self.sink.preview = open_preview(cfg.preview.backend, self.source)
         self._start_pipeline()
-        self.http = self._bind_http(cfg)
         if self.http is not None:
             self.http.start()
         if self.install_signals:
@@ -659,7 +671,7 @@ class Service:
                     te = replace(te, clip=clip) if clip else te
                     outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
         if self.http is not None:
-            self.http.stop()
+            _stop_server(self.http)  # bound, perhaps never started (a start that failed later)
         preview = self.sink.preview
         if preview is not None:
             try:
