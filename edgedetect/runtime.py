@@ -57,10 +57,10 @@ def interpreter_class() -> tuple[type, str]:
 
 # What native code prints that is chatter, not news: dropped from fd 2 when quiet.
 _CHATTER = re.compile(
-    rb"^(INFO: |WARNING: |\[ ?(WARN|INFO|ERROR)[:\]]|\[[\w,]+ @ 0x|libpng |"
+    rb"^(INFO: |WARNING: |\[ ?(WARN|INFO|ERROR)[:\]]|\[[\w,]+ @ 0x|\[OPENCV:FFMPEG:|libpng |"
     rb"Premature end of JPEG|Corrupt JPEG|Invalid SOS|Not a JPEG|Bogus )"
 )
-_stderr_lock = threading.Lock()
+_fd_locks = {1: threading.Lock(), 2: threading.Lock()}
 _USER_LEVELS = {
     k for k in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL") if k in os.environ
 }  # theirs
@@ -98,33 +98,62 @@ def quiet_opencv() -> None:
 
 
 @contextlib.contextmanager
+def opencv_silenced() -> Iterator[None]:
+    """OpenCV's and FFmpeg's messages dropped inside the block, even when verbose: for probes
+    that are expected to fail, such as asking a build for an encoder it may not have.
+
+    FFmpeg's level is fixed at OpenCV's first capture and OpenCV prints its lines on stdout,
+    so they are caught on file descriptors 1 and 2."""
+    import cv2
+
+    levels = getattr(getattr(cv2, "utils", None), "logging", None)
+    before = levels.getLogLevel() if levels is not None else None
+    if levels is not None:
+        levels.setLogLevel(levels.LOG_LEVEL_SILENT)
+    try:
+        with _native_output_dropped(1), _native_output_dropped(2):
+            yield
+    finally:
+        if levels is not None:
+            levels.setLogLevel(before)
+
+
+@contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
     """Drop native chatter written to file descriptor 2 inside the block, unless verbose.
 
     LiteRT's delegate line and libjpeg's warnings are printed by C/C++ straight to fd 2, where
-    no Python setting reaches them. fd 2 goes to a temp file for the block (one block at a time
-    in the process); afterwards lines that are not chatter (another thread's log, say) are
-    written back, so nothing else is lost, only delayed.
+    no Python setting reaches them.
     """
     if native_verbose():
         yield
         return
-    with _stderr_lock, tempfile.TemporaryFile() as tmp:
+    with _native_output_dropped(2):
+        yield
+
+
+@contextlib.contextmanager
+def _native_output_dropped(fd: int) -> Iterator[None]:
+    """`fd` goes to a temp file for the block (one block per fd at a time in the process);
+    afterwards lines that are not chatter (another thread's log, say) are written back, so
+    nothing else is lost, only delayed."""
+    stream = sys.stdout if fd == 1 else sys.stderr
+    with _fd_locks[fd], tempfile.TemporaryFile() as tmp:
         with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
+            stream.flush()
+        saved = os.dup(fd)
+        os.dup2(tmp.fileno(), fd)
         try:
             yield
         finally:
             with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
+                stream.flush()
+            os.dup2(saved, fd)
             os.close(saved)
             tmp.seek(0)
             kept = [ln for ln in tmp.read().splitlines(keepends=True) if not _CHATTER.match(ln)]
             if kept:
-                os.write(2, b"".join(kept))
+                os.write(fd, b"".join(kept))
 
 
 def class_count(interpreter: Any) -> int | None:

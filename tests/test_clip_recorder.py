@@ -8,6 +8,8 @@ pre-roll, the episode, the post-roll.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -246,3 +248,23 @@ def test_camera_gap_holds_the_last_picture(tmp_path: Path) -> None:
     assert abs(len(got) - 6.0 * FPS) <= 2, got  # real time: 0 s .. 6 s
     held = [g for g in got if 18 <= g < 40]
     assert len(held) >= 2.0 * FPS - 1 and len(set(held)) == 1, got  # one picture through the gap
+
+
+def test_codec_probe_prints_nothing_even_when_verbose(tmp_path: Path) -> None:
+    """Asking OpenCV for H.264 first is expected to fail on builds without it; that failure's
+    FFmpeg and OpenCV lines (FFmpeg's on stdout) must not reach the service's journal."""
+    script = (
+        "import logging, pathlib, sys\n"
+        "logging.getLogger('edgedetect').setLevel(logging.INFO)\n"  # verbose: native logs on
+        "from edgedetect.runtime import quiet_opencv\n"
+        "quiet_opencv()\n"
+        "from edgedetect.service.clip_recorder import open_writer\n"
+        "w = open_writer(pathlib.Path(sys.argv[1]) / 'a.mp4', 5.0, (64, 48))\n"
+        "assert w is not None and w.isOpened()\n"
+        "w.release()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == "", (done.stdout, done.stderr)

@@ -14,6 +14,7 @@ by capture time (a gap repeats the previous frame), so a clip plays at the speed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ import numpy as np
 
 from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
+from edgedetect.runtime import opencv_silenced
 from edgedetect.service.config import clip_buffer_frames
 from edgedetect.service.events import utc_stamp
 from edgedetect.service.retention import FolderRetention
@@ -63,7 +65,9 @@ def open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWrite
     """A VideoWriter with the first codec of CODECS that opens (remembered), or None."""
     global _codec
     for cc in (_codec,) if _codec else CODECS:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*cc), fps, size)
+        probing = _codec is None and cc != CODECS[-1]  # its failure is expected on many builds
+        with opencv_silenced() if probing else contextlib.nullcontext():
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*cc), fps, size)
         if writer.isOpened():
             if _codec is None:
                 log.info("clips: codec %s", cc)
