@@ -31,13 +31,15 @@ Gate = Callable[[Frame], bool]
 
 
 class DetectorLike(Protocol):
-    """What the pipeline needs from :class:`edgedetect.detector.Detector`."""
+    """What the pipeline needs from :class:`edgedetect.detector.Detector` (or a
+    :class:`edgedetect.tiling.TiledDetector`). The pipeline hands the model input from
+    `preprocess` to `infer`, and its output to `postprocess`, without looking inside."""
 
     names: Any
 
-    def preprocess(self, bgr: np.ndarray) -> np.ndarray: ...
+    def preprocess(self, bgr: np.ndarray) -> Any: ...
 
-    def infer(self, tensor: np.ndarray) -> Any: ...
+    def infer(self, tensor: Any) -> Any: ...
 
     def postprocess(self, raw: Any, size: tuple[int, int]) -> Detections: ...
 

@@ -21,8 +21,9 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedetect.detections import Detections
 from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
@@ -51,6 +52,15 @@ from edgedetect.service.tracker import PersonTracker, TrackEvent
 from edgedetect.service.zones import DetectionFilter, SceneRules
 from edgedetect.tiling import lores_size
 
+if TYPE_CHECKING:  # imported where used at run time: loading them is the slow part of a start
+    from edgedetect.detector import Detector
+    from edgedetect.frame import Frame
+    from edgedetect.pipeline import Pipeline
+    from edgedetect.service.config import Section
+    from edgedetect.service.preview import Preview
+    from edgedetect.sources import FrameSource
+    from edgedetect.tiling import TiledDetector
+
 log = logging.getLogger("edgedetect.service")
 
 STOP_BUDGET_S = (
@@ -59,7 +69,7 @@ STOP_BUDGET_S = (
 MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
 
 
-def _server_limits(h: Any) -> dict[str, Any]:
+def _server_limits(h: Section) -> dict[str, Any]:
     """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
     return {
         "max_connections": h.max_connections,
@@ -68,7 +78,7 @@ def _server_limits(h: Any) -> dict[str, Any]:
     }
 
 
-def build_detector(m: Any) -> Any:
+def build_detector(m: Section) -> Detector | TiledDetector:
     """The detector a ``[model]`` section asks for (the service and check-config build it alike)."""
     from edgedetect.detector import Detector
     from edgedetect.tiling import with_tiles
@@ -88,7 +98,7 @@ class ReloadPlan:
     """What a reload built before touching the running service; None = keep the running one."""
 
     cfg: Config
-    detector: Any = None
+    detector: Detector | TiledDetector | None = None
     source: ResilientSource | None = None
     outputs: Outputs | None = None
     http: HttpServer | None = None
@@ -124,7 +134,7 @@ class Service:
         config_path: str | None = None,
         overrides: dict[str, Any] | None = None,
         install_signals: bool = True,
-        source_opener: Any = None,
+        source_opener: Callable[[str], FrameSource] | None = None,
     ) -> None:
         self.cfg = cfg
         self.source_opener = source_opener  # tests inject faulty sources; None = open_source
@@ -140,9 +150,9 @@ class Service:
         self.tracker = PersonTracker(
             t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames
         )
-        self.pipeline: Any = None
+        self.pipeline: Pipeline | None = None
         self.source: ResilientSource | None = None
-        self.detector: Any = None
+        self.detector: Detector | TiledDetector | None = None
         self.gate: MotionGate | None = None
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
@@ -166,11 +176,11 @@ class Service:
         self.started = time.monotonic()
 
     @property
-    def preview(self) -> Any:
+    def preview(self) -> Preview | None:
         return self.sink.preview
 
     # ------------------------------------------------------------------ building blocks
-    def _make_detector(self, cfg: Config) -> Any:
+    def _make_detector(self, cfg: Config) -> Detector | TiledDetector:
         det = build_detector(cfg.model)
         log.info(
             "model %s loaded (%s, input %s, tiles %s)",
@@ -181,7 +191,7 @@ class Service:
         )
         return det
 
-    def _make_source(self, cfg: Config, detector: Any) -> ResilientSource:
+    def _make_source(self, cfg: Config, detector: Detector | TiledDetector) -> ResilientSource:
         """Open the source; a bad spec raises, a camera that is absent or busy is retried."""
         from edgedetect.sources import open_source
 
@@ -232,15 +242,15 @@ class Service:
     def _start_pipeline(self) -> None:
         from edgedetect.pipeline import Pipeline
 
-        src = self.source
-        assert src is not None
+        src, detector = self.source, self.detector
+        assert src is not None and detector is not None, "start() opens both first"
         inner = src.inner
         fps = getattr(inner, "fps", None) if inner is not None else None
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
         # The service owns the source (a reload may keep it for a new pipeline): close_source=False.
         self.pipeline = Pipeline(
             src,
-            self.detector,
+            detector,
             sinks=[self.sink],
             gate=self.gate,
             every_frame=not src.live,
@@ -354,7 +364,7 @@ class Service:
         return self.metrics.render()
 
     # ------------------------------------------------------------------ events
-    def emit(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
+    def emit(self, te: TrackEvent, frame: Frame, dets: Detections) -> None:
         """Called in the output thread for each tracker event."""
         self.metrics.events.labels(te.type).inc()
         with self._outputs_lock:
@@ -394,6 +404,7 @@ class Service:
         self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id, self.recent)
         self.sink.recorder = self._make_recorder(cfg)
         self.gate = self._make_gate(cfg)
+        assert self.detector is not None, "start() loads it first"
         self.source = self._make_source(cfg, self.detector)
         if cfg.preview.enabled:
             from edgedetect.service.preview import open_preview
@@ -528,13 +539,13 @@ class Service:
         changed = new.changed(old)
         plan = ReloadPlan(new)
         try:
-            check_output_paths(
-                new, changed
-            )  # only what changed: a full disk must not block a threshold
+            # only what changed: a full disk must not block a threshold
+            check_output_paths(new, changed)
             model_changed = any(new.model[k] != old.model[k] for k in MODEL_KEYS)
             if model_changed:
                 plan.detector = self._make_detector(new)
             detector = plan.detector or self.detector
+            assert detector is not None, "a reload comes after start()"
             size_changed = plan.detector is not None and lores_size(plan.detector) != lores_size(
                 self.detector
             )
@@ -563,6 +574,7 @@ class Service:
     def _commit(self, plan: ReloadPlan) -> None:
         """Swap in `_prepare`'s build, apply in-place settings. Nothing here can fail on input."""
         new, old = plan.cfg, self.cfg
+        assert self.pipeline is not None and self.detector is not None, "after start()"
         if "http" in new.changed(old):
             self._swap_http(plan)
         logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())

@@ -11,17 +11,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgedetect.detections import Detections
+from edgedetect.frame import Frame, Result
 from edgedetect.overlay import box_labels
 from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.tracker import PersonTracker, TrackEvent
 from edgedetect.service.zones import DetectionFilter, SceneRules
+
+if TYPE_CHECKING:
+    from edgedetect.service.preview import Preview
 
 log = logging.getLogger("edgedetect.service")
 
@@ -45,9 +49,9 @@ class ServiceSink:
         metrics: ServiceMetrics,
         tracker: PersonTracker,
         live: LiveView,
-        emit: Callable[[TrackEvent, Any, Detections], None],
+        emit: Callable[[TrackEvent, Frame, Detections], None],
         flush: Callable[[], None],
-        preview: Any = None,
+        preview: Preview | None = None,
     ) -> None:
         self.metrics = metrics
         self.tracker = tracker
@@ -62,7 +66,7 @@ class ServiceSink:
         self.rules = SceneRules()
         self._next_rules: SceneRules | None = None  # handed over by a reload, taken per frame
 
-    def __call__(self, result: Any) -> None:
+    def __call__(self, result: Result) -> None:
         m = self.metrics
         self.last_frame_time = time.monotonic()
         m.frames.inc()
@@ -78,7 +82,7 @@ class ServiceSink:
         self.live.update(frame, dets)
         self._show(frame, dets)
 
-    def _track(self, dets: Detections, frame: Any) -> Detections:
+    def _track(self, dets: Detections, frame: Frame) -> Detections:
         self.metrics.detections.set(len(dets))
         dets = self._filter(dets, frame)
         mask = person_mask(dets)
@@ -98,7 +102,7 @@ class ServiceSink:
             self.emit(replace(te, clip=clip) if clip else te, frame, dets)
         return dets
 
-    def _filter(self, dets: Detections, frame: Any) -> Detections:
+    def _filter(self, dets: Detections, frame: Frame) -> Detections:
         """`[filters]` and `[masks]`, before the tracker: a dropped box never becomes a person."""
         f = self.filter
         if not f.active:
@@ -121,7 +125,7 @@ class ServiceSink:
             self.rules = new
         return self.rules
 
-    def _scene(self, frame: Any) -> list[TrackEvent]:
+    def _scene(self, frame: Frame) -> list[TrackEvent]:
         """Zone and line events of this frame, after the tracker (they need its ids)."""
         rules = self._take_rules()
         if not rules.active:
@@ -146,7 +150,7 @@ class ServiceSink:
         self._count_scene(events, rules)
         return events
 
-    def _record(self, frame: Any, dets: Detections) -> str:
+    def _record(self, frame: Frame, dets: Detections) -> str:
         """Feed the clip recorder after the tracker (it needs the count); the episode's clip."""
         rec = self.recorder
         if rec is None:
@@ -159,7 +163,7 @@ class ServiceSink:
             self.recorder = None
             return ""
 
-    def _show(self, frame: Any, dets: Detections) -> None:
+    def _show(self, frame: Frame, dets: Detections) -> None:
         preview = self.preview
         if preview is None:
             return

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from edgedetect.frame import Frame
 
 import cv2
 import numpy as np
@@ -20,6 +23,14 @@ import numpy as np
 log = logging.getLogger("edgedetect.preview")
 
 OVERLAY_WIDTH = 640  # the overlay is scaled to the preview window; drawing it small is cheaper
+
+
+class Preview(Protocol):
+    """A live preview the service sink draws each frame into: `PicameraPreview`, `OpenCVPreview`."""
+
+    def __call__(self, frame: Frame, xyxy: np.ndarray, labels: list[str]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def _has_desktop() -> bool:
@@ -76,7 +87,7 @@ class PicameraPreview:
             picam2.start()
         log.info("preview: picamera2 %s preview with box overlay", backend.upper())
 
-    def __call__(self, frame: Any, xyxy: np.ndarray, labels: list[str]) -> None:
+    def __call__(self, frame: Frame, xyxy: np.ndarray, labels: list[str]) -> None:
         key = (tuple(np.round(np.asarray(xyxy), 0).ravel()), tuple(labels))
         if key == self._last_key:
             return  # unchanged boxes: keep the overlay the camera already has
@@ -100,7 +111,7 @@ class OpenCVPreview:
         self.backend = "opencv"
         log.info("preview: OpenCV window")
 
-    def __call__(self, frame: Any, xyxy: np.ndarray, labels: list[str]) -> None:
+    def __call__(self, frame: Frame, xyxy: np.ndarray, labels: list[str]) -> None:
         from edgedetect.overlay import draw_status
 
         img = frame.image.copy()
@@ -121,7 +132,7 @@ class OpenCVPreview:
             pass
 
 
-def open_preview(backend: str, source: Any) -> Any | None:
+def open_preview(backend: str, source: Any) -> Preview | None:
     """The best available preview for `source`, or None (reason logged). Never raises."""
     inner = getattr(source, "inner", source)
     picam2 = getattr(inner, "_cam", None) if type(inner).__name__ == "PicameraSource" else None
