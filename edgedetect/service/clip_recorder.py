@@ -10,6 +10,10 @@ reader of the folder never sees half a clip (OpenCV picks the container from the
 hence `.part.mp4` rather than `.mp4.part`). A clip that cannot be written (full disk, folder
 gone) is removed, counted as failed, and the next episode is tried afresh. Frames are placed
 by capture time (a gap repeats the previous frame), so a clip plays at the speed things happened.
+
+`ClipRecorder` holds only the episode logic; what records the frames is a `ClipWriter`: here the
+OpenCV one (ring + encoder thread), or picamera2's hardware H.264 encoder
+(`service/clip_picamera.py`), so both share one implementation of pre/post/max_s.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -77,8 +81,42 @@ def open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWrite
     return None
 
 
+class ClipWriter(Protocol):
+    """What records an episode's frames; `ClipRecorder` decides when, under its lock, on the
+    pipeline's output thread, so no method may wait on disk or an encoder."""
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Memory held for the pre-roll now."""
+        ...
+
+    def feed(self, frame: Any, dets: Detections, force: bool) -> None:
+        """Every frame; `force`: an episode starts or splits on this one."""
+        ...
+
+    def start(self, name: str, ts: float, preroll: bool) -> float:
+        """Open clip `name` at capture time `ts` (with the pre-roll, or none after a split);
+        the capture time the clip starts at."""
+        ...
+
+    def record(self) -> None:
+        """The frame just fed belongs to the open clip."""
+        ...
+
+    def end(self) -> None:
+        """The open clip is complete."""
+        ...
+
+    def close(self, timeout: float) -> None:
+        """Finish what is open and stop (waits at most `timeout` s)."""
+        ...
+
+
+WriterFactory = Callable[["ClipRecorder"], ClipWriter]
+
+
 class ClipRecorder:
-    """Episode logic on the caller's thread, encoding on its own; see the module docstring."""
+    """Episode logic on the caller's thread; a `ClipWriter` records (see the module docstring)."""
 
     def __init__(
         self,
@@ -94,36 +132,30 @@ class ClipRecorder:
         max_files: int,
         on_count: Callable[[str], None] | None = None,
         queue_frames: int | None = None,
+        writer: WriterFactory | None = None,
     ) -> None:
         self.dir = Path(directory)
         self.pre_s, self.post_s, self.max_s = float(pre_s), float(post_s), float(max_s)
         self.fps, self.width, self.annotated = float(fps), int(width), bool(annotated)
-        self._period = 1.0 / self.fps
+        self.max_bytes, self.max_files = int(max_bytes), int(max_files)
         self._on_count = on_count or (lambda kind: None)
-        self._ring: deque[Shot] = deque(maxlen=clip_buffer_frames({"pre_s": pre_s, "fps": fps}))
-        self._ring_bytes = 0
-        self._next_due: float | None = None
-        self._size: tuple[int, int, tuple[int, int]] | None = None  # camera w, h -> clip size
         self._clip: str = ""  # the open episode's file name
-        self._t0 = 0.0  # capture time of the open clip's first frame
-        self._last_ts = 0.0  # ... and of its newest frame (sent or dropped)
+        self._t0 = 0.0  # capture time the open clip starts at
         self._empty_since: float | None = None
         self._lock = threading.Lock()
         self._closed = False
-        if queue_frames is None:  # the whole pre-roll at once, then QUEUE_SLACK_S of frames
-            queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
-        self._slots = threading.Semaphore(queue_frames)
-        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._encoder = _Encoder(
-            self, FolderRetention(self.dir, ".mp4", max_bytes, max_files, leftovers=".*.part.mp4")
-        )
-        self._thread = threading.Thread(target=self._encoder.run, name="clips", daemon=True)
-        self._thread.start()
         self.saved = self.failed = self.dropped = 0
+        make = writer or (lambda rec: OpenCVClipWriter(rec, queue_frames))
+        self._writer: ClipWriter = make(self)
 
     @classmethod
-    def from_config(cls, c: Any, on_count: Callable[[str], None] | None = None) -> ClipRecorder:
-        """From a validated `[clips]` section."""
+    def from_config(
+        cls,
+        c: Any,
+        on_count: Callable[[str], None] | None = None,
+        writer: WriterFactory | None = None,
+    ) -> ClipRecorder:
+        """From a validated `[clips]` section; `writer` None = the OpenCV writer."""
         return cls(
             c.dir,
             pre_s=c.pre_s,
@@ -135,19 +167,25 @@ class ClipRecorder:
             max_bytes=int(c.max_mb * 1e6),
             max_files=c.max_files,
             on_count=on_count,
+            writer=writer,
         )
 
     @property
+    def writer(self) -> ClipWriter:
+        return self._writer
+
+    @property
     def buffer_bytes(self) -> int:
-        """Bytes of image data in the pre-roll ring now."""
-        return self._ring_bytes
+        """Memory held for the pre-roll now (the writer's)."""
+        return self._writer.buffer_bytes
 
     @property
     def clip(self) -> str:
         """The open episode's file name ("" between episodes)."""
         return self._clip
 
-    def _count(self, kind: str) -> None:
+    def count(self, kind: str) -> None:
+        """One more `saved`, `failed` or `dropped` (writers call it, from any thread)."""
         setattr(self, kind, getattr(self, kind) + 1)
         self._on_count(kind)
 
@@ -161,11 +199,9 @@ class ClipRecorder:
             starts = not self._clip and people > 0
             ending = bool(self._clip) and people == 0 and self._empty_since is None
             splits = bool(self._clip) and ts - self._t0 >= self.max_s
-            shot = self._sample(frame, dets, force=starts or splits)
-            if shot is not None:
-                self._keep(shot)
+            self._writer.feed(frame, dets, force=starts or splits)
             if starts:
-                self._start(frame, ts, [s for s in self._ring if s.ts >= ts - self.pre_s])
+                self._start(frame, ts, preroll=True)
                 return self._clip
             if not self._clip:
                 return ""
@@ -177,14 +213,114 @@ class ClipRecorder:
             if splits:
                 self._end()
                 if people > 0:  # a long episode goes on in a new file
-                    self._start(frame, ts, [shot] if shot is not None else [])
+                    self._start(frame, ts, preroll=False)
                     return self._clip
                 return name
-            if shot is not None:
-                self._send(shot)
+            self._writer.record()
             if self._empty_since is not None and ts - self._empty_since >= self.post_s:
                 self._end()
             return name
+
+    def _start(self, frame: Any, ts: float, preroll: bool) -> None:
+        self._clip = f"{utc_stamp(frame.wall_time)}_clip.mp4"
+        self._empty_since = None
+        self._t0 = self._writer.start(self._clip, ts, preroll)
+
+    def _end(self) -> None:
+        self._writer.end()
+        self._clip = ""
+        self._empty_since = None
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Finish the open clip and stop the writer (waits at most `timeout` s; a clip not done
+        by then stays a hidden `.part.mp4` that the next start removes)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._clip:
+                self._end()
+        self._writer.close(timeout)
+
+
+def clip_retention(directory: Path, max_bytes: int, max_files: int) -> FolderRetention:
+    """The clips folder's retention; a crash's hidden `.NAME.part.mp4` files are leftovers."""
+    return FolderRetention(directory, ".mp4", max_bytes, max_files, leftovers=".*.part.mp4")
+
+
+def part_path(directory: Path, name: str) -> Path:
+    """The hidden file a clip is written to (OpenCV and PyAV pick the container from the
+    extension, hence `.part.mp4` rather than `.mp4.part`)."""
+    return directory / f".{name}.part.mp4"
+
+
+def publish(
+    retention: FolderRetention,
+    name: str,
+    why: str,
+    count: Callable[[str], None],
+    check: Callable[[Path], str],
+) -> None:
+    """Finish clip `name`: rename its complete, readable part file into view and apply the
+    retention, or remove it and count it failed (`why` = already known to be broken)."""
+    part = part_path(retention.dir, name)
+    if not why:
+        why = "no frames" if not part.exists() else check(part)
+    final = retention.dir / name
+    if not why:
+        try:
+            os.replace(part, final)
+            retention.add(final, final.stat().st_size)
+        except OSError as e:
+            why = f"cannot rename {part.name} ({e.strerror or e})"
+    if why:
+        try:
+            part.unlink(missing_ok=True)
+        except OSError:
+            pass
+        count("failed")
+        log.error("clips: %s lost: %s; check free space and [clips] dir", name, why)
+        return
+    count("saved")
+    log.info("clips: saved %s", final)
+
+
+class OpenCVClipWriter:
+    """Samples frames to `fps` and `width` into the pre-roll ring and hands an episode's frames
+    to the encoder thread through a bounded queue (full: dropped and counted, never waited for)."""
+
+    def __init__(self, rec: ClipRecorder, queue_frames: int | None = None) -> None:
+        self.rec = rec
+        self.fps, self.max_s = rec.fps, rec.max_s
+        self._period = 1.0 / rec.fps
+        self._ring: deque[Shot] = deque(
+            maxlen=clip_buffer_frames({"pre_s": rec.pre_s, "fps": rec.fps})
+        )
+        self._ring_bytes = 0
+        self._next_due: float | None = None
+        self._size: tuple[int, int, tuple[int, int]] | None = None  # camera w, h -> clip size
+        self._shot: Shot | None = None  # the frame just fed, if it was sampled
+        self._last_ts = 0.0  # capture time of the open clip's newest frame (sent or dropped)
+        if queue_frames is None:  # the whole pre-roll at once, then QUEUE_SLACK_S of frames
+            queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
+        self.slots = threading.Semaphore(queue_frames)
+        self.queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._encoder = _Encoder(self, clip_retention(rec.dir, rec.max_bytes, rec.max_files))
+        self._thread = threading.Thread(target=self._encoder.run, name="clips", daemon=True)
+        self._thread.start()
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of image data in the pre-roll ring now."""
+        return self._ring_bytes
+
+    def count(self, kind: str) -> None:
+        self.rec.count(kind)
+
+    def feed(self, frame: Any, dets: Detections, force: bool) -> None:
+        self._shot = self._sample(frame, dets, force)
+        if self._shot is not None:
+            self._keep(self._shot)
 
     def _sample(self, frame: Any, dets: Detections, force: bool) -> Shot | None:
         """The frame at clip size if it is due at `fps` (or `force`d), else None."""
@@ -197,7 +333,7 @@ class ClipRecorder:
         image = frame.image
         h, w = image.shape[:2]
         if self._size is None or self._size[:2] != (w, h):
-            self._size = (w, h, clip_size(w, h, self.width))
+            self._size = (w, h, clip_size(w, h, self.rec.width))
         cw, ch = self._size[2]
         small = (
             image.copy()
@@ -205,7 +341,7 @@ class ClipRecorder:
             else cv2.resize(image, (cw, ch), interpolation=cv2.INTER_AREA)
         )
         boxes = None
-        if self.annotated and len(dets):
+        if self.rec.annotated and len(dets):
             k = np.array([cw / w, ch / h, cw / w, ch / h], dtype=np.float32)
             boxes = Detections(
                 dets.xyxy * k, dets.score, dets.class_id, dets.names, dets.tracker_id
@@ -219,36 +355,33 @@ class ClipRecorder:
         ring.append(shot)
         self._ring_bytes += shot.image.nbytes
 
-    def _start(self, frame: Any, ts: float, shots: list[Shot]) -> None:
-        self._clip = f"{utc_stamp(frame.wall_time)}_clip.mp4"
-        self._t0 = self._last_ts = shots[0].ts if shots else ts
-        self._empty_since = None
-        self._queue.put(("start", (self._clip, self._t0)))
+    def start(self, name: str, ts: float, preroll: bool) -> float:
+        if preroll:
+            shots = [s for s in self._ring if s.ts >= ts - self.rec.pre_s]
+        else:
+            shots = [self._shot] if self._shot is not None else []
+        t0 = self._last_ts = shots[0].ts if shots else ts
+        self.queue.put(("start", (name, t0)))
         for s in shots:
             self._send(s)
+        return t0
+
+    def record(self) -> None:
+        if self._shot is not None:
+            self._send(self._shot)
 
     def _send(self, shot: Shot) -> None:
         self._last_ts = shot.ts
-        if self._slots.acquire(blocking=False):
-            self._queue.put(("shot", shot))
+        if self.slots.acquire(blocking=False):
+            self.queue.put(("shot", shot))
         else:  # the encoder is behind: never wait on it
-            self._count("dropped")
+            self.count("dropped")
 
-    def _end(self) -> None:
-        self._queue.put(("end", self._last_ts))
-        self._clip = ""
-        self._empty_since = None
+    def end(self) -> None:
+        self.queue.put(("end", self._last_ts))
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Finish the open clip and stop the encoder (waits at most `timeout` s; a clip not done
-        by then stays a hidden `.part.mp4` that the next start removes)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._clip:
-                self._end()
-            self._queue.put(("stop", None))
+    def close(self, timeout: float) -> None:
+        self.queue.put(("stop", None))
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
@@ -257,7 +390,7 @@ class ClipRecorder:
 class _Encoder:
     """The encoder thread's state: one clip at a time, written frame by frame."""
 
-    def __init__(self, rec: ClipRecorder, retention: FolderRetention) -> None:
+    def __init__(self, rec: OpenCVClipWriter, retention: FolderRetention) -> None:
         self.rec = rec
         self.retention = retention
         self.max_frames = math.ceil(rec.max_s * rec.fps) + 1
@@ -273,11 +406,11 @@ class _Encoder:
 
     @property
     def part(self) -> Path:
-        return self.retention.dir / f".{self.name}.part.mp4"
+        return part_path(self.retention.dir, self.name)
 
     def run(self) -> None:
         while True:
-            kind, arg = self.rec._queue.get()
+            kind, arg = self.rec.queue.get()
             try:
                 if kind == "shot":
                     self._write(arg)
@@ -291,7 +424,7 @@ class _Encoder:
                 self.broken = self.broken or f"{type(e).__name__}: {e}"
             finally:
                 if kind == "shot":
-                    self.rec._slots.release()
+                    self.rec.slots.release()
 
     def _open(self, size: tuple[int, int]) -> None:
         try:
@@ -336,29 +469,13 @@ class _Encoder:
             return
         if not self.broken:
             self._hold(last_ts + 1.0 / self.rec.fps)  # frames dropped at the end, too
-        name, part, writer, why = self.name, self.part, self.writer, self.broken
+        name, writer, why = self.name, self.writer, self.broken
         self._reset("", 0.0)
         if writer is not None:
             writer.release()
-        if not why:
-            why = "no frames" if writer is None else unreadable(part)
-        final = self.retention.dir / name
-        if not why:
-            try:
-                os.replace(part, final)
-                self.retention.add(final, final.stat().st_size)
-            except OSError as e:
-                why = f"cannot rename {part.name} ({e.strerror or e})"
-        if why:
-            try:
-                part.unlink(missing_ok=True)
-            except OSError:
-                pass
-            self.rec._count("failed")
-            log.error("clips: %s lost: %s; check free space and [clips] dir", name, why)
-            return
-        self.rec._count("saved")
-        log.info("clips: saved %s", final)
+        if not why and writer is None:
+            why = "no frames"
+        publish(self.retention, name, why, self.rec.count, unreadable)
 
 
 def unreadable(path: Path) -> str:
