@@ -341,6 +341,12 @@ class PicameraSource(FrameSource):
                 f"picam: cannot start the camera ({exc}); is it in use?"
             ) from None
 
+    @property
+    def camera(self) -> Any:
+        """The running Picamera2 object: the hardware clip encoder (`service/clip_picamera.py`)
+        is started on it."""
+        return self._cam
+
     def _configure(self) -> None:
         cam = self._cam
         main = {"size": tuple(self._size), "format": "RGB888"}  # RGB888 is BGR in memory

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from edgedetect.detections import Detections
 from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
 from edgedetect.resilient import ResilientSource
+from edgedetect.service.clip_picamera import choose_writer
 from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.config import (
     Config,
@@ -103,7 +104,8 @@ class ReloadPlan:
     outputs: Outputs | None = None
     http: HttpServer | None = None
     http_app: HttpApp | None = None  # same address: the running server serves this app instead
-    recorder: ClipRecorder | None = None  # [clips] changed: the new recorder (None: clips off)
+    recorder: ClipRecorder | None = None  # the new recorder (None: clips off)
+    new_recorder: bool = False  # [clips] or the source changed: swap in `recorder`
 
     def discard(self) -> None:
         """Undo the build after a failure: close what was made, leave the running service alone."""
@@ -233,11 +235,15 @@ class Service:
             return None
         return MotionGate(mo.pixel_delta, mo.min_area, mo.max_interval_s, mo.hold_s, mo.width)
 
-    def _make_recorder(self, cfg: Config) -> ClipRecorder | None:
-        """The `[clips]` recorder (None when off); its counts go to the clip metrics."""
+    def _make_recorder(self, cfg: Config, src: ResilientSource | None) -> ClipRecorder | None:
+        """The `[clips]` recorder for source `src` (None when off); its counts go to the clip
+        metrics. An unannotated Pi camera records with picamera2's hardware encoder, bound to
+        `src` (so a new source needs a new recorder); anything else with OpenCV."""
         if not cfg.clips.enabled:
             return None
-        return ClipRecorder.from_config(cfg.clips, on_count=self.metrics.clip)
+        writer, why = choose_writer(cfg.clips.annotated, src)
+        log.info("clips: %s (%s)", "hardware H.264" if writer else "OpenCV software encoding", why)
+        return ClipRecorder.from_config(cfg.clips, on_count=self.metrics.clip, writer=writer)
 
     def _start_pipeline(self) -> None:
         from edgedetect.pipeline import Pipeline
@@ -402,10 +408,10 @@ class Service:
 
     def _start_parts(self, cfg: Config) -> None:
         self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id, self.recent)
-        self.sink.recorder = self._make_recorder(cfg)
         self.gate = self._make_gate(cfg)
         assert self.detector is not None, "start() loads it first"
         self.source = self._make_source(cfg, self.detector)
+        self.sink.recorder = self._make_recorder(cfg, self.source)  # it may need the camera
         if cfg.preview.enabled:
             from edgedetect.service.preview import open_preview
 
@@ -557,8 +563,9 @@ class Service:
                 plan.source = self._make_source(new, detector)
             if changed & set(OUTPUT_SECTIONS):
                 plan.outputs = Outputs.from_config(new, self.metrics, self.run_id, self.recent)
-            if "clips" in changed:
-                plan.recorder = self._make_recorder(new)
+            if "clips" in changed or plan.source is not None:
+                plan.recorder = self._make_recorder(new, plan.source or self.source)
+                plan.new_recorder = True
             if "http" in changed:
                 old_addr = parse_listen(old.http.listen) if old.http.enabled else None
                 new_addr = parse_listen(new.http.listen) if new.http.enabled else None
@@ -624,7 +631,7 @@ class Service:
             plan.outputs = None
             if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
                 stale_outputs.close(farewell=not new.mqtt.enabled)
-        if "clips" in new.changed(old):  # the old one finishes its clip; the new starts empty
+        if plan.new_recorder:  # the old one finishes its clip; the new starts empty
             stale_recorder, self.sink.recorder = self.sink.recorder, plan.recorder
             plan.recorder = None
             if stale_recorder is not None:
@@ -666,12 +673,12 @@ class Service:
         log.info("stopping")
         if self.pipeline is not None:
             self.pipeline.stop(min(1.5, STOP_BUDGET_S))
-        if self.source is not None:
-            self.source.close()
         recorder, clip = self.sink.recorder, ""
         if recorder is not None:  # the open episode's clip ends here; the last events name it
-            clip = recorder.clip
+            clip = recorder.clip  # (before the source: a hardware encoder runs on the camera)
             recorder.close(max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2)))
+        if self.source is not None:
+            self.source.close()
         frame = self.live.frame
         # zone_left for persons still in a zone first, then their person_left
         for te in self.sink.close_scene() + self.tracker.close_all(time.monotonic()):
