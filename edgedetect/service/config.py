@@ -796,19 +796,14 @@ def check_output_paths(
                 f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
                 '(or "" to turn the file off)'
             )
-    if cfg.snapshots.enabled and "snapshots" in sections:
-        d = Path(cfg.snapshots.dir)
+    for name in ("snapshots", "clips"):  # folders of saved files
+        folder = cfg[name]
+        if not (folder.enabled and name in sections):
+            continue
+        d = Path(folder.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
         if problem:
             raise ConfigError(
-                f"{where}: [snapshots] dir = {cfg.snapshots.dir!r}: {problem}; pick a writable "
-                "folder (or enabled = false)"
-            )
-    if cfg.clips.enabled and "clips" in sections:
-        d = Path(cfg.clips.dir)
-        problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
-        if problem:
-            raise ConfigError(
-                f"{where}: [clips] dir = {cfg.clips.dir!r}: {problem}; pick a writable "
+                f"{where}: [{name}] dir = {folder.dir!r}: {problem}; pick a writable "
                 "folder (or enabled = false)"
             )
