@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         required=True,
         action="append",
-        help="; ".join(KINDS.values())
-        + "; repeat to evaluate on the union of several sets (each SPEC[#split=FILE])",
+        help="; ".join(KINDS.values()) + "; repeat to evaluate on the union of several sets "
+        "(each SPEC[#split=FILE][#ignore=FILE])",
     )
     p.add_argument(
         "--split-file", type=Path, help="image names, one per line, to evaluate a subset"
@@ -192,9 +192,13 @@ def run_evaluation(
 
 
 def load_union(specs: str | list[str], split: Path | None) -> Dataset:
-    """One spec (with ``split``), or the union of several ``SPEC[#split=FILE]`` as one dataset."""
+    """One spec (with ``split``), or the union of several ``SPEC[#split=FILE]`` as one dataset.
+
+    ``#ignore=FILE`` adds ignore regions: detections on them count neither as TP nor as FP.
+    """
     if isinstance(specs, str) or len(specs) == 1:
-        return load_dataset(specs if isinstance(specs, str) else specs[0], split)
+        src = DataSource.parse(specs if isinstance(specs, str) else specs[0])
+        return load_dataset(src.spec, src.split_file or split, src.ignore_file)
     if split is not None:
         raise DatasetError(
             "--split-file goes with one --dataset; give each its own SPEC#split=FILE"

@@ -19,6 +19,7 @@ import math
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
@@ -356,7 +357,7 @@ def training_sources(
     if datasets:
         sources = [DataSource.parse(d) for d in datasets]
         return [
-            s if s.split_file else DataSource(s.spec, split_file, s.weight).checked("--split-file")
+            s if s.split_file else replace(s, split_file=split_file).checked("--split-file")
             for s in sources
         ]
     if split_file:  # the default dataset with another split
@@ -390,9 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--dataset",
         action="append",
-        metavar="SPEC[#split=FILE][#weight=W]",
+        metavar="SPEC[#split=FILE][#weight=W][#ignore=FILE]",
         help="a dataset of the training mix (repeat to mix; host_tools.datasets spec, e.g. "
-        "yolo:../shared/data/capston2/train#weight=3); default: the config's [data] sources, "
+        "yolo:../shared/data/capston2/train#weight=3; #ignore= adds ignore regions from "
+        "host_tools.ignore_regions); default: the config's [data] sources, "
         "else the Penn-Fudan train split",
     )
     p.add_argument(

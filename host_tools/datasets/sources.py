@@ -19,22 +19,27 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class DataSource:
-    """One dataset of a training mix: its ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None
-    and sampling ``weight``."""
+    """One dataset of a training mix: its ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None,
+    sampling ``weight`` and ``ignore_file`` of extra ignore regions (``host_tools.ignore_regions``)
+    or None."""
 
     spec: str
     split_file: str | None = None
     weight: float = 1.0
+    ignore_file: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> DataSource:
-        """``SPEC[#split=FILE][#weight=W]``, the CLI form (``#`` never occurs in a spec of ours)."""
+        """``SPEC[#split=FILE][#weight=W][#ignore=FILE]``, the CLI form (``#`` never occurs in a
+        spec of ours)."""
         spec, *options = text.split("#")
-        split, weight = None, 1.0
+        split, weight, ignore = None, 1.0, None
         for opt in options:
             key, sep, value = opt.partition("=")
             if key == "split" and sep:
                 split = value or None
+            elif key == "ignore" and sep:
+                ignore = value or None
             elif key == "weight" and sep:
                 try:
                     weight = float(value)
@@ -44,19 +49,26 @@ class DataSource:
                     ) from None
             else:
                 raise ConfigError(
-                    f"--dataset {text!r}: unknown option {opt!r}; use SPEC[#split=FILE][#weight=W]"
+                    f"--dataset {text!r}: unknown option {opt!r}; "
+                    "use SPEC[#split=FILE][#weight=W][#ignore=FILE]"
                 )
-        return cls(spec, split, weight).checked(f"--dataset {text!r}")
+        return cls(spec, split, weight, ignore).checked(f"--dataset {text!r}")
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> DataSource:
-        unknown = set(data) - {"spec", "split_file", "weight"}
-        if unknown or "spec" not in data:
+        """A config's ``{spec, split_file, weight, ignore_file}``; ``spec`` may carry ``#``
+        options as on the command line."""
+        keys = {"spec", "split_file", "weight", "ignore_file"}
+        if set(data) - keys or "spec" not in data:
             raise ConfigError(
-                f"{where}: a data source has keys spec, split_file, weight (got {sorted(data)})"
+                f"{where}: a data source has keys {', '.join(sorted(keys))} (got {sorted(data)})"
             )
+        inline = cls.parse(str(data["spec"]))
         return cls(
-            str(data["spec"]), data.get("split_file"), float(data.get("weight", 1.0))
+            inline.spec,
+            data.get("split_file", inline.split_file),
+            float(data.get("weight", inline.weight)),
+            data.get("ignore_file", inline.ignore_file),
         ).checked(where)
 
     def checked(self, where: str) -> DataSource:
@@ -74,7 +86,12 @@ class DataSource:
         kind, sep, rest = self.spec.partition(":")
         parts = [_rooted(p) for p in rest.split(".json:")] if kind == "coco" else [_rooted(rest)]
         spec = f"{kind}{sep}{'.json:'.join(parts)}"
-        return DataSource(spec, _rooted(self.split_file) if self.split_file else None, self.weight)
+        return DataSource(
+            spec,
+            _rooted(self.split_file) if self.split_file else None,
+            self.weight,
+            _rooted(self.ignore_file) if self.ignore_file else None,
+        )
 
 
 def _rooted(path: str) -> str:
@@ -83,11 +100,12 @@ def _rooted(path: str) -> str:
 
 
 def load_sources(sources: list[DataSource], name: str) -> Dataset:
-    """The samples of every source (split files applied, test splits refused) as one dataset."""
+    """The samples of every source (split and ignore files applied, test splits refused) as one
+    dataset."""
     samples = []
     for src in sources:
         src.checked(name)
-        samples += load_dataset(src.spec, src.split_file).samples
+        samples += load_dataset(src.spec, src.split_file, src.ignore_file).samples
     if not samples:
         raise DatasetError(f"{name} ({', '.join(s.spec for s in sources)}) has no images")
     return Dataset(spec=" + ".join(s.spec for s in sources), kind=name, samples=samples)

@@ -71,8 +71,14 @@ def select_split(samples: list[Sample], names: list[str], split_path: Path) -> l
     return chosen
 
 
-def load_dataset(spec: str, split_file: str | Path | None = None) -> Dataset:
-    """Read a dataset spec (and optional split file) into a :class:`Dataset`."""
+def load_dataset(
+    spec: str, split_file: str | Path | None = None, ignore_file: str | Path | None = None
+) -> Dataset:
+    """Read a dataset spec (and optional split file) into a :class:`Dataset`.
+
+    ``ignore_file`` adds ignore regions (:mod:`host_tools.datasets.ignore`) before the split is
+    applied, so one file made over the whole dataset serves every split of it.
+    """
     kind, paths = parse_spec(spec)
     if kind == "inria":
         from host_tools.datasets.pascal import read_pascal_dataset
@@ -94,6 +100,10 @@ def load_dataset(spec: str, split_file: str | Path | None = None) -> Dataset:
         from host_tools.datasets.yolo import read_yolo_dataset
 
         samples = read_yolo_dataset(paths[0])
+    if ignore_file is not None:
+        from host_tools.datasets.ignore import add_ignore_regions, dataset_root
+
+        samples = add_ignore_regions(samples, dataset_root(kind, paths), Path(ignore_file))
     if split_file is not None:
         split_path = Path(split_file)
         samples = select_split(samples, read_split_file(split_path), split_path)

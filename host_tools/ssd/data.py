@@ -29,11 +29,16 @@ from host_tools.ssd.targets import build_targets
 
 
 class TrainImages:
-    """Decoded images (RGB uint8), normalised person boxes and each image's sampling probability."""
+    """Decoded images (RGB uint8), normalised person boxes and each image's sampling probability.
+
+    ``ignore_boxes`` are the ignore regions (COCO crowd, VOC difficult, ``#ignore=`` files), kept
+    apart so that anchors on them are left out of the loss instead of taught as background.
+    """
 
     def __init__(self, samples, min_box_px: float = 2.0):
         self.images: list[np.ndarray] = []
         self.boxes: list[np.ndarray] = []
+        self.ignore_boxes: list[np.ndarray] = []
         self.names: list[str] = []
         self.source: list[int] = []
         self.source_weights: list[float] = [1.0]
@@ -46,12 +51,12 @@ class TrainImages:
                 if s.ignore is not None
                 else np.zeros(len(b), bool)
             )
-            b = b[~ign] if len(ign) == len(b) else b
-            b = b[((b[:, 2] - b[:, 0]) >= min_box_px) & ((b[:, 3] - b[:, 1]) >= min_box_px)]
-            # x1, y1, x2, y2 pixels (as in host_tools.datasets and the evaluator) -> normalised
-            norm = np.stack([b[:, 1] / h, b[:, 0] / w, b[:, 3] / h, b[:, 2] / w], axis=1)
+            if len(ign) != len(b):
+                ign = np.zeros(len(b), bool)
+            big = ((b[:, 2] - b[:, 0]) >= min_box_px) & ((b[:, 3] - b[:, 1]) >= min_box_px)
             self.images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            self.boxes.append(np.clip(norm, 0, 1).astype(np.float32))
+            self.boxes.append(_normalised(b[~ign & big], w, h))
+            self.ignore_boxes.append(_normalised(b[ign & big], w, h))
             self.names.append(Path(s.image_path).name)
             self.source.append(0)
 
@@ -66,6 +71,7 @@ class TrainImages:
         for i, (part, _) in enumerate(parts):
             out.images += part.images
             out.boxes += part.boxes
+            out.ignore_boxes += part.ignore_boxes
             out.names += part.names
             out.source += [i] * len(part)
         return out
@@ -79,13 +85,23 @@ class TrainImages:
         return p / p.sum()
 
 
+def _normalised(b: np.ndarray, w: int, h: int) -> np.ndarray:
+    """x1, y1, x2, y2 pixels (as in host_tools.datasets and the evaluator) -> normalised
+    ymin, xmin, ymax, xmax clipped to the image."""
+    norm = np.stack([b[:, 1] / h, b[:, 0] / w, b[:, 3] / h, b[:, 2] / w], axis=1)
+    return np.clip(norm, 0, 1).astype(np.float32)
+
+
 def load_train_images(
-    dataset_spec: str, split_file: str | Path | None, limit: int | None = None
+    dataset_spec: str,
+    split_file: str | Path | None,
+    limit: int | None = None,
+    ignore_file: str | Path | None = None,
 ) -> TrainImages:
     """Load one dataset spec (``host_tools.datasets``); with ``limit``, only its first samples."""
     from host_tools.datasets import load_dataset
 
-    ds = load_dataset(dataset_spec, split_file)
+    ds = load_dataset(dataset_spec, split_file, ignore_file)
     return TrainImages(ds.samples[:limit] if limit else ds.samples)
 
 
@@ -93,13 +109,14 @@ def load_train_mix(sources: list[DataSource], limit: int | None = None) -> Train
     """Read every source of a mix; ``limit`` caps the images taken from each source."""
     parts = []
     for src in sources:
-        part = load_train_images(src.spec, src.split_file, limit)
+        part = load_train_images(src.spec, src.split_file, limit, src.ignore_file)
         if len(part) == 0:
             raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
         parts.append((part, src.weight))
         print(
             f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
-            + (f" (split {src.split_file})" if src.split_file else ""),
+            + (f" (split {src.split_file})" if src.split_file else "")
+            + (f" (ignore {src.ignore_file})" if src.ignore_file else ""),
             flush=True,
         )
     return TrainImages.mix(parts)
@@ -125,9 +142,14 @@ class ExampleMaker:
         step, slot = divmod(int(k), bs)
         i = np.random.default_rng([self.seed, step]).choice(len(self.p), size=bs, p=self.p)[slot]
         rng = np.random.default_rng([self.seed, step, slot])
-        img, boxes = self.data.images[i], self.data.boxes[i]
+        img, boxes, ignore = self.data.images[i], self.data.boxes[i], self.data.ignore_boxes[i]
         if self.augment_images:
-            img, boxes, _ = augment(img, boxes, self.cfg.augment, rng)
+            # Ignore regions ride along as extra boxes (after the people, so the random draws of
+            # an image without any are unchanged) and are split off again by the keep mask.
+            n = len(boxes)
+            img, both, keep = augment(img, np.concatenate([boxes, ignore]), self.cfg.augment, rng)
+            n_kept = int(keep[:n].sum())
+            boxes, ignore = both[:n_kept], both[n_kept:]
         big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
         boxes = boxes[big]
         x = (
@@ -142,6 +164,7 @@ class ExampleMaker:
             self.cfg.train.matched_iou,
             self.cfg.train.unmatched_iou,
             self.cfg.model.box_scales,
+            ignore,
         )
         return x, loc.astype(np.float32), cls.astype(np.int32)
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from edgedetect.boxes import DEFAULT_SCALES, box_iou, encode_center_size
+from host_tools.metrics import overlap_matrix
+
+# An anchor with at least this share of its area inside an ignore region is left out of the loss.
+IGNORE_OVERLAP = 0.5
 
 
 def match(
@@ -47,17 +51,25 @@ def build_targets(
     matched_iou: float = 0.5,
     unmatched_iou: float = 0.5,
     scales=DEFAULT_SCALES,
+    ignore_boxes: np.ndarray | None = None,
+    ignore_overlap: float = IGNORE_OVERLAP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Targets for one image.
 
     Returns ``loc`` (N, 4) encoded boxes (zeros where not positive) and ``cls`` (N,) int32 with
-    0 = background, k = class k-1 + 1, -1 = ignore.
+    0 = background, k = class k-1 + 1, -1 = ignore. A non-positive anchor lying mostly inside one
+    of ``ignore_boxes`` (intersection over the anchor's area >= ``ignore_overlap``, as crowd
+    regions are scored) is ignored too: it may show an unlabelled person, so it is no negative.
     """
     m = match(anchors, gt_boxes, matched_iou, unmatched_iou)
     cls = np.zeros(len(anchors), np.int32)
     loc = np.zeros((len(anchors), 4), np.float32)
     pos = m >= 0
     cls[m == -2] = -1
+    if ignore_boxes is not None and len(ignore_boxes):
+        ign = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
+        inside = overlap_matrix(anchors, ign, np.ones(len(ign), bool)).max(axis=1)
+        cls[~pos & (inside >= ignore_overlap)] = -1
     if pos.any():
         cls[pos] = np.asarray(gt_classes, np.int32)[m[pos]] + 1
         loc[pos] = encode_center_size(gt_boxes[m[pos]], anchors_cs[pos], scales)
