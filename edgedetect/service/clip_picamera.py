@@ -17,7 +17,7 @@ the camera's size and rate: `[clips] fps` and `width` do not apply.
 A reopened camera (a `ResilientSource` reconnect) is a new Picamera2 object: the first frame from
 it moves the encoder there. A clip open at that moment is finished with what it holds, and the
 rest of that episode is not recorded; the next episode records normally. A reload that replaces
-the source builds a new recorder (service/daemon.py).
+the source builds a new recorder (service/reload.py).
 
 picamera2 is imported lazily (it exists only on a Pi). This module is unit-tested against a fake
 picamera2 package (tests/test_clip_picamera.py), which checks our calls, not the hardware: it

@@ -434,6 +434,15 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, port
 
 
+def server_limits(h: Section) -> dict[str, Any]:
+    """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
+    return {
+        "max_connections": h.max_connections,
+        "max_connections_per_client": h.max_connections_per_client,
+        "send_timeout_s": h.send_timeout_s,
+    }
+
+
 def defaults() -> dict[str, dict[str, Any]]:
     return {
         s: {k: copy.deepcopy(key.default) for k, key in keys.items()} for s, keys in SCHEMA.items()

@@ -5,12 +5,13 @@ worker per network output, paho's network loop, the HTTP server's pool, and the 
 which only handles signals, health, the watchdog, STATUS and reloads. Everything per-frame
 happens in the pipeline's output thread through `ServiceSink` (frame_sink.py); events go to the
 `Outputs` set (outputset.py); /snapshot.jpg and /stream.mjpg read the `LiveView` (liveview.py).
+What the service reports (/healthz, /api/status, /metrics, systemd's STATUS) is in status.py.
 
-A reload is a transaction: everything new is built first (detector, source, outputs, HTTP
-listener) while the old keeps running; only then are the changed parts swapped in. A reload
-that fails anywhere leaves the running service untouched, is logged on one line, counted in
-`edgedetect_reload_failures_total` and shown in /healthz. The process ends only on
-SIGTERM/SIGINT (0), at the end of a finite source (0), or on a fault it cannot survive (1).
+A reload is a transaction (reload.py): everything new is built first (detector, source, outputs,
+clip recorder, HTTP listener) while the old keeps running; only then are the changed parts
+swapped in. A reload that fails anywhere leaves the running service untouched, is logged on one
+line, counted in `edgedetect_reload_failures_total` and shown in /healthz. The process ends only
+on SIGTERM/SIGINT (0), at the end of a finite source (0), or on a fault it cannot survive (1).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.detections import Detections
-from edgedetect.errors import ConfigError, EdgeDetectError, SourceLost
+from edgedetect.errors import ConfigError, SourceLost
 from edgedetect.resilient import ResilientSource
+from edgedetect.service import reload, status
 from edgedetect.service.clip_picamera import choose_writer
 from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.config import (
@@ -38,15 +40,15 @@ from edgedetect.service.config import (
     load_config,
     parse_listen,
     redact,
+    server_limits,
 )
 from edgedetect.service.events import make_event
 from edgedetect.service.frame_sink import ServiceSink
-from edgedetect.service.http import HttpApp, HttpServer
+from edgedetect.service.http import HttpApp, HttpServer, stop_server
 from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.motion import MotionGate
 from edgedetect.service.notify import Notifier, watchdog_interval_s
-from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs
 from edgedetect.service.recent import RecentEvents
 from edgedetect.service.tracker import PersonTracker, TrackEvent
@@ -67,16 +69,6 @@ log = logging.getLogger("edgedetect.service")
 STOP_BUDGET_S = (
     2.5  # SIGTERM to exit: well inside the unit's TimeoutStopSec, so systemd never kills it
 )
-MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
-
-
-def _server_limits(h: Section) -> dict[str, Any]:
-    """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
-    return {
-        "max_connections": h.max_connections,
-        "max_connections_per_client": h.max_connections_per_client,
-        "send_timeout_s": h.send_timeout_s,
-    }
 
 
 def build_detector(m: Section) -> Detector | TiledDetector:
@@ -92,39 +84,6 @@ def build_detector(m: Section) -> Detector | TiledDetector:
         num_threads=m.threads,
     )
     return with_tiles(det, m.tiles)
-
-
-@dataclass
-class ReloadPlan:
-    """What a reload built before touching the running service; None = keep the running one."""
-
-    cfg: Config
-    detector: Detector | TiledDetector | None = None
-    source: ResilientSource | None = None
-    outputs: Outputs | None = None
-    http: HttpServer | None = None
-    http_app: HttpApp | None = None  # same address: the running server serves this app instead
-    recorder: ClipRecorder | None = None  # the new recorder (None: clips off)
-    new_recorder: bool = False  # [clips] or the source changed: swap in `recorder`
-
-    def discard(self) -> None:
-        """Undo the build after a failure: close what was made, leave the running service alone."""
-        if self.source is not None:
-            self.source.close()
-        if self.outputs is not None:
-            self.outputs.close(0.1, farewell=False)  # never used: the running outputs stay
-        if self.http is not None:
-            _stop_server(self.http)
-        if self.recorder is not None:
-            self.recorder.close(0.1)  # never fed a frame: nothing to finish
-
-
-def _stop_server(server: HttpServer) -> None:
-    """Stop a server that may never have been started (its socket is closed either way)."""
-    try:
-        server.stop()
-    except RuntimeError:  # a server that joins a thread it never started
-        pass
 
 
 class Service:
@@ -170,7 +129,7 @@ class Service:
         )
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._stalled = False
+        self._stall_log = status.StallLog()
         self.exit_code = 0
         self.reloads = 0
         self.reload_failures = 0
@@ -290,84 +249,33 @@ class Service:
         host, port = parse_listen(h.listen)
         app = self._http_app(cfg)
         try:
-            return HttpServer(app, host, port, h.threads, **_server_limits(h))
+            return HttpServer(app, host, port, h.threads, **server_limits(h))
         except OSError as e:
             raise ConfigError(
                 f"{cfg.where}: [http] listen = {h.listen!r}: cannot listen "
                 f"({e.strerror or e}); pick a free port or another address"
             ) from None
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ reporting (status.py)
     def health(self) -> tuple[bool, dict[str, Any]]:
-        now = time.monotonic()
-        last = self.sink.last_frame_time
-        age = None if last is None else now - last
-        stall = self.cfg.service.stall_timeout_s
-        loaded = self.detector is not None
-        running = self.pipeline is not None and self.pipeline.running
-        ok = loaded and running and age is not None and age < stall
-        stats = self.pipeline_stats()
-        src = self.source
-        info = {
-            "status": "ok" if ok else "unhealthy",
-            "model_loaded": loaded,
-            "pipeline": stats.get("state", "not started"),
-            "source": redact(self.cfg.source.spec),
-            "source_connected": bool(src and src.connected),
-            "source_error": redact(src.last_error) if src and src.last_error else None,
-            "last_frame_age_s": None if age is None else round(age, 3),
-            "stall_timeout_s": stall,
-            "fps": (stats.get("fps") or {}).get("output", 0.0),
-            "persons": self.tracker.count,
-            "zones": self.sink.rules.counts(),  # persons per [zones.NAME] now
-            "lines": self.sink.rules.line_counts(),  # crossings per [lines.NAME] and direction
-            "uptime_s": round(now - self.started, 1),
-            "run_id": self.run_id,
-            "reloads": self.reloads,
-            "reload_failures": self.reload_failures,
-            "last_reload_error": self.last_reload_error or None,
-        }
-        return ok, info
+        """(ok, the /healthz body); also asked by the main loop, /metrics and /api/status."""
+        return status.health(self)
 
     def web_status(self) -> dict[str, Any]:
-        """/api/status for the page: the health info plus timings, drops and what is configured;
-        the model as a file name only and the source redacted (as in /healthz)."""
-        _, info = self.health()
-        stats = self.pipeline_stats()
-        cfg = self.cfg
-        inference = (stats.get("timings_ms") or {}).get("inference") or {}
-        model = getattr(self.detector, "model_path", None) or cfg.model.path
-        info.setdefault("zones", {})
-        info.setdefault("lines", {})
-        info.update(
-            inference_ms=inference.get("mean"),
-            dropped_frames=sum((stats.get("dropped") or {}).values()),
-            model=os.path.basename(str(model)) if model else "",
-            threshold=cfg.model.threshold,
-            snapshots=bool(cfg.snapshots.enabled),
-            clips=bool(cfg.clips.enabled),
-        )
-        return info
+        """/api/status for the page."""
+        return status.web_status(self)
 
     def web_folders(self) -> dict[str, str | None]:
-        """The folders /snapshots/NAME and /clips/NAME read: the current config's, so a reload
-        that moves them needs no new HTTP app."""
-        cfg = self.cfg
-        return {
-            "snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
-            "clips": cfg.clips.dir if cfg.clips.enabled else None,
-        }
+        """Where /snapshots/NAME and /clips/NAME are read, asked per request."""
+        return status.web_folders(self.cfg)
+
+    def render_metrics(self) -> bytes:
+        """/metrics."""
+        return status.render_metrics(self)
 
     def pipeline_stats(self) -> dict[str, Any]:
         """`pipeline.stats()` ({} before the pipeline exists); safe from the HTTP threads."""
         return self.pipeline.stats() if self.pipeline is not None else {}
-
-    def render_metrics(self) -> bytes:
-        ok, info = self.health()
-        self.metrics.healthy.set(1 if ok else 0)
-        age = info["last_frame_age_s"]
-        self.metrics.last_frame_age.set(age if age is not None else -1)
-        return self.metrics.render()
 
     # ------------------------------------------------------------------ events
     def emit(self, te: TrackEvent, frame: Frame, dets: Detections) -> None:
@@ -458,212 +366,44 @@ class Service:
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
-            p = self.pipeline
-            if p is not None and not p.running:
-                if p.error is not None:
-                    log.error("pipeline failed: %s", redact(str(p.error)))
-                    self.exit_code = 1
-                elif getattr(p, "source_state", "") == "ended":
-                    log.info("source ended; stopping")
-                else:
-                    log.error("pipeline stopped without an error or the end of its source; exiting")
-                    self.exit_code = 1
+            if self._pipeline_ended():
                 break
             ok, info = self.health()
             self.metrics.healthy.set(1 if ok else 0)
-            self._log_stall(ok, info)
-            # Watchdog: only while frames flow, or while the source is actively reconnecting (a
-            # camera unplugged is retried in-process; a read stuck forever stops the pings).
-            src = self.source
-            window = info["stall_timeout_s"] + (
-                src.reconnect_max_s if src else 0.0
-            )  # longest backoff
-            retrying = bool(src and not src.connected and now - src.last_attempt < window)
-            if wd and (ok or retrying) and now - last_ping >= wd:
+            self._stall_log.update(ok, info)
+            if wd and (ok or self._retrying(now, info)) and now - last_ping >= wd:
                 self.notifier.watchdog()
                 last_ping = now
             if now - last_status >= 2.0:
-                self.notifier.status(self.status_text(info))
+                self.notifier.status(status.status_text(info))
                 last_status = now
         return self.shutdown()
 
-    def _log_stall(self, ok: bool, info: dict[str, Any]) -> None:
-        age = info["last_frame_age_s"]
-        if not ok and not self._stalled and age is not None and age >= info["stall_timeout_s"]:
-            self._stalled = True
-            log.error(
-                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; "
-                "/healthz is 503",
-                age,
-                info["stall_timeout_s"],
-            )
-        elif ok and self._stalled:
-            self._stalled = False
-            log.info("frames flowing again")
-
-    def status_text(self, info: dict[str, Any]) -> str:
-        state = (
-            "ok"
-            if info["status"] == "ok"
-            else ("reconnecting" if not info["source_connected"] else "stalled")
-        )
-        return f"{info['fps']:.1f} fps, {info['persons']} person(s), source {state}"
-
-    # ------------------------------------------------------------------ reload
-    def reload(self) -> None:
-        """SIGHUP: build what the new config changes, then swap it in; on failure keep the old."""
-        self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.monotonic() * 1e6))
-        try:
-            plan: ReloadPlan | None = None
-            try:
-                new = apply_overrides(load_config(self.config_path), self.overrides)
-                plan = self._prepare(new)
-                self._commit(plan)
-            except Exception as e:  # noqa: BLE001 - whatever it was, the running service stays
-                if plan is not None:
-                    plan.discard()
-                self._reload_failed(e)
-                return
-            self.reloads += 1
-            self.metrics.reloads.inc()
-            self.last_reload_error = ""
-            log.info("reloaded %s (threshold %.2f)", self.config_path, self.cfg.model.threshold)
-        finally:
-            self.notifier.notify(READY=1, STATUS="reloaded")
-
-    def _reload_failed(self, e: BaseException) -> None:
-        why = str(e) if isinstance(e, EdgeDetectError) else f"{type(e).__name__}: {e}"
-        self.reload_failures += 1
-        self.last_reload_error = redact(why)
-        self.metrics.reload_failures.inc()
-        self.metrics.error("config")
-        log.error("reload failed, keeping the running configuration: %s", self.last_reload_error)
-
-    def _prepare(self, new: Config) -> ReloadPlan:
-        """Build every part the new config changes; nothing running is touched yet."""
-        old = self.cfg
-        changed = new.changed(old)
-        plan = ReloadPlan(new)
-        try:
-            # only what changed: a full disk must not block a threshold
-            check_output_paths(new, changed)
-            model_changed = any(new.model[k] != old.model[k] for k in MODEL_KEYS)
-            if model_changed:
-                plan.detector = self._make_detector(new)
-            detector = plan.detector or self.detector
-            assert detector is not None, "a reload comes after start()"
-            size_changed = plan.detector is not None and lores_size(plan.detector) != lores_size(
-                self.detector
-            )
-            if (
-                new.source.spec != old.source.spec
-                or new.source.loop != old.source.loop
-                or size_changed
-            ):
-                plan.source = self._make_source(new, detector)
-            if changed & set(OUTPUT_SECTIONS):
-                plan.outputs = Outputs.from_config(new, self.metrics, self.run_id, self.recent)
-            if "clips" in changed or plan.source is not None:
-                plan.recorder = self._make_recorder(new, plan.source or self.source)
-                plan.new_recorder = True
-            if "http" in changed:
-                old_addr = parse_listen(old.http.listen) if old.http.enabled else None
-                new_addr = parse_listen(new.http.listen) if new.http.enabled else None
-                if new_addr is not None and new_addr == old_addr and self.http is not None:
-                    plan.http_app = self._http_app(new)  # same socket, new token/fps/threads
-                else:
-                    plan.http = self._bind_http(new)
-        except BaseException:
-            plan.discard()
-            raise
-        return plan
-
-    def _commit(self, plan: ReloadPlan) -> None:
-        """Swap in `_prepare`'s build, apply in-place settings. Nothing here can fail on input."""
-        new, old = plan.cfg, self.cfg
-        assert self.pipeline is not None and self.detector is not None, "after start()"
-        if "http" in new.changed(old):
-            self._swap_http(plan)
-        logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())
-        if plan.detector is not None or plan.source is not None:
-            log.info(
-                "reload: %s changed; restarting the pipeline",
-                "source" if plan.source is not None else "model",
-            )
-            self.pipeline.stop(1.0)
-            if plan.detector is not None:
-                self.detector, plan.detector = plan.detector, None
-            if plan.source is not None:
-                stale, self.source, plan.source = self.source, plan.source, None
-                if stale is not None:
-                    stale.close()
-            self.gate = self._make_gate(new)
-            self._start_pipeline()
+    def _pipeline_ended(self) -> bool:
+        """True once the pipeline stopped: the end of a finite source (0) or a failure (1)."""
+        p = self.pipeline
+        if p is None or p.running:
+            return False
+        if p.error is not None:
+            log.error("pipeline failed: %s", redact(str(p.error)))
+            self.exit_code = 1
+        elif getattr(p, "source_state", "") == "ended":
+            log.info("source ended; stopping")
         else:
-            mo = new.motion
-            if mo.enabled and self.gate is not None:
-                self.gate.configure(
-                    pixel_delta=mo.pixel_delta,
-                    min_area=mo.min_area,
-                    max_interval_s=mo.max_interval_s,
-                    hold_s=mo.hold_s,
-                    width=mo.width,
-                )
-            elif mo.enabled != old.motion.enabled:
-                self.gate = self._make_gate(new)
-                self.pipeline.gate = self.gate  # read per frame by the capture thread
-        self.detector.configure(threshold=float(new.model.threshold))
+            log.error("pipeline stopped without an error or the end of its source; exiting")
+            self.exit_code = 1
+        return True
+
+    def _retrying(self, now: float, info: dict[str, Any]) -> bool:
+        """The watchdog pings while frames flow or while the source is actively reconnecting (a
+        camera unplugged is retried in-process; a read stuck forever stops the pings)."""
         src = self.source
-        if src is not None:  # read on every wait / backoff: no reopen needed
-            src.stall_timeout_s = new.service.stall_timeout_s
-            src.reconnect_max_s = new.source.reconnect_max_s
-        self._configure_scene(new)
-        t = new.tracker
-        self.tracker.configure(
-            iou_threshold=t.iou_threshold,
-            max_center_distance=t.max_center_distance,
-            enter_frames=t.enter_frames,
-            leave_frames=t.leave_frames,
-        )
-        if plan.outputs is not None:
-            with self._outputs_lock:
-                stale_outputs, self.outputs = self.outputs, plan.outputs
-            plan.outputs = None
-            if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
-                stale_outputs.close(farewell=not new.mqtt.enabled)
-        if plan.new_recorder:  # the old one finishes its clip; the new starts empty
-            stale_recorder, self.sink.recorder = self.sink.recorder, plan.recorder
-            plan.recorder = None
-            if stale_recorder is not None:
-                stale_recorder.close(1.0)
-        self.live.quality = new.http.jpeg_quality
-        self.cfg = new
-        self._warn_exposure(new)
+        window = info["stall_timeout_s"] + (src.reconnect_max_s if src else 0.0)  # longest backoff
+        return bool(src and not src.connected and now - src.last_attempt < window)
 
-    def _configure_scene(self, new: Config) -> None:
-        """New filter at once (it keeps no state); new zones and lines on the next frame, in the
-        output thread. Tracks continue; a zone or line whose name and shape did not change keeps
-        its members and counters, one that changed starts from 0 and its persons enter again."""
-        old = self.cfg
-        if new.filters != old.filters or new.masks != old.masks:
-            self.sink.filter = DetectionFilter.from_config(new)
-        if new.zones != old.zones or new.lines != old.lines:
-            self.sink.set_rules(SceneRules.from_config(new))
-
-    def _swap_http(self, plan: ReloadPlan) -> None:
-        """Start the new server (bound in `_prepare`) before stopping the old, or re-app the old."""
-        stale = self.http
-        if plan.http_app is not None and stale is not None:
-            stale.set_app(
-                plan.http_app, threads=plan.cfg.http.threads
-            )  # no rebind: no moment without /healthz
-            stale.set_limits(**_server_limits(plan.cfg.http))
-            return
-        self.http, plan.http = plan.http, None
-        if self.http is not None:
-            self.http.start()
-        if stale is not None:
-            stale.stop()
+    def reload(self) -> None:
+        """SIGHUP: the reload transaction (reload.py); on failure the running service stays."""
+        reload.reload(self)
 
     def shutdown(self) -> int:
         """Stop capture, drain the pipeline, emit person_left for open tracks,
@@ -679,18 +419,9 @@ class Service:
             recorder.close(max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2)))
         if self.source is not None:
             self.source.close()
-        frame = self.live.frame
-        # zone_left for persons still in a zone first, then their person_left
-        for te in self.sink.close_scene() + self.tracker.close_all(time.monotonic()):
-            if frame is not None:
-                self.metrics.events.labels(te.type).inc()
-                with self._outputs_lock:
-                    outputs = self.outputs
-                if outputs is not None:
-                    te = replace(te, clip=clip) if clip else te
-                    outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
+        self._close_tracks(clip)
         if self.http is not None:
-            _stop_server(self.http)  # bound, perhaps never started (a start that failed later)
+            stop_server(self.http)  # bound, perhaps never started (a start that failed later)
         preview = self.sink.preview
         if preview is not None:
             try:
@@ -703,6 +434,19 @@ class Service:
         self.notifier.close()
         log.info("stopped in %.2f s", time.monotonic() - t0)
         return self.exit_code
+
+    def _close_tracks(self, clip: str) -> None:
+        """At stop, zone_left for persons still in a zone first, then their person_left, on the
+        last frame shown (none: no frame, no events) and naming the clip that just ended."""
+        frame = self.live.frame
+        for te in self.sink.close_scene() + self.tracker.close_all(time.monotonic()):
+            if frame is not None:
+                self.metrics.events.labels(te.type).inc()
+                with self._outputs_lock:
+                    outputs = self.outputs
+                if outputs is not None:
+                    te = replace(te, clip=clip) if clip else te
+                    outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
 
 
 def make_service(

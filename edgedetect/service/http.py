@@ -778,3 +778,11 @@ class HttpServer:
         finally:
             gone.cancel()
             app.close_stream()
+
+
+def stop_server(server: HttpServer) -> None:
+    """Stop a server that may never have been started (its socket is closed either way)."""
+    try:
+        server.stop()
+    except RuntimeError:  # a server that joins a thread it never started
+        pass

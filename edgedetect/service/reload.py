@@ -1,0 +1,260 @@
+"""The reload transaction (SIGHUP) of a running `Service`: build, then swap.
+
+`prepare` builds every part the new config changes (detector, source, outputs, clip recorder,
+HTTP listener) while the old ones keep running; `commit` swaps them in only once all of them
+built. A failure anywhere before the swap discards what was built and leaves the running service
+untouched; `reload` is the one place that says so. These functions are the `Service`'s own,
+kept apart so each reads on one screen: they use its building blocks (`_make_detector`, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edgedetect.errors import EdgeDetectError
+from edgedetect.service.config import (
+    Config,
+    apply_overrides,
+    check_output_paths,
+    load_config,
+    parse_listen,
+    redact,
+    server_limits,
+)
+from edgedetect.service.http import stop_server
+from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
+from edgedetect.service.outputset import Outputs
+from edgedetect.service.zones import DetectionFilter, SceneRules
+from edgedetect.tiling import lores_size
+
+if TYPE_CHECKING:
+    from edgedetect.detector import Detector
+    from edgedetect.resilient import ResilientSource
+    from edgedetect.service.clip_recorder import ClipRecorder
+    from edgedetect.service.daemon import Service
+    from edgedetect.service.http import HttpApp, HttpServer
+    from edgedetect.tiling import TiledDetector
+
+log = logging.getLogger("edgedetect.service")
+
+MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
+
+
+@dataclass
+class ReloadPlan:
+    """What a reload built before touching the running service; None = keep the running one."""
+
+    cfg: Config
+    detector: Detector | TiledDetector | None = None
+    source: ResilientSource | None = None
+    outputs: Outputs | None = None
+    http: HttpServer | None = None
+    http_app: HttpApp | None = None  # same address: the running server serves this app instead
+    recorder: ClipRecorder | None = None  # the new recorder (None: clips off)
+    new_recorder: bool = False  # [clips] or the source changed: swap in `recorder`
+
+    def discard(self) -> None:
+        """Undo the build after a failure: close what was made, leave the running service alone."""
+        if self.source is not None:
+            self.source.close()
+        if self.outputs is not None:
+            self.outputs.close(0.1, farewell=False)  # never used: the running outputs stay
+        if self.http is not None:
+            stop_server(self.http)
+        if self.recorder is not None:
+            self.recorder.close(0.1)  # never fed a frame: nothing to finish
+
+
+def reload(svc: Service) -> None:
+    """SIGHUP: build what the new config changes, then swap it in; on failure keep the old."""
+    svc.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.monotonic() * 1e6))
+    try:
+        plan: ReloadPlan | None = None
+        try:
+            new = apply_overrides(load_config(svc.config_path), svc.overrides)
+            plan = prepare(svc, new)
+            commit(svc, plan)
+        except Exception as e:  # noqa: BLE001 - whatever it was, the running service stays
+            if plan is not None:
+                plan.discard()
+            _failed(svc, e)
+            return
+        svc.reloads += 1
+        svc.metrics.reloads.inc()
+        svc.last_reload_error = ""
+        log.info("reloaded %s (threshold %.2f)", svc.config_path, svc.cfg.model.threshold)
+    finally:
+        svc.notifier.notify(READY=1, STATUS="reloaded")
+
+
+def _failed(svc: Service, e: BaseException) -> None:
+    """One log line, a counter and /healthz's last_reload_error: the running config stays."""
+    why = str(e) if isinstance(e, EdgeDetectError) else f"{type(e).__name__}: {e}"
+    svc.reload_failures += 1
+    svc.last_reload_error = redact(why)
+    svc.metrics.reload_failures.inc()
+    svc.metrics.error("config")
+    log.error("reload failed, keeping the running configuration: %s", svc.last_reload_error)
+
+
+# ---------------------------------------------------------------------- build (nothing swapped)
+def prepare(svc: Service, new: Config) -> ReloadPlan:
+    """Build every part the new config changes; nothing running is touched yet."""
+    old = svc.cfg
+    changed = new.changed(old)
+    plan = ReloadPlan(new)
+    try:
+        # only what changed: a full disk must not block a threshold
+        check_output_paths(new, changed)
+        if any(new.model[k] != old.model[k] for k in MODEL_KEYS):
+            plan.detector = svc._make_detector(new)
+        detector = plan.detector or svc.detector
+        assert detector is not None, "a reload comes after start()"
+        if _source_changed(svc, new, plan.detector):
+            plan.source = svc._make_source(new, detector)
+        if changed & set(OUTPUT_SECTIONS):
+            plan.outputs = Outputs.from_config(new, svc.metrics, svc.run_id, svc.recent)
+        if "clips" in changed or plan.source is not None:
+            plan.recorder = svc._make_recorder(new, plan.source or svc.source)
+            plan.new_recorder = True
+        if "http" in changed:
+            _prepare_http(svc, plan)
+    except BaseException:
+        plan.discard()
+        raise
+    return plan
+
+
+def _source_changed(svc: Service, new: Config, detector: Detector | TiledDetector | None) -> bool:
+    """A new spec or loop, or a new detector that wants another lores size, needs a new source."""
+    old = svc.cfg
+    size_changed = detector is not None and lores_size(detector) != lores_size(svc.detector)
+    return new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed
+
+
+def _prepare_http(svc: Service, plan: ReloadPlan) -> None:
+    """Same address: a new app for the running socket; another: bind it now (busy fails here)."""
+    old, new = svc.cfg, plan.cfg
+    old_addr = parse_listen(old.http.listen) if old.http.enabled else None
+    new_addr = parse_listen(new.http.listen) if new.http.enabled else None
+    if new_addr is not None and new_addr == old_addr and svc.http is not None:
+        plan.http_app = svc._http_app(new)  # same socket, new token/fps/threads
+    else:
+        plan.http = svc._bind_http(new)
+
+
+# ---------------------------------------------------------------------- swap (cannot fail on input)
+def commit(svc: Service, plan: ReloadPlan) -> None:
+    """Swap in `prepare`'s build, apply in-place settings. Nothing here can fail on input."""
+    new, old = plan.cfg, svc.cfg
+    assert svc.pipeline is not None and svc.detector is not None, "after start()"
+    if "http" in new.changed(old):
+        _swap_http(svc, plan)
+    logging.getLogger("edgedetect").setLevel(new.service.log_level.upper())
+    if plan.detector is not None or plan.source is not None:
+        _restart_pipeline(svc, plan)
+    else:
+        _configure_gate(svc, new)
+    _configure_in_place(svc, new)
+    _swap_outputs(svc, plan)
+    if plan.new_recorder:  # the old one finishes its clip; the new starts empty
+        stale_recorder, svc.sink.recorder = svc.sink.recorder, plan.recorder
+        plan.recorder = None
+        if stale_recorder is not None:
+            stale_recorder.close(1.0)
+    svc.live.quality = new.http.jpeg_quality
+    svc.cfg = new
+    svc._warn_exposure(new)
+
+
+def _swap_http(svc: Service, plan: ReloadPlan) -> None:
+    """Start the new server (bound in `prepare`) before stopping the old, or re-app the old."""
+    stale = svc.http
+    if plan.http_app is not None and stale is not None:
+        # no rebind: no moment without /healthz
+        stale.set_app(plan.http_app, threads=plan.cfg.http.threads)
+        stale.set_limits(**server_limits(plan.cfg.http))
+        return
+    svc.http, plan.http = plan.http, None
+    if svc.http is not None:
+        svc.http.start()
+    if stale is not None:
+        stale.stop()
+
+
+def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
+    """A new detector or source: stop the pipeline, swap them in, start a new one."""
+    assert svc.pipeline is not None, "after start()"
+    log.info(
+        "reload: %s changed; restarting the pipeline",
+        "source" if plan.source is not None else "model",
+    )
+    svc.pipeline.stop(1.0)
+    if plan.detector is not None:
+        svc.detector, plan.detector = plan.detector, None
+    if plan.source is not None:
+        stale, svc.source, plan.source = svc.source, plan.source, None
+        if stale is not None:
+            stale.close()
+    svc.gate = svc._make_gate(plan.cfg)
+    svc._start_pipeline()
+
+
+def _configure_gate(svc: Service, new: Config) -> None:
+    """Same pipeline: retune the motion gate in place, or add/remove it (read per frame)."""
+    assert svc.pipeline is not None, "after start()"
+    mo = new.motion
+    if mo.enabled and svc.gate is not None:
+        svc.gate.configure(
+            pixel_delta=mo.pixel_delta,
+            min_area=mo.min_area,
+            max_interval_s=mo.max_interval_s,
+            hold_s=mo.hold_s,
+            width=mo.width,
+        )
+    elif mo.enabled != svc.cfg.motion.enabled:
+        svc.gate = svc._make_gate(new)
+        svc.pipeline.gate = svc.gate  # read per frame by the capture thread
+
+
+def _configure_in_place(svc: Service, new: Config) -> None:
+    """Settings the running parts read as they go: threshold, source timing, scene, tracker."""
+    assert svc.detector is not None, "after start()"
+    svc.detector.configure(threshold=float(new.model.threshold))
+    src = svc.source
+    if src is not None:  # read on every wait / backoff: no reopen needed
+        src.stall_timeout_s = new.service.stall_timeout_s
+        src.reconnect_max_s = new.source.reconnect_max_s
+    _configure_scene(svc, new)
+    t = new.tracker
+    svc.tracker.configure(
+        iou_threshold=t.iou_threshold,
+        max_center_distance=t.max_center_distance,
+        enter_frames=t.enter_frames,
+        leave_frames=t.leave_frames,
+    )
+
+
+def _configure_scene(svc: Service, new: Config) -> None:
+    """New filter at once (it keeps no state); new zones and lines on the next frame, in the
+    output thread. Tracks continue; a zone or line whose name and shape did not change keeps
+    its members and counters, one that changed starts from 0 and its persons enter again."""
+    old = svc.cfg
+    if new.filters != old.filters or new.masks != old.masks:
+        svc.sink.filter = DetectionFilter.from_config(new)
+    if new.zones != old.zones or new.lines != old.lines:
+        svc.sink.set_rules(SceneRules.from_config(new))
+
+
+def _swap_outputs(svc: Service, plan: ReloadPlan) -> None:
+    """The new outputs take the next event; the old ones then flush and close."""
+    if plan.outputs is None:
+        return
+    with svc._outputs_lock:
+        stale_outputs, svc.outputs = svc.outputs, plan.outputs
+    plan.outputs = None
+    if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
+        stale_outputs.close(farewell=not plan.cfg.mqtt.enabled)

@@ -1,0 +1,120 @@
+"""What a running `Service` reports: /healthz, /api/status, /metrics, systemd's STATUS line and
+the stall log line. Read-only over the service (safe from the HTTP threads), except `StallLog`,
+which the main loop alone updates."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from edgedetect.service.config import Config, redact
+
+if TYPE_CHECKING:
+    from edgedetect.service.daemon import Service
+
+log = logging.getLogger("edgedetect.service")
+
+
+def health(svc: Service) -> tuple[bool, dict[str, Any]]:
+    """(ok, /healthz body): ok while the model is loaded, the pipeline runs and frames arrive."""
+    now = time.monotonic()
+    last = svc.sink.last_frame_time
+    age = None if last is None else now - last
+    stall = svc.cfg.service.stall_timeout_s
+    loaded = svc.detector is not None
+    running = svc.pipeline is not None and svc.pipeline.running
+    ok = loaded and running and age is not None and age < stall
+    stats = svc.pipeline_stats()
+    src = svc.source
+    info = {
+        "status": "ok" if ok else "unhealthy",
+        "model_loaded": loaded,
+        "pipeline": stats.get("state", "not started"),
+        "source": redact(svc.cfg.source.spec),
+        "source_connected": bool(src and src.connected),
+        "source_error": redact(src.last_error) if src and src.last_error else None,
+        "last_frame_age_s": None if age is None else round(age, 3),
+        "stall_timeout_s": stall,
+        "fps": (stats.get("fps") or {}).get("output", 0.0),
+        "persons": svc.tracker.count,
+        "zones": svc.sink.rules.counts(),  # persons per [zones.NAME] now
+        "lines": svc.sink.rules.line_counts(),  # crossings per [lines.NAME] and direction
+        "uptime_s": round(now - svc.started, 1),
+        "run_id": svc.run_id,
+        "reloads": svc.reloads,
+        "reload_failures": svc.reload_failures,
+        "last_reload_error": svc.last_reload_error or None,
+    }
+    return ok, info
+
+
+def web_status(svc: Service) -> dict[str, Any]:
+    """/api/status for the page: the health info plus timings, drops and what is configured;
+    the model as a file name only and the source redacted (as in /healthz)."""
+    _, info = health(svc)
+    stats = svc.pipeline_stats()
+    cfg = svc.cfg
+    inference = (stats.get("timings_ms") or {}).get("inference") or {}
+    model = getattr(svc.detector, "model_path", None) or cfg.model.path
+    info.setdefault("zones", {})
+    info.setdefault("lines", {})
+    info.update(
+        inference_ms=inference.get("mean"),
+        dropped_frames=sum((stats.get("dropped") or {}).values()),
+        model=os.path.basename(str(model)) if model else "",
+        threshold=cfg.model.threshold,
+        snapshots=bool(cfg.snapshots.enabled),
+        clips=bool(cfg.clips.enabled),
+    )
+    return info
+
+
+def web_folders(cfg: Config) -> dict[str, str | None]:
+    """The folders /snapshots/NAME and /clips/NAME read: the current config's, so a reload
+    that moves them needs no new HTTP app."""
+    return {
+        "snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
+        "clips": cfg.clips.dir if cfg.clips.enabled else None,
+    }
+
+
+def render_metrics(svc: Service) -> bytes:
+    """/metrics, with the health gauges brought up to date first."""
+    ok, info = health(svc)
+    svc.metrics.healthy.set(1 if ok else 0)
+    age = info["last_frame_age_s"]
+    svc.metrics.last_frame_age.set(age if age is not None else -1)
+    return svc.metrics.render()
+
+
+def status_text(info: dict[str, Any]) -> str:
+    """systemd's STATUS= line, from `health()`'s info."""
+    state = (
+        "ok"
+        if info["status"] == "ok"
+        else ("reconnecting" if not info["source_connected"] else "stalled")
+    )
+    return f"{info['fps']:.1f} fps, {info['persons']} person(s), source {state}"
+
+
+class StallLog:
+    """One error line when frames stop, one info line when they flow again (not one per tick)."""
+
+    def __init__(self) -> None:
+        self.stalled = False
+
+    def update(self, ok: bool, info: dict[str, Any]) -> None:
+        age = info["last_frame_age_s"]
+        if not ok and not self.stalled and age is not None and age >= info["stall_timeout_s"]:
+            self.stalled = True
+            log.error(
+                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; "
+                "/healthz is 503",
+                age,
+                info["stall_timeout_s"],
+            )
+        elif ok and self.stalled:
+            self.stalled = False
+            log.info("frames flowing again")
