@@ -2,8 +2,9 @@
 
 Some training sets (Capston2) leave background people unboxed, which teaches the detector that
 people are background. Reference detectors find many of them: each confident person detection
-that matches no labelled box (IoU < ``--max-iou``) and is not a part of a labelled person (its
-own area inside one by < ``--max-inside``) becomes an ignore region, merged over the models by NMS.
+that matches no labelled box (IoU < ``--max-iou``), is not a part of a labelled person (its own
+area inside one by < ``--max-inside``) and does not hold one (a labelled box inside it by as much:
+a group or whole-scene box) becomes an ignore region, merged over the models by NMS.
 ``SPEC#ignore=FILE`` (``host_tools.datasets.sources``) then keeps such regions out of the loss.
 
     python -m host_tools.ignore_regions --dataset yolo:../shared/data/capston2/train \\
@@ -48,12 +49,14 @@ def parse_model(text: str, labels: str | None) -> tuple[str, str | None]:
 def unlabelled_people(
     dets: np.ndarray, labelled: np.ndarray, max_iou: float, max_inside: float
 ) -> np.ndarray:
-    """Mask over ``dets`` (x1, y1, x2, y2): matches no labelled box and is no part of one."""
+    """Mask over ``dets`` (x1, y1, x2, y2): matches no labelled box, is no part of one and holds
+    none (a box around a labelled person is a group or the whole scene, not someone unlabelled)."""
     if not len(labelled) or not len(dets):
         return np.ones(len(dets), bool)
     iou = overlap_matrix(dets, labelled, np.zeros(len(labelled), bool)).max(axis=1)
     inside = overlap_matrix(dets, labelled, np.ones(len(labelled), bool)).max(axis=1)
-    return (iou < max_iou) & (inside < max_inside)
+    holds = overlap_matrix(labelled, dets, np.ones(len(dets), bool)).max(axis=0)
+    return (iou < max_iou) & (inside < max_inside) & (holds < max_inside)
 
 
 def find_regions(

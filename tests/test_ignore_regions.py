@@ -123,3 +123,19 @@ def test_cli_on_capston2_images_with_own_model(tmp_path):
     assert main(["--dataset", f"yolo:{root}", "--model", "nope.tflite", "--out", str(out)]) == 2
     bad = ["--dataset", f"yolo:{tmp_path}/none", "--model", str(OWN_MODEL), "--out", str(out)]
     assert main(bad) == 2
+
+
+def test_unlabelled_people_skips_matches_parts_and_groups():
+    from host_tools.ignore_regions import unlabelled_people
+
+    labelled = np.array([[100, 100, 140, 200]], np.float64)
+    dets = np.array(
+        [
+            [102, 98, 142, 205],  # the labelled person again
+            [105, 105, 135, 140],  # a part of them (head and shoulders)
+            [0, 0, 300, 300],  # a whole-scene box around them
+            [200, 100, 240, 200],  # someone beside them, unlabelled
+        ]
+    )
+    assert unlabelled_people(dets, labelled, 0.3, 0.7).tolist() == [False, False, False, True]
+    assert unlabelled_people(dets, labelled[:0], 0.3, 0.7).all()
