@@ -139,8 +139,12 @@ def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoder: str) -> t
         monkeypatch.delitem(sys.modules, mod)
     monkeypatch.syspath_prepend(str(pkg.parent))
     importlib.invalidate_caches()
-    for mod in ("picamera2", "picamera2.encoders", "picamera2.outputs"):
-        monkeypatch.setitem(sys.modules, mod, importlib.import_module(mod))  # gone after the test
+    names = ("picamera2", "picamera2.encoders", "picamera2.outputs")
+    for mod in names:  # recorded as absent, so undoing removes the fake modules after the test
+        monkeypatch.setitem(sys.modules, mod, types.ModuleType(mod))
+        del sys.modules[mod]
+    for mod in names:
+        importlib.import_module(mod)
     return sys.modules["picamera2"]
 
 
