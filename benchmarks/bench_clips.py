@@ -2,7 +2,8 @@
 
     python benchmarks/bench_clips.py [--seconds 60] [--model M --labels L]
 
-The real service (real detector, pipeline, tracker, outputs) runs on data/sample.mp4 looped
+The real service (the project's model unless --model, pipeline, tracker, outputs) runs on the
+bundled data/sample.mp4 looped
 (people in half of it, so episodes start and end) at the file's own 15 fps, once with
 `[clips] enabled` (the shipped defaults: pre_s 3, post_s 5, fps 5, width 640, annotated) and
 once without. Each run is its own subprocess, so peak RSS (VmHWM) is that run's alone. CPU is
@@ -23,7 +24,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample.mp4"
-SHARED_MODELS = REPO.parent / "shared" / "data" / "models"
 WARMUP_S = 3.0
 
 
@@ -83,8 +83,8 @@ def run_once(clips: bool, seconds: float, model: str, labels: str) -> dict[str, 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--model", default=str(SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite"))
-    ap.add_argument("--labels", default=str(SHARED_MODELS / "coco_labels.txt"))
+    ap.add_argument("--model", default="", help="TFLite model (default: the project's own)")
+    ap.add_argument("--labels", default="", help="its labels (default: beside the model)")
     ap.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
