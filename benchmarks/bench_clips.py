@@ -3,8 +3,8 @@
     python benchmarks/bench_clips.py [--seconds 60] [--model M --labels L]
 
 The real service (the project's model unless --model, pipeline, tracker, outputs) runs on the
-bundled data/sample.mp4 looped
-(people in half of it, so episodes start and end) at the file's own 15 fps, once with
+bundled data/sample.mp4 looped (people in half of it, so episodes start and end) at the file's
+own 15 fps, once with
 `[clips] enabled` (the shipped defaults: pre_s 3, post_s 5, fps 5, width 640, annotated) and
 once without. Each run is its own subprocess, so peak RSS (VmHWM) is that run's alone. CPU is
 `time.process_time` of the whole process (all threads, the clip encoder included) over
