@@ -128,3 +128,18 @@ def test_commented_examples_in_the_shipped_file_are_valid(tmp_path: Path) -> Non
     cfg = load_config(path)
     assert set(cfg.zones) == set(raw["zones"]) and set(cfg.lines) == set(raw["lines"])
     assert len(cfg.masks.polygons) == 1
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_missing_or_folder_config_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: bool
+) -> None:
+    """`check-config PATH` takes the path as an argument: the message must not ask for --config."""
+    path = tmp_path / ("conf.d" if folder else "missing.toml")
+    if folder:
+        path.mkdir()
+    assert check_config(str(path)) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(path) in lines[0], lines
+    assert ("is a folder" if folder else "not found") in lines[0]
+    assert "--config" not in lines[0] and "config.example.toml" in lines[0]

@@ -723,9 +723,10 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
         path = DEFAULT_CONFIG_PATH
     p = Path(path).expanduser()
     if not p.is_file():
+        what = "is a folder, not a config file" if p.is_dir() else "config file not found"
         raise ConfigError(
-            f"{p}: config file not found; pass --config FILE "
-            f"(an example is in systemd/config.example.toml)"
+            f"{p}: {what}; give the path of a TOML file (start one by copying "
+            "systemd/config.example.toml)"
         )
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
