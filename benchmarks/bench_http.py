@@ -36,7 +36,8 @@ def serve(threads: int, stream_fps: float) -> None:
     import cv2
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-    from edgedetect.service.http import HttpApp, HttpServer
+    from edgedetect.service.http import HttpServer
+    from edgedetect.service.webapp import HttpApp
 
     registry = CollectorRegistry()
     frames = Counter("edgedetect_frames", "frames", registry=registry)

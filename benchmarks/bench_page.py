@@ -30,8 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgedetect.service.http import HttpApp, HttpServer
+from edgedetect.service.http import HttpServer
 from edgedetect.service.recent import RecentEvents
+from edgedetect.service.webapp import HttpApp
 
 TOKEN = "bench"
 FILES = ["/", "/static/app.js", "/static/style.css"]

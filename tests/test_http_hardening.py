@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgedetect.service.http import HttpApp, HttpServer
+from edgedetect.service.http import HttpServer
+from edgedetect.service.webapp import HttpApp
 
 BIG = 300 * 1024 * 1024  # a declared body the server must never read
 

@@ -14,8 +14,8 @@ import pytest
 from test_http_hardening import _app, _get, _request, serving
 
 from edgedetect.service.events import Event
-from edgedetect.service.http import COOKIE, WEB_DIR, WEB_TYPES, HttpApp
 from edgedetect.service.recent import RecentEvents
+from edgedetect.service.webapp import COOKIE, WEB_DIR, WEB_TYPES, HttpApp
 
 TOKEN = "t0ken/with;odd=chars"
 SECRET = b"outside the folder"

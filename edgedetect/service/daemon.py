@@ -44,7 +44,7 @@ from edgedetect.service.config import (
 )
 from edgedetect.service.events import make_event
 from edgedetect.service.frame_sink import ServiceSink
-from edgedetect.service.http import HttpApp, HttpServer, stop_server
+from edgedetect.service.http import HttpServer, stop_server
 from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.motion import MotionGate
@@ -52,6 +52,7 @@ from edgedetect.service.notify import Notifier, watchdog_interval_s
 from edgedetect.service.outputset import Outputs
 from edgedetect.service.recent import RecentEvents
 from edgedetect.service.tracker import PersonTracker, TrackEvent
+from edgedetect.service.webapp import HttpApp
 from edgedetect.service.zones import DetectionFilter, SceneRules
 from edgedetect.tiling import lores_size
 

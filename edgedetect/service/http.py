@@ -1,15 +1,10 @@
-"""HTTP endpoints: the web page, /healthz, /metrics, /snapshot.jpg, /stream.mjpg, /api/status,
-/api/events and the saved /snapshots/ and /clips/ files, on a small asyncio server.
+"""The HTTP transport: a small asyncio server on the standard library that serves an
+``HttpApp`` (``edgedetect.service.webapp``, which holds the endpoints, the page and the files).
+This module holds the connections, their caps and deadlines, request parsing and the streaming;
+it imports the app module, never the other way round.
 
 Interface (what the service uses):
 
-- ``HttpApp(health, metrics, jpeg, token="", stream_fps=5.0, max_streams=3)``: *what* is served.
-  ``health() -> (ok, dict)``, ``metrics() -> bytes``, ``jpeg() -> (frame_id, bytes) | None``
-  are plain blocking callables; the server runs them on its worker threads. Keyword-only:
-  ``status() -> dict`` (/api/status), ``events(limit) -> list[dict]`` (/api/events, newest
-  first), ``folders() -> {"snapshots": dir | None, "clips": dir | None}`` (where /snapshots/NAME
-  and /clips/NAME are read, asked per request so a reload's new folders apply; None = 404).
-  The page (``/``, ``/static/...``) comes from the package folder ``web/``.
 - ``HttpServer(app, host, port, threads=4, *, max_body_bytes=4096, max_header_bytes=8192,
   max_connections=64, max_connections_per_client=16, send_timeout_s=10.0, header_timeout_s=10.0)``
   binds its listening socket **in the constructor** (a busy port raises ``OSError`` there, so
@@ -18,6 +13,7 @@ Interface (what the service uses):
   size) of a running server without rebinding: a reload that keeps ``listen`` needs no new
   socket (the old app's streams end; viewers reconnect under the new token/fps).
   ``stop()`` closes everything within ~2 s; a stopped server is not restarted (bind a new one).
+- ``stop_server(server)``: stop a server that may never have been started.
 
 Why not waitress (used before): its ``connection_limit`` counts half-open connections, so 32 of
 them lock everyone out; a stream holds one of its pool threads for as long as it is watched, so
@@ -37,14 +33,7 @@ client sees the reply); HEAD gets the headers only; each client address keeps at
 oldest connection that has not sent a full request yet is closed to make room; a reply or stream
 part the client does not take within ``send_timeout_s`` closes the connection (and frees its
 stream slot); a file is sent in 64 kB chunks under the same deadline. Every reply has
-``Connection: close``. Loopback by default; an optional token guards every endpoint: as a bearer
-header, ``?token=``, or the ``edgedetect_token`` cookie that ``/?token=...`` sets (HttpOnly,
-SameSite=Strict), so the page's images and fetch() calls carry it without it in every URL.
-
-Files: a name under /snapshots/ or /clips/ must be one plain file name (no ``/`` even encoded, no
-NUL, no leading dot) of a known type; it is resolved (symlinks followed) and must still lie
-directly in its folder, then opened without following links. Anything else is 404. Single byte
-ranges (``Range: bytes=a-b``) are answered with 206, which phones' video players need.
+``Connection: close``. Loopback by default; the app's optional token is checked on the head.
 """
 
 from __future__ import annotations
@@ -52,22 +41,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
-import hashlib
-import hmac
-import json
 import logging
-import os
-import re
 import socket
-import stat
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any, BinaryIO
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from dataclasses import dataclass
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from edgedetect.service.webapp import HttpApp, Reply
 
 log = logging.getLogger("edgedetect.http")
 
@@ -81,28 +62,7 @@ DRAIN_LIMIT = (
     64 * 1024
 )  # unread request bytes read and dropped after a reply, so the client sees it
 FILE_CHUNK = 64 * 1024  # a file (a clip can be MBs) is read and sent this much at a time
-COOKIE = "edgedetect_token"
-EVENTS_DEFAULT, EVENTS_MAX = 50, 200  # /api/events?limit=N
-# The page's own files, in the package (pyproject.toml package-data), never fetched from elsewhere.
-WEB_DIR = resources.files("edgedetect.service").joinpath("web")
-WEB_TYPES = {
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "style.css": "text/css; charset=utf-8",
-}
-FILE_TYPES = {
-    "snapshots": {".jpg": "image/jpeg", ".jpeg": "image/jpeg"},
-    "clips": {".mp4": "video/mp4", ".jpg": "image/jpeg"},
-}
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
-PAGE_HEADERS = [
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'; form-action 'none'",
-    ),
-    ("X-Frame-Options", "DENY"),
-]
 REASONS = {
     200: "OK",
     206: "Partial Content",
@@ -119,250 +79,6 @@ REASONS = {
     501: "Not Implemented",
     503: "Service Unavailable",
 }
-
-
-@dataclass
-class Reply:
-    """One whole response: status, body and extra headers."""
-
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    file: BinaryIO | None = None  # sent instead of `body`: `length` bytes from its position
-    length: int = 0
-
-
-NOT_FOUND = Reply(404, b"not found\n")
-
-
-def _json(status: int, data: Any) -> Reply:
-    return Reply(status, (json.dumps(data, sort_keys=True) + "\n").encode(), "application/json")
-
-
-@functools.lru_cache(maxsize=len(WEB_TYPES))
-def web_file(name: str) -> tuple[bytes, str]:
-    """(content, ETag) of one of the page's files; read once, they change only with the package."""
-    data = WEB_DIR.joinpath(name).read_bytes()
-    return data, '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
-
-
-def byte_range(value: str, size: int) -> tuple[int, int] | None:
-    """(first, last) byte of a single `Range: bytes=...` within `size`; None = send it all (several
-    ranges or a malformed header may be ignored). ValueError when no byte of it exists."""
-    m = re.fullmatch(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", value)
-    if m is None or not (m[1] or m[2]):
-        return None
-    if m[1]:
-        first = int(m[1])
-        last = int(m[2]) if m[2] else max(first, size - 1)
-        if last < first:
-            return None
-    else:
-        first, last = max(0, size - int(m[2])), size - 1
-        if int(m[2]) == 0:
-            raise ValueError("empty suffix range")
-    if first >= size:
-        raise ValueError("range starts past the end")
-    return first, min(last, size - 1)
-
-
-def plain_name(raw: str) -> str | None:
-    """The file name a URL segment names, or None unless it is one plain name (no folder part,
-    encoded or not, no NUL or control character, no leading dot)."""
-    if "/" in raw or "\\" in raw:
-        return None
-    name = unquote(raw, errors="strict") if "%" in raw else raw
-    if not name or name.startswith(".") or "/" in name or "\\" in name or not name.isprintable():
-        return None
-    return name
-
-
-class HttpApp:
-    """The endpoints; the service provides health, metrics and JPEG callables."""
-
-    CONTROL = ("/healthz", "/metrics")  # answered on the reserved worker
-
-    def __init__(
-        self,
-        health: Callable[[], tuple[bool, dict[str, Any]]],
-        metrics: Callable[[], bytes],
-        jpeg: Callable[[], tuple[int, bytes] | None],
-        token: str = "",
-        stream_fps: float = 5.0,
-        max_streams: int = 3,
-        *,
-        status: Callable[[], dict[str, Any]] | None = None,
-        events: Callable[[int], list[dict[str, Any]]] | None = None,
-        folders: Callable[[], Mapping[str, str | None]] | None = None,
-    ) -> None:
-        self.health = health
-        self.status = status or (lambda: health()[1])
-        self.events = events or (lambda limit: [])
-        self.folders = folders or (lambda: {})
-        self.metrics = metrics
-        self.jpeg = jpeg  # -> (frame_id, bytes) of the newest annotated frame, or None
-        self.token = token
-        self.stream_fps = stream_fps
-        self.max_streams = max_streams
-        self.stopping = threading.Event()  # set: streams end (server stopped or app replaced)
-        self._streams = 0
-        self._lock = threading.Lock()
-
-    def authorized(self, headers: Mapping[str, str], query: str) -> bool:
-        """The bearer header, ?token= (an <img src> cannot send headers) or the page's cookie;
-        each compared in constant time, all of them every time."""
-        if not self.token:
-            return True
-        header = headers.get("authorization", "")
-        given = [
-            header[7:].strip() if header.lower().startswith("bearer ") else "",
-            parse_qs(query).get("token", [""])[0],
-            self._cookie(headers),
-        ]
-        want = self.token.encode()
-        ok = False
-        for value in given:
-            ok |= hmac.compare_digest(value.encode(), want)
-        return ok
-
-    @staticmethod
-    def _cookie(headers: Mapping[str, str]) -> str:
-        for part in headers.get("cookie", "").split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep and name == COOKIE:
-                return unquote(value)
-        return ""
-
-    def respond(
-        self, path: str, query: str = "", headers: Mapping[str, str] | None = None
-    ) -> Reply:
-        """The reply for every path but /stream.mjpg (blocking: runs on a worker thread)."""
-        headers = headers or {}
-        if path == "/" or path.startswith("/static/"):
-            return self._page(path, query, headers)
-        if path.startswith("/api/"):
-            return self._api(path, query)
-        folder, _, name = path[1:].partition("/")
-        if folder in FILE_TYPES and name:
-            return self._file(folder, name, headers)
-        if path == "/healthz":
-            ok, info = self.health()
-            return Reply(
-                200 if ok else 503,
-                (json.dumps(info, sort_keys=True) + "\n").encode(),
-                "application/json",
-            )
-        if path == "/metrics":
-            return Reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
-        if path == "/snapshot.jpg":
-            got = self.jpeg()
-            return (
-                Reply(503, b"no frame yet\n") if got is None else Reply(200, got[1], "image/jpeg")
-            )
-        return NOT_FOUND
-
-    def _page(self, path: str, query: str, headers: Mapping[str, str]) -> Reply:
-        """index.html at /, its script and style under /static/; revalidated by ETag."""
-        name = "index.html" if path == "/" else path[len("/static/") :]
-        if name not in WEB_TYPES:
-            return NOT_FOUND
-        try:
-            data, etag = web_file(name)
-        except OSError:
-            log.error("web file %s missing from %s; reinstall edgedetect", name, WEB_DIR)
-            return Reply(500, f"web file {name} is missing; reinstall edgedetect\n".encode())
-        extra = [("ETag", etag), ("Cache-Control", "private, no-cache")]
-        if path == "/":
-            extra += PAGE_HEADERS
-            given = parse_qs(query).get("token", [""])[0]
-            if self.token and given and hmac.compare_digest(given.encode(), self.token.encode()):
-                extra.append(
-                    (
-                        "Set-Cookie",
-                        f"{COOKIE}={quote(self.token, safe='')}; HttpOnly; SameSite=Strict; Path=/",
-                    )
-                )
-        if headers.get("if-none-match") == etag:
-            return Reply(304, b"", WEB_TYPES[name], extra)
-        return Reply(200, data, WEB_TYPES[name], extra)
-
-    def _api(self, path: str, query: str) -> Reply:
-        if path == "/api/status":
-            return _json(200, self.status())
-        if path == "/api/events":
-            raw = parse_qs(query, keep_blank_values=True).get("limit", [str(EVENTS_DEFAULT)])[-1]
-            if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) < 1:
-                why = f"limit must be a whole number 1..{EVENTS_MAX}, not {raw!r}"
-                return _json(400, {"error": why})
-            return _json(200, {"events": self._saved_clips(self.events(min(int(raw), EVENTS_MAX)))})
-        return _json(404, {"error": f"no such API path {path!r}; see /api/status and /api/events"})
-
-    def _saved_clips(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """An event names its episode's clip while it is still being recorded: link it only once
-        the file is there, so the page never offers a link that answers 404."""
-        folder = self.folders().get("clips")
-        for e in events:
-            if e.get("clip_url"):
-                name = os.path.basename(str(e.get("clip", "")))
-                if not (folder and name and os.path.isfile(os.path.join(folder, name))):
-                    e["clip_url"], e["clip_recording"] = "", True
-        return events
-
-    def _file(self, kind: str, raw: str, headers: Mapping[str, str]) -> Reply:
-        """A saved snapshot or clip, only from its configured folder (see the module doc)."""
-        folder = self.folders().get(kind)
-        try:
-            name = plain_name(raw)
-        except UnicodeDecodeError:
-            return NOT_FOUND
-        ctype = FILE_TYPES[kind].get(os.path.splitext(name or "")[1].lower())
-        if folder is None or name is None or ctype is None:
-            return NOT_FOUND
-        base = Path(folder).resolve()
-        path = (base / name).resolve()  # follows links: where it really is must be in `base`
-        if path.parent != base:
-            return NOT_FOUND
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return NOT_FOUND
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # a folder or a device named like a file
-            os.close(fd)
-            return NOT_FOUND
-        f = os.fdopen(fd, "rb")
-        size = info.st_size
-        extra = [("Accept-Ranges", "bytes"), ("Cache-Control", "private, max-age=3600")]
-        try:
-            span = byte_range(headers["range"], size) if "range" in headers else None
-        except ValueError:
-            f.close()
-            return Reply(
-                416, b"range not satisfiable\n", headers=[("Content-Range", f"bytes */{size}")]
-            )
-        if span is None:
-            return Reply(200, b"", ctype, extra, file=f, length=size)
-        f.seek(span[0])
-        extra.append(("Content-Range", f"bytes {span[0]}-{span[1]}/{size}"))
-        return Reply(206, b"", ctype, extra, file=f, length=span[1] - span[0] + 1)
-
-    def open_stream(self) -> bool:
-        """Take a stream slot; False when all `max_streams` are in use."""
-        with self._lock:
-            if self._streams >= self.max_streams:
-                return False
-            self._streams += 1
-            return True
-
-    def close_stream(self) -> None:
-        with self._lock:
-            self._streams -= 1
-
-    @property
-    def streams(self) -> int:
-        with self._lock:
-            return self._streams
 
 
 @dataclass(eq=False)

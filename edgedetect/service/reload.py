@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from edgedetect.resilient import ResilientSource
     from edgedetect.service.clip_recorder import ClipRecorder
     from edgedetect.service.daemon import Service
-    from edgedetect.service.http import HttpApp, HttpServer
+    from edgedetect.service.http import HttpServer
+    from edgedetect.service.webapp import HttpApp
     from edgedetect.tiling import TiledDetector
 
 log = logging.getLogger("edgedetect.service")
