@@ -229,5 +229,6 @@ def test_quieting_opencv_works_without_cv2_utils_logging(monkeypatch) -> None:
     monkeypatch.delattr(cv2.utils, "logging", raising=False)
     monkeypatch.setattr(cv2, "setLogLevel", calls.append, raising=False)
     monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("EDGEDETECT_NATIVE_LOGS", "0")  # not verbose, whatever earlier tests set
     quiet_opencv()
     assert calls == [0]  # silent unless verbose
