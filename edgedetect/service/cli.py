@@ -94,11 +94,11 @@ def check_config(path: str) -> int:
     own one-line messages.
     """
     from edgedetect.service.config import (
-        check_output_paths,
         exposed_without_token,
         load_config,
         redact,
     )
+    from edgedetect.service.config_files import check_output_paths
 
     try:
         cfg = load_config(path)

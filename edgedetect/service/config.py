@@ -3,7 +3,9 @@
 The schema below is the single source of truth: `load_config` validates against it, and
 `systemd/config.example.toml` documents the same keys (a test keeps the two in sync).
 Validation is hand-written (a few dozen lines) rather than pulling in pydantic/jsonschema:
-the Pi image stays small and the messages can name the file, the section and the key.
+the Pi image stays small and the messages can name the file, the section and the key. The value
+checks the schema names live in `config_checks.py`; what touches the disk (secret files, probing
+the output folders) in `config_files.py`.
 """
 
 from __future__ import annotations
@@ -11,20 +13,43 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import errno
 import ipaddress
 import json
 import math
-import os
 import re
-import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import ConfigError
+from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, parse_listen: used from here
+    EVENT_TYPES,
+    HOUR,
+    NUM,
+    QUEUE_MAX,
+    _between,
+    _event_list,
+    _fraction,
+    _line,
+    _listen,
+    _one_of,
+    _parses,
+    _point_problem,
+    _polygon,
+    _polygons,
+    _port,
+    _quality,
+    _str_list,
+    _str_table,
+    _tiles,
+    _type_ok,
+    max_threads,
+    parse_listen,
+    threads_problem,
+)
+from edgedetect.service.config_files import _read_secrets
 from edgedetect.sources import redact as redact  # re-exported: the service names it from here
 
 if sys.version_info >= (3, 11):
@@ -43,147 +68,6 @@ class Key:
     types: tuple[type, ...]
     check: Callable[[Any], str | None] | None = None  # returns an error text or None
     doc: str = ""
-
-
-def _between(lo: float, hi: float, why: str = "") -> Callable[[Any], str | None]:
-    """A closed range; every number in the schema has one, so no value can run away."""
-
-    def check(v: Any) -> str | None:
-        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}{why}"
-
-    return check
-
-
-def max_threads() -> int:
-    """Upper bound for thread counts: more than 2 per core only adds contention (and huge
-    counts crash the interpreter)."""
-    return (os.cpu_count() or 1) * 2
-
-
-def threads_problem(v: int) -> str | None:
-    """The bound shared by `[model] threads` and the CLI's `--threads`."""
-    limit = max_threads()
-    return None if 1 <= v <= limit else f"must be between 1 and {limit} (2 x CPU count)"
-
-
-QUEUE_MAX = 100_000
-HOUR = 3600.0
-
-
-def _fraction(v: Any) -> str | None:
-    return None if 0.0 <= v <= 1.0 else "must be between 0 and 1"
-
-
-def _port(v: Any) -> str | None:
-    return None if 1 <= v <= 65535 else "must be a port number 1..65535"
-
-
-def _quality(v: Any) -> str | None:
-    return None if 1 <= v <= 100 else "must be a JPEG quality 1..100"
-
-
-def _one_of(*choices: str) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
-
-    return check
-
-
-def _parses(parse: Callable[[Any], object], error: type[Exception]) -> Callable[[Any], str | None]:
-    """A check from a parser: its ``error`` message is the problem, no error is fine."""
-
-    def check(v: Any) -> str | None:
-        try:
-            parse(v)
-        except error as e:
-            return str(e)
-        return None
-
-    return check
-
-
-def _tiles(v: Any) -> str | None:
-    from edgedetect.tiling import parse_tiles  # the runtime's parser, so the two cannot disagree
-
-    return _parses(parse_tiles, ConfigError)(v)
-
-
-_listen = _parses(lambda v: parse_listen(v), ValueError)
-
-
-def _str_list(v: Any) -> str | None:
-    return (
-        None if all(isinstance(x, str) and x for x in v) else "must be a list of non-empty strings"
-    )
-
-
-def _event_list(v: Any) -> str | None:
-    bad = [x for x in v if x not in EVENT_TYPES]
-    return None if not bad else f"unknown event type {bad[0]!r}; use {', '.join(EVENT_TYPES)}"
-
-
-def _str_table(v: Any) -> str | None:
-    ok = all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
-    return None if ok else "must be a table of string values"
-
-
-EVENT_TYPES = (
-    "person_entered",
-    "person_left",
-    "count_changed",
-    "zone_entered",
-    "zone_left",
-    "line_crossed",
-)
-NUM = (int, float)
-
-
-def _point_problem(p: Any) -> str | None:
-    if not (isinstance(p, list) and len(p) == 2 and all(_type_ok(c, NUM) for c in p)):
-        return f"point {p!r} must be [x, y], two numbers"
-    if not all(0.0 <= c <= 1.0 for c in p):
-        return (
-            f"point {p!r} is outside the frame: x and y are fractions of its width and height, 0..1"
-        )
-    return None
-
-
-def _polygon(v: Any) -> str | None:
-    """[[x, y], ...] with at least 3 points inside 0..1 and an area (not all on one line)."""
-    if len(v) < 3:
-        return f"a polygon needs at least 3 points [x, y], got {len(v)}"
-    for p in v:
-        problem = _point_problem(p)
-        if problem:
-            return problem
-    area2 = sum(
-        x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(v, v[1:] + v[:1], strict=True)
-    )  # shoelace
-    return None if abs(area2) > 1e-9 else "the polygon has no area (its points lie on one line)"
-
-
-def _polygons(v: Any) -> str | None:
-    for i, poly in enumerate(v):
-        problem = _polygon(poly) if isinstance(poly, list) else "must be a list of [x, y] points"
-        if problem:
-            return f"polygon {i + 1}: {problem}"
-    return None
-
-
-def _line(v: Any) -> str | None:
-    """[[x1, y1], [x2, y2]]: two distinct points inside 0..1."""
-    if len(v) != 2:
-        return f"a line is two points [[x1, y1], [x2, y2]], got {len(v)} point(s)"
-    for p in v:
-        problem = _point_problem(p)
-        if problem:
-            return problem
-    (x1, y1), (x2, y2) = v
-    return (
-        None
-        if math.hypot(x2 - x1, y2 - y1) > 1e-6
-        else "the line has zero length (both points are the same)"
-    )
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -422,18 +306,6 @@ class Config:
         return self.path or "<config>"
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """'127.0.0.1:8080' / '[::1]:8080' / ':8080' -> (host, port); ValueError on junk."""
-    host, sep, port_s = value.rpartition(":")
-    if not sep or not port_s.isdigit():
-        raise ValueError(f"must be HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")
-    port = int(port_s)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} out of range 0..65535")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, port
-
-
 def server_limits(h: Section) -> dict[str, Any]:
     """The `[http]` keys that bound clients (see edgedetect.service.http.HttpServer)."""
     return {
@@ -466,15 +338,6 @@ def _type_name(types: tuple[type, ...]) -> str:
     if types == NUM:
         return "a number"
     return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
-    # bool is an int subclass in Python; TOML keeps them apart, so must we.
-    if isinstance(value, bool):
-        return bool in types
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    return isinstance(value, types)
 
 
 def validate(
@@ -641,51 +504,6 @@ def _resolve_paths(
     data["source"]["spec"] = resolve_spec(data["source"]["spec"], base)
 
 
-def read_secret(path: str, where: str, section: str, name: str, given: str | None = None) -> str:
-    """A password or token from an owner-only file (0600/0400, like systemd credentials)."""
-    key = f"{where}: [{section}] {name} = {(given or path)!r}"
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{key}: {path} is not a regular file")
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise ConfigError(f"{key}: readable by others (mode {mode:04o}); run chmod 600 {path}")
-        with open(path, encoding="utf-8") as fh:
-            secret = fh.read().strip()
-    except OSError as e:
-        raise ConfigError(f"{key}: cannot read {path} ({e.strerror or e})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
-    if not secret:
-        raise ConfigError(f"{key}: {path} is empty")
-    return secret
-
-
-def _read_secrets(
-    data: dict[str, dict[str, Any]],
-    where: str,
-    check_files: bool,
-    given: dict[tuple[str, str], Any],
-) -> None:
-    for section, file_key, key in (
-        ("http", "token_file", "token"),
-        ("mqtt", "password_file", "password"),
-    ):
-        path = data[section][file_key]
-        if not path:
-            continue
-        if data[section][key]:
-            raise ConfigError(
-                f"{where}: [{section}] {file_key} and {key} are both set; "
-                f"use {file_key} or {key}, not both"
-            )
-        if check_files:
-            data[section][key] = read_secret(
-                path, where, section, file_key, given.get((section, file_key))
-            )
-
-
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -762,58 +580,3 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         if merged.get(section, {}).get(file_key):
             merged[section][key] = ""  # read again from the file, not a clash with it
     return validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
-
-
-def _probe_folder(folder: Path) -> str | None:
-    """Why files cannot be created in `folder` (or in the folders that would be made), or None.
-
-    Walks up to the nearest existing ancestor and creates (and removes) one temporary file
-    there: `os.access` says yes to root even on /proc or a read-only mount.
-    """
-    import tempfile
-
-    target = folder
-    while not target.exists():
-        if target.parent == target:
-            return "no existing parent folder"
-        target = target.parent
-    if not target.is_dir():
-        return f"{target} is not a folder"
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=".edgedetect-probe-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return None  # writable, only full: the outputs count what they cannot write
-        return f"cannot create files in {target} ({e.strerror or e})"
-    return None
-
-
-def check_output_paths(
-    cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")
-) -> None:
-    """The events file and snapshot/clip folders can be written (or created); nothing is created."""
-    where = cfg.where
-    jsonl = cfg.events.jsonl if "events" in sections else ""
-    if jsonl:
-        p = Path(jsonl)
-        problem = f"{p} is a folder" if p.is_dir() else _probe_folder(p.parent)
-        if problem is None and p.exists() and not os.access(p, os.W_OK):
-            problem = f"{p} is not writable"
-        if problem:
-            raise ConfigError(
-                f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
-                '(or "" to turn the file off)'
-            )
-    for name in ("snapshots", "clips"):  # folders of saved files
-        folder = cfg[name]
-        if not (folder.enabled and name in sections):
-            continue
-        d = Path(folder.dir)
-        problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
-        if problem:
-            raise ConfigError(
-                f"{where}: [{name}] dir = {folder.dir!r}: {problem}; pick a writable "
-                "folder (or enabled = false)"
-            )

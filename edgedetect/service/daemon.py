@@ -35,13 +35,13 @@ from edgedetect.service.clip_recorder import ClipRecorder
 from edgedetect.service.config import (
     Config,
     apply_overrides,
-    check_output_paths,
     exposed_without_token,
     load_config,
     parse_listen,
     redact,
     server_limits,
 )
+from edgedetect.service.config_files import check_output_paths
 from edgedetect.service.events import make_event
 from edgedetect.service.frame_sink import ServiceSink
 from edgedetect.service.http import HttpServer, stop_server

@@ -18,12 +18,12 @@ from edgedetect.errors import EdgeDetectError
 from edgedetect.service.config import (
     Config,
     apply_overrides,
-    check_output_paths,
     load_config,
     parse_listen,
     redact,
     server_limits,
 )
+from edgedetect.service.config_files import check_output_paths
 from edgedetect.service.http import stop_server
 from edgedetect.service.outputset import SECTIONS as OUTPUT_SECTIONS
 from edgedetect.service.outputset import Outputs

@@ -1,0 +1,120 @@
+"""What a service config names on disk: secrets read from private files, and the folders and
+files the outputs will write, probed before the service starts (or a reload swaps them in).
+
+Kept apart from `config.py`, which validates the values themselves: these functions touch the
+file system, those do not (except for the model files that must exist).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedetect.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgedetect.service.config import Config
+
+
+def read_secret(path: str, where: str, section: str, name: str, given: str | None = None) -> str:
+    """A password or token from an owner-only file (0600/0400, like systemd credentials)."""
+    key = f"{where}: [{section}] {name} = {(given or path)!r}"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{key}: {path} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise ConfigError(f"{key}: readable by others (mode {mode:04o}); run chmod 600 {path}")
+        with open(path, encoding="utf-8") as fh:
+            secret = fh.read().strip()
+    except OSError as e:
+        raise ConfigError(f"{key}: cannot read {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
+    if not secret:
+        raise ConfigError(f"{key}: {path} is empty")
+    return secret
+
+
+def _read_secrets(
+    data: dict[str, dict[str, Any]],
+    where: str,
+    check_files: bool,
+    given: dict[tuple[str, str], Any],
+) -> None:
+    for section, file_key, key in (
+        ("http", "token_file", "token"),
+        ("mqtt", "password_file", "password"),
+    ):
+        path = data[section][file_key]
+        if not path:
+            continue
+        if data[section][key]:
+            raise ConfigError(
+                f"{where}: [{section}] {file_key} and {key} are both set; "
+                f"use {file_key} or {key}, not both"
+            )
+        if check_files:
+            data[section][key] = read_secret(
+                path, where, section, file_key, given.get((section, file_key))
+            )
+
+
+def _probe_folder(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (or in the folders that would be made), or None.
+
+    Walks up to the nearest existing ancestor and creates (and removes) one temporary file
+    there: `os.access` says yes to root even on /proc or a read-only mount.
+    """
+    import tempfile
+
+    target = folder
+    while not target.exists():
+        if target.parent == target:
+            return "no existing parent folder"
+        target = target.parent
+    if not target.is_dir():
+        return f"{target} is not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=".edgedetect-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return None  # writable, only full: the outputs count what they cannot write
+        return f"cannot create files in {target} ({e.strerror or e})"
+    return None
+
+
+def check_output_paths(
+    cfg: Config, sections: Iterable[str] = ("events", "snapshots", "clips")
+) -> None:
+    """The events file and snapshot/clip folders can be written (or created); nothing is created."""
+    where = cfg.where
+    jsonl = cfg.events.jsonl if "events" in sections else ""
+    if jsonl:
+        p = Path(jsonl)
+        problem = f"{p} is a folder" if p.is_dir() else _probe_folder(p.parent)
+        if problem is None and p.exists() and not os.access(p, os.W_OK):
+            problem = f"{p} is not writable"
+        if problem:
+            raise ConfigError(
+                f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
+                '(or "" to turn the file off)'
+            )
+    for name in ("snapshots", "clips"):  # folders of saved files
+        folder = cfg[name]
+        if not (folder.enabled and name in sections):
+            continue
+        d = Path(folder.dir)
+        problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
+        if problem:
+            raise ConfigError(
+                f"{where}: [{name}] dir = {folder.dir!r}: {problem}; pick a writable "
+                "folder (or enabled = false)"
+            )
