@@ -93,8 +93,8 @@ class ServiceSink:
         dets = Detections(dets.xyxy, dets.score, dets.class_id, dets.names, tids)
         self._tracked = dets[tids >= 0]
         self.metrics.persons.set(self.tracker.count)
-        scene = self._scene(frame)
         alive = self.tracker.confirmed_ids()
+        scene = self._scene(frame, alive)
         ended = [te for te in scene if te.track_id not in alive]  # zone_left of a track that ended:
         events = ended + events + [te for te in scene if te.track_id in alive]  # before person_left
         clip = self._record(frame, dets)
@@ -125,13 +125,13 @@ class ServiceSink:
             self.rules = new
         return self.rules
 
-    def _scene(self, frame: Frame) -> list[TrackEvent]:
-        """Zone and line events of this frame, after the tracker (they need its ids)."""
+    def _scene(self, frame: Frame, alive: set[int]) -> list[TrackEvent]:
+        """Zone and line events of this frame, after the tracker (they need its confirmed ids)."""
         rules = self._take_rules()
         if not rules.active:
             return []
         w, h = frame.size
-        events = rules.update(self._tracked, w, h, frame.timestamp, self.tracker.confirmed_ids())
+        events = rules.update(self._tracked, w, h, frame.timestamp, alive)
         self._count_scene(events, rules)
         return events
 
