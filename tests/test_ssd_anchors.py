@@ -46,6 +46,34 @@ def test_ssd_anchor_generator_counts_and_first_layer():
     )
 
 
+def test_stride8_layer_comes_first_and_keeps_every_standard_anchor():
+    pairs = ((0.04, 0.5), (0.07, 1.0))
+    cfg = AnchorConfig(stride8_anchors=pairs)
+    assert cfg.anchors_per_location() == [2, 3, 6, 6, 6, 6, 6]
+    a = generate_anchors(cfg, [(38, 38), *SIZES_300])
+    n8 = 38 * 38 * 2
+    assert a.shape == (n8 + 1917, 4)
+    np.testing.assert_array_equal(a[n8:], generate_anchors(AnchorConfig(), SIZES_300))
+    # first cell: scale 0.04 at aspect 0.5 (w/h) is 0.04 * sqrt(2) tall, 0.04 / sqrt(2) wide
+    c, h, w = 0.5 / 38, 0.04 * np.sqrt(2), 0.04 / np.sqrt(2)
+    np.testing.assert_allclose(a[0], [c - h / 2, c - w / 2, c + h / 2, c + w / 2], atol=1e-6)
+    with pytest.raises(ValueError, match="7 anchor layers"):
+        generate_anchors(cfg, SIZES_300)
+
+
+@pytest.mark.parametrize(
+    "anchors,arch,message",
+    [
+        ({"stride8_anchors": [[0.04]]}, "ssdlite_mobilenet_v2", "scale, aspect_ratio"),
+        ({"stride8_anchors": [[0.04, 0.0]]}, "ssdlite_mobilenet_v2", "must be > 0"),
+        ({"stride8_anchors": [[0.04, 0.5]]}, "ssd_mobilenet_v1", "needs a MobileNetV2"),
+    ],
+)
+def test_stride8_anchor_mistakes_are_config_errors(anchors, arch, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": {"arch": arch}, "anchors": anchors})
+
+
 def test_scales_interpolate_linearly():
     specs = AnchorConfig().layer_specs()
     assert [round(s[0][0], 4) for s in specs[1:]] == [0.35, 0.5, 0.65, 0.8, 0.95]

@@ -35,6 +35,35 @@ def test_architectures_build_with_one_prediction_per_anchor(name, params):
     assert params[0] < ssd.keras_model.count_params() < params[1]
 
 
+def test_stride8_head_adds_small_anchors_without_changing_the_trained_ones():
+    from host_tools.ssd.anchors import AnchorConfig
+
+    base_cfg = load_config("ssdlite_mobilenet_v2")
+    cfg = load_config("ssdlite_mobilenet_v2")
+    cfg.anchors = AnchorConfig(stride8_anchors=((0.04, 0.5), (0.07, 0.5), (0.07, 1.0)))
+    base, s8 = build_ssd(base_cfg), build_ssd(cfg)
+    assert s8.feature_map_sizes == [(38, 38), *base.feature_map_sizes]
+    assert s8.num_anchors == base.num_anchors + 38 * 38 * 3
+    # every weight of the model without the layer has the same name and shape in the one with it
+    # (what --init-partial copies), so the standard anchors' outputs are unchanged
+    src = {v.name: v for v in base.keras_model.weights}
+    copied = 0
+    for v in s8.keras_model.weights:
+        if v.name in src:
+            assert tuple(v.shape) == tuple(src[v.name].shape)
+            v.assign(src[v.name])
+            copied += 1
+    assert copied == len(base.keras_model.weights) < len(s8.keras_model.weights)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 300, 300, 3)).astype(np.float32)
+    (b_box, b_cls), (s_box, s_cls) = base.keras_model(x), s8.keras_model(x)
+    n8 = s8.num_anchors - base.num_anchors
+    np.testing.assert_array_equal(s_box.numpy()[:, n8:], b_box.numpy())
+    np.testing.assert_array_equal(s_cls.numpy()[:, n8:], b_cls.numpy())
+    # the fresh head starts near a 1 % person prior, not 0.5 on 4,332 anchors
+    person = tf.sigmoid(s_cls[0, :n8, 1]).numpy()
+    assert 0.002 < float(np.median(person)) < 0.05
+
+
 def test_tf_box_coder_matches_runtime_numpy_coder():
     from host_tools.ssd.box_coder import tf_decode, tf_encode
 

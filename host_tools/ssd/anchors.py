@@ -24,9 +24,20 @@ class AnchorConfig:
     reduce_boxes_in_lowest_layer: bool = True
     base_anchor_size: tuple[float, float] = (1.0, 1.0)
     scales: tuple[float, ...] = field(default_factory=tuple)  # explicit scales override min/max
+    # (scale, aspect_ratio) of each anchor of an extra lowest layer on the backbone's stride-8 map
+    # (not in the OD API): people 12-40 px tall at a 300 input, under the stride-16 layer's 0.1.
+    stride8_anchors: tuple[tuple[float, float], ...] = field(default_factory=tuple)
 
     def layer_specs(self) -> list[list[tuple[float, float]]]:
-        """Per layer, (scale, aspect_ratio) of each anchor at one grid location, in OD-API order."""
+        """Per layer, (scale, aspect_ratio) of each anchor at one grid location, in OD-API order.
+
+        With ``stride8_anchors`` their layer comes first and the ``num_layers`` generated ones
+        follow unchanged, so a model with the extra layer keeps every anchor of one without it.
+        """
+        return ([list(self.stride8_anchors)] if self.stride8_anchors else []) + self._grid_specs()
+
+    def _grid_specs(self) -> list[list[tuple[float, float]]]:
+        """The OD-API ``ssd_anchor_generator`` layers (``num_layers`` of them)."""
         if self.scales:
             scales = list(self.scales)
             if len(scales) != self.num_layers:
@@ -62,6 +73,11 @@ class AnchorConfig:
         for key in ("aspect_ratios", "base_anchor_size", "scales"):
             if key in d:
                 d[key] = tuple(float(v) for v in d[key])
+        if "stride8_anchors" in d:
+            pairs = d["stride8_anchors"]
+            if not all(isinstance(a, (list, tuple)) and len(a) == 2 for a in pairs):
+                raise ValueError("anchors.stride8_anchors: a list of [scale, aspect_ratio] pairs")
+            d["stride8_anchors"] = tuple((float(a), float(b)) for a, b in pairs)
         return cls(**d)
 
 
@@ -75,29 +91,28 @@ def generate_anchors(
     Ordered by layer, then y, x and anchor. ``image_size`` is (height, width); a non-square image
     shrinks the base anchor on its long side, as the OD API does, so anchors stay square in pixels.
     """
-    if len(feature_map_sizes) != config.num_layers:
-        raise ValueError(
-            f"{len(feature_map_sizes)} feature maps for {config.num_layers} anchor layers"
-        )
+    specs = config.layer_specs()
+    if len(feature_map_sizes) != len(specs):
+        raise ValueError(f"{len(feature_map_sizes)} feature maps for {len(specs)} anchor layers")
     im_h, im_w = image_size
     min_side = min(im_h, im_w)
     base_h = config.base_anchor_size[0] * min_side / im_h
     base_w = config.base_anchor_size[1] * min_side / im_w
     out = []
-    for (fh, fw), specs in zip(feature_map_sizes, config.layer_specs(), strict=True):
-        scales = np.array([s for s, _ in specs], np.float64)
-        ratios = np.sqrt(np.array([a for _, a in specs], np.float64))
+    for (fh, fw), layer in zip(feature_map_sizes, specs, strict=True):
+        scales = np.array([s for s, _ in layer], np.float64)
+        ratios = np.sqrt(np.array([a for _, a in layer], np.float64))
         heights = scales / ratios * base_h
         widths = scales * ratios * base_w
         stride_y, stride_x = 1.0 / fh, 1.0 / fw
         yc = (np.arange(fh) * stride_y + 0.5 * stride_y)[:, None, None]
         xc = (np.arange(fw) * stride_x + 0.5 * stride_x)[None, :, None]
         yc, xc = (
-            np.broadcast_to(yc, (fh, fw, len(specs))),
-            np.broadcast_to(xc, (fh, fw, len(specs))),
+            np.broadcast_to(yc, (fh, fw, len(layer))),
+            np.broadcast_to(xc, (fh, fw, len(layer))),
         )
-        h = np.broadcast_to(heights, (fh, fw, len(specs)))
-        w = np.broadcast_to(widths, (fh, fw, len(specs)))
+        h = np.broadcast_to(heights, (fh, fw, len(layer)))
+        w = np.broadcast_to(widths, (fh, fw, len(layer)))
         boxes = np.stack([yc - 0.5 * h, xc - 0.5 * w, yc + 0.5 * h, xc + 0.5 * w], axis=-1)
         out.append(boxes.reshape(-1, 4))
     return np.concatenate(out, axis=0).astype(np.float32)

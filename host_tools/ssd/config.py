@@ -131,7 +131,10 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
             raise ConfigError(
                 f"{where} [anchors]: unknown key(s) {sorted(set(data['anchors']) - known)}"
             )
-        cfg.anchors = AnchorConfig.from_dict(data["anchors"])
+        try:
+            cfg.anchors = AnchorConfig.from_dict(data["anchors"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} [anchors]: {exc}") from exc
     if "data" in data:
         d = data["data"]
         if not isinstance(d, dict) or set(d) - {"sources"}:
@@ -143,6 +146,10 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         )
     if cfg.model.arch not in ARCHS:
         raise ConfigError(f"{where}: model.arch {cfg.model.arch!r} is not one of {ARCHS}")
+    if cfg.anchors.stride8_anchors and "mobilenet_v2" not in cfg.model.arch:
+        raise ConfigError(f"{where}: anchors.stride8_anchors needs a MobileNetV2 arch")
+    if any(v <= 0 for pair in cfg.anchors.stride8_anchors for v in pair):
+        raise ConfigError(f"{where}: anchors.stride8_anchors scales and aspect ratios must be > 0")
     if cfg.model.score_converter not in ("sigmoid", "softmax"):
         raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
     if cfg.train.box_code_limit < 0:

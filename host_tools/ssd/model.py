@@ -103,18 +103,24 @@ _V2_BLOCKS = [
 ]
 
 
-def _mobilenet_v2(b: _Builder, x, mult: float):
-    """The two base feature maps: layer_15/expansion_output (stride 16) and layer_19 (stride 32)."""
+def _mobilenet_v2(b: _Builder, x, mult: float, stride8: bool = False):
+    """The base feature maps: layer_15/expansion_output (stride 16) and layer_19 (stride 32).
+
+    With ``stride8`` also layer_8/expansion_output (stride 8, 38x38 at 300) first, the same kind
+    of map one octave finer, for anchors smaller than the stride-16 layer can place.
+    """
     root = scope("FeatureExtractor", "MobilenetV2")
     d = lambda c: _make_divisible(c * mult, 8, 16)  # noqa: E731
     x = b.conv(x, d(32), 3, 2, scope(root, "Conv"))
-    feature_16 = None
+    feature_8 = feature_16 = None
     for i, (t, c, s) in enumerate(_V2_BLOCKS):
         name = scope(root, "expanded_conv" if i == 0 else f"expanded_conv_{i}")
         inp = x
         in_ch = int(x.shape[-1])
         if t != 1:
             x = b.conv(x, _make_divisible(in_ch * t, 8), 1, 1, scope(name, "expand"))
+            if i == 6:
+                feature_8 = x  # layer_8/expansion_output
             if i == 13:
                 feature_16 = x  # layer_15/expansion_output
         x = b.dwconv(x, 3, s, scope(name, "depthwise"))
@@ -124,7 +130,7 @@ def _mobilenet_v2(b: _Builder, x, mult: float):
             x = layers.Add(name=scope(name, "add"))([inp, x])
     # slim keeps Conv_1 at 1280 for multipliers < 1
     x = b.conv(x, max(1280, d(1280)) if mult > 1.0 else 1280, 1, 1, scope(root, "Conv_1"))
-    return root, "layer_19", [feature_16, x]
+    return root, "layer_19", ([feature_8] if stride8 else []) + [feature_16, x]
 
 
 _V1_BLOCKS = [
@@ -176,6 +182,22 @@ class SSDModel:
         return int(self.anchors.shape[0])
 
 
+def _prior_bias(n_cls: int):
+    """Class-logit bias of a head added to trained ones: object classes start near 1 %.
+
+    A zero bias would score every one of its thousands of anchors 0.5 (sigmoid) at step 0, a burst
+    of false positives the first steps spend undoing (Lin et al.'s focal-loss prior, 0.01).
+    """
+
+    def init(shape, dtype=None):
+        import tensorflow as tf
+
+        per_anchor = np.array([0.0] + [-4.6] * (n_cls - 1), np.float32)
+        return tf.constant(np.tile(per_anchor, shape[0] // n_cls), dtype=dtype)
+
+    return init
+
+
 def build_ssd(cfg: SSDConfig) -> SSDModel:
     """Build the Keras SSD of ``cfg`` (random init; see import_weights / train for weights)."""
     m = cfg.model
@@ -184,8 +206,11 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     inp = keras.Input(
         (m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor"
     )
+    stride8 = bool(cfg.anchors.stride8_anchors)
     if "mobilenet_v2" in m.arch:
-        root, last, feats = _mobilenet_v2(b, inp, m.depth_multiplier)
+        root, last, feats = _mobilenet_v2(b, inp, m.depth_multiplier, stride8)
+    elif stride8:
+        raise ValueError(f"anchors.stride8_anchors needs a MobileNetV2 arch, not {m.arch}")
     else:
         root, last, feats = _mobilenet_v1(b, inp, m.depth_multiplier)
     x = feats[-1]
@@ -199,17 +224,23 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
         else:
             x = b.conv(x, d, 3, 2, name)
         feats.append(x)
-    num_layers = cfg.anchors.num_layers
-    if len(feats) != num_layers:
-        raise ValueError(f"{len(feats)} feature maps but anchors.num_layers = {num_layers}")
     per_loc = cfg.anchors.anchors_per_location()
+    if len(feats) != len(per_loc):
+        raise ValueError(f"{len(feats)} feature maps but {len(per_loc)} anchor layers")
+    # The stride-8 head is not an OD-API layer: its own scope keeps BoxPredictor_0..5 named (and
+    # loadable by --init-partial) as in the model without it.
+    names = (["BoxPredictor_stride8"] if stride8 else []) + [
+        f"BoxPredictor_{i}" for i in range(cfg.anchors.num_layers)
+    ]
     n_cls = m.num_classes + 1
     boxes, classes, sizes = [], [], []
-    for i, (f, a) in enumerate(zip(feats, per_loc, strict=True)):
+    for f, a, predictor in zip(feats, per_loc, names, strict=True):
         sizes.append((int(f.shape[1]), int(f.shape[2])))
         outs = []
         for head, width in (("BoxEncodingPredictor", 4), ("ClassPredictor", n_cls)):
-            name = scope(f"BoxPredictor_{i}", head)
+            name = scope(predictor, head)
+            fresh_cls = predictor.endswith("stride8") and head == "ClassPredictor"
+            bias = _prior_bias(n_cls) if fresh_cls else "zeros"
             if lite:
                 y = b.dwconv(f, m.head_kernel_size, 1, name + "_depthwise")
                 y = layers.Conv2D(
@@ -219,6 +250,7 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
                     kernel_regularizer=b.reg,
                     name=name,
                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                    bias_initializer=bias,
                 )(y)
             else:
                 y = layers.Conv2D(
@@ -228,10 +260,9 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
                     kernel_regularizer=b.reg,
                     name=name,
                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.03),
+                    bias_initializer=bias,
                 )(f)
-            outs.append(
-                layers.Reshape((-1, width), name=scope(f"BoxPredictor_{i}", head + "_reshape"))(y)
-            )
+            outs.append(layers.Reshape((-1, width), name=scope(predictor, head + "_reshape"))(y))
         boxes.append(outs[0])
         classes.append(outs[1])
     box_enc = layers.Concatenate(axis=1, name="box_encodings")(boxes)
