@@ -15,6 +15,7 @@ import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -261,8 +262,15 @@ def operating_point(matches: Sequence[ImageMatch], threshold: float) -> Operatin
     )
 
 
-def coco_ap(gt: dict, detections: list[dict]) -> dict[str, float]:
-    """COCO AP@[.5:.95], AP50 and AP75 for category 1 (person) with pycocotools.
+SIZE_RANGES = ("small", "medium", "large")  # COCOeval's areaRng: < 32^2, < 96^2, above (pixels)
+
+
+def coco_ap(gt: dict, detections: list[dict]) -> dict[str, Any]:
+    """COCO AP@[.5:.95], AP50, AP75 and AP50 per size range for category 1 (person), pycocotools.
+
+    ``ap50_by_size`` (small / medium / large people by box area in the image's pixels) says where a
+    model gains or loses: a stride-8 layer or tiles should move ``small``. A range with no person
+    is ``None``.
 
     ``gt`` is a COCO dict (see ``host_tools.datasets.coco.to_coco_dict``); ``detections`` the COCO
     results list (``image_id``, ``category_id``, ``bbox`` xywh, ``score``). pycocotools prints its
@@ -273,7 +281,7 @@ def coco_ap(gt: dict, detections: list[dict]) -> dict[str, float]:
 
     if not detections or not gt.get("annotations"):
         # pycocotools cannot load an empty result list; no detections (or nothing to find) is AP 0.
-        return {"ap": 0.0, "ap50": 0.0, "ap75": 0.0}
+        return {"ap": 0.0, "ap50": 0.0, "ap75": 0.0, "ap50_by_size": dict.fromkeys(SIZE_RANGES)}
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         coco_gt = COCO()
@@ -291,4 +299,22 @@ def coco_ap(gt: dict, detections: list[dict]) -> dict[str, float]:
         "ap": max(float(s[0]), 0.0),
         "ap50": max(float(s[1]), 0.0),
         "ap75": max(float(s[2]), 0.0),
+        "ap50_by_size": _ap50_by_size(ev),
     }
+
+
+def _ap50_by_size(ev: Any) -> dict[str, float | None]:
+    """AP at IoU 0.5 per COCO area range, from the accumulated precision table.
+
+    ``eval["precision"]`` is [IoU, recall, category, area range, max dets] with -1 where a range
+    has no ground truth; summarize() prints AP per size only over IoU .5:.95.
+    """
+    p = ev.params
+    t = int(np.argmin(np.abs(np.asarray(p.iouThrs) - 0.5)))
+    m = len(p.maxDets) - 1
+    out: dict[str, float | None] = {}
+    for name in SIZE_RANGES:
+        prec = ev.eval["precision"][t, :, 0, p.areaRngLbl.index(name), m]
+        # accumulate() leaves -1 only where the range has no (non-crowd) person at all
+        out[name] = float(np.mean(np.maximum(prec, 0.0))) if (prec > -1).any() else None
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgedetect.errors import ImageError
 from edgedetect.images import read_bgr
-from host_tools.metrics import LAMR_FPPI_POINTS, accumulate, miss_rates_at
+from host_tools.metrics import LAMR_FPPI_POINTS, SIZE_RANGES, accumulate, miss_rates_at
 from host_tools.scoring import Evaluation, ImageResult
 
 GREEN, BLUE, RED, ORANGE = (0, 170, 0), (255, 128, 0), (0, 0, 255), (0, 140, 255)
@@ -291,6 +291,11 @@ def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) 
         raise ImageError(f"cannot write {path}")
 
 
+def _fmt_ap(value: float | None) -> str:
+    """An AP, or "n/a" for a size range the set has no person in."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _fmt_size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
@@ -319,6 +324,9 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"| AP50 (COCO 101-point) | {r['ap50']:.3f} |",
         f"| AP50 (all-point, VOC) | {r['ap50_all_point']:.3f} |",
         f"| AP75 | {r['ap75']:.3f} |",
+        "| AP50 of small / medium / large people (COCO areas < 32², < 96², above) | "
+        + " / ".join(_fmt_ap(r.get("ap50_by_size", {}).get(k)) for k in SIZE_RANGES)
+        + " |",
         f"| log-average miss rate (FPPI 1e-2..1) | {r['lamr']:.3f} |",
         f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
         f"| recall @ {r['threshold']:g} | {r['recall']:.3f} ({r['fn']} missed) |",

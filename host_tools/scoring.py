@@ -127,6 +127,7 @@ def compute_metrics(
         "ap": coco["ap"],
         "ap50": coco["ap50"],
         "ap75": coco["ap75"],
+        "ap50_by_size": coco["ap50_by_size"],
         "ap50_all_point": average_precision(curve.recall, curve.precision),
         "lamr": log_average_miss_rate(curve.fppi, curve.miss_rate),
         "miss_rate_at_fppi": dict(

@@ -223,7 +223,9 @@ def test_all_point_ap_close_to_coco_101_point():
 
 def test_coco_ap_empty_detections_is_zero():
     samples, _, _ = _synthetic(4, n_images=3)
-    assert coco_ap(to_coco_dict(samples), []) == {"ap": 0.0, "ap50": 0.0, "ap75": 0.0}
+    ap = coco_ap(to_coco_dict(samples), [])
+    assert (ap["ap"], ap["ap50"], ap["ap75"]) == (0.0, 0.0, 0.0)
+    assert ap["ap50_by_size"] == {"small": None, "medium": None, "large": None}
 
 
 def test_coco_ap_perfect_detections_is_one():
@@ -232,6 +234,14 @@ def test_coco_ap_perfect_detections_is_one():
         {"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 80], "score": 0.9},
         {"image_id": 1, "category_id": 1, "bbox": [50, 5, 40, 90], "score": 0.8},
     ]
-    assert coco_ap(to_coco_dict(samples), dets) == pytest.approx(
-        {"ap": 1.0, "ap50": 1.0, "ap75": 1.0}
-    )
+    ap = coco_ap(to_coco_dict(samples), dets)
+    assert (ap["ap"], ap["ap50"], ap["ap75"]) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_ap50_by_size_splits_people_by_coco_area():
+    # a 20x30 person (small, < 32^2 px) found, a 120x240 one (large, > 96^2) missed, no medium one
+    samples = [Sample("/x/a.png", 300, 300, [[10, 10, 30, 40], [150, 50, 270, 290]])]
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 30], "score": 0.9}]
+    ap = coco_ap(to_coco_dict(samples), dets)
+    assert ap["ap50"] == pytest.approx(0.5, abs=0.01)
+    assert ap["ap50_by_size"] == {"small": pytest.approx(1.0), "medium": None, "large": 0.0}
