@@ -28,7 +28,7 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
-from edgedetect.errors import EdgeDetectError, ModelError
+from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
@@ -164,6 +164,22 @@ def freeze_batchnorm(model: keras.Model) -> None:
         inner = getattr(layer, "layer", layer)  # TF-MOT's QuantizeWrapperV2 holds the real layer
         if isinstance(inner, keras.layers.BatchNormalization):
             inner.trainable = False
+
+
+def train_only(model: keras.Model, prefixes: tuple[str, ...]) -> int:
+    """Freeze every layer whose name starts with none of ``prefixes``; returns how many train.
+
+    Training only a head added to a trained model (``BoxPredictor_stride8``) cannot move what the
+    model already does, and skips the backward pass through the backbone: about half the step.
+    """
+    trained = 0
+    for layer in model.layers:
+        layer.trainable = layer.name.startswith(prefixes)
+        trained += int(layer.trainable)
+    if trained == 0:
+        names = sorted({layer.name.split("/")[0] for layer in model.layers})
+        raise ConfigError(f"train.train_only {list(prefixes)} matches no layer; scopes: {names}")
+    return trained
 
 
 def make_optimizer(cfg: SSDConfig):
@@ -305,6 +321,8 @@ def train(
         how = "weights of the given model"
     else:
         how = init_weights(ssd, init, init_partial, init_config)
+    if cfg.train.train_only:
+        how += f"; training only {train_only(ssd.keras_model, cfg.train.train_only)} layers"
     if cfg.train.freeze_batchnorm:
         freeze_batchnorm(ssd.keras_model)
     opt = make_optimizer(cfg)

@@ -82,6 +82,56 @@ def test_int8_export_runs_in_the_runtime_detector(trained, tmp_path):
     assert len(det.detect(skimage_bgr("chelsea"))) == 0
 
 
+def test_stride8_head_trains_alone_and_exports_to_the_runtime(trained, tmp_path):
+    """A stride-8 layer added to the trained model: only its head moves, and the int8 export with
+    its extra anchors runs in the runtime Detector."""
+    import copy
+
+    from edgedetect.detector import Detector
+    from edgedetect.errors import ConfigError
+    from host_tools.export import convert, load_ssd, representative_images, write_labels
+    from host_tools.ssd.anchors import AnchorConfig
+    from host_tools.ssd.data import load_train_images
+    from host_tools.train import train, train_only
+
+    cfg, _, final = trained
+    s8 = copy.deepcopy(cfg)
+    s8.anchors = AnchorConfig(stride8_anchors=((0.04, 0.5), (0.07, 0.5)))
+    s8.train.train_only = ("BoxPredictor_stride8",)
+    data = load_train_images(f"pennfudan:{PENNFUDAN}", SPLITS / "pennfudan_train.txt", limit=4)
+    out = train(
+        s8,
+        tmp_path / "s8",
+        str(final),
+        data,
+        steps=2,
+        progress=False,
+        init_partial=True,
+        init_config="ssdlite_mobilenet_v2",
+    )
+    before = {v.name: v.numpy() for v in load_ssd(cfg, final).keras_model.weights}
+    after = load_ssd(s8, out)
+    moved = [v.name for v in after.keras_model.weights if v.name not in before]
+    for v in after.keras_model.weights:
+        if v.name in before:
+            np.testing.assert_array_equal(v.numpy(), before[v.name], err_msg=v.name)
+    assert moved and all(n.startswith("BoxPredictor_stride8") for n in moved)
+    # the new class head left its initial 1 % prior: it did train
+    bias = next(v for v in after.keras_model.weights if "stride8__ClassPredictor/bias" in v.name)
+    assert not np.allclose(bias.numpy()[1::2], -4.6)
+    with pytest.raises(ConfigError, match="matches no layer"):
+        train_only(after.keras_model, ("BoxPredictor_9",))
+
+    path = tmp_path / "s8_int8.tflite"
+    rep = representative_images(300, 4)
+    path.write_bytes(convert(after, "int8", representative=rep))
+    write_labels(path, ["person"])
+    det = Detector(path, threshold=0.5)
+    assert det.kind == "postprocess" and after.num_anchors == 1917 + 38 * 38 * 2
+    people = det.detect(skimage_bgr("astronaut"))
+    assert len(people) >= 1 and people.names[int(people.class_id[0])] == "person"
+
+
 def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
     from edgedetect.detector import Detector
     from edgedetect.runtime import load_interpreter

@@ -56,6 +56,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3  # newest N kept; raise it to pick a checkpoint on a validation split
     seed: int = 1234
+    train_only: tuple[str, ...] = ()  # layer-name prefixes to train (e.g. a new head); () = all
 
 
 @dataclass
