@@ -97,7 +97,7 @@ def test_stride8_head_trains_alone_and_exports_to_the_runtime(trained, tmp_path)
     cfg, _, final = trained
     s8 = copy.deepcopy(cfg)
     s8.anchors = AnchorConfig(stride8_anchors=((0.04, 0.5), (0.07, 0.5)))
-    s8.train.train_only = ("BoxPredictor_stride8",)
+    s8.train.train_only = ("Stride8", "BoxPredictor_stride8")
     data = load_train_images(f"pennfudan:{PENNFUDAN}", SPLITS / "pennfudan_train.txt", limit=4)
     out = train(
         s8,
@@ -115,7 +115,7 @@ def test_stride8_head_trains_alone_and_exports_to_the_runtime(trained, tmp_path)
     for v in after.keras_model.weights:
         if v.name in before:
             np.testing.assert_array_equal(v.numpy(), before[v.name], err_msg=v.name)
-    assert moved and all(n.startswith("BoxPredictor_stride8") for n in moved)
+    assert moved and all(n.startswith(("Stride8", "BoxPredictor_stride8")) for n in moved)
     # the new class head left its initial 1 % prior: it did train
     bias = next(v for v in after.keras_model.weights if "stride8__ClassPredictor/bias" in v.name)
     assert not np.allclose(bias.numpy()[1::2], -4.6)
