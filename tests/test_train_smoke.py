@@ -132,6 +132,37 @@ def test_stride8_head_trains_alone_and_exports_to_the_runtime(trained, tmp_path)
     assert len(people) >= 1 and people.names[int(people.class_id[0])] == "person"
 
 
+def test_qat_trains_on_the_configs_mix_and_exports_int8(trained, tmp_path, capsys):
+    """QAT of a mix model fine-tunes on its own mix (it used the Penn-Fudan split whatever the
+    config said), and the fake-quant model converts to an int8 model the runtime runs."""
+    import copy
+
+    from edgedetect.detector import Detector
+    from host_tools.datasets.sources import DataSource
+    from host_tools.export import convert, load_ssd, representative_images, write_labels
+    from host_tools.ssd.qat import qat_finetune
+
+    minicoco = need_shared(SHARED_MODELS.parent / "coco_train" / "minicoco")
+    cfg, _, final = trained
+    mix = copy.deepcopy(cfg)
+    spec = f"coco:{minicoco / 'annotations' / 'train.json'}:{minicoco / 'images'}"
+    mix.data.sources = (DataSource(spec),)
+    ssd = load_ssd(mix, final)
+    qmodel = qat_finetune(
+        ssd, steps=2, delay=0, out_dir=tmp_path / "qat", batch_size=2, progress=False
+    )
+    log = capsys.readouterr().out
+    assert "images, weight 1: coco:" in log and "pennfudan" not in log
+
+    path = tmp_path / "qat_int8.tflite"
+    rep = representative_images(300, 4)
+    path.write_bytes(convert(ssd, "int8", representative=rep, keras_model=qmodel))
+    write_labels(path, ["person"])
+    det = Detector(path, threshold=0.5)
+    assert det.kind == "postprocess" and det.input_dtype == np.uint8
+    assert len(det.detect(skimage_bgr("astronaut"))) >= 1
+
+
 def test_raw_float_export_is_decoded_by_the_runtime(trained, tmp_path):
     from edgedetect.detector import Detector
     from edgedetect.runtime import load_interpreter

@@ -27,11 +27,15 @@ def qat_finetune(
     batch_size: int | None = None,
     progress: bool = True,
 ):
-    """Fine-tune ``ssd`` (weights loaded) with fake quantization; returns the QAT Keras model."""
+    """Fine-tune ``ssd`` (weights loaded) with fake quantization; returns the QAT Keras model.
+
+    Without ``data`` it trains on the config's training mix (``data.sources``), else the Penn-Fudan
+    train split: a general-scene model fine-tuned on street photos alone would drift toward them.
+    """
     import tensorflow_model_optimization as tfmot
 
-    from host_tools.ssd.data import load_train_images
-    from host_tools.train import DEFAULT_DATASET, DEFAULT_SPLIT, train
+    from host_tools.ssd.data import load_train_mix
+    from host_tools.train import train, training_sources
 
     cfg = ssd.config
     if learning_rate:
@@ -43,7 +47,7 @@ def qat_finetune(
     if batch_size:
         cfg.train.batch_size = batch_size
     cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(steps // 10, 1))
-    data = data if data is not None else load_train_images(DEFAULT_DATASET, DEFAULT_SPLIT)
+    data = data if data is not None else load_train_mix(training_sources(None, None, cfg))
     if delay > 0:
         train(
             cfg, Path(out_dir) / "float_delay", None, data, steps=delay, progress=progress, ssd=ssd
