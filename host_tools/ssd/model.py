@@ -185,10 +185,10 @@ class SSDModel:
 def _top_down_stride8(b: _Builder, feature_8, feature_16, depth: int = 128):
     """FPN-lite merge for the stride-8 layer: its own map plus the stride-16 map upsampled.
 
-    layer_8 alone sits early in MobileNetV2 and knows edges, not people (a head on it alone made
-    small-person AP50 worse); the top-down path brings the stride-16 map's semantics down one
-    octave, as the OD API's FPN-lite extractors do (1x1 laterals, nearest 2x, add, separable 3x3).
-    Every layer is under the ``Stride8`` scope, so ``train.train_only`` can name them all.
+    layer_8 alone sits early in MobileNetV2 and knows edges more than people; the top-down path
+    brings the stride-16 map's semantics down one octave, as the OD API's FPN-lite extractors do
+    (1x1 laterals, nearest 2x, add, separable 3x3). Every layer is under the ``Stride8`` scope, so
+    ``train.train_only`` can name them all. Measured results: docs/training.md.
     """
     lateral = b.conv(feature_8, depth, 1, 1, scope("Stride8", "lateral"), act=False)
     top = b.conv(feature_16, depth, 1, 1, scope("Stride8", "top_down"), act=False)
@@ -230,9 +230,7 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     stride8 = bool(cfg.anchors.stride8_anchors)
     if "mobilenet_v2" in m.arch:
         root, last, feats = _mobilenet_v2(b, inp, m.depth_multiplier, stride8)
-    elif stride8:
-        raise ValueError(f"anchors.stride8_anchors needs a MobileNetV2 arch, not {m.arch}")
-    else:
+    else:  # config_from_dict refuses stride8_anchors here; a hand-made config fails the count below
         root, last, feats = _mobilenet_v1(b, inp, m.depth_multiplier)
     if stride8:
         feats[0] = _top_down_stride8(b, feats[0], feats[1])
