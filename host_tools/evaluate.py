@@ -26,7 +26,7 @@ from typing import Any
 
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
-from host_tools.datasets import KINDS, Dataset, DatasetError, load_dataset
+from host_tools.datasets import KINDS, Dataset, DatasetError
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.report import write_report
 from host_tools.scoring import DEFAULT_CURVE_THRESHOLD, evaluate
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         help="; ".join(KINDS.values()) + "; repeat to evaluate on the union of several sets "
-        "(each SPEC[#split=FILE][#ignore=FILE])",
+        "(each SPEC[#split=FILE][#ignore=FILE][#ignore_below=H])",
     )
     p.add_argument(
         "--split-file", type=Path, help="image names, one per line, to evaluate a subset"
@@ -198,7 +198,7 @@ def load_union(specs: str | list[str], split: Path | None) -> Dataset:
     """
     if isinstance(specs, str) or len(specs) == 1:
         src = DataSource.parse(specs if isinstance(specs, str) else specs[0])
-        return load_dataset(src.spec, src.split_file or split, src.ignore_file)
+        return src.load(split)
     if split is not None:
         raise DatasetError(
             "--split-file goes with one --dataset; give each its own SPEC#split=FILE"

@@ -26,7 +26,7 @@ from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
-from host_tools.datasets import load_dataset, parse_spec
+from host_tools.datasets import parse_spec
 from host_tools.datasets.ignore import dataset_root, image_key
 from host_tools.datasets.sources import DataSource
 from host_tools.metrics import overlap_matrix
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             raise ConfigError(f"model {path} not found")
     src = DataSource.parse(args.dataset)
-    ds = load_dataset(src.spec, src.split_file, src.ignore_file)
+    ds = src.load()
     root = dataset_root(*parse_spec(src.spec))
     detectors = [
         Detector(path, labels=labels, threshold=args.min_score, num_threads=args.threads)

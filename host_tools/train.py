@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors
-from host_tools.datasets.sources import DataSource
+from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
@@ -409,10 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--dataset",
         action="append",
-        metavar="SPEC[#split=FILE][#weight=W][#ignore=FILE]",
+        metavar=SOURCE_FORM,
         help="a dataset of the training mix (repeat to mix; host_tools.datasets spec, e.g. "
         "yolo:../shared/data/capston2/train#weight=3; #ignore= adds ignore regions from "
-        "host_tools.ignore_regions); default: the config's [data] sources, "
+        "host_tools.ignore_regions; #ignore_below=0.08 ignores people under 0.08 of the image "
+        "height where a taller one is kept); default: the config's [data] sources, "
         "else the Penn-Fudan train split",
     )
     p.add_argument(

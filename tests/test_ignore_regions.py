@@ -61,6 +61,65 @@ def test_config_source_takes_ignore_inline_or_as_key(tmp_path):
         DataSource.from_dict({"spec": "yolo:/d", "ignores": "i.json"}, "cfg")
 
 
+def _yolo_heights(tmp_path: Path, labels: dict[str, str]) -> Path:
+    """200 px tall images named by ``labels`` (image name -> YOLO label lines)."""
+    root = tmp_path / "tall"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("person\n")
+    for name, lines in labels.items():
+        cv2.imwrite(str(root / "images" / f"{name}.jpg"), np.full((200, 160, 3), 90, np.uint8))
+        (root / "labels" / f"{name}.txt").write_text(lines)
+    return root
+
+
+def test_ignore_below_ignores_short_people_only_beside_a_taller_one(tmp_path):
+    """0.05 of the height is under 0.08: ignored beside a 0.5 person, kept where it is alone or
+    where the only taller box is itself an ignore region."""
+    tall, short = "0 0.3 0.5 0.2 0.5\n", "0 0.7 0.2 0.1 0.05\n"
+    root = _yolo_heights(
+        tmp_path,
+        {"mixed": tall + short, "crowd": short + "0 0.2 0.2 0.1 0.04\n", "held": tall + short},
+    )
+    ign = _ignore_file(tmp_path, {"images/held.jpg": [[0, 0, 100, 150]]})
+    samples = {
+        s.name: s
+        for s in load_sources(
+            [DataSource.parse(f"yolo:{root}#ignore={ign}#ignore_below=0.08")], "mix"
+        ).samples
+    }
+    assert samples["mixed.jpg"].ignore.tolist() == [False, True]
+    assert samples["mixed.jpg"].num_people == 1
+    assert samples["crowd.jpg"].ignore.tolist() == [False, False]
+    assert samples["held.jpg"].ignore.tolist() == [False, True, True]
+    plain = {s.name: s for s in DataSource(f"yolo:{root}").load().samples}
+    assert plain["mixed.jpg"].ignore.tolist() == [False, False]
+
+
+def test_ignore_below_reaches_the_training_targets(tmp_path):
+    from host_tools.ssd.data import load_train_mix
+
+    root = _yolo_heights(tmp_path, {"mixed": "0 0.3 0.5 0.2 0.5\n0 0.7 0.2 0.1 0.05\n"})
+    data = load_train_mix([DataSource.parse(f"yolo:{root}#ignore_below=0.08")])
+    (boxes,), (ignore,) = data.boxes, data.ignore_boxes
+    assert len(boxes) == len(ignore) == 1
+    np.testing.assert_allclose(ignore[0], [0.175, 0.65, 0.225, 0.75], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("yolo:x#ignore_below=tall", "not a number"), ("yolo:x#ignore_below=8", "between 0 and 1")],
+)
+def test_ignore_below_errors_name_the_fix(text, words):
+    with pytest.raises(ConfigError, match=words):
+        DataSource.parse(text)
+    a = DataSource.from_dict({"spec": "yolo:/d#ignore_below=0.1"}, "cfg")
+    assert a == DataSource.from_dict({"spec": "yolo:/d", "ignore_below": 0.1}, "cfg")
+    assert a.resolved().ignore_below == 0.1
+    with pytest.raises(ConfigError, match="cfg: ignore_below"):
+        DataSource.from_dict({"spec": "yolo:/d", "ignore_below": [1]}, "cfg")
+
+
 def test_unknown_image_key_names_the_file(tmp_path):
     root = _yolo(tmp_path)
     ign = _ignore_file(tmp_path, {"images/other.jpg": [[1, 1, 5, 5]]})

@@ -73,3 +73,33 @@ def add_ignore_regions(samples: list[Sample], root: Path, path: Path) -> list[Sa
             f"{s.annotation} + {path}",
         )
     return out
+
+
+def ignore_short_people(samples: list[Sample], min_height: float) -> list[Sample]:
+    """Boxes shorter than ``min_height`` x the image height become ignore regions, in images that
+    keep a taller person.
+
+    Why: the smallest anchor of the 300 px SSDs is 0.1 of the image, so a 20 px crowd figure can
+    only be force-matched to an anchor that fits it badly; taught as a positive it pulls the box
+    head, taught as background it punishes a correct detection. Ignored, it costs neither. An image
+    whose people are all that short keeps them, so it is not turned into a pure background image.
+    """
+    out = []
+    for s in samples:
+        heights = (s.boxes[:, 3] - s.boxes[:, 1]) / max(s.height, 1)
+        counted = ~np.asarray(s.ignore, bool)
+        short = counted & (heights < min_height)
+        if not short.any() or not (counted & ~short).any():
+            out.append(s)
+            continue
+        out.append(
+            Sample(
+                s.image_path,
+                s.width,
+                s.height,
+                s.boxes,
+                np.asarray(s.ignore, bool) | short,
+                f"{s.annotation} (people under {min_height:g} of the height ignored)",
+            )
+        )
+    return out

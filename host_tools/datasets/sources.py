@@ -11,54 +11,56 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedetect.errors import ConfigError
+from host_tools.datasets.ignore import ignore_short_people
 from host_tools.datasets.spec import load_dataset
 from host_tools.datasets.types import Dataset, DatasetError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_FORM = "SPEC[#split=FILE][#weight=W][#ignore=FILE][#ignore_below=H]"
 
 
 @dataclass(frozen=True)
 class DataSource:
     """One dataset of a training mix: its ``spec`` (``yolo:ROOT`` ...), ``split_file`` or None,
-    sampling ``weight`` and ``ignore_file`` of extra ignore regions (``host_tools.ignore_regions``)
-    or None."""
+    sampling ``weight``, ``ignore_file`` of extra ignore regions (``host_tools.ignore_regions``)
+    or None, and ``ignore_below``: people shorter than that fraction of the image height become
+    ignore regions (:func:`host_tools.datasets.ignore.ignore_short_people`), or None."""
 
     spec: str
     split_file: str | None = None
     weight: float = 1.0
     ignore_file: str | None = None
+    ignore_below: float | None = None
 
     @classmethod
     def parse(cls, text: str) -> DataSource:
-        """``SPEC[#split=FILE][#weight=W][#ignore=FILE]``, the CLI form (``#`` never occurs in a
-        spec of ours)."""
+        """``SPEC[#split=FILE][#weight=W][#ignore=FILE][#ignore_below=H]``, the CLI form (``#``
+        never occurs in a spec of ours)."""
         spec, *options = text.split("#")
-        split, weight, ignore = None, 1.0, None
+        split, weight, ignore, below = None, 1.0, None, None
         for opt in options:
             key, sep, value = opt.partition("=")
             if key == "split" and sep:
                 split = value or None
             elif key == "ignore" and sep:
                 ignore = value or None
-            elif key == "weight" and sep:
+            elif key in ("weight", "ignore_below") and sep:
                 try:
-                    weight = float(value)
+                    number = float(value)
                 except ValueError:
                     raise ConfigError(
-                        f"--dataset {text!r}: weight={value!r} is not a number"
+                        f"--dataset {text!r}: {key}={value!r} is not a number"
                     ) from None
+                weight, below = (number, below) if key == "weight" else (weight, number)
             else:
-                raise ConfigError(
-                    f"--dataset {text!r}: unknown option {opt!r}; "
-                    "use SPEC[#split=FILE][#weight=W][#ignore=FILE]"
-                )
-        return cls(spec, split, weight, ignore).checked(f"--dataset {text!r}")
+                raise ConfigError(f"--dataset {text!r}: unknown option {opt!r}; use {SOURCE_FORM}")
+        return cls(spec, split, weight, ignore, below).checked(f"--dataset {text!r}")
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> DataSource:
-        """A config's ``{spec, split_file, weight, ignore_file}``; ``spec`` may carry ``#``
-        options as on the command line."""
-        keys = {"spec", "split_file", "weight", "ignore_file"}
+        """A config's ``{spec, split_file, weight, ignore_file, ignore_below}``; ``spec`` may carry
+        ``#`` options as on the command line."""
+        keys = {"spec", "split_file", "weight", "ignore_file", "ignore_below"}
         if set(data) - keys or "spec" not in data:
             raise ConfigError(
                 f"{where}: a data source has keys {', '.join(sorted(keys))} (got {sorted(data)})"
@@ -69,11 +71,17 @@ class DataSource:
             data.get("split_file", inline.split_file),
             float(data.get("weight", inline.weight)),
             data.get("ignore_file", inline.ignore_file),
+            _optional_float(data.get("ignore_below", inline.ignore_below), where),
         ).checked(where)
 
     def checked(self, where: str) -> DataSource:
         if not self.weight > 0:
             raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
+        if self.ignore_below is not None and not 0 < self.ignore_below < 1:
+            raise ConfigError(
+                f"{where}: ignore_below is a fraction of the image height, between 0 and 1 "
+                f"(got {self.ignore_below})"
+            )
         if self.split_file and "test" in Path(self.split_file).name.lower():
             raise ConfigError(
                 f"{where}: split {self.split_file} looks like a test split; "
@@ -91,7 +99,25 @@ class DataSource:
             _rooted(self.split_file) if self.split_file else None,
             self.weight,
             _rooted(self.ignore_file) if self.ignore_file else None,
+            self.ignore_below,
         )
+
+    def load(self, split_file: str | Path | None = None) -> Dataset:
+        """The source's samples, split, ignore file and ``ignore_below`` applied; ``split_file``
+        stands in when the source names none."""
+        ds = load_dataset(self.spec, self.split_file or split_file, self.ignore_file)
+        if self.ignore_below is not None:
+            ds.samples = ignore_short_people(ds.samples, self.ignore_below)
+        return ds
+
+
+def _optional_float(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: ignore_below={value!r} is not a number") from None
 
 
 def _rooted(path: str) -> str:
@@ -105,7 +131,7 @@ def load_sources(sources: list[DataSource], name: str) -> Dataset:
     samples = []
     for src in sources:
         src.checked(name)
-        samples += load_dataset(src.spec, src.split_file, src.ignore_file).samples
+        samples += src.load().samples
     if not samples:
         raise DatasetError(f"{name} ({', '.join(s.spec for s in sources)}) has no images")
     return Dataset(spec=" + ".join(s.spec for s in sources), kind=name, samples=samples)

@@ -109,14 +109,20 @@ def load_train_mix(sources: list[DataSource], limit: int | None = None) -> Train
     """Read every source of a mix; ``limit`` caps the images taken from each source."""
     parts = []
     for src in sources:
-        part = load_train_images(src.spec, src.split_file, limit, src.ignore_file)
+        samples = src.load().samples
+        part = TrainImages(samples[:limit] if limit else samples)
         if len(part) == 0:
             raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
         parts.append((part, src.weight))
         print(
             f"data: {len(part):5d} images, weight {src.weight:g}: {src.spec}"
             + (f" (split {src.split_file})" if src.split_file else "")
-            + (f" (ignore {src.ignore_file})" if src.ignore_file else ""),
+            + (f" (ignore {src.ignore_file})" if src.ignore_file else "")
+            + (
+                f" (people under {src.ignore_below:g} of the height ignored)"
+                if src.ignore_below
+                else ""
+            ),
             flush=True,
         )
     return TrainImages.mix(parts)
