@@ -162,3 +162,52 @@ def test_mqtt_zone_and_line_topics(tmp_path: Path, broker: int) -> None:  # noqa
         stop(proc)
         sub.loop_stop()
         sub.disconnect()
+
+
+def _retained(port: int, prefixes: tuple[str, ...], settle_s: float = 0.5) -> dict[str, bytes]:
+    """What a client connecting now receives: the broker's retained messages under `prefixes`."""
+    import paho.mqtt.client as mqtt
+
+    got: dict[str, bytes] = {}
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda client, userdata, msg: got.__setitem__(msg.topic, msg.payload)
+    sub.connect("127.0.0.1", port)
+    sub.subscribe([(f"{p}/#", 1) for p in prefixes])
+    sub.loop_start()
+    poll(lambda: any(t.endswith("/availability") for t in got), 5)
+    threading.Event().wait(settle_s)  # the rest of the retained burst; absences are checked
+    sub.loop_stop()
+    sub.disconnect()
+    return {t: v for t, v in got.items() if not t.endswith("/event")}
+
+
+def test_reload_keeps_mqtt_counts_and_drops_a_removed_zone(tmp_path: Path, broker: int) -> None:  # noqa: F811
+    """Found by trying a zone edit with Home Assistant watching: the new MQTT client announced
+    count 0 and occupancy OFF with the astronaut still in view, and the removed zone's sensor and
+    count stayed retained for ever."""
+    (tmp_path / "people").mkdir()
+    astronaut = image_dir(tmp_path / "people", people=6, empty=0)
+    mqtt = {"enabled": True, "host": "127.0.0.1", "port": broker, "topic_prefix": "edr"}
+    sections = {
+        "mqtt": {**mqtt, "device_name": "hall", "keepalive_s": 5},
+        "source": {"spec": f"dir:{astronaut}"},
+        "zones.all": {"polygon": WHOLE, "inertia": 1},
+    }
+    cfg = write_config(tmp_path, **sections, **{"zones.gone": {"polygon": WHOLE}})
+    gone_cfg = "homeassistant/sensor/hall/zone_gone_count/config"
+    with RunningService(cfg) as rs:
+        assert poll(lambda: rs.svc.health()[1]["zones"] == {"all": 1, "gone": 1}, 20)
+        assert poll(lambda: _retained(broker, ("edr",), 0).get("edr/zone/gone/count") == b"1", 10)
+        before = _retained(broker, ("edr", "homeassistant"))
+        assert before["edr/count"] == b"1" and gone_cfg in before
+        cfg.write_text(to_toml(service_config(tmp_path, **sections)))
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reloads == 1, 10), rs.svc.last_reload_error
+        assert poll(lambda: "edr/zone/gone/count" not in _retained(broker, ("edr",), 0.2), 10)
+        after = _retained(broker, ("edr", "homeassistant"))
+        assert rs.svc.health()[1]["zones"] == {"all": 1}  # still in view, never left
+    assert after["edr/availability"] == b"online"
+    assert (after["edr/count"], after["edr/occupancy"]) == (b"1", b"ON")
+    assert after["edr/zone/all/count"] == b"1"
+    assert gone_cfg not in after and "edr/zone/gone/count" not in after
+    assert "homeassistant/sensor/hall/zone_all_count/config" in after

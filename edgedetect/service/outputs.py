@@ -224,6 +224,12 @@ class MqttOutput(QueuedOutput):
     paho runs its own network thread (`loop_start`) and reconnects by itself; our worker
     thread only calls `publish`, which queues inside paho while disconnected (bounded by
     `max_queued_messages_set`).
+
+    A reload builds a new output with `previous=` the running one and calls `adopt(previous)`
+    once that one has flushed: the new client then publishes the scene's running counts (the
+    tracker and unchanged zones and lines keep theirs across a reload) instead of zeros, and
+    empties the retained topics of removed zones and lines, so Home Assistant drops their
+    sensors instead of showing stale counts.
     """
 
     name = "mqtt"
@@ -243,6 +249,7 @@ class MqttOutput(QueuedOutput):
         device_name: str = "edgedetect",
         zones: Sequence[str] = (),
         lines: Sequence[str] = (),
+        previous: MqttOutput | None = None,
         **kw: Any,
     ) -> None:
         import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
@@ -256,6 +263,11 @@ class MqttOutput(QueuedOutput):
         self.lines = {(line, d): 0 for line in lines for d in ("in", "out")}
         self.connected = threading.Event()
         self.avail_topic = f"{self.prefix}/availability"
+        self._state_lock = threading.Lock()  # the worker, paho's thread and a reload meet here
+        self._heard: set[tuple[str, ...]] = set()  # state set by an event of this output's own
+        self._stale: list[str] = []  # retained topics of the output this one replaced, to empty
+        if previous is not None:
+            self.adopt(previous)
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=True
         )
@@ -272,10 +284,15 @@ class MqttOutput(QueuedOutput):
 
     @classmethod
     def from_config(
-        cls, section: Any, zones: Sequence[str] = (), lines: Sequence[str] = (), **hooks: Any
+        cls,
+        section: Any,
+        zones: Sequence[str] = (),
+        lines: Sequence[str] = (),
+        previous: MqttOutput | None = None,
+        **hooks: Any,
     ) -> MqttOutput:
-        """From a validated `[mqtt]` section (password already read from password_file) and the
-        names of the configured zones and lines."""
+        """From a validated `[mqtt]` section (password already read from password_file), the
+        names of the configured zones and lines, and the output it replaces on a reload."""
         return cls(
             section.host,
             section.port,
@@ -290,26 +307,66 @@ class MqttOutput(QueuedOutput):
             section.device_name,
             zones,
             lines,
+            previous,
             **hooks,
         )
+
+    def retained_topics(self) -> set[str]:
+        """Every retained topic this output publishes (discovery configs when enabled)."""
+        topics = {self.avail_topic, f"{self.prefix}/count", f"{self.prefix}/occupancy"}
+        topics |= {f"{self.prefix}/zone/{zone}/count" for zone in self.zones}
+        topics |= {f"{self.prefix}/line/{line}/{d}" for line, d in self.lines}
+        if self.discovery:
+            topics |= {
+                topic
+                for topic, _ in discovery_messages(
+                    self.prefix, self.discovery_prefix, self.device_name, list(self.zones)
+                )
+            }
+        return topics
+
+    def adopt(self, previous: MqttOutput) -> None:
+        """Take over from the output this one replaces: its counts for what this one has no
+        event of its own for yet, and its retained topics this one does not publish, to empty.
+        Republishes at once when connected (else on connect)."""
+        with self._state_lock:
+            if ("count",) not in self._heard:
+                self.count = previous.count
+            for zone in self.zones.keys() & previous.zones.keys():
+                if ("zone", zone) not in self._heard:
+                    self.zones[zone] = previous.zones[zone]
+            for key in self.lines.keys() & previous.lines.keys():
+                if ("line", *key) not in self._heard:
+                    self.lines[key] = previous.lines[key]
+            self._stale = sorted(previous.retained_topics() - self.retained_topics())
+        if self.connected.is_set():
+            self._publish_retained(self.client)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
             log.warning("MQTT connect refused: %s", reason_code)
             return
         log.info("MQTT connected")
-        client.publish(self.avail_topic, "online", qos=1, retain=True)
-        if self.discovery:
-            for topic, payload in discovery_messages(
-                self.prefix, self.discovery_prefix, self.device_name, list(self.zones)
-            ):
-                client.publish(topic, payload, qos=1, retain=True)
-        self._publish_state(self.count)
-        for zone, n in list(self.zones.items()):
-            self._publish_zone(zone, n)
-        for (line, direction), n in list(self.lines.items()):
-            self._publish_line(line, direction, n)
+        self._publish_retained(client)
         self.connected.set()
+
+    def _publish_retained(self, client: Any) -> None:
+        """Availability, discovery and every count; the replaced output's leftovers emptied (an
+        empty retained message deletes the topic, and a discovery config the sensor)."""
+        with self._state_lock:
+            for topic in self._stale:
+                client.publish(topic, b"", qos=1, retain=True)
+            client.publish(self.avail_topic, "online", qos=1, retain=True)
+            if self.discovery:
+                for topic, payload in discovery_messages(
+                    self.prefix, self.discovery_prefix, self.device_name, list(self.zones)
+                ):
+                    client.publish(topic, payload, qos=1, retain=True)
+            self._publish_state(self.count)
+            for zone, n in self.zones.items():
+                self._publish_zone(zone, n)
+            for (line, direction), n in self.lines.items():
+                self._publish_line(line, direction, n)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self.connected.clear()
@@ -332,15 +389,19 @@ class MqttOutput(QueuedOutput):
 
     def _deliver(self, event: Event) -> None:
         info = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
-        if event.type == "count_changed":
-            self.count = event.count
-            self._publish_state(event.count)
-        elif event.type in ("zone_entered", "zone_left"):  # count: the zone's head count now
-            self.zones[event.zone] = event.count
-            self._publish_zone(event.zone, event.count)
-        elif event.type == "line_crossed":  # count: the line's total in that direction
-            self.lines[(event.line, event.direction)] = event.count
-            self._publish_line(event.line, event.direction, event.count)
+        with self._state_lock:
+            if event.type == "count_changed":
+                self.count = event.count
+                self._heard.add(("count",))
+                self._publish_state(event.count)
+            elif event.type in ("zone_entered", "zone_left"):  # count: the zone's head count now
+                self.zones[event.zone] = event.count
+                self._heard.add(("zone", event.zone))
+                self._publish_zone(event.zone, event.count)
+            elif event.type == "line_crossed":  # count: the line's total in that direction
+                self.lines[(event.line, event.direction)] = event.count
+                self._heard.add(("line", event.line, event.direction))
+                self._publish_line(event.line, event.direction, event.count)
         # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost;
         # 15 (QUEUE_SIZE): dropped.
         if info.rc == 15:

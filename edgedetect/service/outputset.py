@@ -50,7 +50,9 @@ class Outputs:
         metrics: ServiceMetrics,
         run_id: str = "",
         recent: RecentEvents | None = None,
+        previous: Outputs | None = None,
     ) -> Outputs:
+        """The set `cfg` names; on a reload, `previous` (the running set) seeds MQTT's counts."""
         items: list[Any] = [] if recent is None else [recent]
         if cfg.events.log:
             items.append(LogOutput())
@@ -69,13 +71,30 @@ class Outputs:
                 from edgedetect.service.outputs import MqttOutput
 
                 built.append(
-                    MqttOutput.from_config(cfg.mqtt, list(cfg.zones), list(cfg.lines), **hooks)
+                    MqttOutput.from_config(
+                        cfg.mqtt,
+                        list(cfg.zones),
+                        list(cfg.lines),
+                        previous.mqtt() if previous is not None else None,
+                        **hooks,
+                    )
                 )
         except BaseException:
             cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
             raise
         snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
         return cls(items + built, snapshots, metrics, run_id)
+
+    def mqtt(self) -> Any:
+        """The MQTT output of the set, or None."""
+        return next((item for item in self.items if item.name == "mqtt"), None)
+
+    def adopt(self, previous: Outputs) -> None:
+        """After a reload swapped `previous` out and closed it: its final counts, and its
+        retained topics that this set no longer publishes, pass to this set's MQTT output."""
+        new, old = self.mqtt(), previous.mqtt()
+        if new is not None and old is not None:
+            new.adopt(old)
 
     def publish(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
         """One tracker event: a snapshot on enter, then the event to every output."""

@@ -117,7 +117,9 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
         if _source_changed(svc, new, plan.detector):
             plan.source = svc._make_source(new, detector)
         if changed & set(OUTPUT_SECTIONS):
-            plan.outputs = Outputs.from_config(new, svc.metrics, svc.run_id, svc.recent)
+            plan.outputs = Outputs.from_config(
+                new, svc.metrics, svc.run_id, svc.recent, previous=svc.outputs
+            )
         if "clips" in changed or plan.source is not None:
             plan.recorder = svc._make_recorder(new, plan.source or svc.source)
             plan.new_recorder = True
@@ -251,11 +253,13 @@ def _configure_scene(svc: Service, new: Config) -> None:
 
 
 def _swap_outputs(svc: Service, plan: ReloadPlan) -> None:
-    """The new outputs take the next event; the old ones then flush and close."""
+    """The new outputs take the next event; the old ones then flush and close, and hand their
+    final MQTT counts to the new ones."""
     if plan.outputs is None:
         return
     with svc._outputs_lock:
         stale_outputs, svc.outputs = svc.outputs, plan.outputs
-    plan.outputs = None
+    fresh, plan.outputs = plan.outputs, None
     if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
         stale_outputs.close(farewell=not plan.cfg.mqtt.enabled)
+        fresh.adopt(stale_outputs)
