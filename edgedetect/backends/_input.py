@@ -63,3 +63,14 @@ def unit_tensor(rgb: np.ndarray, dtype: np.dtype, quantization: tuple[float, int
         info = np.iinfo(dtype)
         x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
     return x[np.newaxis]
+
+
+class StretchedInput:
+    """``prepare`` of the SSD families: the image stretched to the input size, then
+    :func:`ssd_tensor`. A base class so each family states only its outputs and ``decode``."""
+
+    def __init__(self, size: tuple[int, int], dtype: np.dtype, mean: float, std: float) -> None:
+        self.size, self.dtype, self.mean, self.std = size, dtype, mean, std
+
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        return ssd_tensor(stretched_rgb(image_bgr, self.size), self.dtype, self.mean, self.std)

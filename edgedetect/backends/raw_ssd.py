@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgedetect.backends import Candidates, ModelIO
-from edgedetect.backends._input import ssd_tensor, stretched_rgb
+from edgedetect.backends._input import StretchedInput
 from edgedetect.boxes import DEFAULT_SCALES, decode_center_size, to_pixel_xyxy
 from edgedetect.errors import ModelError
 
@@ -54,7 +54,7 @@ def _sidecar_anchors(model: ModelIO, n: int) -> np.ndarray:
     return anchors
 
 
-class RawSSDBackend:
+class RawSSDBackend(StretchedInput):
     kind = "raw"
 
     def __init__(
@@ -65,11 +65,8 @@ class RawSSDBackend:
         mean: float,
         std: float,
     ) -> None:
+        super().__init__(model.input_size, model.input_dtype, mean, std)
         self.output_order, self.anchors = output_order, anchors
-        self.size, self.dtype, self.mean, self.std = model.input_size, model.input_dtype, mean, std
-
-    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
-        return ssd_tensor(stretched_rgb(image_bgr, self.size), self.dtype, self.mean, self.std)
 
     def decode(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgedetect.backends import Candidates, ModelIO
-from edgedetect.backends._input import ssd_tensor, stretched_rgb
+from edgedetect.backends._input import StretchedInput
 from edgedetect.boxes import to_pixel_xyxy
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
@@ -28,16 +28,13 @@ def probe(model: ModelIO, mean: float, std: float) -> PostprocessOpBackend | Non
     )
 
 
-class PostprocessOpBackend:
+class PostprocessOpBackend(StretchedInput):
     kind = "postprocess"
     class_offset = 0  # the op emits 0-based class ids
 
     def __init__(self, model: ModelIO, output_order: list[int], mean: float, std: float) -> None:
+        super().__init__(model.input_size, model.input_dtype, mean, std)
         self.output_order = output_order
-        self.size, self.dtype, self.mean, self.std = model.input_size, model.input_dtype, mean, std
-
-    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
-        return ssd_tensor(stretched_rgb(image_bgr, self.size), self.dtype, self.mean, self.std)
 
     def decode(
         self,
