@@ -92,25 +92,26 @@ def _normalised(b: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.clip(norm, 0, 1).astype(np.float32)
 
 
-def load_train_images(
-    dataset_spec: str,
-    split_file: str | Path | None,
-    limit: int | None = None,
-    ignore_file: str | Path | None = None,
-) -> TrainImages:
-    """Load one dataset spec (``host_tools.datasets``); with ``limit``, only its first samples."""
-    from host_tools.datasets import load_dataset
+def load_source_images(source: DataSource, limit: int | None = None) -> TrainImages:
+    """One source's images (``DataSource.load``); with ``limit``, only its first samples."""
+    samples = source.load().samples
+    return TrainImages(samples[:limit] if limit else samples)
 
-    ds = load_dataset(dataset_spec, split_file, ignore_file)
-    return TrainImages(ds.samples[:limit] if limit else ds.samples)
+
+def load_train_images(
+    dataset_spec: str, split_file: str | Path | None, limit: int | None = None
+) -> TrainImages:
+    """One dataset spec and split file, as the smoke tests name them."""
+    return load_source_images(
+        DataSource(dataset_spec, str(split_file) if split_file else None), limit
+    )
 
 
 def load_train_mix(sources: list[DataSource], limit: int | None = None) -> TrainImages:
     """Read every source of a mix; ``limit`` caps the images taken from each source."""
     parts = []
     for src in sources:
-        samples = src.load().samples
-        part = TrainImages(samples[:limit] if limit else samples)
+        part = load_source_images(src, limit)
         if len(part) == 0:
             raise ConfigError(f"dataset {src.spec} (split {src.split_file}) has no images")
         parts.append((part, src.weight))
