@@ -225,13 +225,11 @@ def _split_paths(split_file: Path, image_dir: Path, count: int) -> list[Path]:
 
 def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
     """``count`` image paths drawn without replacement, each source's share by weight (seed 0)."""
-    from host_tools.datasets import load_dataset
-
     rng = np.random.default_rng(0)
     total = sum(s.weight for s in sources)
     paths: list[Path] = []
     for s in (src.resolved() for src in sources):
-        samples = load_dataset(s.spec, s.split_file).samples
+        samples = s.load().samples
         n = min(len(samples), max(1, round(count * s.weight / total)))
         paths += [samples[i].image_path for i in sorted(rng.choice(len(samples), n, replace=False))]
     return paths[:count]
