@@ -298,3 +298,29 @@ def test_box_code_limit_penalises_only_codes_beyond_it():
     far = ssd_loss(cfg, tf.constant(outside), tf.constant(logits), loc_t, cls_t)
     assert float(far["range"]) == pytest.approx(25.0)
     assert float(far["loss"]) == pytest.approx(float(ok["loss"]) + 25.0, rel=1e-5)
+
+
+def test_background_loss_off_ignores_only_the_background_column():
+    """A COCO start calls a car 'not background' (low background logit); with ``background_loss``
+    false that column costs nothing, while the person column of every anchor still does."""
+    from edgedetect.errors import ConfigError
+    from host_tools.ssd.config import config_from_dict
+    from host_tools.ssd.losses import ssd_loss
+
+    cfg = load_config("ssdlite_mobilenet_v2")
+    loc_t = np.zeros((1, 3, 4), np.float32)
+    cls_t = np.array([[1, 0, 0]], np.int32)  # a person, plain background, a "car"
+    logits = np.array([[[-6.0, 6.0], [6.0, -6.0], [-6.0, -6.0]]], np.float32)
+    with_bg = ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t)
+    cfg.train.background_loss = False
+    without = ssd_loss(cfg, tf.constant(loc_t), tf.constant(logits), loc_t, cls_t)
+    assert float(with_bg["cls"]) > 6.0  # the car anchor's background column: ~6 nats
+    assert float(without["cls"]) < 0.01
+    person_on_car = logits.copy()
+    person_on_car[0, 2, 1] = 6.0  # a person score on the car is still paid for
+    wrong = ssd_loss(cfg, tf.constant(loc_t), tf.constant(person_on_car), loc_t, cls_t)
+    assert float(wrong["cls"]) > 6.0
+    with pytest.raises(ConfigError, match="background_loss false needs"):
+        config_from_dict(
+            {"model": {"score_converter": "softmax"}, "train": {"background_loss": False}}
+        )

@@ -53,6 +53,10 @@ class TrainConfig:
     box_code_limit: float = 0.0  # > 0: penalise box codes beyond +-limit (narrower int8 range)
     giou_weight: float = 0.0  # > 0 adds weight * (1 - GIoU) of the positives to the smooth-L1 loss
     classification_weight: float = 1.0
+    # False: the sigmoid loss skips the background column, which inference never reads. Needed when
+    # the start is a many-class model (COCO): its background logit is low on cars and chairs, which
+    # are background here, and that column's loss would drown the person column's and its mining.
+    background_loss: bool = True
     checkpoint_every: int = 100
     keep_checkpoints: int = 3  # newest N kept; raise it to pick a checkpoint on a validation split
     seed: int = 1234
@@ -157,6 +161,11 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         raise ConfigError(f"{where}: train.box_code_limit must be >= 0 (0 turns it off)")
     if cfg.train.giou_weight < 0:
         raise ConfigError(f"{where}: train.giou_weight must be >= 0")
+    if not cfg.train.background_loss and cfg.model.score_converter != "sigmoid":
+        raise ConfigError(
+            f"{where}: train.background_loss false needs model.score_converter 'sigmoid' "
+            "(softmax scores are relative to the background column)"
+        )
     if cfg.train.loss not in ("hard_negative", "focal"):
         raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
     return cfg

@@ -59,24 +59,39 @@ def giou_loss(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return 1.0 - (iou - (hull - union) / tf.maximum(hull, 1e-9))
 
 
-def class_loss(logits: tf.Tensor, cls: tf.Tensor, converter: str) -> tf.Tensor:
-    """Per-anchor classification loss [B, N] vs int targets (0 = background; ignored clamp to 0)."""
+def class_loss(
+    logits: tf.Tensor, cls: tf.Tensor, converter: str, background: bool = True
+) -> tf.Tensor:
+    """Per-anchor classification loss [B, N] vs int targets (0 = background; ignored clamp to 0).
+
+    ``background`` False (sigmoid only) sums over the class columns alone: the background column's
+    sigmoid is not read by the postprocess op, so its loss only matters for a start that disagrees
+    with this label set about what background is.
+    """
     n_cls = tf.shape(logits)[-1]
     onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
     if converter == "softmax":
         return tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
-    return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits), axis=-1)
+    per_column = tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits)
+    if not background:
+        per_column = per_column[..., 1:]
+    return tf.reduce_sum(per_column, axis=-1)
 
 
-def focal_loss(logits: tf.Tensor, cls: tf.Tensor, alpha: float, gamma: float) -> tf.Tensor:
-    """Sigmoid focal loss per anchor [B, N] (RetinaNet), over all class columns incl. background."""
+def focal_loss(
+    logits: tf.Tensor, cls: tf.Tensor, alpha: float, gamma: float, background: bool = True
+) -> tf.Tensor:
+    """Sigmoid focal loss per anchor [B, N] (RetinaNet), over the class columns (and background)."""
     n_cls = tf.shape(logits)[-1]
     onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
     ce = tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits)
     p = tf.sigmoid(logits)
     p_t = onehot * p + (1 - onehot) * (1 - p)
     a_t = onehot * alpha + (1 - onehot) * (1 - alpha)
-    return tf.reduce_sum(a_t * tf.pow(1 - p_t, gamma) * ce, axis=-1)
+    per_column = a_t * tf.pow(1 - p_t, gamma) * ce
+    if not background:
+        per_column = per_column[..., 1:]
+    return tf.reduce_sum(per_column, axis=-1)
 
 
 def ssd_loss(
@@ -101,10 +116,13 @@ def ssd_loss(
     loc = tf.reduce_sum(smooth_l1(box_pred, loc_t) * pos) / num_pos
     if t.loss == "focal":
         cl = (
-            tf.reduce_sum(focal_loss(logits, cls_t, t.focal_alpha, t.focal_gamma) * valid) / num_pos
+            tf.reduce_sum(
+                focal_loss(logits, cls_t, t.focal_alpha, t.focal_gamma, t.background_loss) * valid
+            )
+            / num_pos
         )
     else:
-        per = class_loss(logits, cls_t, cfg.model.score_converter)
+        per = class_loss(logits, cls_t, cfg.model.score_converter, t.background_loss)
         neg = valid * (1.0 - pos)
         neg_loss = per * neg
         # Hard-negative mining: per image, the ratio*positives worst negatives (>= min_negatives).
