@@ -120,6 +120,14 @@ def test_ignore_below_errors_name_the_fix(text, words):
         DataSource.from_dict({"spec": "yolo:/d", "ignore_below": [1]}, "cfg")
 
 
+@pytest.mark.parametrize("weight", ["heavy", True, None, [2]])
+def test_a_config_weight_that_is_not_a_number_is_named(weight):
+    """A typo in a config's weight was a bare ValueError traceback from float()."""
+    with pytest.raises(ConfigError, match=r"cfg: weight=.* is not a number"):
+        DataSource.from_dict({"spec": "yolo:/d", "weight": weight}, "cfg")
+    assert DataSource.from_dict({"spec": "yolo:/d", "weight": "2.5"}, "cfg").weight == 2.5
+
+
 def test_unknown_image_key_names_the_file(tmp_path):
     root = _yolo(tmp_path)
     ign = _ignore_file(tmp_path, {"images/other.jpg": [[1, 1, 5, 5]]})

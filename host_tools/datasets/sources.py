@@ -69,9 +69,9 @@ class DataSource:
         return cls(
             inline.spec,
             data.get("split_file", inline.split_file),
-            float(data.get("weight", inline.weight)),
+            _number(data.get("weight", inline.weight), "weight", where),
             data.get("ignore_file", inline.ignore_file),
-            _optional_float(data.get("ignore_below", inline.ignore_below), where),
+            _optional_number(data.get("ignore_below", inline.ignore_below), "ignore_below", where),
         ).checked(where)
 
     def checked(self, where: str) -> DataSource:
@@ -111,13 +111,18 @@ class DataSource:
         return ds
 
 
-def _optional_float(value: object, where: str) -> float | None:
-    if value is None:
-        return None
+def _number(value: object, key: str, where: str) -> float:
+    """A config value as a float, or a ConfigError that names the key (not a bare ValueError)."""
+    if isinstance(value, bool):  # float(True) is 1.0: a JSON true is a mistake, not a weight
+        raise ConfigError(f"{where}: {key}={value!r} is not a number")
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: ignore_below={value!r} is not a number") from None
+        raise ConfigError(f"{where}: {key}={value!r} is not a number") from None
+
+
+def _optional_number(value: object, key: str, where: str) -> float | None:
+    return None if value is None else _number(value, key, where)
 
 
 def _rooted(path: str) -> str:
