@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgedetect.bench import headless_chromium
 from edgedetect.service.http import HttpServer
 from edgedetect.service.recent import RecentEvents
 from edgedetect.service.webapp import HttpApp
@@ -108,25 +109,12 @@ def fetch_times(base: str, rounds: int) -> dict[str, Any]:
 def browser_times(base: str, loads: int) -> dict[str, Any]:
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError:
         return {"skipped": "selenium not installed"}
     if not chromium or not driver_path:
         return {"skipped": "chromium or chromedriver not installed"}
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--window-size=1280,1000",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=driver_path))
+    driver = headless_chromium(chromium, driver_path)
     runs = []
     try:
         for _ in range(loads):

@@ -94,6 +94,30 @@ class ProvenanceDetector:
             return self._dets_fp.pop(id(detections), None)
 
 
+def headless_chromium(chromium: str, driver_path: str, window: str = "1280,1000") -> Any:
+    """A selenium Chrome driver on Debian's chromium, headless and sandbox-free (as root in CI).
+
+    Shared by ``benchmarks/bench_page.py`` and ``tests/test_web_page.py`` so both measure the same
+    browser; selenium is a dev dependency, imported here and not by the runtime.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--window-size={window}",
+    ):
+        opts.add_argument(flag)
+    return webdriver.Chrome(options=opts, service=Service(executable_path=driver_path))
+
+
 def _pct(values: Sequence[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values, np.float64), q)), 2) if values else 0.0
 

@@ -18,25 +18,15 @@ import pytest
 from conftest import REPO
 from test_service_support import RunningService, poll, service_config, to_toml
 
-webdriver = pytest.importorskip(
-    "selenium.webdriver", reason="selenium missing: pip install -e .[dev]"
-)
-from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e .[dev]")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+
+from edgedetect.bench import headless_chromium  # noqa: E402
 
 SAMPLE = REPO / "data" / "sample.mp4"  # a person in frames 0-29 and 60-89 of 120, looped
 TOKEN = "web-s3cret"
 SCREENSHOT = REPO / "reports" / "web-page.png"
-CHROME_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--window-size=1280,1500",
-]
 CLICKS = [(-120, -70), (110, -80), (130, 60), (-100, 75)]  # CSS px from the canvas centre
 
 
@@ -75,13 +65,9 @@ def page(tmp_path_factory):
     root = tmp_path_factory.mktemp("web")
     cfg = root / "config.toml"
     cfg.write_text(to_toml(_config(root)))
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz", token=TOKEN)[0] == 200, 30), "service never healthy"
-        driver = webdriver.Chrome(options=opts, service=ChromeService(executable_path=driver_path))
+        driver = headless_chromium(chromium, driver_path, window="1280,1500")
         try:
             driver.set_page_load_timeout(30)
             driver.get(f"{rs.url}/?token={TOKEN}")
