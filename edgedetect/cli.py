@@ -394,17 +394,57 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``edgedetect run``: the service with ``--config``, else one pipeline on one source."""
     if args.config:
         return _run_service(args)
     from edgedetect.pipeline import Pipeline  # noqa: PLC0415
-    from edgedetect.preview import PreviewSink, display_available, show_until_done  # noqa: PLC0415
-    from edgedetect.sources import (  # noqa: PLC0415
-        default_source_spec,
-        open_source,
-        parse_size,
-        redact,
+    from edgedetect.preview import PreviewSink  # noqa: PLC0415
+    from edgedetect.sources import redact  # noqa: PLC0415
+
+    spec, detector, source = _open_run(args)
+    try:
+        preview = _wants_preview(args)
+        every_frame, pace = _choose_mode(args, source, preview)
+        sinks = _run_sinks(args, source.fps or pace or 10.0, realtime=not every_frame)
+    except BaseException:
+        source.close()
+        raise
+    persons = _PersonFrames()
+    viewer = PreviewSink() if preview else None
+    pipeline = Pipeline(
+        source,
+        detector,
+        [*sinks, persons, *([viewer] if viewer else [])],
+        every_frame=every_frame,
+        pace=pace,
+        max_frames=args.max_frames,
     )
-    from edgedetect.writers import JsonlSink, VideoWriterSink  # noqa: PLC0415
+    log.info(
+        "source %s (%s), mode %s%s, model %s",
+        redact(spec),
+        "live" if source.live else "offline",
+        "every-frame" if every_frame else "latest",
+        f", paced at {pace:g} fps" if pace else "",
+        detector.model_path,
+    )
+    t0 = time.monotonic()
+    interrupted = _drive(pipeline, source, viewer)
+    stats = pipeline.stats()
+    if pipeline.error is not None and not interrupted:
+        raise pipeline.error
+    _print_summary(stats, time.monotonic() - t0, persons.frames, interrupted)
+    if stats["sink_errors"]:
+        log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return _sink_failure_code(sinks)
+
+
+def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
+    """Check ``run``'s options, then load the model and open the source (model first: a bad
+    model is reported before a camera is claimed). Returns (spec, detector, source)."""
+    from edgedetect.sources import default_source_spec, open_source, parse_size  # noqa: PLC0415
+    from edgedetect.tiling import lores_size  # noqa: PLC0415
 
     size = parse_size(args.size, "--size") if args.size else None
     if args.source is not None and not args.source.strip():
@@ -416,61 +456,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_writable(Path(args.output), "--output")
     spec = args.source or default_source_spec()
     detector = _detector(args, pipeline=True)
-    from edgedetect.tiling import lores_size  # noqa: PLC0415
-
     lores = lores_size(detector)
     source = _open_run_source(
         spec, lambda s: open_source(s, size=size, lores_size=lores), wait=args.wait_for_source
     )
-    sinks: list[Any] = []
-    try:
-        preview = False
-        if not args.no_preview:
-            preview, why = display_available()
-            if not preview:
-                print(
-                    f"edgedetect: {why}: running headless (pass --no-preview to silence this)",
-                    file=sys.stderr,
-                )
-        every_frame, pace = _choose_mode(args, source, preview)
-        if args.output:
-            sinks.append(
-                _CountedSink(
-                    VideoWriterSink(
-                        args.output, source.fps or pace or 10.0, realtime=not every_frame
-                    )
-                )
-            )
-        if args.events:
-            sinks.append(_CountedSink(JsonlSink(args.events)))
-    except BaseException:
-        source.close()
-        raise
-    persons = {"frames": 0, "boxes": 0}
+    return spec, detector, source
 
-    def count(result: Any) -> None:
+
+def _wants_preview(args: argparse.Namespace) -> bool:
+    """A preview unless ``--no-preview``; where no display can show one, say so and run headless."""
+    if args.no_preview:
+        return False
+    from edgedetect.preview import display_available  # noqa: PLC0415
+
+    preview, why = display_available()
+    if not preview:
+        print(
+            f"edgedetect: {why}: running headless (pass --no-preview to silence this)",
+            file=sys.stderr,
+        )
+    return preview
+
+
+def _run_sinks(args: argparse.Namespace, fps: float, *, realtime: bool) -> list[_CountedSink]:
+    """The files ``run`` was asked to write (``--output`` video, ``--events`` JSONL)."""
+    from edgedetect.writers import JsonlSink, VideoWriterSink  # noqa: PLC0415
+
+    sinks = []
+    if args.output:
+        sinks.append(_CountedSink(VideoWriterSink(args.output, fps, realtime=realtime)))
+    if args.events:
+        sinks.append(_CountedSink(JsonlSink(args.events)))
+    return sinks
+
+
+class _PersonFrames:
+    """A sink that counts the frames with at least one detection, for the closing summary."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def __call__(self, result: Any) -> None:
         if len(result.detections):
-            persons["frames"] += 1
-            persons["boxes"] += len(result.detections)
+            self.frames += 1
 
-    sinks.append(count)
-    viewer = PreviewSink() if preview else None
-    if viewer is not None:
-        sinks.append(viewer)
-    pipeline = Pipeline(
-        source, detector, sinks, every_frame=every_frame, pace=pace, max_frames=args.max_frames
-    )
-    log.info(
-        "source %s (%s), mode %s%s, model %s",
-        redact(spec),
-        "live" if source.live else "offline",
-        "every-frame" if every_frame else "latest",
-        f", paced at {pace:g} fps" if pace else "",
-        detector.model_path,
-    )
+
+def _drive(pipeline: Any, source: FrameSource, viewer: Any) -> bool:
+    """Run the pipeline to its end, a quit key in the preview, Ctrl-C or SIGTERM; True if
+    interrupted. SIGTERM (systemd, kill) becomes an interrupt so that files are closed cleanly."""
+    from edgedetect.preview import show_until_done  # noqa: PLC0415
+
     interrupted = False
-    t0 = time.monotonic()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # systemd/kill: clean stop
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     pipeline.start()
     try:
         quit_by_user = False
@@ -485,24 +522,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             source.close()
         pipeline.stop()
         signal.signal(signal.SIGTERM, previous)
-    stats = pipeline.stats()
-    if pipeline.error is not None and not interrupted:
-        raise pipeline.error
-    elapsed = time.monotonic() - t0
-    dropped = sum(stats["dropped"].values())
+    return interrupted
+
+
+def _print_summary(
+    stats: dict[str, Any], elapsed: float, person_frames: int, interrupted: bool
+) -> None:
     fps = stats["output"] / elapsed if elapsed > 0 else 0
     print(
         f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
         f"({fps:.1f} fps), inferred {stats['inferred']}, "
-        f"dropped {dropped}; detections in {persons['frames']} frames"
+        f"dropped {sum(stats['dropped'].values())}; detections in {person_frames} frames"
         + (" (interrupted)" if interrupted else ""),
         file=sys.stderr,
     )
-    if stats["sink_errors"]:
-        log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return _sink_failure_code(sinks)
 
 
 class _CountedSink:
