@@ -19,8 +19,10 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
@@ -321,10 +323,7 @@ def train(
         how = "weights of the given model"
     else:
         how = init_weights(ssd, init, init_partial, init_config)
-    if cfg.train.train_only:
-        how += f"; training only {train_only(ssd.keras_model, cfg.train.train_only)} layers"
-    if cfg.train.freeze_batchnorm:
-        freeze_batchnorm(ssd.keras_model)
+    how += _trainable_layers(ssd, cfg)
     opt = make_optimizer(cfg)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     ckpt = tf.train.Checkpoint(model=ssd.keras_model, optimizer=opt, step=step_var)
@@ -339,26 +338,11 @@ def train(
         f"batch {cfg.train.batch_size}, {how}; {device_line()}",
         flush=True,
     )
-    train_step = make_train_step(ssd, cfg, opt)
-    batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
-    log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
-    t_last = time.time()
+    log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
     try:
-        for step in range(start, end):
-            vals = {k: float(v) for k, v in train_step(*next(batches)).items()}
-            step_var.assign(step + 1)
-            now = time.time()
-            lr = opt.learning_rate
-            log.write(step + 1, vals, float(lr(step) if callable(lr) else lr), now - t_last)
-            t_last = now
-            if not math.isfinite(vals["loss"]):
-                raise EdgeDetectError(
-                    f"training diverged at step {step + 1} (loss {vals['loss']}); "
-                    "lower learning_rate"
-                )
-            if (step + 1) % cfg.train.checkpoint_every == 0:
-                manager.save(checkpoint_number=step + 1)
+        batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
+        _run_steps(make_train_step(ssd, cfg, opt), batches, opt, step_var, manager, log, cfg, end)
     finally:
         log.close()
     manager.save(checkpoint_number=end)
@@ -366,6 +350,44 @@ def train(
     ssd.keras_model.save_weights(str(out))
     print(f"wrote {out}", flush=True)
     return out
+
+
+def _trainable_layers(ssd: SSDModel, cfg: SSDConfig) -> str:
+    """Apply ``train_only`` and ``freeze_batchnorm``; what to add to the start-up line."""
+    note = ""
+    if cfg.train.train_only:
+        note = f"; training only {train_only(ssd.keras_model, cfg.train.train_only)} layers"
+    if cfg.train.freeze_batchnorm:
+        freeze_batchnorm(ssd.keras_model)
+    return note
+
+
+def _run_steps(
+    train_step: Any,
+    batches: Iterator[Any],
+    opt: Any,
+    step_var: tf.Variable,
+    manager: tf.train.CheckpointManager,
+    log: TrainLog,
+    cfg: SSDConfig,
+    end: int,
+) -> None:
+    """Steps ``step_var`` .. ``end``: log each, stop on a non-finite loss (one-line error, the
+    last checkpoint kept), checkpoint every ``checkpoint_every``."""
+    t_last = time.time()
+    for step in range(int(step_var.numpy()), end):
+        vals = {k: float(v) for k, v in train_step(*next(batches)).items()}
+        step_var.assign(step + 1)
+        now = time.time()
+        lr = opt.learning_rate
+        log.write(step + 1, vals, float(lr(step) if callable(lr) else lr), now - t_last)
+        t_last = now
+        if not math.isfinite(vals["loss"]):
+            raise EdgeDetectError(
+                f"training diverged at step {step + 1} (loss {vals['loss']}); lower learning_rate"
+            )
+        if (step + 1) % cfg.train.checkpoint_every == 0:
+            manager.save(checkpoint_number=step + 1)
 
 
 def training_sources(
