@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
@@ -28,6 +29,7 @@ import numpy as np
 from host_tools._cli import cli_errors
 from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
+from host_tools.ssd.model import SSDModel
 
 
 def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
@@ -47,8 +49,7 @@ def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
     return float(np.median(times))
 
 
-@cli_errors("quantize")
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.quantize", description=__doc__.split("\n")[0]
     )
@@ -84,7 +85,32 @@ def main(argv: list[str] | None = None) -> int:
         "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
     )
     p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
+    return p
+
+
+def _convert_mode(ssd: SSDModel, mode: str, args: argparse.Namespace, reps: Any) -> bytes:
+    """One TFLite file of ``ssd`` in ``mode``; ``qat`` first fine-tunes a fake-quantized copy."""
+    if mode != "qat":
+        return convert(ssd, mode, representative=reps, per_channel=not args.per_tensor)
+    from host_tools.ssd.qat import qat_finetune
+
+    qat_model = qat_finetune(
+        load_ssd(args.config, args.weights),
+        steps=args.qat_steps,
+        delay=args.qat_delay,
+        out_dir=args.out_dir / "qat_run",
+        learning_rate=args.qat_lr,
+        batch_size=args.qat_batch_size,
+        progress=False,
+    )
+    return convert(
+        ssd, "int8", representative=reps, per_channel=not args.per_tensor, keras_model=qat_model
+    )
+
+
+@cli_errors("quantize")
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,27 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
         t0 = time.time()
-        if mode == "qat":
-            from host_tools.ssd.qat import qat_finetune
-
-            qat_model = qat_finetune(
-                load_ssd(args.config, args.weights),
-                steps=args.qat_steps,
-                delay=args.qat_delay,
-                out_dir=args.out_dir / "qat_run",
-                learning_rate=args.qat_lr,
-                batch_size=args.qat_batch_size,
-                progress=False,
-            )
-            data = convert(
-                ssd,
-                "int8",
-                representative=reps,
-                per_channel=not args.per_tensor,
-                keras_model=qat_model,
-            )
-        else:
-            data = convert(ssd, mode, representative=reps, per_channel=not args.per_tensor)
+        data = _convert_mode(ssd, mode, args, reps)
         out.write_bytes(data)
         write_labels(out, ["person"])
         row = {
