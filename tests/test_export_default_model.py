@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import INRIA_TEST, need_shared, skimage_bgr
+from conftest import INRIA_TEST, SHARED, need_shared, skimage_bgr
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
@@ -87,3 +87,26 @@ def test_person_photo_yes_cat_photo_no(detector):
     assert len(people) >= 1 and float(people.score.max()) > 0.8
     assert len(detector.detect(skimage_bgr("chelsea"))) == 0
     assert len(detector.detect(skimage_bgr("coffee"))) == 0
+
+
+def _person_free_coco128() -> list[Path]:
+    """coco128's photos with no person box (65: rooms, streets, food, and 10 with a cat or dog)."""
+    root = need_shared(SHARED / "coco_train" / "coco128")
+    out = []
+    for lab in sorted((root / "labels" / "train2017").glob("*.txt")):
+        classes = {int(line.split()[0]) for line in lab.read_text().splitlines() if line.strip()}
+        if 0 not in classes:  # YOLO class 0 = person
+            out.append(root / "images" / "train2017" / f"{lab.stem}.jpg")
+    return out
+
+
+def test_no_person_on_person_free_photos_with_pets(detector):
+    """A home camera sees cats and dogs; a person event for one is the false alarm users hate.
+    The default gives no box >= 0.5 on any of these (measured 0 of 65; the COCO SSD-MobileNet-v1
+    reference 4, a fine-tune of it 3 and a cat at 0.61, see the model card)."""
+    import cv2
+
+    photos = _person_free_coco128()
+    assert len(photos) == 65
+    alarms = [p.name for p in photos if len(detector.detect(cv2.imread(str(p))))]
+    assert alarms == []
