@@ -296,6 +296,11 @@ def _fmt_ap(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _fmt_alarms(alarms: int | None, images: int | None) -> str:
+    """ "2 of 23", or "n/a" for a set where every image has a person (or an older report)."""
+    return "n/a" if not images else f"{alarms} of {images}"
+
+
 def _fmt_size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
@@ -331,6 +336,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
         f"| recall @ {r['threshold']:g} | {r['recall']:.3f} ({r['fn']} missed) |",
         f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
+        f"| images without people that get a box @ {r['threshold']:g} | "
+        f"{_fmt_alarms(r.get('person_free_images_with_alarm'), r.get('person_free_images'))} |",
         f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / "
         f"{r['latency_ms_mean']:.1f} ms |",
         "",

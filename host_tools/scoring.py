@@ -123,6 +123,8 @@ def compute_metrics(
     ]
     coco = coco_ap(to_coco_dict(samples), coco_dets)
     lat = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+    # Images with no box at all (not even an ignore region): what a camera sees most of the day.
+    person_free = [r for r in results if len(r.sample.boxes) == 0]
     return {
         "ap": coco["ap"],
         "ap50": coco["ap50"],
@@ -150,6 +152,10 @@ def compute_metrics(
         "gt_boxes": int(sum(s.num_people for s in samples)),
         "ignored_boxes": int(sum(int(s.ignore.sum()) for s in samples)),
         "detections_at_curve_threshold": int(sum(len(r.scores) for r in results)),
+        "person_free_images": len(person_free),
+        "person_free_images_with_alarm": int(
+            sum(bool((r.scores >= threshold).any()) for r in person_free)
+        ),
         "latency_ms_p50": float(np.percentile(lat, 50)),
         "latency_ms_p95": float(np.percentile(lat, 95)),
         "latency_ms_mean": float(lat.mean()),

@@ -249,3 +249,31 @@ def test_union_of_datasets_is_scored_as_one_set(tmp_path, split):
     assert union["images"] == len(IMAGES) + 4
     assert union["gt_boxes"] == alone["gt_boxes"] + 10  # INRIA's four test images hold 10 people
     assert union["tp"] >= alone["tp"] and " + " in union["dataset"]["spec"]
+
+
+def test_person_free_images_with_a_box_are_counted(tmp_path):
+    """The bundled photos as a YOLO set: the astronaut labelled, the cat and the coffee cup empty,
+    and the camera man's photo *labelled empty too*: the default model's box on him is the one
+    false alarm among the three person-free images (the cat and the cup get none)."""
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "photos"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("person\n")
+    labels = {"astronaut": "0 0.37 0.51 0.62 0.97\n", "camera": "", "chelsea": "", "coffee": ""}
+    for name, text in labels.items():
+        (root / "images" / f"{name}.jpg").write_bytes(
+            (repo / "data" / "images" / f"{name}.jpg").read_bytes()
+        )
+        (root / "labels" / f"{name}.txt").write_text(text)
+    r = run_evaluation(
+        repo / "models" / "person_ssdlite_int8.tflite",
+        f"yolo:{root}",
+        tmp_path / "out",
+        progress=False,
+    )
+    assert (r["images"], r["gt_boxes"], r["tp"]) == (4, 1, 1)
+    assert (r["person_free_images"], r["person_free_images_with_alarm"]) == (3, 1)
+    assert "images without people that get a box @ 0.5 | 1 of 3" in (
+        tmp_path / "out" / "report.md"
+    ).read_text()
