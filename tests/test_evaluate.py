@@ -274,6 +274,7 @@ def test_person_free_images_with_a_box_are_counted(tmp_path):
     )
     assert (r["images"], r["gt_boxes"], r["tp"]) == (4, 1, 1)
     assert (r["person_free_images"], r["person_free_images_with_alarm"]) == (3, 1)
-    assert "images without people that get a box @ 0.5 | 1 of 3" in (
-        tmp_path / "out" / "report.md"
-    ).read_text()
+    assert (
+        "images without people that get a box @ 0.5 | 1 of 3"
+        in (tmp_path / "out" / "report.md").read_text()
+    )
