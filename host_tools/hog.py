@@ -36,7 +36,7 @@ def _hog_descriptor():
             "pip install opencv-contrib-python-headless to run --model hog"
         )
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
     return hog
 
 
@@ -104,7 +104,7 @@ class HogDetector:
         """What ran, for the report; its identity is the SVM coefficients OpenCV ships."""
         import cv2
 
-        coef = np.asarray(cv2.HOGDescriptor_getDefaultPeopleDetector(), np.float32)
+        coef = np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32)
         return {
             "model": "hog",
             "path": "hog",
@@ -113,7 +113,7 @@ class HogDetector:
             "sha256": hashlib.sha256(coef.tobytes()).hexdigest(),
             "opencv": cv2.__version__,
             "kind": "hog",
-            "detector": "cv2.HOGDescriptor_getDefaultPeopleDetector (Dalal-Triggs, INRIA)",
+            "detector": "cv2.HOGDescriptor.getDefaultPeopleDetector (Dalal-Triggs, INRIA)",
             "win_stride": list(self.win_stride),
             "padding": list(self.padding),
             "scale": self.scale,

@@ -215,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         raise EdgeDetectError("no verification images found; pass --images")
     report = verify(ssd, gd, images)
-    report["unused_graph_weights"] = unused
-    print(json.dumps(report, indent=2))
+    print(json.dumps({**report, "unused_graph_weights": unused}, indent=2))
     worst = max(
         report["max_abs_diff_box_encodings"],
         report["max_abs_diff_class_logits"],

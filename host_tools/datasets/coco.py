@@ -91,7 +91,8 @@ def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
     """
     if images_dir is None:
         images_dir = common_image_dir(samples)
-    images, anns = [], []
+    images: list[dict] = []
+    anns: list[dict] = []
     for i, s in enumerate(samples, start=1):
         rel = os.path.relpath(s.image_path, images_dir) if images_dir else s.image_path.name
         images.append(

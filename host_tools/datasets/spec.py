@@ -60,14 +60,14 @@ def select_split(samples: list[Sample], names: list[str], split_path: Path) -> l
     chosen, seen = [], set()
     for lineno, name in enumerate(names, start=1):
         key = Path(name.replace("\\", "/")).name
-        s = by_key.get(key) or by_key.get(Path(key).stem)
-        if s is None:
+        found = by_key.get(key) or by_key.get(Path(key).stem)
+        if found is None:
             raise DatasetError(
                 f"split file {split_path}: {name!r} (entry {lineno}) is not an image of the dataset"
             )
-        if id(s) not in seen:
-            seen.add(id(s))
-            chosen.append(s)
+        if id(found) not in seen:
+            seen.add(id(found))
+            chosen.append(found)
     return chosen
 
 

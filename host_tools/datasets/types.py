@@ -35,7 +35,7 @@ class Sample:
     width: int
     height: int
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    ignore: np.ndarray | None = field(default_factory=lambda: np.zeros((0,), bool))
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0,), bool))  # empty: none
     annotation: str = ""  # where the boxes came from, for messages
 
     def __post_init__(self) -> None:

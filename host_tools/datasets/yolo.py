@@ -39,11 +39,11 @@ def read_class_map(root: Path) -> dict[int, str]:
                     f"or put a classes.txt (one name per line) in {root}"
                 ) from None
             try:
-                names = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
+                listed = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
             except yaml.YAMLError as exc:
                 raise DatasetError(f"{p}: malformed yaml: {exc}") from None
-            if isinstance(names, list):
-                return dict(enumerate(str(n) for n in names))
+            if isinstance(listed, list):
+                return dict(enumerate(str(n) for n in listed))
             if isinstance(names, dict):
                 return {int(k): str(v) for k, v in names.items()}
             raise DatasetError(f"{p}: no 'names' list or mapping")
@@ -124,6 +124,6 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
                         [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
                     )
         samples.append(
-            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), None, str(lab))
+            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), annotation=str(lab))
         )
     return samples

@@ -18,12 +18,12 @@ _CROP_MIN_IOUS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 
 def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random brightness, contrast, saturation and hue (each with p = 0.5), on uint8 RGB."""
-    out = img.astype(np.float32)
+    f = img.astype(np.float32)
     if rng.random() < 0.5:
-        out += rng.uniform(-32, 32)
+        f += rng.uniform(-32, 32)
     if rng.random() < 0.5:
-        out = (out - out.mean()) * rng.uniform(0.6, 1.4) + out.mean()
-    out = np.clip(out, 0, 255).astype(np.uint8)
+        f = (f - f.mean()) * rng.uniform(0.6, 1.4) + f.mean()
+    out: np.ndarray = np.clip(f, 0, 255).astype(np.uint8)
     if rng.random() < 0.5 or rng.random() < 0.5:
         hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(np.float32)
         if rng.random() < 0.5:
