@@ -264,52 +264,20 @@ class ResilientSource(FrameSource):
             if got is None:
                 if self._stop.is_set():
                     return None
-                self.stalls += 1
-                self.on_event("stall")
-                log.error(
-                    "source %s stalled: no frame for %.1f s; reopening",
-                    self.shown,
-                    self.stall_timeout_s,
-                )
-                self._drop_reader(abandoned=True)
+                self._stalled()
                 continue
             kind, value = got
             if kind == "error":
-                self.errors += 1
-                self.on_event("error")
-                self._drop_reader()
-                if (
-                    isinstance(value, SourceError)
-                    and not isinstance(value, SourceLost)
-                    and not self.live
-                    and not self.loop
-                ):
-                    raise value
-                self._lost(str(value) or type(value).__name__)
+                self._failed(value)
+                continue
+            if value is None:
+                if self._ended():
+                    return None
                 continue
             frame = value
-            if frame is None:
-                self._drop_reader()
-                if self.loop and not self.live:
-                    log.info("source %s ended; looping", self.shown)
-                    continue
-                if not self.live:
-                    self._stop.set()  # a file or folder that ended stays ended: no reopen
-                    return None
-                self._lost("end of stream")
-                continue
             self.next_id = max(self.next_id, frame.id + 1)
             if not valid_image(frame.image):
-                self.garbage += 1
-                garbage_run += 1
-                self.on_event("garbage")
-                if garbage_run >= self.max_garbage:
-                    log.warning(
-                        "source %s: %d unusable frames in a row; reopening", self.shown, garbage_run
-                    )
-                    self._drop_reader()
-                    self._lost("garbage frames")
-                    garbage_run = 0
+                garbage_run = self._garbage(garbage_run + 1)
                 continue
             self._backoff = self.reconnect_min_s
             self.last_attempt = time.monotonic()
@@ -317,6 +285,56 @@ class ResilientSource(FrameSource):
                 frame = dataclasses.replace(frame, lores=None)
             return frame
         return None
+
+    def _stalled(self) -> None:
+        """No frame within ``stall_timeout_s``: abandon the reader (it may be stuck in a driver
+        call) and reopen."""
+        self.stalls += 1
+        self.on_event("stall")
+        log.error(
+            "source %s stalled: no frame for %.1f s; reopening", self.shown, self.stall_timeout_s
+        )
+        self._drop_reader(abandoned=True)
+
+    def _failed(self, exc: Any) -> None:
+        """The reader raised: a file or folder that cannot be read is the caller's error (raised);
+        a live source, or a looping one, is reopened."""
+        self.errors += 1
+        self.on_event("error")
+        self._drop_reader()
+        if (
+            isinstance(exc, SourceError)
+            and not isinstance(exc, SourceLost)
+            and not self.live
+            and not self.loop
+        ):
+            raise exc
+        self._lost(str(exc) or type(exc).__name__)
+
+    def _ended(self) -> bool:
+        """The reader's end of stream. True when ``read`` should return None: a file or folder
+        that ended stays ended. A looping file starts again; a live source is reopened."""
+        self._drop_reader()
+        if self.loop and not self.live:
+            log.info("source %s ended; looping", self.shown)
+            return False
+        if not self.live:
+            self._stop.set()
+            return True
+        self._lost("end of stream")
+        return False
+
+    def _garbage(self, run: int) -> int:
+        """Count an unusable frame, the ``run``-th in a row; after ``max_garbage`` in a row reopen.
+        Returns the run length to carry on with."""
+        self.garbage += 1
+        self.on_event("garbage")
+        if run < self.max_garbage:
+            return run
+        log.warning("source %s: %d unusable frames in a row; reopening", self.shown, run)
+        self._drop_reader()
+        self._lost("garbage frames")
+        return 0
 
     def stats(self) -> dict[str, Any]:
         """Connection state, backoff and fault counters (JSON-ready, safe from any thread)."""
