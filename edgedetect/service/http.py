@@ -455,10 +455,7 @@ class HttpServer:
             await self._reply(reader, writer, Reply(503, b"too many stream clients\n"), False)
             return
         loop = asyncio.get_running_loop()
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
-        writer.transport.set_write_buffer_limits(high=STREAM_SNDBUF)
+        _small_send_buffer(writer)
         gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
         try:
             await self._send(writer, _head_bytes(200, headers))
@@ -469,16 +466,8 @@ class HttpServer:
                 got = await loop.run_in_executor(self._work, app.jpeg)
                 if got is not None and got[0] != last_id:
                     last_id, data = got
-                    part = (
-                        (
-                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(data)}\r\n\r\n"
-                        ).encode()
-                        + data
-                        + b"\r\n"
-                    )
                     try:
-                        await self._send(writer, part)
+                        await self._send(writer, _jpeg_part(data))
                     except asyncio.TimeoutError:
                         log.info(
                             "stream viewer %s took no data for %.0f s; disconnected",
@@ -494,6 +483,22 @@ class HttpServer:
         finally:
             gone.cancel()
             app.close_stream()
+
+
+def _small_send_buffer(writer: asyncio.StreamWriter) -> None:
+    """Bound what a stream viewer's socket and transport hold (``STREAM_SNDBUF``): a slow viewer
+    then blocks our send, so it gets the newest frame next instead of a backlog of old ones, and a
+    stalled one runs into the send timeout."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
+    writer.transport.set_write_buffer_limits(high=STREAM_SNDBUF)
+
+
+def _jpeg_part(data: bytes) -> bytes:
+    """One part of the multipart/x-mixed-replace stream."""
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+    return head.encode() + data + b"\r\n"
 
 
 def stop_server(server: HttpServer) -> None:
