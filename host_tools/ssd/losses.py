@@ -72,10 +72,7 @@ def class_loss(
     onehot = tf.one_hot(tf.maximum(cls, 0), n_cls, dtype=logits.dtype)
     if converter == "softmax":
         return tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
-    per_column = tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits)
-    if not background:
-        per_column = per_column[..., 1:]
-    return tf.reduce_sum(per_column, axis=-1)
+    return _sum_columns(tf.nn.sigmoid_cross_entropy_with_logits(onehot, logits), background)
 
 
 def focal_loss(
@@ -88,10 +85,12 @@ def focal_loss(
     p = tf.sigmoid(logits)
     p_t = onehot * p + (1 - onehot) * (1 - p)
     a_t = onehot * alpha + (1 - onehot) * (1 - alpha)
-    per_column = a_t * tf.pow(1 - p_t, gamma) * ce
-    if not background:
-        per_column = per_column[..., 1:]
-    return tf.reduce_sum(per_column, axis=-1)
+    return _sum_columns(a_t * tf.pow(1 - p_t, gamma) * ce, background)
+
+
+def _sum_columns(per_column: tf.Tensor, background: bool) -> tf.Tensor:
+    """Per-anchor sum of a per-column sigmoid loss, with or without the background column 0."""
+    return tf.reduce_sum(per_column if background else per_column[..., 1:], axis=-1)
 
 
 def ssd_loss(
