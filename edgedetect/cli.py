@@ -22,7 +22,12 @@ from edgedetect import __version__
 from edgedetect.errors import ConfigError, EdgeDetectError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from edgedetect.sources import FrameSource
+
+    # What ``ArgumentParser.add_subparsers`` returns; argparse keeps the class private.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 log = logging.getLogger("edgedetect")
 
@@ -137,7 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_detect_parser(sub)
+    _add_run_parser(sub)
+    _add_bench_parser(sub)
+    p = sub.add_parser("check-config", help="validate a service config file")
+    p.add_argument("file", metavar="FILE")
+    return parser
 
+
+def _add_detect_parser(sub: Subparsers) -> None:
     p = sub.add_parser("detect", help="detect objects in image files")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     _add_model_args(p, threads_default="all CPUs")
@@ -150,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write each image with its boxes drawn to D/<name>.detections.jpg",
     )
 
+
+def _add_run_parser(sub: Subparsers) -> None:
     p = sub.add_parser("run", help="run the live pipeline on a camera, stream, video or folder")
     p.add_argument(
         "--source",
@@ -209,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the service with this config file instead (see check-config)",
     )
 
+
+def _add_bench_parser(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="benchmark bare interpreter vs. pipeline vs. naive loop")
     _add_model_args(p, threads_default="CPUs - 1")
     p.add_argument(
@@ -238,10 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the simulated-camera scenario (frames arriving at 30 fps)",
     )
     p.add_argument("--json", action="store_true", help="print the JSON report")
-
-    p = sub.add_parser("check-config", help="validate a service config file")
-    p.add_argument("file", metavar="FILE")
-    return parser
 
 
 def _setup_logging(verbose: int) -> None:
