@@ -67,8 +67,18 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
         self.started = time.time()
+        self._pipeline_metrics(self.registry)
+        self._source_and_output_metrics(self.registry)
+        self._file_metrics(self.registry)
+        self._health_metrics(self.registry)
+        self._scene_metrics(self.registry)
+        self._zones: set[str] = set()  # the label values set_scene made, to remove on a reload
+        self._lines: set[tuple[str, str]] = set()
+        self._stats_collector: _StatsCollector | None = None
+
+    def _pipeline_metrics(self, r: CollectorRegistry) -> None:
+        """Frames, inference, detections and the events they make."""
         self.frames = Counter(
             "edgedetect_frames", "Frames that reached the output stage", registry=r
         )
@@ -93,12 +103,20 @@ class ServiceMetrics:
             "edgedetect_detections", "Raw detections on the last inferred frame", registry=r
         )
         self.events = Counter("edgedetect_events", "Person events emitted", ["type"], registry=r)
+        for t in ("person_entered", "person_left", "count_changed"):
+            self.events.labels(t)
+
+    def _source_and_output_metrics(self, r: CollectorRegistry) -> None:
+        """What goes wrong around the pipeline: the source, the outputs, errors by component."""
         self.errors = Counter(
             "edgedetect_errors",
             "Errors by component (outputs, source, ...)",
             ["component"],
             registry=r,
         )
+        # Known components start at 0, so alerts like increase(errors[1h]) > 0 work from the start.
+        for c in COMPONENTS:
+            self.errors.labels(c)
         self.reconnects = Counter(
             "edgedetect_source_reconnects", "Source reopen attempts", registry=r
         )
@@ -113,6 +131,9 @@ class ServiceMetrics:
             ["output"],
             registry=r,
         )
+
+    def _file_metrics(self, r: CollectorRegistry) -> None:
+        """Snapshots and event clips written, lost and buffered."""
         self.snapshots = Counter("edgedetect_snapshots", "Snapshots written", registry=r)
         self.clips = Counter("edgedetect_clips", "Event clips written ([clips])", registry=r)
         self.clips_failed = Counter(
@@ -130,6 +151,9 @@ class ServiceMetrics:
             "Bytes of frames in the clip pre-roll ring buffer now",
             registry=r,
         )
+
+    def _health_metrics(self, r: CollectorRegistry) -> None:
+        """Reloads, health, model state, frame age and uptime."""
         self.reloads = Counter(
             "edgedetect_reloads",
             "Configuration reloads applied (SIGHUP); refused "
@@ -155,6 +179,9 @@ class ServiceMetrics:
             "edgedetect_uptime_seconds", "Seconds since the service started", registry=r
         )
         self.uptime.set_function(lambda: time.time() - self.started)
+
+    def _scene_metrics(self, r: CollectorRegistry) -> None:
+        """Zones, lines and the detections [filters] and [masks] dropped."""
         self.zone_people = Gauge(
             "edgedetect_zone_people", "Persons in each [zones.NAME] now", ["zone"], registry=r
         )
@@ -172,14 +199,6 @@ class ServiceMetrics:
         )
         for reason in ("score", "area", "mask"):
             self.filtered.labels(reason)
-        self._zones: set[str] = set()  # the label values set_scene made, to remove on a reload
-        self._lines: set[tuple[str, str]] = set()
-        for t in ("person_entered", "person_left", "count_changed"):
-            self.events.labels(t)
-        # Known components start at 0, so alerts like increase(errors[1h]) > 0 work from the start.
-        for c in COMPONENTS:
-            self.errors.labels(c)
-        self._stats_collector: _StatsCollector | None = None
 
     def attach_stats(self, stats: Callable[[], dict[str, Any]]) -> None:
         """Register (or replace) the pipeline stats source."""
