@@ -405,8 +405,7 @@ def training_sources(
     return [s.resolved() for s in cfg.data.sources] or list(DEFAULT_SOURCES)
 
 
-@cli_errors("train")
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.train", description=__doc__.split("\n")[0]
     )
@@ -461,7 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb"
     )
     p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_errors("train")
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.train.batch_size = args.batch_size
