@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from host_tools.ssd.anchors import corners_to_center_size, generate_anchors
-from host_tools.ssd.config import SSDConfig
+from host_tools.ssd.config import ModelConfig, SSDConfig
 from host_tools.ssd.keras_compat import keras
 
 layers = keras.layers
@@ -223,7 +223,6 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     """Build the Keras SSD of ``cfg`` (random init; see import_weights / train for weights)."""
     m = cfg.model
     b = _Builder(cfg)
-    lite = m.arch.startswith("ssdlite")
     inp = keras.Input(
         (m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor"
     )
@@ -234,7 +233,30 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
         root, last, feats = _mobilenet_v1(b, inp, m.depth_multiplier)
     if stride8:
         feats[0] = _top_down_stride8(b, feats[0], feats[1])
-    x = feats[-1]
+    feats += _extra_feature_maps(b, m, feats[-1], root, last)
+    per_loc = cfg.anchors.anchors_per_location()
+    if len(feats) != len(per_loc):
+        raise ValueError(f"{len(feats)} feature maps but {len(per_loc)} anchor layers")
+    # The stride-8 head is not an OD-API layer: its own scope keeps BoxPredictor_0..5 named (and
+    # loadable by --init-partial) as in the model without it.
+    names = (["BoxPredictor_stride8"] if stride8 else []) + [
+        f"BoxPredictor_{i}" for i in range(cfg.anchors.num_layers)
+    ]
+    boxes, classes = _box_predictors(b, m, feats, per_loc, names)
+    sizes = [(int(f.shape[1]), int(f.shape[2])) for f in feats]
+    box_enc = layers.Concatenate(axis=1, name="box_encodings")(boxes)
+    cls_logits = layers.Concatenate(axis=1, name="class_logits")(classes)
+    model = keras.Model(inp, [box_enc, cls_logits], name=cfg.name)
+    anchors = generate_anchors(cfg.anchors, sizes, (m.input_size, m.input_size))
+    if anchors.shape[0] != int(box_enc.shape[1]):
+        raise AssertionError(f"{anchors.shape[0]} anchors but {box_enc.shape[1]} predictions")
+    return SSDModel(cfg, model, sizes, anchors, corners_to_center_size(anchors))
+
+
+def _extra_feature_maps(b: _Builder, m: ModelConfig, x, root: str, last: str) -> list:
+    """The OD-API's extra stride-2 layers after the backbone (separable in SSDLite)."""
+    lite = m.arch.startswith("ssdlite")
+    feats = []
     for i, depth in enumerate(m.extra_depths, start=2):
         d = max(int(depth * m.depth_multiplier), 16)
         x = b.conv(x, d // 2, 1, 1, scope(root, f"{last}_1_Conv2d_{i}_1x1_{d // 2}"))
@@ -245,18 +267,17 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
         else:
             x = b.conv(x, d, 3, 2, name)
         feats.append(x)
-    per_loc = cfg.anchors.anchors_per_location()
-    if len(feats) != len(per_loc):
-        raise ValueError(f"{len(feats)} feature maps but {len(per_loc)} anchor layers")
-    # The stride-8 head is not an OD-API layer: its own scope keeps BoxPredictor_0..5 named (and
-    # loadable by --init-partial) as in the model without it.
-    names = (["BoxPredictor_stride8"] if stride8 else []) + [
-        f"BoxPredictor_{i}" for i in range(cfg.anchors.num_layers)
-    ]
+    return feats
+
+
+def _box_predictors(
+    b: _Builder, m: ModelConfig, feats: list, per_loc: list[int], names: list[str]
+) -> tuple[list, list]:
+    """One box-encoding and one class head per feature map, reshaped to (anchors, width)."""
     n_cls = m.num_classes + 1
-    boxes, classes, sizes = [], [], []
+    lite = m.arch.startswith("ssdlite")
+    boxes, classes = [], []
     for f, a, predictor in zip(feats, per_loc, names, strict=True):
-        sizes.append((int(f.shape[1]), int(f.shape[2])))
         outs = []
         for head, width in (("BoxEncodingPredictor", 4), ("ClassPredictor", n_cls)):
             name = scope(predictor, head)
@@ -286,13 +307,7 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
             outs.append(layers.Reshape((-1, width), name=scope(predictor, head + "_reshape"))(y))
         boxes.append(outs[0])
         classes.append(outs[1])
-    box_enc = layers.Concatenate(axis=1, name="box_encodings")(boxes)
-    cls_logits = layers.Concatenate(axis=1, name="class_logits")(classes)
-    model = keras.Model(inp, [box_enc, cls_logits], name=cfg.name)
-    anchors = generate_anchors(cfg.anchors, sizes, (m.input_size, m.input_size))
-    if anchors.shape[0] != int(box_enc.shape[1]):
-        raise AssertionError(f"{anchors.shape[0]} anchors but {box_enc.shape[1]} predictions")
-    return SSDModel(cfg, model, sizes, anchors, corners_to_center_size(anchors))
+    return boxes, classes
 
 
 def score_fn(cfg: SSDConfig):
