@@ -80,26 +80,27 @@ def main() -> int:
     args = ap.parse_args()
     plain = Detector(args.model, threshold=args.threshold, num_threads=args.threads)
     tiled = TiledDetector(plain, *parse_tiles(args.tiles))
+    sets: dict[str, dict[str, object]] = {}
     out: dict[str, object] = {
         "model": str(plain.model_path),
         "tiles": args.tiles,
         "threshold": args.threshold,
         "small_fraction_of_height": args.small,
-        "sets": {},
+        "sets": sets,
     }
     images = []
     for name, (spec, split) in SETS.items():
         if not Path(spec.split(":", 1)[1]).exists():
-            out["sets"][name] = {"skipped": f"{spec.split(':', 1)[1]} not found"}  # type: ignore[index]
+            sets[name] = {"skipped": f"{spec.split(':', 1)[1]} not found"}
             continue
         samples = load_dataset(spec, split).samples
         (pf, n), (tf_, _) = (
             small_recall(plain, samples, args.small),
             small_recall(tiled, samples, args.small),
         )
-        out["sets"][name] = {
+        sets[name] = {
             "small_people": n,
-            "recall_plain": round(pf / max(n, 1), 3),  # type: ignore[index]
+            "recall_plain": round(pf / max(n, 1), 3),
             "recall_tiled": round(tf_ / max(n, 1), 3),
         }
         images += [read_bgr(s.image_path) for s in samples[:4]]

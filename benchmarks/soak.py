@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     svc.start()
     runner = threading.Thread(target=svc.run, daemon=True)
     runner.start()
+    assert svc.http is not None  # the config above listens on 127.0.0.1:0
     base = f"http://127.0.0.1:{svc.http.port}"
     stop = threading.Event()
     counts: dict = {}
@@ -159,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             for t in ("person_entered", "person_left", "count_changed")
         },
         "errors": {
-            c: int(v._value.get()) for (c,), v in m.errors._metrics.items() if v._value.get()
+            c: int(m.errors.labels(c)._value.get())
+            for (c,) in m.errors._metrics
+            if m.errors.labels(c)._value.get()
         },
         "snapshots_kept": len(snaps),
         "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),

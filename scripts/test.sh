@@ -20,8 +20,8 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
   (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
     || echo "note: could not install ${missing[*]}; the tests that need them will skip"
 fi
-# The type hints of the runtime and the host tools are checked (pyproject.toml [tool.mypy]); a type
-# error fails the run.
+# The type hints of the runtime, the host tools, the tests and the benchmarks are checked
+# (pyproject.toml [tool.mypy]); a type error fails the run.
 "$VENV/bin/python" -m mypy
 # Style is checked, not argued: ruff's lint rules and its formatter, 100 columns (pyproject.toml).
 "$VENV/bin/python" -m ruff check --quiet .

@@ -26,12 +26,17 @@ def test_box_coder_round_trip_and_known_value() -> None:
     )
     # ty = 10 moves the centre by one anchor height (scale 10)
     np.testing.assert_allclose(
-        decode_center_size([[10, 0, 0, 0]], anchor)[0, [0, 2]], [0.6, 0.8], atol=1e-6
+        decode_center_size(np.array([[10, 0, 0, 0]]), anchor)[0, [0, 2]], [0.6, 0.8], atol=1e-6
     )
 
 
 def test_detections_indexing_filter_json() -> None:
-    d = Detections([[0, 0, 10, 20], [5, 5, 6, 6.25]], [0.9, 0.3], [0, 2], {0: "person", 2: "car"})
+    d = Detections(
+        np.array([[0, 0, 10, 20], [5, 5, 6, 6.25]]),
+        np.array([0.9, 0.3]),
+        np.array([0, 2]),
+        {0: "person", 2: "car"},
+    )
     assert len(d) == 2
     assert d.labels == ["person", "car"]
     np.testing.assert_allclose(d.area, [200.0, 1.25])
@@ -49,4 +54,4 @@ def test_detections_indexing_filter_json() -> None:
 
 def test_detections_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="differ in length"):
-        Detections([[0, 0, 1, 1]], [0.5, 0.6], [0])
+        Detections(np.array([[0, 0, 1, 1]]), np.array([0.5, 0.6]), np.array([0]))

@@ -166,7 +166,7 @@ def test_label_file_for_another_model_warns_with_both_numbers(
 
 
 def test_folder_source_skips_a_truncated_frame_with_a_warning(files: Path) -> None:
-    from edgedetect.sources import open_source
+    from edgedetect.sources import ImageFilesSource, open_source
 
     folder = files / "frames"
     folder.mkdir()
@@ -175,6 +175,7 @@ def test_folder_source_skips_a_truncated_frame_with_a_warning(files: Path) -> No
     (folder / "b.jpg").write_bytes((files / "cut.jpg").read_bytes())
     with open_source(f"dir:{folder}") as src:
         frames = [f for f in iter(src.read, None)]
+    assert isinstance(src, ImageFilesSource)
     assert len(frames) == 2 and all(np.asarray(f.image).std() > 10 for f in frames)
     assert [p.name for p in src.unreadable] == ["b.jpg"]
 

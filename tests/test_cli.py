@@ -25,6 +25,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     try:
         code = main(list(argv))
     except SystemExit as exc:  # argparse errors
+        assert isinstance(exc.code, int), exc.code
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
@@ -335,4 +336,5 @@ def test_detect_save_dir_keeps_same_named_images_apart(
     assert saved == ["astronaut-2.detections.jpg", "astronaut.detections.jpg"]
     first = cv2.imread(str(out_dir / "astronaut.detections.jpg"))
     second = cv2.imread(str(out_dir / "astronaut-2.detections.jpg"))
+    assert first is not None and second is not None
     assert first.shape != second.shape  # astronaut 512x512, chelsea 451x300

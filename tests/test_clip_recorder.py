@@ -19,7 +19,7 @@ import pytest
 
 from edgedetect.detections import Detections
 from edgedetect.frame import Frame
-from edgedetect.service.clip_recorder import ClipRecorder, _Encoder, clip_size
+from edgedetect.service.clip_recorder import ClipRecorder, Shot, _Encoder, clip_size
 from edgedetect.service.config import clip_buffer_frames, clip_frame_bytes
 from edgedetect.service.events import utc_stamp
 
@@ -43,21 +43,29 @@ def index_of(img: np.ndarray) -> int:
     return 16 * round((hi - 8) / 16) + round((lo - 8) / 16)
 
 
-def recorder(d: Path, **kw: float) -> ClipRecorder:
+def recorder(
+    d: Path,
+    *,
+    pre_s: float = 1.0,
+    post_s: float = 1.0,
+    max_s: float = 60.0,
+    annotated: bool = False,
+    max_files: int = 100,
     # a queue far longer than any test: the synthetic camera outruns any encoder
-    opts = dict(
-        pre_s=1.0,
-        post_s=1.0,
-        max_s=60.0,
+    queue_frames: int | None = 1000,
+) -> ClipRecorder:
+    return ClipRecorder(
+        d,
+        pre_s=pre_s,
+        post_s=post_s,
+        max_s=max_s,
         fps=FPS,
         width=160,
-        annotated=False,
+        annotated=annotated,
         max_bytes=10**9,
-        max_files=100,
-        queue_frames=1000,
+        max_files=max_files,
+        queue_frames=queue_frames,
     )
-    opts.update(kw)
-    return ClipRecorder(d, **opts)  # type: ignore[arg-type]
 
 
 def play(rec: ClipRecorder, people: list[int]) -> list[str]:
@@ -177,9 +185,9 @@ def test_encoder_behind_drops_frames_without_blocking(
     gate = threading.Event()
     real_write = _Encoder._write
 
-    def stuck_write(self: _Encoder, shot: object) -> None:  # test double: an encoder far behind
+    def stuck_write(self: _Encoder, shot: Shot) -> None:  # test double: an encoder far behind
         gate.wait(30)
-        real_write(self, shot)  # type: ignore[arg-type]
+        real_write(self, shot)
 
     monkeypatch.setattr(_Encoder, "_write", stuck_write)
     rec = recorder(tmp_path, pre_s=1.0, post_s=1.0, queue_frames=None)  # the default bound

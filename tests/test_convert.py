@@ -25,7 +25,8 @@ def _samples(tmp_path: Path) -> list[Sample]:
         p.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(p), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
         boxes = [[5.5, 4, 30, 50], [40, 10, 49.5, 55]] if i == 0 else []
-        out.append(Sample(p, w, h, boxes, [False, True] if i == 0 else []))
+        ignore = [False, True] if i == 0 else []
+        out.append(Sample(p, w, h, np.array(boxes), np.array(ignore, bool)))
     return out
 
 

@@ -25,7 +25,9 @@ def test_coco_model_finds_inria_people(coco: Detector, inria_test: Path) -> None
     found = total = 0
     for ann in sorted((inria_test / "annotations").glob("*.txt")):
         gt = inria_boxes(ann)
-        det = coco.detect(cv2.imread(str(inria_test / "pos" / (ann.stem + ".png"))))
+        image = cv2.imread(str(inria_test / "pos" / (ann.stem + ".png")))
+        assert image is not None
+        det = coco.detect(image)
         assert set(det.labels) <= {"person"}
         total += len(gt)
         found += match_count(gt, det.xyxy)

@@ -193,7 +193,8 @@ def _closed_port() -> int:
 
 
 def test_dead_webhook_never_blocks_and_stays_bounded() -> None:
-    errors, drops = [], []
+    errors: list[str] = []
+    drops: list[str] = []
     out = WebhookOutput(
         f"http://127.0.0.1:{_closed_port()}/x",
         retries=2,

@@ -55,7 +55,7 @@ def _inria_scores(tiles: bool) -> tuple[list[float], list[float]]:
             hit = row >= 0.5
             scores.append(float(found.score[hit].max()) if hit.any() else 0.0)
         false_pos += [
-            float(v) for v, m in zip(found.score, (iou >= 0.5).any(axis=0), strict=True) if not m
+            float(v) for v, m in zip(found.score, np.any(iou >= 0.5, axis=0), strict=True) if not m
         ]
     assert len(scores) == 10
     return scores, false_pos

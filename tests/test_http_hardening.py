@@ -253,6 +253,7 @@ def test_the_service_answers_healthz_with_one_thread_a_viewer_and_half_open_conn
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz")[0] == 200, 30.0), "service never healthy"
         server = rs.svc.http
+        assert server is not None
         viewer, head = _open_stream(server)
         half_open = [_connect(server) for _ in range(40)]
         try:
@@ -285,6 +286,7 @@ def test_http_limits_come_from_the_config_and_reload(tmp_path) -> None:
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz")[0] == 200, 30.0), "service never healthy"
         server = rs.svc.http
+        assert server is not None
         assert server.max_connections_per_client == 5
         first, head = _open_stream(server)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,7 +126,8 @@ def test_accumulate_curve_over_images():
 def _curve_with_miss_rates(targets: list[float], num_gt: int = 1000, num_images: int = 1000):
     """A per-detection (fppi, miss) curve that passes through ``targets``
     exactly at the 9 FPPI points."""
-    fppi, miss = [], []
+    fppi: list[float] = []
+    miss: list[float] = []
     fp = 0
     for ref, mr in zip(LAMR_FPPI_POINTS, targets, strict=True):
         want_fp = int(math.floor(ref * num_images + 1e-9))
@@ -170,7 +172,7 @@ def _synthetic(seed: int, n_images: int = 25):
         ignore = np.zeros(n, bool)
         if n and i % 4 == 0:
             ignore[0] = True
-        samples.append(Sample(f"/x/img{i}.png", 700, 700, gt, ignore))
+        samples.append(Sample(Path(f"/x/img{i}.png"), 700, 700, gt, ignore))
         keep = rng.random(n) > 0.2
         det = gt[keep] + rng.normal(0, 8, (int(keep.sum()), 4))
         k = int(rng.integers(0, 4))

@@ -21,7 +21,10 @@ NAMES = {0: "person", 2: "car"}
 
 def _dets(*boxes: tuple[float, float, float, float], cls: int = 0) -> Detections:
     return Detections(
-        np.array(boxes, np.float32).reshape(-1, 4), [0.9] * len(boxes), [cls] * len(boxes), NAMES
+        np.array(boxes, np.float32).reshape(-1, 4),
+        np.full(len(boxes), 0.9),
+        np.full(len(boxes), cls),
+        NAMES,
     )
 
 

@@ -29,7 +29,7 @@ class CountingSource(FrameSource):
     def __init__(self, n: int, delay: float = 0.0, live: bool = False) -> None:
         super().__init__("test:counting")
         self.n, self.delay, self.live = n, delay, live
-        self.alive: weakref.WeakSet[np.ndarray] = weakref.WeakSet()
+        self.alive: weakref.WeakSet[Frame] = weakref.WeakSet()
         self.closed_calls = 0
 
     def _grab(self):
@@ -79,7 +79,9 @@ class FrameIdEchoDetector:
 
     def postprocess(self, raw: np.ndarray, size: tuple[int, int]) -> Detections:
         v = float(raw[0])
-        return Detections([[v, v, v + 1, v + 1]], [0.9], [0], self.names)
+        return Detections(
+            np.array([[v, v, v + 1, v + 1]]), np.array([0.9]), np.array([0]), self.names
+        )
 
 
 class Collect:

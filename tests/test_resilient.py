@@ -42,7 +42,7 @@ class Scripted(FrameSource):
 
 
 def _read_all(src: ResilientSource, limit: int) -> list[int]:
-    ids = []
+    ids: list[int] = []
     while len(ids) < limit:
         frame = src.read()
         if frame is None:
@@ -150,7 +150,9 @@ def test_open_fails_fast_or_waits() -> None:
         ResilientSource("rtsp://cam/s", booting).open()
     attempts.clear()
     src = ResilientSource("rtsp://cam/s", booting, reconnect_min_s=0.01).open(wait=True)
-    assert len(attempts) == 3 and src.connected and src.read().id == 0
+    assert len(attempts) == 3 and src.connected
+    frame = src.read()
+    assert frame is not None and frame.id == 0
     src.close()
 
     def broken(spec: str) -> Scripted:

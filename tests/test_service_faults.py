@@ -174,6 +174,7 @@ def test_garbage_frames_are_dropped_and_counted(tmp_path: Path) -> None:
         )
         # after 30 unusable frames in a row the camera is reopened and frames flow again
         assert poll(lambda: plan.opens >= 2 and healthy(rs), 15)
+        assert rs.svc.pipeline is not None
         assert rs.svc.pipeline.error is None and rs.svc.pipeline.running
 
 

@@ -70,6 +70,7 @@ def test_reload_that_cannot_be_applied_keeps_the_old_service(tmp_path: Path, bro
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz")[0] == 200, 20)
         pipeline, detector = rs.svc.pipeline, rs.svc.detector
+        assert pipeline is not None
         if broken == "source":
             rewrite(cfg, tmp_path, source={"spec": "foo:bar"})
         else:
@@ -92,6 +93,7 @@ def test_reload_that_cannot_be_applied_keeps_the_old_service(tmp_path: Path, bro
         rewrite(cfg, tmp_path, model={"threshold": 0.6})
         rs.svc.request_reload()
         assert poll(lambda: metric(rs.metrics(), "edgedetect_reloads_total") == 1, 20)
+        assert rs.svc.detector is not None
         assert rs.svc.detector.threshold == 0.6
         assert rs.exit_code is None, "the service stopped after a failed reload"
 
@@ -572,8 +574,12 @@ def test_events_carry_a_run_id_so_track_ids_never_collide(tmp_path: Path) -> Non
     cfg = write_config(tmp_path, source={"loop": False})
     for _ in range(2):
         run = RunningService(cfg)
+
+        def exited(run: RunningService = run) -> bool:
+            return run.exit_code is not None
+
         with run:
-            assert poll(lambda run=run: run.exit_code is not None, 30)
+            assert poll(exited, 30)
         assert run.exit_code == 0
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     runs = sorted({e["run_id"] for e in events})
@@ -629,8 +635,15 @@ def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
             for n, name in enumerate(["porch", "door"]):  # a changed [mqtt] section: a new client
                 rewrite(cfg, tmp_path, mqtt={**mq, "device_name": name})
                 rs.svc.request_reload()
-                assert poll(lambda n=n: rs.svc.reloads == n + 1, 20)
-                assert poll(lambda n=n: len(got) >= n + 2, 10)  # the new client's "online"
+
+                def reloaded(n: int = n) -> bool:
+                    return rs.svc.reloads == n + 1
+
+                def announced(n: int = n) -> bool:
+                    return len(got) >= n + 2  # the new client's "online"
+
+                assert poll(reloaded, 20)
+                assert poll(announced, 10)
                 time.sleep(
                     1.0
                 )  # the old client's close (and any "offline" it sends) is over by now

@@ -49,11 +49,13 @@ def test_reload_with_new_source_restarts_pipeline(tmp_path: Path) -> None:
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz")[0] == 200, 20)
         first = rs.svc.pipeline
+        assert first is not None
         raw = service_config(tmp_path, source={"spec": f"dir:{other}"}, model={"threshold": 0.6})
         cfg.write_text(to_toml(raw))
         server = rs.svc.http
         rs.svc.request_reload()
         assert poll(lambda: rs.svc.reloads == 1, 10), "reload did not complete"
+        assert rs.svc.pipeline is not None and rs.svc.detector is not None
         assert rs.svc.pipeline is not first and rs.svc.pipeline.running
         assert rs.svc.cfg["source"]["spec"] == f"dir:{other}" and rs.svc.detector.threshold == 0.6
         assert rs.svc.http is server, "HTTP server restarted although [http] did not change"

@@ -30,12 +30,12 @@ def test_api_on_the_running_service_and_events_kept_across_a_reload(tmp_path) ->
         assert status == 200 and headers["Content-Type"] == "image/jpeg"
         assert body == saved.read_bytes()
 
-        def status() -> dict:
+        def api_status() -> dict:
             code, _, body = rs.get("/api/status", token=TOKEN)
             assert code == 200
             return json.loads(body)
 
-        info = poll(lambda: (i := status())["fps"] > 0 and i, 20)  # fps needs a few frames
+        info = poll(lambda: (i := api_status())["fps"] > 0 and i, 20)  # fps needs a few frames
         assert info, "fps stayed 0 in /api/status"
         assert info["status"] == "ok"
         assert info["model"] == "ssd_mobilenet_v1_coco_quant.tflite" and info["threshold"] == 0.5

@@ -54,10 +54,11 @@ def play_clip(root: Path, **sections: dict[str, Any]) -> tuple[list[dict], str, 
 
 
 def test_clip_enters_a_whole_frame_zone_and_never_a_corner(tmp_path: Path) -> None:
-    events, text, _ = play_clip(
-        tmp_path,
-        **{"zones.all": {"polygon": WHOLE, "inertia": 2}, "zones.corner": {"polygon": CORNER}},
-    )
+    zones: dict[str, dict[str, Any]] = {
+        "zones.all": {"polygon": WHOLE, "inertia": 2},
+        "zones.corner": {"polygon": CORNER},
+    }
+    events, text, _ = play_clip(tmp_path, **zones)
     entered = {e["track_id"] for e in events if e["type"] == "person_entered"}
     in_zone = [e for e in events if e["type"] == "zone_entered"]
     assert entered, "the model found nobody in the clip"
@@ -82,7 +83,7 @@ def test_clip_under_a_whole_frame_mask_has_no_person_events(tmp_path: Path) -> N
 def test_reload_swaps_zones_and_keeps_an_unchanged_one(tmp_path: Path) -> None:
     (tmp_path / "people").mkdir()
     astronaut = image_dir(tmp_path / "people", people=6, empty=0)
-    zones = {
+    zones: dict[str, dict[str, Any]] = {
         "zones.all": {"polygon": WHOLE, "inertia": 1},
         "zones.gone": {"polygon": CORNER},
         "source": {"spec": f"dir:{astronaut}"},
@@ -129,6 +130,10 @@ def test_mqtt_zone_and_line_topics(tmp_path: Path, broker: int) -> None:  # noqa
     sub.connect("127.0.0.1", broker)
     sub.subscribe([("edz/#", 1), ("homeassistant/#", 1)])
     sub.loop_start()
+    scene: dict[str, dict[str, Any]] = {
+        "zones.all": {"polygon": WHOLE, "inertia": 1},
+        "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]},
+    }
     cfg = write_config(
         tmp_path,
         http={"listen": f"127.0.0.1:{free_port()}"},
@@ -140,10 +145,7 @@ def test_mqtt_zone_and_line_topics(tmp_path: Path, broker: int) -> None:  # noqa
             "device_name": "porch",
             "keepalive_s": 5,
         },
-        **{
-            "zones.all": {"polygon": WHOLE, "inertia": 1},
-            "lines.door": {"points": [[0.2, 0.9], [0.8, 0.9]]},
-        },
+        **scene,
     )
     proc = start(cfg)
     try:
@@ -164,11 +166,13 @@ def test_mqtt_zone_and_line_topics(tmp_path: Path, broker: int) -> None:  # noqa
         sub.disconnect()
 
 
-def _retained(port: int, prefixes: tuple[str, ...], settle_s: float = 0.5) -> dict[str, bytes]:
+def _retained(
+    port: int, prefixes: tuple[str, ...], settle_s: float = 0.5
+) -> dict[str, bytes | bytearray]:
     """What a client connecting now receives: the broker's retained messages under `prefixes`."""
     import paho.mqtt.client as mqtt
 
-    got: dict[str, bytes] = {}
+    got: dict[str, bytes | bytearray] = {}  # MQTTMessage.payload's type
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     sub.on_message = lambda client, userdata, msg: got.__setitem__(msg.topic, msg.payload)
     sub.connect("127.0.0.1", port)
@@ -188,7 +192,7 @@ def test_reload_keeps_mqtt_counts_and_drops_a_removed_zone(tmp_path: Path, broke
     (tmp_path / "people").mkdir()
     astronaut = image_dir(tmp_path / "people", people=6, empty=0)
     mqtt = {"enabled": True, "host": "127.0.0.1", "port": broker, "topic_prefix": "edr"}
-    sections = {
+    sections: dict[str, dict[str, Any]] = {
         "mqtt": {**mqtt, "device_name": "hall", "keepalive_s": 5},
         "source": {"spec": f"dir:{astronaut}"},
         "zones.all": {"polygon": WHOLE, "inertia": 1},

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgedetect.errors import ImageError, SourceError, SourceLost
+from edgedetect.frame import Frame
 from edgedetect.sources import (
     ImageFilesSource,
     SourceUnavailable,
@@ -29,7 +30,7 @@ COLORS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (
 def clip(tmp_path: Path) -> Path:
     """A 12-frame 160x120 clip at 10 fps: frame k is a flat colour with k drawn on it."""
     path = tmp_path / "clip.mp4"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (160, 120))
     assert w.isOpened()
     for k in range(12):
         img = np.full((120, 160, 3), COLORS[k % len(COLORS)], np.uint8)
@@ -74,8 +75,12 @@ def test_video_file_frames_ids_timestamps(clip: Path, prefix: str):
 
 
 def test_video_loop_keeps_counting_ids(clip: Path):
+    frames: list[Frame] = []
     with open_source(str(clip), loop=True) as src:
-        frames = [src.read() for _ in range(30)]
+        for _ in range(30):
+            frame = src.read()
+            assert frame is not None
+            frames.append(frame)
     assert [f.id for f in frames] == list(range(30))
     assert np.abs(frames[12].image.astype(int) - frames[0].image.astype(int)).mean() < 3
 
@@ -99,6 +104,7 @@ def test_unreadable_image_in_folder_is_skipped_with_warning(folder: Path, caplog
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with caplog.at_level(logging.WARNING), open_source(str(folder)) as src:
         frames = _drain(src)
+        assert isinstance(src, ImageFilesSource)
         assert src.unreadable == [folder / "broken.png"]
     assert [Path(f.source).name for f in frames] == ["a.png", "b.png", "c.jpg"]
     assert "broken.png" in caplog.text and "skipping" in caplog.text
@@ -109,6 +115,7 @@ def test_empty_image_file_in_folder_is_skipped_like_any_unreadable_one(folder: P
     (folder / "b2.jpg").write_bytes(b"")
     with open_source(str(folder)) as src:
         frames = _drain(src)
+        assert isinstance(src, ImageFilesSource)
         assert src.unreadable == [folder / "b2.jpg"]
     assert [Path(f.source).name for f in frames] == ["a.png", "b.png", "c.jpg"]
 

@@ -6,6 +6,8 @@ fed one by one as the sink does after the tracker.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -150,7 +152,7 @@ def test_reload_keeps_unchanged_zones_and_resets_changed_ones() -> None:
 
 
 # ----------------------------------------------------------------------------- lines
-def walk(rules: SceneRules, tid: int, points: list[tuple[float, float]]) -> list:
+def walk(rules: SceneRules, tid: int, points: Sequence[tuple[float, float]]) -> list:
     events = []
     for x, y in points:
         events += rules.update(people((tid, x, y)), W, H, 0.0)
