@@ -36,7 +36,8 @@ def _hog_descriptor():
             "pip install opencv-contrib-python-headless to run --model hog"
         )
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+    # the stubs type the detector as a list of floats; setSVMDetector takes it as a float32 array
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
     return hog
 
 

@@ -57,9 +57,11 @@ def test_simulated_camera_blocks_for_the_next_frame_and_skips_to_the_newest():
     t0 = time.monotonic()
     f1 = cam.read()  # frame 1 arrives 20 ms after frame 0
     assert time.monotonic() - t0 >= 0.015
+    assert f0 is not None and f1 is not None
     assert f1.image[0, 0, 0] == 1 and f1.timestamp - f0.timestamp == pytest.approx(0.02)
     time.sleep(0.1)  # five frames arrive meanwhile; a one-slot driver keeps only the newest
     f2 = cam.read()
+    assert f2 is not None
     assert f2.image[0, 0, 0] >= 5 and f2.timestamp <= time.monotonic()
     assert [f0.id, f1.id, f2.id] == [0, 1, 2] and cam.live
 

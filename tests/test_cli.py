@@ -74,7 +74,9 @@ def test_detect_json_on_inria_and_skimage_photos(
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["image"] for r in records] == [str(p) for p in images]
     for r, path in zip(records, images, strict=True):
-        h, w = cv2.imread(str(path)).shape[:2]
+        image = cv2.imread(str(path))
+        assert image is not None
+        h, w = image.shape[:2]
         assert (r["width"], r["height"]) == (w, h)
         assert r["latency_ms"] > 0
         assert set(r) == {"image", "width", "height", "latency_ms", "detections"}

@@ -14,10 +14,15 @@ from test_service_support import RunningService, metric, poll, write_config
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("http")
+def service_root(tmp_path_factory) -> Path:
+    """The service's folder: config, events.jsonl, snapshots."""
+    return tmp_path_factory.mktemp("http")
+
+
+@pytest.fixture(scope="module")
+def service(service_root):
     cfg = write_config(
-        root,
+        service_root,
         http={"token": "s3cret", "stream_fps": 10.0},
         motion={"enabled": True, "max_interval_s": 0.5, "hold_s": 0.0},
         tracker={"enter_frames": 1},
@@ -26,7 +31,6 @@ def service(tmp_path_factory):
         assert poll(lambda: rs.get("/healthz", token="s3cret")[0] == 200, 20.0), (
             "service never healthy"
         )
-        rs.root = root
         yield rs
 
 
@@ -114,8 +118,8 @@ def test_stream_mjpg_parts(service) -> None:
     assert img is not None and img.ndim == 3
 
 
-def test_events_and_snapshots_written(service) -> None:
-    root: Path = service.root
+def test_events_and_snapshots_written(service, service_root: Path) -> None:
+    root = service_root
     lines = poll(
         lambda: (
             (root / "events.jsonl").exists() and (root / "events.jsonl").read_text().splitlines()

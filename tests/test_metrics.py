@@ -231,7 +231,7 @@ def test_coco_ap_empty_detections_is_zero():
 
 
 def test_coco_ap_perfect_detections_is_one():
-    samples = [Sample("/x/a.png", 100, 100, [[10, 10, 40, 90], [50, 5, 90, 95]])]
+    samples = [Sample(Path("/x/a.png"), 100, 100, np.array([[10, 10, 40, 90], [50, 5, 90, 95]]))]
     dets = [
         {"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 80], "score": 0.9},
         {"image_id": 1, "category_id": 1, "bbox": [50, 5, 40, 90], "score": 0.8},
@@ -242,7 +242,9 @@ def test_coco_ap_perfect_detections_is_one():
 
 def test_ap50_by_size_splits_people_by_coco_area():
     # a 20x30 person (small, < 32^2 px) found, a 120x240 one (large, > 96^2) missed, no medium one
-    samples = [Sample("/x/a.png", 300, 300, [[10, 10, 30, 40], [150, 50, 270, 290]])]
+    samples = [
+        Sample(Path("/x/a.png"), 300, 300, np.array([[10, 10, 30, 40], [150, 50, 270, 290]]))
+    ]
     dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 30], "score": 0.9}]
     ap = coco_ap(to_coco_dict(samples), dets)
     assert ap["ap50"] == pytest.approx(0.5, abs=0.01)

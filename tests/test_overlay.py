@@ -122,6 +122,7 @@ def test_preview_sink_hands_the_newest_annotated_frame_to_the_window():
     sink(first)
     sink(second)  # the window thread was slow: only the newest frame is kept
     shown = sink.slot.get(0.1)
+    assert shown is not None
     assert sink.slot.dropped == 1 and sink.slot.get(0.01) is None
     assert shown.shape == (48, 64, 3)
     assert not np.array_equal(shown, second.frame.image)  # status line drawn
@@ -138,7 +139,9 @@ def test_preview_sink_leaves_result_annotated_untouched():
     before = r.annotated.copy()
     sink = PreviewSink()
     sink(r)
-    assert np.array_equal(r.annotated, before) and not np.array_equal(sink.slot.get(0.1), before)
+    shown = sink.slot.get(0.1)
+    assert shown is not None
+    assert np.array_equal(r.annotated, before) and not np.array_equal(shown, before)
 
 
 def test_video_writer_realtime_fills_dropped_frames_by_capture_time(tmp_path: Path):

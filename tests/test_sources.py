@@ -14,6 +14,7 @@ from edgedetect.errors import ImageError, SourceError, SourceLost
 from edgedetect.frame import Frame
 from edgedetect.sources import (
     ImageFilesSource,
+    PicameraSource,
     SourceUnavailable,
     VideoCaptureSource,
     bundled_sample_path,
@@ -286,7 +287,9 @@ def test_picam_source_gives_main_and_converted_lores(monkeypatch, astronaut_bgr)
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
     src = open_source("picam:640x480", lores_size=(300, 300))
     assert src.live and FakePicamera2.instances == 1
+    assert isinstance(src, PicameraSource)
     f0, f1 = src.read(), src.read()
+    assert f0 is not None and f1 is not None and f0.lores is not None
     assert (f0.id, f1.id) == (0, 1) and f0.size == (640, 480)
     assert f0.lores.shape == (300, 320, 3)  # the aligned lores size, padding cropped away
     expected = cv2.resize(astronaut_bgr, (320, 300))
@@ -305,4 +308,5 @@ def test_picam_lores_never_larger_than_main(monkeypatch, astronaut_bgr):
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
     with open_source("picam:320x240", lores_size=(300, 300)) as src:
         frame = src.read()
+    assert frame is not None and frame.lores is not None
     assert frame.size == (320, 240) and frame.lores.shape == (240, 320, 3)
