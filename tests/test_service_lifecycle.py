@@ -110,3 +110,38 @@ def test_busy_port_from_the_command_line_exits_2_with_one_line(tmp_path: Path, c
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("edgedetect: error: ")]
     assert len(errors) == 1 and "cannot listen" in errors[0], done.stderr[-800:]
     assert "FATAL" not in done.stderr and "Traceback" not in done.stderr
+
+
+# The signals arrive while the model loads: the service sends them to itself from inside its model
+# loader, the slow step of a start on a Pi, so the moment is the same on every run.
+_SIGNALS_WHILE_LOADING = """
+import os, signal, sys
+from edgedetect.service import daemon
+load = daemon.Service._make_detector
+def loading(self, cfg):
+    for sig in {signals}:
+        os.kill(os.getpid(), sig)
+    return load(self, cfg)
+daemon.Service._make_detector = loading
+from edgedetect.cli import main
+sys.exit(main(["run", "--config", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize(
+    "signals", ["[signal.SIGHUP, signal.SIGTERM]", "[signal.SIGTERM]", "[signal.SIGINT]"]
+)
+def test_a_signal_while_the_model_loads_stops_the_service_cleanly(
+    tmp_path: Path, signals: str
+) -> None:
+    """Before, SIGHUP then killed the process (status -1) and SIGTERM ended it without stopping
+    the parts (status -15): no exit 0, no 'stopping' line, unlike a SIGTERM a second later."""
+    cfg = write_config(tmp_path, source={"spec": str(SAMPLE), "loop": True})
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNALS_WHILE_LOADING.format(signals=signals), str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-1500:])
+    assert "stopping" in done.stderr and "Traceback" not in done.stderr

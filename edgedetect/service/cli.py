@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from edgedetect.errors import EdgeDetectError
+
+log = logging.getLogger("edgedetect.service")
 
 
 def _error(msg: str) -> int:
@@ -46,6 +50,31 @@ def setup_logging(level: str = "info") -> None:
         handler.addFilter(RedactingFilter())
 
 
+class _SignalsWhileLoading:
+    """Keeps a SIGTERM, SIGINT or SIGHUP that arrives while the service loads (imports, config,
+    model: a second or more on a Pi), which would otherwise kill it uncleanly (SIGHUP's default
+    is to terminate), and hands them on once the service has its own handlers."""
+
+    def __init__(self) -> None:
+        self.stop = self.reload = False
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self._caught)
+
+    def _caught(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.reload = True
+        else:
+            self.stop = True
+
+    def hand_on(self, service: Any) -> None:
+        if self.stop:
+            log.info("a stop signal came while starting; stopping")
+            service.request_stop()
+        if self.reload:
+            service.request_reload()
+
+
 def run_service(
     config_path: str | None = None,
     *,
@@ -61,6 +90,7 @@ def run_service(
 
     Keyword overrides take precedence over the file (same validation as the file's keys).
     """
+    early = _SignalsWhileLoading()  # before the imports below, which take a while on a Pi
     from edgedetect.service.daemon import make_service
 
     overrides: dict[str, Any] = {
@@ -75,9 +105,10 @@ def run_service(
     setup_logging(log_level or "info")
     try:
         service = make_service(config_path, overrides)
-        service.start()
+        service.start()  # installs the service's own handlers first
     except EdgeDetectError as e:
         return _error(str(e))
+    early.hand_on(service)
     try:
         return service.run()
     except EdgeDetectError as e:  # e.g. a reload that cannot bind; still stop cleanly

@@ -303,6 +303,10 @@ class Service:
         video in C++ when the interpreter exits aborts the process instead of exiting 2.
         """
         cfg = self.cfg
+        if self.install_signals:  # first: a SIGTERM or SIGHUP while the model loads is not fatal
+            signal.signal(signal.SIGTERM, lambda *a: self.request_stop())
+            signal.signal(signal.SIGINT, lambda *a: self.request_stop())
+            signal.signal(signal.SIGHUP, lambda *a: self.request_reload())
         logging.getLogger("edgedetect").setLevel(cfg.service.log_level.upper())
         check_output_paths(cfg)
         self._warn_exposure(cfg)
@@ -328,10 +332,6 @@ class Service:
         self._start_pipeline()
         if self.http is not None:
             self.http.start()
-        if self.install_signals:
-            signal.signal(signal.SIGTERM, lambda *a: self.request_stop())
-            signal.signal(signal.SIGINT, lambda *a: self.request_stop())
-            signal.signal(signal.SIGHUP, lambda *a: self.request_reload())
         shown = redact(cfg.source.spec)
         self.notifier.ready(f"started; source {shown}")
         log.info(
