@@ -55,14 +55,17 @@ def jpeg_truncated(data: bytes) -> bool:
 
 
 def check_file(path: Path, what: str) -> None:
-    """ImageError unless ``path`` is a file: "not found" or "is a directory"."""
+    """ImageError unless ``path`` is a file: "not found", "is a directory" or "not a regular
+    file" (/dev/null exists, so "not found" would be wrong)."""
     if path.is_dir():
         raise ImageError(
             f"{what} {path} is a directory, not an image file; pass an image inside it "
             f"(or run on the folder with --source dir:{path})"
         )
-    if not path.is_file():
+    if not path.exists():
         raise ImageError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise ImageError(f"{what} {path} is not a regular file (a device or a pipe); pass an image")
 
 
 def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:

@@ -124,6 +124,17 @@ def test_directories_given_as_files_say_so(files: Path) -> None:
         load_labels(folder)
 
 
+def test_a_device_given_as_an_image_is_not_called_missing(files: Path) -> None:
+    """/dev/null exists: "image not found: /dev/null" (as before) sent the user looking for it."""
+    _one_error_line(
+        _cli("detect", "/dev/null", "--model", str(MODEL), cwd=files),
+        "/dev/null",
+        "not a regular file",
+    )
+    with pytest.raises(ImageError, match="not a regular file"):
+        read_bgr("/dev/null")
+
+
 def test_litert_delegate_line_is_quiet_unless_verbose(files: Path) -> None:
     quiet = _cli("detect", str(files / "ok.jpg"), "--model", str(MODEL), cwd=files)
     assert quiet.returncode == 0 and "person" in quiet.stdout
