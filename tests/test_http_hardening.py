@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from edgedetect.service.http import HttpServer
 from edgedetect.service.webapp import HttpApp
@@ -306,3 +309,83 @@ def test_http_limits_come_from_the_config_and_reload(tmp_path) -> None:
             assert b" 200 " in head.split(b"\r\n")[0]
         finally:
             first.close()
+
+
+def _hang_up(server: HttpServer, raw: bytes, reset: bool) -> None:
+    """Send `raw` and go away at once without reading: a reset (SO_LINGER 0) or a plain close."""
+    s = _connect(server)
+    s.sendall(raw)
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def test_viewers_that_reset_at_once_free_their_slots() -> None:
+    app = _app(stream_fps=5.0, max_streams=2)
+    with serving(app) as server:
+        for _ in range(10):
+            _hang_up(server, b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n", reset=True)
+        status = 0
+        deadline = time.monotonic() + 10.0  # the server notices a reset within one frame period
+        while status != 200 and time.monotonic() < deadline:
+            viewer, head = _open_stream(server)
+            viewer.close()
+            status = int(head.split()[1])
+            if status != 200:
+                time.sleep(0.1)
+        assert status == 200, "viewers that reset kept their stream slots"
+        assert _get(server, "/healthz", timeout=5.0)[0] == 200
+        deadline = time.monotonic() + 5.0
+        while app.streams and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.streams == 0
+
+
+def test_a_client_that_hangs_up_is_logged_in_one_debug_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edgedetect.http")
+    requests = [
+        b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n",  # 503: the only slot is taken
+        b"HEAD /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"BOGUS\r\n\r\n",  # 400
+        b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 10000 + b"\r\n\r\n",  # 431, in the first wait
+    ]
+    with serving(_app(stream_fps=5.0, max_streams=1)) as server:
+        viewer, _ = _open_stream(server)
+        try:
+            for raw in requests:
+                for reset in (False, True):
+                    _hang_up(server, raw, reset)
+            time.sleep(1.5)  # each reply and its linger (at most 1 s) are over
+            assert _get(server, "/healthz", timeout=5.0)[0] == 200
+        finally:
+            viewer.close()
+    ours = [r for r in caplog.records if r.name == "edgedetect.http"]
+    assert not [r.getMessage() for r in ours if r.levelno >= logging.WARNING or r.exc_info]
+    gone = [r for r in ours if "went away" in r.getMessage()]
+    assert gone and all(r.levelno == logging.DEBUG and "\n" not in r.getMessage() for r in gone)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_bare_lf_line_endings_are_answered_at_once() -> None:
+    with serving(header_timeout_s=5.0) as server:
+        for raw, expected in [
+            (b"GET /healthz HTTP/1.1\n\n", 200),
+            (b"GET /healthz HTTP/1.1\nHost: x\n\n", 200),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\n\r\n", 200),  # mixed
+            (b"POST /healthz HTTP/1.1\nContent-Length: 100\n\n", 405),  # decided on the head
+            (b"GET /healthz HTTP/1.1\nHost: x\ry\n\n", 400),  # a bare CR stays invalid
+        ]:
+            # the client gives up at 4 s, before the server's 5 s header timeout (408)
+            status, _, _ = _request(server, raw, timeout=4.0)
+            assert status == expected, raw
+        many_lines = b"GET /healthz HTTP/1.1\n" + b"X: y\n" * 2000 + b"\n"  # each short, 10 kB
+        assert _request(server, many_lines, timeout=4.0)[0] == 431
+        with _connect(server, timeout=4.0) as s:  # a head in pieces, over the 50 ms admission wait
+            for piece in (b"GET /healthz HTTP/1.1\r\nHo", b"st: x\n", b"\r\n"):
+                s.sendall(piece)
+                time.sleep(0.2)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200 ")

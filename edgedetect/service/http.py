@@ -26,14 +26,16 @@ costs a socket and a few kB, not a thread), one worker thread is reserved for ``
 Pi that is ``threads + 2`` threads however many clients connect, and no new dependency.
 
 Guarantees: a request head must arrive within ``header_timeout_s`` and fit ``max_header_bytes``
-(else 408 / 431); a declared body over ``max_body_bytes`` is 413 and a method other than GET/HEAD
-is 405, both decided on the head alone, the body is never read (at most 64 kB are drained so the
-client sees the reply); HEAD gets the headers only; each client address keeps at most
-``max_connections_per_client`` connections and the server ``max_connections``: over a cap, the
-oldest connection that has not sent a full request yet is closed to make room; a reply or stream
-part the client does not take within ``send_timeout_s`` closes the connection (and frees its
-stream slot); a file is sent in 64 kB chunks under the same deadline. Every reply has
-``Connection: close``. Loopback by default; the app's optional token is checked on the head.
+(else 408 / 431), its lines may end with CRLF or a bare LF; a declared body over ``max_body_bytes``
+is 413 and a method other than GET/HEAD is 405, both decided on the head alone, the body is never
+read (at most 64 kB are drained so the client sees the reply); HEAD gets the headers only; each
+client address keeps at most ``max_connections_per_client`` connections and the server
+``max_connections``: over a cap, the oldest connection that has not sent a full request yet is
+closed to make room; a reply or stream part the client does not take within ``send_timeout_s``
+closes the connection (and frees its stream slot); a file is sent in 64 kB chunks under the same
+deadline. Every reply has ``Connection: close``. Loopback by default; the app's optional token is
+checked on the head. A client that hangs up at any point is logged at debug level in one line; a
+traceback in the log is a server bug.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import logging
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -62,6 +65,9 @@ DRAIN_LIMIT = (
     64 * 1024
 )  # unread request bytes read and dropped after a reply, so the client sees it
 FILE_CHUNK = 64 * 1024  # a file (a clip can be MBs) is read and sent this much at a time
+# OSError numbers that mean the client went away (beside ConnectionError's own): e.g. a reset that
+# lands after our reply was sent, before the half-close, makes shutdown() fail with ENOTCONN
+CLIENT_GONE_ERRNOS = {errno.ENOTCONN, errno.ENETRESET, errno.EHOSTUNREACH, errno.ENETUNREACH}
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
 REASONS = {
     200: "OK",
@@ -88,6 +94,8 @@ class _Conn:
     peer: str
     writer: asyncio.StreamWriter
     idle: bool = True  # no full request head yet: may be closed to make room
+    head: list[str] = field(default_factory=list)  # the request head's lines read so far
+    head_size: int = 0  # their bytes, line ends included
 
 
 @dataclass
@@ -116,16 +124,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _parse_head(head: bytes) -> _Request:
-    """Request line and headers of one request head (which ends with CRLF CRLF)."""
-    lines = head.decode("latin-1").split("\r\n")
+def _parse_head(lines: list[str]) -> _Request:
+    """Request line and headers of one request head, given as its lines without their ends."""
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
         raise _BadRequest(400, "bad request line\n")
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        if not line:
-            continue
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise _BadRequest(400, "bad header line\n")
@@ -177,13 +182,14 @@ class HttpServer:
         send_timeout_s: float = 10.0,
         header_timeout_s: float = 10.0,
     ) -> None:
+        # a bad argument fails here, before the socket is bound (it would outlive the error)
+        self.threads = max(1, int(threads))
+        self.set_limits(max_connections, max_connections_per_client, send_timeout_s)
         self._sock = _bind(host, port)  # raises OSError now, before anything else changes
         self.host, self.port = host, int(self._sock.getsockname()[1])
         self.app = app
-        self.threads = max(1, int(threads))
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
-        self.set_limits(max_connections, max_connections_per_client, send_timeout_s)
         self.header_timeout_s = header_timeout_s
         self._control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="http-control")
         self._work = concurrent.futures.ThreadPoolExecutor(
@@ -293,28 +299,35 @@ class HttpServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
         peer = writer.get_extra_info("peername")
         conn = _Conn(str(peer[0]) if peer else "?", writer)
+        self._tasks.add(task)
         try:
-            if self._pending + len(self._conns) >= 2 * self.max_connections:
-                return  # a flood faster than ADMIT_WAIT_S: refuse outright, memory stays bounded
-            # Caps are applied after a short wait for the request head, so that a client that sends
-            # at once (a health check) is never the idle one closed to make room for a flood.
-            self._pending += 1
             try:
-                head = await self._read_head(reader, ADMIT_WAIT_S)
-            finally:
-                self._pending -= 1
-            conn.idle = head is None
-            if self._admit(conn):
-                await self._serve(conn, reader, writer, head)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            pass  # the client went away or stopped reading: nothing to answer
+                if self._pending + len(self._conns) >= 2 * self.max_connections:
+                    return  # a flood faster than ADMIT_WAIT_S: refuse outright, bounded memory
+                # Caps are applied after a short wait for the request head, so that a client that
+                # sends at once (a health check) is never the idle one closed to make room for a
+                # flood.
+                self._pending += 1
+                try:
+                    head = await self._read_head(conn, reader, ADMIT_WAIT_S)
+                finally:
+                    self._pending -= 1
+                conn.idle = head is None
+                if self._admit(conn):
+                    await self._serve(conn, reader, writer, head)
+            except _BadRequest as e:  # a head over the limit, in the first wait
+                await self._reply(reader, writer, Reply(e.status, str(e).encode()), head_only=False)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+            _client_gone(conn, e)  # it went away or stopped reading: nothing to answer
+        except OSError as e:
+            if e.errno not in CLIENT_GONE_ERRNOS:
+                log.exception("HTTP request failed")
+            else:
+                _client_gone(conn, e)
         except asyncio.CancelledError:
             pass
-        except _BadRequest as e:  # a head over the limit, in the first wait
-            await self._reply(reader, writer, Reply(e.status, str(e).encode()), head_only=False)
         except Exception:
             log.exception("HTTP request failed")
         finally:
@@ -323,10 +336,35 @@ class HttpServer:
             writer.transport.abort()
             self._tasks.discard(task)
 
-    async def _read_head(self, reader: asyncio.StreamReader, timeout: float) -> bytes | None:
-        """The request head, or None if it has not arrived within `timeout` (nothing is lost)."""
+    async def _read_head(
+        self, conn: _Conn, reader: asyncio.StreamReader, timeout: float
+    ) -> list[str] | None:
+        """The request head's lines (request line first, line ends stripped), or None if the head
+        has not all arrived within `timeout`. The lines read so far wait in `conn.head` for the
+        next call, so a timeout loses nothing (``readuntil`` takes a line only once it is whole).
+
+        A line may end with a bare LF instead of CRLF (RFC 9112 section 2.2 lets a recipient accept
+        it). Accepting is as simple as rejecting, as both need the head read line by line to notice
+        the LF, and it is safe here: a body is never read and every reply closes the connection,
+        so no later request can be misframed. A bare CR stays invalid (400)."""
+
+        async def read() -> list[str]:
+            while True:
+                line = await reader.readuntil(b"\n")
+                conn.head_size += len(line)
+                if conn.head_size > self.max_header_bytes:
+                    raise _BadRequest(431, f"request head over {self.max_header_bytes} bytes\n")
+                line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+                if b"\r" in line:
+                    raise _BadRequest(400, "bare CR in the request head\n")
+                if line:
+                    conn.head.append(line.decode("latin-1"))
+                elif conn.head:  # the empty line that ends the head
+                    return conn.head
+                # an empty line before the request line is ignored (RFC 9112 section 2.2)
+
         try:
-            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            return await asyncio.wait_for(read(), timeout)
         except asyncio.LimitOverrunError:
             raise _BadRequest(431, f"request head over {self.max_header_bytes} bytes\n") from None
         except asyncio.TimeoutError:
@@ -337,12 +375,14 @@ class HttpServer:
         conn: _Conn,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        head: bytes | None,
+        head: list[str] | None,
     ) -> None:
         app = self.app
         try:
             if head is None:
-                head = await self._read_head(reader, max(0.0, self.header_timeout_s - ADMIT_WAIT_S))
+                head = await self._read_head(
+                    conn, reader, max(0.0, self.header_timeout_s - ADMIT_WAIT_S)
+                )
                 if head is None:
                     raise _BadRequest(408, "request head not received in time\n")
             conn.idle = False
@@ -393,13 +433,13 @@ class HttpServer:
         reply: Reply,
         head_only: bool,
     ) -> None:
-        length = reply.length if reply.file is not None else len(reply.body)
-        headers = [("Content-Type", reply.content_type), *SECURITY_HEADERS, *reply.headers]
-        if reply.status != 304:
-            headers.insert(1, ("Content-Length", str(length)))
-        if not any(k == "Cache-Control" for k, _ in reply.headers):
-            headers.append(("Cache-Control", "no-store"))
-        try:
+        try:  # from the first line: the reply's file is closed whatever fails
+            length = reply.length if reply.file is not None else len(reply.body)
+            headers = [("Content-Type", reply.content_type), *SECURITY_HEADERS, *reply.headers]
+            if reply.status != 304:
+                headers.insert(1, ("Content-Length", str(length)))
+            if not any(k == "Cache-Control" for k, _ in reply.headers):
+                headers.append(("Cache-Control", "no-store"))
             body = b"" if head_only or reply.file is not None or reply.status == 304 else reply.body
             await self._send(writer, _head_bytes(reply.status, headers) + body)
             if reply.file is not None and not head_only:
@@ -455,9 +495,12 @@ class HttpServer:
             await self._reply(reader, writer, Reply(503, b"too many stream clients\n"), False)
             return
         loop = asyncio.get_running_loop()
-        _small_send_buffer(writer)
-        gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
-        try:
+        gone: asyncio.Future[bytes] | None = None
+        try:  # at once: the slot is given back whatever fails from here on
+            if writer.transport.is_closing():  # a reset already closed the socket
+                raise ConnectionResetError("stream viewer went away")
+            _small_send_buffer(writer)
+            gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
             await self._send(writer, _head_bytes(200, headers))
             period = 1.0 / app.stream_fps
             last_id = None
@@ -481,8 +524,14 @@ class HttpServer:
                         return
                     gone = asyncio.ensure_future(reader.read(4096))  # stray bytes: dropped
         finally:
-            gone.cancel()
+            if gone is not None:
+                gone.cancel()
             app.close_stream()
+
+
+def _client_gone(conn: _Conn, e: BaseException) -> None:
+    """A client that hangs up is normal: one debug line, no traceback."""
+    log.debug("HTTP client %s went away: %s", conn.peer, f"{type(e).__name__}: {e}".rstrip(": "))
 
 
 def _small_send_buffer(writer: asyncio.StreamWriter) -> None:
