@@ -81,7 +81,8 @@ class Detector:
         model_path: a ``.tflite`` file; ``None`` means :func:`default_model_path`.
         labels: a label file; ``None`` means the model's own (beside it or in its metadata).
         threshold: minimum score kept.
-        classes: label names to keep (``None`` keeps all); the default keeps people only.
+        classes: label names to keep (``None`` or ``["all"]`` keeps all, an empty list is a
+            :class:`LabelsError`); the default keeps people only.
         num_threads: interpreter threads (leave a core free for capture and drawing on a Pi).
         iou_threshold: class-aware NMS threshold applied to every model kind. At the OD-API
             default of 0.6 it is a no-op on models whose op already ran NMS at 0.6.
@@ -170,7 +171,11 @@ class Detector:
         if classes is None:
             return None
         wanted = [c.strip() for c in classes if c and c.strip()]
-        if not wanted or wanted == ["all"]:
+        if not wanted:  # as `--classes ''` and `[model] classes = []`: not silently "all"
+            raise LabelsError(
+                "empty class list: name the classes to keep (e.g. person), or 'all' for every class"
+            )
+        if wanted == ["all"]:
             return None
         if not self.names:
             raise LabelsError(

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import math
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +31,11 @@ from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, pars
     NUM,
     QUEUE_MAX,
     _between,
+    _classes,
+    _device_name,
     _event_list,
     _fraction,
+    _headers,
     _line,
     _listen,
     _one_of,
@@ -41,9 +45,9 @@ from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, pars
     _polygons,
     _port,
     _quality,
-    _str_list,
-    _str_table,
     _tiles,
+    _topic,
+    _topic_prefix,
     _type_ok,
     max_threads,
     parse_listen,
@@ -84,7 +88,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "path": Key("", (str,)),
         "labels": Key("", (str,)),
         "threshold": Key(0.5, NUM, _fraction),
-        "classes": Key(["person"], (list,), _str_list),
+        "classes": Key(["person"], (list,), _classes),
         "threads": Key(2, (int,), threads_problem),
         "tiles": Key("off", (str,), _tiles),
     },
@@ -111,15 +115,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "username": Key("", (str,)),
         "password": Key("", (str,)),
         "password_file": Key("", (str,)),
-        "topic_prefix": Key(
-            "edgedetect", (str,), lambda v: None if v.strip("/") else "must not be empty"
-        ),
+        "topic_prefix": Key("edgedetect", (str,), _topic_prefix),
         "client_id": Key("", (str,)),
         "keepalive_s": Key(60, (int,), _between(1, 65535)),
         "queue": Key(1000, (int,), _between(1, QUEUE_MAX)),
         "discovery": Key(True, (bool,)),
-        "discovery_prefix": Key("homeassistant", (str,)),
-        "device_name": Key("edgedetect", (str,)),
+        "discovery_prefix": Key("homeassistant", (str,), _topic),
+        "device_name": Key("edgedetect", (str,), _device_name),
     },
     "webhook": {
         "url": Key(
@@ -135,7 +137,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "timeout_s": Key(5.0, NUM, _between(0.1, 300)),
         "retries": Key(3, (int,), _between(0, 100)),
         "queue": Key(100, (int,), _between(1, QUEUE_MAX)),
-        "headers": Key({}, (dict,), _str_table),
+        "headers": Key({}, (dict,), _headers),
     },
     "snapshots": {
         "enabled": Key(True, (bool,)),
@@ -437,6 +439,12 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
             f"{where}: [filters] min_area = {f['min_area']!r}: must not exceed max_area "
             f"({f['max_area']!r}); no detection could pass"
         )
+    m = data["mqtt"]
+    if m["enabled"] and not m["host"].strip():
+        raise ConfigError(
+            f"{where}: [mqtt] host = {m['host']!r}: must name the broker (a host name or IP "
+            "address) when enabled = true; set host, or enabled = false"
+        )
     c = data["clips"]
     need = clip_buffer_frames(c) * clip_frame_bytes(c["width"])
     if need > c["buffer_mb"] * 1e6:
@@ -460,6 +468,8 @@ PATH_KEYS = (
     ("mqtt", "password_file"),
 )
 MUST_EXIST = {("model", "path"), ("model", "labels")}
+# Files the outputs append to: if they exist, they must be regular files (the fix for each).
+OUTPUT_FILES = {("events", "jsonl"): 'point it at a file (or "" to turn the file off)'}
 _SPEC_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$")
 
 
@@ -498,10 +508,37 @@ def _resolve_paths(
                 raise ConfigError(
                     f"{where}: [{section}] {name} = {value!r}: is a directory ({p}); name the file"
                 )
-            if not p.is_file():
+            if not p.exists():
                 raise ConfigError(f"{where}: [{section}] {name} = {value!r}: file not found ({p})")
+            _check_regular_file(p, f"{where}: [{section}] {name} = {value!r}", "name the file")
+        if check_files and (section, name) in OUTPUT_FILES:
+            _check_regular_file(
+                p, f"{where}: [{section}] {name} = {value!r}", OUTPUT_FILES[(section, name)]
+            )
         data[section][name] = str(p)
     data["source"]["spec"] = resolve_spec(data["source"]["spec"], base)
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(p: Path, key: str, fix: str) -> None:
+    """ConfigError when `p` exists and is not a regular file: a FIFO with no reader blocks the
+    writer (the service freezes at the first event), a device or a folder cannot be rotated."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return  # absent (created at start) or unreadable: the output probe names the problem
+    if stat.S_ISREG(mode):
+        return
+    kind = next((kind for test, kind in _FILE_KINDS if test(mode)), "a special file")
+    raise ConfigError(f"{key}: {p} is {kind}, not a regular file; {fix}")
 
 
 def is_loopback(host: str) -> bool:
