@@ -5,6 +5,7 @@ tracker, outputs and HTTP are the real ones."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -179,14 +180,16 @@ def test_garbage_frames_are_dropped_and_counted(tmp_path: Path) -> None:
 
 
 def test_failing_outputs_are_counted_and_detection_continues(tmp_path: Path) -> None:
-    if not Path("/dev/full").exists():
-        pytest.skip("/dev/full not available to simulate a full disk")
     cfg = write_config(
         tmp_path,
-        events={"jsonl": "/dev/full"},
+        events={"jsonl": str(tmp_path / "ev" / "events.jsonl")},
         webhook={"url": "http://127.0.0.1:9/unreachable", "retries": 0, "timeout_s": 0.5},
     )
     with RunningService(cfg) as rs:
+        # The events folder becomes a file: every write fails from now on, as on a dead disk
+        # (a device such as /dev/full is refused by check-config before the service starts).
+        shutil.rmtree(tmp_path / "ev", ignore_errors=True)
+        (tmp_path / "ev").write_text("not a folder")
         assert poll(
             lambda: metric(rs.metrics(), 'edgedetect_errors_total{component="jsonl"}') >= 2, 20
         ), "full-disk JSONL error not counted"

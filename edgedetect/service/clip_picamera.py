@@ -224,8 +224,7 @@ class PicameraClipWriter:
             self._broken = self._broken or "no camera to record from"
             return
         try:
-            if not self.retention.scanned:
-                self.retention.scan()
+            self.retention.ensure_dir()  # scans the first time; makes a deleted folder again
         except OSError as e:
             self._broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
             return

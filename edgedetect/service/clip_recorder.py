@@ -8,8 +8,11 @@ encoder falls behind, frames are dropped and counted, the pipeline never waits. 
 writes `.NAME.part.mp4` and renames it to `NAME.mp4` once the file is complete and readable, so a
 reader of the folder never sees half a clip (OpenCV picks the container from the extension,
 hence `.part.mp4` rather than `.mp4.part`). A clip that cannot be written (full disk, folder
-gone) is removed, counted as failed, and the next episode is tried afresh. Frames are placed
-by capture time (a gap repeats the previous frame), so a clip plays at the speed things happened.
+gone) is removed, counted as failed, and the next episode is tried afresh (in the folder made
+again if it was deleted). Clips are named `<utc_stamp>_clip.mp4` by `retention.CLIPS`, the
+naming the folder's retention counts and deletes by, so other files there are never touched.
+Frames are placed by capture time (a gap repeats the previous frame), so a clip plays at the
+speed things happened.
 
 `ClipRecorder` holds only the episode logic; what records the frames is a `ClipWriter`: here the
 OpenCV one (ring + encoder thread), or picamera2's hardware H.264 encoder
@@ -37,8 +40,7 @@ from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
 from edgedetect.runtime import opencv_silenced
 from edgedetect.service.config import clip_buffer_frames
-from edgedetect.service.events import utc_stamp
-from edgedetect.service.retention import FolderRetention
+from edgedetect.service.retention import CLIPS, FolderRetention
 
 log = logging.getLogger("edgedetect.clips")
 
@@ -222,7 +224,7 @@ class ClipRecorder:
             return name
 
     def _start(self, frame: Any, ts: float, preroll: bool) -> None:
-        self._clip = f"{utc_stamp(frame.wall_time)}_clip.mp4"
+        self._clip = CLIPS.name(frame.wall_time)  # the naming the retention counts by
         self._empty_since = None
         self._t0 = self._writer.start(self._clip, ts, preroll)
 
@@ -244,14 +246,15 @@ class ClipRecorder:
 
 
 def clip_retention(directory: Path, max_bytes: int, max_files: int) -> FolderRetention:
-    """The clips folder's retention; a crash's hidden `.NAME.part.mp4` files are leftovers."""
-    return FolderRetention(directory, ".mp4", max_bytes, max_files, leftovers=".*.part.mp4")
+    """The clips folder's retention: only our `<utc_stamp>_clip.mp4` files (`CLIPS`) count; a
+    crash's hidden `.NAME.part.mp4` files are leftovers."""
+    return FolderRetention(directory, CLIPS, max_bytes, max_files)
 
 
 def part_path(directory: Path, name: str) -> Path:
     """The hidden file a clip is written to (OpenCV and PyAV pick the container from the
     extension, hence `.part.mp4` rather than `.mp4.part`)."""
-    return directory / f".{name}.part.mp4"
+    return CLIPS.temp_path(directory / name)
 
 
 def publish(
@@ -428,8 +431,7 @@ class _Encoder:
 
     def _open(self, size: tuple[int, int]) -> None:
         try:
-            if not self.retention.scanned:
-                self.retention.scan()
+            self.retention.ensure_dir()  # scans the first time; makes a deleted folder again
         except OSError as e:
             self.broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
             return

@@ -3,24 +3,23 @@
 An output that fails (disk full, permissions) is logged and counted by the caller
 (`Outputs.dispatch`), never allowed to stop detection. The JSONL writer keeps its own tiny
 size-based rotation rather than `logging.handlers.RotatingFileHandler`, because that handler
-swallows write errors (it prints them to stderr) and we must count them. Each event is one
-`os.write` of a whole line to an O_APPEND file; a write that fails or comes up short is cut
-back off the file, so a full disk loses events, never the line structure.
+swallows write errors (it prints them to stderr) and we must count them. The lines themselves go
+through `edgedetect.linefile.LineFile`: whole lines or none, a file deleted or moved away is
+written anew, a FIFO or device is refused.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import stat
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgedetect.linefile import LineFile
 from edgedetect.service.tracker import TrackEvent
 
 log = logging.getLogger("edgedetect.events")
@@ -109,64 +108,27 @@ class JsonlWriter:
         self.max_bytes = max_bytes
         self.backups = backups
         self.lost = 0  # events not written (the file keeps only whole lines)
-        self._fd: int | None = None
-        self._regular = True
+        self._file = LineFile(self.path, "[events] jsonl")
 
     @classmethod
     def from_config(cls, section: Any) -> JsonlWriter:
         return cls(section.jsonl, int(section.max_mb * 1024 * 1024), section.backups)
 
-    def _open(self) -> int:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-            )
-            self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
-        return self._fd
-
     def send(self, event: Event) -> None:
         data = (event.to_json() + "\n").encode()
         try:
-            fd = self._open()
-            size = os.fstat(fd).st_size
+            size = self._file.size()
             if size and size + len(data) > self.max_bytes:
                 self.rotate()  # before writing, so the live file always holds the newest events
-                fd = self._open()
-                size = 0
-            self._append(fd, size, data)
+                size = self._file.size()
+            self._file.append(data, size)
         except OSError:
             self.lost += 1
             raise
 
-    def _append(self, fd: int, size: int, data: bytes) -> None:
-        """Write `data` whole or not at all: a short or failed write is truncated back to `size`."""
-        try:
-            written = os.write(fd, data)
-            if written == len(data):
-                return
-            err: OSError = OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
-        except OSError as e:
-            err = e
-        if self._regular:  # (/dev/full, a FIFO: nothing to cut back)
-            try:
-                os.ftruncate(fd, size)
-            except OSError as e:
-                log.error("cannot cut a partial line off %s: %s", self.path, e)
-        self._drop_handle()  # reopened on the next event (the file may have been moved meanwhile)
-        raise err
-
-    def _drop_handle(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
     def rotate(self) -> None:
         """events.jsonl -> events.jsonl.1 -> ... -> events.jsonl.N (oldest dropped)."""
-        self._drop_handle()
+        self._file.release()
         if self.backups <= 0:
             self.path.unlink(missing_ok=True)
             return
@@ -178,15 +140,10 @@ class JsonlWriter:
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
     def flush(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        self._file.flush()
 
     def close(self) -> None:
-        if self._fd is not None:
-            try:
-                self.flush()
-            finally:
-                self._drop_handle()
+        self._file.close()
 
 
 class LogOutput:
@@ -220,6 +177,9 @@ class LogOutput:
 
     def close(self) -> None:
         pass
+
+
+STAMP_PATTERN = r"\d{8}T\d{6}\.\d{3}Z"  # what utc_stamp() returns, as a regular expression
 
 
 def utc_stamp(wall_time: float | None = None) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from edgedetect.detections import Detections
 from edgedetect.service.config import Config
-from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event, utc_stamp
+from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event
 from edgedetect.service.liveview import annotate
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.recent import RecentEvents
@@ -102,7 +102,7 @@ class Outputs:
         if te.type == "person_entered" and self.snapshots is not None:
             try:
                 path = self.snapshots.save(
-                    annotate(frame.image, dets), f"{utc_stamp(frame.wall_time)}_person{te.track_id}"
+                    annotate(frame.image, dets), frame.wall_time, te.track_id
                 )
                 snapshot = str(path)
                 self.metrics.snapshots.inc()

@@ -4,6 +4,10 @@ Files are written to a temporary name and renamed, so a crash or a full disk nev
 truncated JPEG behind. On ENOSPC the store frees its own oldest files once and retries, so
 new events win over old ones; if that still fails the error propagates to be logged and
 counted by the caller while detection carries on.
+
+Files are named `<utc_stamp>_person<track id>.jpg` by `retention.SNAPSHOTS`, the same naming the
+retention counts and deletes by: other files in the folder are never touched. A folder deleted
+while the service runs is created again by the next snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgedetect.service.retention import FolderRetention
+from edgedetect.service.retention import SNAPSHOTS, FolderRetention
 
 
 class SnapshotStore:
@@ -28,9 +32,7 @@ class SnapshotStore:
     ) -> None:
         self.dir = Path(directory)
         self.quality = quality
-        self.retention = FolderRetention(
-            self.dir, ".jpg", max_bytes, max_files, leftovers=".*.jpg.tmp"
-        )
+        self.retention = FolderRetention(self.dir, SNAPSHOTS, max_bytes, max_files)
         self._lock = threading.Lock()
         self.latest: Path | None = None
 
@@ -45,17 +47,18 @@ class SnapshotStore:
     def deleted(self) -> int:
         return self.retention.deleted
 
-    def save(self, image_bgr: np.ndarray, name: str) -> Path:
-        """Encode and store `image_bgr` as `<name>.jpg`; returns the path."""
+    def save(self, image_bgr: np.ndarray, wall_time: float, track_id: int) -> Path:
+        """Encode and store `image_bgr` as the snapshot of track `track_id` at `wall_time`
+        (`<utc_stamp>_person<track_id>.jpg`); returns the path."""
+        name = SNAPSHOTS.name(wall_time, track_id)
         ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(self.quality)])
         if not ok:
             raise ValueError(f"JPEG encoding failed for snapshot {name}")
         data = buf.tobytes()
         with self._lock:
             kept = self.retention
-            if not kept.scanned:
-                kept.scan()
-            path = self.dir / f"{name}.jpg"
+            kept.ensure_dir()  # scans the first time; makes the folder again if it was deleted
+            path = self.dir / name
             try:
                 self._write(path, data)
             except OSError as e:
@@ -69,7 +72,7 @@ class SnapshotStore:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = SNAPSHOTS.temp_path(path)
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
