@@ -450,7 +450,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.warning("%d sink errors: %s", stats["sink_errors"], stats["sink_errors_by_sink"])
     if interrupted:
         return EXIT_INTERRUPTED
-    return _sink_failure_code(sinks)
+    return _sink_failure_code(sinks, stats["sink_errors_by_sink"])
 
 
 def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
@@ -473,7 +473,23 @@ def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
     source = _open_run_source(
         spec, lambda s: open_source(s, size=size, lores_size=lores), wait=args.wait_for_source
     )
+    try:
+        _refuse_writing_over_input(source, {"--output": args.output, "--events": args.events})
+    except BaseException:
+        source.close()
+        raise
     return spec, detector, source
+
+
+def _refuse_writing_over_input(source: FrameSource, outputs: dict[str, str | None]) -> None:
+    """``--output in.mp4 --source in.mp4`` would destroy the input it is reading."""
+    inputs = [p for p in source.input_files() if p.exists()]
+    for option, out in outputs.items():
+        if out and Path(out).exists() and any(os.path.samefile(out, p) for p in inputs):
+            raise ConfigError(
+                f"{option} {out} is the file the source reads: writing it would destroy the "
+                "input; name another file"
+            )
 
 
 def _wants_preview(args: argparse.Namespace) -> bool:
@@ -584,16 +600,26 @@ class _CountedSink:
             close()
 
 
-def _sink_failure_code(sinks: list[Any]) -> int:
-    """1 when an output sink failed on every frame it got (nothing it promised was written)."""
+def _sink_failure_code(sinks: list[Any], close_errors: dict[str, int]) -> int:
+    """1 when an output file lost anything: frames its sink failed on, or a failed close (a
+    video without its index); the file is incomplete, so the command must not exit 0."""
     for sink in sinks:
-        if isinstance(sink, _CountedSink) and sink.failed and not sink.ok:
-            print(
-                f"edgedetect: error: the {sink.name} sink failed on every frame ({sink.failed}); "
-                "see the log above",
-                file=sys.stderr,
-            )
-            return 1
+        if not isinstance(sink, _CountedSink):
+            continue
+        closed_badly = close_errors.get(sink.name, 0) > 0  # per-frame errors are counted here
+        if sink.failed and not sink.ok:
+            why = f"failed on every frame ({sink.failed})"
+        elif sink.failed:
+            why = f"failed on {sink.failed} of {sink.failed + sink.ok} frames"
+        elif closed_badly:
+            why = "failed to finish its file"
+        else:
+            continue
+        print(
+            f"edgedetect: error: the {sink.name} sink {why}; see the log above",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

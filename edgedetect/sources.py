@@ -110,6 +110,10 @@ class FrameSource(ABC):
         """JSON-ready counters of the source itself (a reconnecting wrapper adds its own)."""
         return {"live": self.live, "next_id": self.next_id}
 
+    def input_files(self) -> list[Path]:
+        """The files this source reads (a video, images), so no output is written over them."""
+        return []
+
     def close(self) -> None:
         """Release the device or file; safe to call twice."""
         self._closed = True
@@ -150,6 +154,9 @@ class VideoCaptureSource(FrameSource):
         self._cap: cv2.VideoCapture | None = None
         self._delivered_since_open = 0
         self._open()
+
+    def input_files(self) -> list[Path]:
+        return [] if self.live or isinstance(self._target, int) else [Path(self._target)]
 
     def _open(self) -> None:
         quiet_opencv()  # FFmpeg reads its log level at the first capture: before it
@@ -257,6 +264,9 @@ class ImageFilesSource(FrameSource):
         self._pos = 0
         self._decoded = 0
         self.unreadable: list[Path] = []
+
+    def input_files(self) -> list[Path]:
+        return list(self.paths)
 
     def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
         while True:

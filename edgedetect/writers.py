@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 import cv2
 import numpy as np
 
 from edgedetect.errors import EdgeDetectError
 from edgedetect.frame import Result
+from edgedetect.linefile import LineFile
 from edgedetect.overlay import draw_detections
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,16 @@ def _check_parent(path: Path, what: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise EdgeDetectError(f"cannot write {what} {path}: folder {parent} does not exist")
+
+
+# OpenCV's VideoWriter.write returns nothing and drops frames silently on a full disk; below this
+# much free space the sink stops and says so, instead of writing a file that will not play.
+MIN_FREE_BYTES = 1 << 20
+
+
+def _free_bytes(path: Path) -> int:
+    st = os.statvfs(path.resolve().parent)
+    return st.f_bavail * st.f_frsize
 
 
 class VideoWriterSink:
@@ -73,6 +84,12 @@ class VideoWriterSink:
                 self._writer = None
                 raise EdgeDetectError(f"cannot open {self.path} for writing ({self._fourcc})")
             self._size = (w, h)
+        free = _free_bytes(self.path)
+        if free < MIN_FREE_BYTES:
+            raise EdgeDetectError(
+                f"cannot write video {self.path}: its disk is full ({free} bytes free); "
+                "free some space or write elsewhere"
+            )
         if (w, h) != self._size:  # a folder of mixed sizes: fit into the first frame's size
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         if self.realtime:
@@ -91,15 +108,30 @@ class VideoWriterSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            self._check_playable()
             log.info("wrote %d frames to %s", self.frames, self.path)
+
+    def _check_playable(self) -> None:
+        """Open the finished file again: a disk that filled up leaves one without its index."""
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            ok = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+        if not ok:
+            raise EdgeDetectError(
+                f"the video {self.path} does not play after {self.frames} frames were written "
+                f"(a full disk or a file size limit; {_free_bytes(self.path)} bytes free)"
+            )
 
 
 class JsonlSink:
     """One JSON object per line for every inferred frame with at least one detection.
 
     Fields: ``frame`` (id), ``time`` (UTC ISO-8601 of capture), ``source``, ``inference_ms``,
-    ``detections`` (``[{"label", "score", "box"}]``, boxes in frame pixels). Each line is flushed
-    so that a crash or power cut loses at most the line being written.
+    ``detections`` (``[{"label", "score", "box"}]``, boxes in frame pixels). Each line is written
+    whole or not at all (``LineFile``), so a crash, a power cut or a full disk loses lines, never
+    leaves half of one.
     """
 
     name = "events"
@@ -107,16 +139,19 @@ class JsonlSink:
     def __init__(self, path: str | Path, *, all_frames: bool = False) -> None:
         self.path = Path(path)
         _check_parent(self.path, "events file")
+        self._file: LineFile | None = LineFile(self.path, "--events")
         try:
-            self._fh: IO[str] | None = self.path.open("a", encoding="utf-8")
+            self._file.size()  # opens (creates) it now: a bad path fails before the first frame
         except OSError as exc:
-            raise EdgeDetectError(f"cannot write events file {self.path}: {exc.strerror}") from None
+            raise EdgeDetectError(
+                f"cannot write events file {self.path}: {exc.strerror or exc}"
+            ) from None
         self.all_frames = all_frames
         self.lines = 0
 
     def __call__(self, result: Result) -> None:
         if (
-            self._fh is None
+            self._file is None
             or result.skipped
             or (not len(result.detections) and not self.all_frames)
         ):
@@ -130,11 +165,10 @@ class JsonlSink:
             "inference_ms": round(result.inference_ms, 2),
             "detections": result.detections.to_json(),
         }
-        self._fh.write(json.dumps(record) + "\n")
-        self._fh.flush()
+        self._file.append((json.dumps(record) + "\n").encode(), self._file.size())
         self.lines += 1
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
