@@ -15,6 +15,7 @@ from test_http_hardening import _app, _get, _request, serving
 
 from edgedetect.service.events import Event
 from edgedetect.service.recent import RecentEvents
+from edgedetect.service.retention import CLIPS
 from edgedetect.service.webapp import COOKIE, WEB_DIR, WEB_TYPES, HttpApp
 
 TOKEN = "t0ken/with;odd=chars"
@@ -60,6 +61,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"root": tmp_path, "snapshots": snaps, "clips": clips}
 
 
+OPEN_CLIP = "20260102T080000.000Z_clip.mp4"
+
+
 def _web_app(
     files: dict[str, Path], token: str = TOKEN, recent: RecentEvents | None = None
 ) -> HttpApp:
@@ -70,6 +74,7 @@ def _web_app(
         status=lambda: {"status": "ok", "fps": 4.5},
         events=recent.latest,
         folders=lambda: folders,
+        recording=lambda: OPEN_CLIP,
     )
 
 
@@ -171,10 +176,20 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         status, _, body = _auth(server, "/api/status")
         assert status == 200 and json.loads(body)["fps"] == 4.5
         recent.send(_event(8, clip="c.mp4"))
-        recent.send(_event(9, clip="still-recording.mp4"))
-        recording, saved = json.loads(_auth(server, "/api/events?limit=2")[2])["events"]
+        recent.send(_event(9, clip=OPEN_CLIP))  # the episode going on now
+        finishing = "20260101T120000.000Z_clip.mp4"  # ended; its part file is being finished
+        CLIPS.temp_path(files["clips"] / finishing).write_bytes(b"\0" * 100)
+        recent.send(_event(10, clip=finishing))
+        recent.send(_event(11, clip="20250101T120000.000Z_clip.mp4"))  # lost, or deleted since
+        lost, finished, recording, saved = json.loads(_auth(server, "/api/events?limit=4")[2])[
+            "events"
+        ]
         assert saved["clip_url"] == "/clips/c.mp4" and "clip_recording" not in saved
-        assert recording["clip_url"] == "" and recording["clip_recording"] is True
+        for e in (recording, finished):
+            assert e["clip_url"] == "" and e["clip_recording"] is True and "clip_missing" not in e
+        # was "clip recording" for ever: the page said so of a clip a full disk had lost
+        assert lost["clip_url"] == "" and lost["clip_missing"] is True
+        assert "clip_recording" not in lost
 
 
 @pytest.mark.parametrize(

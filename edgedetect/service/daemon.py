@@ -240,6 +240,7 @@ class Service:
             status=self.web_status,
             events=self.recent.latest,
             folders=self.web_folders,
+            recording=lambda: getattr(self.sink.recorder, "clip", ""),
         )
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:

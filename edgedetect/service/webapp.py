@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote
 
+from edgedetect.service.retention import CLIPS
+
 log = logging.getLogger("edgedetect.http")
 
 COOKIE = "edgedetect_token"
@@ -141,11 +143,13 @@ class HttpApp:
         status: Callable[[], dict[str, Any]] | None = None,
         events: Callable[[int], list[dict[str, Any]]] | None = None,
         folders: Callable[[], Mapping[str, str | None]] | None = None,
+        recording: Callable[[], str] | None = None,
     ) -> None:
         self.health = health
         self.status = status or (lambda: health()[1])
         self.events = events or (lambda limit: [])
         self.folders = folders or (lambda: {})
+        self.recording = recording or (lambda: "")  # the clip of the episode going on now
         self.metrics = metrics
         self.jpeg = jpeg  # -> (frame_id, bytes) of the newest annotated frame, or None
         self.token = token
@@ -245,14 +249,22 @@ class HttpApp:
         return _json(404, {"error": f"no such API path {path!r}; see /api/status and /api/events"})
 
     def _saved_clips(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """An event names its episode's clip while it is still being recorded: link it only once
-        the file is there, so the page never offers a link that answers 404."""
+        """Link an event's clip only once the file is there, so the page never offers a link
+        that answers 404. Until then it is being recorded (the episode goes on, or its hidden
+        part file is being finished); otherwise it was lost (full disk) or deleted since."""
         folder = self.folders().get("clips")
         for e in events:
-            if e.get("clip_url"):
-                name = os.path.basename(str(e.get("clip", "")))
-                if not (folder and name and os.path.isfile(os.path.join(folder, name))):
-                    e["clip_url"], e["clip_recording"] = "", True
+            if not e.get("clip_url"):
+                continue
+            name = os.path.basename(str(e.get("clip", "")))
+            final = Path(folder, name) if folder and name else None
+            if final is not None and final.is_file():
+                continue
+            e["clip_url"] = ""
+            if name and (name == self.recording() or (final and CLIPS.temp_path(final).exists())):
+                e["clip_recording"] = True
+            else:
+                e["clip_missing"] = True
         return events
 
     def _file(self, kind: str, raw: str, headers: Mapping[str, str]) -> Reply:

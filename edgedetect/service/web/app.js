@@ -104,6 +104,8 @@ function showEvents(events) {
       body.append(a);
     } else if (e.clip_recording) {
       body.append(el("span", "clip recording", "muted"));
+    } else if (e.clip_missing) {
+      body.append(el("span", "clip not saved (see the log)", "muted"));
     }
     li.append(body);
     return li;
