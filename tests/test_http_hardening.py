@@ -193,18 +193,24 @@ def test_viewer_that_never_reads_loses_its_slot() -> None:
                 s.close()
 
 
+def _stream_status_once_free(server) -> int:
+    """Open and close /stream.mjpg until it answers 200 or 10 s pass (the server notices a
+    viewer gone within one frame period); the last status."""
+    status = 0
+    deadline = time.monotonic() + 10.0
+    while status != 200 and time.monotonic() < deadline:
+        viewer, head = _open_stream(server)
+        viewer.close()
+        status = int(head.split()[1])
+        if status != 200:
+            time.sleep(0.1)
+    return status
+
+
 def test_disconnected_viewers_free_their_slots() -> None:
     with serving(_app(stream_fps=5.0, max_streams=1)) as server:
         for _ in range(5):
-            status = 0
-            deadline = time.monotonic() + 10.0  # the server notices a close within one frame period
-            while status != 200 and time.monotonic() < deadline:
-                viewer, head = _open_stream(server)
-                viewer.close()
-                status = int(head.split()[1])
-                if status != 200:
-                    time.sleep(0.1)
-            assert status == 200, "a closed viewer kept its stream slot"
+            assert _stream_status_once_free(server) == 200, "a closed viewer kept its stream slot"
 
 
 def test_busy_port_fails_in_the_constructor_and_the_old_server_keeps_serving() -> None:
@@ -325,15 +331,7 @@ def test_viewers_that_reset_at_once_free_their_slots() -> None:
     with serving(app) as server:
         for _ in range(10):
             _hang_up(server, b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n", reset=True)
-        status = 0
-        deadline = time.monotonic() + 10.0  # the server notices a reset within one frame period
-        while status != 200 and time.monotonic() < deadline:
-            viewer, head = _open_stream(server)
-            viewer.close()
-            status = int(head.split()[1])
-            if status != 200:
-                time.sleep(0.1)
-        assert status == 200, "viewers that reset kept their stream slots"
+        assert _stream_status_once_free(server) == 200, "viewers that reset kept their slots"
         assert _get(server, "/healthz", timeout=5.0)[0] == 200
         deadline = time.monotonic() + 5.0
         while app.streams and time.monotonic() < deadline:
