@@ -3,19 +3,63 @@
 A bad dataset path, a missing model, a corrupt checkpoint or a full disk is something the user
 fixes: they get ``<tool>: error: <message naming the file and the fix>`` and exit code 2, never a
 traceback. Programming errors still raise, so they are not hidden.
+
+TensorFlow reports file trouble with its own exceptions, not ``OSError``: ``tf.saved_model.save``
+into a path that is a regular file (``FailedPreconditionError``), a ``TFRecordWriter`` or a
+checkpoint in a read-only folder (``PermissionDeniedError``), a missing file (``NotFoundError``).
+Those kinds (:data:`TF_FILE_ERRORS`) are user errors too. TensorFlow is looked up only if a tool
+has already imported it, so this module never loads it (the runtime does not have it).
+
+The argument types below refuse what a tool cannot use (``--steps 0``, ``--threshold 1.5``) with
+argparse's usual usage line and one error line, exit code 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import math
+import re
 import sys
 from collections.abc import Callable
 
 from edgedetect.errors import EdgeDetectError
 
+# tf.errors classes that mean a file or folder the user named cannot be written or read, or the
+# machine ran out of room (memory or disk). InvalidArgumentError and the rest stay tracebacks:
+# inside TensorFlow they are usually a bug of ours (a shape mismatch), not the user's input.
+TF_FILE_ERRORS = (
+    "NotFoundError",
+    "AlreadyExistsError",
+    "PermissionDeniedError",
+    "FailedPreconditionError",
+    "ResourceExhaustedError",
+    "DataLossError",
+    "UnavailableError",
+)
+
+
+def tf_file_error(exc: BaseException) -> str | None:
+    """The one-line message of a TensorFlow file error, or None for anything else."""
+    tf = sys.modules.get("tensorflow")
+    errors = getattr(tf, "errors", None)
+    if errors is None:
+        return None
+    kinds = tuple(getattr(errors, name) for name in TF_FILE_ERRORS if hasattr(errors, name))
+    if not isinstance(exc, kinds):
+        return None
+    message = str(getattr(exc, "message", "") or exc)
+    # An op's error carries its graph node and op name around the message: {{function_node
+    # __wrapped__SaveV2...}} /run/checkpoints/ckpt-3_temp; Permission denied [Op:SaveV2]
+    message = re.sub(r"\{\{[^}]*\}\}", "", message)
+    message = re.sub(r"\[Op:[^\]]*\]", "", message).strip()
+    first = message.splitlines()[0].strip() if message else type(exc).__name__
+    return f"{first} ({type(exc).__name__})"
+
 
 def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorate a tool's ``main``: ``EdgeDetectError`` and ``OSError`` become one line and 2."""
+    """Decorate a tool's ``main``: ``EdgeDetectError``, ``OSError`` and TensorFlow's file errors
+    become one line and 2."""
 
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -25,7 +69,58 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
             except (EdgeDetectError, OSError) as exc:
                 print(f"{prog}: error: {exc}", file=sys.stderr)
                 return 2
+            except Exception as exc:
+                message = tf_file_error(exc)
+                if message is None:
+                    raise
+                print(f"{prog}: error: {message}", file=sys.stderr)
+                return 2
 
         return run
 
     return wrap
+
+
+# ----------------------------------------------------------------------------- argument types
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (``--steps``, ``--batch-size``, ``--limit`` ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..{2**32 - 1}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``--lr``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
+    return value
+
+
+def score(text: str) -> float:
+    """A score threshold in 0..1 (the evaluator's ``--threshold`` range for a model)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use e.g. 0.5)") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1 (use e.g. 0.5)")
+    return value

@@ -68,6 +68,11 @@ def make_detector(
 
         return HogDetector(threshold=curve_threshold)
     path = Path(model)
+    if path.is_dir():
+        raise ModelError(
+            f"model {path} is a directory, not a model file "
+            "(pass a .tflite file, or --model hog for the HOG baseline)"
+        )
     if not path.is_file():
         raise ModelError(
             f"model file {path} not found "

@@ -26,10 +26,13 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 # isort: split
 import numpy as np
 
-from host_tools._cli import cli_errors
+from edgedetect.errors import EdgeDetectError
+from host_tools._cli import cli_errors, positive_float, positive_int
 from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 from host_tools.ssd.model import SSDModel
+
+ALL_MODES = (*MODES, "qat")  # export's conversions, and QAT (fine-tune, then int8)
 
 
 def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
@@ -60,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument(
         "--modes",
-        default=",".join(MODES + ("qat",)),
-        help=f"comma-separated subset of {MODES + ('qat',)}",
+        default=",".join(ALL_MODES),
+        help=f"comma-separated subset of {','.join(ALL_MODES)}",
     )
     p.add_argument(
         "--calibration",
@@ -72,15 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel"
     )
-    p.add_argument("--qat-steps", type=int, default=200, help="QAT fine-tuning steps")
+    p.add_argument("--qat-steps", type=positive_int, default=200, help="QAT fine-tuning steps")
     p.add_argument(
         "--qat-delay",
         type=int,
         default=0,
         help="QAT quantization delay (steps of float training first)",
     )
-    p.add_argument("--qat-batch-size", type=int, default=8, help="QAT fine-tuning batch size")
-    p.add_argument("--qat-lr", type=float, default=2e-5, help="QAT fine-tuning peak learning rate")
+    p.add_argument(
+        "--qat-batch-size", type=positive_int, default=8, help="QAT fine-tuning batch size"
+    )
+    p.add_argument(
+        "--qat-lr", type=positive_float, default=2e-5, help="QAT fine-tuning peak learning rate"
+    )
     p.add_argument(
         "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
     )
@@ -108,13 +115,25 @@ def _convert_mode(ssd: SSDModel, mode: str, args: argparse.Namespace, reps: Any)
     )
 
 
+def parse_modes(text: str) -> list[str]:
+    """``--modes``: a comma-separated subset of :data:`ALL_MODES`, checked before any work."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in ALL_MODES]
+    if unknown or not modes:
+        raise EdgeDetectError(
+            f"--modes {text!r}: unknown mode(s) {unknown or '(none given)'}; "
+            f"use a comma-separated subset of {','.join(ALL_MODES)}"
+        )
+    return modes
+
+
 @cli_errors("quantize")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    modes = parse_modes(args.modes)
     ssd = load_ssd(args.config, args.weights)
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     reps = (
         representative_images(size, args.calibration, sources=ssd.config.data.sources)
         if {"int8", "qat"} & set(modes)

@@ -31,10 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, positive_float, positive_int, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
-from host_tools.ssd.config import SSDConfig, load_config, save_config
+from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.losses import ssd_loss
@@ -43,6 +43,9 @@ from host_tools.ssd.model import SSDModel, build_ssd
 DEFAULT_DATASET = f"pennfudan:{PENNFUDAN}"
 DEFAULT_SPLIT = TRAIN_SPLIT
 DEFAULT_SOURCES = (DataSource(DEFAULT_DATASET, str(DEFAULT_SPLIT)),)
+DEFAULT_CONFIG = "ssdlite_mobilenet_v2"
+# Config sections that decide the weights' shapes and meaning: a resumed run must keep them.
+FIXED_ON_RESUME = ("model", "anchors")
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -306,17 +309,23 @@ def train(
 
     ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR
     schedule of ``steps``, so that a later ``resume`` can continue or shorten it.
+
+    ``cfg`` is checked (:func:`check_config`) and so is ``run_dir`` (:func:`check_run_dir`): one
+    holding checkpoints is only resumed, with the model and anchors of its ``config.json``.
+    ``config.json`` is written once the checkpoint is restored (or at once for a new run).
     """
     if steps is not None:
         cfg.train.steps = steps
+    check_config(cfg)
+    if stop_after is not None and stop_after < 1:
+        raise ConfigError(f"stop_after must be at least 1, not {stop_after}")
+    latest = check_run_dir(run_dir, cfg, resume)
     if tensorboard:
         _require_tensorboard()
     set_seeds(cfg.train.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.json")
     given = ssd is not None
     ssd = ssd or build_ssd(cfg)
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints")) if resume else None
     if latest:
         how = f"resumed from {latest}"
     elif given and init is None:
@@ -331,7 +340,12 @@ def train(
         ckpt, str(run_dir / "checkpoints"), max_to_keep=cfg.train.keep_checkpoints
     )
     if latest:
-        ckpt.restore(latest)
+        _restore(ckpt, latest, cfg)
+        note = resume_note(run_dir, cfg)
+        if note:
+            print(note, flush=True)
+    # Only now: a resume that could not restore leaves the run's own config.json as it was.
+    save_config(cfg, run_dir / "config.json")
     start = int(step_var.numpy())
     print(
         f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, "
@@ -350,6 +364,88 @@ def train(
     ssd.keras_model.save_weights(str(out))
     print(f"wrote {out}", flush=True)
     return out
+
+
+def has_checkpoints(run_dir: Path) -> bool:
+    """Whether ``RUN/checkpoints`` holds a checkpoint (its state file or any checkpoint's index)."""
+    ckpt_dir = run_dir / "checkpoints"
+    if not ckpt_dir.is_dir():
+        return False
+    return (ckpt_dir / "checkpoint").exists() or any(ckpt_dir.glob("*.index"))
+
+
+def check_run_dir(run_dir: Path, cfg: SSDConfig, resume: bool) -> str | None:
+    """The checkpoint to resume from (None: start afresh), or a one-line error.
+
+    A run directory that holds checkpoints is only continued (``resume``), never trained into
+    afresh: the new run would truncate ``log.csv``, replace ``config.json`` and leave the old
+    checkpoints beside its own, which ``host_tools.validate`` would then score as one run. A resumed
+    run keeps its ``model`` and ``anchors`` (the weights' shapes and meaning): a ``cfg`` that
+    differs from ``RUN/config.json`` there is refused before anything is written.
+    """
+    if not has_checkpoints(run_dir):
+        return None
+    if not resume:
+        raise EdgeDetectError(
+            f"{run_dir} already holds checkpoints of a run; "
+            "pass --resume to continue it or pick a new --run-dir"
+        )
+    saved_path = run_dir / "config.json"
+    if saved_path.is_file():
+        saved = load_config(saved_path)
+        fixed = [k for k in config_differences(saved, cfg) if k.startswith(FIXED_ON_RESUME)]
+        if fixed:
+            raise ConfigError(
+                f"--resume: the config differs from {saved_path} in {', '.join(fixed)}; a resumed "
+                "run keeps its model and anchors (leave out --config to use the run's own)"
+            )
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None:
+        raise ModelError(
+            f"{run_dir / 'checkpoints'} holds checkpoint files but no readable 'checkpoint' state "
+            "file; restore it or pick a new --run-dir"
+        )
+    return latest
+
+
+def config_differences(old: SSDConfig, new: SSDConfig) -> dict[str, tuple[Any, Any]]:
+    """``section.key`` -> (old, new) for every value that differs (``name`` aside)."""
+    a, b = old.to_dict(), new.to_dict()
+    out: dict[str, tuple[Any, Any]] = {}
+    for section in sorted(set(a) | set(b)):
+        if section == "name":
+            continue
+        sa, sb = a.get(section, {}), b.get(section, {})
+        for key in sorted(set(sa) | set(sb)):
+            if sa.get(key) != sb.get(key):
+                out[f"{section}.{key}"] = (sa.get(key), sb.get(key))
+    return out
+
+
+def resume_note(run_dir: Path, cfg: SSDConfig) -> str:
+    """What a resume changes against ``RUN/config.json`` (empty: nothing), for the log."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return ""
+    diffs = config_differences(load_config(saved_path), cfg)
+    if not diffs:
+        return ""
+    shown = [
+        f"{k} {old} -> {new}" if not isinstance(new, (list, tuple, dict)) else k
+        for k, (old, new) in diffs.items()
+    ]
+    return f"resume: changed from {saved_path}: " + ", ".join(shown)
+
+
+def _restore(ckpt: tf.train.Checkpoint, latest: str, cfg: SSDConfig) -> None:
+    """Restore ``latest`` into the model and optimizer; every model variable must come from it."""
+    try:
+        ckpt.restore(latest).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"cannot resume {latest} as {cfg.name} ({first}); resume with the run's own config"
+        ) from exc
 
 
 def _trainable_layers(ssd: SSDModel, cfg: SSDConfig) -> str:
@@ -405,14 +501,29 @@ def training_sources(
     return [s.resolved() for s in cfg.data.sources] or list(DEFAULT_SOURCES)
 
 
+def run_config(config: str | None, run_dir: Path, resume: bool) -> SSDConfig:
+    """The config of a run: ``--config``, else (``--resume``) the run's own ``config.json``, else
+    the default. A resume with a ``--config`` whose model or anchors differ from the run's is
+    refused (:func:`check_run_dir`), before any data is read."""
+    saved = run_dir / "config.json"
+    if config is None and resume:
+        if not saved.is_file():
+            raise ConfigError(
+                f"--resume: {saved} not found, so the run's config is unknown; "
+                "pass --config (the config it was started with)"
+            )
+        return load_config(saved)
+    return load_config(config if config is not None else DEFAULT_CONFIG)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.train", description=__doc__.split("\n")[0]
     )
     p.add_argument(
         "--config",
-        default="ssdlite_mobilenet_v2",
-        help="config name in host_tools/configs or a JSON path",
+        help=f"config name in host_tools/configs or a JSON path (default: {DEFAULT_CONFIG}; "
+        "with --resume, the run's own RUN/config.json)",
     )
     p.add_argument(
         "--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)"
@@ -443,17 +554,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)"
     )
-    p.add_argument("--steps", type=int, help="override train.steps")
-    p.add_argument("--batch-size", type=int, help="override train.batch_size")
-    p.add_argument("--lr", type=float, help="override train.learning_rate")
-    p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
-    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--steps", type=positive_int, help="override train.steps")
+    p.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
+    p.add_argument("--lr", type=positive_float, help="override train.learning_rate")
     p.add_argument(
-        "--resume", action="store_true", help="continue from the run directory's latest checkpoint"
+        "--limit",
+        type=positive_int,
+        help="use only the first N training images of each source (smoke tests; not recorded "
+        "in config.json: pass it again with --resume)",
+    )
+    p.add_argument("--seed", type=seed, help="override train.seed")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the run directory's latest checkpoint, with its config.json unless "
+        "--config is given (the command line's overrides apply on top)",
     )
     p.add_argument(
         "--stop-after",
-        type=int,
+        type=positive_int,
         help="stop at this step (checkpointed), keeping the --steps LR schedule",
     )
     p.add_argument(
@@ -466,14 +585,20 @@ def _parser() -> argparse.ArgumentParser:
 @cli_errors("train")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    cfg = load_config(args.config)
-    if args.batch_size:
+    cfg = run_config(args.config, args.run_dir, args.resume)
+    check_run_dir(args.run_dir, cfg, args.resume)  # before the data is read (minutes for a mix)
+    if args.batch_size is not None:
         cfg.train.batch_size = args.batch_size
-    if args.lr:
+    if args.lr is not None:
         cfg.train.learning_rate = args.lr
     if args.seed is not None:
         cfg.train.seed = args.seed
-    data = load_train_mix(training_sources(args.dataset, args.split_file, cfg), args.limit)
+    sources = training_sources(args.dataset, args.split_file, cfg)
+    if args.dataset or args.split_file:
+        # config.json records the mix the run trained on, so --resume (and export's calibration)
+        # takes it from there; the command line's relative paths are the current folder's.
+        cfg.data.sources = tuple(s.resolved(Path.cwd()) for s in sources)
+    data = load_train_mix(sources, args.limit)
     train(
         cfg,
         args.run_dir,

@@ -33,7 +33,7 @@ from edgedetect.boxes import decode_center_size, to_pixel_xyxy
 from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, score
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.export import normalize, restore_checkpoint
@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         help="metric (mean over the sets) that picks the best checkpoint",
     )
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="score threshold for precision/recall/mean IoU"
+        "--threshold",
+        type=score,
+        default=0.5,
+        help="score threshold in 0..1 for precision/recall/mean IoU",
     )
     p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
     args = p.parse_args(argv)

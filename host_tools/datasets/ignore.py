@@ -44,7 +44,14 @@ def read_ignore_file(path: Path) -> dict[str, np.ndarray]:
         arr = np.asarray(boxes, np.float32)
         if arr.size and (arr.ndim != 2 or arr.shape[1] != 4):
             raise DatasetError(f"ignore file {path}: {key!r} is not a list of [x1, y1, x2, y2]")
-        out[str(key)] = arr.reshape(-1, 4)
+        arr = arr.reshape(-1, 4)
+        for j, (x1, y1, x2, y2) in enumerate(arr.tolist()):
+            if not np.isfinite(arr[j]).all() or x2 <= x1 or y2 <= y1:
+                raise DatasetError(
+                    f"ignore file {path}: {key!r} box {j + 1} [{x1:g}, {y1:g}, {x2:g}, {y2:g}] "
+                    "is empty or inverted (need x1 < x2 and y1 < y2, pixels)"
+                )
+        out[str(key)] = arr
     return out
 
 

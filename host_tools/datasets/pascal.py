@@ -150,9 +150,13 @@ def read_pascal_annotation(
         )
     w, h = p.size
     people = [b for b in p.boxes if b[4]]
-    for x1, y1, _, _, _, lineno in people:
-        if x1 - p.origin > w or y1 - p.origin > h:
-            raise DatasetError(f"{path}:{lineno}: box starts outside the {w}x{h} image")
+    for x1, y1, x2, y2, _, lineno in people:
+        # Partly outside is clipped by the readers' users; wholly outside is a wrong line.
+        if x1 - p.origin >= w or y1 - p.origin >= h or x2 - p.origin < 0 or y2 - p.origin < 0:
+            raise DatasetError(
+                f"{path}:{lineno}: box ({x1:g}, {y1:g}) - ({x2:g}, {y2:g}) lies outside "
+                f"the {w}x{h} image"
+            )
     arr = np.array([b[:4] for b in people], dtype=np.float32).reshape(-1, 4) - p.origin
     return Sample(
         image_path=image,

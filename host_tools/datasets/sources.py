@@ -89,16 +89,21 @@ class DataSource:
             )
         return self
 
-    def resolved(self) -> DataSource:
-        """A config's relative paths resolve against the project root (checkout), not the cwd."""
+    def resolved(self, base: Path = PROJECT_ROOT) -> DataSource:
+        """A config's relative paths resolve against the project root (checkout), not the cwd;
+        the command line's against the current folder (``base=Path.cwd()``)."""
         kind, sep, rest = self.spec.partition(":")
-        parts = [_rooted(p) for p in rest.split(".json:")] if kind == "coco" else [_rooted(rest)]
+        parts = (
+            [_rooted(p, base) for p in rest.split(".json:")]
+            if kind == "coco"
+            else [_rooted(rest, base)]
+        )
         spec = f"{kind}{sep}{'.json:'.join(parts)}"
         return DataSource(
             spec,
-            _rooted(self.split_file) if self.split_file else None,
+            _rooted(self.split_file, base) if self.split_file else None,
             self.weight,
-            _rooted(self.ignore_file) if self.ignore_file else None,
+            _rooted(self.ignore_file, base) if self.ignore_file else None,
             self.ignore_below,
         )
 
@@ -125,9 +130,9 @@ def _optional_number(value: object, key: str, where: str) -> float | None:
     return None if value is None else _number(value, key, where)
 
 
-def _rooted(path: str) -> str:
+def _rooted(path: str, base: Path = PROJECT_ROOT) -> str:
     p = Path(path).expanduser()
-    return os.path.normpath(p if p.is_absolute() else PROJECT_ROOT / p)
+    return os.path.normpath(p if p.is_absolute() else base / p)
 
 
 def load_sources(sources: list[DataSource], name: str) -> Dataset:

@@ -119,6 +119,10 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
                         f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: "
                         f"{line.strip()!r}"
                     )
+                if bw <= 0 or bh <= 0:
+                    raise DatasetError(
+                        f"{lab}:{lineno}: box has zero width or height: {line.strip()!r}"
+                    )
                 if cls in person:
                     boxes.append(
                         [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]

@@ -7,8 +7,12 @@ unknown keys are rejected so a typo cannot silently fall back to a default.
 from __future__ import annotations
 
 import json
+import math
+import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from edgedetect.errors import ConfigError
 from host_tools.datasets.sources import DataSource
@@ -103,6 +107,8 @@ class SSDConfig:
 
 
 def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be an object of keys and values, not {data!r}")
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
     if unknown:
@@ -110,9 +116,205 @@ def _build(cls, data: dict, where: str):
     kwargs = {}
     for key, value in data.items():
         if isinstance(value, list):
-            value = tuple(value)
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- value checks
+# Each config section's fields are checked against their annotated type and the range below, so a
+# typo'd value is one line naming the key instead of a traceback deep in training (batch_size "16":
+# TypeError; checkpoint_every 0: ZeroDivisionError; steps -5: final weights with no training).
+
+Check = tuple[Callable[[float], bool], str]
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _at_least(low: float) -> Check:
+    return (lambda v: v >= low), f">= {_num(low)}"
+
+
+def _above(low: float) -> Check:
+    return (lambda v: v > low), f"> {_num(low)}"
+
+
+def _within(low: float, high: float) -> Check:
+    return (lambda v: low <= v <= high), f"between {_num(low)} and {_num(high)}"
+
+
+_RANGES: dict[str, Check] = {
+    "model.input_size": _at_least(32),  # 32 px: the stride-32 map and the extras are 1x1
+    "model.num_classes": _at_least(1),
+    "model.depth_multiplier": _above(0),
+    "model.extra_depths": _at_least(1),
+    "model.head_kernel_size": _at_least(1),
+    "model.box_scales": _above(0),
+    "model.weight_decay": _at_least(0),
+    "model.bn_momentum": _within(0, 1),
+    "model.bn_epsilon": _above(0),
+    "anchors.num_layers": _at_least(1),
+    "anchors.min_scale": _above(0),
+    "anchors.max_scale": _above(0),
+    "anchors.aspect_ratios": _above(0),
+    "anchors.interpolated_scale_aspect_ratio": _at_least(0),  # 0 turns it off
+    "anchors.base_anchor_size": _above(0),
+    "anchors.scales": _above(0),
+    "train.batch_size": _at_least(1),
+    "train.steps": _at_least(1),
+    "train.learning_rate": _above(0),
+    "train.warmup_steps": _at_least(0),
+    "train.warmup_start_factor": _within(0, 1),
+    "train.matched_iou": _within(0, 1),
+    "train.unmatched_iou": _within(0, 1),
+    "train.neg_pos_ratio": _above(0),
+    "train.min_negatives": _at_least(0),
+    "train.focal_alpha": _within(0, 1),
+    "train.focal_gamma": _at_least(0),
+    "train.localization_weight": _at_least(0),
+    "train.box_code_limit": _at_least(0),  # 0 turns it off
+    "train.giou_weight": _at_least(0),
+    "train.classification_weight": _at_least(0),
+    "train.checkpoint_every": _at_least(1),
+    "train.keep_checkpoints": _at_least(1),
+    "train.seed": _within(0, 2**32 - 1),  # numpy's seed range
+    "augment.crop_prob": _within(0, 1),
+    "augment.expand_prob": _within(0, 1),
+    "augment.max_expand_ratio": _at_least(1),
+    "postprocess.max_detections": _at_least(1),
+    "postprocess.detections_per_class": _at_least(1),
+    "postprocess.nms_score_threshold": _within(0, 1),
+    "postprocess.nms_iou_threshold": _within(0, 1),
+}
+# What a field of a type the generic wording would describe badly must be.
+_SHAPES = {"anchors.stride8_anchors": "a list of [scale, aspect_ratio] pairs"}
+_KINDS: dict[Any, tuple[str, str]] = {
+    bool: ("true or false", "true/false values"),
+    int: ("a whole number", "whole numbers"),
+    float: ("a number", "numbers"),
+    str: ("a string", "strings"),
+}
+
+
+def _show(v: Any) -> str:
+    """A value as the JSON file spells it (lists in brackets), else its repr."""
+    try:
+        return json.dumps(v)
+    except (TypeError, ValueError):
+        return repr(v)
+
+
+def _fits(hint: Any, v: Any) -> bool:
+    """Whether ``v`` (JSON-loaded, lists as tuples or lists) is of the annotated type ``hint``."""
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(v, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(args[0], x) for x in v)
+        return len(v) == len(args) and all(_fits(h, x) for h, x in zip(args, v, strict=True))
+    if hint is bool:
+        return isinstance(v, bool)
+    if hint is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if hint is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if hint is str:
+        return isinstance(v, str)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """``hint`` in words for an error: 'a whole number', 'a list of 4 numbers', ..."""
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_KINDS.get(args[0], ('', 'values'))[1]}"
+        return f"a list of {len(args)} {_KINDS.get(args[0], ('', 'values'))[1]}"
+    return _KINDS.get(hint, ("a valid value", ""))[0]
+
+
+def _check_section(section: str, cls: type, values: dict[str, Any], where: str) -> None:
+    """Type and range of every given field of ``cls`` (one line naming the key on the first bad)."""
+    hints = typing.get_type_hints(cls)
+    for key, v in values.items():
+        if key not in hints:
+            continue
+        name = f"{section}.{key}"
+        if not _fits(hints[key], v):
+            shape = _SHAPES.get(name) or _describe(hints[key])
+            raise ConfigError(f"{where}: {name} must be {shape}, not {_show(v)}")
+        rule = _RANGES.get(name)
+        if rule is None:
+            continue
+        ok, text = rule
+        for x in v if isinstance(v, (list, tuple)) else (v,):
+            if not ok(x):
+                raise ConfigError(f"{where}: {name} must be {text}, not {_show(x)}")
+
+
+def check_config(cfg: SSDConfig, where: str = "config") -> None:
+    """Every value of ``cfg`` of its type and in its range; raises a one-line ConfigError.
+
+    ``config_from_dict`` runs it; ``host_tools.train`` runs it again after the command line's
+    overrides.
+    """
+    sections: dict[str, Any] = {
+        "model": cfg.model,
+        "anchors": cfg.anchors,
+        "train": cfg.train,
+        "augment": cfg.augment,
+        "postprocess": cfg.postprocess,
+    }
+    for section, obj in sections.items():
+        _check_section(section, type(obj), asdict(obj), where)
+    _check_combinations(cfg, where)
+
+
+def _check_combinations(cfg: SSDConfig, where: str) -> None:
+    """The rules that tie fields together."""
+    m, a, t = cfg.model, cfg.anchors, cfg.train
+    if m.arch not in ARCHS:
+        raise ConfigError(f"{where}: model.arch {m.arch!r} is not one of {ARCHS}")
+    if not a.aspect_ratios:
+        raise ConfigError(f"{where}: anchors.aspect_ratios is empty; list at least one, e.g. [1.0]")
+    if a.num_layers != len(m.extra_depths) + 2:
+        raise ConfigError(
+            f"{where}: anchors.num_layers {a.num_layers} does not match the model's "
+            f"{len(m.extra_depths) + 2} feature maps (2 backbone maps + one per "
+            f"model.extra_depths entry)"
+        )
+    if a.scales and len(a.scales) != a.num_layers:
+        raise ConfigError(
+            f"{where}: anchors.scales has {len(a.scales)} entries for "
+            f"anchors.num_layers {a.num_layers}"
+        )
+    if a.min_scale > a.max_scale:
+        raise ConfigError(
+            f"{where}: anchors.min_scale {a.min_scale:g} is above max_scale {a.max_scale:g}"
+        )
+    if t.unmatched_iou > t.matched_iou:
+        raise ConfigError(
+            f"{where}: train.unmatched_iou {t.unmatched_iou:g} is above "
+            f"train.matched_iou {t.matched_iou:g}"
+        )
+    if t.optimizer not in ("adam", "momentum"):
+        raise ConfigError(f"{where}: train.optimizer must be 'adam' or 'momentum'")
+    if a.stride8_anchors and "mobilenet_v2" not in m.arch:
+        raise ConfigError(f"{where}: anchors.stride8_anchors needs a MobileNetV2 arch")
+    if any(v <= 0 for pair in a.stride8_anchors for v in pair):
+        raise ConfigError(f"{where}: anchors.stride8_anchors scales and aspect ratios must be > 0")
+    if m.score_converter not in ("sigmoid", "softmax"):
+        raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
+    if not t.background_loss and m.score_converter != "sigmoid":
+        raise ConfigError(
+            f"{where}: train.background_loss false needs model.score_converter 'sigmoid' "
+            "(softmax scores are relative to the background column)"
+        )
+    if t.loss not in ("hard_negative", "focal"):
+        raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
 
 
 def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
@@ -131,11 +333,16 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         if key in data:
             setattr(cfg, key, _build(cls, data[key], f"{where} [{key}]"))
     if "anchors" in data:
+        if not isinstance(data["anchors"], dict):
+            raise ConfigError(
+                f"{where} [anchors]: must be an object of keys and values, not {data['anchors']!r}"
+            )
         known = {f.name for f in fields(AnchorConfig)}
         if set(data["anchors"]) - known:
             raise ConfigError(
                 f"{where} [anchors]: unknown key(s) {sorted(set(data['anchors']) - known)}"
             )
+        _check_section("anchors", AnchorConfig, data["anchors"], where)
         try:
             cfg.anchors = AnchorConfig.from_dict(data["anchors"])
         except (TypeError, ValueError) as exc:
@@ -149,25 +356,7 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         cfg.data = DataConfig(
             tuple(DataSource.from_dict(s, f"{where} [data]") for s in d.get("sources", []))
         )
-    if cfg.model.arch not in ARCHS:
-        raise ConfigError(f"{where}: model.arch {cfg.model.arch!r} is not one of {ARCHS}")
-    if cfg.anchors.stride8_anchors and "mobilenet_v2" not in cfg.model.arch:
-        raise ConfigError(f"{where}: anchors.stride8_anchors needs a MobileNetV2 arch")
-    if any(v <= 0 for pair in cfg.anchors.stride8_anchors for v in pair):
-        raise ConfigError(f"{where}: anchors.stride8_anchors scales and aspect ratios must be > 0")
-    if cfg.model.score_converter not in ("sigmoid", "softmax"):
-        raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
-    if cfg.train.box_code_limit < 0:
-        raise ConfigError(f"{where}: train.box_code_limit must be >= 0 (0 turns it off)")
-    if cfg.train.giou_weight < 0:
-        raise ConfigError(f"{where}: train.giou_weight must be >= 0")
-    if not cfg.train.background_loss and cfg.model.score_converter != "sigmoid":
-        raise ConfigError(
-            f"{where}: train.background_loss false needs model.score_converter 'sigmoid' "
-            "(softmax scores are relative to the background column)"
-        )
-    if cfg.train.loss not in ("hard_negative", "focal"):
-        raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
+    check_config(cfg, where)
     return cfg
 
 

@@ -11,6 +11,7 @@ first, then the fake-quant model for the remaining steps.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
@@ -35,7 +36,7 @@ def qat_finetune(
     import tensorflow_model_optimization as tfmot
 
     from host_tools.ssd.data import load_train_mix
-    from host_tools.train import train, training_sources
+    from host_tools.train import has_checkpoints, train, training_sources
 
     cfg = ssd.config
     if learning_rate:
@@ -48,6 +49,13 @@ def qat_finetune(
         cfg.train.batch_size = batch_size
     cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(steps // 10, 1))
     data = data if data is not None else load_train_mix(training_sources(None, None, cfg))
+    # Both runs start afresh: the checkpoints and log of an earlier QAT into the same folder
+    # (quantize run again with the same --out-dir) are this function's own scratch, and train()
+    # refuses to train over checkpoints.
+    for run in (Path(out_dir) / "float_delay", Path(out_dir) / "qat"):
+        if has_checkpoints(run):
+            shutil.rmtree(run / "checkpoints")
+            (run / "log.csv").unlink(missing_ok=True)
     if delay > 0:
         train(
             cfg, Path(out_dir) / "float_delay", None, data, steps=delay, progress=progress, ssd=ssd

@@ -1,0 +1,419 @@
+"""Host tools: a resumed run keeps its own config, a run directory holds one run, and every user
+mistake found by testing (TensorFlow file errors, config values, non-positive options, odd boxes) is
+one line and exit code 2 instead of a traceback or a silent wrong run.
+
+The training runs are tiny on purpose (a 64 px MobileNetV1 at depth 0.25, 2 images, 2 steps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from conftest import PENNFUDAN, REPO, need_shared  # noqa: E402
+
+from edgedetect.errors import ConfigError, EdgeDetectError  # noqa: E402
+from host_tools.datasets import DatasetError, load_dataset  # noqa: E402
+
+TINY: dict[str, Any] = {
+    "name": "tiny_v1_64",
+    "model": {
+        "arch": "ssd_mobilenet_v1",
+        "input_size": 64,
+        "depth_multiplier": 0.25,
+        "extra_depths": [32, 32, 32, 32],
+        "head_kernel_size": 1,
+    },
+    "train": {"batch_size": 2, "steps": 2, "warmup_steps": 1, "checkpoint_every": 1},
+}
+TINY_ARGS = ["--init", "none", "--limit", "2", "--no-progress"]
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(config path, run dir) of a 2-step run on 2 Penn-Fudan train images, with --dataset."""
+    from host_tools.train import main
+
+    root = need_shared(PENNFUDAN)
+    base = tmp_path_factory.mktemp("tiny")
+    config = base / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    run = base / "run"
+    # The batch size comes from the command line and the data from --dataset: a resume without
+    # them must take both from the run's config.json, not from the defaults.
+    args = ["--config", str(config), "--run-dir", str(run), "--batch-size", "1"]
+    assert main([*args, "--dataset", f"pennfudan:{root}", *TINY_ARGS]) == 0
+    return config, run
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "run"
+    shutil.copytree(run, dest)
+    return dest
+
+
+def _snapshot(run: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------- 1. --resume
+def test_resume_without_config_continues_with_the_runs_own_config(tiny_run, tmp_path, capsys):
+    """It took the default ssdlite config, overwrote config.json and crashed (another arch) or
+    went on with the default batch, steps and data (the same arch)."""
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    saved = json.loads((run / "config.json").read_text())
+    capsys.readouterr()
+    assert (
+        main(["--run-dir", str(run), "--resume", "--steps", "3", "--limit", "2", "--no-progress"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "tiny_v1_64, 2 images, steps 2->3, batch 1, resumed from" in out
+    assert "resume: changed from" in out and "train.steps 2 -> 3" in out
+    assert "pennfudan_train.txt" not in out  # the run's --dataset, not the default split
+    assert saved["train"]["batch_size"] == 1 and saved["data"]["sources"]  # recorded by the run
+    after = json.loads((run / "config.json").read_text())
+    assert after["model"] == saved["model"] and after["data"] == saved["data"]
+    assert after["train"]["steps"] == 3 and after["train"]["batch_size"] == 1
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+
+
+def test_resume_with_another_models_config_is_refused_and_leaves_config_json(
+    tiny_run, tmp_path, capsys
+):
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    before = _snapshot(run)
+    args = ["--config", "ssdlite_mobilenet_v2", "--run-dir", str(run), "--resume", "--steps", "4"]
+    assert main([*args, "--limit", "2", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "model.arch" in line and "leave out --config" in line
+    assert _snapshot(run) == before  # config.json, log.csv and checkpoints untouched
+
+
+def test_resume_without_config_json_asks_for_the_config(tmp_path, capsys):
+    from host_tools.train import main
+
+    args = ["--run-dir", str(tmp_path / "new"), "--resume", "--steps", "1", "--batch-size", "1"]
+    assert main([*args, *TINY_ARGS]) == 2
+    assert "pass --config" in _one_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------- 2. one run per dir
+def test_training_into_a_run_with_checkpoints_is_refused(tiny_run, tmp_path, capsys):
+    """It truncated log.csv, replaced config.json and final weights and left the old checkpoints
+    beside the new ones, which validate then scored as one run."""
+    from host_tools.train import main
+
+    config, orig = tiny_run
+    run = _copy(orig, tmp_path)
+    before = _snapshot(run)
+    assert main(["--config", str(config), "--run-dir", str(run), "--steps", "2", *TINY_ARGS]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"train: error: {run} already holds checkpoints of a run; "
+        "pass --resume to continue it or pick a new --run-dir"
+    )
+    assert _snapshot(run) == before
+
+
+# ----------------------------------------------------------------------------- 3. TF file errors
+def test_tensorflow_file_errors_are_one_line_and_others_still_raise(capsys):
+    from host_tools._cli import cli_errors
+
+    @cli_errors("tool")
+    def denied() -> int:
+        raise tf.errors.PermissionDeniedError(
+            None, None, "{{function_node __wrapped__SaveV2}} /r/ckpt-3_temp; Permission denied"
+        )
+
+    assert denied() == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == "tool: error: /r/ckpt-3_temp; Permission denied (PermissionDeniedError)"
+
+    @cli_errors("tool")
+    def bug() -> int:
+        raise tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [2] vs. [3]")
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        bug()
+
+
+def test_cli_module_does_not_import_tensorflow():
+    code = "import sys, host_tools._cli; print('tensorflow' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_convert_to_a_directory_is_one_line(tmp_path, capsys):
+    from host_tools.convert import main
+
+    out = tmp_path / "out.tfrecord"
+    out.mkdir()
+    args = ["--dataset", f"pennfudan:{need_shared(PENNFUDAN)}", "--to", "tfrecord"]
+    assert main([*args, "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(out) in line and "Is a directory" in line
+
+
+def test_export_saved_model_onto_a_file_is_one_line(tiny_run, tmp_path, capsys):
+    from host_tools.export import main
+
+    config, run = tiny_run
+    target = tmp_path / "a_file"
+    target.write_text("not a folder")
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    args += ["--mode", "float32", "--out", str(tmp_path / "m.tflite"), "--saved-model", str(target)]
+    assert main(args) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{target} is not a directory" in line
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("chattr") is None,
+    reason="needs root and chattr to make a folder read-only",
+)
+def test_checkpoint_save_into_a_read_only_folder_is_one_line(tiny_run, tmp_path, capsys):
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    ckpts = run / "checkpoints"
+    if subprocess.run(["chattr", "+i", str(ckpts)], capture_output=True).returncode != 0:
+        pytest.skip("this file system does not support chattr +i")
+    try:
+        args = ["--run-dir", str(run), "--resume", "--steps", "3", "--limit", "2"]
+        assert main([*args, "--no-progress"]) == 2
+    finally:
+        subprocess.run(["chattr", "-i", str(ckpts)], check=True)
+    line = _one_line(capsys.readouterr().err)
+    assert str(ckpts) in line and "(PermissionDeniedError)" in line and "{{" not in line
+
+
+# ----------------------------------------------------------------------------- 4. config values
+@pytest.mark.parametrize(
+    ("section", "values", "words"),
+    [
+        ("train", {"checkpoint_every": 0}, "train.checkpoint_every must be >= 1, not 0"),
+        ("train", {"batch_size": "16"}, 'train.batch_size must be a whole number, not "16"'),
+        ("train", {"steps": -5}, "train.steps must be >= 1, not -5"),
+        ("train", {"steps": 10.5}, "train.steps must be a whole number"),
+        ("train", {"learning_rate": 0}, "train.learning_rate must be > 0"),
+        ("train", {"keep_checkpoints": 0}, "train.keep_checkpoints must be >= 1"),
+        ("train", {"seed": -1}, "train.seed must be between 0 and"),
+        ("train", {"optimizer": "sgd"}, "train.optimizer must be 'adam' or 'momentum'"),
+        ("train", {"unmatched_iou": 0.6}, "train.unmatched_iou 0.6 is above"),
+        ("model", {"num_classes": 0}, "model.num_classes must be >= 1"),
+        ("model", {"input_size": 16}, "model.input_size must be >= 32, not 16"),
+        ("model", {"box_scales": [10, 10]}, "model.box_scales must be a list of 4 numbers"),
+        ("model", {"extra_depths": [512, 256]}, "anchors.num_layers 6 does not match"),
+        ("anchors", {"aspect_ratios": []}, "anchors.aspect_ratios is empty"),
+        ("anchors", {"aspect_ratios": [1.0, -0.5]}, "anchors.aspect_ratios must be > 0"),
+        ("anchors", {"min_scale": "0.2"}, "anchors.min_scale must be a number"),
+        ("anchors", {"scales": [0.1, 0.2]}, "anchors.scales has 2 entries"),
+        ("augment", {"flip": 1}, "augment.flip must be true or false"),
+        ("augment", {"crop_prob": 1.5}, "augment.crop_prob must be between 0 and 1"),
+        ("postprocess", {"max_detections": 0}, "postprocess.max_detections must be >= 1"),
+    ],
+)
+def test_config_values_are_checked_with_one_line_naming_the_key(section, values, words):
+    from host_tools.ssd.config import config_from_dict
+
+    with pytest.raises(ConfigError, match="^config: .*") as err:
+        config_from_dict({section: values})
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_train_cli_refuses_a_bad_config_before_training(tmp_path, capsys):
+    """checkpoint_every 0 was a ZeroDivisionError traceback after the first step."""
+    from host_tools.train import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**TINY, "train": {**TINY["train"], "checkpoint_every": 0}}))
+    assert main(["--config", str(bad), "--run-dir", str(tmp_path / "run"), *TINY_ARGS]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "bad.json: train.checkpoint_every must be >= 1, not 0" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_smallest_input_size_builds_and_anchors_match_predictions():
+    from host_tools.ssd.config import config_from_dict
+    from host_tools.ssd.model import build_ssd
+
+    ssd = build_ssd(config_from_dict({**TINY, "model": {**TINY["model"], "input_size": 32}}))
+    assert ssd.num_anchors == int(ssd.keras_model.outputs[0].shape[1]) > 0
+
+
+# ----------------------------------------------------------------------------- 5. CLI options
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--steps", "0"], "--steps: 0 must be at least 1"),
+        (["--batch-size", "0"], "--batch-size: 0 must be at least 1"),
+        (["--lr", "0"], "--lr: 0 must be a number > 0"),
+        (["--lr", "nan"], "--lr: nan must be a number > 0"),
+        (["--limit", "0"], "--limit: 0 must be at least 1"),
+        (["--stop-after", "0"], "--stop-after: 0 must be at least 1"),
+        (["--seed", "-1"], "--seed: -1 is outside"),
+    ],
+)
+def test_train_options_must_be_positive(tmp_path, capsys, args, words):
+    """--steps 0 wrote final weights without training and exited 0; --batch-size 0 and --lr 0
+    were silently ignored."""
+    from host_tools.train import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    tiny = ["--config", str(config), "--run-dir", str(tmp_path / "run"), "--steps", "1"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*tiny, *TINY_ARGS, *args])  # the option under test comes last, so it wins
+    assert exit_.value.code == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_api_refuses_steps_below_one(tmp_path):
+    from host_tools.ssd.config import config_from_dict
+    from host_tools.ssd.data import TrainImages
+    from host_tools.train import train
+
+    with pytest.raises(ConfigError, match="train.steps must be >= 1, not 0"):
+        train(config_from_dict(TINY), tmp_path / "run", None, TrainImages([]), steps=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_validate_threshold_is_a_score(tmp_path, capsys):
+    from host_tools.validate import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--run-dir", str(tmp_path), "--threshold", "1.5", "--no-export"])
+    assert exit_.value.code == 2
+    assert "--threshold: 1.5 is outside 0..1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- 6. messages
+def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
+    from host_tools.quantize import main
+
+    config, run = tiny_run
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    assert main([*args, "--out-dir", str(tmp_path / "q"), "--modes", "bogus", "--no-eval"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "'bogus'" in line and "float32,dynamic,float16,int8,qat" in line
+
+
+def test_evaluate_model_that_is_a_directory_says_so(tmp_path, capsys):
+    from host_tools.evaluate import main
+
+    args = ["--model", str(tmp_path), "--dataset", f"pennfudan:{need_shared(PENNFUDAN)}"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"model {tmp_path} is a directory" in line and "not found" not in line
+
+
+def _png(path: Path, w: int = 64, h: int = 48) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((h, w, 3), 127, np.uint8))
+    return path
+
+
+def _yolo(root: Path, label: str) -> Path:
+    _png(root / "images" / "a.png")
+    (root / "labels").mkdir(parents=True)
+    (root / "labels" / "a.txt").write_text(label)
+    (root / "classes.txt").write_text("person\n")
+    return root
+
+
+def test_yolo_zero_area_box_is_an_error_at_its_line(tmp_path):
+    root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.4\n0 0.5 0.5 0 0\n")
+    with pytest.raises(DatasetError, match=r"a\.txt:2: box has zero width or height"):
+        load_dataset(f"yolo:{root}")
+
+
+def test_inverted_ignore_region_is_an_error_naming_file_and_box(tmp_path):
+    root = _yolo(tmp_path / "set", "0 0.5 0.5 0.2 0.4\n")
+    ignore = tmp_path / "ignore.json"
+    ignore.write_text(json.dumps({"images": {"images/a.png": [[1, 1, 9, 9], [50, 50, 10, 10]]}}))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}", ignore_file=ignore)
+    assert str(err.value) == (
+        f"ignore file {ignore}: 'images/a.png' box 2 [50, 50, 10, 10] is empty or inverted "
+        "(need x1 < x2 and y1 < y2, pixels)"
+    )
+
+
+PASCAL = """# PASCAL Annotation Version 1.00
+
+Image filename : "Test/pos/a.png"
+Image size (X x Y x C) : 64 x 48 x 3
+Objects with ground truth : 1 { "PASperson" }
+
+# Top left pixel co-ordinates : (0, 0)
+
+Bounding box for object 1 "PASperson" (Xmin, Ymin) - (Xmax, Ymax) : BOX
+"""
+
+
+@pytest.mark.parametrize(
+    ("box", "ok"),
+    [
+        ("(-50, -40) - (-10, -5)", False),  # wholly above-left of the image
+        ("(64, 5) - (90, 40)", False),  # starts at the right edge
+        ("(10, 48) - (30, 60)", False),  # starts at the bottom edge
+        ("(50, 5) - (90, 40)", True),  # partly outside: kept (clipped where it is used)
+    ],
+)
+def test_pascal_box_outside_the_image_is_an_error_at_its_line(tmp_path, box, ok):
+    root = tmp_path / "INRIAPerson"
+    _png(root / "Test" / "pos" / "a.png")
+    ann = root / "Test" / "annotations" / "a.txt"
+    ann.parent.mkdir(parents=True)
+    ann.write_text(PASCAL.replace("BOX", box))
+    if ok:
+        assert len(load_dataset(f"inria:{root}").samples[0].boxes) == 1
+        return
+    with pytest.raises(DatasetError, match=r"a\.txt:9: box .* lies outside the 64x48 image"):
+        load_dataset(f"inria:{root}")
+
+
+def test_command_line_sources_are_recorded_with_absolute_paths(tmp_path):
+    from host_tools.datasets.sources import DataSource
+
+    src = DataSource.parse("yolo:data/set#split=lists/a.txt#ignore=ign.json").resolved(tmp_path)
+    assert src.spec == f"yolo:{tmp_path / 'data' / 'set'}"
+    assert src.split_file == str(tmp_path / "lists" / "a.txt")
+    assert src.ignore_file == str(tmp_path / "ign.json")
+
+
+def test_edgedetect_error_is_still_one_line(capsys):
+    from host_tools._cli import cli_errors
+
+    @cli_errors("tool")
+    def fails() -> int:
+        raise EdgeDetectError("bad thing")
+
+    assert fails() == 2
+    assert _one_line(capsys.readouterr().err) == "tool: error: bad thing"
