@@ -36,7 +36,9 @@ EXIT_INTERRUPTED = 130
 
 
 # ----------------------------------------------------------------------------- argument types
-def _threshold(text: str) -> float:
+# (threshold and positive_int are the host tools' argument types too: host_tools/_cli.py)
+def threshold(text: str) -> float:
+    """A score threshold in 0..1."""
     try:
         value = float(text)
     except ValueError:
@@ -46,7 +48,8 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (``--frames``, ``--steps``, ``--batch-size`` ...)."""
     try:
         value = int(text)
     except ValueError:
@@ -58,7 +61,7 @@ def _positive_int(text: str) -> int:
 
 def _threads(text: str) -> int:
     """Interpreter threads, bounded like the service's `[model] threads` (1..2 x CPU count)."""
-    value = _positive_int(text)
+    value = positive_int(text)
     limit = (os.cpu_count() or 1) * 2
     if value > limit:
         raise argparse.ArgumentTypeError(
@@ -90,7 +93,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None
     p.add_argument(
         "--threshold",
         metavar="T",
-        type=_threshold,
+        type=threshold,
         default=0.5,
         help="minimum score, 0..1 (default 0.5)",
     )
@@ -178,7 +181,7 @@ def _add_run_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--max-frames",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="stop after N captured frames",
     )
@@ -238,14 +241,14 @@ def _add_bench_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--frames",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=200,
         help="frames per measurement (default 200)",
     )
     p.add_argument(
         "--rounds",
         metavar="R",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         help="interleave the methods in R rounds, so load changes hit all alike",
     )

@@ -82,17 +82,6 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 
 
 # ----------------------------------------------------------------------------- argument types
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (``--steps``, ``--batch-size``, ``--limit`` ...)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
 def seed(text: str) -> int:
     """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
     try:
@@ -112,15 +101,4 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
-    return value
-
-
-def score(text: str) -> float:
-    """A score threshold in 0..1 (the evaluator's ``--threshold`` range for a model)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use e.g. 0.5)") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0..1 (use e.g. 0.5)")
     return value

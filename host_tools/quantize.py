@@ -26,8 +26,9 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 # isort: split
 import numpy as np
 
+from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError
-from host_tools._cli import cli_errors, positive_float, positive_int
+from host_tools._cli import cli_errors, positive_float
 from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 from host_tools.ssd.model import SSDModel

@@ -30,8 +30,9 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
+from edgedetect.cli import positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
-from host_tools._cli import cli_errors, positive_float, positive_int, seed
+from host_tools._cli import cli_errors, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config

@@ -30,10 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 from edgedetect.boxes import decode_center_size, to_pixel_xyxy
+from edgedetect.cli import threshold
 from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors, score
+from host_tools._cli import cli_errors
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.export import normalize, restore_checkpoint
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--threshold",
-        type=score,
+        type=threshold,
         default=0.5,
         help="score threshold in 0..1 for precision/recall/mean IoU",
     )
