@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,7 +172,8 @@ def stalled_viewers(port: int, n: int) -> list[socket.socket]:
     return socks
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
+    """The command line; ``--serve`` is the child's, hidden from ``--help``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=4, help="the server's [http] threads")
@@ -179,94 +181,125 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300, help="/healthz requests under attack")
     ap.add_argument("--cycles", type=int, default=1000, help="stream connect/disconnect cycles")
     ap.add_argument("--timeout", type=float, default=5.0, help="per-request client timeout, s")
-    args = ap.parse_args()
-    if args.serve:
-        serve(args.threads, args.stream_fps)
-        return
-    child = subprocess.Popen(
+    return ap
+
+
+def _start_server(threads: int, stream_fps: float) -> subprocess.Popen[str]:
+    """This script with ``--serve`` in a child, so the client side's memory is not counted."""
+    return subprocess.Popen(
         [
             sys.executable,
             str(HERE),
             "--serve",
             "--threads",
-            str(args.threads),
+            str(threads),
             "--stream-fps",
-            str(args.stream_fps),
+            str(stream_fps),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def _stop_server(child: subprocess.Popen[str]) -> None:
+    """Close the child's stdin (its stop signal); kill it if it has not exited within 10 s."""
+    if child.stdin:
+        child.stdin.close()
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
+def _healthz_latencies(port: int, requests: int, timeout: float) -> tuple[list[float], int]:
+    """``requests`` /healthz GETs, 10 ms apart: latencies in ms and the count of non-200s.
+
+    Bounded in time too (``requests`` x ``timeout``), so a wedged server cannot hang the run.
+    """
+    latencies_ms: list[float] = []
+    errors = 0
+    t_end = time.monotonic() + requests * timeout
+    for _ in range(requests):
+        status, seconds = _get(port, "/healthz", timeout)
+        latencies_ms.append(seconds * 1000)
+        errors += status != 200
+        if time.monotonic() > t_end:
+            break
+        time.sleep(0.01)
+    return latencies_ms, errors
+
+
+def _healthz_under_attack(port: int, requests: int, timeout: float) -> dict[str, Any]:
+    """Part 1: /healthz latency while 40 half-open connections and 3 stalled viewers hold on."""
+    viewers = stalled_viewers(port, 3)
+    with HalfOpen(port, 40) as half_open:
+        lat, errors = _healthz_latencies(port, requests, timeout)
+        metrics_status, _ = _get(port, "/metrics", timeout)
+        reopened = half_open.reopened
+    new_viewer, _ = _get(port, "/snapshot.jpg", timeout)
+    for s in viewers:
+        s.close()
+    return {
+        "half_open": 40,
+        "stalled_viewers": 3,
+        "requests": len(lat),
+        "errors": errors,
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        "max_ms": round(max(lat), 2),
+        "target_p99_ms": 100,
+        "met": float(np.percentile(lat, 99)) < 100 and errors == 0,
+        "metrics_status": metrics_status,
+        "half_open_closed_by_server": reopened,
+        "snapshot_status_after": new_viewer,
+    }
+
+
+def _stream_churn(port: int, server_pid: int, cycles: int) -> dict[str, Any]:
+    """Part 2: the server's RSS / threads / fds after 50 warm-up stream cycles vs after
+    ``cycles`` more; growth there is a leak per viewer."""
+    time.sleep(1.0)
+    ok = sum(_stream_cycle(port) for _ in range(50))
+    time.sleep(1.0)
+    before = _proc(server_pid)
+    t0 = time.monotonic()
+    ok += sum(_stream_cycle(port) for _ in range(cycles))
+    churn_s = time.monotonic() - t0
+    time.sleep(1.0)  # the server notices the last closes within a frame period
+    after = _proc(server_pid)
+    return {
+        "cycles": cycles,
+        "ok": ok,
+        "seconds": round(churn_s, 1),
+        "before": before,
+        "after": after,
+        "rss_growth_mb": round(after["rss_mb"] - before["rss_mb"], 2),
+        "target_rss_growth_mb": 5,
+        "met": abs(after["rss_mb"] - before["rss_mb"]) <= 5
+        and after["threads"] == before["threads"],
+    }
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    if args.serve:
+        serve(args.threads, args.stream_fps)
+        return
+    child = _start_server(args.threads, args.stream_fps)
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
-        result: dict = {
+        result: dict[str, Any] = {
             "threads": args.threads,
             "stream_fps": args.stream_fps,
             "cpu_count": os.cpu_count(),
         }
-
-        # 1. /healthz under 40 half-open connections + 3 viewers that never read
-        viewers = stalled_viewers(port, 3)
-        with HalfOpen(port, 40) as half_open:
-            lat, errors = [], 0
-            t_end = time.monotonic() + args.requests * args.timeout
-            for _ in range(args.requests):
-                status, seconds = _get(port, "/healthz", args.timeout)
-                lat.append(seconds * 1000)
-                errors += status != 200
-                if time.monotonic() > t_end:
-                    break
-                time.sleep(0.01)
-            metrics_status, _ = _get(port, "/metrics", args.timeout)
-            reopened = half_open.reopened
-        new_viewer, _ = _get(port, "/snapshot.jpg", args.timeout)
-        for s in viewers:
-            s.close()
-        result["healthz_under_attack"] = {
-            "half_open": 40,
-            "stalled_viewers": 3,
-            "requests": len(lat),
-            "errors": errors,
-            "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "max_ms": round(max(lat), 2),
-            "target_p99_ms": 100,
-            "met": float(np.percentile(lat, 99)) < 100 and errors == 0,
-            "metrics_status": metrics_status,
-            "half_open_closed_by_server": reopened,
-            "snapshot_status_after": new_viewer,
-        }
-
-        # 2. stream churn: RSS / threads / fds after warm-up vs after `cycles` more
-        time.sleep(1.0)
-        ok = sum(_stream_cycle(port) for _ in range(50))
-        time.sleep(1.0)
-        before = _proc(child.pid)
-        t0 = time.monotonic()
-        ok += sum(_stream_cycle(port) for _ in range(args.cycles))
-        churn_s = time.monotonic() - t0
-        time.sleep(1.0)  # the server notices the last closes within a frame period
-        after = _proc(child.pid)
-        result["stream_churn"] = {
-            "cycles": args.cycles,
-            "ok": ok,
-            "seconds": round(churn_s, 1),
-            "before": before,
-            "after": after,
-            "rss_growth_mb": round(after["rss_mb"] - before["rss_mb"], 2),
-            "target_rss_growth_mb": 5,
-            "met": abs(after["rss_mb"] - before["rss_mb"]) <= 5
-            and after["threads"] == before["threads"],
-        }
+        result["healthz_under_attack"] = _healthz_under_attack(port, args.requests, args.timeout)
+        result["stream_churn"] = _stream_churn(port, child.pid, args.cycles)
         print(json.dumps(result, indent=2))
     finally:
-        if child.stdin:
-            child.stdin.close()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        _stop_server(child)
 
 
 if __name__ == "__main__":

@@ -109,23 +109,19 @@ def feet_in(e: dict[str, Any], half: str) -> bool:
     return {"left": fx <= 0.5, "right": fx >= 0.5, "top": fy <= 0.5, "bottom": fy >= 0.5}[half]
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line; ``--child``/``--jsonl`` are the subprocesses', hidden from ``--help``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--halves", default="left,right", help="comma-separated: left,right,top,bottom")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--jsonl", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.child is not None:
-        run_service(Path(args.jsonl), args.seconds, args.child or None)
-        return 0
-    halves = [h for h in args.halves.split(",") if h]
-    unknown = [h for h in halves if h not in HALVES]
-    if unknown:
-        print(f"bench_zones.py: --halves {unknown[0]!r}: use {', '.join(HALVES)}", file=sys.stderr)
-        return 2
-    out = Path(tempfile.mkdtemp(prefix="edgedetect-zones-"))
-    runs = {"no_zone": ""} | {f"{h}_half": h for h in halves}
+    return ap
+
+
+def _run_services(out: Path, runs: dict[str, str], seconds: float) -> bool:
+    """All runs at once, one subprocess each (``runs``: name -> half, "" for no zone), so they
+    share the machine's load alike; False (reason on stderr) as soon as one has failed."""
     procs = {}
     for name, half in runs.items():
         cmd = [
@@ -136,38 +132,72 @@ def main() -> int:
             "--jsonl",
             str(out / f"{name}.jsonl"),
             "--seconds",
-            str(args.seconds),
+            str(seconds),
         ]
         procs[name] = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
     for name, proc in procs.items():
         _, err = proc.communicate()
         if proc.returncode != 0:
             print(f"bench_zones.py: the {name} run failed: {err.strip()[-500:]}", file=sys.stderr)
-            return 1
-    loaded = {
-        name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-        for name in runs
-    }
-    no_zone = summarise(loaded["no_zone"], args.seconds, "person_entered")
+            return False
+    return True
+
+
+def _zone_summary(
+    events: list[dict[str, Any]], half: str, seconds: float, people_per_hour: float
+) -> dict[str, Any]:
+    """One zoned run's zone events, set against the unzoned run's person events, and whether
+    the entries had the person's feet in the half (as the zone's rule says they must)."""
+    zone_events = [e for e in events if e["type"].startswith("zone_")]
+    entered = [e for e in zone_events if e["type"] == "zone_entered"]
+    summary = summarise(zone_events, seconds, "zone_entered")
+    summary["polygon"] = HALVES[half]
+    summary["zone_entered_over_person_entered"] = round(
+        summary["per_hour"].get("zone_entered", 0.0) / max(people_per_hour, 1e-9), 3
+    )
+    summary["zone_entered_with_feet_in_the_half"] = (
+        f"{sum(feet_in(e, half) for e in entered)} of {len(entered)}"
+    )
+    return summary
+
+
+def _report(
+    events_by_run: dict[str, list[dict[str, Any]]], halves: list[str], seconds: float
+) -> dict[str, Any]:
+    """The printed JSON: the unzoned run, then one entry per zoned half."""
+    no_zone = summarise(events_by_run["no_zone"], seconds, "person_entered")
     people_per_hour = no_zone["per_hour"].get("person_entered", 0.0)
     report: dict[str, Any] = {
-        "seconds": args.seconds,
+        "seconds": seconds,
         "clip": f"{SAMPLE.name} looped, {META['fps']:g} fps",
         "no_zone": no_zone,
     }
     for half in halves:
-        zone_events = [e for e in loaded[f"{half}_half"] if e["type"].startswith("zone_")]
-        entered = [e for e in zone_events if e["type"] == "zone_entered"]
-        summary = summarise(zone_events, args.seconds, "zone_entered")
-        summary["polygon"] = HALVES[half]
-        summary["zone_entered_over_person_entered"] = round(
-            summary["per_hour"].get("zone_entered", 0.0) / max(people_per_hour, 1e-9), 3
+        report[f"{half}_half"] = _zone_summary(
+            events_by_run[f"{half}_half"], half, seconds, people_per_hour
         )
-        summary["zone_entered_with_feet_in_the_half"] = (
-            f"{sum(feet_in(e, half) for e in entered)} of {len(entered)}"
-        )
-        report[f"{half}_half"] = summary
-    print(json.dumps(report, indent=1))
+    return report
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    if args.child is not None:
+        run_service(Path(args.jsonl), args.seconds, args.child or None)
+        return 0
+    halves = [h for h in args.halves.split(",") if h]
+    unknown = [h for h in halves if h not in HALVES]
+    if unknown:
+        print(f"bench_zones.py: --halves {unknown[0]!r}: use {', '.join(HALVES)}", file=sys.stderr)
+        return 2
+    out = Path(tempfile.mkdtemp(prefix="edgedetect-zones-"))
+    runs = {"no_zone": ""} | {f"{h}_half": h for h in halves}
+    if not _run_services(out, runs, args.seconds):
+        return 1
+    events_by_run = {
+        name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        for name in runs
+    }
+    print(json.dumps(_report(events_by_run, halves, args.seconds), indent=1))
     return 0
 
 

@@ -19,7 +19,12 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgedetect.service.daemon import Service
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "data" / "models"
@@ -82,7 +87,8 @@ def _error(counts: dict, path: str, exc: OSError) -> None:
         reasons.append(f"{path}: {exc}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: run length, model, and how the photo folder is made."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=1000, help="frames before the first RSS sample")
@@ -90,28 +96,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", default=str(SHARED_MODELS / "coco_labels.txt"))
     ap.add_argument("--group", type=int, default=10, help="identical frames per photo")
     ap.add_argument("--no-motion", action="store_true", help="run inference on every frame")
-    args = ap.parse_args(argv)
-    if not Path(args.model).is_file():
-        print(json.dumps({"error": f"model not found: {args.model} (pass --model)"}))
-        return 2
+    return ap
 
+
+def _service_config(work: Path, model: str, labels: str, motion: bool) -> dict[str, Any]:
+    """A raw service config with every long-run feature on, its files under ``work``; the
+    rotation and retention limits are tiny so that a short soak rotates and prunes too."""
+    return {
+        "service": {"log_level": "warning", "stall_timeout_s": 10.0},
+        "source": {"spec": f"dir:{work / 'imgs'}", "loop": True},
+        "model": {"path": model, "labels": labels, "threads": 2},
+        "preview": {"enabled": False},
+        "tracker": {"enter_frames": 1, "leave_frames": 1},
+        "events": {"jsonl": str(work / "events.jsonl"), "max_mb": 0.05, "backups": 2, "log": False},
+        "snapshots": {"dir": str(work / "snaps"), "max_files": 20, "max_mb": 5.0},
+        "http": {"listen": "127.0.0.1:0"},
+        "motion": {"enabled": motion, "max_interval_s": 0.25, "hold_s": 0.0},
+    }
+
+
+def _start_service(args: argparse.Namespace) -> tuple[Service, threading.Thread, Path]:
+    """The real service on a fresh folder of photos, running in a thread; the folder is
+    returned so that the report can count what the service left in it."""
     sys.path.insert(0, str(REPO))
     from edgedetect.service.config import validate
     from edgedetect.service.daemon import Service
 
     work = Path(tempfile.mkdtemp(prefix="edgedetect-soak-"))
     write_images(work / "imgs", args.group)
-    raw = {
-        "service": {"log_level": "warning", "stall_timeout_s": 10.0},
-        "source": {"spec": f"dir:{work / 'imgs'}", "loop": True},
-        "model": {"path": args.model, "labels": args.labels, "threads": 2},
-        "preview": {"enabled": False},
-        "tracker": {"enter_frames": 1, "leave_frames": 1},
-        "events": {"jsonl": str(work / "events.jsonl"), "max_mb": 0.05, "backups": 2, "log": False},
-        "snapshots": {"dir": str(work / "snaps"), "max_files": 20, "max_mb": 5.0},
-        "http": {"listen": "127.0.0.1:0"},
-        "motion": {"enabled": not args.no_motion, "max_interval_s": 0.25, "hold_s": 0.0},
-    }
+    raw = _service_config(work, args.model, args.labels, motion=not args.no_motion)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -119,40 +132,70 @@ def main(argv: list[str] | None = None) -> int:
     svc.start()
     runner = threading.Thread(target=svc.run, daemon=True)
     runner.start()
-    assert svc.http is not None  # the config above listens on 127.0.0.1:0
-    base = f"http://127.0.0.1:{svc.http.port}"
-    stop = threading.Event()
-    counts: dict = {}
-    cl = threading.Thread(target=client, args=(base, stop, counts), daemon=True)
+    return svc, runner, work
 
-    def frames() -> int:
-        return int(svc.metrics.frames._value.get())
 
+def _frames_done(svc: Service) -> int:
+    """Frames the service has processed so far, from its own metrics counter."""
+    return int(svc.metrics.frames._value.get())
+
+
+@dataclass
+class _RssTrace:
+    """Time, frames and RSS after the warm-up and at the end of the soak, and the samples
+    in between (``"frame:MB"``), taken by :func:`_trace_rss`."""
+
+    t0: float
+    t_warm: float
+    f_warm: int
+    rss0: float
+    t_end: float
+    f_end: int
+    rss1: float
+    samples: list[str]
+
+
+def _trace_rss(
+    svc: Service,
+    runner: threading.Thread,
+    client_thread: threading.Thread,
+    args: argparse.Namespace,
+) -> _RssTrace:
+    """Start the client, wait out the warm-up, then sample RSS every tenth of the run until
+    ``args.frames`` frames are done (or the service died)."""
     t0 = time.monotonic()
-    cl.start()  # before the warm-up, so HTTP threads and buffers count in the baseline
-    while frames() < args.warmup:
+    client_thread.start()  # before the warm-up, so HTTP threads and buffers count in the baseline
+    while _frames_done(svc) < args.warmup:
         time.sleep(0.1)
-    rss0, t_warm, f_warm = rss_mb(), time.monotonic(), frames()
+    rss0, t_warm, f_warm = rss_mb(), time.monotonic(), _frames_done(svc)
     samples = [f"{f_warm}:{rss0:.1f}"]
     next_sample = f_warm + args.frames // 10
-    while frames() < args.frames and runner.is_alive():
+    while _frames_done(svc) < args.frames and runner.is_alive():
         time.sleep(0.2)
-        if frames() >= next_sample:
-            samples.append(f"{frames()}:{rss_mb():.1f}")
+        if _frames_done(svc) >= next_sample:
+            samples.append(f"{_frames_done(svc)}:{rss_mb():.1f}")
             next_sample += args.frames // 10
-    rss1, t_end, f_end = rss_mb(), time.monotonic(), frames()
-    stop.set()
-    cl.join(5)
-    ok, health = svc.health()
-    stats = svc.pipeline_stats()
+    rss1, t_end, f_end = rss_mb(), time.monotonic(), _frames_done(svc)
+    return _RssTrace(t0, t_warm, f_warm, rss0, t_end, f_end, rss1, samples)
+
+
+def _report(
+    svc: Service,
+    trace: _RssTrace,
+    stats: dict[str, Any],
+    healthy: bool,
+    work: Path,
+    counts: dict[str, Any],
+    runner_alive: bool,
+) -> dict[str, Any]:
+    """The printed JSON: throughput, what the service did, and RSS growth against the target."""
     m = svc.metrics
-    svc.request_stop()
-    runner.join(5)
     snaps = list((work / "snaps").glob("*.jpg"))
-    result = {
-        "frames": f_end,
-        "elapsed_s": round(t_end - t0, 1),
-        "fps": round((f_end - f_warm) / max(t_end - t_warm, 1e-9), 1),
+    rss0, rss1 = trace.rss0, trace.rss1
+    return {
+        "frames": trace.f_end,
+        "elapsed_s": round(trace.t_end - trace.t0, 1),
+        "fps": round((trace.f_end - trace.f_warm) / max(trace.t_end - trace.t_warm, 1e-9), 1),
         "inferred": stats["inferred"],
         "skipped": stats["skipped"],
         "events": {
@@ -170,11 +213,32 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_after_warmup": round(rss0, 1),
         "rss_mb_end": round(rss1, 1),
         "rss_growth_mb": round(rss1 - rss0, 2),
-        "rss_samples_frame_mb": samples,
-        "healthy_at_end": ok,
+        "rss_samples_frame_mb": trace.samples,
+        "healthy_at_end": healthy,
         "target_rss_growth_mb": 10,
-        "pass": bool(rss1 - rss0 < 10 and ok and runner.is_alive() is False),
+        "pass": bool(rss1 - rss0 < 10 and healthy and runner_alive is False),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not Path(args.model).is_file():
+        print(json.dumps({"error": f"model not found: {args.model} (pass --model)"}))
+        return 2
+    svc, runner, work = _start_service(args)
+    assert svc.http is not None  # the config above listens on 127.0.0.1:0
+    base = f"http://127.0.0.1:{svc.http.port}"
+    stop = threading.Event()
+    counts: dict = {}
+    client_thread = threading.Thread(target=client, args=(base, stop, counts), daemon=True)
+    trace = _trace_rss(svc, runner, client_thread, args)
+    stop.set()
+    client_thread.join(5)
+    healthy, _ = svc.health()
+    stats = svc.pipeline_stats()
+    svc.request_stop()
+    runner.join(5)
+    result = _report(svc, trace, stats, healthy, work, counts, runner.is_alive())
     print(json.dumps(result, indent=1))
     return 0 if result["pass"] else 1
 

@@ -360,20 +360,51 @@ def run_benchmark(
     """
     from edgedetect.detector import Detector  # noqa: PLC0415 - keep `import edgedetect.bench` light
 
-    if frames < 10:
-        raise SourceError(
-            f"--frames must be at least 10 for percentiles to mean anything, got {frames}"
-        )
-    rounds = max(1, min(rounds, frames // 10))
-    sizes = [frames // rounds + (1 if i < frames % rounds else 0) for i in range(rounds)]
+    round_sizes = _round_sizes(frames, rounds)
     threads = threads or max(1, (os.cpu_count() or 2) - 1)
     detector = Detector(model, labels, threshold=threshold, classes=classes, num_threads=threads)
     with tempfile.TemporaryDirectory(prefix="edgedetect-bench-") as tmp:
         clip, clip_desc = _bench_clip(source, size, Path(tmp))
         first = _first_frame(clip)
         ring = _decode(clip, 60) if camera else []
-        tally, load = _measure(detector, clip, first, ring, sizes, camera_fps if camera else None)
-    result: dict[str, Any] = {
+        tallies, load = _measure(
+            detector, clip, first, ring, round_sizes, camera_fps if camera else None
+        )
+    result = {
+        **_run_header(detector, threads, load, clip_desc, first, round_sizes),
+        **_bare_summary(tallies["bare"]),
+        **_summary(tallies["pipe"], tallies["naive"], tallies["bare"]),
+    }
+    if camera:
+        result["camera"] = {
+            "camera_fps": camera_fps,
+            **_summary(tallies["c_pipe"], tallies["c_naive"], tallies["bare"]),
+        }
+    return result
+
+
+def _round_sizes(frames: int, rounds: int) -> list[int]:
+    """Frames per round, summing to ``frames`` exactly; at least 10 frames per round, so that
+    the percentiles of every round mean something (fewer rounds if need be)."""
+    if frames < 10:
+        raise SourceError(
+            f"--frames must be at least 10 for percentiles to mean anything, got {frames}"
+        )
+    rounds = max(1, min(rounds, frames // 10))
+    return [frames // rounds + (1 if i < frames % rounds else 0) for i in range(rounds)]
+
+
+def _run_header(
+    detector: Any,
+    threads: int,
+    load: list[float],
+    clip_desc: str,
+    first: Frame,
+    round_sizes: list[int],
+) -> dict[str, Any]:
+    """The report's first keys: what was measured, on what, under which load, so that two
+    reports can be told apart before their numbers are compared."""
+    return {
         "model": str(detector.model_path),
         "threads": threads,
         "cpu_count": os.cpu_count(),
@@ -381,25 +412,27 @@ def run_benchmark(
         "machine": platform.machine(),
         "source": clip_desc,
         "frame_size": [int(first.image.shape[1]), int(first.image.shape[0])],
-        "frames": sum(sizes),
-        "rounds": rounds,
+        "frames": sum(round_sizes),
+        "rounds": len(round_sizes),
         "threshold": detector.threshold,
-        "classes": (
-            "all"
-            if detector.class_filter is None
-            else sorted({detector.names[i] for i in detector.class_filter})
-        ),
-        "bare_fps": round(tally["bare"].fps, 2),
-        "bare_ms_p50": _pct(tally["bare"].latencies, 50),
-        "bare_ms_p95": _pct(tally["bare"].latencies, 95),
-        **_summary(tally["pipe"], tally["naive"], tally["bare"]),
+        "classes": _kept_class_names(detector),
     }
-    if camera:
-        result["camera"] = {
-            "camera_fps": camera_fps,
-            **_summary(tally["c_pipe"], tally["c_naive"], tally["bare"]),
-        }
-    return result
+
+
+def _bare_summary(bare: Tally) -> dict[str, Any]:
+    """The interpreter's ceiling, which the pipeline's numbers are judged against."""
+    return {
+        "bare_fps": round(bare.fps, 2),
+        "bare_ms_p50": _pct(bare.latencies, 50),
+        "bare_ms_p95": _pct(bare.latencies, 95),
+    }
+
+
+def _kept_class_names(detector: Any) -> str | list[str]:
+    """The labels the detector keeps, sorted, or ``"all"``: the report names what was counted."""
+    if detector.class_filter is None:
+        return "all"
+    return sorted({detector.names[i] for i in detector.class_filter})
 
 
 def _bench_clip(source: str | None, size: tuple[int, int], tmp: Path) -> tuple[str, str]:
@@ -443,52 +476,82 @@ def _measure(
     camera_fps: float | None,
 ) -> tuple[dict[str, Tally], list[float]]:
     """Every method, interleaved round by round (``sizes`` frames each); tallies and the load."""
-    tensor = detector.preprocess(first.image)
-    for _ in range(5):  # XNNPACK sets itself up on the first invocations
-        detector.infer(tensor)
-    t = {name: Tally() for name in ("bare", "naive", "pipe", "c_naive", "c_pipe")}
+    tensor = _warmed_up_tensor(detector, first)
+    tallies = {name: Tally() for name in ("bare", "naive", "pipe", "c_naive", "c_pipe")}
     load = []
     for per_round in sizes:
-        load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
-        _timed(t["bare"], _bare, detector, tensor, per_round, t["bare"])
-        # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
-        # threads (one per core), the right choice for a serial loop
-        _timed(
-            t["naive"],
-            _naive,
-            detector,
-            open_source(clip, loop=True, decode_threads=None),
-            per_round,
-            t["naive"],
-        )
-        _timed(
-            t["pipe"],
-            _pipeline,
-            detector,
-            open_source(clip, loop=True),
-            per_round,
-            t["pipe"],
-            every_frame=True,
-        )
+        load.append(_load_avg_1m())
+        _measure_offline_round(detector, clip, tensor, per_round, tallies)
         if camera_fps is not None:
-            _timed(
-                t["c_naive"],
-                _naive,
-                detector,
-                SimulatedCamera(ring, camera_fps),
-                per_round,
-                t["c_naive"],
-            )
-            _timed(
-                t["c_pipe"],
-                _pipeline,
-                detector,
-                SimulatedCamera(ring, camera_fps),
-                per_round,
-                t["c_pipe"],
-                every_frame=False,
-            )
-    return t, load
+            _measure_camera_round(detector, ring, camera_fps, per_round, tallies)
+    return tallies, load
+
+
+def _warmed_up_tensor(detector: Any, first: Frame) -> np.ndarray:
+    """The first frame preprocessed, after a few inferences on it: XNNPACK sets itself up on the
+    first invocations, which would otherwise count against the first method measured."""
+    tensor = detector.preprocess(first.image)
+    for _ in range(5):
+        detector.infer(tensor)
+    return tensor
+
+
+def _load_avg_1m() -> float:
+    """The 1-minute load average (NaN where the OS has none): the report says how busy it was."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _measure_offline_round(
+    detector: Any, clip: str, tensor: np.ndarray, per_round: int, tallies: dict[str, Tally]
+) -> None:
+    """One round of bare, naive and pipeline on the clip read as fast as possible."""
+    _timed(tallies["bare"], _bare, detector, tensor, per_round, tallies["bare"])
+    # the naive loop reads as typical scripts do: cv2.VideoCapture's default decoder
+    # threads (one per core), the right choice for a serial loop
+    _timed(
+        tallies["naive"],
+        _naive,
+        detector,
+        open_source(clip, loop=True, decode_threads=None),
+        per_round,
+        tallies["naive"],
+    )
+    _timed(
+        tallies["pipe"],
+        _pipeline,
+        detector,
+        open_source(clip, loop=True),
+        per_round,
+        tallies["pipe"],
+        every_frame=True,
+    )
+
+
+def _measure_camera_round(
+    detector: Any,
+    ring: list[np.ndarray],
+    camera_fps: float,
+    per_round: int,
+    tallies: dict[str, Tally],
+) -> None:
+    """One round of naive and pipeline on frames arriving on a camera clock (drop-oldest)."""
+    _timed(
+        tallies["c_naive"],
+        _naive,
+        detector,
+        SimulatedCamera(ring, camera_fps),
+        per_round,
+        tallies["c_naive"],
+    )
+    _timed(
+        tallies["c_pipe"],
+        _pipeline,
+        detector,
+        SimulatedCamera(ring, camera_fps),
+        per_round,
+        tallies["c_pipe"],
+        every_frame=False,
+    )
 
 
 def format_report(r: dict[str, Any]) -> str:
