@@ -178,7 +178,17 @@ def run_evaluation(
         model, str(labels) if labels else None, curve_threshold, threads, list(classes), tiles
     )
     ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress)
-    meta = {
+    return write_report(ev, out, report_meta(detector, model, ds, split, threads))
+
+
+def report_meta(
+    detector: Any, model: str, ds: Dataset, split: Path | None, threads: int
+) -> dict[str, Any]:
+    """What a report records besides its numbers, so that a run can be traced and repeated.
+
+    The model (with its sha256), the dataset, the threads it ran on, the host and the time.
+    """
+    return {
         "model": model_info(detector, model),
         "dataset": {
             "spec": ds.spec,
@@ -193,7 +203,6 @@ def run_evaluation(
         },
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    return write_report(ev, out, meta)
 
 
 def load_union(specs: str | list[str], split: Path | None) -> Dataset:

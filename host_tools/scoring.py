@@ -106,11 +106,46 @@ def run_detector(
 def compute_metrics(
     results: list[ImageResult], threshold: float, curve_threshold: float
 ) -> dict[str, Any]:
-    """The report's numbers from per-image results."""
+    """The report's numbers from per-image results (the keys in the report's order)."""
     matches = [r.match for r in results]
-    curve = accumulate(matches)
+    curve = _curve_metrics(matches)
     op = operating_point(matches, threshold)
-    samples = [r.sample for r in results]
+    return {
+        **_coco_metrics(results),
+        **curve,
+        "mean_iou": op.mean_iou,
+        "precision": op.precision,
+        "recall": op.recall,
+        "tp": op.tp,
+        "fp": op.fp,
+        "fn": op.fn,
+        "threshold": threshold,
+        "curve_threshold": curve_threshold,
+        "match_iou": MATCH_IOU,
+        **_count_metrics(results, threshold),
+        **_latency_metrics(results),
+        "operating_points": _operating_points(matches, curve_threshold),
+    }
+
+
+def _curve_metrics(matches: list[ImageMatch]) -> dict[str, Any]:
+    """All-point AP50 and the miss rate against false positives per image (LAMR and its points)."""
+    curve = accumulate(matches)
+    return {
+        "ap50_all_point": average_precision(curve.recall, curve.precision),
+        "lamr": log_average_miss_rate(curve.fppi, curve.miss_rate),
+        "miss_rate_at_fppi": dict(
+            zip(
+                [f"{p:.4g}" for p in LAMR_FPPI_POINTS],
+                miss_rates_at(curve.fppi, curve.miss_rate),
+                strict=True,
+            )
+        ),
+    }
+
+
+def _coco_metrics(results: list[ImageResult]) -> dict[str, Any]:
+    """COCO AP (pycocotools) on the same ground truth the other metrics see."""
     coco_dets = [
         {
             "image_id": i,
@@ -121,33 +156,16 @@ def compute_metrics(
         for i, r in enumerate(results, start=1)
         for b, s in zip(r.xyxy, r.scores, strict=True)
     ]
-    coco = coco_ap(to_coco_dict(samples), coco_dets)
-    lat = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+    coco = coco_ap(to_coco_dict([r.sample for r in results]), coco_dets)
+    return {k: coco[k] for k in ("ap", "ap50", "ap75", "ap50_by_size")}
+
+
+def _count_metrics(results: list[ImageResult], threshold: float) -> dict[str, int]:
+    """How much was scored, and how many person-free images raised an alarm at ``threshold``."""
+    samples = [r.sample for r in results]
     # Images with no box at all (not even an ignore region): what a camera sees most of the day.
     person_free = [r for r in results if len(r.sample.boxes) == 0]
     return {
-        "ap": coco["ap"],
-        "ap50": coco["ap50"],
-        "ap75": coco["ap75"],
-        "ap50_by_size": coco["ap50_by_size"],
-        "ap50_all_point": average_precision(curve.recall, curve.precision),
-        "lamr": log_average_miss_rate(curve.fppi, curve.miss_rate),
-        "miss_rate_at_fppi": dict(
-            zip(
-                [f"{p:.4g}" for p in LAMR_FPPI_POINTS],
-                miss_rates_at(curve.fppi, curve.miss_rate),
-                strict=True,
-            )
-        ),
-        "mean_iou": op.mean_iou,
-        "precision": op.precision,
-        "recall": op.recall,
-        "tp": op.tp,
-        "fp": op.fp,
-        "fn": op.fn,
-        "threshold": threshold,
-        "curve_threshold": curve_threshold,
-        "match_iou": MATCH_IOU,
         "images": len(results),
         "gt_boxes": int(sum(s.num_people for s in samples)),
         "ignored_boxes": int(sum(int(s.ignore.sum()) for s in samples)),
@@ -156,16 +174,27 @@ def compute_metrics(
         "person_free_images_with_alarm": int(
             sum(bool((r.scores >= threshold).any()) for r in person_free)
         ),
+    }
+
+
+def _latency_metrics(results: list[ImageResult]) -> dict[str, float]:
+    """Median, 95th percentile and mean detection time per image (0 for no images)."""
+    lat = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+    return {
         "latency_ms_p50": float(np.percentile(lat, 50)),
         "latency_ms_p95": float(np.percentile(lat, 95)),
         "latency_ms_mean": float(lat.mean()),
-        "operating_points": [
-            {"threshold": t, "precision": p.precision, "recall": p.recall, "mean_iou": p.mean_iou}
-            for t in OPERATING_THRESHOLDS
-            if t >= curve_threshold
-            for p in [operating_point(matches, t)]
-        ],
     }
+
+
+def _operating_points(matches: list[ImageMatch], curve_threshold: float) -> list[dict[str, float]]:
+    """Precision, recall and mean IoU at each of :data:`OPERATING_THRESHOLDS` the curve covers."""
+    return [
+        {"threshold": t, "precision": p.precision, "recall": p.recall, "mean_iou": p.mean_iou}
+        for t in OPERATING_THRESHOLDS
+        if t >= curve_threshold
+        for p in [operating_point(matches, t)]
+    ]
 
 
 def evaluate(

@@ -315,6 +315,47 @@ def train(
     holding checkpoints is only resumed, with the model and anchors of its ``config.json``.
     ``config.json`` is written once the checkpoint is restored (or at once for a new run).
     """
+    latest = _check_train_args(cfg, run_dir, resume, steps, stop_after, tensorboard)
+    set_seeds(cfg.train.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keep_given = ssd is not None and init is None
+    ssd = ssd or build_ssd(cfg)
+    how = _starting_weights(ssd, cfg, latest, keep_given, init, init_partial, init_config)
+    opt = make_optimizer(cfg)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    manager = _open_checkpoints(ssd, cfg, opt, step_var, run_dir, latest)
+    start = int(step_var.numpy())
+    print(_start_line(cfg, len(data), start, how), flush=True)
+    end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
+    log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
+    try:
+        batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
+        _run_steps(make_train_step(ssd, cfg, opt), batches, opt, step_var, manager, log, cfg, end)
+    finally:
+        log.close()
+    return _save_final(ssd, manager, run_dir, end)
+
+
+def _start_line(cfg: SSDConfig, images: int, start: int, how: str) -> str:
+    """The run's first log line: what trains on what, from where, and on which device."""
+    return (
+        f"train: {cfg.name}, {images} images, steps {start}->{cfg.train.steps}, "
+        f"batch {cfg.train.batch_size}, {how}; {device_line()}"
+    )
+
+
+def _check_train_args(
+    cfg: SSDConfig,
+    run_dir: Path,
+    resume: bool,
+    steps: int | None,
+    stop_after: int | None,
+    tensorboard: bool,
+) -> str | None:
+    """Apply ``steps`` and refuse bad arguments before anything is written.
+
+    Returns the checkpoint to resume from (None: start afresh), as :func:`check_run_dir`.
+    """
     if steps is not None:
         cfg.train.steps = steps
     check_config(cfg)
@@ -323,19 +364,44 @@ def train(
     latest = check_run_dir(run_dir, cfg, resume)
     if tensorboard:
         _require_tensorboard()
-    set_seeds(cfg.train.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    given = ssd is not None
-    ssd = ssd or build_ssd(cfg)
+    return latest
+
+
+def _starting_weights(
+    ssd: SSDModel,
+    cfg: SSDConfig,
+    latest: str | None,
+    keep_given: bool,
+    init: str | None,
+    init_partial: bool,
+    init_config: str | Path,
+) -> str:
+    """Load the starting weights (unless resuming or keeping a given model's) and set what trains.
+
+    Returns how the run starts, for the start-up line.
+    """
     if latest:
         how = f"resumed from {latest}"
-    elif given and init is None:
+    elif keep_given:
         how = "weights of the given model"
     else:
         how = init_weights(ssd, init, init_partial, init_config)
-    how += _trainable_layers(ssd, cfg)
-    opt = make_optimizer(cfg)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    return how + _trainable_layers(ssd, cfg)
+
+
+def _open_checkpoints(
+    ssd: SSDModel,
+    cfg: SSDConfig,
+    opt: Any,
+    step_var: tf.Variable,
+    run_dir: Path,
+    latest: str | None,
+) -> tf.train.CheckpointManager:
+    """The run's checkpoint manager, with ``latest`` restored; then writes ``config.json``.
+
+    ``config.json`` comes only after the restore, so a resume that could not restore leaves the
+    run's own ``config.json`` as it was.
+    """
     ckpt = tf.train.Checkpoint(model=ssd.keras_model, optimizer=opt, step=step_var)
     manager = tf.train.CheckpointManager(
         ckpt, str(run_dir / "checkpoints"), max_to_keep=cfg.train.keep_checkpoints
@@ -345,21 +411,14 @@ def train(
         note = resume_note(run_dir, cfg)
         if note:
             print(note, flush=True)
-    # Only now: a resume that could not restore leaves the run's own config.json as it was.
     save_config(cfg, run_dir / "config.json")
-    start = int(step_var.numpy())
-    print(
-        f"train: {cfg.name}, {len(data)} images, steps {start}->{cfg.train.steps}, "
-        f"batch {cfg.train.batch_size}, {how}; {device_line()}",
-        flush=True,
-    )
-    end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
-    log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
-    try:
-        batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
-        _run_steps(make_train_step(ssd, cfg, opt), batches, opt, step_var, manager, log, cfg, end)
-    finally:
-        log.close()
+    return manager
+
+
+def _save_final(
+    ssd: SSDModel, manager: tf.train.CheckpointManager, run_dir: Path, end: int
+) -> Path:
+    """Checkpoint step ``end`` (so a later resume starts there) and write ``final.weights.h5``."""
     manager.save(checkpoint_number=end)
     out = run_dir / "final.weights.h5"
     ssd.keras_model.save_weights(str(out))

@@ -173,8 +173,8 @@ def best_row(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     return max(rows, key=lambda r: (sign * r[metric], r["step"]))
 
 
-@cli_errors("validate")
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The validator's command line."""
     p = argparse.ArgumentParser(
         prog="python -m host_tools.validate", description=__doc__.split("\n")[0]
     )
@@ -207,24 +207,49 @@ def main(argv: list[str] | None = None) -> int:
         help="score threshold in 0..1 for precision/recall/mean IoU",
     )
     p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
-    args = p.parse_args(argv)
+    return p
+
+
+def val_sets_from_args(args: argparse.Namespace) -> dict[str, Dataset]:
+    """The sets the command line names; a ``--split-file`` that looks like a test split is refused.
+
+    A ``--split-file`` without ``--dataset`` splits Penn-Fudan.
+    """
     if args.split_file and "test" in args.split_file.name.lower():
         raise EdgeDetectError(
             f"--split-file {args.split_file} looks like a test split; select on a validation split"
         )
     if args.split_file and not args.dataset:
         args.dataset = f"pennfudan:{PENNFUDAN}"
-    val_sets = parse_val_sets(args.val, args.dataset, args.split_file)
-    ssd = build_ssd(load_config(args.run_dir / "config.json"))
-    rows = validate_run(ssd, args.run_dir / "checkpoints", val_sets, threshold=args.threshold)
-    best = best_row(rows, args.select)
+    return parse_val_sets(args.val, args.dataset, args.split_file)
+
+
+def write_validation_json(
+    run_dir: Path,
+    val_sets: dict[str, Dataset],
+    select: str,
+    best: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> None:
+    """``RUN/validation.json``: the sets, the selection rule, the best step and every row."""
     out = {
         "sets": {n: {"spec": d.spec, "images": len(d)} for n, d in val_sets.items()},
-        "select": f"mean {args.select} over the sets",
+        "select": f"mean {select} over the sets",
         "best_step": best["step"],
         "checkpoints": rows,
     }
-    (args.run_dir / "validation.json").write_text(json.dumps(out, indent=2))
+    (run_dir / "validation.json").write_text(json.dumps(out, indent=2))
+
+
+@cli_errors("validate")
+def main(argv: list[str] | None = None) -> int:
+    """Score every checkpoint, write validation.json and (unless --no-export) best.weights.h5."""
+    args = build_parser().parse_args(argv)
+    val_sets = val_sets_from_args(args)
+    ssd = build_ssd(load_config(args.run_dir / "config.json"))
+    rows = validate_run(ssd, args.run_dir / "checkpoints", val_sets, threshold=args.threshold)
+    best = best_row(rows, args.select)
+    write_validation_json(args.run_dir, val_sets, args.select, best, rows)
     print(
         f"best by mean {args.select}: step {best['step']} ({args.select} {best[args.select]:.4f})"
     )

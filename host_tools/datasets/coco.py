@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,12 +18,26 @@ from host_tools.datasets.types import DatasetError, Sample
 PERSON_CATEGORY_ID = 1  # COCO's own id for person; also label 1 in the OD API label map
 
 
+# Person boxes of one image: ([x1, y1, x2, y2], is an ignore region).
+PersonBoxes = list[tuple[list[float], bool]]
+
+
 def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
     """Images and person boxes of a COCO json; ``iscrowd`` / ``ignore`` boxes are ignore regions."""
     if not ann_path.is_file():
         raise DatasetError(f"coco annotations {ann_path} not found")
     if not images_dir.is_dir():
         raise DatasetError(f"coco images folder {images_dir} is not a directory")
+    data = _load_coco_json(ann_path)
+    per_image = _person_boxes_by_image(data, _person_category_ids(data, ann_path), ann_path)
+    return [
+        _image_sample(j, img, per_image, ann_path, images_dir)
+        for j, img in enumerate(data["images"])
+    ]
+
+
+def _load_coco_json(ann_path: Path) -> dict[str, Any]:
+    """The parsed json, refused in one line unless it is an object with an ``images`` list."""
     try:
         data = json.loads(ann_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -33,6 +48,11 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
         raise DatasetError(f"cannot read coco annotations {ann_path}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{ann_path}: not a COCO detection file (no 'images' list)")
+    return data
+
+
+def _person_category_ids(data: dict[str, Any], ann_path: Path) -> set[object]:
+    """Ids of the categories named person / pedestrian (a file without one is refused)."""
     cats = data.get("categories") or []
     person_ids = {
         c.get("id")
@@ -42,45 +62,64 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
     if not person_ids:
         names = ", ".join(str(c.get("name")) for c in cats[:10] if isinstance(c, dict))
         raise DatasetError(f"{ann_path}: no 'person' category (categories: {names or 'none'})")
-    per_image: dict[object, list[tuple[list[float], bool]]] = {}
+    return person_ids
+
+
+def _person_boxes_by_image(
+    data: dict[str, Any], person_ids: set[object], ann_path: Path
+) -> dict[object, PersonBoxes]:
+    """Image id -> its person boxes (xyxy, crowd flag); other categories are skipped."""
+    per_image: dict[object, PersonBoxes] = {}
     for i, ann in enumerate(data.get("annotations") or []):
         if not isinstance(ann, dict):
             raise DatasetError(f"{ann_path}: annotations[{i}] is not an object")
         if ann.get("category_id") not in person_ids:
             continue
-        bbox = ann.get("bbox")
-        if not (
-            isinstance(bbox, list)
-            and len(bbox) == 4
-            and all(isinstance(v, (int, float)) for v in bbox)
-        ):
-            raise DatasetError(
-                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; "
-                "expected [x, y, w, h]"
-            )
-        x, y, w, h = (float(v) for v in bbox)
-        if w < 0 or h < 0:
-            raise DatasetError(
-                f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has a negative width or height"
-            )
+        xyxy = _annotation_xyxy(i, ann, ann_path)
         crowd = bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
-        per_image.setdefault(ann.get("image_id"), []).append(([x, y, x + w, y + h], crowd))
-    samples = []
-    for j, img in enumerate(data["images"]):
-        try:
-            fname, w, h, iid = img["file_name"], int(img["width"]), int(img["height"]), img["id"]
-        except (KeyError, TypeError, ValueError):
-            raise DatasetError(
-                f"{ann_path}: images[{j}] needs file_name, width, height and id"
-            ) from None
-        path = images_dir / fname
-        if not path.is_file():
-            raise DatasetError(f"{ann_path}: images[{j}] file {fname!r} not found in {images_dir}")
-        anns = per_image.get(iid, [])
-        boxes = np.array([a[0] for a in anns], np.float32).reshape(-1, 4)
-        ignore = np.array([a[1] for a in anns], bool)
-        samples.append(Sample(path, w, h, boxes, ignore, f"{ann_path} (image id {iid})"))
-    return samples
+        per_image.setdefault(ann.get("image_id"), []).append((xyxy, crowd))
+    return per_image
+
+
+def _annotation_xyxy(i: int, ann: dict[str, Any], ann_path: Path) -> list[float]:
+    """The ``bbox`` [x, y, w, h] of ``annotations[i]`` as [x1, y1, x2, y2], checked."""
+    bbox = ann.get("bbox")
+    if not (
+        isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)
+    ):
+        raise DatasetError(
+            f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has bbox {bbox!r}; "
+            "expected [x, y, w, h]"
+        )
+    x, y, w, h = (float(v) for v in bbox)
+    if w < 0 or h < 0:
+        raise DatasetError(
+            f"{ann_path}: annotations[{i}] (id {ann.get('id')}) has a negative width or height"
+        )
+    return [x, y, x + w, y + h]
+
+
+def _image_sample(
+    j: int,
+    img: Any,
+    per_image: dict[object, PersonBoxes],
+    ann_path: Path,
+    images_dir: Path,
+) -> Sample:
+    """``images[j]`` as a sample with its person boxes (its file must exist in ``images_dir``)."""
+    try:
+        fname, w, h, iid = img["file_name"], int(img["width"]), int(img["height"]), img["id"]
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(
+            f"{ann_path}: images[{j}] needs file_name, width, height and id"
+        ) from None
+    path = images_dir / fname
+    if not path.is_file():
+        raise DatasetError(f"{ann_path}: images[{j}] file {fname!r} not found in {images_dir}")
+    anns = per_image.get(iid, [])
+    boxes = np.array([a[0] for a in anns], np.float32).reshape(-1, 4)
+    ignore = np.array([a[1] for a in anns], bool)
+    return Sample(path, w, h, boxes, ignore, f"{ann_path} (image id {iid})")
 
 
 def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
