@@ -245,6 +245,35 @@ def test_yolo_errors(tmp_path):
         load_dataset(f"yolo:{root}")
 
 
+@pytest.mark.parametrize(
+    "yaml_text",
+    ["names: [car, bike, person]\n", "names:\n  0: car\n  1: bike\n  2: person\n"],
+    ids=["list", "mapping"],
+)
+def test_yolo_data_yaml_names_as_list_or_mapping(tmp_path, yaml_text):
+    """Ultralytics writes ``names`` as a list (older) or a {number: name} mapping (newer); the
+    mapping was an UnboundLocalError."""
+    root = _yolo(tmp_path, "2 0.5 0.5 0.2 0.4\n0 0.1 0.1 0.1 0.1\n", classes=None)
+    (root / "data.yaml").write_text(yaml_text)
+    by = {s.name: s for s in load_dataset(f"yolo:{root}")}
+    np.testing.assert_allclose(by["y.png"].boxes, [[40, 15, 60, 35]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("names:\n  a: person\n", "'names' keys must be class numbers"),
+        ("- person\n", "no 'names' list or mapping"),
+        ("names: [person\n", "malformed yaml"),
+    ],
+)
+def test_yolo_data_yaml_errors_name_the_file(tmp_path, yaml_text, message):
+    root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.4\n", classes=None)
+    (root / "data.yaml").write_text(yaml_text)
+    with pytest.raises(DatasetError, match=f"data.yaml: {message}"):
+        load_dataset(f"yolo:{root}")
+
+
 # ------------------------------------------------------------------------------- specs, splits
 def test_spec_parsing_and_errors(tmp_path):
     assert parse_spec("coco:/a/b.json:/c/d") == ("coco", [Path("/a/b.json"), Path("/c/d")])

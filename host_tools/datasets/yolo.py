@@ -39,13 +39,16 @@ def read_class_map(root: Path) -> dict[int, str]:
                     f"or put a classes.txt (one name per line) in {root}"
                 ) from None
             try:
-                listed = (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("names")
+                doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise DatasetError(f"{p}: malformed yaml: {exc}") from None
+            listed = doc.get("names") if isinstance(doc, dict) else None
             if isinstance(listed, list):
                 return dict(enumerate(str(n) for n in listed))
-            if isinstance(names, dict):
-                return {int(k): str(v) for k, v in names.items()}
+            if isinstance(listed, dict):  # Ultralytics' newer form: {0: person, 1: bicycle}
+                if not all(isinstance(k, int) for k in listed):
+                    raise DatasetError(f"{p}: 'names' keys must be class numbers (0: person)")
+                return {k: str(v) for k, v in listed.items()}
             raise DatasetError(f"{p}: no 'names' list or mapping")
     raise DatasetError(
         f"yolo dataset {root} has no class map; "
@@ -78,56 +81,84 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
     if not root.is_dir():
         raise DatasetError(f"yolo dataset root {root} is not a directory")
     classes = read_class_map(root)
+    person = _person_class_ids(root, classes)
+    samples = []
+    for img in _image_files(root):
+        w, h = _image_size(img)
+        lab = _label_path(img, root)
+        boxes = _read_person_boxes(lab, classes, person, w, h) if lab.is_file() else []
+        samples.append(
+            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), annotation=str(lab))
+        )
+    return samples
+
+
+def _person_class_ids(root: Path, classes: dict[int, str]) -> set[int]:
+    """The class ids that name a person; a dataset without one is refused."""
     person = {i for i, n in classes.items() if is_person_label(n)}
     if not person:
         known = ", ".join(list(classes.values())[:10])
         raise DatasetError(
             f"yolo dataset {root}: no class named 'person' in the class map ({known})"
         )
+    return person
+
+
+def _image_files(root: Path) -> list[Path]:
+    """The images under ``ROOT/images`` (Ultralytics) or else ROOT (darknet), sorted; not none."""
     img_root = root / "images" if (root / "images").is_dir() else root
     images = sorted(
         p for p in img_root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()
     )
     if not images:
         raise DatasetError(f"yolo dataset {root}: no images found")
-    samples = []
-    for img in images:
-        w, h = _image_size(img)
-        lab = _label_path(img, root)
-        boxes = []
-        if lab.is_file():
-            for lineno, line in enumerate(read_text_lines(lab), start=1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 5:
-                    raise DatasetError(
-                        f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}"
-                    )
-                try:
-                    cls = int(fields[0])
-                    cx, cy, bw, bh = (float(v) for v in fields[1:])
-                except ValueError:
-                    raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
-                if cls not in classes:
-                    raise DatasetError(
-                        f"{lab}:{lineno}: class {cls} is not in the class map "
-                        f"(0..{len(classes) - 1})"
-                    )
-                if not all(0.0 <= v <= 1.0 for v in (cx, cy, bw, bh)):
-                    raise DatasetError(
-                        f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: "
-                        f"{line.strip()!r}"
-                    )
-                if bw <= 0 or bh <= 0:
-                    raise DatasetError(
-                        f"{lab}:{lineno}: box has zero width or height: {line.strip()!r}"
-                    )
-                if cls in person:
-                    boxes.append(
-                        [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
-                    )
-        samples.append(
-            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), annotation=str(lab))
+    return images
+
+
+def _read_person_boxes(
+    lab: Path, classes: dict[int, str], person: set[int], w: int, h: int
+) -> list[list[float]]:
+    """The person boxes of one label file in pixels (x1, y1, x2, y2) of a ``w`` x ``h`` image.
+
+    Every line is checked, including those of other classes: a broken file fails loudly.
+    """
+    boxes = []
+    for lineno, line in enumerate(read_text_lines(lab), start=1):
+        label = _parse_label_line(lab, lineno, line, classes)
+        if label is None:
+            continue
+        cls, cx, cy, bw, bh = label
+        if cls in person:
+            boxes.append(
+                [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            )
+    return boxes
+
+
+def _parse_label_line(
+    lab: Path, lineno: int, line: str, classes: dict[int, str]
+) -> tuple[int, float, float, float, float] | None:
+    """``class cx cy w h`` of one label line, checked (None for a blank line)."""
+    fields = line.split()
+    if not fields:
+        return None
+    if len(fields) != 5:
+        raise DatasetError(
+            f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}"
         )
-    return samples
+    try:
+        cls = int(fields[0])
+        cx, cy, bw, bh = (float(v) for v in fields[1:])
+    except ValueError:
+        raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
+    if cls not in classes:
+        raise DatasetError(
+            f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})"
+        )
+    if not all(0.0 <= v <= 1.0 for v in (cx, cy, bw, bh)):
+        raise DatasetError(
+            f"{lab}:{lineno}: coordinates must be normalized to [0, 1]: {line.strip()!r}"
+        )
+    if bw <= 0 or bh <= 0:
+        raise DatasetError(f"{lab}:{lineno}: box has zero width or height: {line.strip()!r}")
+    return cls, cx, cy, bw, bh
