@@ -99,7 +99,9 @@ def tile_rects(
             return [(0, size)]
         length = size / (n - (n - 1) * overlap)
         step = length * (1 - overlap)
-        return [(round(i * step), min(size, round(i * step + length))) for i in range(n)]
+        starts = [min(size - 1, round(i * step)) for i in range(n)]
+        # at least one pixel each: a frame a few pixels wide would otherwise cut empty tiles
+        return [(a, max(a + 1, min(size, round(i * step + length)))) for i, a in enumerate(starts)]
 
     return [(x1, y1, x2, y2) for y1, y2 in spans(height, rows) for x1, x2 in spans(width, cols)]
 

@@ -41,6 +41,23 @@ def test_tiles_cover_the_frame_and_overlap_as_asked(w, h, rows, cols, overlap):
         assert (first[2] - second[0]) == pytest.approx(overlap * tile_w, abs=1.5)
 
 
+@pytest.mark.parametrize(("w", "h"), [(1, 1), (2, 3), (5, 2)])
+def test_tiles_of_a_frame_a_few_pixels_wide_are_never_empty(w, h):
+    """A 2x2-pixel image with 3x3 tiles cut empty tiles, and OpenCV's resize asserted."""
+    rects = tile_rects(w, h, 3, 3, 0.25)
+    assert len(rects) == 9
+    assert all(0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h for x1, y1, x2, y2 in rects)
+
+
+def test_tiled_detector_runs_on_a_tiny_image():
+    from edgedetect.detector import Detector
+
+    tiled = TiledDetector(Detector(None, threshold=0.5, num_threads=1), 3, 3)  # the default model
+    image = skimage_bgr("astronaut")[:2, :3]
+    found = tiled.detect(image)
+    assert len(tiled.preprocess(image).tensors) == 10 and len(found) == 0
+
+
 def _matched(found, truth) -> int:
     from edgedetect.nms import box_iou
 
