@@ -9,7 +9,9 @@
     stalled camera or RTSP stream) is noticed after `stall_timeout_s`: the stuck source is
     abandoned and a new one opened; a stuck thread is left to finish on its own, and after
     `max_abandoned` of them the source gives up with `SourceLost`, so threads cannot pile up,
-  - drops frames that are not HxWx3 uint8 images (counted), and
+  - drops frames that are not HxWx3 uint8 images (counted); a live source that sends nothing else
+    is reopened, a file or folder is never restarted by this (its bad frames are logged, skipped),
+  - treats a file or folder it cannot read as the user's error (raised), never as a drop, and
   - numbers nothing itself: a reopened source continues at the wrapper's `next_id`, so frame ids
     stay strictly increasing across reconnects with one counter, the inner source's.
 Memory stays bounded: one frame in a one-slot hand-over (`LatestSlot`), no retry queues.
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedetect.errors import SourceError, SourceLost
+from edgedetect.errors import EdgeDetectError, SourceError, SourceLost
 from edgedetect.frame import Frame
 from edgedetect.slot import LatestSlot
 from edgedetect.sources import FrameSource, open_source, redact
@@ -37,15 +39,26 @@ Opener = Callable[[str], FrameSource]
 
 
 def valid_image(image: Any) -> bool:
-    """A BGR uint8 image big enough to preprocess; anything else is a broken driver's garbage."""
+    """A non-empty HxWx3 uint8 (BGR) image; anything else is a broken driver's garbage.
+
+    No minimum size beyond one pixel: the detector and the motion gate resize whatever comes, so
+    a small photo in a folder is processed as `edgedetect run` processes it.
+    """
     return (
         isinstance(image, np.ndarray)
         and image.dtype == np.uint8
         and image.ndim == 3
         and image.shape[2] == 3
-        and image.shape[0] >= 8
-        and image.shape[1] >= 8
+        and image.shape[0] >= 1
+        and image.shape[1] >= 1
     )
+
+
+def _describe(image: Any) -> str:
+    """What an unusable frame is, for the log line that says it was skipped."""
+    if isinstance(image, np.ndarray):
+        return f"a {'x'.join(map(str, image.shape))} {image.dtype} array"
+    return type(image).__name__
 
 
 class _Reader:
@@ -125,6 +138,7 @@ class ResilientSource(FrameSource):
         )  # 'reconnect' | 'stall' | 'error' | 'garbage'
         self._reader: _Reader | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # close() against a reopen that attaches a new source
         self._abandoned: list[_Reader] = []
         self._backoff = reconnect_min_s
         self.connected = False
@@ -140,13 +154,22 @@ class ResilientSource(FrameSource):
         """The current inner source (e.g. for the picamera2 preview), or None while reconnecting."""
         return self._reader.source if self._reader is not None else None
 
-    def _attach(self, source: FrameSource) -> None:
-        """Adopt a freshly opened source: it continues our numbering and tells us if it is live."""
-        source.next_id = self.next_id
-        self.live = bool(source.live)
-        self.fps = source.fps
-        self._reader = _Reader(source)
-        self.connected = True
+    def _attach(self, source: FrameSource) -> bool:
+        """Adopt a freshly opened source: it continues our numbering and tells us if it is live.
+
+        False, the source closed, when ``close()`` came while it was opening: nobody would
+        release it, and a camera left open is busy for the next reload or process.
+        """
+        with self._lock:
+            if self._closed:
+                _Reader(source).shutdown()  # never started: closes the source
+                return False
+            source.next_id = self.next_id
+            self.live = bool(source.live)
+            self.fps = source.fps
+            self._reader = _Reader(source)
+            self.connected = True
+            return True
 
     def _grow_backoff(self) -> None:
         self._backoff = min(self._backoff * 2, self.reconnect_max_s)
@@ -162,7 +185,8 @@ class ResilientSource(FrameSource):
         warned = False
         while not self._stop.is_set():
             try:
-                self._attach(self.opener(self.spec))
+                if not self._attach(self.opener(self.spec)):
+                    break
                 if warned:
                     log.warning("source %s is available", self.shown)
                 return self
@@ -196,7 +220,8 @@ class ResilientSource(FrameSource):
             self.reconnects += 1
             self.on_event("reconnect")
             try:
-                self._attach(self.opener(self.spec))
+                if not self._attach(self.opener(self.spec)):
+                    return False
                 log.info("source %s reopened", self.shown)
                 return True
             except Exception as e:
@@ -252,19 +277,12 @@ class ResilientSource(FrameSource):
         raise NotImplementedError
 
     def read(self) -> Frame | None:
-        """Next valid frame, or None at the end of a (non-looping) file/folder or after close()."""
+        """Next valid frame; None at the end of a (non-looping) file/folder, after ``close()`` or
+        ``stop_reading()``."""
         garbage_run = 0
         while not self._stop.is_set():
-            if self._reader is None and not self._connect():
-                return None
-            reader = self._reader
-            assert reader is not None
-            reader.start()
-            got = self._wait(reader)
+            got = self._next_item()
             if got is None:
-                if self._stop.is_set():
-                    return None
-                self._stalled()
                 continue
             kind, value = got
             if kind == "error":
@@ -277,14 +295,34 @@ class ResilientSource(FrameSource):
             frame = value
             self.next_id = max(self.next_id, frame.id + 1)
             if not valid_image(frame.image):
-                garbage_run = self._garbage(garbage_run + 1)
+                garbage_run = self._garbage(garbage_run + 1, frame)
                 continue
-            self._backoff = self.reconnect_min_s
-            self.last_attempt = time.monotonic()
-            if frame.lores is not None and not valid_image(frame.lores):
-                frame = dataclasses.replace(frame, lores=None)
-            return frame
+            return self._accepted(frame)
         return None
+
+    def _next_item(self) -> tuple[str, Any] | None:
+        """The reader's next item, reconnecting first if needed; None to look at ``_stop`` again
+        (closed meanwhile, or a stall that abandoned the reader)."""
+        if self._reader is None and not self._connect():
+            return None
+        reader = self._reader
+        if reader is None:  # close() from another thread between the reconnect and here
+            return None
+        reader.start()
+        got = self._wait(reader)
+        if got is None and not self._stop.is_set():
+            self._stalled()
+        return got
+
+    def _accepted(self, frame: Frame) -> Frame:
+        """A good frame: the source works, so the backoff and the last error are reset (/healthz
+        must not show a recovered failure beside a connected source)."""
+        self._backoff = self.reconnect_min_s
+        self.last_attempt = time.monotonic()
+        self.last_error = ""
+        if frame.lores is not None and not valid_image(frame.lores):
+            frame = dataclasses.replace(frame, lores=None)
+        return frame
 
     def _stalled(self) -> None:
         """No frame within ``stall_timeout_s``: abandon the reader (it may be stuck in a driver
@@ -297,18 +335,18 @@ class ResilientSource(FrameSource):
         self._drop_reader(abandoned=True)
 
     def _failed(self, exc: Any) -> None:
-        """The reader raised: a file or folder that cannot be read is the caller's error (raised);
-        a live source, or a looping one, is reopened."""
+        """The reader raised. A file or folder it cannot read (a bad image, no decodable image in
+        a folder, a bad video) is the user's to fix: raised, as reading it again fails again. A
+        live source is reopened with backoff, and so is a looping file after an unexpected error."""
         self.errors += 1
         self.on_event("error")
         self._drop_reader()
-        if (
-            isinstance(exc, SourceError)
-            and not isinstance(exc, SourceLost)
-            and not self.live
-            and not self.loop
-        ):
-            raise exc
+        if not self.live and not isinstance(exc, SourceLost):
+            if isinstance(exc, EdgeDetectError):
+                raise exc
+            if not self.loop:
+                why = str(exc) or type(exc).__name__
+                raise SourceError(f"cannot read source {self.shown}: {why}") from exc
         self._lost(str(exc) or type(exc).__name__)
 
     def _ended(self) -> bool:
@@ -324,11 +362,23 @@ class ResilientSource(FrameSource):
         self._lost("end of stream")
         return False
 
-    def _garbage(self, run: int) -> int:
-        """Count an unusable frame, the ``run``-th in a row; after ``max_garbage`` in a row reopen.
-        Returns the run length to carry on with."""
+    def _garbage(self, run: int, frame: Frame) -> int:
+        """Count an unusable frame, the ``run``-th in a row; returns the run to carry on with.
+
+        A live source sending ``max_garbage`` in a row is reopened (a driver in a bad state). A
+        file or folder never is: that would start it over, forever; its frame is logged, skipped.
+        """
         self.garbage += 1
         self.on_event("garbage")
+        if not self.live:
+            log.warning(
+                "source %s: skipping frame %d (%s): %s, not a BGR image",
+                self.shown,
+                frame.id,
+                frame.source,
+                _describe(frame.image),
+            )
+            return 0
         if run < self.max_garbage:
             return run
         log.warning("source %s: %d unusable frames in a row; reopening", self.shown, run)
@@ -350,10 +400,17 @@ class ResilientSource(FrameSource):
             "last_error": self.last_error or None,
         }
 
-    def close(self) -> None:
+    def stop_reading(self) -> None:
+        """Make the current and every later ``read()`` return None at once, even one waiting out
+        a reconnect backoff, but keep the device open until ``close()``: at shutdown the
+        pipeline stops before the source closes (a clip encoder may still run on the camera)."""
         self._stop.set()
-        super().close()
-        reader, self._reader = self._reader, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+            super().close()
+            reader, self._reader = self._reader, None
         if reader is not None:
             reader.shutdown(join_s=0.5)
         self.connected = False

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Container -> FourCC that the opencv-python wheels can write without extra codecs.
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+# Frame sides (px) each codec's encoder accepts, measured with the opencv-python wheel's FFmpeg:
+# MPEG-4 Part 2 stores width and height in 13 bits (2..8191; 1 px is refused too); JPEG in 16.
+_SIDES = {"mp4v": (2, 8191), "MJPG": (1, 65535)}
 
 
 def _check_parent(path: Path, what: str) -> None:
@@ -82,7 +85,7 @@ class VideoWriterSink:
             )
             if not self._writer.isOpened():
                 self._writer = None
-                raise EdgeDetectError(f"cannot open {self.path} for writing ({self._fourcc})")
+                raise EdgeDetectError(self._open_failure(w, h))
             self._size = (w, h)
         free = _free_bytes(self.path)
         if free < MIN_FREE_BYTES:
@@ -103,6 +106,20 @@ class VideoWriterSink:
             self._last = image
         self._writer.write(image)
         self.frames += 1
+
+    def _open_failure(self, w: int, h: int) -> str:
+        """Why the encoder refused to open: the frame size when the codec cannot take it (the
+        path is fine then), else the path."""
+        low, high = _SIDES[self._fourcc]
+        if low <= w <= high and low <= h <= high:
+            return f"cannot open {self.path} for writing ({self._fourcc})"
+        fix = "resize the input"
+        if self._fourcc != "MJPG" and w <= _SIDES["MJPG"][1] and h <= _SIDES["MJPG"][1]:
+            fix += f" or write an .avi (MJPG takes up to {_SIDES['MJPG'][1]} px per side)"
+        return (
+            f"cannot write video {self.path}: its {self._fourcc} encoder refuses {w}x{h} frames "
+            f"(it takes {low} to {high} px per side); {fix}"
+        )
 
     def close(self) -> None:
         if self._writer is not None:

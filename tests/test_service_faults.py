@@ -46,7 +46,8 @@ class FaultyCameraTestDouble(FrameSource):
                 self.release.wait(30)  # a driver stuck in a blocking read
                 return None
             if self.mode == "garbage":
-                bad = [None, self.image[:, :, 0], self.image.astype("float32"), self.image[:2, :2]][
+                # none, grey, float, empty: a tiny (2x2) BGR image is a frame, not garbage
+                bad = [None, self.image[:, :, 0], self.image.astype("float32"), self.image[:0]][
                     self.n % 4
                 ]
                 return bad, None, ""

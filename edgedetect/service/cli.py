@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from edgedetect.errors import EdgeDetectError
@@ -110,10 +111,11 @@ def run_service(
         return _error(str(e))
     early.hand_on(service)
     try:
-        return service.run()
+        code = service.run()
     except EdgeDetectError as e:  # e.g. a reload that cannot bind; still stop cleanly
         service.shutdown()
         return _error(str(e))
+    return _error(service.fatal) if service.fatal else code  # e.g. a file it cannot read
 
 
 def check_config(path: str) -> int:
@@ -152,9 +154,10 @@ def check_config(path: str) -> int:
 
 
 def _check_source(cfg: Any) -> None:
-    """Parse the spec as `open_source` would; open files and folders, never a camera or a stream."""
+    """Parse the spec as `open_source` would; open files and folders and decode a frame, never
+    open a camera or a stream."""
     from edgedetect.errors import SourceError
-    from edgedetect.sources import SPEC_HELP, STREAM_SCHEMES, open_source, parse_size
+    from edgedetect.sources import SPEC_HELP, STREAM_SCHEMES, check_stream_url, parse_size
 
     spec = cfg.source.spec.strip()
     low = spec.lower()
@@ -164,13 +167,63 @@ def _check_source(cfg: Any) -> None:
         elif low.startswith("usb:"):
             if not spec[4:].isdigit():
                 raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
-        elif low == "picam" or "://" in spec:
-            if "://" in spec and not low.startswith(STREAM_SCHEMES):
-                raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
-        else:
-            open_source(spec, loop=cfg.source.loop, lores_size=None).close()
+        elif low.startswith(STREAM_SCHEMES):
+            check_stream_url(spec)
+        elif "://" in spec:
+            raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
+        elif low != "picam":
+            _check_file_source(spec, cfg.source.loop, cfg.where)
     except EdgeDetectError as e:
         raise type(e)(f"{cfg.where}: [source] spec: {e}") from None
+
+
+# check-config decodes at most this many images of a folder looking for one that reads: enough
+# to catch a folder of wrong files, bounded for a folder of thousands.
+CHECK_IMAGES_MAX = 20
+
+
+def _check_file_source(spec: str, loop: bool, where: str) -> None:
+    """Open a file or folder source and decode from it, as the service's first read would: an
+    image or video that cannot be decoded fails here, not in a retry loop at run time."""
+    from edgedetect.sources import ImageFilesSource, open_source
+
+    source = open_source(spec, loop=loop, lores_size=None)
+    try:
+        if isinstance(source, ImageFilesSource):
+            _check_some_image_reads(spec, source.paths, where)
+        else:
+            source.read()  # a video's first frame: raises if it cannot be decoded
+    finally:
+        source.close()
+
+
+def _check_some_image_reads(spec: str, paths: list[Path], where: str) -> None:
+    """ImageError unless one of the first `CHECK_IMAGES_MAX` images decodes (one image: its own
+    reason); when none of those does but more are left, a warning (the service skips them)."""
+    from edgedetect.errors import ImageError
+    from edgedetect.images import read_bgr
+
+    if len(paths) == 1:
+        read_bgr(paths[0])
+        return
+    tried = paths[:CHECK_IMAGES_MAX]
+    for path in tried:
+        try:
+            read_bgr(path)
+            return
+        except ImageError:
+            continue
+    names = ", ".join(str(p) for p in tried[:3]) + (" ..." if len(tried) > 3 else "")
+    if len(paths) == len(tried):
+        raise ImageError(
+            f"no readable image in {spec!r}: {names} could not be decoded; "
+            "check the files are JPEG/PNG images"
+        )
+    print(
+        f"edgedetect: warning: {where}: [source] spec {spec!r}: the first {len(tried)} of "
+        f"{len(paths)} images ({names}) could not be decoded; the service skips unreadable ones",
+        file=sys.stderr,
+    )
 
 
 def _check_model(cfg: Any) -> None:

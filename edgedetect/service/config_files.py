@@ -113,8 +113,21 @@ def check_output_paths(
             continue
         d = Path(folder.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
+        read_from = _source_folder(cfg.source.spec) if name == "snapshots" else None
+        if problem is None and read_from is not None and d.resolve().is_relative_to(read_from):
+            problem = f"it is in the source folder {read_from}, which would read its snapshots back"
         if problem:
             raise ConfigError(
                 f"{where}: [{name}] dir = {folder.dir!r}: {problem}; pick a writable "
                 "folder (or enabled = false)"
             )
+
+
+def _source_folder(spec: str) -> Path | None:
+    """The folder a folder source reads (``dir:F`` or a path to a folder), resolved; else None."""
+    text = spec.strip()
+    path = Path(text[4:] if text.lower().startswith("dir:") else text).expanduser()
+    try:
+        return path.resolve() if path.is_dir() else None
+    except OSError:
+        return None

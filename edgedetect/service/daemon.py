@@ -11,7 +11,8 @@ A reload is a transaction (reload.py): everything new is built first (detector, 
 clip recorder, HTTP listener) while the old keeps running; only then are the changed parts
 swapped in. A reload that fails anywhere leaves the running service untouched, is logged on one
 line, counted in `edgedetect_reload_failures_total` and shown in /healthz. The process ends only
-on SIGTERM/SIGINT (0), at the end of a finite source (0), or on a fault it cannot survive (1).
+on SIGTERM/SIGINT (0), at the end of a finite source (0), on a file or folder source it cannot
+read (2), or on a fault it cannot survive (1).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.detections import Detections
-from edgedetect.errors import ConfigError, SourceLost
+from edgedetect.errors import ConfigError, ImageError, SourceError, SourceLost
 from edgedetect.resilient import ResilientSource
 from edgedetect.service import reload, status
 from edgedetect.service.clip_picamera import choose_writer
@@ -132,6 +133,7 @@ class Service:
         self._reload = threading.Event()
         self._stall_log = status.StallLog()
         self.exit_code = 0
+        self.fatal = ""  # the one-line error of an exit 2 found while running (a bad file source)
         self.reloads = 0
         self.reload_failures = 0
         self.last_reload_error = ""
@@ -155,9 +157,13 @@ class Service:
 
     def _make_source(self, cfg: Config, detector: Detector | TiledDetector) -> ResilientSource:
         """Open the source; a bad spec raises, a camera that is absent or busy is retried."""
-        from edgedetect.sources import open_source
+        from edgedetect.sources import check_stream_url, open_source
 
         s = cfg.source
+        try:  # 'rtsp://' with no host would be retried forever as tcp://:554
+            check_stream_url(s.spec)
+        except SourceError as e:
+            raise SourceError(f"{cfg.where}: [source] spec: {e}") from None
         lores = lores_size(detector)
 
         def opener(spec: str) -> Any:
@@ -382,11 +388,15 @@ class Service:
         return self.shutdown()
 
     def _pipeline_ended(self) -> bool:
-        """True once the pipeline stopped: the end of a finite source (0) or a failure (1)."""
+        """True once the pipeline stopped: the end of a finite source (0), a file source it
+        cannot read (2, the message in ``fatal``) or a failure (1)."""
         p = self.pipeline
         if p is None or p.running:
             return False
-        if p.error is not None:
+        if _unreadable_source(p.error):  # a file or folder it cannot read: fix the config, 2
+            self.fatal = f"{self.cfg.where}: [source] spec: {redact(str(p.error))}"
+            self.exit_code = 2
+        elif p.error is not None:
             log.error("pipeline failed: %s", redact(str(p.error)))
             self.exit_code = 1
         elif getattr(p, "source_state", "") == "ended":
@@ -413,6 +423,8 @@ class Service:
         t0 = time.monotonic()
         self.notifier.stopping()
         log.info("stopping")
+        if self.source is not None:  # a capture thread waiting out a reconnect backoff returns now
+            self.source.stop_reading()
         if self.pipeline is not None:
             self.pipeline.stop(min(1.5, STOP_BUDGET_S))
         recorder, clip = self.sink.recorder, ""
@@ -449,6 +461,12 @@ class Service:
                 if outputs is not None:
                     te = replace(te, clip=clip) if clip else te
                     outputs.dispatch(make_event(te, time.time(), frame.id, run_id=self.run_id))
+
+
+def _unreadable_source(error: BaseException | None) -> bool:
+    """The pipeline stopped because its file or folder source cannot be read (not a lost camera,
+    which is a runtime fault): the user's to fix, like a bad config."""
+    return isinstance(error, (SourceError, ImageError)) and not isinstance(error, SourceLost)
 
 
 def make_service(

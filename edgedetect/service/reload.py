@@ -195,6 +195,8 @@ def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
         "reload: %s changed; restarting the pipeline",
         "source" if plan.source is not None else "model",
     )
+    if plan.source is not None and svc.source is not None:
+        svc.source.stop_reading()  # replaced: a capture thread in a reconnect backoff returns now
     svc.pipeline.stop(1.0)
     if plan.detector is not None:
         svc.detector, plan.detector = plan.detector, None
