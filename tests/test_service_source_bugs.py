@@ -64,6 +64,17 @@ def unreadable_folder(root: Path, n: int = 3) -> Path:
     return d
 
 
+def edgedetect_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real command line in a child process, as a user or systemd runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgedetect", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def finished(rs: RunningService) -> bool:
     return rs.exit_code is not None
 
@@ -134,13 +145,7 @@ def test_unreadable_single_image_ends_the_service_with_exit_2(tmp_path: Path) ->
 def test_folder_without_a_readable_image_exits_2_with_one_line(tmp_path: Path) -> None:
     folder = unreadable_folder(tmp_path)
     cfg = write_config(tmp_path, source={"spec": f"dir:{folder}", "loop": False})
-    res = subprocess.run(
-        [sys.executable, "-m", "edgedetect", "run", "--config", str(cfg)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    res = edgedetect_cli("run", "--config", str(cfg), cwd=REPO)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     last = res.stderr.strip().splitlines()[-1]
@@ -354,13 +359,8 @@ def test_video_sink_takes_the_largest_mp4v_frame(tmp_path: Path) -> None:
 
 def test_run_output_of_a_too_wide_image_says_the_size(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "wide.jpg"), np.full((600, 9000, 3), 90, np.uint8))
-    res = subprocess.run(
-        [sys.executable, "-m", "edgedetect", "run", "--no-preview", "--source", "wide.jpg"]
-        + ["--output", "x.mp4"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    res = edgedetect_cli(
+        "run", "--no-preview", "--source", "wide.jpg", "--output", "x.mp4", cwd=tmp_path
     )
     assert res.returncode == 1, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
