@@ -45,15 +45,22 @@ SPEC_HELP = (
     "a glob like 'imgs/*.jpg', or a path to a video, image or folder"
 )
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+# Query parameters that carry a secret (cameras' ?user=admin&password=..., webhooks' ?token=...).
+_QUERY_SECRETS = re.compile(
+    r"([?&](?:password|passwd|pass|pwd|token|access_token|api_key|apikey|key|secret|auth|sig"
+    r"|signature)=)[^&#\s'\"]*",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str) -> str:
-    """Hide passwords in URLs: 'rtsp://admin:hunter2@host/s' -> 'rtsp://admin:***@host/s'.
+    """Hide passwords in URLs: 'rtsp://admin:hunter2@host/s' -> 'rtsp://admin:***@host/s', and
+    secret query values: 'http://cam/snap?user=admin&password=x' -> '...&password=***'.
 
     Camera URLs often carry credentials; every log line and error that names a source goes
     through this so that logs and /healthz can be shared.
     """
-    return _URL_CREDENTIALS.sub(r"\1:***@", text)
+    return _QUERY_SECRETS.sub(r"\1***", _URL_CREDENTIALS.sub(r"\1:***@", text))
 
 
 # Network streams, opened through FFmpeg: live, like cameras.

@@ -208,6 +208,42 @@ def test_redact_hides_url_passwords_only() -> None:
     assert redact("dir:/tmp/a:b@c") == "dir:/tmp/a:b@c"
 
 
+def test_redact_hides_secret_query_values() -> None:
+    """Cameras take ?user=admin&password=..., webhooks ?token=...: logged in clear before."""
+    assert (
+        redact("http://cam/cgi?cmd=Snap&user=admin&password=hunter2&x=1")
+        == "http://cam/cgi?cmd=Snap&user=admin&password=***&x=1"
+    )
+    assert redact("https://h/hook?TOKEN=abc#f") == "https://h/hook?TOKEN=***#f"
+    assert redact("https://h/hook?keyframe=3&monkey=2") == "https://h/hook?keyframe=3&monkey=2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ({"http": {"token": "hunter2\x00"}}, "[http] token = '***': must not contain a NUL"),
+        ({"http": {"token": 31337}}, "[http] token must be a string, got an int"),
+        ({"mqtt": {"password": "hunter2\x00"}}, "[mqtt] password = '***'"),
+        (
+            {"webhook": {"headers": {"Authorization": "Bearer hunter2\n"}}},
+            "[webhook] headers = {'Authorization': '***'}: header 'Authorization'",
+        ),
+        (
+            {"webhook": {"url": "http://user:hunter2@127.0.0.1:1/h"}},
+            "url = 'http://user:***@127.0.0.1:1/h': a user or password in the URL is not sent",
+        ),
+    ],
+)
+def test_config_errors_never_quote_a_secret(raw: dict, shown: str) -> None:
+    """Config errors reach the journal and /healthz (last_reload_error) on a failed reload."""
+    from edgedetect.service.config import validate
+
+    with pytest.raises(ConfigError) as err:
+        validate(raw, "c.toml")
+    assert shown in str(err.value)
+    assert "hunter2" not in str(err.value) and "31337" not in str(err.value)
+
+
 def test_camera_password_never_shown(tmp_path: Path) -> None:
     port = _free_port()
     dead = _free_port()  # nothing listens: the stream is retried, logging each attempt

@@ -49,6 +49,7 @@ from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, pars
     _topic,
     _topic_prefix,
     _type_ok,
+    _webhook_url,
     max_threads,
     parse_listen,
     threads_problem,
@@ -72,6 +73,14 @@ class Key:
     types: tuple[type, ...]
     check: Callable[[Any], str | None] | None = None  # returns an error text or None
     doc: str = ""
+    secret: bool = False  # never quoted in an error: errors reach the log and /healthz
+
+    def shown(self, value: Any) -> str:
+        """The value as an error quotes it: a secret's text masked, a table's names kept, a URL's
+        password hidden."""
+        if not self.secret:
+            return repr(redact(value)) if isinstance(value, str) else repr(value)
+        return repr({k: "***" for k in value}) if isinstance(value, dict) else "'***'"
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -113,7 +122,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "host": Key("localhost", (str,)),
         "port": Key(1883, (int,), _port),
         "username": Key("", (str,)),
-        "password": Key("", (str,)),
+        "password": Key("", (str,), secret=True),
         "password_file": Key("", (str,)),
         "topic_prefix": Key("edgedetect", (str,), _topic_prefix),
         "client_id": Key("", (str,)),
@@ -124,20 +133,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "device_name": Key("edgedetect", (str,), _device_name),
     },
     "webhook": {
-        "url": Key(
-            "",
-            (str,),
-            lambda v: (
-                None
-                if v == "" or v.startswith(("http://", "https://"))
-                else "must start with http:// or https:// (or be empty to disable)"
-            ),
-        ),
+        "url": Key("", (str,), _webhook_url),
         "events": Key(list(EVENT_TYPES), (list,), _event_list),
         "timeout_s": Key(5.0, NUM, _between(0.1, 300)),
         "retries": Key(3, (int,), _between(0, 100)),
         "queue": Key(100, (int,), _between(1, QUEUE_MAX)),
-        "headers": Key({}, (dict,), _headers),
+        "headers": Key({}, (dict,), _headers, secret=True),
     },
     "snapshots": {
         "enabled": Key(True, (bool,)),
@@ -149,7 +150,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "http": {
         "enabled": Key(True, (bool,)),
         "listen": Key("127.0.0.1:8080", (str,), _listen),
-        "token": Key("", (str,)),
+        "token": Key("", (str,), secret=True),
         "token_file": Key("", (str,)),
         "allow_unauthenticated": Key(False, (bool,)),
         "stream_fps": Key(5.0, NUM, _between(0.1, 30)),
@@ -376,6 +377,12 @@ def validate(
     return Config(sections=sections, path=path, base_dir=base)
 
 
+def _a_type(value: Any) -> str:
+    """'an int', 'a list': what a secret's value was, without the value."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def _checked_table(
     section: str, keys: dict[str, Key], values: dict[str, Any], where: str
 ) -> dict[str, Any]:
@@ -389,18 +396,20 @@ def _checked_table(
         key = keys[name]
         if not _type_ok(value, key.types):
             raise ConfigError(
-                f"{where}: [{section}] {name} must be {_type_name(key.types)}, got {value!r}"
+                f"{where}: [{section}] {name} must be {_type_name(key.types)}, "
+                f"got {_a_type(value) if key.secret else key.shown(value)}"
             )
         if isinstance(value, str) and "\x00" in value:
             raise ConfigError(
-                f"{where}: [{section}] {name} = {value!r}: must not contain a NUL character"
+                f"{where}: [{section}] {name} = {key.shown(value)}: "
+                "must not contain a NUL character"
             )
         if key.types == NUM:
             value = float(value)
         if key.check is not None:
             problem = key.check(value)
             if problem:
-                raise ConfigError(f"{where}: [{section}] {name} = {value!r}: {problem}")
+                raise ConfigError(f"{where}: [{section}] {name} = {key.shown(value)}: {problem}")
         out[name] = value
     return out
 

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from edgedetect.errors import ConfigError
 
@@ -137,6 +138,21 @@ def _headers(v: Any) -> str | None:
                 f"header {name!r}: the value has {wide!r}, which an HTTP header cannot carry "
                 "(Latin-1 text only); percent-encode or base64-encode it"
             )
+    return None
+
+
+def _webhook_url(v: Any) -> str | None:
+    """`[webhook] url`: http(s), and no user:password@, which urllib takes for part of the host
+    name, so that every POST would fail with "Name or service not known"."""
+    if v == "":
+        return None
+    if not v.startswith(("http://", "https://")):
+        return "must start with http:// or https:// (or be empty to disable)"
+    if "@" in urlsplit(v).netloc:
+        return (
+            "a user or password in the URL is not sent; put it in [webhook] headers, e.g. "
+            'Authorization = "Basic <base64 of user:password>"'
+        )
     return None
 
 
