@@ -215,3 +215,6 @@ def test_reload_keeps_mqtt_counts_and_drops_a_removed_zone(tmp_path: Path, broke
     assert after["edr/zone/all/count"] == b"1"
     assert gone_cfg not in after and "edr/zone/gone/count" not in after
     assert "homeassistant/sensor/hall/zone_all_count/config" in after
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    # the removed zone's people left it with the reload: every zone_entered has its zone_left
+    assert [e["type"] for e in events if e.get("zone") == "gone"] == ["zone_entered", "zone_left"]

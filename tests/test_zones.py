@@ -147,8 +147,36 @@ def test_reload_keeps_unchanged_zones_and_resets_changed_ones() -> None:
     new = SceneRules(
         [Zone("same", np.asarray(LEFT_HALF), 1), Zone("moved", np.asarray(right_half), 1)]
     )
-    new.adopt(old)
+    assert kinds(new.adopt(old)) == [("zone_left", 1)]  # leaves "moved" as it was
     assert new.counts() == {"same": 1, "moved": 0}
+
+
+def test_reload_closes_the_members_of_changed_and_removed_zones() -> None:
+    """Every zone_entered gets its zone_left: a reshaped or removed zone's people leave it (and
+    enter the reshaped one again after `inertia` frames); an unchanged zone keeps them."""
+    old = SceneRules(
+        [
+            Zone("same", np.asarray(LEFT_HALF), 1),
+            Zone("moved", np.asarray(LEFT_HALF), 1),
+            Zone("gone", np.asarray(LEFT_HALF), 1),
+        ]
+    )
+    entered = old.update(people((1, 100, 300), (2, 120, 300)), W, H, 0.0)
+    assert len(entered) == 6
+    reshaped = [[0.0, 0.0], [0.51, 0.0], [0.51, 1.0], [0.0, 1.0]]
+    new = SceneRules(
+        [Zone("same", np.asarray(LEFT_HALF), 1), Zone("moved", np.asarray(reshaped), 1)]
+    )
+    closing = new.adopt(old)
+    assert [(e.type, e.zone, e.track_id, e.count) for e in closing] == [
+        ("zone_left", "moved", 1, 1),
+        ("zone_left", "moved", 2, 0),
+        ("zone_left", "gone", 1, 1),
+        ("zone_left", "gone", 2, 0),
+    ]
+    assert closing[0].box == entered[0].box  # the track's last box, as for any zone_left
+    again = new.update(people((1, 100, 300), (2, 120, 300)), W, H, 1.0)
+    assert [(e.type, e.zone) for e in again] == [("zone_entered", "moved")] * 2
 
 
 # ----------------------------------------------------------------------------- lines

@@ -117,21 +117,23 @@ class ServiceSink:
         keeping the state of zones and lines that did not change (see `SceneRules.adopt`)."""
         self._next_rules = rules
 
-    def _take_rules(self) -> SceneRules:
+    def _take_rules(self) -> tuple[SceneRules, list[TrackEvent]]:
+        """The rules to apply now (a reload's, once), and the zone_left events of the people
+        in the zones that reload changed or removed."""
         new, self._next_rules = self._next_rules, None
+        closing: list[TrackEvent] = []
         if new is not None:
-            new.adopt(self.rules)
+            closing = new.adopt(self.rules)
             self.metrics.set_scene(new.counts(), new.line_counts())
             self.rules = new
-        return self.rules
+        return self.rules, closing
 
     def _scene(self, frame: Frame, alive: set[int]) -> list[TrackEvent]:
         """Zone and line events of this frame, after the tracker (they need its confirmed ids)."""
-        rules = self._take_rules()
-        if not rules.active:
-            return []
-        w, h = frame.size
-        events = rules.update(self._tracked, w, h, frame.timestamp, alive)
+        rules, events = self._take_rules()
+        if rules.active:
+            w, h = frame.size
+            events += rules.update(self._tracked, w, h, frame.timestamp, alive)
         self._count_scene(events, rules)
         return events
 
@@ -145,8 +147,8 @@ class ServiceSink:
 
     def close_scene(self) -> list[TrackEvent]:
         """zone_left for everyone still in a zone (shutdown, after the pipeline stopped)."""
-        rules = self._take_rules()
-        events = rules.close_all()
+        rules, events = self._take_rules()
+        events += rules.close_all()
         self._count_scene(events, rules)
         return events
 

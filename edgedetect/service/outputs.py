@@ -394,7 +394,9 @@ class MqttOutput(QueuedOutput):
                 self.count = event.count
                 self._heard.add(("count",))
                 self._publish_state(event.count)
-            elif event.type in ("zone_entered", "zone_left"):  # count: the zone's head count now
+            elif event.type in ("zone_entered", "zone_left") and event.zone in self.zones:
+                # count: the zone's head count now; a zone a reload removed (its last zone_left
+                # events) keeps no state topic, so it is not published again
                 self.zones[event.zone] = event.count
                 self._heard.add(("zone", event.zone))
                 self._publish_zone(event.zone, event.count)

@@ -234,19 +234,28 @@ class SceneRules:
     def active(self) -> bool:
         return bool(self.zones or self.lines)
 
-    def adopt(self, old: SceneRules) -> None:
+    def adopt(self, old: SceneRules) -> list[TrackEvent]:
         """Keep the state of zones and lines a reload did not change (same name and shape), so
         their counts and members carry on; a changed or new zone starts empty, and its members
-        enter again after `inertia` frames."""
-        for name, z in self.zones.items():
-            prev = old.zones.get(name)
-            if prev is not None and prev.same_shape(z):
+        enter again after `inertia` frames.
+
+        Returns zone_left for every member of an old zone that changed or is gone: a consumer
+        that counts occupancy from entered/left pairs would otherwise count them for ever."""
+        closing: list[TrackEvent] = []
+        for name, prev in old.zones.items():
+            z = self.zones.get(name)
+            if z is not None and prev.same_shape(z):
                 self.zones[name] = prev
+                continue
+            for tid in sorted(prev.members):
+                prev.members.discard(tid)
+                closing.append(old._event("zone_left", tid, len(prev.members), zone=name))
         for name, ln in self.lines.items():
             before = old.lines.get(name)
             if before is not None and before.same_shape(ln):
                 self.lines[name] = before
         self._seen = dict(old._seen)
+        return closing
 
     def counts(self) -> dict[str, int]:
         """Persons in each zone now."""
