@@ -251,7 +251,7 @@ def _long_clip(folder: Path, times: int = 4) -> tuple[Path, int]:
     cap.release()
     path = folder / "long.avi"
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
     for _ in range(times):
         for f in frames:
             writer.write(f)
