@@ -113,14 +113,13 @@ def check_output_paths(
             continue
         d = Path(folder.dir)
         problem = f"{d} is a file" if d.exists() and not d.is_dir() else _probe_folder(d)
+        fix = "pick a writable folder (or enabled = false)"
         read_from = _source_folder(cfg.source.spec) if name == "snapshots" else None
         if problem is None and read_from is not None and d.resolve().is_relative_to(read_from):
             problem = f"it is in the source folder {read_from}, which would read its snapshots back"
+            fix = "pick a folder outside it (or enabled = false)"
         if problem:
-            raise ConfigError(
-                f"{where}: [{name}] dir = {folder.dir!r}: {problem}; pick a writable "
-                "folder (or enabled = false)"
-            )
+            raise ConfigError(f"{where}: [{name}] dir = {folder.dir!r}: {problem}; {fix}")
 
 
 def _source_folder(spec: str) -> Path | None:
