@@ -277,6 +277,20 @@ class VideoCaptureSource(FrameSource):
             self._cap = None
 
 
+def first_names(paths: Sequence[Path]) -> str:
+    """The first three paths, and '...' when there are more: for one-line messages."""
+    return ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+
+
+def no_readable_image(spec: str, tried: Sequence[Path]) -> ImageError:
+    """The error for images or folders none of whose ``tried`` images decodes (the reader's and
+    check-config's, worded once)."""
+    return ImageError(
+        f"no readable image in {spec!r}: {first_names(tried)} could not be decoded; "
+        "check the files are JPEG/PNG images"
+    )
+
+
 class ImageFilesSource(FrameSource):
     """Still images (a folder, a glob or one file), in name order.
 
@@ -347,12 +361,7 @@ class ImageFilesSource(FrameSource):
         user's ImageError at the start, SourceLost (retry later) once frames have flowed, also
         in a source reopened after one (``next_id`` > 0), e.g. on a half-written file."""
         if self._decoded == 0 and (not self._loop or self.next_id == 0):
-            raise ImageError(
-                f"no readable image in {self.spec!r}: "
-                + ", ".join(str(p) for p in self.unreadable[:3])
-                + (" ..." if len(self.unreadable) > 3 else "")
-                + " could not be decoded; check the files are JPEG/PNG images"
-            )
+            raise no_readable_image(self.spec, self.unreadable)
         if not self._loop:
             return False
         if self._decoded_this_pass == 0:

@@ -202,6 +202,7 @@ def _check_some_image_reads(spec: str, paths: list[Path], where: str) -> None:
     reason); when none of those does but more are left, a warning (the service skips them)."""
     from edgedetect.errors import ImageError
     from edgedetect.images import read_bgr
+    from edgedetect.sources import first_names, no_readable_image
 
     if len(paths) == 1:
         read_bgr(paths[0])
@@ -213,15 +214,12 @@ def _check_some_image_reads(spec: str, paths: list[Path], where: str) -> None:
             return
         except ImageError:
             continue
-    names = ", ".join(str(p) for p in tried[:3]) + (" ..." if len(tried) > 3 else "")
     if len(paths) == len(tried):
-        raise ImageError(
-            f"no readable image in {spec!r}: {names} could not be decoded; "
-            "check the files are JPEG/PNG images"
-        )
+        raise no_readable_image(spec, tried)
     print(
         f"edgedetect: warning: {where}: [source] spec {spec!r}: the first {len(tried)} of "
-        f"{len(paths)} images ({names}) could not be decoded; the service skips unreadable ones",
+        f"{len(paths)} images ({first_names(tried)}) could not be decoded; the service skips "
+        "unreadable ones",
         file=sys.stderr,
     )
 
