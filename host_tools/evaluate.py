@@ -26,6 +26,7 @@ from typing import Any
 
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
+from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import KINDS, Dataset, DatasetError
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.report import write_report
@@ -138,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
             "(edgedetect.tiling; default off)"
         ),
     )
+    p.add_argument(
+        "--condition",
+        choices=list(CONDITIONS),
+        help=(
+            "see every image through a fixed camera condition, to measure robustness: "
+            "gray (IR, no colour), noise (gain noise 10/255), dark (low light and noise), "
+            "night_ir (grey, tinted, flat, noisy), blur (2 px); default none"
+        ),
+    )
     p.add_argument("--out", required=True, type=Path, help="report folder (created)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -156,6 +166,7 @@ def run_evaluation(
     classes: tuple[str, ...] | list[str] = ("person",),
     progress: bool = True,
     tiles: str = "off",
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a .tflite path or ``"hog"``) on a dataset spec, reporting to ``out``.
 
@@ -177,8 +188,11 @@ def run_evaluation(
     detector = make_detector(
         model, str(labels) if labels else None, curve_threshold, threads, list(classes), tiles
     )
-    ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress)
-    return write_report(ev, out, report_meta(detector, model, ds, split, threads))
+    transform = camera_condition(condition) if condition else None
+    ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress, transform=transform)
+    meta = report_meta(detector, model, ds, split, threads)
+    meta["condition"] = condition
+    return write_report(ev, out, meta)
 
 
 def report_meta(
@@ -236,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         classes=[c.strip() for c in args.classes.split(",")],
         progress=not args.no_progress,
         tiles=args.tiles,
+        condition=args.condition,
     )
     print(
         f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +36,9 @@ DEFAULT_CURVE_THRESHOLD = 0.05
 MATCH_IOU = 0.5
 # Precision / recall / mean IoU at these score thresholds too, to pick an operating point per scene.
 OPERATING_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+ImageTransform = Callable[[np.ndarray, int], np.ndarray]
 
 
 class PersonDetector(Protocol):
@@ -73,14 +77,19 @@ def run_detector(
     curve_threshold: float,
     iou_threshold: float = MATCH_IOU,
     progress: bool = True,
+    transform: ImageTransform | None = None,
 ) -> list[ImageResult]:
-    """Detect in every image (with a tqdm bar on stderr) and match against its ground truth."""
+    """Detect in every image (with a tqdm bar on stderr) and match against its ground truth.
+
+    ``transform(image, index)`` changes each image before detection, outside the latency (a
+    camera condition of ``host_tools.conditions``).
+    """
     from tqdm import tqdm
 
     results = []
     warmed = False
-    for sample in tqdm(
-        dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress
+    for index, sample in enumerate(
+        tqdm(dataset.samples, desc="evaluate", unit="img", file=sys.stderr, disable=not progress)
     ):
         image = read_bgr(sample.image_path)
         h, w = image.shape[:2]
@@ -89,6 +98,8 @@ def run_detector(
                 f"{sample.image_path} is {w}x{h} but its annotation {sample.annotation} says "
                 f"{sample.width}x{sample.height}; fix the annotation or the image"
             )
+        if transform is not None:
+            image = transform(image, index)
         if not warmed:  # the first invoke allocates and packs weights; keep it out of the latency
             detector.detect(image)
             warmed = True
@@ -203,13 +214,16 @@ def evaluate(
     threshold: float,
     curve_threshold: float,
     progress: bool = True,
+    transform: ImageTransform | None = None,
 ) -> Evaluation:
-    """Run and score a detector on a dataset."""
+    """Run and score a detector on a dataset (each image through ``transform`` first, if given)."""
     if curve_threshold > threshold:
         raise EdgeDetectError(
             f"--curve-threshold {curve_threshold} must not exceed --threshold {threshold}"
         )
-    results = run_detector(detector, dataset, curve_threshold, progress=progress)
+    results = run_detector(
+        detector, dataset, curve_threshold, progress=progress, transform=transform
+    )
     return Evaluation(
         results, threshold, curve_threshold, compute_metrics(results, threshold, curve_threshold)
     )

@@ -74,6 +74,8 @@ class AugmentConfig:
     expand_prob: float = 0.3
     max_expand_ratio: float = 2.5
     photometric: bool = True
+    # Share of examples given night-camera conditions after the resize (augment.camera_conditions).
+    camera_prob: float = 0.0
 
 
 @dataclass
@@ -183,6 +185,7 @@ _RANGES: dict[str, Check] = {
     "augment.crop_prob": _within(0, 1),
     "augment.expand_prob": _within(0, 1),
     "augment.max_expand_ratio": _at_least(1),
+    "augment.camera_prob": _within(0, 1),
     "postprocess.max_detections": _at_least(1),
     "postprocess.detections_per_class": _at_least(1),
     "postprocess.nms_score_threshold": _within(0, 1),

@@ -22,7 +22,7 @@ import tensorflow as tf
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from host_tools.datasets.sources import DataSource
-from host_tools.ssd.augment import augment
+from host_tools.ssd.augment import augment, camera_conditions
 from host_tools.ssd.config import SSDConfig
 from host_tools.ssd.model import SSDModel
 from host_tools.ssd.targets import build_targets
@@ -159,10 +159,12 @@ class ExampleMaker:
             boxes, ignore = both[:n_kept], both[n_kept:]
         big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
         boxes = boxes[big]
-        x = (
-            cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5
-            - 1.0
-        )
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+        # Drawn last and only when asked, so runs without it keep their random draws.
+        if self.augment_images and self.cfg.augment.camera_prob > 0:
+            if rng.random() < self.cfg.augment.camera_prob:
+                img = camera_conditions(img, rng)
+        x = img.astype(np.float32) / 127.5 - 1.0
         loc, cls = build_targets(
             self.ssd.anchors,
             self.ssd.anchors_cs,
