@@ -35,6 +35,7 @@ from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors
+from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.export import normalize, restore_checkpoint
@@ -116,8 +117,10 @@ def validate_run(
     val_sets: dict[str, Dataset],
     threshold: float = 0.5,
     progress: bool = False,
+    conditions: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Score each checkpoint in ``ckpt_dir`` on every set.
+    """Score each checkpoint in ``ckpt_dir`` on every set (and every set under each camera
+    condition, reported as ``conditions`` and ``conditions_ap50``; they do not pick the best).
 
     Returns one row (step, summary, per-set) per checkpoint and leaves ``ssd`` holding the last
     checkpoint's weights.
@@ -129,19 +132,46 @@ def validate_run(
     rows = []
     for step, prefix in ckpts:
         restore_checkpoint(ssd, prefix)
-        per_set = {}
-        for name, ds in val_sets.items():
-            m = evaluate(detector, ds, threshold, min(0.05, threshold), progress=progress).metrics
-            per_set[name] = {k: m[k] for k in (*METRICS, "precision", "recall")}
+        per_set = _score_sets(detector, val_sets, threshold, progress)
         row = {"step": step, "checkpoint": str(prefix), **summarize(per_set), "sets": per_set}
-        rows.append(row)
         sets = "  ".join(f"{n} {m['ap50']:.3f}/{m['recall']:.2f}" for n, m in per_set.items())
-        print(
+        line = (
             f"step {step:6d}  mean AP50 {row['ap50']:.3f}  AP {row['ap']:.3f}  "
-            f"mean IoU {row['mean_iou']:.3f}  | AP50/recall {sets}",
-            flush=True,
+            f"mean IoU {row['mean_iou']:.3f}  | AP50/recall {sets}"
         )
+        if conditions:
+            seen = _score_sets(detector, val_sets, threshold, progress, conditions)
+            row["conditions"] = seen
+            row["conditions_ap50"] = summarize(seen)["ap50"]
+            line += f"  | camera conditions mean AP50 {row['conditions_ap50']:.3f}"
+        rows.append(row)
+        print(line, flush=True)
     return rows
+
+
+def _score_sets(
+    detector: KerasDetector,
+    val_sets: dict[str, Dataset],
+    threshold: float,
+    progress: bool,
+    conditions: tuple[str, ...] = (),
+) -> dict[str, dict[str, float]]:
+    """Metrics per set, or per ``SET+CONDITION`` when camera conditions are given."""
+    runs = (
+        [(n, None) for n in val_sets]
+        if not conditions
+        else [(n, c) for n in val_sets for c in conditions]
+    )
+    out = {}
+    for name, condition in runs:
+        transform = camera_condition(condition) if condition else None
+        m = evaluate(
+            detector, val_sets[name], threshold, min(0.05, threshold), progress, transform=transform
+        ).metrics
+        out[name + (f"+{condition}" if condition else "")] = {
+            k: m[k] for k in (*METRICS, "precision", "recall")
+        }
+    return out
 
 
 def parse_val_sets(
@@ -206,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="score threshold in 0..1 for precision/recall/mean IoU",
     )
+    p.add_argument(
+        "--condition",
+        action="append",
+        choices=list(CONDITIONS),
+        default=[],
+        help="also score every set under this camera condition (repeat; host_tools.conditions); "
+        "reported beside the sets, never used to pick the checkpoint",
+    )
     p.add_argument("--no-export", action="store_true", help="only print and write validation.json")
     return p
 
@@ -247,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     val_sets = val_sets_from_args(args)
     ssd = build_ssd(load_config(args.run_dir / "config.json"))
-    rows = validate_run(ssd, args.run_dir / "checkpoints", val_sets, threshold=args.threshold)
+    rows = validate_run(
+        ssd,
+        args.run_dir / "checkpoints",
+        val_sets,
+        threshold=args.threshold,
+        conditions=tuple(args.condition),
+    )
     best = best_row(rows, args.select)
     write_validation_json(args.run_dir, val_sets, args.select, best, rows)
     print(

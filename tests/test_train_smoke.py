@@ -234,6 +234,30 @@ def test_validation_scores_every_checkpoint_and_writes_the_best(trained, tmp_pat
     assert (run / "best.weights.h5").stat().st_size > 1e6
 
 
+def test_validation_under_camera_conditions_is_reported_not_selected(trained, tmp_path):
+    """``--condition``: each set is scored again through the camera condition, beside the clean
+    figures; the best checkpoint is still the clean mean's."""
+    import json
+
+    from host_tools.validate import VAL_SPLIT, main
+
+    _, run, _ = trained
+    split = tmp_path / "val4.txt"
+    split.write_text("\n".join(VAL_SPLIT.read_text().split()[:4]) + "\n")
+    args = ["--run-dir", str(run), "--dataset", f"pennfudan:{need_shared(PENNFUDAN)}"]
+    args += ["--split-file", str(split), "--no-export"]
+    assert main(args + ["--condition", "night_ir", "--condition", "blur"]) == 0
+    report = json.loads((run / "validation.json").read_text())
+    rows = report["checkpoints"]
+    for r in rows:
+        seen = r["conditions"]
+        assert sorted(seen) == ["val+blur", "val+night_ir"]
+        assert seen["val+night_ir"]["ap50"] < r["ap50"]  # the condition reached the detector
+        mean = (seen["val+blur"]["ap50"] + seen["val+night_ir"]["ap50"]) / 2
+        assert r["conditions_ap50"] == pytest.approx(mean)
+    assert report["best_step"] == max(rows, key=lambda r: (r["ap50"], r["step"]))["step"]
+
+
 def test_validation_detector_matches_the_float_export(trained, tmp_path):
     """The validator's float Keras path sees what the exported model sees (resize, decode, NMS)."""
     from edgedetect.detector import Detector
