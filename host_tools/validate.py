@@ -157,20 +157,15 @@ def _score_sets(
     conditions: tuple[str, ...] = (),
 ) -> dict[str, dict[str, float]]:
     """Metrics per set, or per ``SET+CONDITION`` when camera conditions are given."""
-    runs = (
-        [(n, None) for n in val_sets]
-        if not conditions
-        else [(n, c) for n in val_sets for c in conditions]
-    )
     out = {}
-    for name, condition in runs:
-        transform = camera_condition(condition) if condition else None
-        m = evaluate(
-            detector, val_sets[name], threshold, min(0.05, threshold), progress, transform=transform
-        ).metrics
-        out[name + (f"+{condition}" if condition else "")] = {
-            k: m[k] for k in (*METRICS, "precision", "recall")
-        }
+    for name, ds in val_sets.items():
+        for condition in conditions or (None,):
+            transform = camera_condition(condition) if condition else None
+            m = evaluate(
+                detector, ds, threshold, min(0.05, threshold), progress, transform=transform
+            ).metrics
+            key = f"{name}+{condition}" if condition else name
+            out[key] = {k: m[k] for k in (*METRICS, "precision", "recall")}
     return out
 
 
