@@ -76,6 +76,9 @@ class AugmentConfig:
     photometric: bool = True
     # Share of examples given night-camera conditions after the resize (augment.camera_conditions).
     camera_prob: float = 0.0
+    # Share of examples replaced by a crop that touches no person or ignore region (a person-free
+    # scene cut from a real photo: augment.background_crop).
+    background_crop_prob: float = 0.0
 
 
 @dataclass
@@ -186,6 +189,7 @@ _RANGES: dict[str, Check] = {
     "augment.expand_prob": _within(0, 1),
     "augment.max_expand_ratio": _at_least(1),
     "augment.camera_prob": _within(0, 1),
+    "augment.background_crop_prob": _within(0, 1),
     "postprocess.max_detections": _at_least(1),
     "postprocess.detections_per_class": _at_least(1),
     "postprocess.nms_score_threshold": _within(0, 1),
