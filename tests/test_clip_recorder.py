@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -276,3 +278,38 @@ def test_codec_probe_prints_nothing_even_when_verbose(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == "", (done.stdout, done.stderr)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Wait for the encoder thread to reach a state (a bounded wait, not a timing check)."""
+    end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.02)
+    return cond()
+
+
+def parts(d: Path) -> list[Path]:
+    return sorted(d.glob(".*.part.mp4"))
+
+
+def test_a_reloads_new_recorder_keeps_the_clip_the_old_one_is_writing(tmp_path: Path) -> None:
+    # A reload builds a new recorder on the same folder while the old one still writes its
+    # clip. The new one's first write took the old part file for a crash's leftover and deleted
+    # it (the clip was lost), and the old clip, published into an index no one used any more,
+    # was never counted by the retention (the folder grew past max_files until a restart).
+    old = recorder(tmp_path, max_files=2)
+    play(old, [0] * 10 + [1] * 10)  # an episode is being recorded
+    assert wait_for(lambda: len(parts(tmp_path)) == 1), "the old recorder opened no file"
+    new = recorder(tmp_path, max_files=2)
+    people = [1] * 10 + [0] * 15 + [1] * 10 + [0] * 20  # two episodes (post_s: 10 frames)
+    pushed = [new.push(frame(100 + i), NO_DETS, n) for i, n in enumerate(people[:10])]
+    opened = tmp_path / f".{pushed[0]}.part.mp4"
+    assert wait_for(opened.exists), "the new recorder opened no file"
+    old.close()
+    pushed += [new.push(frame(110 + i), NO_DETS, n) for i, n in enumerate(people[10:])]
+    new.close()
+    assert (old.saved, old.failed) == (1, 0), "the clip being recorded at the reload was lost"
+    assert (new.saved, new.failed) == (2, 0)
+    names = [p.name for p in clips(tmp_path)]
+    assert names == sorted(set(pushed) - {""}), f"max_files = 2 not kept: {names}"
+    assert not parts(tmp_path)

@@ -247,8 +247,9 @@ class ClipRecorder:
 
 def clip_retention(directory: Path, max_bytes: int, max_files: int) -> FolderRetention:
     """The clips folder's retention: only our `<utc_stamp>_clip.mp4` files (`CLIPS`) count; a
-    crash's hidden `.NAME.part.mp4` files are leftovers."""
-    return FolderRetention(directory, CLIPS, max_bytes, max_files)
+    crash's hidden `.NAME.part.mp4` files are leftovers. Its index is shared with the other
+    recorders on the folder (a reload's new one while the old finishes its clip)."""
+    return FolderRetention.shared(directory, CLIPS, max_bytes, max_files)
 
 
 def part_path(directory: Path, name: str) -> Path:

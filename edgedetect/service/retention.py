@@ -1,8 +1,11 @@
 """Size and count retention for one output folder (snapshots, clips): oldest file deleted first.
 
 One implementation for every folder the service fills, so the rules (what counts, what is
-deleted first, what happens to leftovers of a crash) are the same everywhere. Not thread-safe:
-the owner (SnapshotStore, ClipRecorder's encoder) serialises calls.
+deleted first, what happens to leftovers of a crash) are the same everywhere. Writers whose
+lives overlap on one folder (a reload's new clip recorder while the old one finishes its clip)
+share that folder's index (`FolderRetention.shared`): a second scan would delete the first
+writer's clip in progress as a crash's leftover, and a clip published into an index nobody
+uses would never be deleted. Calls are serialised by the index's lock.
 
 A folder may be shared with other files (the user's photos, another program's videos): only the
 names the service itself gives its files (`OwnFiles`, which the writers use to name them) are
@@ -14,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +72,26 @@ SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True)
 CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4")
 
 
+class _Index:
+    """What this process knows of one folder's own files, oldest first (shared, see above)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.files: deque[tuple[Path, int]] = deque()
+        self.total = 0
+        self.scanned = False
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[str, OwnFiles], _Index] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
 class FolderRetention:
     """Index of the service's own files (`files`) in `directory`, kept under the limits.
 
     Files of other names in the folder are neither counted nor deleted. The first `scan()`
     removes our hidden temporary files (`files.temp`), leftovers of a crash: no writer of this
-    process can still be writing them.
+    process can still be writing them (writers that overlap share one index, scanned once).
     """
 
     def __init__(
@@ -81,19 +100,39 @@ class FolderRetention:
         files: OwnFiles,
         max_bytes: int,
         max_files: int,
+        index: _Index | None = None,
     ) -> None:
         self.dir = Path(directory)
         self.files = files
         self.max_bytes = max_bytes
         self.max_files = max_files
         self.deleted = 0
-        self.scanned = False
-        self._files: deque[tuple[Path, int]] = deque()
-        self._total = 0
+        self._index = index or _Index()
+
+    @classmethod
+    def shared(
+        cls, directory: str | Path, files: OwnFiles, max_bytes: int, max_files: int
+    ) -> FolderRetention:
+        """Retention with this owner's limits over the index every living owner of the same
+        folder and names shares (a new one scans the folder)."""
+        key = (os.path.abspath(directory), files)
+        with _SHARED_LOCK:
+            index = _SHARED.get(key)
+            if index is None:
+                index = _SHARED[key] = _Index()
+        return cls(directory, files, max_bytes, max_files, index)
+
+    @property
+    def scanned(self) -> bool:
+        return self._index.scanned
 
     def scan(self) -> None:
         """Create the folder, index our files of earlier runs oldest first, drop leftovers,
         enforce."""
+        with self._index.lock:
+            self._scan()
+
+    def _scan(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         entries = []
         leftovers = []
@@ -110,58 +149,66 @@ class FolderRetention:
                     continue
                 entries.append((st.st_mtime, e.name, Path(e.path), st.st_size))
         entries.sort()
-        self._files = deque((p, size) for _, _, p, size in entries)
-        self._total = sum(size for _, size in self._files)
+        idx = self._index
+        idx.files = deque((p, size) for _, _, p, size in entries)
+        idx.total = sum(size for _, size in idx.files)
         for tmp in leftovers:
             tmp.unlink(missing_ok=True)
-        self.scanned = True
+        idx.scanned = True
         self.enforce()
 
     def ensure_dir(self) -> None:
         """Before each write: the first call scans; a folder deleted since is made again (and
         indexed afresh, its old files being gone). Failing to create it raises OSError."""
-        if self.scanned:
-            if self.dir.is_dir():
-                return
-            log.warning("folder %s has gone; creating it again", self.dir)
-        self.scan()
+        with self._index.lock:
+            if self._index.scanned:
+                if self.dir.is_dir():
+                    return
+                log.warning("folder %s has gone; creating it again", self.dir)
+            self._scan()
 
     def add(self, path: Path, size: int) -> None:
         """Count a file just written, then delete the oldest beyond the limits."""
         if not self.files.owns(path.name):
             raise ValueError(f"{path.name} is not a name the service gives its files")
-        self._files.append((path, size))
-        self._total += size
-        self.enforce()
+        with self._index.lock:
+            self._index.files.append((path, size))
+            self._index.total += size
+            self.enforce()
 
     def free(self, nbytes: int) -> None:
         """Delete own oldest files until `nbytes` are freed (a full disk: new files win)."""
-        freed = 0
-        while freed < nbytes and self._files:
-            freed += self._files[0][1]
-            self.delete_oldest()
+        with self._index.lock:
+            freed = 0
+            while freed < nbytes and self._index.files:
+                freed += self._index.files[0][1]
+                self.delete_oldest()
 
     def delete_oldest(self) -> bool:
-        if not self._files:
-            return False
-        p, size = self._files.popleft()
-        self._total -= size
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("cannot delete old file %s: %s", p, e)
-        self.deleted += 1
-        return True
+        with self._index.lock:
+            idx = self._index
+            if not idx.files:
+                return False
+            p, size = idx.files.popleft()
+            idx.total -= size
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                log.warning("cannot delete old file %s: %s", p, e)
+            self.deleted += 1
+            return True
 
     def enforce(self) -> None:
-        while self._files and (self._total > self.max_bytes or len(self._files) > self.max_files):
-            self.delete_oldest()
+        with self._index.lock:
+            idx = self._index
+            while idx.files and (idx.total > self.max_bytes or len(idx.files) > self.max_files):
+                self.delete_oldest()
 
     @property
     def total_bytes(self) -> int:
-        return self._total
+        return self._index.total
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._index.files)
