@@ -7,12 +7,14 @@ pre-roll, the episode, the post-roll.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -313,3 +315,51 @@ def test_a_reloads_new_recorder_keeps_the_clip_the_old_one_is_writing(tmp_path: 
     names = [p.name for p in clips(tmp_path)]
     assert names == sorted(set(pushed) - {""}), f"max_files = 2 not kept: {names}"
     assert not parts(tmp_path)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs (root only), so that a full disk is a real one."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def test_a_full_disk_deletes_the_oldest_clips_not_every_new_one(small_disk: Path) -> None:
+    # The disk filled up (by the clips themselves, the journal, anything): each new clip was
+    # lost while every old one was kept, for good. Now the oldest clips make room, as the
+    # snapshots do; other files are never touched.
+    d = small_disk / "clips"
+    d.mkdir()
+    old = [d / utc_stamp(WALL0 - 3600 + 60 * i).join(("", "_clip.mp4")) for i in range(8)]
+    for i, p in enumerate(old):
+        p.write_bytes(os.urandom(30_000))
+        os.utime(p, (WALL0 - 3600 + 60 * i,) * 2)
+    mine = d / "my_video.mp4"
+    mine.write_bytes(b"the user's own file")
+    with open(small_disk / "filler", "wb", buffering=0) as fh:  # the rest of the disk: full
+        with contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 4096)
+    rec = recorder(d)
+    names = set(play(rec, [0] * 10 + [1] * 20 + [0] * 20)) - {""}
+    rec.close()
+    assert (rec.saved, rec.failed) == (1, 0), "the new clip was lost on the full disk"
+    kept = [p for p in old if p.exists()]
+    assert kept and kept == old[len(old) - len(kept) :], "not the oldest clips were deleted"
+    assert {p.name for p in clips(d)} == {p.name for p in kept} | names | {mine.name}
+    assert mine.read_bytes() == b"the user's own file"
+    assert len(decoded_indices(d / names.pop())) > 0

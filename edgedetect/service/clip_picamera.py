@@ -228,6 +228,7 @@ class PicameraClipWriter:
         except OSError as e:
             self._broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
             return
+        self.retention.make_room()  # a full disk: the oldest clips go, not every new one
         from picamera2.outputs import PyavOutput  # noqa: PLC0415 - Pi-only, lazy on purpose
 
         output = PyavOutput(str(part_path(self.retention.dir, name)))

@@ -271,6 +271,7 @@ def publish(
     if not why:
         why = "no frames" if not part.exists() else check(part)
     final = retention.dir / name
+    lost = 0  # bytes of a part file that did not make it: room to make for the next clip
     if not why:
         try:
             os.replace(part, final)
@@ -279,9 +280,11 @@ def publish(
             why = f"cannot rename {part.name} ({e.strerror or e})"
     if why:
         try:
-            part.unlink(missing_ok=True)
+            lost = part.stat().st_size
+            part.unlink()
         except OSError:
             pass
+        retention.make_room(2 * lost)  # a full disk: the next clip has room again
         count("failed")
         log.error("clips: %s lost: %s; check free space and [clips] dir", name, why)
         return
@@ -436,6 +439,7 @@ class _Encoder:
         except OSError as e:
             self.broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
             return
+        self.retention.make_room()  # a full disk: the oldest clips go, not every new one
         self.writer = open_writer(self.part, self.rec.fps, size)
         if self.writer is None:
             self.broken = f"cannot open {self.part} for writing ({'/'.join(CODECS)})"

@@ -72,6 +72,16 @@ SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True)
 CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4")
 
 
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on `directory`'s file system (a folder that
+    cannot be asked counts as roomy: its writes fail and say why)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
 class _Index:
     """What this process knows of one folder's own files, oldest first (shared, see above)."""
 
@@ -182,6 +192,17 @@ class FolderRetention:
             freed = 0
             while freed < nbytes and self._index.files:
                 freed += self._index.files[0][1]
+                self.delete_oldest()
+
+    def make_room(self, nbytes: int | None = None) -> None:
+        """Before a write: delete own oldest files while the folder's file system has less than
+        `nbytes` free (default twice the mean size of own files), so on a full disk new files
+        win over old ones, as within the limits (else every later file fails for good)."""
+        with self._index.lock:
+            idx = self._index
+            if nbytes is None:
+                nbytes = 2 * idx.total // max(1, len(idx.files))
+            while idx.files and free_bytes(self.dir) < nbytes:
                 self.delete_oldest()
 
     def delete_oldest(self) -> bool:
