@@ -43,6 +43,10 @@ for arg in "$@"; do
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ "$purge" = 1 ] && [ "$action" != uninstall ]; then  # else it would install and restart
+  echo "install.sh: --purge only goes with --uninstall (sudo $0 --uninstall --purge)" >&2
+  exit 2
+fi
 
 run() {  # run a command, or print it under DRY_RUN=1
   if [ "$DRY_RUN" = 1 ]; then echo "+ $*"; else "$@"; fi

@@ -287,3 +287,18 @@ def test_readme_pi_blocks_are_what_check_arm64_runs() -> None:
             ["bash", str(check), "--help"], capture_output=True, text=True, timeout=30, check=True
         ).stdout
     )
+
+
+def test_install_purge_without_uninstall_is_refused(tmp_path: Path) -> None:
+    # `install.sh --purge` (meant: remove everything) ran a full install and restarted the
+    # service: --purge was silently ignored without --uninstall.
+    res = subprocess.run(
+        ["bash", str(INSTALL), "--purge", "--no-apt"],
+        env=_dry_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2 and res.stdout == "", res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--purge only goes with --uninstall" in lines[0]
