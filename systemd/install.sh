@@ -48,8 +48,8 @@ if [ "$purge" = 1 ] && [ "$action" != uninstall ]; then  # else it would install
   exit 2
 fi
 
-run() {  # run a command, or print it under DRY_RUN=1
-  if [ "$DRY_RUN" = 1 ]; then echo "+ $*"; else "$@"; fi
+run() {  # run a command, or print it under DRY_RUN=1 (quoted: it can be pasted as it is)
+  if [ "$DRY_RUN" = 1 ]; then printf '+'; printf ' %q' "$@"; echo; else "$@"; fi
 }
 
 have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }

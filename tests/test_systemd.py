@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -302,3 +303,21 @@ def test_install_purge_without_uninstall_is_refused(tmp_path: Path) -> None:
     assert res.returncode == 2 and res.stdout == "", res.stdout
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--purge only goes with --uninstall" in lines[0]
+
+
+def test_install_dry_run_lines_are_the_commands_as_run(tmp_path: Path) -> None:
+    # DRY_RUN=1 printed `useradd ... --comment edgedetect service edgedetect`: pasted, that is
+    # another command (the quoting was lost). Each line now splits into the real arguments.
+    env = _dry_env(tmp_path, PREFIX=str(tmp_path / "my opt"))
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--no-apt"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    useradd = shlex.split(next(line for line in out.splitlines() if "useradd" in line))
+    assert useradd[useradd.index("--comment") + 1] == "edgedetect service"
+    venv = shlex.split(next(line for line in out.splitlines() if " venv " in line))
+    assert venv[-1] == str(tmp_path / "my opt" / "venv")
