@@ -15,7 +15,7 @@
 # What it does: creates the system user `edgedetect` (groups video, render), a venv in
 # /opt/edgedetect/venv with --system-site-packages (picamera2 comes from apt:
 # python3-picamera2), installs this checkout into it WITHOUT TensorFlow (the runtime
-# dependencies only: numpy, OpenCV, LiteRT, prometheus-client, paho-mqtt, waitress), installs
+# dependencies only: numpy, OpenCV, LiteRT, prometheus-client, paho-mqtt), installs
 # /etc/edgedetect/config.toml from systemd/config.example.toml if absent, installs the unit
 # and enables it.
 set -euo pipefail

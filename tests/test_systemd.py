@@ -321,3 +321,17 @@ def test_install_dry_run_lines_are_the_commands_as_run(tmp_path: Path) -> None:
     assert useradd[useradd.index("--comment") + 1] == "edgedetect service"
     venv = shlex.split(next(line for line in out.splitlines() if " venv " in line))
     assert venv[-1] == str(tmp_path / "my opt" / "venv")
+
+
+def test_install_help_names_only_real_dependencies() -> None:
+    # --help said the venv gets waitress, which the service no longer uses (stdlib asyncio).
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    listed = re.search(r"runtime\s+dependencies only: ([^)]*)\)", out)
+    assert listed is not None, out
+    text = (REPO / "pyproject.toml").read_text()
+    deps = text.split("\ndependencies = [", 1)[1].split("\n]", 1)[0].lower()
+    for name in re.split(r",\s*", listed.group(1).strip()):
+        if name == name.lower():  # package names (OpenCV, LiteRT are written as products)
+            assert f'"{name}' in deps, f"--help names {name!r}, not a dependency in pyproject.toml"
