@@ -67,7 +67,7 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.started = time.time()
+        self.started = time.monotonic()  # uptime is a duration: a clock step must not move it
         self._pipeline_metrics(self.registry)
         self._source_and_output_metrics(self.registry)
         self._file_metrics(self.registry)
@@ -178,7 +178,7 @@ class ServiceMetrics:
         self.uptime = Gauge(
             "edgedetect_uptime_seconds", "Seconds since the service started", registry=r
         )
-        self.uptime.set_function(lambda: time.time() - self.started)
+        self.uptime.set_function(lambda: time.monotonic() - self.started)
 
     def _scene_metrics(self, r: CollectorRegistry) -> None:
         """Zones, lines and the detections [filters] and [masks] dropped."""
