@@ -287,18 +287,17 @@ class Service:
 
     # ------------------------------------------------------------------ events
     def emit(self, te: TrackEvent, frame: Frame, dets: Detections) -> None:
-        """Called in the output thread for each tracker event."""
+        """Called in the output thread for each tracker event; under the lock, so a reload
+        swaps (and then closes) the outputs between events, never under one."""
         self.metrics.events.labels(te.type).inc()
         with self._outputs_lock:
-            outputs = self.outputs
-        if outputs is not None:
-            outputs.publish(te, frame, dets)
+            if self.outputs is not None:
+                self.outputs.publish(te, frame, dets)
 
     def flush_outputs(self) -> None:
         with self._outputs_lock:
-            outputs = self.outputs
-        if outputs is not None:
-            outputs.flush()
+            if self.outputs is not None:
+                self.outputs.flush()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
