@@ -58,6 +58,26 @@ def test_jsonl_rotation_keeps_backups(tmp_path: Path) -> None:
     assert all(p.stat().st_size < 1000 + 300 for p in path.parent.iterdir())
 
 
+@pytest.mark.parametrize("backups", [2, 0])
+def test_jsonl_fewer_backups_after_a_reload_drops_the_extra_old_files(
+    tmp_path: Path, backups: int
+) -> None:
+    # backups lowered from 5 (a reload or a restart): events.jsonl.3 .. .5 were kept for ever,
+    # the folder never came back under what the config says.
+    path = tmp_path / "events.jsonl"
+    for i in range(1, 6):
+        path.with_name(f"events.jsonl.{i}").write_text(f"old {i}\n")
+    (tmp_path / "events.jsonl.notes").write_text("the user's file\n")
+    w = JsonlWriter(path, max_bytes=1000, backups=backups)
+    for i in range(20):
+        w.send(event(i))
+    w.close()
+    kept = [f"events.jsonl.{i}" for i in range(1, backups + 1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["events.jsonl", "events.jsonl.notes", *kept]
+    )
+
+
 def test_jsonl_refuses_a_device() -> None:
     if not Path("/dev/full").exists():
         pytest.skip("/dev/full not available")

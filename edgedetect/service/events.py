@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -129,6 +130,7 @@ class JsonlWriter:
     def rotate(self) -> None:
         """events.jsonl -> events.jsonl.1 -> ... -> events.jsonl.N (oldest dropped)."""
         self._file.release()
+        self._drop_extra_backups()
         if self.backups <= 0:
             self.path.unlink(missing_ok=True)
             return
@@ -138,6 +140,16 @@ class JsonlWriter:
                 os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
         if self.path.exists():
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def _drop_extra_backups(self) -> None:
+        """Old files numbered beyond `backups` (it was lowered since they were made): without
+        this they stayed for ever."""
+        numbered = re.compile(re.escape(self.path.name) + r"\.([0-9]+)")
+        with os.scandir(self.path.parent) as it:
+            matches = [(e.path, numbered.fullmatch(e.name)) for e in it]
+        for path, m in matches:
+            if m is not None and int(m.group(1)) > self.backups:
+                Path(path).unlink(missing_ok=True)
 
     def flush(self) -> None:
         self._file.flush()
