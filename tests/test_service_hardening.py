@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import COCO_LABELS, COCO_MODEL, need_shared, skimage_bgr
+from conftest import COCO_LABELS, COCO_MODEL, need_shared, skimage_bgr, small_tmpfs
 from test_service_support import (
     RunningService,
     http_get,
@@ -487,24 +487,8 @@ def test_command_line_paths_resolve_in_the_working_directory(
 # ---------------------------------------------------------------------------- events on a full disk
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", "32k") as mnt:
         yield mnt
-    finally:
-        if subprocess.run(["umount", str(mnt)]).returncode != 0:
-            subprocess.run(
-                ["umount", "-l", str(mnt)], check=True
-            )  # a file still open: detach anyway
 
 
 def test_jsonl_on_a_full_disk_keeps_whole_lines(tiny_tmpfs: Path) -> None:

@@ -75,23 +75,8 @@ def test_unit_contract() -> None:
 
 def test_install_script_syntax_and_dry_run(tmp_path: Path) -> None:
     subprocess.run(["bash", "-n", str(INSTALL)], check=True, timeout=30)
-    env = dict(
-        os.environ,
-        DRY_RUN="1",
-        PREFIX=str(tmp_path / "opt"),
-        CONF_DIR=str(tmp_path / "etc"),
-        STATE_DIR=str(tmp_path / "var"),
-        UNIT_DIR=str(tmp_path / "units"),
-        SERVICE_USER="edgedetect-test-nonexistent",
-    )
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--no-apt"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    env = _dry_env(tmp_path)
+    out = _install("--no-apt", env=env, check=True).stdout
     assert "useradd --system" in out and "edgedetect-test-nonexistent" in out
     assert "-m venv --system-site-packages" in out
     pip_line = next(line for line in out.splitlines() if "pip install" in line)
@@ -101,18 +86,9 @@ def test_install_script_syntax_and_dry_run(tmp_path: Path) -> None:
     assert "config.example.toml" in out and "check-config" in out
     assert "edgedetect.service" in out
     assert not (tmp_path / "opt").exists(), "dry run changed the filesystem"
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--uninstall", "--purge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _install("--uninstall", "--purge", env=env, check=True).stdout
     assert "rm -rf" in out and str(tmp_path / "opt") in out
-    bad = subprocess.run(
-        ["bash", str(INSTALL), "--bogus"], env=env, capture_output=True, text=True, timeout=30
-    )
+    bad = _install("--bogus", env=env)
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
 
 
@@ -174,10 +150,22 @@ def _dry_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _install(
+    *args: str, env: dict[str, str] | None = None, script: Path = INSTALL, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run install.sh (a dry run when `env` comes from `_dry_env`), capturing its text."""
+    return subprocess.run(
+        ["bash", str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
 def test_install_help_is_the_header_comment_only() -> None:
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
+    out = _install("--help", check=True).stdout
     assert "--uninstall --purge" in out and "~/edgedetect" in out and "DRY_RUN=1" in out
     assert "set -euo" not in out and not any(line.startswith("#") for line in out.splitlines())
 
@@ -187,14 +175,7 @@ def test_install_pins_the_system_numpy(tmp_path: Path) -> None:
 
     # PYTHON is the interpreter whose numpy the venv must keep (apt's python3 on a Pi).
     env = _dry_env(tmp_path, PYTHON=sys.executable)
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--no-apt"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _install("--no-apt", env=env, check=True).stdout
     assert f"numpy=={numpy.__version__} > {tmp_path / 'opt'}/constraints.txt" in out
     pip_line = next(line for line in out.splitlines() if "pip install" in line)
     assert f"--constraint {tmp_path / 'opt'}/constraints.txt" in pip_line
@@ -205,13 +186,7 @@ def test_install_refuses_to_purge_a_checkout(tmp_path: Path, which: str) -> None
     env = _dry_env(tmp_path)
     clone = Path(env[which])
     (clone / ".git").mkdir(parents=True)
-    res = subprocess.run(
-        ["bash", str(INSTALL), "--uninstall", "--purge"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = _install("--uninstall", "--purge", env=env)
     assert res.returncode == 2, res.stdout + res.stderr
     assert "rm -rf" not in res.stdout
     lines = res.stderr.strip().splitlines()
@@ -219,23 +194,14 @@ def test_install_refuses_to_purge_a_checkout(tmp_path: Path, which: str) -> None
         len(lines) == 1 and f"refusing to remove {clone}" in lines[0] and "~/edgedetect" in lines[0]
     )
     if which != "PREFIX":  # without --purge the config and state stay, so that is allowed
-        ok = subprocess.run(
-            ["bash", str(INSTALL), "--uninstall"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        ok = _install("--uninstall", env=env, check=True)
         assert f"rm -rf {tmp_path / 'opt'}" in ok.stdout
 
 
 def test_install_refuses_a_prefix_holding_a_checkout(tmp_path: Path) -> None:
     env = _dry_env(tmp_path)
     (tmp_path / "opt" / "edgedetect" / ".git").mkdir(parents=True)
-    res = subprocess.run(
-        ["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True, timeout=60
-    )
+    res = _install("--no-apt", env=env)
     assert res.returncode == 2 and "pip install" not in res.stdout
     assert f"refusing to install into {tmp_path / 'opt'}" in res.stderr
     assert f"checkout {tmp_path / 'opt' / 'edgedetect'}" in res.stderr
@@ -249,13 +215,7 @@ def test_install_refuses_a_clone_inside_the_prefix(tmp_path: Path) -> None:
     shutil.copy(INSTALL, clone / "systemd" / "install.sh")
     env = _dry_env(tmp_path)
     for args in (["--no-apt"], ["--uninstall", "--purge"]):
-        res = subprocess.run(
-            ["bash", str(clone / "systemd" / "install.sh"), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        res = _install(*args, env=env, script=clone / "systemd" / "install.sh")
         assert (
             res.returncode == 2 and "rm -rf" not in res.stdout and "pip install" not in res.stdout
         )
@@ -264,9 +224,7 @@ def test_install_refuses_a_clone_inside_the_prefix(tmp_path: Path) -> None:
 
 def test_install_refuses_a_prefix_inside_the_checkout(tmp_path: Path) -> None:
     env = _dry_env(tmp_path, PREFIX=str(REPO / "not-a-prefix"))
-    res = subprocess.run(
-        ["bash", str(INSTALL), "--no-apt"], env=env, capture_output=True, text=True, timeout=60
-    )
+    res = _install("--no-apt", env=env)
     assert res.returncode == 2 and f"refusing to install into {REPO / 'not-a-prefix'}" in res.stderr
     assert not (REPO / "not-a-prefix").exists()
 
@@ -293,13 +251,7 @@ def test_readme_pi_blocks_are_what_check_arm64_runs() -> None:
 def test_install_purge_without_uninstall_is_refused(tmp_path: Path) -> None:
     # `install.sh --purge` (meant: remove everything) ran a full install and restarted the
     # service: --purge was silently ignored without --uninstall.
-    res = subprocess.run(
-        ["bash", str(INSTALL), "--purge", "--no-apt"],
-        env=_dry_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = _install("--purge", "--no-apt", env=_dry_env(tmp_path))
     assert res.returncode == 2 and res.stdout == "", res.stdout
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--purge only goes with --uninstall" in lines[0]
@@ -309,14 +261,7 @@ def test_install_dry_run_lines_are_the_commands_as_run(tmp_path: Path) -> None:
     # DRY_RUN=1 printed `useradd ... --comment edgedetect service edgedetect`: pasted, that is
     # another command (the quoting was lost). Each line now splits into the real arguments.
     env = _dry_env(tmp_path, PREFIX=str(tmp_path / "my opt"))
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--no-apt"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _install("--no-apt", env=env, check=True).stdout
     useradd = shlex.split(next(line for line in out.splitlines() if "useradd" in line))
     assert useradd[useradd.index("--comment") + 1] == "edgedetect service"
     venv = shlex.split(next(line for line in out.splitlines() if " venv " in line))
@@ -325,9 +270,7 @@ def test_install_dry_run_lines_are_the_commands_as_run(tmp_path: Path) -> None:
 
 def test_install_help_names_only_real_dependencies() -> None:
     # --help said the venv gets waitress, which the service no longer uses (stdlib asyncio).
-    out = subprocess.run(
-        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
+    out = _install("--help", check=True).stdout
     listed = re.search(r"runtime\s+dependencies only: ([^)]*)\)", out)
     assert listed is not None, out
     text = (REPO / "pyproject.toml").read_text()
