@@ -246,6 +246,11 @@ class Pipeline:
         self._done.set()
 
     # -- reporting ---------------------------------------------------------------------------
+    def dropped(self) -> dict[str, int]:
+        """Frames (``capture``) and results (``inference``) overwritten in a one-slot mailbox
+        before the next stage took them."""
+        return {"capture": self._in.dropped, "inference": self._out.dropped}
+
     def stats(self) -> dict[str, Any]:
         """A JSON-ready snapshot of counters and timings (cheap; safe from any thread).
 
@@ -267,7 +272,7 @@ class Pipeline:
             "inferred": c.inferred,
             "skipped": c.skipped,
             "output": c.output,
-            "dropped": {"capture": self._in.dropped, "inference": self._out.dropped},
+            "dropped": self.dropped(),
             "discarded_at_stop": c.discarded_at_stop,
             "sink_errors": sum(sink_errors.values()),
             "sink_errors_by_sink": sink_errors,

@@ -114,6 +114,8 @@ class Service:
             t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames
         )
         self.pipeline: Pipeline | None = None
+        # Drops of the pipelines a reload replaced: the service's counter must never go back.
+        self._dropped_before: dict[str, int] = {}
         self.source: ResilientSource | None = None
         self.detector: Detector | TiledDetector | None = None
         self.gate: MotionGate | None = None
@@ -216,6 +218,9 @@ class Service:
 
         src, detector = self.source, self.detector
         assert src is not None and detector is not None, "start() opens both first"
+        if self.pipeline is not None:  # a reload's restart: carry its drops over
+            for stage, n in self.pipeline.dropped().items():
+                self._dropped_before[stage] = self._dropped_before.get(stage, 0) + n
         inner = src.inner
         fps = getattr(inner, "fps", None) if inner is not None else None
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
@@ -282,8 +287,14 @@ class Service:
         return status.render_metrics(self)
 
     def pipeline_stats(self) -> dict[str, Any]:
-        """`pipeline.stats()` ({} before the pipeline exists); safe from the HTTP threads."""
-        return self.pipeline.stats() if self.pipeline is not None else {}
+        """`pipeline.stats()` ({} before the pipeline exists), with `dropped` counted since the
+        service started (over the pipelines a reload replaced); safe from the HTTP threads."""
+        if self.pipeline is None:
+            return {}
+        stats = self.pipeline.stats()
+        before = self._dropped_before
+        stats["dropped"] = {k: v + before.get(k, 0) for k, v in stats["dropped"].items()}
+        return stats
 
     # ------------------------------------------------------------------ events
     def emit(self, te: TrackEvent, frame: Frame, dets: Detections) -> None:
