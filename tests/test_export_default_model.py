@@ -54,27 +54,40 @@ def _inria_scores(tiles: bool) -> tuple[list[float], list[float]]:
         for row in iou:
             hit = row >= 0.5
             scores.append(float(found.score[hit].max()) if hit.any() else 0.0)
-        false_pos += [
-            float(v) for v, m in zip(found.score, np.any(iou >= 0.5, axis=0), strict=True) if not m
-        ]
+        on_person = np.any(iou >= 0.5, axis=0) | _mostly_inside(found.xyxy, s.boxes)
+        false_pos += [float(v) for v, m in zip(found.score, on_person, strict=True) if not m]
     assert len(scores) == 10
     return scores, false_pos
 
 
+def _mostly_inside(found: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """Per found box: is over half of it inside an annotated person? Such a box is the visible
+    part of a real person (head and shoulders over café chairs, where the annotation runs down
+    behind them): a localisation miss, not a false alarm on something that is no person."""
+    x0 = np.maximum(found[:, None, 0], people[None, :, 0])
+    y0 = np.maximum(found[:, None, 1], people[None, :, 1])
+    x1 = np.minimum(found[:, None, 2], people[None, :, 2])
+    y1 = np.minimum(found[:, None, 3], people[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+    return np.any(inter > 0.5 * area[:, None], axis=1)
+
+
 def test_finds_the_annotated_people_in_inria_test_images():
-    """The 4 INRIA images (10 people, 4 of them 110-145 px tall in a 1060x605 image). Measured: 7 of
-    10 at the default 0.5 (two far people of crop001501 score 0.21 and 0.39; the man at the back of
-    person_and_bike_006, behind café chairs, 0.05) and 9 at 0.2; the close-up man of crop_000001
-    scores 0.96 (0.05 in the last default). No box that is no annotated person scores over 0.5."""
+    """The 4 INRIA images (10 people, 4 of them 110-145 px tall in a 1060x605 image). Measured: 8 of
+    10 at the default 0.5 (a far person of crop001501 scores 0.24; the man at the back of
+    person_and_bike_006, behind café chairs, 0.14) and 9 at 0.2; the close-up man of crop_000001
+    scores 0.88 (0.05 two defaults ago). No box that is no annotated person scores over 0.5 (the
+    head and shoulders of the man behind the chairs, 0.50, are his: `_mostly_inside`)."""
     scores, false_pos = _inria_scores(tiles=False)
-    assert sum(v >= 0.5 for v in scores) >= 7
+    assert sum(v >= 0.5 for v in scores) >= 8
     assert sum(v >= 0.2 for v in scores) >= 9
     assert sum(v >= 0.5 for v in false_pos) == 0
 
 
 def test_tiles_lift_the_small_inria_people_over_the_default_threshold():
     """With the 2x2 tiled pass the small people of crop001501 are found (measured: 9 of 10 people
-    at 0.5 and at 0.3, all but the man behind the café chairs; without tiles 7 and 8)."""
+    at 0.5 and at 0.3, all but the man behind the café chairs; without tiles 8 and 8)."""
     scores, _ = _inria_scores(tiles=True)
     plain, _ = _inria_scores(tiles=False)
     assert sum(v >= 0.5 for v in scores) >= 9
@@ -108,10 +121,10 @@ def _shows_a_pet(photo: Path) -> bool:
 
 def test_no_person_on_person_free_photos_with_pets(detector):
     """A home camera sees cats and dogs; a person event for one is the false alarm users hate.
-    The default gives no box >= 0.5 on any of the 10 with a pet, and a box on 1 of the 67: the
-    zebra of 000000000034 (0.96; the last default, trained without night conditions, 0 of 67; the
-    COCO SSD-MobileNet-v1 reference 4, a fine-tune of it 3 and a cat at 0.61, see the model card).
-    43 of the 67 are training negatives (coco128_fit); the other 24 are held out in coco128_val."""
+    The default gives no box >= 0.5 on any of the 67 (the last default one: the zebra of
+    000000000034 at 0.96; the COCO SSD-MobileNet-v1 reference 4, a fine-tune of it 3 and a cat at
+    0.61, see the model card). 43 of the 67 are training negatives (coco128_fit); the other 24 are
+    held out in coco128_val."""
     import cv2
 
     photos = _person_free_coco128()
@@ -120,14 +133,38 @@ def test_no_person_on_person_free_photos_with_pets(detector):
     assert len(pets) == 10
     alarms = [p.name for p in photos if len(detector.detect(cv2.imread(str(p))))]
     assert not set(alarms) & {p.name for p in pets}
-    assert len(alarms) <= 1
+    assert alarms == []
+
+
+def test_few_false_alarms_on_person_free_photos_at_night():
+    """Trained with person-free scenes cut from its photos (`augment.background_crop_prob`): the
+    held-out COCO photos without a person (24: rooms, food, streets, 4 pets), each seen through
+    noise, dark, night_ir and blur, get a box at the night threshold 0.7 in 3 of the 96 (the last
+    default, without the crops, 11); at most 6."""
+    from edgedetect.detector import Detector
+    from host_tools.conditions import camera_condition
+    from host_tools.datasets import Dataset
+    from host_tools.scoring import evaluate
+    from host_tools.validate import DEFAULT_VAL_SETS, load_val_set
+
+    coco_val = load_val_set("coco_val", DEFAULT_VAL_SETS["coco_val"])
+    free = Dataset(coco_val.spec, coco_val.kind, [s for s in coco_val.samples if not len(s.boxes)])
+    assert len(free) == 24
+    det = Detector(MODEL, threshold=0.05, num_threads=1)
+    alarms = [
+        evaluate(det, free, 0.7, 0.05, progress=False, transform=camera_condition(c)).metrics[
+            "person_free_images_with_alarm"
+        ]
+        for c in ("noise", "dark", "night_ir", "blur")
+    ]
+    assert sum(alarms) <= 6, alarms
 
 
 def test_keeps_finding_people_in_a_night_ir_picture():
     """Trained with night-camera conditions (model card, "At night"): on 60 capston2/valid photos
     seen as a NoIR camera at night would give them (grey, pink tint, flat, gain noise 10/255) the
-    default keeps over half of its daylight recall at 0.5 (measured on the whole set: 0.430 of
-    0.633; the last default, trained without them, 0.195 of 0.666)."""
+    default keeps over half of its daylight recall at 0.5 (measured on the whole set: 0.410 of
+    0.618; the default before night conditions, 0.195 of 0.666)."""
     from edgedetect.detector import Detector
     from host_tools.conditions import camera_condition
     from host_tools.datasets import Dataset, load_dataset
