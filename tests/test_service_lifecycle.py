@@ -41,15 +41,27 @@ def test_finite_folder_ends_with_exit_0_and_events(tmp_path: Path, model: str) -
     assert events[2]["track_id"] == events[0]["track_id"] == 1
 
 
-def test_reload_with_new_source_restarts_pipeline(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+def _second_folder(tmp_path: Path) -> Path:
+    """A folder with one of the config's images moved into it: a new source for a reload."""
     other = tmp_path / "other"
     other.mkdir()
     (tmp_path / "imgs" / "f000.jpg").rename(other / "only.jpg")
+    return other
+
+
+def test_reload_with_new_source_restarts_pipeline(tmp_path: Path) -> None:
+    """... and keeps the dropped-frames count: edgedetect_dropped_frames_total (and the page's
+    dropped_frames) came from the running pipeline alone, so a new one started them at 0, which
+    Prometheus reads as a counter reset. The old pipeline's drops are set by hand here (an offline
+    folder never drops a frame: every frame is taken), on its real one-slot mailboxes."""
+    cfg = write_config(tmp_path)
+    other = _second_folder(tmp_path)
     with RunningService(cfg) as rs:
         assert poll(lambda: rs.get("/healthz")[0] == 200, 20)
         first = rs.svc.pipeline
         assert first is not None
+        first._in.dropped, first._out.dropped = 7, 2
+        assert metric(rs.metrics(), 'edgedetect_dropped_frames_total{stage="capture"}') == 7
         raw = service_config(tmp_path, source={"spec": f"dir:{other}"}, model={"threshold": 0.6})
         cfg.write_text(to_toml(raw))
         server = rs.svc.http
@@ -63,6 +75,10 @@ def test_reload_with_new_source_restarts_pipeline(tmp_path: Path) -> None:
         frames = metric(rs.metrics(), "edgedetect_frames_total")
         assert poll(lambda: metric(rs.metrics(), "edgedetect_frames_total") > frames + 3, 10)
         assert not first.running
+        text = rs.metrics()
+        assert metric(text, 'edgedetect_dropped_frames_total{stage="capture"}') >= 7
+        assert metric(text, 'edgedetect_dropped_frames_total{stage="inference"}') >= 2
+        assert json.loads(rs.get("/api/status")[2])["dropped_frames"] >= 9
 
 
 def test_http_port_in_use_is_a_config_error(tmp_path: Path) -> None:
@@ -145,30 +161,3 @@ def test_a_signal_while_the_model_loads_stops_the_service_cleanly(
     )
     assert done.returncode == 0, (done.returncode, done.stderr[-1500:])
     assert "stopping" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_a_reload_that_restarts_the_pipeline_keeps_the_dropped_frames_count(
-    tmp_path: Path,
-) -> None:
-    """edgedetect_dropped_frames_total (and the page's dropped_frames) came from the running
-    pipeline alone: a reload that changed the source or model started a new one at 0, which
-    Prometheus reads as a counter reset. The old pipeline's drops are set by hand here (an offline
-    folder never drops a frame: every frame is taken), on its real one-slot mailboxes."""
-    cfg = write_config(tmp_path)
-    other = tmp_path / "other"
-    other.mkdir()
-    (tmp_path / "imgs" / "f000.jpg").rename(other / "only.jpg")
-    with RunningService(cfg) as rs:
-        assert poll(lambda: rs.get("/healthz")[0] == 200, 20)
-        first = rs.svc.pipeline
-        assert first is not None
-        first._in.dropped, first._out.dropped = 7, 2
-        assert metric(rs.metrics(), 'edgedetect_dropped_frames_total{stage="capture"}') == 7
-        cfg.write_text(to_toml(service_config(tmp_path, source={"spec": f"dir:{other}"})))
-        rs.svc.request_reload()
-        assert poll(lambda: rs.svc.reloads == 1, 10), "reload did not complete"
-        assert rs.svc.pipeline is not first
-        text = rs.metrics()
-        assert metric(text, 'edgedetect_dropped_frames_total{stage="capture"}') >= 7
-        assert metric(text, 'edgedetect_dropped_frames_total{stage="inference"}') >= 2
-        assert json.loads(rs.get("/api/status")[2])["dropped_frames"] >= 9
