@@ -144,27 +144,19 @@ def augment(img: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.rand
     if cfg.photometric:
         img = photometric(img, rng)
     # Drawn only when asked, so configs without it keep their random draws.
+    scene = None
     if cfg.background_crop_prob > 0 and rng.random() < cfg.background_crop_prob:
         scene = background_crop(img, boxes, rng)
-        if scene is not None:
-            return _flipped(scene, boxes[:0], np.zeros(len(boxes), bool), cfg, rng)
-    if cfg.expand_prob > 0 and rng.random() < cfg.expand_prob:
-        img, boxes = expand(img, boxes, rng, cfg.max_expand_ratio)
-    if cfg.crop_prob > 0 and rng.random() < cfg.crop_prob:
-        img, boxes, k = random_crop(img, boxes, rng)
-        idx = np.flatnonzero(keep)
-        keep = np.zeros_like(keep)
-        keep[idx[k]] = True
-    return _flipped(img, boxes, keep, cfg, rng)
-
-
-def _flipped(
-    img: np.ndarray,
-    boxes: np.ndarray,
-    keep: np.ndarray,
-    cfg: AugmentConfig,
-    rng: np.random.Generator,
-):
+    if scene is not None:
+        img, boxes, keep = scene, boxes[:0], np.zeros(len(boxes), bool)
+    else:
+        if cfg.expand_prob > 0 and rng.random() < cfg.expand_prob:
+            img, boxes = expand(img, boxes, rng, cfg.max_expand_ratio)
+        if cfg.crop_prob > 0 and rng.random() < cfg.crop_prob:
+            img, boxes, k = random_crop(img, boxes, rng)
+            idx = np.flatnonzero(keep)
+            keep = np.zeros_like(keep)
+            keep[idx[k]] = True
     if cfg.flip and rng.random() < 0.5:
         img, boxes = hflip(img, boxes)
     return np.ascontiguousarray(img), boxes, keep
