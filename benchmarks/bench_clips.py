@@ -72,7 +72,7 @@ def run_once(clips: bool, seconds: float, model: str, labels: str) -> dict[str, 
         "cpu_ms_per_frame": round((c1 - c0) / max(f1 - f0, 1) * 1000, 2),
         "cpu_s_per_s": round((c1 - c0) / (t1 - t0), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "clip_buffer_mb": round(buffer_bytes / 1e6, 1),
+        "clip_buffer_mb": round(buffer_bytes / 2**20, 1),  # MiB, as RSS and buffer_mb
         "clips": int(m.clips._value.get()),
         "clips_failed": int(m.clips_failed._value.get()),
         "clip_frames_dropped": int(m.clip_frames_dropped._value.get()),

@@ -350,3 +350,23 @@ def test_a_full_disk_deletes_the_oldest_clips_not_every_new_one(small_disk: Path
     assert {p.name for p in clips(d)} == {p.name for p in kept} | names | {mine.name}
     assert mine.read_bytes() == b"the user's own file"
     assert len(decoded_indices(d / names.pop())) > 0
+
+
+def test_clips_max_mb_counts_the_same_mib_as_snapshots_and_events(tmp_path: Path) -> None:
+    # [clips] max_mb counted 10^6 bytes while [snapshots] and [events] max_mb count 2^20: the
+    # same "max_mb = 1" kept a clips folder 48,576 bytes smaller than a snapshots folder.
+    from edgedetect.service.config import validate
+    from edgedetect.service.events import JsonlWriter
+    from edgedetect.service.snapshots import SnapshotStore
+
+    raw = {
+        "clips": {"dir": str(tmp_path / "clips"), "max_mb": 3},
+        "snapshots": {"dir": str(tmp_path / "snaps"), "max_mb": 3},
+        "events": {"jsonl": str(tmp_path / "events.jsonl"), "max_mb": 3},
+    }
+    config = validate(raw, "<test>", check_files=False)
+    rec = ClipRecorder.from_config(config.clips)
+    rec.close()
+    snaps = SnapshotStore.from_config(config.snapshots).retention.max_bytes
+    events = JsonlWriter.from_config(config.events).max_bytes
+    assert (rec.max_bytes, snaps, events) == (3 * 2**20,) * 3

@@ -108,7 +108,7 @@ def test_each_mistake_is_one_line_naming_the_key(
 def test_ring_buffer_bound_is_the_documented_arithmetic(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """3 s at 5 fps and 640 px is 16 frames of 921,600 bytes: fits 15 MB, not 14."""
+    """3 s at 5 fps and 640 px is 16 frames of 921,600 bytes: fits 15 MiB, not 14."""
     assert check(tmp_path, "[clips]\nbuffer_mb = 15\n", capsys)[0] == 0
     code, err = check(tmp_path, "[clips]\nbuffer_mb = 14\n", capsys)
     assert code == 2 and "raise buffer_mb to 15" in err

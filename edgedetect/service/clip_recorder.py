@@ -39,7 +39,7 @@ import numpy as np
 from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
 from edgedetect.runtime import opencv_silenced
-from edgedetect.service.config import clip_buffer_frames
+from edgedetect.service.config import clip_buffer_frames, mb_to_bytes
 from edgedetect.service.retention import CLIPS, FolderRetention
 
 log = logging.getLogger("edgedetect.clips")
@@ -166,7 +166,7 @@ class ClipRecorder:
             fps=c.fps,
             width=c.width,
             annotated=c.annotated,
-            max_bytes=int(c.max_mb * 1e6),
+            max_bytes=mb_to_bytes(c.max_mb),
             max_files=c.max_files,
             on_count=on_count,
             writer=writer,

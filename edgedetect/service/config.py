@@ -206,6 +206,15 @@ NAMED_SCHEMA: dict[str, dict[str, Key]] = {
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+MIB = 1 << 20  # a "MB" in the config (max_mb, buffer_mb) is a MiB, as df -h and ls -h count
+
+
+def mb_to_bytes(mb: float) -> int:
+    """Bytes in `mb` config MB: one unit for every size key, so that the same number keeps
+    every folder (events, snapshots, clips) and buffer to the same size."""
+    return int(mb * MIB)
+
+
 def clip_frame_bytes(width: int) -> int:
     """Ring-buffer bytes of one clip frame: BGR at `width`, height for a 4:3 frame (the tallest a
     camera here delivers), so the bound holds for 16:9 too."""
@@ -456,12 +465,12 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
         )
     c = data["clips"]
     need = clip_buffer_frames(c) * clip_frame_bytes(c["width"])
-    if need > c["buffer_mb"] * 1e6:
-        holds = (c["buffer_mb"] * 1e6 // clip_frame_bytes(c["width"]) - 1) / c["fps"]
+    if need > mb_to_bytes(c["buffer_mb"]):
+        holds = (mb_to_bytes(c["buffer_mb"]) // clip_frame_bytes(c["width"]) - 1) / c["fps"]
         raise ConfigError(
             f"{where}: [clips] pre_s = {c['pre_s']!r}: the ring buffer holds only "
             f"{max(holds, 0):.1f} s at fps {c['fps']:g} and width {c['width']} "
-            f"(buffer_mb {c['buffer_mb']:g}); raise buffer_mb to {math.ceil(need / 1e6)} or lower "
+            f"(buffer_mb {c['buffer_mb']:g}); raise buffer_mb to {math.ceil(need / MIB)} or lower "
             "pre_s, fps or width"
         )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgedetect.linefile import LineFile
+from edgedetect.service.config import mb_to_bytes
 from edgedetect.service.tracker import TrackEvent
 
 log = logging.getLogger("edgedetect.events")
@@ -102,9 +103,7 @@ class JsonlWriter:
 
     name = "jsonl"
 
-    def __init__(
-        self, path: str | Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5
-    ) -> None:
+    def __init__(self, path: str | Path, max_bytes: int = 10 << 20, backups: int = 5) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
@@ -113,7 +112,7 @@ class JsonlWriter:
 
     @classmethod
     def from_config(cls, section: Any) -> JsonlWriter:
-        return cls(section.jsonl, int(section.max_mb * 1024 * 1024), section.backups)
+        return cls(section.jsonl, mb_to_bytes(section.max_mb), section.backups)
 
     def send(self, event: Event) -> None:
         data = (event.to_json() + "\n").encode()

@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgedetect.service.config import mb_to_bytes
 from edgedetect.service.retention import SNAPSHOTS, FolderRetention
 
 
@@ -39,9 +40,7 @@ class SnapshotStore:
     @classmethod
     def from_config(cls, section: Any) -> SnapshotStore:
         """From a validated `[snapshots]` section."""
-        return cls(
-            section.dir, int(section.max_mb * 1024 * 1024), section.max_files, section.quality
-        )
+        return cls(section.dir, mb_to_bytes(section.max_mb), section.max_files, section.quality)
 
     @property
     def deleted(self) -> int:
