@@ -389,6 +389,11 @@ class OpenCVClipWriter:
 
     def close(self, timeout: float) -> None:
         self.queue.put(("stop", None))
+        # Free the pre-roll now: the recorder and this writer refer to each other, so without
+        # this a reload's old ring (14 MiB by default) waited for a cyclic garbage collection.
+        self._ring.clear()
+        self._ring_bytes = 0
+        self._shot = None
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
