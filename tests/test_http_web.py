@@ -110,6 +110,19 @@ def test_token_in_the_url_sets_a_cookie_that_opens_every_route(files) -> None:
         assert "Set-Cookie" not in _auth(server, "/")[1]  # only the URL token is moved to a cookie
 
 
+def test_a_base64_token_typed_into_the_url_opens_the_page(files) -> None:
+    # `openssl rand -base64 24` makes tokens with '+', '/' and '='. Typed as the docs say
+    # (/?token=...), the '+' was read as a space (form encoding), so the page answered 401 and
+    # set no cookie while the same token worked in an Authorization header.
+    token = "Zm9v+YmFy/cXV4=="
+    with serving(_web_app(files, token=token)) as server:
+        status, headers, _ = _get(server, f"/?token={token}")
+        assert status == 200 and "Set-Cookie" in headers
+        assert _get(server, f"/api/status?token={token}")[0] == 200
+        assert _get(server, "/api/status?token=Zm9v%2BYmFy%2FcXV4%3D%3D")[0] == 200  # encoded
+        assert _get(server, "/api/status?token=Zm9v YmFy/cXV4==".replace(" ", "%20"))[0] == 401
+
+
 def test_page_is_the_packaged_files_with_security_headers(files) -> None:
     installed = Path(str(WEB_DIR))
     import edgedetect.service as pkg

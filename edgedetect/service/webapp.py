@@ -115,6 +115,12 @@ def byte_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def url_token(query: str) -> str:
+    """`?token=` as typed: a '+' stays a '+' (base64 tokens have them; form encoding would read a
+    space), percent-escapes are decoded."""
+    return parse_qs(query.replace("+", "%2B")).get("token", [""])[0]
+
+
 def plain_name(raw: str) -> str | None:
     """The file name a URL segment names, or None unless it is one plain name (no folder part,
     encoded or not, no NUL or control character, no leading dot)."""
@@ -167,7 +173,7 @@ class HttpApp:
         header = headers.get("authorization", "")
         given = [
             header[7:].strip() if header.lower().startswith("bearer ") else "",
-            parse_qs(query).get("token", [""])[0],
+            url_token(query),
             self._cookie(headers),
         ]
         want = self.token.encode()
@@ -225,7 +231,7 @@ class HttpApp:
         extra = [("ETag", etag), ("Cache-Control", "private, no-cache")]
         if path == "/":
             extra += PAGE_HEADERS
-            given = parse_qs(query).get("token", [""])[0]
+            given = url_token(query)
             if self.token and given and hmac.compare_digest(given.encode(), self.token.encode()):
                 extra.append(
                     (
