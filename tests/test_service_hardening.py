@@ -319,6 +319,28 @@ def test_token_file_must_be_private_and_is_used(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("token", ["pässwort", "two words", "tab\there", "nul\x00in-file"])
+def test_a_token_no_client_can_send_as_typed_is_refused(tmp_path: Path, token: str) -> None:
+    # A token travels in an Authorization header, a URL and a cookie. Non-ASCII was accepted but
+    # never matched a Bearer header from curl or a browser (UTF-8 bytes, read as Latin-1), a
+    # space broke the URL, and token_file even let a NUL through that token refuses.
+    secret = tmp_path / "token"
+    secret.write_text(token)
+    secret.chmod(0o600)
+    refused = "visible ASCII"
+    with pytest.raises(ConfigError, match=rf"\[http\] token_file = 'token': .*{refused}"):
+        load_config(write_config(tmp_path, http={"token_file": "token"}))
+    if "\x00" not in token:  # refused inline already, as a NUL
+        with pytest.raises(ConfigError, match=rf"\[http\] token = '\*\*\*': .*{refused}") as e:
+            load_config(write_config(tmp_path, http={"token": token}))
+        assert token not in str(e.value)
+    fine = "Zm9v+YmFy/cXV4==~-_.!$"
+    secret.write_text(fine + "\n")
+    assert (
+        load_config(write_config(tmp_path, http={"token_file": "token"}))["http"]["token"] == fine
+    )
+
+
 # ----------------------------------------------------------------------------- bounded numbers
 @pytest.mark.parametrize(
     "section,key,value,needle",

@@ -50,6 +50,7 @@ from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, pars
     _topic_prefix,
     _type_ok,
     _webhook_url,
+    http_token,
     max_threads,
     parse_listen,
     threads_problem,
@@ -150,7 +151,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "http": {
         "enabled": Key(True, (bool,)),
         "listen": Key("127.0.0.1:8080", (str,), _listen),
-        "token": Key("", (str,), secret=True),
+        "token": Key("", (str,), http_token, secret=True),
         "token_file": Key("", (str,)),
         "allow_unauthenticated": Key(False, (bool,)),
         "stream_fps": Key(5.0, NUM, _between(0.1, 30)),

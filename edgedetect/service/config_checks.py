@@ -156,6 +156,20 @@ def _webhook_url(v: Any) -> str | None:
     return None
 
 
+_HTTP_TOKEN = re.compile(r"[\x21-\x7e]*")
+
+
+def http_token(v: str) -> str | None:
+    """A token every client sends byte for byte in a header, a URL and a cookie: visible ASCII.
+    Other text was accepted but matched only some clients (UTF-8 vs Latin-1 headers)."""
+    if _HTTP_TOKEN.fullmatch(v):
+        return None
+    return (
+        "must be visible ASCII (letters, digits, punctuation; no spaces or accents), "
+        "e.g. the output of: openssl rand -hex 16"
+    )
+
+
 # paho refuses to publish to a topic with a wildcard ("Publish topic cannot contain wildcards")
 # or longer than 65535 bytes; Mosquitto drops a client whose topic holds a control character or
 # a Unicode noncharacter (malformed UTF-8 for MQTT). NUL is refused for every string already.

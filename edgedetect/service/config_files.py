@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import ConfigError
+from edgedetect.service.config_checks import http_token
 
 if TYPE_CHECKING:
     from edgedetect.service.config import Config
@@ -59,10 +60,14 @@ def _read_secrets(
                 f"{where}: [{section}] {file_key} and {key} are both set; "
                 f"use {file_key} or {key}, not both"
             )
-        if check_files:
-            data[section][key] = read_secret(
-                path, where, section, file_key, given.get((section, file_key))
-            )
+        if not check_files:
+            continue
+        shown = given.get((section, file_key))
+        secret = read_secret(path, where, section, file_key, shown)
+        problem = http_token(secret) if section == "http" else None
+        if problem:
+            raise ConfigError(f"{where}: [{section}] {file_key} = {(shown or path)!r}: {problem}")
+        data[section][key] = secret
 
 
 def _probe_folder(folder: Path) -> str | None:
