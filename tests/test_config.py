@@ -159,3 +159,31 @@ def test_parse_listen() -> None:
     assert parse_listen(":0") == ("127.0.0.1", 0)
     with pytest.raises(ValueError):
         parse_listen("8080")
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("threshold = 0.3\n", "threshold = 0.3 comes before any [section]; put it under [model]"),
+        (
+            'spec = "usb:0"\n[model]\n',
+            "spec = 'usb:0' comes before any [section]; put it under [source]",
+        ),
+        (
+            "max_mb = 5\n",
+            "max_mb = 5 comes before any [section]; put it under [events], [snapshots] or [clips]",
+        ),
+        ('token = "hunter2"\n', "token = '***' comes before any [section]; put it under [http]"),
+        ('model = "m.tflite"\n', "model = 'm.tflite' comes before any [section]; keys go under a"),
+    ],
+)
+def test_a_key_above_every_section_says_where_it_goes(
+    tmp_path: Path, toml: str, needle: str
+) -> None:
+    # A key written before the first [section] header (or with the header forgotten) was called
+    # an 'unknown section [threshold]' (with the list of sections), or '[model] must be a table'.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, check_files=False)
+    assert needle in str(err.value) and "hunter2" not in str(err.value)

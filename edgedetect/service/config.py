@@ -368,6 +368,8 @@ def validate(
         if section in NAMED_SCHEMA:
             named[section] = _named_tables(section, values, where)
             continue
+        if not isinstance(values, dict):
+            raise _key_outside_sections(section, values, where)
         if section not in SCHEMA:
             choices = list(SCHEMA) + list(NAMED_SCHEMA)
             raise ConfigError(f"{where}: unknown section [{section}]{_suggest(section, choices)}")
@@ -385,6 +387,23 @@ def validate(
     for kind, tables in named.items():
         sections[kind] = Tables((n, NAMED_TYPES[kind](**v)) for n, v in tables.items())
     return Config(sections=sections, path=path, base_dir=base)
+
+
+def _key_outside_sections(name: str, value: Any, where: str) -> ConfigError:
+    """A `key = value` above the first [section] header: which section it belongs in."""
+    owners = [sec for sec, keys in SCHEMA.items() if name in keys]
+    keys = sorted((SCHEMA[sec][name] for sec in owners), key=lambda k: not k.secret)
+    shown = (keys[0] if keys else Key(None, (object,))).shown(value)  # a secret's masked
+    if not owners:
+        return ConfigError(
+            f"{where}: {name} = {shown} comes before any [section]; keys go under a [section] "
+            "header (see systemd/config.example.toml)"
+        )
+    tables = [f"[{sec}]" for sec in owners]
+    where_to = tables[0] if len(tables) == 1 else ", ".join(tables[:-1]) + " or " + tables[-1]
+    return ConfigError(
+        f"{where}: {name} = {shown} comes before any [section]; put it under {where_to}"
+    )
 
 
 def _a_type(value: Any) -> str:
