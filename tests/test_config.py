@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -187,3 +188,46 @@ def test_a_key_above_every_section_says_where_it_goes(
     with pytest.raises(ConfigError) as err:
         load_config(cfg, check_files=False)
     assert needle in str(err.value) and "hunter2" not in str(err.value)
+
+
+def _error_as_nobody(path: Path) -> str:
+    """load_config(path)'s error in a child process running as user nobody."""
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        os.close(read)
+        try:
+            os.setegid(65534)
+            os.seteuid(65534)
+            load_config(path, check_files=False)
+            message = "no error"
+        except BaseException as e:  # noqa: BLE001 - whatever it is, the parent reports it
+            message = f"{type(e).__name__}: {e}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        message = fh.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="needs root to setuid")
+def test_a_config_the_user_may_not_read_says_so_not_missing(tmp_path: Path) -> None:
+    # install.sh makes /etc/edgedetect 0750 root:edgedetect and the config 0640, and the README
+    # says to run check-config on it as yourself: that answered 'config file not found' (the
+    # folder cannot be searched), so the owner looked for a typo in a path that was right.
+    folder = tmp_path / "etc"
+    folder.mkdir(mode=0o750)
+    tmp_path.chmod(0o755)
+    cfg = folder / "config.toml"
+    cfg.write_text("[model]\nthreshold = 0.5\n")
+    message = _error_as_nobody(cfg)
+    assert "permission denied" in message and "sudo -u edgedetect /" in message, message
+    assert "not found" not in message
+    folder.chmod(0o755)
+    cfg.chmod(0o600)  # the folder can be searched, the file not read
+    message = _error_as_nobody(cfg)
+    assert "permission denied" in message and "sudo -u edgedetect" in message, message

@@ -615,16 +615,21 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
             return validate({}, "<defaults>", check_files=check_files)
         path = DEFAULT_CONFIG_PATH
     p = Path(path).expanduser()
-    if not p.is_file():
-        what = "is a folder, not a config file" if p.is_dir() else "config file not found"
-        raise ConfigError(
-            f"{p}: {what}; give the path of a TOML file (start one by copying "
-            "systemd/config.example.toml)"
-        )
     try:
+        if not p.is_file():
+            what = "is a folder, not a config file" if p.is_dir() else "config file not found"
+            raise ConfigError(
+                f"{p}: {what}; give the path of a TOML file (start one by copying "
+                "systemd/config.example.toml)"
+            )
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    except PermissionError:
+        raise ConfigError(
+            f"{p}: permission denied; check it as the service's user, who may read it: "
+            f"sudo -u edgedetect {Path(sys.prefix) / 'bin' / 'edgedetect'} check-config {p}"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from None
     return validate(raw, str(p), base_dir=p.resolve().parent, check_files=check_files, path=str(p))
