@@ -231,3 +231,15 @@ def test_a_config_the_user_may_not_read_says_so_not_missing(tmp_path: Path) -> N
     cfg.chmod(0o600)  # the folder can be searched, the file not read
     message = _error_as_nobody(cfg)
     assert "permission denied" in message and "sudo -u edgedetect" in message, message
+
+
+def test_a_config_saved_by_a_windows_editor_reads_or_says_how_to_save_it(tmp_path: Path) -> None:
+    # Notepad saves UTF-8 with a byte-order mark, which read as 'invalid TOML: Invalid statement
+    # (at line 1, column 1)'; a Latin-1 file gave Python's "'utf-8' codec can't decode byte".
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[model]\r\nthreshold = 0.4\r\n")
+    assert load_config(cfg, check_files=False)["model"]["threshold"] == 0.4
+    cfg.write_bytes(b"[model]\n# caf\xe9\nthreshold = 0.4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, check_files=False)
+    assert str(err.value) == f"{cfg}: line 2 is not UTF-8 text (byte 0xe9); save the file as UTF-8"

@@ -608,6 +608,18 @@ def _check_exposure(data: dict[str, dict[str, Any]], where: str) -> None:
         )
 
 
+def _config_text(data: bytes, p: Path) -> str:
+    """The file's text: UTF-8, with or without the byte-order mark Windows editors write."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{p}: line {line} is not UTF-8 text (byte 0x{data[e.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+
+
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
     """Read and validate a TOML file. `None` means the default path, or defaults if it is absent."""
     if path is None:
@@ -622,7 +634,7 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
                 f"{p}: {what}; give the path of a TOML file (start one by copying "
                 "systemd/config.example.toml)"
             )
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_config_text(p.read_bytes(), p))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: invalid TOML: {e}") from None
     except PermissionError:
@@ -630,7 +642,7 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
             f"{p}: permission denied; check it as the service's user, who may read it: "
             f"sudo -u edgedetect {Path(sys.prefix) / 'bin' / 'edgedetect'} check-config {p}"
         ) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from None
     return validate(raw, str(p), base_dir=p.resolve().parent, check_files=check_files, path=str(p))
 
