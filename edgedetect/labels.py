@@ -48,7 +48,12 @@ def load_labels(path: str | Path) -> dict[int, str]:
             f"label file {path} is a directory, not a file; pass the label file itself"
             + (f" (it holds {', '.join(inside)})" if inside else "")
         ) from None
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:
+        raise LabelsError(
+            f"label file {path} is not UTF-8 text: pass a label file (one class name a line, "
+            "or a label map .pbtxt) saved as UTF-8, not the model or an image"
+        ) from None
+    except OSError as err:
         raise LabelsError(f"cannot read label file {path}: {err}") from None
     names = parse_labels(text, source=str(path))
     if not names:

@@ -66,6 +66,19 @@ def test_missing_file_names_path(tmp_path: Path) -> None:
         load_labels(empty)
 
 
+def test_a_binary_file_given_as_labels_says_what_a_label_file_is(tmp_path: Path) -> None:
+    # --labels pointing at the model (or a video) answered with Python's "'utf-8' codec can't
+    # decode byte 0x93 in position 39: invalid start byte" and no hint of what was expected.
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"\x1c\x00\x00\x00TFL3\x93\xff" * 8)
+    with pytest.raises(LabelsError) as err:
+        load_labels(model)
+    assert str(err.value) == (
+        f"label file {model} is not UTF-8 text: pass a label file (one class name a line, "
+        "or a label map .pbtxt) saved as UTF-8, not the model or an image"
+    )
+
+
 def test_shared_label_files_agree_on_person() -> None:
     for name in (
         "coco_labels.txt",
