@@ -66,12 +66,23 @@ _USER_LEVELS = {
 }  # theirs
 
 
+_native_level = logging.INFO  # edgedetect's log level from which native libs may print
+
+
+def native_logs_from(level: int) -> None:
+    """Native libs print once edgedetect logs at `level`: the CLI's ``-v`` (INFO) by default; the
+    service, whose everyday level is INFO, sets DEBUG, so the journal gets no FFmpeg chatter."""
+    global _native_level
+    _native_level = level
+
+
 def native_verbose() -> bool:
-    """Whether native libs may print: ``-v`` (edgedetect logs INFO) or EDGEDETECT_NATIVE_LOGS=1."""
+    """Whether native libs may print: edgedetect logs at the level of :func:`native_logs_from`
+    (``-v``), or EDGEDETECT_NATIVE_LOGS=1."""
     forced = os.environ.get("EDGEDETECT_NATIVE_LOGS", "")
     if forced:
         return forced not in ("0", "false", "no")
-    return logging.getLogger("edgedetect").isEnabledFor(logging.INFO)
+    return logging.getLogger("edgedetect").isEnabledFor(_native_level)
 
 
 def quiet_opencv() -> None:

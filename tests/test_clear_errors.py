@@ -20,7 +20,7 @@ from conftest import COCO_LABELS, COCO_MODEL, REPO, need_shared, skimage_bgr
 from edgedetect.errors import ImageError, LabelsError, ModelError
 from edgedetect.images import jpeg_truncated, read_bgr
 from edgedetect.labels import check_label_count, load_labels
-from edgedetect.runtime import class_count, load_interpreter
+from edgedetect.runtime import _CHATTER, class_count, load_interpreter
 
 MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
 
@@ -244,3 +244,24 @@ def test_quieting_opencv_works_without_cv2_utils_logging(monkeypatch) -> None:
     monkeypatch.setenv("EDGEDETECT_NATIVE_LOGS", "0")  # not verbose, whatever earlier tests set
     quiet_opencv()
     assert calls == [0]  # silent unless verbose
+
+
+def test_the_service_at_its_default_log_level_prints_no_ffmpeg_or_opencv_chatter(
+    files: Path, tmp_path: Path
+) -> None:
+    # The service logs at "info" by default, which counted as verbose for native libraries: an
+    # undecodable file printed FFmpeg's 'moov atom not found' and OpenCV's 'can't be used to
+    # capture by name' (and a flaky RTSP camera FFmpeg's decode errors, frame after frame) into
+    # the journal. They now need log_level = "debug" (or EDGEDETECT_NATIVE_LOGS=1).
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[source]\nspec = "{files / "garbage.mp4"}"\n[model]\npath = "{MODEL}"\n'
+        f'[preview]\nenabled = false\n[http]\nenabled = false\n[events]\njsonl = ""\n'
+        "[snapshots]\nenabled = false\n"
+    )
+    result = _cli("run", "--config", str(cfg), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("edgedetect: error: ") and "garbage.mp4" in lines[-1]
+    chatter = [line for line in lines if _CHATTER.match(line.encode())]
+    assert not chatter, result.stderr

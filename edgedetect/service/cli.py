@@ -92,6 +92,7 @@ def run_service(
     Keyword overrides take precedence over the file (same validation as the file's keys).
     """
     early = _SignalsWhileLoading()  # before the imports below, which take a while on a Pi
+    from edgedetect.runtime import native_logs_from
     from edgedetect.service.daemon import make_service
 
     overrides: dict[str, Any] = {
@@ -104,6 +105,7 @@ def run_service(
         "service.log_level": log_level,
     }
     setup_logging(log_level or "info")
+    native_logs_from(logging.DEBUG)  # "info" is the service's everyday level
     try:
         service = make_service(config_path, overrides)
         service.start()  # installs the service's own handlers first
