@@ -101,7 +101,8 @@ def init_weights(
     predictors from scratch.
     """
     if init is None or init.lower() == "none":
-        return "random init"
+        graph = ssd.config.model.graph  # a tflite_graph model is built with its file's weights
+        return f"weights of {graph}" if graph else "random init"
     if partial:
         return _init_partial(ssd, Path(init), source_config)
     p = Path(init)

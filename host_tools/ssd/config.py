@@ -19,7 +19,7 @@ from host_tools.datasets.sources import DataSource
 from host_tools.ssd.anchors import AnchorConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-ARCHS = ("ssdlite_mobilenet_v2", "ssd_mobilenet_v2", "ssd_mobilenet_v1")
+ARCHS = ("ssdlite_mobilenet_v2", "ssd_mobilenet_v2", "ssd_mobilenet_v1", "tflite_graph")
 
 
 @dataclass
@@ -35,6 +35,9 @@ class ModelConfig:
     weight_decay: float = 4e-5
     bn_momentum: float = 0.997
     bn_epsilon: float = 0.001
+    # arch "tflite_graph": the OD-API SSD TFLite file whose graph, weights and anchors the model is
+    # (host_tools.ssd.tflite_graph); the anchors section is then unused.
+    graph: str = ""
 
 
 @dataclass
@@ -282,9 +285,39 @@ def check_config(cfg: SSDConfig, where: str = "config") -> None:
 
 def _check_combinations(cfg: SSDConfig, where: str) -> None:
     """The rules that tie fields together."""
-    m, a, t = cfg.model, cfg.anchors, cfg.train
+    m, t = cfg.model, cfg.train
     if m.arch not in ARCHS:
         raise ConfigError(f"{where}: model.arch {m.arch!r} is not one of {ARCHS}")
+    if m.arch == "tflite_graph":
+        if not m.graph:
+            raise ConfigError(
+                f"{where}: model.arch 'tflite_graph' needs model.graph, a .tflite file"
+            )
+    elif m.graph:
+        raise ConfigError(f"{where}: model.graph is only read with model.arch 'tflite_graph'")
+    else:  # a tflite_graph model takes its anchors from the file
+        _check_anchors(cfg, where)
+    if t.unmatched_iou > t.matched_iou:
+        raise ConfigError(
+            f"{where}: train.unmatched_iou {t.unmatched_iou:g} is above "
+            f"train.matched_iou {t.matched_iou:g}"
+        )
+    if t.optimizer not in ("adam", "momentum"):
+        raise ConfigError(f"{where}: train.optimizer must be 'adam' or 'momentum'")
+    if m.score_converter not in ("sigmoid", "softmax"):
+        raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
+    if not t.background_loss and m.score_converter != "sigmoid":
+        raise ConfigError(
+            f"{where}: train.background_loss false needs model.score_converter 'sigmoid' "
+            "(softmax scores are relative to the background column)"
+        )
+    if t.loss not in ("hard_negative", "focal"):
+        raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
+
+
+def _check_anchors(cfg: SSDConfig, where: str) -> None:
+    """The rules of the anchors section and the feature maps it must match."""
+    m, a = cfg.model, cfg.anchors
     if not a.aspect_ratios:
         raise ConfigError(f"{where}: anchors.aspect_ratios is empty; list at least one, e.g. [1.0]")
     if a.num_layers != len(m.extra_depths) + 2:
@@ -302,26 +335,10 @@ def _check_combinations(cfg: SSDConfig, where: str) -> None:
         raise ConfigError(
             f"{where}: anchors.min_scale {a.min_scale:g} is above max_scale {a.max_scale:g}"
         )
-    if t.unmatched_iou > t.matched_iou:
-        raise ConfigError(
-            f"{where}: train.unmatched_iou {t.unmatched_iou:g} is above "
-            f"train.matched_iou {t.matched_iou:g}"
-        )
-    if t.optimizer not in ("adam", "momentum"):
-        raise ConfigError(f"{where}: train.optimizer must be 'adam' or 'momentum'")
     if a.stride8_anchors and "mobilenet_v2" not in m.arch:
         raise ConfigError(f"{where}: anchors.stride8_anchors needs a MobileNetV2 arch")
     if any(v <= 0 for pair in a.stride8_anchors for v in pair):
         raise ConfigError(f"{where}: anchors.stride8_anchors scales and aspect ratios must be > 0")
-    if m.score_converter not in ("sigmoid", "softmax"):
-        raise ConfigError(f"{where}: model.score_converter must be 'sigmoid' or 'softmax'")
-    if not t.background_loss and m.score_converter != "sigmoid":
-        raise ConfigError(
-            f"{where}: train.background_loss false needs model.score_converter 'sigmoid' "
-            "(softmax scores are relative to the background column)"
-        )
-    if t.loss not in ("hard_negative", "focal"):
-        raise ConfigError(f"{where}: train.loss must be 'hard_negative' or 'focal'")
 
 
 def config_from_dict(data: dict, where: str = "config") -> SSDConfig:

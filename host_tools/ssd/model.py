@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgedetect.errors import ConfigError, ModelError
 from host_tools.ssd.anchors import corners_to_center_size, generate_anchors
 from host_tools.ssd.config import ModelConfig, SSDConfig
 from host_tools.ssd.keras_compat import keras
@@ -222,6 +223,8 @@ def _prior_bias(n_cls: int):
 def build_ssd(cfg: SSDConfig) -> SSDModel:
     """Build the Keras SSD of ``cfg`` (random init; see import_weights / train for weights)."""
     m = cfg.model
+    if m.arch == "tflite_graph":
+        return _build_from_graph(cfg)
     b = _Builder(cfg)
     inp = keras.Input(
         (m.input_size, m.input_size, 3), batch_size=None, name="normalized_input_image_tensor"
@@ -251,6 +254,29 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
     if anchors.shape[0] != int(box_enc.shape[1]):
         raise AssertionError(f"{anchors.shape[0]} anchors but {box_enc.shape[1]} predictions")
     return SSDModel(cfg, model, sizes, anchors, corners_to_center_size(anchors))
+
+
+def _build_from_graph(cfg: SSDConfig) -> SSDModel:
+    """The SSD of the TFLite file ``model.graph``, with its weights and anchors (tflite_graph)."""
+    from host_tools.ssd.tflite_graph import build_keras, feature_map_sizes, read_graph
+
+    m = cfg.model
+    graph = read_graph(m.graph)
+    where = f"model.graph {m.graph}"
+    if graph.input_size != m.input_size:
+        raise ConfigError(f"{where} takes {graph.input_size} px; set model.input_size to it")
+    if tuple(graph.box_scales) != tuple(m.box_scales):
+        raise ConfigError(
+            f"{where} decodes boxes with scales {graph.box_scales}; set model.box_scales"
+        )
+    model = build_keras(graph, columns=tuple(range(m.num_classes + 1)))
+    cs = graph.anchors_cs.astype(np.float32)
+    corners = np.concatenate([cs[:, :2] - cs[:, 2:] / 2, cs[:, :2] + cs[:, 2:] / 2], axis=1)
+    if corners.shape[0] != int(model.outputs[0].shape[1]):
+        raise ModelError(
+            f"{where}: {corners.shape[0]} anchors for {model.outputs[0].shape[1]} boxes"
+        )
+    return SSDModel(cfg, model, feature_map_sizes(graph), corners, cs)
 
 
 def _extra_feature_maps(b: _Builder, m: ModelConfig, x, root: str, last: str) -> list:

@@ -1,0 +1,191 @@
+"""An OD-API SSD TFLite file rebuilt as a trainable Keras model (``model.arch`` "tflite_graph").
+
+The rebuilt model must compute what the file computes: its raw box encodings and person scores (the
+inputs of its ``TFLite_Detection_PostProcess`` op) on real images, within the file's own int8 or
+dynamic-range rounding, with the file's anchors. Checked on the project's committed default (always
+here) and on the FPNLite 320 COCO reference (skips without ../shared/data).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from conftest import (  # noqa: E402
+    FPNLITE_MODEL,
+    PENNFUDAN,
+    REPO,
+    SHARED_MODELS,
+    SPLITS,
+    need_shared,
+    skimage_bgr,
+)
+
+from edgedetect.errors import ConfigError, ModelError  # noqa: E402
+
+DEFAULT = REPO / "models" / "person_ssdlite_int8.tflite"
+
+
+def _config(graph: Path, size: int):
+    from host_tools.ssd.config import config_from_dict
+
+    model = {"arch": "tflite_graph", "graph": str(graph), "input_size": size, "weight_decay": 0.0}
+    return config_from_dict({"name": graph.stem, "model": model})
+
+
+def _images_rgb() -> list[np.ndarray]:
+    """Real photos: scikit-image's astronaut and cat, and three frames of the bundled clip."""
+    images = [skimage_bgr("astronaut"), skimage_bgr("chelsea")]
+    cap = cv2.VideoCapture(str(REPO / "data" / "sample.mp4"))
+    for i in range(3):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 10 * i)
+        ok, frame = cap.read()
+        assert ok, "the bundled clip data/sample.mp4 did not decode"
+        images.append(frame)
+    cap.release()
+    return [cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images]
+
+
+def _raw_outputs(path: Path, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The file's normalised input, box encodings and class scores (postprocess op inputs)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    post = [o for o in interp._get_ops_details() if o["op_name"].startswith("TFLite_Detection")]  # noqa: SLF001
+    box_i, score_i = post[0]["inputs"][:2]
+    inp = interp.get_input_details()[0]
+    size = int(inp["shape"][1])
+    pixels = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+    if inp["dtype"] == np.uint8:
+        scale, zero = inp["quantization"]
+        x = (pixels.astype(np.float32) - zero) * scale
+        interp.set_tensor(inp["index"], pixels[None])
+    else:
+        x = pixels.astype(np.float32) / 127.5 - 1.0
+        interp.set_tensor(inp["index"], x[None])
+    interp.invoke()
+    return x, interp.get_tensor(box_i)[0], interp.get_tensor(score_i)[0]
+
+
+def _compare(path: Path, size: int) -> dict[str, float]:
+    """Largest differences between the rebuilt model and the file over :func:`_images_rgb`."""
+    from host_tools.ssd.model import build_ssd
+
+    ssd = build_ssd(_config(path, size))
+    score_diff, box_diff, confident = 0.0, 0.0, 0
+    for rgb in _images_rgb():
+        x, ref_box, ref_scores = _raw_outputs(path, rgb)
+        box, logits = ssd.keras_model(x[None])
+        person = tf.sigmoid(logits[0, :, 1]).numpy()
+        score_diff = max(score_diff, float(np.abs(person - ref_scores[:, 1]).max()))
+        sure = ref_scores[:, 1] > 0.5
+        confident += int(sure.sum())
+        if sure.any():
+            box_diff = max(box_diff, float(np.abs(box[0].numpy() - ref_box)[sure].max()))
+    return {"score": score_diff, "box": box_diff, "confident": confident}
+
+
+def test_the_default_model_rebuilds_into_keras_with_its_own_outputs():
+    from host_tools.ssd.tflite_graph import read_graph
+
+    graph = read_graph(DEFAULT)
+    assert graph.input_size == 300 and graph.box_scales == (10.0, 10.0, 5.0, 5.0)
+    diff = _compare(DEFAULT, 300)
+    assert diff["confident"] >= 5  # the astronaut and the clip's person were found at all
+    assert diff["score"] < 0.1, diff  # int8 rounding of the file: measured 0.07
+    assert diff["box"] < 0.5, diff  # box codes (x10 / x5 of the anchor) of confident anchors
+
+
+def test_fpnlite_rebuilds_with_its_shared_predictor_and_anchors():
+    from host_tools.ssd.model import build_ssd
+    from host_tools.ssd.tflite_graph import read_graph
+
+    path = need_shared(FPNLITE_MODEL)
+    graph = read_graph(path)
+    ssd = build_ssd(_config(path, 320))
+    assert ssd.feature_map_sizes == [(40, 40), (20, 20), (10, 10), (5, 5), (3, 3)]
+    assert np.array_equal(ssd.anchors_cs, graph.anchors_cs) and ssd.num_anchors == 12804
+    # the weight-shared class predictor: one kernel, cut from 6 x 91 to 6 x (background, person)
+    class_kernels = [v for v in ssd.keras_model.variables if v.shape == (1, 1, 128, 12)]
+    assert len(class_kernels) == 1
+    diff = _compare(path, 320)
+    assert diff["confident"] >= 5
+    assert diff["score"] < 0.1, diff  # dynamic-range rounding: measured 0.04
+    assert diff["box"] < 0.5, diff
+
+
+def test_the_rebuilt_default_exports_to_the_same_detections(tmp_path):
+    """Rebuild -> int8 export -> runtime Detector gives the file's own people back."""
+    from edgedetect.boxes import box_iou
+    from edgedetect.detector import Detector
+    from host_tools.export import convert, representative_images, write_labels
+    from host_tools.ssd.model import build_ssd
+
+    ssd = build_ssd(_config(DEFAULT, 300))
+    out = tmp_path / "again.tflite"
+    out.write_bytes(convert(ssd, "int8", representative=representative_images(300, 8)))
+    write_labels(out, ["person"])
+    before, after = Detector(DEFAULT, threshold=0.5), Detector(out, threshold=0.5)
+    for rgb in _images_rgb():
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        a, b = before.detect(bgr), after.detect(bgr)
+        assert abs(len(a) - len(b)) <= 1
+        if len(a) and len(b):
+            assert box_iou(a.xyxy, b.xyxy).max(axis=1).min() > 0.7
+
+
+def test_a_fine_tune_starts_from_the_default_and_resumes(tmp_path):
+    from host_tools.ssd.data import load_train_images
+    from host_tools.train import train
+
+    data = load_train_images(
+        f"pennfudan:{need_shared(PENNFUDAN)}", need_shared(SPLITS / "pennfudan_train.txt"), limit=4
+    )
+    cfg = _config(DEFAULT, 300)
+    cfg.train.batch_size, cfg.train.checkpoint_every, cfg.train.warmup_steps = 2, 1, 1
+    run = tmp_path / "run"
+    train(cfg, run, None, data, steps=3, progress=False, stop_after=2)
+    train(cfg, run, None, data, steps=3, resume=True, progress=False)
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    # the file's weights, not a random start: people are matched and the loss is already small
+    assert all(math.isfinite(float(r["loss"])) and float(r["num_pos"]) > 0 for r in rows)
+    assert float(rows[0]["cls"]) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"arch": "tflite_graph"}, "needs model.graph"),
+        ({"arch": "ssdlite_mobilenet_v2", "graph": "x.tflite"}, "only read with model.arch"),
+    ],
+)
+def test_graph_config_mistakes_are_named(model, message):
+    from host_tools.ssd.config import config_from_dict
+
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"name": "x", "model": model})
+
+
+def test_graph_files_that_cannot_be_rebuilt_say_why(tmp_path):
+    from host_tools.ssd.model import build_ssd
+
+    with pytest.raises(ConfigError, match="takes 300 px; set model.input_size"):
+        build_ssd(_config(DEFAULT, 320))
+    with pytest.raises(ModelError, match="not found"):
+        build_ssd(_config(tmp_path / "missing.tflite", 300))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer" * 10)
+    with pytest.raises(ModelError, match="junk.tflite"):
+        build_ssd(_config(junk, 300))
+    raw = need_shared(SHARED_MODELS / "ssd_mobilenet_v2_320_coco_tf2_no_postprocess.tflite")
+    with pytest.raises(ModelError, match="expected one TFLite_Detection_PostProcess op, found 0"):
+        build_ssd(_config(raw, 320))
