@@ -31,7 +31,7 @@ POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 SUPPORTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "PACK", "RESHAPE", "CONCATENATION", "LOGISTIC"}
 # A full-int8 export's QUANTIZE / DEQUANTIZE ops change only the number format, not the values the
 # float model sees, so they pass their input through.
-PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE"}
+PASS_THROUGH = frozenset({"QUANTIZE", "DEQUANTIZE"})
 _ACTIVATIONS = {0: None, 1: "relu", 3: "relu6"}  # TFLite ActivationFunctionType NONE, RELU, RELU6
 
 
@@ -60,6 +60,8 @@ class SSDGraph:
     box_scales: tuple[float, float, float, float]
     shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     constants: dict[int, np.ndarray] = field(default_factory=dict)
+    # float range an 8-bit activation tensor can hold; TF1 quantized graphs fold ReLU6 into it
+    ranges: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def read_graph(path: str | Path) -> SSDGraph:
@@ -102,13 +104,16 @@ def read_graph(path: str | Path) -> SSDGraph:
         box_scales=_box_scales(bytes(graph.operators[post[0].index].customOptions)),
         shapes=shapes,
         constants=constants,
+        ranges=_activation_ranges(graph, constants),
     )
 
 
-def _source(producer: dict[int, GraphOp], tensor: int) -> GraphOp | None:
-    """The op that computes ``tensor``, looking through QUANTIZE / DEQUANTIZE."""
+def _source(
+    producer: dict[int, GraphOp], tensor: int, through: frozenset[str] = PASS_THROUGH
+) -> GraphOp | None:
+    """The op that computes ``tensor``, looking through QUANTIZE / DEQUANTIZE (and ``through``)."""
     op = producer.get(tensor)
-    while op is not None and op.kind in PASS_THROUGH:
+    while op is not None and op.kind in through:
         op = producer.get(op.inputs[0])
     return op
 
@@ -146,6 +151,21 @@ def _constants(model) -> dict[int, np.ndarray]:
             shape[quant.quantizedDimension] = len(quant.scale)
         zero = np.asarray(quant.zeroPoint, np.float32).reshape(shape)
         out[i] = (q.astype(np.float32) - zero) * np.asarray(quant.scale, np.float32).reshape(shape)
+    return out
+
+
+def _activation_ranges(graph, constants: dict[int, np.ndarray]) -> dict[int, tuple[float, float]]:
+    """[low, high] in float of each per-tensor quantized uint8 / int8 activation."""
+    out = {}
+    for i, t in enumerate(graph.tensors):
+        q = t.quantization
+        if i in constants or t.type not in (3, 9) or q is None or q.scale is None:
+            continue
+        if len(q.scale) != 1:
+            continue
+        lo, hi = (0, 255) if t.type == 3 else (-128, 127)
+        scale, zero = float(q.scale[0]), float(q.zeroPoint[0])
+        out[i] = ((lo - zero) * scale, (hi - zero) * scale)
     return out
 
 
@@ -250,6 +270,9 @@ class _GraphBuilder:
         act = _ACTIVATIONS.get(op.options.get("fusedActivationFunction", 0), "unknown")
         if act == "unknown":
             raise ModelError(f"{self.graph.path}: op {op.index} has an unsupported activation")
+        low_high = self.graph.ranges.get(op.outputs[0])
+        if act is None and low_high and abs(low_high[0]) < 1e-6:  # a ReLU(6) folded into uint8
+            return keras.layers.ReLU(low_high[1], name=f"op{op.index}_range_relu")(x)
         if act is None:
             return x
         return keras.layers.ReLU(6.0 if act == "relu6" else None, name=f"op{op.index}_{act}")(x)
@@ -304,7 +327,7 @@ def build_keras(graph: SSDGraph, columns: tuple[int, ...] = (0, 1)) -> keras.Mod
 def feature_map_sizes(graph: SSDGraph) -> list[tuple[int, int]]:
     """(h, w) of each box predictor layer's map, in anchor order."""
     producer = {t: op for op in graph.ops for t in op.outputs}
-    concat = _source(producer, graph.box_tensor)
+    concat = _source(producer, graph.box_tensor, PASS_THROUGH | {"RESHAPE"})  # TF1: concat, reshape
     if concat is None:
         raise ModelError(f"{graph.path}: no op computes the box encodings")
     sizes = []
