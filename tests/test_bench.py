@@ -202,3 +202,25 @@ def test_bench_cli_passes_threshold_and_classes_on(capsys, coco_model):
     assert code == 0, err
     r = json.loads(out)
     assert r["threshold"] == 0.3 and sorted(r["classes"]) == ["car", "person"]
+
+
+def test_bench_models_prints_every_model_interleaved_with_ratios(capsys, coco_model):
+    """benchmarks/bench_models.py: one JSON entry per model and thread count; the COCO reference
+    is the ratio's base (1.0), and every latency is a real, positive time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_models", REPO / "benchmarks/bench_models.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    default = REPO / "models" / "person_ssdlite_int8.tflite"
+    reference, _ = coco_model
+    assert bench.main([str(default), str(reference), "--threads", "1", "--rounds", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = out["threads_1"]
+    key = f"ratio_to_{reference.name}"
+    assert set(row) == {default.name, reference.name}
+    assert row[reference.name][key] == 1.0
+    assert all(r["ms_p50"] > 0 and r[key] > 0 for r in row.values())
