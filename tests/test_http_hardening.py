@@ -161,6 +161,26 @@ def test_per_client_cap_closes_the_oldest_idle_connection() -> None:
                 s.close()
 
 
+def test_healthz_and_metrics_answer_when_the_address_slots_hold_streams() -> None:
+    """Every per-address slot busy with a stream (a Pi owner's three browser tabs) must not
+    shut out that address's health check or Prometheus scrape; a 4th viewer still gets 503."""
+    with serving(_app(max_streams=3), max_connections_per_client=3) as server:
+        viewers = [_open_stream(server)[0] for _ in range(3)]
+        try:
+            for path in ("/healthz", "/metrics", "/healthz"):
+                assert _get(server, path, timeout=5.0)[0] == 200, path
+            refused = _connect(server)
+            refused.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:  # a refused viewer that keeps its socket open holds a slot too
+                assert refused.recv(64).startswith(b"HTTP/1.1 503 ")
+                assert _get(server, "/healthz", timeout=5.0)[0] == 200
+            finally:
+                refused.close()
+        finally:
+            for s in viewers:
+                s.close()
+
+
 def test_one_worker_and_a_viewer_leave_healthz_answering() -> None:
     with serving(threads=1) as server:
         viewer, first = _open_stream(server)

@@ -31,11 +31,14 @@ is 413 and a method other than GET/HEAD is 405, both decided on the head alone, 
 read (at most 64 kB are drained so the client sees the reply); HEAD gets the headers only; each
 client address keeps at most ``max_connections_per_client`` connections and the server
 ``max_connections``: over a cap, the oldest connection that has not sent a full request yet is
-closed to make room; a reply or stream part the client does not take within ``send_timeout_s``
-closes the connection (and frees its stream slot); a file is sent in 64 kB chunks under the same
-deadline. Every reply has ``Connection: close``. Loopback by default; the app's optional token is
-checked on the head. A client that hangs up at any point is logged at debug level in one line; a
-traceback in the log is a server bug.
+closed to make room; if none is idle, a whole request is answered 503 (never dropped unanswered)
+and ``/healthz`` / ``/metrics`` are served anyway (short, on their reserved worker), so streams
+filling an address's slots never hide it from its health check or scrape; a reply or stream
+part the client does not take within ``send_timeout_s`` closes the connection (and frees its
+stream slot); a file is sent in 64 kB chunks under the same deadline. Every reply has
+``Connection: close``. Loopback by default; the app's optional token is checked on the head. A
+client that hangs up at any point is logged at debug level in one line; a traceback in the log is
+a server bug.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ FILE_CHUNK = 64 * 1024  # a file (a clip can be MBs) is read and sent this much 
 # OSError numbers that mean the client went away (beside ConnectionError's own): e.g. a reset that
 # lands after our reply was sent, before the half-close, makes shutdown() fail with ENOTCONN
 CLIENT_GONE_ERRNOS = {errno.ENOTCONN, errno.ENETRESET, errno.EHOSTUNREACH, errno.ENETUNREACH}
+OVER_CAP = Reply(503, b"too many open connections from this address; close some\n")
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
 REASONS = {
     200: "OK",
@@ -140,6 +144,14 @@ def _parse_head(lines: list[str]) -> _Request:
         headers[name] = value
     url = urlsplit(parts[1])
     return _Request(parts[0], url.path, url.query, headers)
+
+
+def _control_request(head: list[str] | None) -> bool:
+    """Whether a whole head asks for /healthz or /metrics, which the caps never refuse."""
+    try:
+        return head is not None and _parse_head(head).path in HttpApp.CONTROL
+    except _BadRequest:
+        return False
 
 
 def _check_body(req: _Request, max_body: int) -> None:
@@ -276,8 +288,9 @@ class HttpServer:
             await asyncio.wait(list(self._tasks), timeout=1.0)
 
     # ------------------------------------------------------------------ connections
-    def _admit(self, conn: _Conn) -> bool:
-        """Make room under both caps, closing the oldest idle connections; False if none is idle."""
+    def _admit(self, conn: _Conn, always: bool = False) -> bool:
+        """Make room under both caps, closing the oldest idle connections; False if none is idle,
+        unless `always` (a health check or scrape: short, and it must be answered)."""
         for same_peer, cap in (
             (True, self.max_connections_per_client),
             (False, self.max_connections),
@@ -287,7 +300,7 @@ class HttpServer:
             if excess <= 0:
                 continue
             idle = [c for c in held if c.idle][:excess]
-            if len(idle) < excess:
+            if len(idle) < excess and not always:
                 return False
             for old in idle:
                 log.debug("closing idle connection from %s to make room", old.peer)
@@ -315,8 +328,10 @@ class HttpServer:
                 finally:
                     self._pending -= 1
                 conn.idle = head is None
-                if self._admit(conn):
+                if self._admit(conn, always=_control_request(head)):
                     await self._serve(conn, reader, writer, head)
+                elif head is not None:  # a whole request is answered, not dropped
+                    await self._reply(reader, writer, OVER_CAP, head_only=False)
             except _BadRequest as e:  # a head over the limit, in the first wait
                 await self._reply(reader, writer, Reply(e.status, str(e).encode()), head_only=False)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
