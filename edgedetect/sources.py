@@ -22,6 +22,7 @@ import glob as globlib
 import logging
 import os
 import re
+import stat
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -494,6 +495,14 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
 
+_NODE_KINDS = (
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISFIFO, "named pipe (FIFO)"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -532,9 +541,24 @@ def _path_source(
         return _folder_source(spec, path, loop)
     if not path.exists():
         raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
+    if not path.is_file():
+        raise _not_media(spec, path)
     if _is_image(path):
         return ImageFilesSource(spec, [path], single=True, loop=loop)
     return VideoCaptureSource(spec, str(path), live=False, loop=loop, decode_threads=decode_threads)
+
+
+def _not_media(spec: str, path: Path) -> SourceError:
+    """A path that exists but holds no file to decode (``/dev/zero``, ``/dev/video0``, a FIFO):
+    said for what it is, not as a missing video, with the spec that reads a camera."""
+    mode = path.stat().st_mode
+    kind = next((name for test, name in _NODE_KINDS if test(mode)), "special file")
+    m = re.fullmatch(r"/dev/video(\d+)", str(path))
+    fix = f"use usb:{m[1]} for that camera" if m else "for a camera write picam or usb:N"
+    return SourceError(
+        f"source {spec!r}: {path} is a {kind}, not a video file, image or folder; "
+        f"give the path of one ({fix})"
+    )
 
 
 def _prefixed_path_source(

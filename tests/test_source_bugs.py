@@ -4,6 +4,8 @@ errors, truncated videos and images too large for a Pi. Each test failed before 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -145,6 +147,19 @@ def test_skipped_image_log_says_why(photos: Path, caplog: pytest.LogCaptureFixtu
 def test_file_and_dir_prefix_errors(spec: str, match: str) -> None:
     with pytest.raises(SourceError, match=match):
         open_source(spec.format(clip=SAMPLE))
+
+
+@pytest.mark.parametrize("spec", ["/dev/zero", "file:/dev/null", "fifo"])
+def test_a_device_or_pipe_is_named_as_such_not_as_a_missing_file(tmp_path: Path, spec: str) -> None:
+    if spec == "fifo":
+        spec = str(tmp_path / "frames")
+        os.mkfifo(spec)  # opened for reading, it would wait for a writer forever
+    with pytest.raises(SourceError) as info:
+        open_source(spec)
+    message = str(info.value)
+    assert "not found" not in message
+    assert re.search(r"is a (character device|named pipe \(FIFO\)), not a video file", message)
+    assert "usb:N" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
