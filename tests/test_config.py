@@ -243,3 +243,23 @@ def test_a_config_saved_by_a_windows_editor_reads_or_says_how_to_save_it(tmp_pat
     with pytest.raises(ConfigError) as err:
         load_config(cfg, check_files=False)
     assert str(err.value) == f"{cfg}: line 2 is not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+@pytest.mark.skipif(not Path("/proc/self/mounts").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [("[events]\njsonl = '/proc/nope'\n", "/proc"), ("[snapshots]\ndir = '/sys/x/y'\n", "/sys")],
+)
+def test_an_output_on_proc_or_sys_says_it_is_no_storage(
+    tmp_path: Path, toml: str, where: str
+) -> None:
+    """mkstemp in /proc fails with ENOENT: 'No such file or directory' misled about a folder that
+    exists; the error says what the folder is instead."""
+    from edgedetect.service.config_files import check_output_paths
+
+    cfg = load_config(write(tmp_path, toml))
+    with pytest.raises(ConfigError) as e:
+        check_output_paths(cfg)
+    msg = str(e.value)
+    assert f"{where} is on the kernel's" in msg and "file system, not storage; pick a" in msg
+    assert "No such file" not in msg and "\n" not in msg

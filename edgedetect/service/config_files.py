@@ -92,8 +92,30 @@ def _probe_folder(folder: Path) -> str | None:
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             return None  # writable, only full: the outputs count what they cannot write
+        fs = _kernel_fs(target)
+        if fs is not None:  # its errno (ENOENT on /proc) would mislead: say what the folder is
+            return f"{target} is on the kernel's {fs} file system, not storage"
         return f"cannot create files in {target} ({e.strerror or e})"
     return None
+
+
+KERNEL_FS = {"proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "configfs"}
+
+
+def _kernel_fs(folder: Path) -> str | None:
+    """The type of the kernel file system `folder` lies on (/proc, /sys), or None."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            mounts = [line.split()[1:3] for line in fh if len(line.split()) > 2]
+    except OSError:  # not Linux
+        return None
+    path = folder.resolve()
+    best = max(
+        (m for m in mounts if path.is_relative_to(m[0].replace("\\040", " "))),
+        key=lambda m: len(m[0]),
+        default=None,
+    )
+    return best[1] if best is not None and best[1] in KERNEL_FS else None
 
 
 def check_output_paths(
