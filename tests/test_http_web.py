@@ -226,6 +226,8 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         "/snapshots/%ff.jpg",
         "/snapshots/a.jpg/",
         "/clips/..%2f..%2fsecret.jpg",
+        "/snapshots/%252e%252e%252fsecret.jpg",  # decoded once: a name with '%', not '..'
+        "/snapshots%2f..%2fsecret.jpg",
         "/clips/%2e%2e",
         "/clips/c.exe",
         "/clips/",
@@ -251,6 +253,15 @@ def test_files_inside_the_folder_are_served(files) -> None:
         assert headers["Accept-Ranges"] == "bytes" and int(headers["Content-Length"]) == len(data)
         status, headers, body = _auth(server, "/clips/c.mp4", method="HEAD")
         assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(data)
+
+
+def test_paths_are_percent_decoded_once_before_routing(files) -> None:
+    """/%68ealthz is /healthz (an encoded plain letter was 404); a file name too."""
+    with serving(_web_app(files)) as server:
+        for path in ("/%68ealthz", "/%6Detrics", "/api/%73tatus", "/static/app%2Ejs"):
+            assert _auth(server, path)[0] == 200, path
+        assert _auth(server, "/%73napshots/%61.jpg")[2] == b"\xff\xd8 jpeg a"
+        assert _raw(server, "/%68ealthz")[0] == 401  # the token is still asked for
 
 
 def test_byte_ranges(files) -> None:

@@ -26,19 +26,19 @@ costs a socket and a few kB, not a thread), one worker thread is reserved for ``
 Pi that is ``threads + 2`` threads however many clients connect, and no new dependency.
 
 Guarantees: a request head must arrive within ``header_timeout_s`` and fit ``max_header_bytes``
-(else 408 / 431), its lines may end with CRLF or a bare LF; a declared body over ``max_body_bytes``
-is 413 and a method other than GET/HEAD is 405, both decided on the head alone, the body is never
-read (at most 64 kB are drained so the client sees the reply); HEAD gets the headers only; each
-client address keeps at most ``max_connections_per_client`` connections and the server
-``max_connections``: over a cap, the oldest connection that has not sent a full request yet is
-closed to make room; if none is idle, a whole request is answered 503 (never dropped unanswered)
-and ``/healthz`` / ``/metrics`` are served anyway (short, on their reserved worker), so streams
-filling an address's slots never hide it from its health check or scrape; a reply or stream
-part the client does not take within ``send_timeout_s`` closes the connection (and frees its
-stream slot); a file is sent in 64 kB chunks under the same deadline. Every reply has
-``Connection: close``. Loopback by default; the app's optional token is checked on the head. A
-client that hangs up at any point is logged at debug level in one line; a traceback in the log is
-a server bug.
+(else 408 / 431), its lines may end with CRLF or a bare LF; its path is percent-decoded once before
+routing (``/%68ealthz`` is ``/healthz``; a path that is not UTF-8 then is 404); a declared body
+over ``max_body_bytes`` is 413 and a method other than GET/HEAD is 405, both decided on the head
+alone, the body is never read (at most 64 kB are drained so the client sees the reply); HEAD gets
+the headers only; each client address keeps at most ``max_connections_per_client`` connections and
+the server ``max_connections``: over a cap, the oldest connection that has not sent a full request
+yet is closed to make room; if none is idle, a whole request is answered 503 (never dropped
+unanswered) and ``/healthz`` / ``/metrics`` are served anyway (short, on their reserved worker), so
+streams filling an address's slots never hide it from its health check or scrape; a reply or stream
+part the client does not take within ``send_timeout_s`` closes the connection (and frees its stream
+slot); a file is sent in 64 kB chunks under the same deadline. Every reply has ``Connection:
+close``. Loopback by default; the app's optional token is checked on the head. A client that hangs
+up at any point is logged at debug level in one line; a traceback in the log is a server bug.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from edgedetect.service.webapp import HttpApp, Reply
 
@@ -143,7 +143,11 @@ def _parse_head(lines: list[str]) -> _Request:
             raise _BadRequest(400, f"duplicate {name}\n")
         headers[name] = value
     url = urlsplit(parts[1])
-    return _Request(parts[0], url.path, url.query, headers)
+    try:  # once, here: the app routes and names files on the decoded path, never decodes again
+        path = unquote(url.path, errors="strict")
+    except UnicodeDecodeError:  # no route or file name is anything but UTF-8
+        raise _BadRequest(404, "not found\n") from None
+    return _Request(parts[0], path, url.query, headers)
 
 
 def _control_request(head: list[str] | None) -> bool:

@@ -18,10 +18,11 @@ An optional token guards every endpoint: as a bearer header, ``?token=``, or the
 ``edgedetect_token`` cookie that ``/?token=...`` sets (HttpOnly, SameSite=Strict), so the page's
 images and fetch() calls carry it without it in every URL.
 
-Files: a name under /snapshots/ or /clips/ must be one plain file name (no ``/`` even encoded, no
-NUL, no leading dot) of a known type; it is resolved (symlinks followed) and must still lie
-directly in its folder, then opened without following links. Anything else is 404. Single byte
-ranges (``Range: bytes=a-b``) are answered with 206, which phones' video players need.
+Paths arrive percent-decoded once (by the server). Files: a name under /snapshots/ or /clips/ must
+be one plain file name (no ``/`` even encoded, no NUL, no leading dot) of a known type; it is
+resolved (symlinks followed) and must still lie directly in its folder, then opened without
+following links. Anything else is 404. Single byte ranges (``Range: bytes=a-b``) are answered with
+206, which phones' video players need.
 """
 
 from __future__ import annotations
@@ -121,12 +122,10 @@ def url_token(query: str) -> str:
     return parse_qs(query.replace("+", "%2B")).get("token", [""])[0]
 
 
-def plain_name(raw: str) -> str | None:
-    """The file name a URL segment names, or None unless it is one plain name (no folder part,
-    encoded or not, no NUL or control character, no leading dot)."""
-    if "/" in raw or "\\" in raw:
-        return None
-    name = unquote(raw, errors="strict") if "%" in raw else raw
+def plain_name(name: str) -> str | None:
+    """`name` if it is one plain file name (no folder part, no NUL or control character, no
+    leading dot), else None. The server percent-decoded the path once; it is not decoded again,
+    so an encoded '%2e%2e%2f' stays a name with '%' in it."""
     if not name or name.startswith(".") or "/" in name or "\\" in name or not name.isprintable():
         return None
     return name
@@ -276,10 +275,7 @@ class HttpApp:
     def _file(self, kind: str, raw: str, headers: Mapping[str, str]) -> Reply:
         """A saved snapshot or clip, only from its configured folder (see the module doc)."""
         folder = self.folders().get(kind)
-        try:
-            name = plain_name(raw)
-        except UnicodeDecodeError:
-            return NOT_FOUND
+        name = plain_name(raw)
         ctype = FILE_TYPES[kind].get(os.path.splitext(name or "")[1].lower())
         if folder is None or name is None or ctype is None:
             return NOT_FOUND
