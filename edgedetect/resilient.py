@@ -11,7 +11,9 @@
     `max_abandoned` of them the source gives up with `SourceLost`, so threads cannot pile up,
   - drops frames that are not HxWx3 uint8 images (counted); a live source that sends nothing else
     is reopened, a file or folder is never restarted by this (its bad frames are logged, skipped),
-  - treats a file or folder it cannot read as the user's error (raised), never as a drop, and
+  - treats a file or folder it cannot read at start as the user's error (raised), never as a
+    drop; a looping one that goes away later (deleted, emptied, truncated) raises SourceLost
+    in the inner source and is retried like a camera, and
   - numbers nothing itself: a reopened source continues at the wrapper's `next_id`, so frame ids
     stay strictly increasing across reconnects with one counter, the inner source's.
 Memory stays bounded: one frame in a one-slot hand-over (`LatestSlot`), no retry queues.
@@ -225,12 +227,16 @@ class ResilientSource(FrameSource):
                 log.info("source %s reopened", self.shown)
                 return True
             except Exception as e:
+                repeat = redact(str(e)) == self.last_error
                 self.last_error = redact(str(e))
-                log.warning(
-                    "source %s: reopen failed (%s); retrying in %.1f s",
+                # once per cause: a camera or file gone for days must not log every backoff
+                log.log(
+                    logging.DEBUG if repeat else logging.WARNING,
+                    "source %s: reopen failed (%s); retrying with backoff up to %.1f s "
+                    "(/healthz shows it; repeats logged at debug level)",
                     self.shown,
                     self.last_error,
-                    self._backoff,
+                    self.reconnect_max_s,
                 )
                 if self._stop.wait(self._backoff):
                     return False
@@ -337,7 +343,8 @@ class ResilientSource(FrameSource):
     def _failed(self, exc: Any) -> None:
         """The reader raised. A file or folder it cannot read (a bad image, no decodable image in
         a folder, a bad video) is the user's to fix: raised, as reading it again fails again. A
-        live source is reopened with backoff, and so is a looping file after an unexpected error."""
+        live source is reopened with backoff, and so is a looping file or folder that raised
+        SourceLost (gone after frames flowed) or an unexpected error."""
         self.errors += 1
         self.on_event("error")
         self._drop_reader()

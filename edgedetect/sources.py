@@ -243,18 +243,36 @@ class VideoCaptureSource(FrameSource):
                     "(unplugged, or stream dropped)"
                 )
             self._warn_if_short()
-            if self._loop and self._delivered_since_open > 0:
-                self._cap.release()
-                self._open()
-                return self._grab()
             if self._delivered_since_open == 0 and self.next_id == 0:
                 raise SourceError(
                     f"video file {self._target} opened but no frame could be decoded: the file is "
                     "empty or its codec is not supported; convert it to H.264/MPEG-4 .mp4"
                 )
+            if self._loop:
+                self._reopen_loop()
+                return self._grab()
             return None
         self._delivered_since_open += 1
         return image, None, ""
+
+    def _reopen_loop(self) -> None:
+        """Start a looping file again. Once frames have flowed, a file that is gone, no longer
+        decodes or has no frame left is lost, not the user's error: SourceLost, so the service
+        keeps running and retries it with backoff (as a folder), instead of exiting."""
+        target = str(self._target)  # a file: never a camera index
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        if self._delivered_since_open == 0:  # a pass that read nothing: do not spin on it
+            raise SourceLost(f"video file {target} has no frame left (truncated?)")
+        if not Path(target).is_file():
+            raise SourceLost(f"video file {target} is gone (deleted or moved)")
+        try:
+            self._open()
+        except SourceError:
+            raise SourceLost(
+                f"video file {target} can no longer be decoded (replaced or truncated?)"
+            ) from None
 
     def _warn_if_short(self) -> None:
         """Warn once when a file ends well before the frame count its container states: a

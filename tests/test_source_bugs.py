@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 import edgedetect.images as images_mod
@@ -120,6 +121,59 @@ def test_service_wrapper_reopens_an_emptied_looping_folder(photos: Path) -> None
         # the reader thread may have read a.jpg once more before it was removed
         assert "z.jpg" in _names(src, 2)
         assert src.errors >= 1 and src.stalls == 0
+    finally:
+        src.close()
+
+
+def small_video(path: Path, frames: int = 6) -> Path:
+    """A real mp4v clip of `frames` 64x48 frames (FFmpeg writes its index at the end)."""
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(frames):
+        out.write(np.full((48, 64, 3), 20 * i % 256, np.uint8))
+    out.release()
+    return path
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated"])
+def test_looping_video_file_that_goes_away_is_retried_like_a_folder(
+    tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A looping file deleted or cut while the service ran raised the user's SourceError (exit 2,
+    which systemd does not restart); now it is lost and reopened with backoff, as a folder is."""
+    clip = small_video(tmp_path / "clip.mp4")
+    saved = clip.read_bytes()
+    errors: list[str] = []
+
+    def on_event(kind: str) -> None:
+        assert kind != "stall"
+        if kind == "reconnect" and src.last_error:
+            errors.append(src.last_error)
+            if len(errors) == 4:  # reopens failed too: put the file back
+                clip.write_bytes(saved)
+
+    src = ResilientSource(
+        f"file:{clip}",
+        lambda spec: open_source(spec, loop=True),  # as the service opens it with loop = true
+        loop=True,
+        reconnect_min_s=0.01,
+        reconnect_max_s=0.05,
+        stall_timeout_s=5,
+        on_event=on_event,
+    )
+    src.open()
+    caplog.set_level(logging.WARNING, logger="edgedetect.source")
+    try:
+        assert src.read() is not None
+        if how == "deleted":
+            clip.unlink()
+        else:
+            clip.write_bytes(saved[: len(saved) // 2])  # a copy still being written
+        for _ in range(20):  # through the end, the lost file and back
+            assert src.read() is not None
+        assert len(errors) >= 4 and src.errors >= 1
+        expected = "is gone" if how == "deleted" else "can no longer be decoded"
+        assert expected in errors[0], errors
+        assert caplog.text.count("reopen failed") == 1  # not one line per retry
     finally:
         src.close()
 
