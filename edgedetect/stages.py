@@ -135,6 +135,9 @@ class Packet:
     preprocess_ms: float
 
 
+PACE_CATCH_UP_S = 1.0  # a paced file that falls further behind than this starts its pace anew
+
+
 def sink_name(sink: Any) -> str:
     return getattr(sink, "name", None) or getattr(sink, "__name__", None) or type(sink).__name__
 
@@ -178,7 +181,10 @@ class CaptureStage:
                 self._just_in_time_wait(last_skipped)
             if self.pace and t_first is not None:
                 due = t_first + s.captured / self.pace
-                if self.stop.wait(max(0.0, due - time.monotonic())):
+                late = time.monotonic() - due
+                if late > PACE_CATCH_UP_S:  # a gap (a file retried): resume at its pace, no burst
+                    t_first += late
+                elif self.stop.wait(max(0.0, -late)):
                     break
             if self.stop.is_set():
                 break

@@ -346,6 +346,60 @@ def test_pace_limits_the_capture_rate():
     assert len(sink.items) >= 10 and elapsed >= 11 / 40.0  # 12 frames at 40/s take >= 0.275 s
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the stage waits on it or a read says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.stopped = False
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float | None = None) -> bool:  # the stage's stop event
+        self.now += timeout or 0.0
+        return self.stopped
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+
+def test_pace_resumes_at_the_file_rate_after_a_gap(monkeypatch):
+    """A looping file retried for 14 s (gone, then back) was read at full speed until the pace
+    had made up the missed time: 210 frames in a burst. After a gap, the pace starts anew."""
+    from edgedetect import stages
+
+    clock = FakeClock()
+    monkeypatch.setattr(stages, "time", clock)
+
+    class GapAt5(CountingSource):
+        def _grab(self):
+            if self.next_id == 5:
+                clock.now += 14.0  # the read that waits out the file's absence
+            return super()._grab()
+
+    src = GapAt5(60)
+    stats = stages.PipelineStats()
+    stage = stages.CaptureStage(
+        src,
+        FrameIdEchoDetector(),
+        LatestSlot("capture"),
+        clock,  # type: ignore[arg-type]
+        stats,
+        gate=None,
+        every_frame=False,
+        pace=15.0,
+        max_frames=36,
+    )
+    stage.run()
+    after_gap = clock.now - (1000.0 + 5 / 15.0 + 14.0)  # when frame 5 came back
+    assert stats.captured == 36
+    assert after_gap == pytest.approx(30 / 15.0, abs=0.1)  # 30 frames more at 15/s: 2 s, no burst
+
+
 def test_max_frames_stops_capture():
     src, sink = CountingSource(100), Collect()
     stats = Pipeline(src, FrameIdEchoDetector(), [sink], every_frame=True, max_frames=7).run(10)
