@@ -8,6 +8,10 @@
 #   sudo systemd/install.sh --uninstall --purge   also remove config, events, snapshots, user
 #   DRY_RUN=1 systemd/install.sh ...      print what would be done, change nothing
 #   options: --no-apt (skip apt-get), -h/--help (this text)
+#   paths: PREFIX=/opt/edgedetect CONF_DIR=/etc/edgedetect STATE_DIR=/var/lib/edgedetect and
+#   SERVICE_USER=edgedetect are the defaults; set others in the environment
+#   (sudo PREFIX=/srv/edgedetect bash systemd/install.sh) and a drop-in,
+#   /etc/systemd/system/edgedetect.service.d/install-paths.conf, points the unit at them.
 #
 # Clone the checkout into your home (~/edgedetect), not into the prefix: install.sh refuses to
 # install into, or remove, a directory that holds a git checkout (or lies inside this one).
@@ -52,6 +56,48 @@ run() {  # run a command, or print it under DRY_RUN=1 (quoted: it can be pasted 
   if [ "$DRY_RUN" = 1 ]; then printf '+'; printf ' %q' "$@"; echo; else "$@"; fi
 }
 
+write_file() {  # write_file PATH: stdin into PATH, or print it as a pasteable here-document
+  if [ "$DRY_RUN" = 1 ]; then printf "+ cat > %q <<'EOF'\n" "$1"; cat; echo EOF; else cat > "$1"; fi
+}
+
+done_line() {  # the last line: what happened, or that a dry run changed nothing
+  if [ "$DRY_RUN" = 1 ]; then echo "dry run: nothing was changed; the lines above are what $1 would run"
+  else echo "$2"; fi
+}
+
+# The unit in git names the default paths and user. Other PREFIX, CONF_DIR, STATE_DIR or
+# SERVICE_USER values go in a drop-in beside it, or the unit would start a venv that is not there.
+DROPIN_DIR="$UNIT_DIR/edgedetect.service.d"
+DROPIN="$DROPIN_DIR/install-paths.conf"
+custom_paths() {
+  [ "$PREFIX" != /opt/edgedetect ] || [ "$CONF_DIR" != /etc/edgedetect ] \
+    || [ "$STATE_DIR" != /var/lib/edgedetect ] || [ "$SERVICE_USER" != edgedetect ]
+}
+check_paths() {  # the unit can only run what it can reach: absolute paths outside home
+  local dir
+  for dir in "$PREFIX" "$CONF_DIR" "$STATE_DIR"; do
+    case "$dir/" in
+      /home/*|/root/*|/run/user/*)
+        echo "install.sh: $dir is under /home, /root or /run/user, which the unit hides from the service (ProtectHome=yes); pick a path outside them, e.g. the default" >&2
+        exit 2 ;;
+      /*) ;;
+      *) echo "install.sh: $dir is not an absolute path; give PREFIX, CONF_DIR and STATE_DIR from /" >&2; exit 2 ;;
+    esac
+  done
+}
+paths_dropin() {
+  cat <<EOF
+# Written by install.sh: this install's paths and user, in place of the unit's defaults.
+[Service]
+ExecStart=
+ExecStart="$PREFIX/venv/bin/edgedetect" run --config "$CONF_DIR/config.toml"
+User=$SERVICE_USER
+Group=$SERVICE_USER
+WorkingDirectory=$STATE_DIR
+ReadWritePaths="$STATE_DIR"
+EOF
+}
+
 have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 
 if [ "$DRY_RUN" != 1 ] && [ "$(id -u)" != 0 ]; then
@@ -93,6 +139,8 @@ do_uninstall() {
     run systemctl disable --now edgedetect.service || true
   fi
   run rm -f "$UNIT_DIR/edgedetect.service"
+  if [ -f "$DROPIN" ]; then run rm -f "$DROPIN"; fi
+  if [ -d "$DROPIN_DIR" ]; then run rmdir --ignore-fail-on-non-empty "$DROPIN_DIR"; fi
   if have_systemd; then run systemctl daemon-reload; fi
   run rm -rf "$PREFIX"
   if [ "$purge" = 1 ]; then
@@ -101,10 +149,11 @@ do_uninstall() {
   else
     echo "kept $CONF_DIR and $STATE_DIR (add --purge to remove them and the user)"
   fi
-  echo "edgedetect uninstalled"
+  done_line "--uninstall" "edgedetect uninstalled"
 }
 
 do_install() {
+  check_paths
   refuse_checkout "$PREFIX" "install into"
   # 1. system packages: venv support and, on a Pi, picamera2 (never pip-installed: it needs
   #    the matching libcamera from apt)
@@ -158,13 +207,20 @@ do_install() {
 
   # 5. the unit
   run install -m 0644 "$SRC/systemd/edgedetect.service" "$UNIT_DIR/edgedetect.service"
+  if custom_paths; then
+    run install -d -m 0755 "$DROPIN_DIR"
+    paths_dropin | write_file "$DROPIN"
+  elif [ -f "$DROPIN" ]; then
+    run rm -f "$DROPIN"  # back to the default paths
+  fi
   if have_systemd; then
     run systemctl daemon-reload
     run systemctl enable edgedetect.service
     if [ "$start" = 1 ]; then run systemctl restart edgedetect.service; fi
-    echo "edgedetect installed; follow it with: journalctl -u edgedetect -f"
+    done_line install.sh "edgedetect installed; follow it with: journalctl -u edgedetect -f"
   else
-    echo "edgedetect installed; systemd is not running here, so the unit was not enabled"
+    done_line install.sh \
+      "edgedetect installed; systemd is not running here, so the unit was not enabled"
   fi
 }
 

@@ -278,3 +278,58 @@ def test_install_help_names_only_real_dependencies() -> None:
     for name in re.split(r",\s*", listed.group(1).strip()):
         if name == name.lower():  # package names (OpenCV, LiteRT are written as products)
             assert f'"{name}' in deps, f"--help names {name!r}, not a dependency in pyproject.toml"
+
+
+def test_install_with_other_paths_starts_the_venv_it_made(tmp_path: Path) -> None:
+    # PREFIX=/srv/... installed the venv there but the unit still ran /opt/edgedetect/venv/...:
+    # exit 203 every 5 s, for ever (StartLimitIntervalSec=0). A drop-in now names the paths.
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    prefix = tmp_path / "my opt"
+    (prefix / "venv" / "bin").mkdir(parents=True)
+    (prefix / "venv" / "bin" / "edgedetect").write_text("#!/bin/sh\n")
+    (prefix / "venv" / "bin" / "edgedetect").chmod(0o755)
+    units = tmp_path / "units"
+    env = _dry_env(tmp_path, PREFIX=str(prefix), UNIT_DIR=str(units))
+    out = _install("--no-apt", env=env, check=True).stdout
+    dropin = re.search(r"^\+ cat > (\S+) <<'EOF'\n(.*?)^EOF$", out, re.S | re.M)
+    assert dropin, out
+    path = Path(dropin.group(1))
+    assert path.parent == units / "edgedetect.service.d"
+    path.parent.mkdir(parents=True)
+    path.write_text(dropin.group(2))
+    shutil.copy(UNIT, units / "edgedetect.service")
+    verify = subprocess.run(
+        [exe, "verify", str(units / "edgedetect.service")],
+        env=dict(os.environ, SYSTEMD_UNIT_PATH=f"{units}:"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stderr  # it checks that ExecStart's program exists
+    assert f'--config "{tmp_path / "etc"}/config.toml"' in dropin.group(2)
+    assert "User=edgedetect-test-nonexistent" in dropin.group(2)
+    out = _install("--uninstall", env=env, check=True).stdout
+    assert f"rm -f {shlex.quote(str(path))}" in out
+
+
+def test_a_dry_run_says_it_changed_nothing(tmp_path: Path) -> None:
+    # DRY_RUN=1 ended with "edgedetect installed" / "edgedetect uninstalled".
+    env = _dry_env(tmp_path)
+    for args in (["--no-apt"], ["--uninstall", "--purge"]):
+        last = _install(*args, env=env, check=True).stdout.strip().splitlines()[-1]
+        assert last.startswith("dry run: nothing was changed"), last
+
+
+@pytest.mark.parametrize("which", ["PREFIX", "CONF_DIR", "STATE_DIR"])
+@pytest.mark.parametrize("where", ["/home/pi/edgedetect-svc", "relative/dir"])
+def test_install_refuses_paths_the_unit_cannot_reach(
+    tmp_path: Path, which: str, where: str
+) -> None:
+    # ProtectHome=yes hides /home from the service; a relative path means nothing to systemd.
+    res = _install("--no-apt", env=_dry_env(tmp_path, **{which: where}))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and res.stdout == "", res.stdout
+    assert len(lines) == 1 and where in lines[0]
+    assert ("ProtectHome" if where.startswith("/") else "absolute") in lines[0]
