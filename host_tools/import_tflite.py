@@ -31,6 +31,7 @@ from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
+from host_tools.ssd.tflite_graph import dequantize
 
 PERSON_COLUMNS = (0, 1)  # background, person in the OD-API COCO label map
 
@@ -46,17 +47,12 @@ def _interpreter(path: Path):
 
 
 def _dequant(interp, detail) -> np.ndarray:
-    q = interp.get_tensor(detail["index"])
     params = detail["quantization_parameters"]
-    scales, zeros = params["scales"], params["zero_points"]
-    if len(scales) == 0:
-        return q.astype(np.float32)
-    axis = params.get("quantized_dimension", 0)
-    shape = [1] * q.ndim
-    if len(scales) > 1:
-        shape[axis] = len(scales)
-    return ((q.astype(np.float32) - zeros.reshape(shape)) * scales.reshape(shape)).astype(
-        np.float32
+    return dequantize(
+        interp.get_tensor(detail["index"]),
+        params["scales"],
+        params["zero_points"],
+        params.get("quantized_dimension", 0),
     )
 
 

@@ -134,6 +134,17 @@ def _graph_op(model, index: int, op) -> GraphOp:
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}  # TensorType
 
 
+def dequantize(q: np.ndarray, scales, zero_points, axis: int = 0) -> np.ndarray:
+    """``(q - zero_point) * scale`` as float32, per tensor or per channel on ``axis``."""
+    if scales is None or len(scales) == 0 or q.dtype in (np.float32, np.float16):
+        return q.astype(np.float32)
+    shape = [1] * q.ndim
+    if len(scales) > 1:
+        shape[axis] = len(scales)
+    zero = np.asarray(zero_points, np.float32).reshape(shape)
+    return (q.astype(np.float32) - zero) * np.asarray(scales, np.float32).reshape(shape)
+
+
 def _constants(model) -> dict[int, np.ndarray]:
     """Every constant tensor of the file (one with data), dequantised to float32."""
     out = {}
@@ -143,14 +154,10 @@ def _constants(model) -> dict[int, np.ndarray]:
             continue
         q = np.frombuffer(bytes(data), _DTYPES[t.type]).reshape([int(d) for d in t.shape])
         quant = t.quantization
-        if quant is None or quant.scale is None or q.dtype in (np.float32, np.float16):
+        if quant is None:
             out[i] = q.astype(np.float32)
-            continue
-        shape = [1] * q.ndim
-        if len(quant.scale) > 1:
-            shape[quant.quantizedDimension] = len(quant.scale)
-        zero = np.asarray(quant.zeroPoint, np.float32).reshape(shape)
-        out[i] = (q.astype(np.float32) - zero) * np.asarray(quant.scale, np.float32).reshape(shape)
+        else:
+            out[i] = dequantize(q, quant.scale, quant.zeroPoint, quant.quantizedDimension)
     return out
 
 
