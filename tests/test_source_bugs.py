@@ -106,14 +106,7 @@ def test_service_wrapper_reopens_an_emptied_looping_folder(photos: Path) -> None
         if kind == "error":
             shutil.copy(PHOTOS[0], photos / "z.jpg")
 
-    src = ResilientSource(
-        f"dir:{photos}",
-        lambda spec: open_source(spec, loop=True),  # as the service opens it with loop = true
-        loop=True,
-        reconnect_min_s=0.01,
-        stall_timeout_s=5,
-        on_event=on_event,
-    )
+    src = looping_source(f"dir:{photos}", on_event)
     src.open()
     try:
         assert _names(src, 1) == ["a.jpg"]
@@ -123,6 +116,19 @@ def test_service_wrapper_reopens_an_emptied_looping_folder(photos: Path) -> None
         assert src.errors >= 1 and src.stalls == 0
     finally:
         src.close()
+
+
+def looping_source(spec: str, on_event, reconnect_max_s: float = 30.0) -> ResilientSource:
+    """``spec`` opened with loop = true, as the service opens it, with quick reconnects."""
+    return ResilientSource(
+        spec,
+        lambda s: open_source(s, loop=True),
+        loop=True,
+        reconnect_min_s=0.01,
+        stall_timeout_s=5,
+        reconnect_max_s=reconnect_max_s,
+        on_event=on_event,
+    )
 
 
 def small_video(path: Path, frames: int = 6) -> Path:
@@ -151,15 +157,7 @@ def test_looping_video_file_that_goes_away_is_retried_like_a_folder(
             if len(errors) == 4:  # reopens failed too: put the file back
                 clip.write_bytes(saved)
 
-    src = ResilientSource(
-        f"file:{clip}",
-        lambda spec: open_source(spec, loop=True),  # as the service opens it with loop = true
-        loop=True,
-        reconnect_min_s=0.01,
-        reconnect_max_s=0.05,
-        stall_timeout_s=5,
-        on_event=on_event,
-    )
+    src = looping_source(f"file:{clip}", on_event, reconnect_max_s=0.05)
     src.open()
     caplog.set_level(logging.WARNING, logger="edgedetect.source")
     try:
