@@ -19,6 +19,7 @@ two PACKs and a RESHAPE). Any other op is refused with its name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,11 @@ class SSDGraph:
     constants: dict[int, np.ndarray] = field(default_factory=dict)
     # float range an 8-bit activation tensor can hold; TF1 quantized graphs fold ReLU6 into it
     ranges: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    @cached_property
+    def producer(self) -> dict[int, GraphOp]:
+        """The op that writes each tensor."""
+        return {t: op for op in self.ops for t in op.outputs}
 
 
 def read_graph(path: str | Path) -> SSDGraph:
@@ -186,7 +192,7 @@ def _box_scales(custom_options: bytes) -> tuple[float, float, float, float]:
 
 def _class_path(graph: SSDGraph) -> tuple[set[int], set[int]]:
     """The class predictor convolutions and the reshapes after them (logits <- concat <- ...)."""
-    producer = {t: op for op in graph.ops for t in op.outputs}
+    producer = graph.producer
     concat = _source(producer, graph.logits_tensor)
     if concat is None or concat.kind != "CONCATENATION":
         raise ModelError(f"{graph.path}: the class logits do not come from a CONCATENATION")
@@ -333,7 +339,7 @@ def build_keras(graph: SSDGraph, columns: tuple[int, ...] = (0, 1)) -> keras.Mod
 
 def feature_map_sizes(graph: SSDGraph) -> list[tuple[int, int]]:
     """(h, w) of each box predictor layer's map, in anchor order."""
-    producer = {t: op for op in graph.ops for t in op.outputs}
+    producer = graph.producer
     concat = _source(producer, graph.box_tensor, PASS_THROUGH | {"RESHAPE"})  # TF1: concat, reshape
     if concat is None:
         raise ModelError(f"{graph.path}: no op computes the box encodings")
