@@ -126,6 +126,13 @@ def corners_to_center_size(boxes: np.ndarray) -> np.ndarray:
     return np.stack([boxes[:, 0] + h / 2, boxes[:, 1] + w / 2, h, w], axis=1).astype(np.float32)
 
 
+def center_size_to_corners(boxes: np.ndarray) -> np.ndarray:
+    """The inverse: (N, 4) ``ycenter, xcenter, height, width`` -> ``ymin, xmin, ymax, xmax``."""
+    cs = np.asarray(boxes, np.float32)
+    half = cs[:, 2:] / 2
+    return np.concatenate([cs[:, :2] - half, cs[:, :2] + half], axis=1)
+
+
 def feature_map_sizes_for(input_size: int, num_layers: int = 6) -> list[tuple[int, int]]:
     """Feature-map sizes of an SSD: stride-16 and -32 base maps then stride-2 extras (TF SAME)."""
     sizes = []

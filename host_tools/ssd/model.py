@@ -18,7 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgedetect.errors import ConfigError, ModelError
-from host_tools.ssd.anchors import corners_to_center_size, generate_anchors
+from host_tools.ssd.anchors import (
+    center_size_to_corners,
+    corners_to_center_size,
+    generate_anchors,
+)
 from host_tools.ssd.config import ModelConfig, SSDConfig
 from host_tools.ssd.keras_compat import keras
 
@@ -271,7 +275,7 @@ def _build_from_graph(cfg: SSDConfig) -> SSDModel:
         )
     model = build_keras(graph, columns=tuple(range(m.num_classes + 1)))
     cs = graph.anchors_cs.astype(np.float32)
-    corners = np.concatenate([cs[:, :2] - cs[:, 2:] / 2, cs[:, :2] + cs[:, 2:] / 2], axis=1)
+    corners = center_size_to_corners(cs)
     if corners.shape[0] != int(model.outputs[0].shape[1]):
         raise ModelError(
             f"{where}: {corners.shape[0]} anchors for {model.outputs[0].shape[1]} boxes"
