@@ -23,7 +23,16 @@ class LabelsError(EdgeDetectError):
 
 
 class SourceError(EdgeDetectError):
-    """Unknown source spec, or a source that cannot be opened."""
+    """Unknown source spec, or a source that cannot be opened.
+
+    ``hint`` (the list of accepted specs, for a spec that cannot be parsed) ends ``str(err)`` in
+    parentheses; ``reason`` is the message without it, for a source that opened before and fails
+    to reopen, where that list is only noise.
+    """
+
+    def __init__(self, message: str = "", *, hint: str = "") -> None:
+        super().__init__(f"{message} ({hint})" if hint else message)
+        self.reason = message
 
 
 class SourceLost(SourceError):

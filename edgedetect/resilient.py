@@ -56,6 +56,13 @@ def valid_image(image: Any) -> bool:
     )
 
 
+def _reason(exc: BaseException) -> str:
+    """What failed, for a log line and /healthz: a SourceError's message without the list of
+    accepted specs (the spec was parsed before), any other error's text or type; redacted."""
+    why = getattr(exc, "reason", None) if isinstance(exc, SourceError) else None
+    return redact(why or str(exc) or type(exc).__name__)
+
+
 def _describe(image: Any) -> str:
     """What an unusable frame is, for the log line that says it was skipped."""
     if isinstance(image, np.ndarray):
@@ -194,7 +201,7 @@ class ResilientSource(FrameSource):
                 return self
             except SourceLost as e:
                 self.live = True  # only cameras and streams are "not there yet": they may come back
-                self.last_error = redact(str(e))
+                self.last_error = _reason(e)
                 if not wait:
                     raise
                 if not warned:
@@ -227,15 +234,17 @@ class ResilientSource(FrameSource):
                 log.info("source %s reopened", self.shown)
                 return True
             except Exception as e:
-                repeat = redact(str(e)) == self.last_error
-                self.last_error = redact(str(e))
+                why = _reason(e)
+                repeat = why == self.last_error
+                self.last_error = why
                 # once per cause: a camera or file gone for days must not log every backoff
                 log.log(
                     logging.DEBUG if repeat else logging.WARNING,
-                    "source %s: reopen failed (%s); retrying with backoff up to %.1f s "
-                    "(/healthz shows it; repeats logged at debug level)",
+                    "source %s: reopen failed: %s; next try in %.2g s "
+                    "(backoff up to %g s; repeats at debug level)",
                     self.shown,
-                    self.last_error,
+                    why,
+                    self._backoff,
                     self.reconnect_max_s,
                 )
                 if self._stop.wait(self._backoff):

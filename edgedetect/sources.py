@@ -204,7 +204,7 @@ class VideoCaptureSource(FrameSource):
                 )
         else:
             if not Path(target).is_file():
-                raise SourceError(f"video file not found: {target} ({SPEC_HELP})")
+                raise SourceError(f"video file not found: {target}: check the path")
             params = (
                 [cv2.CAP_PROP_N_THREADS, self._decode_threads]
                 if self._decode_threads is not None
@@ -558,7 +558,12 @@ def _path_source(
     if path.is_dir():
         return _folder_source(spec, path, loop)
     if not path.exists():
-        raise SourceError(f"source {spec!r}: no such file or folder {path} ({SPEC_HELP})")
+        # a bare word ('webcam') may be a mistyped spec: the list of specs; a path is a path
+        looks_like_path = bool(path.suffix) or len(path.parts) > 1 or path_text.startswith("~")
+        raise SourceError(
+            f"source {spec!r}: no such file or folder {path}",
+            hint="" if looks_like_path else SPEC_HELP,
+        )
     if not path.is_file():
         raise _not_media(spec, path)
     if _is_image(path):
@@ -651,7 +656,7 @@ def open_source(
     """
     spec = spec.strip()
     if not spec:
-        raise SourceError(f"empty source spec: {SPEC_HELP}")
+        raise SourceError("empty source spec", hint=SPEC_HELP)
     low = spec.lower()
     if low == "picam" or low.startswith("picam:"):
         main = parse_size(spec[6:], f"source {spec!r}") if ":" in spec else (size or (1280, 720))
@@ -679,7 +684,7 @@ def open_source(
         if scheme in ("file", "dir"):
             return _prefixed_path_source(spec, scheme, rest, loop, decode_threads)
         if not Path(spec).exists():
-            raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
+            raise SourceError(f"unknown source spec {spec!r}", hint=SPEC_HELP)
     return _path_source(spec, spec, loop, decode_threads)
 
 

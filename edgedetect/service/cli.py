@@ -172,7 +172,7 @@ def _check_source(cfg: Any) -> None:
         elif low.startswith(STREAM_SCHEMES):
             check_stream_url(spec)
         elif "://" in spec:
-            raise SourceError(f"unknown source spec {spec!r}: {SPEC_HELP}")
+            raise SourceError(f"unknown source spec {spec!r}", hint=SPEC_HELP)
         elif low != "picam":
             _check_file_source(spec, cfg.source.loop, cfg.where)
     except EdgeDetectError as e:
