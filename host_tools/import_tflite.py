@@ -20,12 +20,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
 # isort: split
 import numpy as np
 
+from edgedetect.backends._input import ssd_tensor
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
 from host_tools.ssd.config import SSDConfig, load_config
@@ -34,9 +36,10 @@ from host_tools.ssd.model import SEP, SSDModel, build_ssd
 from host_tools.ssd.tflite_graph import dequantize
 
 PERSON_COLUMNS = (0, 1)  # background, person in the OD-API COCO label map
+OD_API_MEAN = OD_API_STD = 127.5  # a float input's normalisation: p / 127.5 - 1, in [-1, 1]
 
 
-def _interpreter(path: Path):
+def open_interpreter(path: Path):
     from ai_edge_litert.interpreter import Interpreter
 
     if not Path(path).is_file():
@@ -110,10 +113,44 @@ def assign_from_tflite(
     return count
 
 
-def tflite_raw_outputs(
-    interp, images_rgb: list[np.ndarray], size: int
+class RawOutputs(NamedTuple):
+    """What an SSD TFLite file computes on a batch of images, before its postprocess op."""
+
+    inputs: np.ndarray  # [B, H, W, 3] float32: the normalised image the model computes on
+    boxes: np.ndarray  # [B, N, 4] box encodings
+    scores: np.ndarray  # [B, N, C] class scores (after the LOGISTIC)
+
+
+def model_input(
+    inp: dict, rgb: np.ndarray, mean: float = OD_API_MEAN, std: float = OD_API_STD
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Box encodings and class scores that the TFLite model feeds its postprocess op, per image."""
+    """``(tensor, normalised)`` for one RGB image already at the input size: what to feed the
+    input ``inp`` (an interpreter's input details) and the float image that stands for.
+
+    As the runtime's Detector feeds SSDs: a float input gets ``(p - mean) / std`` (the OD-API
+    ``p / 127.5 - 1`` by default); a uint8 input raw pixels and an int8 one pixels - 128, whose
+    values the model reads through its own quantization, ``(q - zero_point) * scale``.
+    """
+    dtype = np.dtype(inp["dtype"])
+    if dtype not in (np.uint8, np.int8, np.float32):
+        raise ModelError(f"TFLite model input {inp.get('name', '')!r}: unsupported type {dtype}")
+    tensor = ssd_tensor(rgb, dtype, mean, std)
+    if dtype == np.float32:
+        return tensor, tensor[0]
+    scale, zero = inp["quantization"]
+    if not scale:
+        raise ModelError(
+            f"TFLite model input {inp.get('name', '')!r} is {dtype} without quantization "
+            "parameters: its pixel scale is unknown"
+        )
+    return tensor, (tensor[0].astype(np.float32) - zero) * np.float32(scale)
+
+
+def tflite_raw_outputs(
+    interp, images_rgb: list[np.ndarray], mean: float = OD_API_MEAN, std: float = OD_API_STD
+) -> RawOutputs:
+    """The normalised inputs, box encodings and class scores that the TFLite model feeds its
+    postprocess op, per image (each stretched to the model's input size, see `model_input`)."""
     import cv2
 
     pp = [op for op in interp._get_ops_details() if op["op_name"] == "TFLite_Detection_PostProcess"]  # noqa: SLF001
@@ -124,27 +161,32 @@ def tflite_raw_outputs(
     box_i, cls_i = pp[0]["inputs"][:2]
     details = {d["index"]: d for d in interp.get_tensor_details()}
     inp = interp.get_input_details()[0]
-    boxes, scores = [], []
+    height, width = int(inp["shape"][1]), int(inp["shape"][2])
+    inputs, boxes, scores = [], [], []
     for img in images_rgb:
-        x = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-        interp.set_tensor(inp["index"], x[None].astype(inp["dtype"]))
+        pixels = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
+        tensor, x = model_input(inp, pixels, mean, std)
+        interp.set_tensor(inp["index"], tensor)
         interp.invoke()
+        inputs.append(x)
         boxes.append(_dequant(interp, details[box_i]).reshape(-1, 4))
         scores.append(_dequant(interp, details[cls_i]).reshape(boxes[-1].shape[0], -1))
-    return np.stack(boxes), np.stack(scores)
+    return RawOutputs(np.stack(inputs), np.stack(boxes), np.stack(scores))
 
 
 def verify_tflite(ssd: SSDModel, interp, images_rgb: list[np.ndarray]) -> dict:
-    import cv2
     import tensorflow as tf
 
     size = ssd.config.model.input_size
-    ref_box, ref_scores = tflite_raw_outputs(interp, images_rgb, size)
-    # the quant model's input is (p - 128) / 128; feed the Keras model exactly that
-    x = np.stack(
-        [cv2.resize(i, (size, size), interpolation=cv2.INTER_LINEAR) for i in images_rgb]
-    ).astype(np.float32)
-    box, logits = ssd.keras_model.predict((x - 128.0) / 128.0, verbose=0)
+    shape = tuple(int(d) for d in interp.get_input_details()[0]["shape"][1:3])
+    if shape != (size, size):
+        raise ModelError(
+            f"the TFLite model takes {shape[1]}x{shape[0]} images, the config {size}x{size}: "
+            "set model.input_size to match"
+        )
+    # the Keras model gets exactly the normalised image the TFLite model computed on
+    x, ref_box, ref_scores = tflite_raw_outputs(interp, images_rgb)
+    box, logits = ssd.keras_model.predict(x, verbose=0)
     scores = tf.sigmoid(logits).numpy()
     ref = (
         ref_scores[..., list(PERSON_COLUMNS)]
@@ -164,7 +206,7 @@ def verify_tflite(ssd: SSDModel, interp, images_rgb: list[np.ndarray]) -> dict:
 
 
 def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
-    interp = _interpreter(tflite)
+    interp = open_interpreter(tflite)
     ssd = build_ssd(cfg)
     assign_from_tflite(ssd, interp)
     return ssd, interp

@@ -60,47 +60,20 @@ def _images_rgb() -> list[np.ndarray]:
     return [cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images]
 
 
-def _raw_outputs(path: Path, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The file's normalised input, box encodings and class scores (postprocess op inputs)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
-    interp.allocate_tensors()
-    post = [o for o in interp._get_ops_details() if o["op_name"].startswith("TFLite_Detection")]  # noqa: SLF001
-    box_i, score_i = post[0]["inputs"][:2]
-    inp = interp.get_input_details()[0]
-    size = int(inp["shape"][1])
-    pixels = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
-    if inp["dtype"] == np.uint8:
-        scale, zero = inp["quantization"]
-        x = (pixels.astype(np.float32) - zero) * scale
-        interp.set_tensor(inp["index"], pixels[None])
-    else:
-        x = pixels.astype(np.float32) / 127.5 - 1.0
-        interp.set_tensor(inp["index"], x[None])
-    interp.invoke()
-    details = {d["index"]: d for d in interp.get_tensor_details()}
-
-    def value(i: int) -> np.ndarray:  # dequantised (a TF1 quant model's outputs are uint8)
-        scale, zero = details[i]["quantization"]
-        v = interp.get_tensor(i)
-        return (v.astype(np.float32) - zero) * scale if scale else v
-
-    return x, value(box_i)[0], value(score_i)[0]
-
-
 def _compare(path: Path, size: int) -> dict[str, float]:
     """Largest differences between the rebuilt model and the file over :func:`_images_rgb`."""
+    from host_tools.import_tflite import open_interpreter, tflite_raw_outputs
     from host_tools.ssd.model import build_ssd
 
     ssd = build_ssd(_config(path, size))
+    # the file's own normalised inputs, box encodings and class scores (postprocess op inputs)
+    xs, ref_boxes, ref_scores = tflite_raw_outputs(open_interpreter(path), _images_rgb())
     score_diff, box_diff, confident = 0.0, 0.0, 0
-    for rgb in _images_rgb():
-        x, ref_box, ref_scores = _raw_outputs(path, rgb)
+    for x, ref_box, ref_score in zip(xs, ref_boxes, ref_scores, strict=True):
         box, logits = ssd.keras_model(x[None])
         person = tf.sigmoid(logits[0, :, 1]).numpy()
-        score_diff = max(score_diff, float(np.abs(person - ref_scores[:, 1]).max()))
-        sure = ref_scores[:, 1] > 0.5
+        score_diff = max(score_diff, float(np.abs(person - ref_score[:, 1]).max()))
+        sure = ref_score[:, 1] > 0.5
         confident += int(sure.sum())
         if sure.any():
             box_diff = max(box_diff, float(np.abs(box[0].numpy() - ref_box)[sure].max()))
