@@ -204,8 +204,18 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> 
         raise ModelError(
             f"model not found: {path} (pass --model PATH, or run from a checkout that has models/)"
         )
+    try:
+        # The interpreter gets its own copy of the file, not a memory map of it: a model file
+        # rewritten in place while the service runs (`cp new.tflite model.tflite`, then a
+        # reload) would otherwise change under the running model, and the truncation kills the
+        # process with SIGBUS at the next inference.
+        content = path.read_bytes()
+    except OSError as err:
+        raise ModelError(f"cannot read model {path}: {err.strerror or err}") from None
+    if not content:
+        raise ModelError(f"model {path} is empty (0 bytes); re-download or re-export it")
     cls, package = interpreter_class()
-    kwargs: dict[str, Any] = {"model_path": str(path)}
+    kwargs: dict[str, Any] = {"model_content": content}
     if num_threads is not None:
         if num_threads < 1:
             raise ModelError(f"num_threads must be >= 1, got {num_threads}")

@@ -1,0 +1,59 @@
+"""Bugs found by using the service as a careless or hostile user would (replacing the model file
+under it, broken configs at start and on SIGHUP). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
+
+
+def test_a_model_file_rewritten_in_place_does_not_kill_the_running_detector(tmp_path: Path) -> None:
+    """`cp new.tflite model.tflite` truncates and rewrites the file the running interpreter had
+    memory-mapped: the next inference died with SIGBUS (exit -7, no log line) before a reload
+    could even look at the new file. The interpreter now owns a copy of the model."""
+    script = textwrap.dedent(
+        """
+        import shutil, sys
+        from pathlib import Path
+        import cv2
+        from edgedetect.detector import Detector
+
+        src, m = Path(sys.argv[1]), Path(sys.argv[2]) / "m.tflite"
+        shutil.copy(src, m)
+        shutil.copy(src.with_suffix(".labels.txt"), m.with_suffix(".labels.txt"))
+        det = Detector(m, threshold=0.5)
+        img = cv2.imread(sorted(Path(sys.argv[3]).glob("*.jpg"))[0])
+        before = len(det.detect(img))
+        with open(m, "r+b") as f:  # what cp does to an existing file
+            f.truncate(0)
+            f.write(b"not a model" * 10)
+        print(before, len(det.detect(img)))
+        """
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(MODEL), str(tmp_path), str(REPO / "data" / "images")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    before, after = res.stdout.split()
+    assert int(before) >= 1 and after == before
+
+
+def test_an_empty_model_file_is_named_as_empty(tmp_path: Path) -> None:
+    from edgedetect.errors import ModelError
+    from edgedetect.runtime import load_interpreter
+
+    empty = tmp_path / "m.tflite"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError) as info:
+        load_interpreter(empty, 1)
+    assert str(info.value) == f"model {empty} is empty (0 bytes); re-download or re-export it"
