@@ -57,3 +57,34 @@ def test_an_empty_model_file_is_named_as_empty(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         load_interpreter(empty, 1)
     assert str(info.value) == f"model {empty} is empty (0 bytes); re-download or re-export it"
+
+
+def test_a_bad_source_spec_names_the_config_file_and_key_at_start_and_on_reload(
+    tmp_path: Path,
+) -> None:
+    """check-config said `FILE: [source] spec: unknown source spec ...`; the service itself, at
+    start (exit 2) and on a SIGHUP, said only `unknown source spec ...`, naming no file."""
+    from test_service_support import RunningService, poll, service_config, to_toml, write_config
+
+    from edgedetect.errors import SourceError
+    from edgedetect.service.daemon import make_service
+
+    bad = tmp_path / "bad.toml"
+    raw = service_config(tmp_path)
+    raw["source"]["spec"] = "foo:bar"
+    bad.write_text(to_toml(raw))
+    svc = make_service(str(bad), install_signals=False)
+    with pytest.raises(SourceError) as info:
+        svc.start()
+    assert str(info.value).startswith(f"{bad}: [source] spec: unknown source spec 'foo:bar'")
+
+    config = write_config(tmp_path)
+    missing = tmp_path / "gone" / "clip.mp4"
+    with RunningService(config) as rs:
+        raw["source"]["spec"] = str(missing)
+        config.write_text(to_toml(raw))
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reload_failures == 1, 10), "the reload did not fail"
+        assert rs.svc.last_reload_error == (
+            f"{config}: [source] spec: source '{missing}': no such file or folder {missing}"
+        )

@@ -194,6 +194,8 @@ class Service:
         except SourceLost as e:  # camera absent or busy: keep trying, unhealthy meanwhile
             log.warning("source %s unavailable (%s); will keep trying", src.shown, redact(str(e)))
             src.last_error = redact(str(e))
+        except SourceError as e:  # the user's to fix: name the file and key, as check-config does
+            raise SourceError(f"{cfg.where}: [source] spec: {e}") from None
         return src
 
     @staticmethod
