@@ -3,12 +3,19 @@ under it, broken configs at start and on SIGHUP). Each test failed before its fi
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import COCO_LABELS, COCO_MODEL, need_shared
+from test_service_support import RunningService, poll, service_config, to_toml, write_config
+
+from edgedetect.errors import ModelError, SourceError
+from edgedetect.runtime import load_interpreter
+from edgedetect.service.daemon import make_service
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
@@ -49,9 +56,6 @@ def test_a_model_file_rewritten_in_place_does_not_kill_the_running_detector(tmp_
 
 
 def test_an_empty_model_file_is_named_as_empty(tmp_path: Path) -> None:
-    from edgedetect.errors import ModelError
-    from edgedetect.runtime import load_interpreter
-
     empty = tmp_path / "m.tflite"
     empty.write_bytes(b"")
     with pytest.raises(ModelError) as info:
@@ -64,11 +68,6 @@ def test_a_bad_source_spec_names_the_config_file_and_key_at_start_and_on_reload(
 ) -> None:
     """check-config said `FILE: [source] spec: unknown source spec ...`; the service itself, at
     start (exit 2) and on a SIGHUP, said only `unknown source spec ...`, naming no file."""
-    from test_service_support import RunningService, poll, service_config, to_toml, write_config
-
-    from edgedetect.errors import SourceError
-    from edgedetect.service.daemon import make_service
-
     bad = tmp_path / "bad.toml"
     raw = service_config(tmp_path)
     raw["source"]["spec"] = "foo:bar"
@@ -88,3 +87,28 @@ def test_a_bad_source_spec_names_the_config_file_and_key_at_start_and_on_reload(
         assert rs.svc.last_reload_error == (
             f"{config}: [source] spec: source '{missing}': no such file or folder {missing}"
         )
+
+
+def test_a_reload_loads_a_model_file_replaced_under_the_same_path(tmp_path: Path) -> None:
+    """`cp junk model.tflite; systemctl reload`: the [model] keys were unchanged, so the reload
+    kept the old model and said `reloaded`; the junk was found only at the next restart, which it
+    failed. Now a replaced model file is loaded again: junk fails the reload (the running model
+    stays), a good file is swapped in."""
+    model = tmp_path / "model.tflite"
+    shutil.copy(need_shared(COCO_MODEL), model)
+    config = write_config(tmp_path, model={"path": str(model), "labels": str(COCO_LABELS)})
+    with RunningService(config) as rs:
+        first = rs.svc.detector
+        model.write_bytes(b"not a model" * 100)
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reload_failures == 1, 10), "the junk model was not noticed"
+        assert str(model) in rs.svc.last_reload_error
+        assert rs.svc.detector is first and rs.svc.reloads == 0
+        shutil.copy(COCO_MODEL, model)  # the good file back: loaded again
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reloads == 1, 10), "the reload did not complete"
+        second = rs.svc.detector
+        assert second is not first and rs.svc.reload_failures == 1
+        rs.svc.request_reload()  # nothing changed since: the detector is kept
+        assert poll(lambda: rs.svc.reloads == 2, 10)
+        assert rs.svc.detector is second and rs.svc.reload_failures == 1

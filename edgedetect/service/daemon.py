@@ -118,6 +118,7 @@ class Service:
         self._dropped_before: dict[str, int] = {}
         self.source: ResilientSource | None = None
         self.detector: Detector | TiledDetector | None = None
+        self.detector_files: reload.FilesStamp = ()  # reload.model_files_stamp(detector)
         self.gate: MotionGate | None = None
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
@@ -330,6 +331,7 @@ class Service:
         check_output_paths(cfg)
         self._warn_exposure(cfg)
         self.detector = self._make_detector(cfg)
+        self.detector_files = reload.model_files_stamp(self.detector)
         self.metrics.model_loaded.set(1)
         self.http = self._bind_http(cfg)
         try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import EdgeDetectError
 from edgedetect.service.config import (
@@ -42,6 +43,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("edgedetect.service")
 
 MODEL_KEYS = ("path", "labels", "threads", "classes", "tiles")  # a change builds a new detector
+FilesStamp = tuple[tuple[Any, ...], ...]
+
+
+def model_files_stamp(det: Detector | TiledDetector) -> FilesStamp:
+    """Identity of the files a detector was loaded from (model, label file): a reload that finds
+    one replaced (same path, e.g. ``cp new.tflite model.tflite``) builds a new detector."""
+    paths = [Path(det.model_path)]
+    labels = Path(str(det.labels_source))
+    if labels.is_file():
+        paths.append(labels)
+    stamps: list[tuple[Any, ...]] = []
+    for p in paths:
+        try:
+            st = p.stat()
+            stamps.append((str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append((str(p), None))
+    return tuple(stamps)
 
 
 @dataclass
@@ -56,6 +75,7 @@ class ReloadPlan:
     http_app: HttpApp | None = None  # same address: the running server serves this app instead
     recorder: ClipRecorder | None = None  # the new recorder (None: clips off)
     new_recorder: bool = False  # [clips] or the source changed: swap in `recorder`
+    detector_files: FilesStamp = ()  # model_files_stamp(detector)
 
     def discard(self) -> None:
         """Undo the build after a failure: close what was made, leave the running service alone."""
@@ -110,8 +130,11 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
     try:
         # only what changed: a full disk must not block a threshold
         check_output_paths(new, changed)
-        if any(new.model[k] != old.model[k] for k in MODEL_KEYS):
+        assert svc.detector is not None, "a reload comes after start()"
+        replaced = model_files_stamp(svc.detector) != svc.detector_files  # same path, new file
+        if replaced or any(new.model[k] != old.model[k] for k in MODEL_KEYS):
             plan.detector = svc._make_detector(new)
+            plan.detector_files = model_files_stamp(plan.detector)
         detector = plan.detector or svc.detector
         assert detector is not None, "a reload comes after start()"
         if _source_changed(svc, new, plan.detector):
@@ -200,6 +223,7 @@ def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
     svc.pipeline.stop(1.0)
     if plan.detector is not None:
         svc.detector, plan.detector = plan.detector, None
+        svc.detector_files = plan.detector_files
     if plan.source is not None:
         stale, svc.source, plan.source = svc.source, plan.source, None
         if stale is not None:
