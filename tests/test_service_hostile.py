@@ -3,6 +3,7 @@ under it, broken configs at start and on SIGHUP). Each test failed before its fi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import pytest
 from conftest import COCO_LABELS, COCO_MODEL, need_shared
 from test_service_support import RunningService, poll, service_config, to_toml, write_config
 
-from edgedetect.errors import ModelError, SourceError
+from edgedetect.errors import ConfigError, ModelError, SourceError
 from edgedetect.runtime import load_interpreter
+from edgedetect.service.config import load_config
 from edgedetect.service.daemon import make_service
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,3 +114,15 @@ def test_a_reload_loads_a_model_file_replaced_under_the_same_path(tmp_path: Path
         rs.svc.request_reload()  # nothing changed since: the detector is kept
         assert poll(lambda: rs.svc.reloads == 2, 10)
         assert rs.svc.detector is second and rs.svc.reload_failures == 1
+
+
+def test_a_config_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: Path) -> None:
+    """`check-config /dev/null` said `config file not found`: it is there, just not a file."""
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    for path, kind in ((Path("/dev/null"), "a character device"), (fifo, "a named pipe (FIFO)")):
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert str(info.value).startswith(f"{path}: is {kind}, not a config file; give the path")
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.toml")

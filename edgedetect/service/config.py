@@ -620,6 +620,18 @@ def _config_text(data: bytes, p: Path) -> str:
         ) from None
 
 
+def _node_kind(path: Path) -> str:
+    """What a path that is neither a file nor a folder is, for an error message."""
+    mode = path.stat().st_mode
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
     """Read and validate a TOML file. `None` means the default path, or defaults if it is absent."""
     if path is None:
@@ -629,7 +641,11 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
     p = Path(path).expanduser()
     try:
         if not p.is_file():
-            what = "is a folder, not a config file" if p.is_dir() else "config file not found"
+            what = "config file not found"
+            if p.is_dir():
+                what = "is a folder, not a config file"
+            elif p.exists():  # /dev/null, a FIFO: there, but nothing to read a config from
+                what = f"is {_node_kind(p)}, not a config file"
             raise ConfigError(
                 f"{p}: {what}; give the path of a TOML file (start one by copying "
                 "systemd/config.example.toml)"
