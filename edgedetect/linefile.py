@@ -67,9 +67,11 @@ class LineFile:
             written = os.write(fd, data)
             if written == len(data):
                 return
-            err: OSError = OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
-        except OSError as e:
-            err = e
+            err = OSError(
+                errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(self.path)
+            )
+        except OSError as e:  # os.write's error names no file: name it (a full disk, EPERM)
+            err = e if e.filename else OSError(e.errno, e.strerror or str(e), str(self.path))
         try:
             os.ftruncate(fd, size)
         except OSError as e:

@@ -126,3 +126,34 @@ def test_a_config_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: 
         assert str(info.value).startswith(f"{path}: is {kind}, not a config file; give the path")
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("how", ["fails", "short"])
+def test_a_failed_event_line_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A full disk or a file made immutable mid-run failed `os.write`, whose error names no
+    file: the log said `jsonl output failed for person_entered: [Errno 28] No space left on
+    device` (and `run --events` the same), not which file. The line is still cut back off."""
+    import errno
+
+    import edgedetect.linefile as linefile_mod
+    from edgedetect.linefile import LineFile
+
+    path = tmp_path / "events.jsonl"
+    lines = LineFile(path, "[events] jsonl")
+    lines.append(b"first\n", lines.size())
+    real_write = os.write
+
+    def broken_write(fd: int, data: bytes) -> int:
+        if how == "fails":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data[:3])
+
+    monkeypatch.setattr(linefile_mod.os, "write", broken_write)
+    with pytest.raises(OSError) as info:
+        lines.append(b"second\n", lines.size())
+    monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC
+    assert str(path) in str(info.value), str(info.value)
+    assert path.read_bytes() == b"first\n"
