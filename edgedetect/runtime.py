@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -188,6 +189,18 @@ def class_count(interpreter: Any) -> int | None:
     return int(scores[0][2]) - 1 if len(boxes) == 1 and len(scores) == 1 else None
 
 
+def _node_kind(path: Path) -> str:
+    """What a path that is neither a file nor a folder is, for an error message."""
+    mode = path.stat().st_mode
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> tuple[Any, str]:
     """Load and allocate a model; every failure becomes a :class:`ModelError` naming the file.
 
@@ -199,6 +212,10 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> 
         raise ModelError(
             f"model {path} is a directory, not a .tflite file; pass the model file itself"
             + (f" (it holds {', '.join(inside)})" if inside else "")
+        )
+    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: never read (it could block)
+        raise ModelError(
+            f"model {path} is {_node_kind(path)}, not a .tflite file; pass the model file itself"
         )
     if not path.is_file():
         raise ModelError(

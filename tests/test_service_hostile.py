@@ -120,7 +120,7 @@ def test_a_config_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: 
     """`check-config /dev/null` said `config file not found`: it is there, just not a file."""
     fifo = tmp_path / "config.toml"
     os.mkfifo(fifo)
-    for path, kind in ((Path("/dev/null"), "a character device"), (fifo, "a named pipe (FIFO)")):
+    for path, kind in ((Path("/dev/null"), "a character device"), (fifo, "a FIFO")):
         with pytest.raises(ConfigError) as info:
             load_config(path)
         assert str(info.value).startswith(f"{path}: is {kind}, not a config file; give the path")
@@ -157,3 +157,15 @@ def test_a_failed_event_line_names_the_file(
     assert info.value.errno == errno.ENOSPC
     assert str(path) in str(info.value), str(info.value)
     assert path.read_bytes() == b"first\n"
+
+
+def test_a_model_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: Path) -> None:
+    """`detect --model /dev/zero` said `model not found: /dev/zero`."""
+    fifo = tmp_path / "m.tflite"
+    os.mkfifo(fifo)
+    for path, kind in ((Path("/dev/zero"), "a character device"), (fifo, "a named pipe (FIFO)")):
+        with pytest.raises(ModelError) as info:
+            load_interpreter(path, 1)
+        assert str(info.value) == (
+            f"model {path} is {kind}, not a .tflite file; pass the model file itself"
+        )

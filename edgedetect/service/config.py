@@ -623,13 +623,7 @@ def _config_text(data: bytes, p: Path) -> str:
 def _node_kind(path: Path) -> str:
     """What a path that is neither a file nor a folder is, for an error message."""
     mode = path.stat().st_mode
-    kinds = (
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "a special file")
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "a special file")
 
 
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
