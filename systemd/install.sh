@@ -85,6 +85,7 @@ check_paths() {  # the unit can only run what it can reach: absolute paths outsi
     esac
   done
 }
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }  # literal text for s|...|HERE|
 paths_dropin() {
   cat <<EOF
 # Written by install.sh: this install's paths and user, in place of the unit's defaults.
@@ -193,14 +194,19 @@ do_install() {
   if [ -f "$SRC/docs/service.md" ]; then run install -m 0644 "$SRC/docs/service.md" "$PREFIX/docs/"; fi
 
   # 4. config (never overwritten: the current example goes beside it) and state dirs
+  #    The example names the default paths: another STATE_DIR (or CONF_DIR) is written into the
+  #    copy, or events, snapshots and clips would go to /var/lib/edgedetect, outside the unit's
+  #    ReadWritePaths.
   run install -d -m 0750 -o root -g "$SERVICE_USER" "$CONF_DIR"
-  if [ -f "$CONF_DIR/config.toml" ]; then
-    run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" \
-      "$CONF_DIR/config.example.toml"
+  config_copy="$CONF_DIR/config.toml"
+  if [ -f "$CONF_DIR/config.toml" ]; then config_copy="$CONF_DIR/config.example.toml"; fi
+  run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" "$config_copy"
+  if [ "$STATE_DIR" != /var/lib/edgedetect ] || [ "$CONF_DIR" != /etc/edgedetect ]; then
+    run sed -i -e "s|/var/lib/edgedetect/|$(sed_escape "$STATE_DIR")/|g" \
+      -e "s|/etc/edgedetect/|$(sed_escape "$CONF_DIR")/|g" "$config_copy"
+  fi
+  if [ "$config_copy" != "$CONF_DIR/config.toml" ]; then
     echo "kept $CONF_DIR/config.toml (the current example is config.example.toml beside it)"
-  else
-    run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" \
-      "$CONF_DIR/config.toml"
   fi
   run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
   run "$PREFIX/venv/bin/edgedetect" check-config "$CONF_DIR/config.toml"

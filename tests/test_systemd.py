@@ -333,3 +333,66 @@ def test_install_refuses_paths_the_unit_cannot_reach(
     assert res.returncode == 2 and res.stdout == "", res.stdout
     assert len(lines) == 1 and where in lines[0]
     assert ("ProtectHome" if where.startswith("/") else "absolute") in lines[0]
+
+
+def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a real (not dry) install.sh run that needs neither root nor systemd.
+
+    Stubs on PATH: `id` says uid 0 and that every user exists; useradd, usermod, userdel, getent,
+    apt-get and systemctl only log to `tmp_path/calls.log`; `install` drops -o/-g. PYTHON is a
+    fake interpreter whose `-m venv DIR` makes a venv in a moment: its pip logs `pip DIR ARGS`
+    (and fails with FAKE_PIP_RC), its edgedetect is this checkout's, run by this interpreter.
+    """
+    bin_dir = tmp_path / "stubs"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    stubs = {
+        "id": "echo 0",
+        "install": 'a=(); while [ $# -gt 0 ]; do case "$1" in -o|-g) shift 2 ;;'
+        ' *) a+=("$1"); shift ;; esac; done; exec /usr/bin/install "${a[@]}"',
+        "python": f"""if [ "$1 $2" != "-m venv" ]; then exit 1; fi  # -c 'import numpy': no pin
+d="${{!#}}"; mkdir -p "$d/bin"
+printf '#!/bin/bash\\necho "pip %s $*" >> {shlex.quote(str(log))}; exit ${{FAKE_PIP_RC:-0}}\\n' \\
+  "$d" > "$d/bin/pip"
+printf '#!/bin/sh\\nexec %s -m edgedetect "$@"\\n' {shlex.quote(sys.executable)} \\
+  > "$d/bin/edgedetect"
+ln -s {shlex.quote(sys.executable)} "$d/bin/python"; chmod +x "$d/bin/pip" "$d/bin/edgedetect\"""",
+    }
+    for name in ("useradd", "usermod", "userdel", "getent", "apt-get", "systemctl"):
+        stubs[name] = f'echo "{name} $*" >> {shlex.quote(str(log))}'
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "units").mkdir()  # /etc/systemd/system, there on any systemd Linux
+    env = _dry_env(tmp_path, DRY_RUN="0", PYTHON=str(bin_dir / "python"))
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def test_install_writes_the_state_dir_into_the_config(tmp_path: Path) -> None:
+    # With STATE_DIR=/srv/... the installed config still sent events, snapshots and clips to
+    # /var/lib/edgedetect, outside the drop-in's ReadWritePaths: the service could not write them.
+    from edgedetect.service.config import load_config
+
+    state = tmp_path / "my state & co|x"  # & and | would mean something to sed's s|||
+    env = _fake_root(tmp_path, STATE_DIR=str(state))
+    res = _install("--no-apt", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    conf = tmp_path / "etc" / "config.toml"
+    assert "/var/lib/edgedetect" not in conf.read_text()
+    cfg = load_config(conf)
+    assert cfg.events.jsonl == str(state / "events.jsonl")
+    assert cfg.snapshots.dir == str(state / "snapshots")
+    assert cfg.clips.dir == str(state / "clips")
+    assert f"check-config {tmp_path / 'etc'}/config.toml" in conf.read_text()
+    dropin = (tmp_path / "units" / "edgedetect.service.d" / "install-paths.conf").read_text()
+    assert f'ReadWritePaths="{state}"' in dropin and f"WorkingDirectory={state}" in dropin
+    # An upgrade keeps the config and puts the example, with the same paths, beside it.
+    conf.write_text(conf.read_text().replace("threshold = 0.5", "threshold = 0.6"))
+    res = _install("--no-apt", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "threshold = 0.6" in conf.read_text()
+    example = (tmp_path / "etc" / "config.example.toml").read_text()
+    assert f'dir = "{state}/snapshots"' in example and "/var/lib/edgedetect" not in example
