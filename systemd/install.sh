@@ -16,12 +16,15 @@
 # Clone the checkout into your home (~/edgedetect), not into the prefix: install.sh refuses to
 # install into, or remove, a directory that holds a git checkout (or lies inside this one).
 #
-# What it does: creates the system user `edgedetect` (groups video, render), a venv in
-# /opt/edgedetect/venv with --system-site-packages (picamera2 comes from apt:
+# What it does: creates the system user `edgedetect` (groups video, render), a new venv
+# /opt/edgedetect/venv-DATE-PID with --system-site-packages (picamera2 comes from apt:
 # python3-picamera2), installs this checkout into it WITHOUT TensorFlow (the runtime
 # dependencies only: numpy, OpenCV, LiteRT, prometheus-client, paho-mqtt), installs
-# /etc/edgedetect/config.toml from systemd/config.example.toml if absent, installs the unit
-# and enables it.
+# /etc/edgedetect/config.toml from systemd/config.example.toml if absent, checks the config
+# with the new venv, then points the symlink /opt/edgedetect/venv at it, installs the unit,
+# enables it and removes the previous venv. If pip or the check fails (e.g. a kept config the
+# new version refuses), it stops with one line saying what to fix and the installed version
+# keeps running unchanged.
 set -euo pipefail
 
 PREFIX="${PREFIX:-/opt/edgedetect}"
@@ -129,6 +132,48 @@ refuse_checkout() {  # refuse_checkout DIR WHAT
   fi
 }
 
+# The venv install.sh is building: removed on any exit (an error, Ctrl-C) until switched in.
+staging=""
+venv_moved=""  # where switch_venv moved a venv directory from before the symlink
+trap 'if [ -n "$staging" ]; then rm -rf "$staging"; fi' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+check_config_with() {  # check_config_with VENV FILE UPGRADE: the new code's check, or one line
+  local out
+  if [ "$DRY_RUN" = 1 ]; then run "$1/bin/edgedetect" check-config "$2"; return; fi
+  if out="$("$1/bin/edgedetect" check-config "$2" 2>&1)"; then printf '%s\n' "$out"; return; fi
+  out="$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)"  # a traceback's last line
+  out="${out#edgedetect: error: }"
+  out="${out#"$2": }"
+  if [ "$3" = 1 ]; then
+    echo "install.sh: $2 fails the new version's check-config: $out; edit $2 (the new example is config.example.toml beside it), then run install.sh again; the installed version was not changed and keeps running" >&2
+  else
+    echo "install.sh: $2 fails check-config: $out; edit $2, then run install.sh again; the service was not installed" >&2
+  fi
+  exit 2
+}
+
+switch_venv() {  # switch_venv NEW: $PREFIX/venv -> NEW, in one rename of a symlink
+  local venv="$PREFIX/venv"
+  if [ -e "$venv" ] && [ ! -L "$venv" ]; then
+    # a venv from before this layout, a directory: moved aside, a moment before the restart
+    venv_moved="$PREFIX/venv-previous-$$"
+    run mv -T "$venv" "$venv_moved"
+  fi
+  run ln -sfn "$(basename "$1")" "$PREFIX/venv.switch"
+  run mv -T "$PREFIX/venv.switch" "$venv"
+  staging=""
+}
+
+remove_old_venvs() {  # remove_old_venvs KEEP: every venv-* under PREFIX but KEEP
+  local dir
+  for dir in "$PREFIX"/venv-*; do
+    if [ -d "$dir" ] && [ "$dir" != "$1" ]; then run rm -rf "$dir"; fi
+  done
+  if [ "$DRY_RUN" = 1 ] && [ -n "$venv_moved" ]; then run rm -rf "$venv_moved"; fi  # not moved
+}
+
 # (do_*: a function named install would shadow /usr/bin/install in `run install ...`)
 do_uninstall() {
   refuse_checkout "$PREFIX" remove
@@ -173,33 +218,37 @@ do_install() {
     if getent group "$group" >/dev/null; then run usermod -a -G "$group" "$SERVICE_USER"; fi
   done
 
-  # 3. the venv (reused on upgrade) and the package, runtime dependencies only (no TensorFlow)
-  if [ ! -x "$PREFIX/venv/bin/python" ]; then
-    run mkdir -p "$PREFIX"
-    run "$PYTHON" -m venv --system-site-packages "$PREFIX/venv"
-  fi
+  # 3. the package, runtime dependencies only (no TensorFlow), in a NEW venv beside the running
+  #    one. An upgrade must never leave the service with new code and a config that code refuses,
+  #    nor with a venv a failed or interrupted pip half-replaced: so the new venv is built, and
+  #    the config checked with it (step 5), while $PREFIX/venv still names the old one; only then
+  #    does $PREFIX/venv, a symlink, switch over in one rename (step 6). A symlink because a venv
+  #    cannot be moved into place: its scripts name the path it was made at.
+  venv_new="$PREFIX/venv-$(date +%Y%m%d%H%M%S)-$$"
+  run mkdir -p "$PREFIX"
+  if [ "$DRY_RUN" != 1 ]; then staging="$venv_new"; fi  # removed on any exit until switched in
+  run "$PYTHON" -m venv --system-site-packages "$venv_new"
   # Keep apt's numpy when there is one: picamera2's compiled helpers (simplejpeg, pidng) are
   # built against it and break on a pip-installed numpy of another major version.
   constraint_args=()
   sys_numpy="$("$PYTHON" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)"
   if [ -n "$sys_numpy" ]; then
-    run mkdir -p "$PREFIX"
     if [ "$DRY_RUN" = 1 ]; then echo "+ echo numpy==$sys_numpy > $PREFIX/constraints.txt"
     else echo "numpy==$sys_numpy" > "$PREFIX/constraints.txt"; fi
     constraint_args=(--constraint "$PREFIX/constraints.txt")
   fi
-  run "$PREFIX/venv/bin/pip" install --upgrade --upgrade-strategy only-if-needed \
-    "${constraint_args[@]}" "$SRC"
-  run install -d -m 0755 "$PREFIX/docs"
-  if [ -f "$SRC/docs/service.md" ]; then run install -m 0644 "$SRC/docs/service.md" "$PREFIX/docs/"; fi
+  if ! run "$venv_new/bin/pip" install "${constraint_args[@]}" "$SRC"; then
+    echo "install.sh: pip could not install $SRC into a new venv (its messages are above); the installed version was not changed; fix the cause (network, disk space: df -h $PREFIX) and run install.sh again" >&2
+    exit 1
+  fi
 
   # 4. config (never overwritten: the current example goes beside it) and state dirs
   #    The example names the default paths: another STATE_DIR (or CONF_DIR) is written into the
   #    copy, or events, snapshots and clips would go to /var/lib/edgedetect, outside the unit's
   #    ReadWritePaths.
   run install -d -m 0750 -o root -g "$SERVICE_USER" "$CONF_DIR"
-  config_copy="$CONF_DIR/config.toml"
-  if [ -f "$CONF_DIR/config.toml" ]; then config_copy="$CONF_DIR/config.example.toml"; fi
+  config_copy="$CONF_DIR/config.toml" upgrade=0
+  if [ -f "$CONF_DIR/config.toml" ]; then config_copy="$CONF_DIR/config.example.toml" upgrade=1; fi
   run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/config.example.toml" "$config_copy"
   if [ "$STATE_DIR" != /var/lib/edgedetect ] || [ "$CONF_DIR" != /etc/edgedetect ]; then
     run sed -i -e "s|/var/lib/edgedetect/|$(sed_escape "$STATE_DIR")/|g" \
@@ -209,9 +258,16 @@ do_install() {
     echo "kept $CONF_DIR/config.toml (the current example is config.example.toml beside it)"
   fi
   run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
-  run "$PREFIX/venv/bin/edgedetect" check-config "$CONF_DIR/config.toml"
 
-  # 5. the unit
+  # 5. the config, kept or new, checked by the new code before anything the service runs changes
+  check_config_with "$venv_new" "$CONF_DIR/config.toml" "$upgrade"
+
+  # 6. the switch to the new venv, and its docs
+  switch_venv "$venv_new"
+  run install -d -m 0755 "$PREFIX/docs"
+  if [ -f "$SRC/docs/service.md" ]; then run install -m 0644 "$SRC/docs/service.md" "$PREFIX/docs/"; fi
+
+  # 7. the unit
   run install -m 0644 "$SRC/systemd/edgedetect.service" "$UNIT_DIR/edgedetect.service"
   if custom_paths; then
     run install -d -m 0755 "$DROPIN_DIR"
@@ -223,6 +279,14 @@ do_install() {
     run systemctl daemon-reload
     run systemctl enable edgedetect.service
     if [ "$start" = 1 ]; then run systemctl restart edgedetect.service; fi
+  fi
+  # 8. the old venvs, once nothing runs from them: after the restart, or where systemd runs none
+  if [ "$start" = 1 ] || ! have_systemd; then
+    remove_old_venvs "$venv_new"
+  else
+    echo "kept the previous venv under $PREFIX: the running service uses it until it restarts (systemctl restart edgedetect); the next install.sh that restarts it removes it"
+  fi
+  if have_systemd; then
     done_line install.sh "edgedetect installed; follow it with: journalctl -u edgedetect -f"
   else
     done_line install.sh \

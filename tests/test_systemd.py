@@ -265,7 +265,8 @@ def test_install_dry_run_lines_are_the_commands_as_run(tmp_path: Path) -> None:
     useradd = shlex.split(next(line for line in out.splitlines() if "useradd" in line))
     assert useradd[useradd.index("--comment") + 1] == "edgedetect service"
     venv = shlex.split(next(line for line in out.splitlines() if " venv " in line))
-    assert venv[-1] == str(tmp_path / "my opt" / "venv")
+    assert Path(venv[-1]).parent == tmp_path / "my opt"  # the new venv, beside the old one
+    assert Path(venv[-1]).name.startswith("venv-")
 
 
 def test_install_help_names_only_real_dependencies() -> None:
@@ -396,3 +397,86 @@ def test_install_writes_the_state_dir_into_the_config(tmp_path: Path) -> None:
     assert "threshold = 0.6" in conf.read_text()
     example = (tmp_path / "etc" / "config.example.toml").read_text()
     assert f'dir = "{state}/snapshots"' in example and "/var/lib/edgedetect" not in example
+
+
+def _calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _break_config(conf: Path) -> None:
+    """A kept config the new version refuses (as a renamed or removed key would be)."""
+    conf.write_text(conf.read_text().replace("threshold = 0.5", "threshhold = 0.5"))
+
+
+def _assert_refused_in_one_line(res: subprocess.CompletedProcess[str], conf: Path) -> None:
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(lines) == 1, res.stdout + res.stderr
+    assert f"{conf} fails the new version's check-config" in lines[0]
+    assert "unknown key 'threshhold'" in lines[0] and f"edit {conf}" in lines[0]
+    assert "run install.sh again" in lines[0] and "not changed" in lines[0]
+
+
+def test_an_upgrade_whose_kept_config_fails_leaves_the_install_as_it_was(tmp_path: Path) -> None:
+    # An upgrade pip-installed the new version into the service's venv and only then ran
+    # check-config on the kept config: it stopped on a bare "edgedetect: error: ..." with the
+    # running service on new code and a config that code refuses. The new venv is now built
+    # beside the old one and the config checked with it before anything is switched.
+    env = _fake_root(tmp_path)
+    prefix, conf, unit = tmp_path / "opt", tmp_path / "etc" / "config.toml", tmp_path / "units"
+    first = _install("--no-apt", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    live = (prefix / "venv").resolve()
+    (live / "old-version").write_text("")
+    (unit / "edgedetect.service").write_text("# the unit of the running version\n")
+    before = sorted(p.name for p in prefix.iterdir())
+    pips = len([c for c in _calls(tmp_path) if c.startswith("pip ")])
+    _break_config(conf)
+    res = _install("--no-apt", env=env)
+    _assert_refused_in_one_line(res, conf)
+    assert (prefix / "venv").resolve() == live and (live / "old-version").exists()
+    assert sorted(p.name for p in prefix.iterdir()) == before, "the new venv was left behind"
+    assert (unit / "edgedetect.service").read_text() == "# the unit of the running version\n"
+    new_pips = [c for c in _calls(tmp_path) if c.startswith("pip ")][pips:]
+    assert new_pips and not any(c.startswith(f"pip {live} ") for c in new_pips), new_pips
+    assert not any("restart" in c for c in _calls(tmp_path))
+    # Fixed, the same command switches to a new venv and removes the old one.
+    conf.write_text(conf.read_text().replace("threshhold", "threshold"))
+    res = _install("--no-apt", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (prefix / "venv").is_symlink() and (prefix / "venv").resolve() != live
+    assert not live.exists() and (prefix / "venv" / "bin" / "edgedetect").exists()
+
+
+def test_an_upgrade_over_a_venv_directory_keeps_it_until_the_check_passes(tmp_path: Path) -> None:
+    # Installs before the switch have a real directory at PREFIX/venv, not a symlink.
+    env = _fake_root(tmp_path)
+    first = _install("--no-apt", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    prefix, conf = tmp_path / "opt", tmp_path / "etc" / "config.toml"
+    shutil.rmtree(prefix)  # the install as it was: the old venv a directory
+    (prefix / "venv" / "bin").mkdir(parents=True)
+    (prefix / "venv" / "old-version").write_text("")
+    _break_config(conf)
+    res = _install("--no-apt", env=env)
+    _assert_refused_in_one_line(res, conf)
+    assert (prefix / "venv" / "old-version").exists() and not (prefix / "venv").is_symlink()
+    assert sorted(p.name for p in prefix.glob("venv*")) == ["venv"]
+    conf.write_text(conf.read_text().replace("threshhold", "threshold"))
+    res = _install("--no-apt", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (prefix / "venv").is_symlink() and not (prefix / "venv" / "old-version").exists()
+    assert [p.name for p in prefix.glob("venv-*")] == [(prefix / "venv").resolve().name]
+
+
+def test_a_failed_pip_leaves_the_install_as_it_was(tmp_path: Path) -> None:
+    # pip failing half-way (network, a full SD card) used to leave a half-upgraded venv.
+    env = _fake_root(tmp_path)
+    assert _install("--no-apt", env=env).returncode == 0
+    prefix = tmp_path / "opt"
+    live = (prefix / "venv").resolve()
+    res = _install("--no-apt", env=dict(env, FAKE_PIP_RC="1"))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert "pip could not install" in lines[0] and "run install.sh again" in lines[0]
+    assert (prefix / "venv").resolve() == live and [p for p in prefix.glob("venv-*")] == [live]
