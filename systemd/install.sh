@@ -140,9 +140,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 check_config_with() {  # check_config_with VENV FILE UPGRADE: the new code's check, or one line
-  local out
-  if [ "$DRY_RUN" = 1 ]; then run "$1/bin/edgedetect" check-config "$2"; return; fi
-  if out="$("$1/bin/edgedetect" check-config "$2" 2>&1)"; then printf '%s\n' "$out"; return; fi
+  # As the service user (and from /, not from a home it may not enter): root reads a token or
+  # password file the service cannot, and a check as root would pass a config the service refuses.
+  local out check=(setpriv --reuid "$SERVICE_USER" --regid "$SERVICE_USER" --init-groups --
+    "$1/bin/edgedetect" check-config "$2")
+  if [ "$DRY_RUN" = 1 ]; then run "${check[@]}"; return; fi
+  if out="$(cd / && "${check[@]}" 2>&1)"; then printf '%s\n' "$out"; return; fi
   out="$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)"  # a traceback's last line
   out="${out#edgedetect: error: }"
   out="${out#"$2": }"

@@ -340,7 +340,8 @@ def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a real (not dry) install.sh run that needs neither root nor systemd.
 
     Stubs on PATH: `id` says uid 0 and that every user exists; useradd, usermod, userdel, getent,
-    apt-get and systemctl only log to `tmp_path/calls.log`; `install` drops -o/-g. PYTHON is a
+    apt-get and systemctl only log to `tmp_path/calls.log`; `install` drops -o/-g; setpriv logs
+    and runs its command as the caller. PYTHON is a
     fake interpreter whose `-m venv DIR` makes a venv in a moment: its pip logs `pip DIR ARGS`
     (and fails with FAKE_PIP_RC), its edgedetect is this checkout's, run by this interpreter.
     """
@@ -361,6 +362,11 @@ ln -s {shlex.quote(sys.executable)} "$d/bin/python"; chmod +x "$d/bin/pip" "$d/b
     }
     for name in ("useradd", "usermod", "userdel", "getent", "apt-get", "systemctl"):
         stubs[name] = f'echo "{name} $*" >> {shlex.quote(str(log))}'
+    # setpriv runs the command as it is (as the user running the test)
+    stubs["setpriv"] = (
+        f'echo "setpriv $*" >> {shlex.quote(str(log))}; while [ "$1" != -- ]; do shift; done;'
+        ' shift; exec "$@"'
+    )
     for name, body in stubs.items():
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
@@ -480,3 +486,20 @@ def test_a_failed_pip_leaves_the_install_as_it_was(tmp_path: Path) -> None:
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert "pip could not install" in lines[0] and "run install.sh again" in lines[0]
     assert (prefix / "venv").resolve() == live and [p for p in prefix.glob("venv-*")] == [live]
+
+
+def test_install_checks_the_config_as_the_service_user(tmp_path: Path) -> None:
+    # The check ran as root: a config the service user cannot read (a token_file left root's
+    # own, 0600) passed, and the restarted service exited 2 on it. It now runs as that user.
+    env = _fake_root(tmp_path)
+    res = _install("--no-apt", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    user = "edgedetect-test-nonexistent"
+    conf = tmp_path / "etc" / "config.toml"
+    checks = [c for c in _calls(tmp_path) if c.startswith("setpriv ")]
+    assert len(checks) == 1 and checks[0].startswith(
+        f"setpriv --reuid {user} --regid {user} --init-groups -- "
+    )
+    assert checks[0].endswith(f"/bin/edgedetect check-config {conf}"), checks
+    out = _install("--no-apt", env=_dry_env(tmp_path)).stdout
+    assert f"setpriv --reuid {user} --regid {user} --init-groups --" in out
