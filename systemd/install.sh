@@ -79,6 +79,11 @@ custom_paths() {
 check_paths() {  # the unit can only run what it can reach: absolute paths outside home
   local dir
   for dir in "$PREFIX" "$CONF_DIR" "$STATE_DIR"; do
+    case "$dir" in
+      *[%\$\"\\[:cntrl:]]*)  # systemd specifiers and variables, quoting in the unit and TOML
+        echo "install.sh: ${dir//[[:cntrl:]]/?} holds %, \$, \", \\ or a control character, which the unit or the config would read as something else; pick a path without them" >&2
+        exit 2 ;;
+    esac
     case "$dir/" in
       /home/*|/root/*|/run/user/*)
         echo "install.sh: $dir is under /home, /root or /run/user, which the unit hides from the service (ProtectHome=yes); pick a path outside them, e.g. the default" >&2

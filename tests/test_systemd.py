@@ -503,3 +503,18 @@ def test_install_checks_the_config_as_the_service_user(tmp_path: Path) -> None:
     assert checks[0].endswith(f"/bin/edgedetect check-config {conf}"), checks
     out = _install("--no-apt", env=_dry_env(tmp_path)).stdout
     assert f"setpriv --reuid {user} --regid {user} --init-groups --" in out
+
+
+@pytest.mark.parametrize("which", ["PREFIX", "CONF_DIR", "STATE_DIR"])
+@pytest.mark.parametrize("char", ["%", "$", '"', "\\", "\n"])
+def test_install_refuses_paths_the_unit_or_config_would_misread(
+    tmp_path: Path, which: str, char: str
+) -> None:
+    # PREFIX=/srv/50%off: the drop-in's ExecStart ran /srv/50debianff/... (%o is a systemd
+    # specifier), every 5 s for ever; $ is expanded in ExecStart, and " and \ end or escape the
+    # quoted paths of the drop-in and the TOML strings the config's paths are written into.
+    where = str(tmp_path / f"a{char}b")
+    res = _install("--no-apt", env=_dry_env(tmp_path, **{which: where}))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and res.stdout == "", res.stdout
+    assert len(lines) == 1 and "pick a path without them" in lines[0], res.stderr
