@@ -147,14 +147,17 @@ trap 'exit 143' TERM
 check_config_with() {  # check_config_with VENV FILE UPGRADE: the new code's check, or one line
   # As the service user (and from /, not from a home it may not enter): root reads a token or
   # password file the service cannot, and a check as root would pass a config the service refuses.
-  local out check=(setpriv --reuid "$SERVICE_USER" --regid "$SERVICE_USER" --init-groups --
+  local out rc=0 check=(setpriv --reuid "$SERVICE_USER" --regid "$SERVICE_USER" --init-groups --
     "$1/bin/edgedetect" check-config "$2")
   if [ "$DRY_RUN" = 1 ]; then run "${check[@]}"; return; fi
-  if out="$(cd / && "${check[@]}" 2>&1)"; then printf '%s\n' "$out"; return; fi
+  out="$(cd / && "${check[@]}" 2>&1)" || rc=$?
+  if [ "$rc" = 0 ]; then printf '%s\n' "$out"; return; fi
   out="$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)"  # a traceback's last line
   out="${out#edgedetect: error: }"
   out="${out#"$2": }"
-  if [ "$3" = 1 ]; then
+  if [ "$rc" != 2 ]; then  # 2 is a config error; anything else is the new version failing
+    echo "install.sh: the new version's check-config could not run on $2 (exit $rc, not a config error): $out; the installed version was not changed; fix that cause and run install.sh again" >&2
+  elif [ "$3" = 1 ]; then
     echo "install.sh: $2 fails the new version's check-config: $out; edit $2 (the new example is config.example.toml beside it), then run install.sh again; the installed version was not changed and keeps running" >&2
   else
     echo "install.sh: $2 fails check-config: $out; edit $2, then run install.sh again; the service was not installed" >&2
@@ -292,7 +295,11 @@ do_install() {
   if [ "$start" = 1 ] || ! have_systemd; then
     remove_old_venvs "$venv_new"
   else
-    echo "kept the previous venv under $PREFIX: the running service uses it until it restarts (systemctl restart edgedetect); the next install.sh that restarts it removes it"
+    for dir in "$PREFIX"/venv-*; do
+      if [ -d "$dir" ] && [ "$dir" != "$venv_new" ]; then
+        echo "kept $dir: the running service uses it until it restarts (systemctl restart edgedetect); the next install.sh that restarts it removes it"
+      fi
+    done
   fi
   if have_systemd; then
     done_line install.sh "edgedetect installed; follow it with: journalctl -u edgedetect -f"

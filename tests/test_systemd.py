@@ -343,7 +343,8 @@ def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
     apt-get and systemctl only log to `tmp_path/calls.log`; `install` drops -o/-g; setpriv logs
     and runs its command as the caller. PYTHON is a
     fake interpreter whose `-m venv DIR` makes a venv in a moment: its pip logs `pip DIR ARGS`
-    (and fails with FAKE_PIP_RC), its edgedetect is this checkout's, run by this interpreter.
+    (and fails with FAKE_PIP_RC), its edgedetect is this checkout's, run by this interpreter
+    (or a traceback ending in FAKE_CRASH, exit 1).
     """
     bin_dir = tmp_path / "stubs"
     bin_dir.mkdir()
@@ -356,8 +357,10 @@ def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
 d="${{!#}}"; mkdir -p "$d/bin"
 printf '#!/bin/bash\\necho "pip %s $*" >> {shlex.quote(str(log))}; exit ${{FAKE_PIP_RC:-0}}\\n' \\
   "$d" > "$d/bin/pip"
-printf '#!/bin/sh\\nexec %s -m edgedetect "$@"\\n' {shlex.quote(sys.executable)} \\
-  > "$d/bin/edgedetect"
+printf '#!/bin/sh\\n' > "$d/bin/edgedetect"
+echo '[ -z "$FAKE_CRASH" ] || {{ echo Traceback; echo "$FAKE_CRASH"; exit 1; }} >&2' \\
+  >> "$d/bin/edgedetect"
+printf 'exec %s -m edgedetect "$@"\\n' {shlex.quote(sys.executable)} >> "$d/bin/edgedetect"
 ln -s {shlex.quote(sys.executable)} "$d/bin/python"; chmod +x "$d/bin/pip" "$d/bin/edgedetect\"""",
     }
     for name in ("useradd", "usermod", "userdel", "getent", "apt-get", "systemctl"):
@@ -518,3 +521,17 @@ def test_install_refuses_paths_the_unit_or_config_would_misread(
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and res.stdout == "", res.stdout
     assert len(lines) == 1 and "pick a path without them" in lines[0], res.stderr
+
+
+def test_a_check_that_cannot_run_is_not_blamed_on_the_config(tmp_path: Path) -> None:
+    # A new version whose check-config crashes (exit 1, a traceback) is no config error: the
+    # line must not send the owner to edit a config that is fine.
+    env = _fake_root(tmp_path)
+    assert _install("--no-apt", env=env).returncode == 0
+    live = (tmp_path / "opt" / "venv").resolve()
+    res = _install("--no-apt", env=dict(env, FAKE_CRASH="ImportError: libGL.so.1: not found"))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert "not a config error" in lines[0] and "ImportError: libGL.so.1" in lines[0]
+    assert "edit" not in lines[0] and "Traceback" not in lines[0]
+    assert (tmp_path / "opt" / "venv").resolve() == live
