@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
     if not images_dir.is_dir():
         raise DatasetError(f"coco images folder {images_dir} is not a directory")
     data = _load_coco_json(ann_path)
-    per_image = _person_boxes_by_image(data, _person_category_ids(data, ann_path), ann_path)
+    people, objects = _boxes_by_image(data, _person_category_ids(data, ann_path), ann_path)
     return [
-        _image_sample(j, img, per_image, ann_path, images_dir)
+        _image_sample(j, img, people, objects, ann_path, images_dir)
         for j, img in enumerate(data["images"])
     ]
 
@@ -65,20 +66,23 @@ def _person_category_ids(data: dict[str, Any], ann_path: Path) -> set[object]:
     return person_ids
 
 
-def _person_boxes_by_image(
+def _boxes_by_image(
     data: dict[str, Any], person_ids: set[object], ann_path: Path
-) -> dict[object, PersonBoxes]:
-    """Image id -> its person boxes (xyxy, crowd flag); other categories are skipped."""
-    per_image: dict[object, PersonBoxes] = {}
+) -> tuple[dict[object, PersonBoxes], dict[object, list[list[float]]]]:
+    """Image id -> its person boxes (xyxy, crowd flag), and image id -> the other categories'
+    boxes (their crowd boxes left out: a crowd of things is no close-up of one)."""
+    people: dict[object, PersonBoxes] = {}
+    objects: dict[object, list[list[float]]] = {}
     for i, ann in enumerate(data.get("annotations") or []):
         if not isinstance(ann, dict):
             raise DatasetError(f"{ann_path}: annotations[{i}] is not an object")
-        if ann.get("category_id") not in person_ids:
-            continue
         xyxy = _annotation_xyxy(i, ann, ann_path)
         crowd = bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
-        per_image.setdefault(ann.get("image_id"), []).append((xyxy, crowd))
-    return per_image
+        if ann.get("category_id") in person_ids:
+            people.setdefault(ann.get("image_id"), []).append((xyxy, crowd))
+        elif not crowd:
+            objects.setdefault(ann.get("image_id"), []).append(xyxy)
+    return people, objects
 
 
 def _annotation_xyxy(i: int, ann: dict[str, Any], ann_path: Path) -> list[float]:
@@ -103,6 +107,7 @@ def _image_sample(
     j: int,
     img: Any,
     per_image: dict[object, PersonBoxes],
+    objects: dict[object, list[list[float]]],
     ann_path: Path,
     images_dir: Path,
 ) -> Sample:
@@ -119,7 +124,8 @@ def _image_sample(
     anns = per_image.get(iid, [])
     boxes = np.array([a[0] for a in anns], np.float32).reshape(-1, 4)
     ignore = np.array([a[1] for a in anns], bool)
-    return Sample(path, w, h, boxes, ignore, f"{ann_path} (image id {iid})")
+    things = np.array(objects.get(iid, []), np.float32).reshape(-1, 4)
+    return Sample(path, w, h, boxes, ignore, f"{ann_path} (image id {iid})", things)
 
 
 def to_coco_dict(samples: list[Sample], images_dir: Path | None = None) -> dict:
@@ -168,10 +174,7 @@ def write_coco_json(samples: list[Sample], out: Path, images_dir: Path | None = 
     """Write samples as COCO json; returns the images folder the file names are relative to."""
     images_dir = images_dir or common_image_dir(samples)
     out.parent.mkdir(parents=True, exist_ok=True)
-    resolved = [
-        Sample(s.image_path.resolve(), s.width, s.height, s.boxes, s.ignore, s.annotation)
-        for s in samples
-    ]
+    resolved = [replace(s, image_path=s.image_path.resolve()) for s in samples]
     out.write_text(
         json.dumps(to_coco_dict(resolved, images_dir.resolve()), indent=1), encoding="utf-8"
     )

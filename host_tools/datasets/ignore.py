@@ -8,6 +8,7 @@ to the dataset root to ``[[x1, y1, x2, y2], ...]`` pixel boxes of the original i
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +72,11 @@ def add_ignore_regions(samples: list[Sample], root: Path, path: Path) -> list[Sa
             continue
         i = keys[key]
         s = samples[i]
-        out[i] = Sample(
-            s.image_path,
-            s.width,
-            s.height,
-            np.concatenate([s.boxes, boxes]),
-            np.concatenate([np.asarray(s.ignore, bool), np.ones(len(boxes), bool)]),
-            f"{s.annotation} + {path}",
+        out[i] = replace(
+            s,
+            boxes=np.concatenate([s.boxes, boxes]),
+            ignore=np.concatenate([np.asarray(s.ignore, bool), np.ones(len(boxes), bool)]),
+            annotation=f"{s.annotation} + {path}",
         )
     return out
 
@@ -100,13 +99,10 @@ def ignore_short_people(samples: list[Sample], min_height: float) -> list[Sample
             out.append(s)
             continue
         out.append(
-            Sample(
-                s.image_path,
-                s.width,
-                s.height,
-                s.boxes,
-                np.asarray(s.ignore, bool) | short,
-                f"{s.annotation} (people under {min_height:g} of the height ignored)",
+            replace(
+                s,
+                ignore=np.asarray(s.ignore, bool) | short,
+                annotation=f"{s.annotation} (people under {min_height:g} of the height ignored)",
             )
         )
     return out

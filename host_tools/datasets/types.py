@@ -28,7 +28,10 @@ class Sample:
     ``boxes`` are person boxes, (N, 4) float32 ``x1, y1, x2, y2`` in 0-based pixel coordinates of
     the original image (1-based formats are shifted by -1 when read). ``ignore[i]`` marks a box that
     must neither count as a miss nor turn a detection on it into a false positive (COCO ``iscrowd``,
-    VOC ``difficult``).
+    VOC ``difficult``). ``objects`` are labelled things that are not people (COCO's other
+    categories, a YOLO set's other classes), same form: training cuts close-ups of them as
+    person-free examples (``augment.object_crop_prob``); every reader but COCO and YOLO leaves it
+    empty.
     """
 
     image_path: Path
@@ -37,6 +40,7 @@ class Sample:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0,), bool))  # empty: none
     annotation: str = ""  # where the boxes came from, for messages
+    objects: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
     def __post_init__(self) -> None:
         boxes = _as_boxes(self.boxes)
@@ -53,6 +57,7 @@ class Sample:
             )
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "ignore", ignore)
+        object.__setattr__(self, "objects", _as_boxes(self.objects))
         object.__setattr__(self, "image_path", Path(self.image_path))
 
     @property

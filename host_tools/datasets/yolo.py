@@ -86,9 +86,16 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
     for img in _image_files(root):
         w, h = _image_size(img)
         lab = _label_path(img, root)
-        boxes = _read_person_boxes(lab, classes, person, w, h) if lab.is_file() else []
+        boxes, objects = _read_boxes(lab, classes, person, w, h) if lab.is_file() else ([], [])
         samples.append(
-            Sample(img, w, h, np.array(boxes, np.float32).reshape(-1, 4), annotation=str(lab))
+            Sample(
+                img,
+                w,
+                h,
+                np.array(boxes, np.float32).reshape(-1, 4),
+                annotation=str(lab),
+                objects=np.array(objects, np.float32).reshape(-1, 4),
+            )
         )
     return samples
 
@@ -115,24 +122,24 @@ def _image_files(root: Path) -> list[Path]:
     return images
 
 
-def _read_person_boxes(
+def _read_boxes(
     lab: Path, classes: dict[int, str], person: set[int], w: int, h: int
-) -> list[list[float]]:
-    """The person boxes of one label file in pixels (x1, y1, x2, y2) of a ``w`` x ``h`` image.
+) -> tuple[list[list[float]], list[list[float]]]:
+    """The person boxes and the other classes' boxes of one label file, in pixels (x1, y1, x2,
+    y2) of a ``w`` x ``h`` image.
 
     Every line is checked, including those of other classes: a broken file fails loudly.
     """
-    boxes = []
+    boxes: list[list[float]] = []
+    objects: list[list[float]] = []
     for lineno, line in enumerate(read_text_lines(lab), start=1):
         label = _parse_label_line(lab, lineno, line, classes)
         if label is None:
             continue
         cls, cx, cy, bw, bh = label
-        if cls in person:
-            boxes.append(
-                [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
-            )
-    return boxes
+        xyxy = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+        (boxes if cls in person else objects).append(xyxy)
+    return boxes, objects
 
 
 def _parse_label_line(

@@ -118,18 +118,52 @@ def background_crop(
     for _ in range(tries):
         ch, cw = rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8)
         y0, x0 = rng.uniform(0, 1 - ch), rng.uniform(0, 1 - cw)
-        apart = (
-            (boxes[:, 2] <= y0)
-            | (boxes[:, 0] >= y0 + ch)
-            | (boxes[:, 3] <= x0)
-            | (boxes[:, 1] >= x0 + cw)
-        )
-        if not apart.all():
+        if _touches(boxes, y0, x0, y0 + ch, x0 + cw):
             continue
-        py0, px0 = int(y0 * h), int(x0 * w)
-        py1, px1 = max(int((y0 + ch) * h), py0 + 1), max(int((x0 + cw) * w), px0 + 1)
-        return img[py0:py1, px0:px1]
+        return _patch(img, y0, x0, y0 + ch, x0 + cw)
     return None
+
+
+def object_crop(
+    img: np.ndarray,
+    boxes: np.ndarray,
+    objects: np.ndarray,
+    rng: np.random.Generator,
+    tries: int = 10,
+) -> np.ndarray | None:
+    """A close-up of one labelled thing that is not a person (it fills 30-80 % of each side),
+    touching no person box: a cup, a cat or a chair seen as close as a Pi camera sees it.
+
+    Why: a background crop rarely frames a single object, and a plain object filling a grey night
+    frame is what the default still calls a person. None when no such close-up can be cut.
+    """
+    h, w = img.shape[:2]
+    big = objects[(objects[:, 2] - objects[:, 0]) * (objects[:, 3] - objects[:, 1]) >= 0.01]
+    if len(big) == 0:
+        return None
+    for _ in range(tries):
+        oy0, ox0, oy1, ox1 = big[rng.integers(len(big))]
+        ch = min(1.0, (oy1 - oy0) / rng.uniform(0.3, 0.8))
+        cw = min(1.0, (ox1 - ox0) / rng.uniform(0.3, 0.8))
+        y0 = float(np.clip(rng.uniform(oy1 - ch, oy0), 0.0, 1.0 - ch))
+        x0 = float(np.clip(rng.uniform(ox1 - cw, ox0), 0.0, 1.0 - cw))
+        if _touches(boxes, y0, x0, y0 + ch, x0 + cw) or min(ch * h, cw * w) < 16:
+            continue
+        return _patch(img, y0, x0, y0 + ch, x0 + cw)
+    return None
+
+
+def _touches(boxes: np.ndarray, y0: float, x0: float, y1: float, x1: float) -> bool:
+    """Whether any of ``boxes`` (normalised ymin, xmin, ymax, xmax) overlaps the window."""
+    apart = (boxes[:, 2] <= y0) | (boxes[:, 0] >= y1) | (boxes[:, 3] <= x0) | (boxes[:, 1] >= x1)
+    return not bool(apart.all())
+
+
+def _patch(img: np.ndarray, y0: float, x0: float, y1: float, x1: float) -> np.ndarray:
+    """The pixels of a normalised window, at least one pixel each way."""
+    h, w = img.shape[:2]
+    py0, px0 = int(y0 * h), int(x0 * w)
+    return img[py0 : max(int(y1 * h), py0 + 1), px0 : max(int(x1 * w), px0 + 1)]
 
 
 def hflip(img: np.ndarray, boxes: np.ndarray):
@@ -138,8 +172,17 @@ def hflip(img: np.ndarray, boxes: np.ndarray):
     return img[:, ::-1], b
 
 
-def augment(img: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator):
-    """Apply the configured augmentations: (image uint8 RGB, boxes, keep mask over input boxes)."""
+def augment(
+    img: np.ndarray,
+    boxes: np.ndarray,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+    objects: np.ndarray | None = None,
+):
+    """Apply the configured augmentations: (image uint8 RGB, boxes, keep mask over input boxes).
+
+    ``objects``: the image's labelled things that are not people, for ``object_crop_prob``.
+    """
     keep = np.ones(len(boxes), bool)
     if cfg.photometric:
         img = photometric(img, rng)
@@ -147,6 +190,9 @@ def augment(img: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.rand
     scene = None
     if cfg.background_crop_prob > 0 and rng.random() < cfg.background_crop_prob:
         scene = background_crop(img, boxes, rng)
+    if scene is None and cfg.object_crop_prob > 0 and objects is not None and len(objects):
+        if rng.random() < cfg.object_crop_prob:
+            scene = object_crop(img, boxes, objects, rng)
     if scene is not None:
         img, boxes, keep = scene, boxes[:0], np.zeros(len(boxes), bool)
     else:

@@ -82,6 +82,9 @@ class AugmentConfig:
     # Share of examples replaced by a crop that touches no person or ignore region (a person-free
     # scene cut from a real photo: augment.background_crop).
     background_crop_prob: float = 0.0
+    # Share of examples replaced by a close-up of a labelled thing that is not a person (a cup, a
+    # cat, a chair) and touches no person: augment.object_crop.
+    object_crop_prob: float = 0.0
 
 
 @dataclass
@@ -193,6 +196,7 @@ _RANGES: dict[str, Check] = {
     "augment.max_expand_ratio": _at_least(1),
     "augment.camera_prob": _within(0, 1),
     "augment.background_crop_prob": _within(0, 1),
+    "augment.object_crop_prob": _within(0, 1),
     "postprocess.max_detections": _at_least(1),
     "postprocess.detections_per_class": _at_least(1),
     "postprocess.nms_score_threshold": _within(0, 1),

@@ -33,12 +33,14 @@ class TrainImages:
 
     ``ignore_boxes`` are the ignore regions (COCO crowd, VOC difficult, ``#ignore=`` files), kept
     apart so that anchors on them are left out of the loss instead of taught as background.
+    ``objects`` are the labelled things that are not people, for ``augment.object_crop_prob``.
     """
 
     def __init__(self, samples, min_box_px: float = 2.0):
         self.images: list[np.ndarray] = []
         self.boxes: list[np.ndarray] = []
         self.ignore_boxes: list[np.ndarray] = []
+        self.objects: list[np.ndarray] = []
         self.names: list[str] = []
         self.source: list[int] = []
         self.source_weights: list[float] = [1.0]
@@ -57,6 +59,7 @@ class TrainImages:
             self.images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             self.boxes.append(_normalised(b[~ign & big], w, h))
             self.ignore_boxes.append(_normalised(b[ign & big], w, h))
+            self.objects.append(_normalised(np.asarray(s.objects, np.float32).reshape(-1, 4), w, h))
             self.names.append(Path(s.image_path).name)
             self.source.append(0)
 
@@ -72,6 +75,7 @@ class TrainImages:
             out.images += part.images
             out.boxes += part.boxes
             out.ignore_boxes += part.ignore_boxes
+            out.objects += part.objects
             out.names += part.names
             out.source += [i] * len(part)
         return out
@@ -154,7 +158,8 @@ class ExampleMaker:
             # Ignore regions ride along as extra boxes (after the people, so the random draws of
             # an image without any are unchanged) and are split off again by the keep mask.
             n = len(boxes)
-            img, both, keep = augment(img, np.concatenate([boxes, ignore]), self.cfg.augment, rng)
+            both = np.concatenate([boxes, ignore])
+            img, both, keep = augment(img, both, self.cfg.augment, rng, self.data.objects[i])
             n_kept = int(keep[:n].sum())
             boxes, ignore = both[:n_kept], both[n_kept:]
         big = ((boxes[:, 2] - boxes[:, 0]) * size >= 2) & ((boxes[:, 3] - boxes[:, 1]) * size >= 2)
