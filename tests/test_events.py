@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import threading
 import time
@@ -253,3 +254,55 @@ def test_home_assistant_discovery_payloads() -> None:
         assert cfg["availability_topic"] == "edgedetect/door/availability"
         assert cfg["unique_id"].startswith("Front_door_") and cfg["device"]["name"] == "Front door"
     assert np.unique([c["device"]["identifiers"][0] for c in (count, occ)]).size == 1
+
+
+@pytest.mark.parametrize("how", ["folder in the way", "rename refused"])
+def test_jsonl_rotation_that_fails_keeps_writing_logs_once_and_retries_later(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+) -> None:
+    # The events folder turned read-only (or a rename is refused otherwise): every later event
+    # was lost (rotation raised before the write) although the file itself was writable.
+    path = tmp_path / "events.jsonl"
+    backup = path.with_name("events.jsonl.1")
+    real_replace = os.replace
+    if how == "folder in the way":  # a real failure: a file cannot replace a non-empty folder
+        backup.mkdir()
+        (backup / "x").write_text("x")
+    else:  # root ignores permission bits, so refuse the rename as a read-only folder would
+
+        def refuse(src: object, dst: object) -> None:
+            raise PermissionError(errno.EACCES, "Permission denied", str(src))
+
+        monkeypatch.setattr(os, "replace", refuse)
+    now = [0.0]
+    errors: list[str] = []
+    w = JsonlWriter(path, max_bytes=1000, backups=1, on_error=errors.append, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="edgedetect.events"):
+        for i in range(30):  # ~4x max_bytes
+            w.send(event(i))
+        assert w.lost == 0 and len(path.read_text().splitlines()) == 30
+        assert errors == ["jsonl_rotate"]  # one attempt until the retry interval has passed
+        now[0] = JsonlWriter.ROTATE_RETRY_S + 1
+        w.send(event(30))
+        assert errors == ["jsonl_rotate"] * 2 and w.rotate_failures == 2
+        failed = [r.getMessage() for r in caplog.records if "cannot rotate" in r.getMessage()]
+        assert len(failed) == 1, failed  # logged once, not per event nor per attempt
+        assert str(tmp_path) in failed[0] and "writable" in failed[0]
+        # the cause goes away: the next attempt after the interval rotates
+        if how == "folder in the way":
+            (backup / "x").unlink()
+            backup.rmdir()
+        else:
+            monkeypatch.setattr(os, "replace", real_replace)
+        w.send(event(31))  # still within the interval: no attempt
+        assert errors == ["jsonl_rotate"] * 2
+        now[0] = 2 * JsonlWriter.ROTATE_RETRY_S + 2
+        w.send(event(32))
+    w.close()
+    assert errors == ["jsonl_rotate"] * 2 and "rotates again" in caplog.text
+    old = [json.loads(line)["track_id"] for line in backup.read_text().splitlines()]
+    new = [json.loads(line)["track_id"] for line in path.read_text().splitlines()]
+    assert old == list(range(32)) and new == [32]  # nothing lost, in order

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,32 +100,82 @@ class EventOutput(Protocol):
 
 
 class JsonlWriter:
-    """Appends one JSON object per line; rotates at `max_bytes` keeping `backups` old files."""
+    """Appends one JSON object per line; rotates at `max_bytes` keeping `backups` old files.
+
+    A rotation that fails (the folder turned read-only, a rename refused) loses nothing: the
+    event goes on into the current file, over `max_bytes`; the failure is logged once (until a
+    rotation works again), reported to `on_error("jsonl_rotate")` at each failed attempt, and
+    rotation is tried again at the first size check `ROTATE_RETRY_S` later.
+    """
 
     name = "jsonl"
+    ROTATE_RETRY_S = 60.0
 
-    def __init__(self, path: str | Path, max_bytes: int = 10 << 20, backups: int = 5) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        max_bytes: int = 10 << 20,
+        backups: int = 5,
+        on_error: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
         self.lost = 0  # events not written (the file keeps only whole lines)
+        self.rotate_failures = 0  # failed rotation attempts (events went on into the file)
+        self._on_error = on_error
+        self._clock = clock
+        self._retry_at: float | None = None  # set while rotation fails: when to try again
         self._file = LineFile(self.path, "[events] jsonl")
 
     @classmethod
-    def from_config(cls, section: Any) -> JsonlWriter:
-        return cls(section.jsonl, mb_to_bytes(section.max_mb), section.backups)
+    def from_config(
+        cls, section: Any, on_error: Callable[[str], None] | None = None
+    ) -> JsonlWriter:
+        return cls(section.jsonl, mb_to_bytes(section.max_mb), section.backups, on_error)
 
     def send(self, event: Event) -> None:
         data = (event.to_json() + "\n").encode()
         try:
             size = self._file.size()
-            if size and size + len(data) > self.max_bytes:
-                self.rotate()  # before writing, so the live file always holds the newest events
+            if size and size + len(data) > self.max_bytes and self._may_rotate():
+                # before writing, so the live file holds the newest events; if rotation is
+                # refused, the same file (over the limit) rather than nothing
+                self._try_rotate()
                 size = self._file.size()
             self._file.append(data, size)
         except OSError:
             self.lost += 1
             raise
+
+    def _may_rotate(self) -> bool:
+        return self._retry_at is None or self._clock() >= self._retry_at
+
+    def _try_rotate(self) -> None:
+        """Rotate; on failure log (once until it works again), count and schedule a retry."""
+        try:
+            self.rotate()
+        except OSError as e:
+            self.rotate_failures += 1
+            if self._on_error is not None:
+                self._on_error("jsonl_rotate")
+            if self._retry_at is None:
+                folder = self.path.parent
+                log.error(
+                    "cannot rotate events file %s: %s; events go on into it past [events] "
+                    "max_mb, rotation is retried every %.0f s; make the folder %s writable "
+                    "for the service's user (or point [events] jsonl at a folder that is)",
+                    self.path,
+                    e,
+                    self.ROTATE_RETRY_S,
+                    folder,
+                )
+            self._retry_at = self._clock() + self.ROTATE_RETRY_S
+            return
+        if self._retry_at is not None:
+            log.info("events file %s rotates again", self.path)
+            self._retry_at = None
 
     def rotate(self) -> None:
         """events.jsonl -> events.jsonl.1 -> ... -> events.jsonl.N (oldest dropped)."""

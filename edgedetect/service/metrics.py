@@ -19,6 +19,7 @@ COMPONENTS = (
     "source_error",
     "source_garbage",
     "jsonl",
+    "jsonl_rotate",
     "log",
     "webhook",
     "mqtt",

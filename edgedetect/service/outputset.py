@@ -57,7 +57,7 @@ class Outputs:
         if cfg.events.log:
             items.append(LogOutput())
         if cfg.events.jsonl:
-            items.append(JsonlWriter.from_config(cfg.events))
+            items.append(JsonlWriter.from_config(cfg.events, on_error=metrics.error))
         hooks = dict(
             on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc()
         )
