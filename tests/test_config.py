@@ -37,7 +37,7 @@ def error_of(path: Path) -> str:
 
 
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, ""))
+    cfg = load_config(write(tmp_path, "# all defaults\n"))  # an empty file is refused
     assert cfg["source"]["spec"] == "picam"
     assert cfg["model"]["threshold"] == 0.5
     assert cfg["model"]["path"] == "" and cfg["model"]["labels"] == ""

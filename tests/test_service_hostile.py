@@ -169,3 +169,51 @@ def test_a_model_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: P
         assert str(info.value) == (
             f"model {path} is {kind}, not a .tflite file; pass the model file itself"
         )
+
+
+@pytest.mark.parametrize("content", ["", " \n\t\n"])
+def test_a_reload_that_reads_an_empty_config_keeps_the_running_settings(
+    tmp_path: Path, content: str
+) -> None:
+    """A config rewritten in place (`> config.toml`, an editor that truncates first) while
+    SIGHUP arrives reads as empty, and an empty file was "all defaults": the reload switched the
+    service to the picam source and the default model."""
+    config = write_config(tmp_path, model={"threshold": 0.55})
+    with RunningService(config) as rs:
+        before = rs.svc.cfg
+        config.write_text(content)
+        rs.svc.request_reload()
+        assert poll(lambda: rs.svc.reload_failures == 1, 10), "the empty file was applied"
+        assert rs.svc.last_reload_error == (
+            f"{config}: empty; the running settings are kept (write the whole file, "
+            "then reload again)"
+        )
+        assert rs.svc.cfg is before and rs.svc.reloads == 0
+        assert rs.svc.cfg.source.spec.startswith("dir:") and rs.svc.cfg.model.threshold == 0.55
+
+
+def test_an_empty_config_file_at_start_is_refused_but_comments_alone_are_the_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty file given explicitly is a mistake (a failed write), not "all defaults": at
+    start and in check-config it is one line and exit 2; a comment line says "defaults"."""
+    from edgedetect.service.cli import check_config
+
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"\xef\xbb\xbf\n  \n")  # a byte-order mark and blank lines: still empty
+    assert check_config(str(config)) == 2
+    checked = capsys.readouterr().err
+    run = subprocess.run(
+        [sys.executable, "-m", "edgedetect", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    for err in (checked, run.stderr):
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1, err
+        assert lines[0].startswith(f"edgedetect: error: {config}: empty; "), err
+        assert "'# all defaults'" in lines[0]
+    config.write_text("# all defaults\n")
+    assert load_config(config, check_files=False).source.spec == "picam"

@@ -608,6 +608,19 @@ def _check_exposure(data: dict[str, dict[str, Any]], where: str) -> None:
         )
 
 
+class EmptyConfigError(ConfigError):
+    """The config file holds nothing (not even a comment): a mistake or a file being written,
+    never taken for "all defaults"."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: empty; write the settings to change into it (every key: "
+            "systemd/config.example.toml), or a comment line such as '# all defaults' "
+            "to run on the defaults"
+        )
+
+
 def _config_text(data: bytes, p: Path) -> str:
     """The file's text: UTF-8, with or without the byte-order mark Windows editors write."""
     try:
@@ -627,7 +640,9 @@ def _node_kind(path: Path) -> str:
 
 
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
-    """Read and validate a TOML file. `None` means the default path, or defaults if it is absent."""
+    """Read and validate a TOML file. `None` means the default path, or defaults if it is absent.
+    An empty (or whitespace-only) file is refused (`EmptyConfigError`); comments alone are the
+    defaults."""
     if path is None:
         if not Path(DEFAULT_CONFIG_PATH).is_file():
             return validate({}, "<defaults>", check_files=check_files)
@@ -644,7 +659,10 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
                 f"{p}: {what}; give the path of a TOML file (start one by copying "
                 "systemd/config.example.toml)"
             )
-        raw = tomllib.loads(_config_text(p.read_bytes(), p))
+        text = _config_text(p.read_bytes(), p)
+        if not text.strip():  # truncated, being rewritten, or written by a failed command
+            raise EmptyConfigError(p)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: invalid TOML: {e}") from None
     except PermissionError:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedetect.errors import EdgeDetectError
+from edgedetect.errors import ConfigError, EdgeDetectError
 from edgedetect.service.config import (
     Config,
+    EmptyConfigError,
     apply_overrides,
     load_config,
     parse_listen,
@@ -95,7 +96,7 @@ def reload(svc: Service) -> None:
     try:
         plan: ReloadPlan | None = None
         try:
-            new = apply_overrides(load_config(svc.config_path), svc.overrides)
+            new = apply_overrides(_load(svc), svc.overrides)
             plan = prepare(svc, new)
             commit(svc, plan)
         except Exception as e:  # noqa: BLE001 - whatever it was, the running service stays
@@ -109,6 +110,17 @@ def reload(svc: Service) -> None:
         log.info("reloaded %s (threshold %.2f)", svc.config_path, svc.cfg.model.threshold)
     finally:
         svc.notifier.notify(READY=1, STATUS="reloaded")
+
+
+def _load(svc: Service) -> Config:
+    """The new config; an empty file (one being rewritten, say) is refused, never the defaults."""
+    try:
+        return load_config(svc.config_path)
+    except EmptyConfigError as e:  # one line, the running service's own words
+        raise ConfigError(
+            f"{e.path}: empty; the running settings are kept (write the whole file, "
+            "then reload again)"
+        ) from None
 
 
 def _failed(svc: Service, e: BaseException) -> None:
