@@ -3,6 +3,7 @@ under it, broken configs at start and on SIGHUP). Each test failed before its fi
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import COCO_LABELS, COCO_MODEL, need_shared
+from conftest import COCO_LABELS, COCO_MODEL, FPNLITE_MODEL, need_shared
 from test_service_support import RunningService, poll, service_config, to_toml, write_config
 
 from edgedetect.errors import ConfigError, ModelError, SourceError
@@ -217,3 +218,33 @@ def test_an_empty_config_file_at_start_is_refused_but_comments_alone_are_the_def
         assert "'# all defaults'" in lines[0]
     config.write_text("# all defaults\n")
     assert load_config(config, check_files=False).source.spec == "picam"
+
+
+@pytest.mark.parametrize(
+    "model, said",
+    [
+        (
+            {"path": "FPNLITE"},
+            "model changed (input 300x300 -> 320x320, so the source is reopened)",
+        ),
+        ({"tiles": "2x2"}, "model changed (input 300x300 -> full frame (tiles), so the source"),
+    ],
+)
+def test_a_reload_to_a_model_of_another_input_size_says_the_model_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, model: dict, said: str
+) -> None:
+    """A new model whose input size differs reopens the source (its lores stream is made at the
+    model's size): the log said `reload: source changed` although only [model] had changed."""
+    if model.get("path") == "FPNLITE":
+        model = {"path": str(need_shared(FPNLITE_MODEL))}
+    config = write_config(tmp_path)
+    with caplog.at_level(logging.INFO, logger="edgedetect.service"):
+        with RunningService(config) as rs:
+            config.write_text(to_toml(service_config(tmp_path, model=model)))
+            rs.svc.request_reload()
+            assert poll(lambda: rs.svc.reloads == 1, 30), rs.svc.last_reload_error
+    restarts = [
+        r.getMessage() for r in caplog.records if "restarting the pipeline" in r.getMessage()
+    ]
+    assert len(restarts) == 1 and restarts[0].startswith(f"reload: {said}"), restarts
+    assert "source changed" not in caplog.text

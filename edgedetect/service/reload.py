@@ -77,6 +77,7 @@ class ReloadPlan:
     recorder: ClipRecorder | None = None  # the new recorder (None: clips off)
     new_recorder: bool = False  # [clips] or the source changed: swap in `recorder`
     detector_files: FilesStamp = ()  # model_files_stamp(detector)
+    restart_reason: str = ""  # what the pipeline restarts for, for the log ("" = no restart)
 
     def discard(self) -> None:
         """Undo the build after a failure: close what was made, leave the running service alone."""
@@ -149,6 +150,7 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
             plan.detector_files = model_files_stamp(plan.detector)
         detector = plan.detector or svc.detector
         assert detector is not None, "a reload comes after start()"
+        plan.restart_reason = _restart_reason(svc, new, plan.detector)
         if _source_changed(svc, new, plan.detector):
             plan.source = svc._make_source(new, detector)
         if changed & set(OUTPUT_SECTIONS):
@@ -171,6 +173,26 @@ def _source_changed(svc: Service, new: Config, detector: Detector | TiledDetecto
     old = svc.cfg
     size_changed = detector is not None and lores_size(detector) != lores_size(svc.detector)
     return new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed
+
+
+def _restart_reason(svc: Service, new: Config, detector: Detector | TiledDetector | None) -> str:
+    """What a pipeline restart is for, as the log says it ("" = no restart). A new model that
+    wants another input size reopens the source too (the camera's lores stream is made at the
+    model's size), but what the user changed is the model."""
+    old = svc.cfg
+    source = new.source.spec != old.source.spec or new.source.loop != old.source.loop
+    if detector is None:
+        return "source changed" if source else ""
+    if source:
+        return "model and source changed"
+    before, after = lores_size(svc.detector), lores_size(detector)
+    if before == after:
+        return "model changed"
+
+    def shown(size: tuple[int, int] | None) -> str:
+        return "full frame (tiles)" if size is None else f"{size[0]}x{size[1]}"
+
+    return f"model changed (input {shown(before)} -> {shown(after)}, so the source is reopened)"
 
 
 def _prepare_http(svc: Service, plan: ReloadPlan) -> None:
@@ -226,10 +248,7 @@ def _swap_http(svc: Service, plan: ReloadPlan) -> None:
 def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
     """A new detector or source: stop the pipeline, swap them in, start a new one."""
     assert svc.pipeline is not None, "after start()"
-    log.info(
-        "reload: %s changed; restarting the pipeline",
-        "source" if plan.source is not None else "model",
-    )
+    log.info("reload: %s; restarting the pipeline", plan.restart_reason)
     if plan.source is not None and svc.source is not None:
         svc.source.stop_reading()  # replaced: a capture thread in a reconnect backoff returns now
     svc.pipeline.stop(1.0)
