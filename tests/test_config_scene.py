@@ -55,6 +55,18 @@ def test_zones_and_lines_load_in_file_order(tmp_path: Path) -> None:
         ),
         ("[zones.a]\npolygon = [[0, 0], [0.5, 0.5], [1, 1]]\n", "[zones.a] polygon", "no area"),
         ('[zones.a]\npolygon = [[0, 0], [1, 0], ["x", 1]]\n', "[zones.a] polygon", "two numbers"),
+        # 1e400 reads as inf: it said "must be [x, y], two numbers", which it is
+        (
+            "[zones.a]\npolygon = [[0, 0], [1e400, 0], [1, 1]]\n",
+            "[zones.a] polygon",
+            "point [inf, 0] must be two finite numbers",
+        ),
+        ("[lines.door]\npoints = [[0, nan], [1, 1]]\n", "[lines.door] points", "two finite"),
+        (
+            "[masks]\npolygons = [[[0, 0], [1, 0], [1, -inf]]]\n",
+            "[masks] polygons",
+            "polygon 1: point [1, -inf] must be two finite numbers",
+        ),
         ("[zones.a]\ninertia = 3\n", "[zones.a] polygon", "missing"),
         (
             '[zones."front door"]\npolygon = [[0, 0], [1, 0], [1, 1]]\n',

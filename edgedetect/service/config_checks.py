@@ -230,7 +230,14 @@ NUM = (int, float)
 
 
 def _point_problem(p: Any) -> str | None:
-    if not (isinstance(p, list) and len(p) == 2 and all(_type_ok(c, NUM) for c in p)):
+    numbers = isinstance(p, list) and all(isinstance(c, NUM) and not isinstance(c, bool) for c in p)
+    if numbers and len(p) == 2 and not all(math.isfinite(c) for c in p):  # nan, inf, 1e400
+        return (
+            f"point {p!r} must be two finite numbers (nan, inf and numbers too large for a "
+            "float such as 1e400 are not): x and y are fractions of the frame's width and "
+            "height, 0..1"
+        )
+    if not (numbers and len(p) == 2):
         return f"point {p!r} must be [x, y], two numbers"
     if not all(0.0 <= c <= 1.0 for c in p):
         return (
