@@ -109,6 +109,13 @@ def test_wrong_type(tmp_path: Path) -> None:
     assert "[model] threads must be an integer" in msg
 
 
+@pytest.mark.parametrize("value, shown", [("nan", "nan"), ("1e400", "inf"), ("-inf", "-inf")])
+def test_a_number_that_is_not_finite_says_so(tmp_path: Path, value: str, shown: str) -> None:
+    # it said "threshold must be a number, got nan": it is one, just not a finite one
+    msg = error_of(write(tmp_path, f"[model]\nthreshold = {value}\n"))
+    assert msg.endswith(f"[model] threshold must be a finite number, got {shown}"), msg
+
+
 def test_bad_values(tmp_path: Path) -> None:
     assert "between 0 and 1" in error_of(write(tmp_path, "[model]\nthreshold = 1.5\n"))
     assert "HOST:PORT" in error_of(write(tmp_path, "[http]\nlisten = 'localhost'\n"))

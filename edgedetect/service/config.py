@@ -423,6 +423,10 @@ def _checked_table(
                 f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}"
             )
         key = keys[name]
+        if isinstance(value, float) and not math.isfinite(value) and float in key.types:
+            raise ConfigError(  # nan, inf, or a number too large for a float (1e400)
+                f"{where}: [{section}] {name} must be a finite number, got {value}"
+            )
         if not _type_ok(value, key.types):
             raise ConfigError(
                 f"{where}: [{section}] {name} must be {_type_name(key.types)}, "
