@@ -306,3 +306,31 @@ def test_jsonl_rotation_that_fails_keeps_writing_logs_once_and_retries_later(
     old = [json.loads(line)["track_id"] for line in backup.read_text().splitlines()]
     new = [json.loads(line)["track_id"] for line in path.read_text().splitlines()]
     assert old == list(range(32)) and new == [32]  # nothing lost, in order
+
+
+def test_a_failed_rotation_is_counted_in_the_service_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgedetect.service.config import load_config
+    from edgedetect.service.metrics import ServiceMetrics
+    from edgedetect.service.outputset import Outputs
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[events]\njsonl = "{tmp_path / "events.jsonl"}"\nmax_mb = 0.01\nlog = false\n'
+        "[snapshots]\nenabled = false\n"
+    )
+    metrics = ServiceMetrics()
+    outputs = Outputs.from_config(load_config(config, check_files=False), metrics)
+
+    def refuse(src: object, dst: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    for i in range(200):  # about 30 kB, 3x max_mb
+        outputs.dispatch(event(i))
+    outputs.close()
+    text = metrics.render().decode()
+    assert 'edgedetect_errors_total{component="jsonl_rotate"} 1.0' in text
+    assert 'edgedetect_errors_total{component="jsonl"} 0.0' in text
+    assert len((tmp_path / "events.jsonl").read_text().splitlines()) == 200
