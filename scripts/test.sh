@@ -26,4 +26,6 @@ fi
 # Style is checked, not argued: ruff's lint rules and its formatter, 100 columns (pyproject.toml).
 "$VENV/bin/python" -m ruff check --quiet .
 "$VENV/bin/python" -m ruff format --check --quiet .
-exec "$VENV/bin/python" -m pytest "$@"
+# Two worker processes, each test module whole on one of them (its module fixtures, like a
+# trained smoke run, are built once); `-n 0` after the command runs in one process.
+exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope "$@"
