@@ -155,3 +155,61 @@ def test_a_missing_or_folder_config_path_is_one_line(
     assert len(lines) == 1 and str(path) in lines[0], lines
     assert ("is a folder" if folder else "not found") in lines[0]
     assert "--config" not in lines[0] and "config.example.toml" in lines[0]
+
+
+def test_a_section_set_up_but_never_enabled_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Clips and MQTT are off unless enabled: a file that sets their keys without `enabled = true`
+    ran without them, silently (found trying the service: `[clips] dir = ...` saved no clip)."""
+    code, err = check(tmp_path, '[clips]\ndir = "clips"\npost_s = 2\n[mqtt]\nhost = "pi"\n', capsys)
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert "[clips] sets dir, post_s but is off: add enabled = true under [clips]" in lines[0]
+    assert "[mqtt] sets host but is off: add enabled = true under [mqtt]" in lines[1]
+    assert all(line.startswith(f"edgedetect: warning: {tmp_path}") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[clips]\nenabled = false\ndir = "clips"\n',  # a choice, as the example config has it
+        '[clips]\nenabled = true\ndir = "clips"\n',
+        '[snapshots]\ndir = "snaps"\n',  # on by default: its keys are used
+        "[clips]\n",  # an empty table sets nothing
+    ],
+)
+def test_sections_enabled_or_switched_off_on_purpose_are_not_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(BASE.replace("[snapshots]\nenabled = false\n", "") + text)
+    assert check_config(str(path)) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_service_logs_a_left_off_section_at_start_and_reload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The journal is where a service's user looks; overrides from the command line keep it."""
+    from edgedetect.service.config import apply_overrides
+    from edgedetect.service.daemon import Service
+
+    path = tmp_path / "config.toml"
+    path.write_text(BASE + '[clips]\ndir = "clips"\n')
+    cfg = apply_overrides(load_config(path), {"model.threshold": 0.4})
+    with caplog.at_level("WARNING", logger="edgedetect"):
+        Service._warn_about(cfg)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: [clips] sets dir but is off: add enabled = true under [clips] to use it "
+        "(or enabled = false to keep it off and silence this)"
+    ]
+
+
+def test_the_example_config_warns_about_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        tomllib.loads(EXAMPLE.read_text())["clips"]["enabled"] is False
+    )  # explicit, so no warning
+    cfg = load_config(EXAMPLE, check_files=False)
+    assert cfg.left_off == {}

@@ -130,6 +130,7 @@ def check_config(path: str) -> int:
     """
     from edgedetect.service.config import (
         exposed_without_token,
+        left_off_warnings,
         load_config,
         redact,
     )
@@ -148,6 +149,8 @@ def check_config(path: str) -> int:
             "(allow_unauthenticated = true)",
             file=sys.stderr,
         )
+    for line in left_off_warnings(cfg):
+        print(f"edgedetect: warning: {path}: {line}", file=sys.stderr)
     print(
         f"{path}: OK (source {redact(cfg.source.spec)!r}, model "
         f"{cfg.model.path or 'default'}, http {cfg.http.listen if cfg.http.enabled else 'off'})"

@@ -281,6 +281,8 @@ class Config:
     sections: dict[str, Section | Tables]
     path: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+    # Sections off by default whose keys the file set without `enabled = true`: section -> keys.
+    left_off: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def section(self, name: str) -> Any:
         return self.sections[name]
@@ -386,7 +388,32 @@ def validate(
     }
     for kind, tables in named.items():
         sections[kind] = Tables((n, NAMED_TYPES[kind](**v)) for n, v in tables.items())
-    return Config(sections=sections, path=path, base_dir=base)
+    return Config(sections=sections, path=path, base_dir=base, left_off=_left_off(raw))
+
+
+def _left_off(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Sections that are off unless enabled (`[clips]`, `[mqtt]`) whose other keys the file sets
+    but whose `enabled` it never mentions: most likely a forgotten `enabled = true`. An explicit
+    `enabled = false` is a choice and is not reported."""
+    return {
+        name: tuple(values)
+        for name, values in raw.items()
+        if name in SCHEMA
+        and "enabled" in SCHEMA[name]
+        and SCHEMA[name]["enabled"].default is False
+        and isinstance(values, dict)
+        and values
+        and "enabled" not in values
+    }
+
+
+def left_off_warnings(cfg: Config) -> list[str]:
+    """One line per section the file configured but left off (see `_left_off`)."""
+    return [
+        f"[{name}] sets {', '.join(keys)} but is off: add enabled = true under [{name}] to use "
+        "it (or enabled = false to keep it off and silence this)"
+        for name, keys in cfg.left_off.items()
+    ]
 
 
 def _key_outside_sections(name: str, value: Any, where: str) -> ConfigError:
@@ -703,4 +730,7 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     ):
         if merged.get(section, {}).get(file_key):
             merged[section][key] = ""  # read again from the file, not a clash with it
-    return validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
+    new = validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
+    return dataclasses.replace(
+        new, left_off=cfg.left_off
+    )  # the file's: `merged` spells out every key

@@ -37,6 +37,7 @@ from edgedetect.service.config import (
     Config,
     apply_overrides,
     exposed_without_token,
+    left_off_warnings,
     load_config,
     parse_listen,
     redact,
@@ -329,7 +330,7 @@ class Service:
             signal.signal(signal.SIGHUP, lambda *a: self.request_reload())
         logging.getLogger("edgedetect").setLevel(cfg.service.log_level.upper())
         check_output_paths(cfg)
-        self._warn_exposure(cfg)
+        self._warn_about(cfg)
         self.detector = self._make_detector(cfg)
         self.detector_files = reload.model_files_stamp(self.detector)
         self.metrics.model_loaded.set(1)
@@ -363,13 +364,16 @@ class Service:
         )
 
     @staticmethod
-    def _warn_exposure(cfg: Config) -> None:
+    def _warn_about(cfg: Config) -> None:
+        """What a config leaves open, or off by mistake: logged at start and at every reload."""
         if exposed_without_token(cfg):
             log.warning(
                 "HTTP listens on %s without a token (allow_unauthenticated = true): anyone who can "
                 "reach it sees the camera",
                 cfg.http.listen,
             )
+        for line in left_off_warnings(cfg):
+            log.warning("%s: %s", cfg.path or "config", line)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -227,7 +227,7 @@ def commit(svc: Service, plan: ReloadPlan) -> None:
             stale_recorder.close(1.0)
     svc.live.quality = new.http.jpeg_quality
     svc.cfg = new
-    svc._warn_exposure(new)
+    svc._warn_about(new)
 
 
 def _swap_http(svc: Service, plan: ReloadPlan) -> None:
