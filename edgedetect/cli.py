@@ -35,6 +35,18 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class _NotGiven:
+    """The default of a ``run`` option the user did not give (see ``RUN_DEFAULTS``)."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+NOT_GIVEN: Any = _NotGiven()
+# `run` options whose defaults are filled in only without --config (the service reads the file)
+RUN_DEFAULTS: dict[str, Any] = {"threshold": 0.5, "classes": ("person",), "tiles": "off"}
+
+
 # ----------------------------------------------------------------------------- argument types
 # (threshold and positive_int are the host tools' argument types too: host_tools/_cli.py)
 def threshold(text: str) -> float:
@@ -226,6 +238,9 @@ def _add_run_parser(sub: Subparsers) -> None:
         default=None,
         help="run the service with this config file instead (see check-config)",
     )
+    # The service takes these from its config file: unset unless given, so that `run --config`
+    # can refuse them instead of ignoring them; `run` without --config fills in RUN_DEFAULTS.
+    p.set_defaults(**dict.fromkeys(RUN_DEFAULTS, NOT_GIVEN))
 
 
 def _add_bench_parser(sub: Subparsers) -> None:
@@ -352,11 +367,22 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def _run_service(args: argparse.Namespace) -> int:
     clashing = [
         f"--{name.replace('_', '-')}"
-        for name in ("source", "model", "labels", "max_frames", "output", "events", "size")
+        for name in (
+            "source",
+            "model",
+            "labels",
+            "threads",
+            "max_frames",
+            "output",
+            "events",
+            "size",
+        )
         if getattr(args, name) is not None
     ]
-    if args.wait_for_source:
-        clashing.append("--wait-for-source")
+    clashing += [f"--{name}" for name in RUN_DEFAULTS if getattr(args, name) is not NOT_GIVEN]
+    for flag in ("wait_for_source", "every_frame", "realtime"):
+        if getattr(args, flag):
+            clashing.append(f"--{flag.replace('_', '-')}")
     if clashing:
         raise ConfigError(
             f"--config runs the service, which takes its settings from {args.config}; "
@@ -413,6 +439,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``edgedetect run``: the service with ``--config``, else one pipeline on one source."""
     if args.config:
         return _run_service(args)
+    for name, value in RUN_DEFAULTS.items():
+        if getattr(args, name) is NOT_GIVEN:
+            setattr(args, name, value)
     from edgedetect.pipeline import Pipeline  # noqa: PLC0415
     from edgedetect.preview import PreviewSink  # noqa: PLC0415
     from edgedetect.sources import redact  # noqa: PLC0415
