@@ -145,6 +145,14 @@ def check_output_paths(
         if problem is None and read_from is not None and d.resolve().is_relative_to(read_from):
             problem = f"it is in the source folder {read_from}, which would read its snapshots back"
             fix = "pick a folder outside it (or enabled = false)"
+        elif (
+            problem is None and name == "snapshots" and _glob_matches_snapshots(cfg.source.spec, d)
+        ):
+            problem = (
+                f"the source glob {cfg.source.spec!r} matches the snapshots saved there and "
+                "would read them back"
+            )
+            fix = "pick a folder it does not match (or enabled = false)"
         if problem:
             raise ConfigError(f"{where}: [{name}] dir = {folder.dir!r}: {problem}; {fix}")
 
@@ -157,3 +165,17 @@ def _source_folder(spec: str) -> Path | None:
         return path.resolve() if path.is_dir() else None
     except OSError:
         return None
+
+
+def _glob_matches_snapshots(spec: str, folder: Path) -> bool:
+    """A glob source (``imgs/*.jpg``, matched again at each loop, as sources.open_source reads
+    it) that would match a snapshot saved in `folder`."""
+    from edgedetect.service.retention import SNAPSHOTS  # config -> here; retention -> config
+
+    text = spec.strip()
+    scheme, sep, rest = text.partition(":")
+    pattern = rest if sep and scheme.lower() in ("file", "dir") else text
+    if not any(ch in pattern for ch in "*?[") or Path(pattern).exists():
+        return False
+    sample = Path(os.path.abspath(folder)) / SNAPSHOTS.name(0.0, 1)
+    return sample.match(os.path.abspath(os.path.expanduser(pattern)))
