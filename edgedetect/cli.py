@@ -71,6 +71,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _bench_frames(text: str) -> int:
+    """``bench --frames``: at least 10, the bench's own minimum (edgedetect.bench)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 10:
+        raise argparse.ArgumentTypeError(
+            f"{text} is too few: must be at least 10 for percentiles to mean anything"
+        )
+    return value
+
+
 def _threads(text: str) -> int:
     """Interpreter threads, bounded like the service's `[model] threads` (1..2 x CPU count)."""
     value = positive_int(text)
@@ -256,7 +269,7 @@ def _add_bench_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--frames",
         metavar="N",
-        type=positive_int,
+        type=_bench_frames,
         default=200,
         help="frames per measurement (default 200)",
     )

@@ -124,9 +124,10 @@ def test_bench_json_end_to_end(capsys, coco_model):
 
 def test_bench_rejects_too_few_frames(capsys, coco_model):
     model, labels = coco_model
-    code = main(["bench", "--model", str(model), "--labels", str(labels), "--frames", "3"])
+    with pytest.raises(SystemExit) as info:  # refused by the parser, before the model loads
+        main(["bench", "--model", str(model), "--labels", str(labels), "--frames", "3"])
     _, err = capsys.readouterr()
-    assert code == 2 and "--frames must be at least 10" in err
+    assert info.value.code == 2 and "--frames: 3 is too few: must be at least 10" in err
 
 
 def test_sample_clip_matches_its_metadata():
