@@ -18,22 +18,24 @@ log = logging.getLogger("edgedetect.service")
 
 
 def health(svc: Service) -> tuple[bool, dict[str, Any]]:
-    """(ok, /healthz body): ok while the model is loaded, the pipeline runs and frames arrive."""
+    """(ok, /healthz body): ok while the model is loaded, the pipeline runs and frames arrive
+    from a connected source (one known to be gone is not ok before `stall_timeout_s` is up)."""
     now = time.monotonic()
     last = svc.sink.last_frame_time
     age = None if last is None else now - last
     stall = svc.cfg.service.stall_timeout_s
     loaded = svc.detector is not None
     running = svc.pipeline is not None and svc.pipeline.running
-    ok = loaded and running and age is not None and age < stall
-    stats = svc.pipeline_stats()
     src = svc.source
+    connected = bool(src and src.connected)
+    ok = loaded and running and connected and age is not None and age < stall
+    stats = svc.pipeline_stats()
     info = {
         "status": "ok" if ok else "unhealthy",
         "model_loaded": loaded,
         "pipeline": stats.get("state", "not started"),
         "source": redact(svc.cfg.source.spec),
-        "source_connected": bool(src and src.connected),
+        "source_connected": connected,
         "source_error": redact(src.last_error) if src and src.last_error else None,
         "last_frame_age_s": None if age is None else round(age, 3),
         "stall_timeout_s": stall,
