@@ -148,7 +148,23 @@ def _webhook_url(v: Any) -> str | None:
         return None
     if not v.startswith(("http://", "https://")):
         return "must start with http:// or https:// (or be empty to disable)"
-    if "@" in urlsplit(v).netloc:
+    bad = re.search(r"[\x00-\x20\x7f]", v)  # http.client refuses them in a request
+    if bad:
+        what = "a space" if bad.group() == " " else f"the control character {bad.group()!r}"
+        return f"has {what}; percent-encode it (%20 for a space)"
+    try:
+        parts = urlsplit(v)
+    except ValueError as e:  # an unclosed [ of an IPv6 address
+        return f"is not a valid URL ({e}); write http://HOST[:PORT]/PATH"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = 0
+    if port == 0:
+        return "has a bad port; the port must be a number 1..65535"
+    if not parts.hostname:
+        return "has no host; write http://HOST[:PORT]/PATH"
+    if "@" in parts.netloc:
         return (
             "a user or password in the URL is not sent; put it in [webhook] headers, e.g. "
             'Authorization = "Basic <base64 of user:password>"'
