@@ -609,9 +609,12 @@ def check_stream_url(spec: str) -> None:
     Does nothing for a spec that is not a stream URL."""
     if not spec.strip().lower().startswith(STREAM_SCHEMES):
         return
-    url = urlsplit(spec.strip())
-    scheme = url.scheme.lower()
+    scheme = spec.strip().partition("://")[0].lower()
     form = f"write {scheme}://HOST[:PORT]/PATH"
+    try:
+        url = urlsplit(spec.strip())
+    except ValueError as err:  # an unclosed [ of an IPv6 address
+        raise SourceError(f"source {redact(spec)!r}: not a valid URL ({err}; {form})") from None
     try:
         host, port = url.hostname, url.port
     except ValueError as err:  # a port that is not a number or is out of range
