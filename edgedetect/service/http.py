@@ -52,7 +52,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from edgedetect.service.webapp import HttpApp, Reply
 
@@ -142,12 +142,13 @@ def _parse_head(lines: list[str]) -> _Request:
         if name in headers and name in ("content-length", "transfer-encoding", "host"):
             raise _BadRequest(400, f"duplicate {name}\n")
         headers[name] = value
-    url = urlsplit(parts[1])
+    # origin-form, split as it is: urlsplit would take "//x/..." for a host (and raise on "//[x")
+    raw_path, _, query = parts[1].partition("#")[0].partition("?")
     try:  # once, here: the app routes and names files on the decoded path, never decodes again
-        path = unquote(url.path, errors="strict")
+        path = unquote(raw_path, errors="strict")
     except UnicodeDecodeError:  # no route or file name is anything but UTF-8
         raise _BadRequest(404, "not found\n") from None
-    return _Request(parts[0], path, url.query, headers)
+    return _Request(parts[0], path, query, headers)
 
 
 def _control_request(head: list[str] | None) -> bool:
