@@ -277,7 +277,10 @@ class MqttOutput(QueuedOutput):
         self.client.max_queued_messages_set(queue_size)
         self.client.reconnect_delay_set(1, 60)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
+        self.address = f"{host}:{port}"
+        self._unreachable_said = False  # one line per outage, not one per paho retry
         super().__init__(queue_size, **kw)
         self.client.connect_async(host, port, keepalive_s)
         self.client.loop_start()
@@ -347,6 +350,7 @@ class MqttOutput(QueuedOutput):
             log.warning("MQTT connect refused: %s", reason_code)
             return
         log.info("MQTT connected")
+        self._unreachable_said = False
         self._publish_retained(client)
         self.connected.set()
 
@@ -367,6 +371,17 @@ class MqttOutput(QueuedOutput):
                 self._publish_zone(zone, n)
             for (line, direction), n in self.lines.items():
                 self._publish_line(line, direction, n)
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        """paho could not open a connection (no such host, refused, unreachable); it retries by
+        itself every 1 to 60 s."""
+        if not self._unreachable_said:
+            self._unreachable_said = True
+            log.warning(
+                "MQTT broker %s cannot be reached (check [mqtt] host and port, and that the "
+                "broker runs); retrying in the background, events wait in the queue",
+                self.address,
+            )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self.connected.clear()
