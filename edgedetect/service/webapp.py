@@ -256,10 +256,17 @@ class HttpApp:
     def _saved_clips(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Link an event's clip only once the file is there, so the page never offers a link
         that answers 404. Until then it is being recorded (the episode goes on, or its hidden
-        part file is being finished); otherwise it was lost (full disk) or deleted since."""
-        folder = self.folders().get("clips")
+        part file is being finished); otherwise it was lost (full disk) or deleted since. A
+        folder that is off now (a reload) is not served: its links go and nothing is claimed."""
+        folders = self.folders()
+        folder = folders.get("clips")
         for e in events:
+            if folders.get("snapshots") is None:
+                e.pop("snapshot_url", None)
             if not e.get("clip_url"):
+                continue
+            if folder is None:
+                e["clip_url"] = ""
                 continue
             name = os.path.basename(str(e.get("clip", "")))
             final = Path(folder, name) if folder and name else None
