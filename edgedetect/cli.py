@@ -330,7 +330,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise EdgeDetectError(f"cannot create --save-dir {save_dir}: {exc.strerror}") from None
+            # EEXIST / ENOTDIR: the folder or one above it is a file
+            file = next((p for p in (save_dir, *save_dir.parents) if p.is_file()), None)
+            why = f"{file} is a file, not a folder" if file else exc.strerror
+            raise EdgeDetectError(f"cannot create --save-dir {save_dir}: {why}") from None
     detector = _detector(args, pipeline=False)
     detector.warm_up()  # the first invoke() sets up XNNPACK and would inflate the first latency_ms
     used_names: set[str] = set()
