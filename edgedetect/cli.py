@@ -374,8 +374,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 name = f"{path.stem}-{n}.detections.jpg"
             used_names.add(name)
             out = save_dir / name
-            if not cv2.imwrite(str(out), draw_detections(image, detections)):
-                raise EdgeDetectError(f"cannot write {out}: check that {save_dir} is writable")
+            # encoded here and written by Python: cv2.imwrite crashes on a name that is not UTF-8
+            ok, jpeg = cv2.imencode(".jpg", draw_detections(image, detections))
+            try:
+                if not ok:
+                    raise OSError("JPEG encoding failed")
+                out.write_bytes(jpeg.tobytes())
+            except OSError:
+                raise EdgeDetectError(
+                    f"cannot write {out}: check that {save_dir} is writable"
+                ) from None
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgedetect.errors import ImageError
+from edgedetect.errors import EdgeDetectError, ImageError
 from edgedetect.runtime import quiet_opencv, quiet_stderr
 
 # A JPEG marker inside entropy-coded data: FF followed by anything but a stuffed 00, a restart
@@ -143,6 +143,26 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     if m:
         return int(m.group(1)), int(m.group(2))
     return _tiff_size(data)
+
+
+def opencv_path(
+    path: str | Path,
+    what: str,
+    error: type[EdgeDetectError] = EdgeDetectError,
+    fix: str = "rename it (its letters in UTF-8)",
+    shown: str | None = None,
+) -> str:
+    """`path` as the str OpenCV's video and image file functions take. Their Python binding
+    crashes the process (a segmentation fault) on a str that is not valid UTF-8, which is how
+    Python holds a file name in another encoding (Latin-1 bytes become lone surrogates); such a
+    name raises `error` naming it (`what`, then `shown` or the path) instead."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = (shown or text).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise error(f"{what} {shown} is not UTF-8 text, which OpenCV cannot take; {fix}") from None
+    return text
 
 
 def check_file(path: Path, what: str) -> None:

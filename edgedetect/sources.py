@@ -35,7 +35,7 @@ import numpy as np
 
 from edgedetect.errors import ImageError, SourceError, SourceLost
 from edgedetect.frame import Frame
-from edgedetect.images import read_bgr
+from edgedetect.images import opencv_path, read_bgr
 from edgedetect.runtime import quiet_opencv
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,10 @@ class VideoCaptureSource(FrameSource):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 STREAM_TIMEOUT_MS,
             ]
-            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+            url = opencv_path(
+                target, "stream URL", SourceError, "percent-encode it (%XX)", redact(str(target))
+            )
+            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
             if not cap.isOpened():
                 cap.release()
                 raise SourceUnavailable(
@@ -210,7 +213,8 @@ class VideoCaptureSource(FrameSource):
                 if self._decode_threads is not None
                 else []
             )
-            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
+            name = opencv_path(target, "video file", SourceError)
+            cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
             if not cap.isOpened():
                 cap.release()
                 raise SourceError(

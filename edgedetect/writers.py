@@ -17,6 +17,7 @@ import numpy as np
 
 from edgedetect.errors import EdgeDetectError
 from edgedetect.frame import Result
+from edgedetect.images import opencv_path
 from edgedetect.linefile import LineFile
 from edgedetect.overlay import draw_detections
 
@@ -63,6 +64,7 @@ class VideoWriterSink:
                 f"cannot write video {self.path}: unknown extension {suffix or '(none)'}; "
                 f"use one of {', '.join(sorted(_FOURCC))}"
             )
+        opencv_path(self.path, "video")
         _check_parent(self.path, "video")
         self.fps = float(fps) if fps and fps > 0 else 10.0
         self._fourcc = _FOURCC[suffix]
