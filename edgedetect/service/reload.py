@@ -96,6 +96,7 @@ def reload(svc: Service) -> None:
     svc.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(time.monotonic() * 1e6))
     try:
         plan: ReloadPlan | None = None
+        previous = svc.cfg
         try:
             new = apply_overrides(_load(svc), svc.overrides)
             plan = prepare(svc, new)
@@ -109,6 +110,11 @@ def reload(svc: Service) -> None:
         svc.metrics.reloads.inc()
         svc.last_reload_error = ""
         log.info("reloaded %s (threshold %.2f)", svc.config_path, svc.cfg.model.threshold)
+        if plan.cfg.preview != previous.preview:  # opened at start only
+            log.warning(
+                "reload: [preview] changed, but the preview is opened at start only; it stays as "
+                "it was until the service restarts (systemctl restart edgedetect)"
+            )
     finally:
         svc.notifier.notify(READY=1, STATUS="reloaded")
 
