@@ -515,6 +515,12 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
             "address) when enabled = true; set host, or enabled = false"
         )
     c = data["clips"]
+    if c["pre_s"] >= c["max_s"]:  # max_s counts from the first pre-roll frame
+        raise ConfigError(
+            f"{where}: [clips] pre_s = {c['pre_s']!r}: must be shorter than max_s "
+            f"({c['max_s']!r}), which counts from the first pre-roll frame (a clip would be "
+            "all pre-roll, longer than max_s); lower pre_s or raise max_s"
+        )
     need = clip_buffer_frames(c) * clip_frame_bytes(c["width"])
     if need > mb_to_bytes(c["buffer_mb"]):
         holds = (mb_to_bytes(c["buffer_mb"]) // clip_frame_bytes(c["width"]) - 1) / c["fps"]
