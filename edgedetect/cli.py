@@ -389,6 +389,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- run
 def _run_service(args: argparse.Namespace) -> int:
+    if not args.config.strip():
+        raise ConfigError(
+            "--config is empty: give the path of the service's TOML file "
+            "(e.g. /etc/edgedetect/config.toml), or leave --config out to run the pipeline alone"
+        )
     clashing = [
         f"--{name.replace('_', '-')}"
         for name in (
@@ -461,7 +466,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``edgedetect run``: the service with ``--config``, else one pipeline on one source."""
-    if args.config:
+    if args.config is not None:  # "" too: an unset variable, never the plain pipeline
         return _run_service(args)
     for name, value in RUN_DEFAULTS.items():
         if getattr(args, name) is NOT_GIVEN:

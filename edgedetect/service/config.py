@@ -684,6 +684,11 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
         if not Path(DEFAULT_CONFIG_PATH).is_file():
             return validate({}, "<defaults>", check_files=check_files)
         path = DEFAULT_CONFIG_PATH
+    if not str(path).strip():  # Path("") is ".", the current folder
+        raise ConfigError(
+            "the config path is empty; give the path of a TOML file (start one by copying "
+            "systemd/config.example.toml)"
+        )
     p = Path(path).expanduser()
     try:
         if not p.is_file():
