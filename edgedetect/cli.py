@@ -71,6 +71,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def path_arg(text: str) -> str:
+    """A file or folder path: not empty (an unset variable in a script would otherwise read as
+    the option left out, or as the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path: name a file or folder")
+    return text
+
+
 def _bench_frames(text: str) -> int:
     """``bench --frames``: at least 10, the bench's own minimum (edgedetect.bench)."""
     try:
@@ -105,12 +113,14 @@ def _classes(text: str) -> tuple[str, ...] | None:
 def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None:
     p.add_argument(
         "--model",
+        type=path_arg,
         metavar="M",
         default=None,
         help="TFLite model (default: models/person_ssdlite_int8.tflite)",
     )
     p.add_argument(
         "--labels",
+        type=path_arg,
         metavar="L",
         default=None,
         help="label file (default: the one beside the model, or its metadata)",
@@ -186,6 +196,7 @@ def _add_detect_parser(sub: Subparsers) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument(
         "--save-dir",
+        type=path_arg,
         metavar="D",
         default=None,
         help="write each image with its boxes drawn to D/<name>.detections.jpg",
@@ -211,10 +222,15 @@ def _add_run_parser(sub: Subparsers) -> None:
         help="stop after N captured frames",
     )
     p.add_argument(
-        "--output", metavar="FILE", default=None, help="write the annotated video (.mp4, .avi)"
+        "--output",
+        type=path_arg,
+        metavar="FILE",
+        default=None,
+        help="write the annotated video (.mp4, .avi)",
     )
     p.add_argument(
         "--events",
+        type=path_arg,
         metavar="FILE",
         default=None,
         help="append one JSON line per frame with detections",
