@@ -27,6 +27,7 @@ class QueuedOutput:
     """Base: `send()` enqueues without blocking; `_deliver()` runs on the worker thread."""
 
     name = "queued"
+    config: Any = None  # what `from_config` made it from; None: not to be kept by a reload
 
     def __init__(
         self,
@@ -122,8 +123,9 @@ class WebhookOutput(QueuedOutput):
 
     @classmethod
     def from_config(cls, section: Any, **hooks: Any) -> WebhookOutput:
-        """From a validated `[webhook]` section."""
-        return cls(
+        """From a validated `[webhook]` section (kept as `config`: a reload that leaves it as it
+        was keeps this output, and the events it is still trying to deliver)."""
+        output = cls(
             section.url,
             list(section.events),
             section.timeout_s,
@@ -132,6 +134,8 @@ class WebhookOutput(QueuedOutput):
             dict(section.headers),
             **hooks,
         )
+        output.config = section
+        return output
 
     def send(self, event: Event) -> None:
         if self.events is None or event.type in self.events:
@@ -295,8 +299,9 @@ class MqttOutput(QueuedOutput):
         **hooks: Any,
     ) -> MqttOutput:
         """From a validated `[mqtt]` section (password already read from password_file), the
-        names of the configured zones and lines, and the output it replaces on a reload."""
-        return cls(
+        names of the configured zones and lines, and the output it replaces on a reload. What it
+        was made from is kept as `config`: a reload that changes none of it keeps this output."""
+        output = cls(
             section.host,
             section.port,
             section.topic_prefix,
@@ -313,6 +318,8 @@ class MqttOutput(QueuedOutput):
             previous,
             **hooks,
         )
+        output.config = (section, tuple(zones), tuple(lines))
+        return output
 
     def retained_topics(self) -> set[str]:
         """Every retained topic this output publishes (discovery configs when enabled)."""

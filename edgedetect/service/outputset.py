@@ -11,6 +11,7 @@ swapped at once under the service's lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from edgedetect.detections import Detections
@@ -37,11 +38,13 @@ class Outputs:
         snapshots: SnapshotStore | None,
         metrics: ServiceMetrics,
         run_id: str = "",
+        kept: list[Any] | None = None,
     ) -> None:
         self.items = items
         self.snapshots = snapshots
         self.metrics = metrics
         self.run_id = run_id
+        self.kept = kept or []  # outputs of the running set this one shares (a reload)
 
     @classmethod
     def from_config(
@@ -62,12 +65,25 @@ class Outputs:
             on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc()
         )
         built: list[Any] = []
+        # An output whose own settings a reload left alone is kept, with the events it has not
+        # delivered yet (an endpoint or broker that is down): a new one would lose them.
+        running = {o.name: o for o in previous.items} if previous is not None else {}
+        kept: list[Any] = []
+
+        def same(name: str, config: Any) -> bool:
+            old = running.get(name)
+            if old is not None and old.config is not None and old.config == config:
+                kept.append(old)
+                return True
+            return False
+
         try:
-            if cfg.webhook.url:
+            if cfg.webhook.url and not same("webhook", cfg.webhook):
                 from edgedetect.service.outputs import WebhookOutput
 
                 built.append(WebhookOutput.from_config(cfg.webhook, **hooks))
-            if cfg.mqtt.enabled:
+            mqtt_config = (cfg.mqtt, tuple(cfg.zones), tuple(cfg.lines))
+            if cfg.mqtt.enabled and not same("mqtt", mqtt_config):
                 from edgedetect.service.outputs import MqttOutput
 
                 built.append(
@@ -83,7 +99,7 @@ class Outputs:
             cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
             raise
         snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
-        return cls(items + built, snapshots, metrics, run_id)
+        return cls(items + kept + built, snapshots, metrics, run_id, kept)
 
     def mqtt(self) -> Any:
         """The MQTT output of the set, or None."""
@@ -93,7 +109,7 @@ class Outputs:
         """After a reload swapped `previous` out and closed it: its final counts, and its
         retained topics that this set no longer publishes, pass to this set's MQTT output."""
         new, old = self.mqtt(), previous.mqtt()
-        if new is not None and old is not None:
+        if new is not None and old is not None and new is not old:
             new.adopt(old)
 
     def publish(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
@@ -131,9 +147,12 @@ class Outputs:
                     self.metrics.error(out.name)
                     log.error("%s flush failed: %s", out.name, e)
 
-    def close(self, timeout: float = 0.5, farewell: bool = True) -> None:
-        """Close every output; `farewell=False` keeps MQTT from announcing 'offline' (a reload)."""
+    def close(self, timeout: float = 0.5, farewell: bool = True, keep: Sequence[Any] = ()) -> None:
+        """Close every output but those in `keep` (shared with the set that goes on);
+        `farewell=False` keeps MQTT from announcing 'offline' (a reload)."""
         for item in self.items:
+            if any(item is k for k in keep):
+                continue
             try:
                 if item.name == "mqtt":
                     item.close(timeout, farewell=farewell)

@@ -83,8 +83,8 @@ class ReloadPlan:
         """Undo the build after a failure: close what was made, leave the running service alone."""
         if self.source is not None:
             self.source.close()
-        if self.outputs is not None:
-            self.outputs.close(0.1, farewell=False)  # never used: the running outputs stay
+        if self.outputs is not None:  # never used: the running outputs (kept ones too) stay
+            self.outputs.close(0.1, farewell=False, keep=self.outputs.kept)
         if self.http is not None:
             stop_server(self.http)
         if self.recorder is not None:
@@ -325,5 +325,5 @@ def _swap_outputs(svc: Service, plan: ReloadPlan) -> None:
         stale_outputs, svc.outputs = svc.outputs, plan.outputs
     fresh, plan.outputs = plan.outputs, None
     if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
-        stale_outputs.close(farewell=not plan.cfg.mqtt.enabled)
+        stale_outputs.close(farewell=not plan.cfg.mqtt.enabled, keep=fresh.kept)
         fresh.adopt(stale_outputs)
