@@ -53,10 +53,12 @@ def test_provenance_check_can_see_a_stale_pairing(detector, astronaut_bgr, chels
 def test_simulated_camera_blocks_for_the_next_frame_and_skips_to_the_newest():
     ring = [np.full((8, 8, 3), k, np.uint8) for k in range(10)]
     cam = SimulatedCamera(ring, fps=50.0)
+    before_f0 = time.monotonic()  # the camera's clock starts at the first read, not before
     f0 = cam.read()
-    t0 = time.monotonic()
-    f1 = cam.read()  # frame 1 arrives 20 ms after frame 0
-    assert time.monotonic() - t0 >= 0.015
+    f1 = cam.read()  # frame 1 arrives 20 ms after frame 0: the read waits for it
+    # Measured from before the first read, so no scheduling delay can make it look shorter (it
+    # was `>= 0.015` from after f0's read: 14.8 ms on a loaded machine).
+    assert time.monotonic() - before_f0 >= 0.02
     assert f0 is not None and f1 is not None
     assert f1.image[0, 0, 0] == 1 and f1.timestamp - f0.timestamp == pytest.approx(0.02)
     time.sleep(0.1)  # five frames arrive meanwhile; a one-slot driver keeps only the newest
