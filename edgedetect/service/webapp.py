@@ -248,7 +248,10 @@ class HttpApp:
         if path == "/api/events":
             raw = parse_qs(query, keep_blank_values=True).get("limit", [str(EVENTS_DEFAULT)])[-1]
             if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) < 1:
-                why = f"limit must be a whole number 1..{EVENTS_MAX}, not {raw!r}"
+                why = (
+                    f"limit must be a whole number from 1 (a larger one than {EVENTS_MAX} "
+                    f"returns {EVENTS_MAX}), not {raw!r}"
+                )
                 return _json(400, {"error": why})
             return _json(200, {"events": self._saved_clips(self.events(min(int(raw), EVENTS_MAX)))})
         return _json(404, {"error": f"no such API path {path!r}; see /api/status and /api/events"})
