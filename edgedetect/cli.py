@@ -60,12 +60,17 @@ def threshold(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (``--frames``, ``--steps``, ``--batch-size`` ...)."""
+def whole_number(text: str) -> int:
+    """``text`` as an int, or the argparse error every whole-number option gives."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (``--frames``, ``--steps``, ``--batch-size`` ...)."""
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return value
@@ -81,10 +86,7 @@ def path_arg(text: str) -> str:
 
 def _bench_frames(text: str) -> int:
     """``bench --frames``: at least 10, the bench's own minimum (edgedetect.bench)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if value < 10:
         raise argparse.ArgumentTypeError(
             f"{text} is too few: must be at least 10 for percentiles to mean anything"

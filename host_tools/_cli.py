@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from edgedetect.cli import whole_number
 from edgedetect.errors import EdgeDetectError
 
 # tf.errors classes that mean a file or folder the user named cannot be written or read, or the
@@ -84,10 +85,7 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 # ----------------------------------------------------------------------------- argument types
 def seed(text: str) -> int:
     """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{text} is outside 0..{2**32 - 1}")
     return value
