@@ -45,7 +45,13 @@ def service_config(root: Path, **sections: dict[str, Any]) -> dict[str, dict[str
     need_shared(COCO_MODEL)
     cfg: dict[str, dict[str, Any]] = {
         "service": {"log_level": "info", "stall_timeout_s": 2.0},
-        "source": {"spec": f"dir:{image_dir(root)}", "loop": True, "reconnect_max_s": 1.0},
+        # image_fps 0: unpaced, so a test's frames come as fast as the detector goes
+        "source": {
+            "spec": f"dir:{image_dir(root)}",
+            "loop": True,
+            "reconnect_max_s": 1.0,
+            "image_fps": 0,
+        },
         "model": {
             "path": str(COCO_MODEL),
             "labels": str(COCO_LABELS),

@@ -93,6 +93,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "spec": Key("picam", (str,), lambda v: None if v.strip() else "must not be empty"),
         "loop": Key(False, (bool,)),
         "reconnect_max_s": Key(30.0, NUM, _between(0.5, HOUR)),
+        "image_fps": Key(5.0, NUM, _between(0, 120)),
     },
     "model": {
         "path": Key("", (str,)),

@@ -217,7 +217,8 @@ class Service:
         log.info("clips: %s (%s)", "hardware H.264" if writer else "OpenCV software encoding", why)
         return ClipRecorder.from_config(cfg.clips, on_count=self.metrics.clip, writer=writer)
 
-    def _start_pipeline(self) -> None:
+    def _start_pipeline(self, cfg: Config) -> None:
+        """A pipeline over the service's source and detector, paced as `cfg` says."""
         from edgedetect.pipeline import Pipeline
 
         src, detector = self.source, self.detector
@@ -227,6 +228,9 @@ class Service:
                 self._dropped_before[stage] = self._dropped_before.get(stage, 0) + n
         inner = src.inner
         fps = getattr(inner, "fps", None) if inner is not None else None
+        # Images have no rate of their own: unpaced, a looping folder kept a core busy re-reading
+        # the same few pictures hundreds of times a second.
+        fps = fps or cfg.source.image_fps or None
         # Offline sources: every frame, played at the file's own rate like a camera would deliver.
         # The service owns the source (a reload may keep it for a new pipeline): close_source=False.
         self.pipeline = Pipeline(
@@ -351,7 +355,7 @@ class Service:
             from edgedetect.service.preview import open_preview
 
             self.sink.preview = open_preview(cfg.preview.backend, self.source)
-        self._start_pipeline()
+        self._start_pipeline(cfg)
         if self.http is not None:
             self.http.start()
         shown = redact(cfg.source.spec)

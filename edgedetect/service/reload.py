@@ -175,19 +175,24 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
     return plan
 
 
+def _reopens_source(old: Config, new: Config) -> bool:
+    """The `[source]` settings a running source cannot take in place: spec, loop, image_fps (the
+    pipeline's pace is set when it starts)."""
+    a, b = old.source, new.source
+    return (a.spec, a.loop, a.image_fps) != (b.spec, b.loop, b.image_fps)
+
+
 def _source_changed(svc: Service, new: Config, detector: Detector | TiledDetector | None) -> bool:
-    """A new spec or loop, or a new detector that wants another lores size, needs a new source."""
-    old = svc.cfg
+    """New source settings, or a new detector that wants another lores size, need a new source."""
     size_changed = detector is not None and lores_size(detector) != lores_size(svc.detector)
-    return new.source.spec != old.source.spec or new.source.loop != old.source.loop or size_changed
+    return _reopens_source(svc.cfg, new) or size_changed
 
 
 def _restart_reason(svc: Service, new: Config, detector: Detector | TiledDetector | None) -> str:
     """What a pipeline restart is for, as the log says it ("" = no restart). A new model that
     wants another input size reopens the source too (the camera's lores stream is made at the
     model's size), but what the user changed is the model."""
-    old = svc.cfg
-    source = new.source.spec != old.source.spec or new.source.loop != old.source.loop
+    source = _reopens_source(svc.cfg, new)
     if detector is None:
         return "source changed" if source else ""
     if source:
@@ -267,7 +272,7 @@ def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
         if stale is not None:
             stale.close()
     svc.gate = svc._make_gate(plan.cfg)
-    svc._start_pipeline()
+    svc._start_pipeline(plan.cfg)
 
 
 def _configure_gate(svc: Service, new: Config) -> None:
