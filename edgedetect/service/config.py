@@ -743,6 +743,5 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         if merged.get(section, {}).get(file_key):
             merged[section][key] = ""  # read again from the file, not a clash with it
     new = validate(merged, cfg.path or "<command line>", base_dir=cfg.base_dir, path=cfg.path)
-    return dataclasses.replace(
-        new, left_off=cfg.left_off
-    )  # the file's: `merged` spells out every key
+    # what the file left off: `merged` spells out every key, so `new` cannot tell
+    return dataclasses.replace(new, left_off=cfg.left_off)
