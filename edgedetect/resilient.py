@@ -178,6 +178,7 @@ class ResilientSource(FrameSource):
             self.fps = source.fps
             self._reader = _Reader(source)
             self.connected = True
+            self.last_error = ""  # connected or failing, never both (/healthz shows both fields)
             return True
 
     def _grow_backoff(self) -> None:
