@@ -67,7 +67,7 @@ OPEN_CLIP = "20260102T080000.000Z_clip.mp4"
 def _web_app(
     files: dict[str, Path], token: str = TOKEN, recent: RecentEvents | None = None
 ) -> HttpApp:
-    folders = {"snapshots": str(files["snapshots"]), "clips": str(files["clips"])}
+    folders = {"snapshots": [str(files["snapshots"])], "clips": [str(files["clips"])]}
     recent = recent or RecentEvents()
     return _app(
         token=token,
@@ -180,7 +180,14 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         status, _, body = _auth(server, "/api/events?limit=3")
         events = json.loads(body)["events"]
         assert status == 200 and [e["track_id"] for e in events] == [7, 6, 5]
-        assert events[0]["snapshot_url"] == "/snapshots/s7.jpg" and "snapshot" not in events[0]
+        assert "snapshot" not in events[0] and "snapshot_url" not in events[0]
+        # s7.jpg is not in the folder (deleted by retention or by hand): no link that 404s
+        assert events[0]["snapshot_missing"] is True
+        (files["snapshots"] / "s7.jpg").write_bytes(b"\xff\xd8 jpeg 7")
+        events = json.loads(_auth(server, "/api/events?limit=3")[2])["events"]
+        assert (
+            events[0]["snapshot_url"] == "/snapshots/s7.jpg" and "snapshot_missing" not in events[0]
+        )
         assert len(json.loads(_auth(server, "/api/events?limit=99999")[2])["events"]) == 5
         for bad in ("abc", "0", "-1", "1.5", "", "%C2%B2"):
             status, headers, body = _auth(server, f"/api/events?limit={bad}")
@@ -293,7 +300,7 @@ def test_byte_ranges(files) -> None:
 
 
 def test_unconfigured_folder_is_404(files) -> None:
-    app = _app(folders=lambda: {"snapshots": str(files["snapshots"]), "clips": None})
+    app = _app(folders=lambda: {"snapshots": [str(files["snapshots"])], "clips": []})
     with serving(app) as server:
         assert _get(server, "/clips/c.mp4")[0] == 404
         assert _get(server, "/snapshots/a.jpg")[0] == 200

@@ -110,6 +110,7 @@ class Service:
         self.notifier = Notifier()
         self.live = LiveView(cfg.http.jpeg_quality)
         self.recent = RecentEvents()  # the page's last events: outlives the outputs of a reload
+        self.web_folders = status.WebFolders(cfg)  # where their files are read (reload.commit)
         t = cfg.tracker
         self.tracker = PersonTracker(
             t.iou_threshold, t.max_center_distance, t.enter_frames, t.leave_frames
@@ -285,10 +286,6 @@ class Service:
     def web_status(self) -> dict[str, Any]:
         """/api/status for the page."""
         return status.web_status(self)
-
-    def web_folders(self) -> dict[str, str | None]:
-        """Where /snapshots/NAME and /clips/NAME are read, asked per request."""
-        return status.web_folders(self.cfg)
 
     def render_metrics(self) -> bytes:
         """/metrics."""

@@ -238,6 +238,7 @@ def commit(svc: Service, plan: ReloadPlan) -> None:
         if stale_recorder is not None:
             stale_recorder.close(1.0)
     svc.live.quality = new.http.jpeg_quality
+    svc.web_folders.use(new)
     svc.cfg = new
     svc._warn_about(new)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -73,13 +74,35 @@ def web_status(svc: Service) -> dict[str, Any]:
     return info
 
 
-def web_folders(cfg: Config) -> dict[str, str | None]:
-    """The folders /snapshots/NAME and /clips/NAME read: the current config's, so a reload
-    that moves them needs no new HTTP app."""
-    return {
-        "snapshots": cfg.snapshots.dir if cfg.snapshots.enabled else None,
-        "clips": cfg.clips.dir if cfg.clips.enabled else None,
-    }
+class WebFolders:
+    """Where /snapshots/NAME and /clips/NAME are read, newest first: the running config's folder,
+    then the ones earlier configs of this run saved into. A reload that moves `[snapshots] dir`
+    or `[clips] dir` thus keeps the earlier events' links, whose files stay where they were saved
+    (an event names its file, not its folder). A kind that is off now has none: its links go
+    and no file of it is served. Called per HTTP request; `use` at start and at each reload."""
+
+    EARLIER = 8  # earlier folders remembered per kind; a request tries each
+
+    def __init__(self, cfg: Config) -> None:
+        self._lock = threading.Lock()
+        self._dirs: dict[str, list[str]] = {"snapshots": [], "clips": []}
+        self._on: dict[str, bool] = {}
+        self.use(cfg)
+
+    def use(self, cfg: Config) -> None:
+        """`cfg` is the running config now."""
+        sections = {"snapshots": cfg.snapshots, "clips": cfg.clips}
+        with self._lock:
+            for kind, section in sections.items():
+                self._on[kind] = bool(section.enabled)
+                if section.enabled:
+                    here = os.path.normpath(os.path.abspath(section.dir))
+                    earlier = [d for d in self._dirs[kind] if d != here][: self.EARLIER]
+                    self._dirs[kind] = [here, *earlier]
+
+    def __call__(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {kind: list(dirs) if self._on[kind] else [] for kind, dirs in self._dirs.items()}
 
 
 def render_metrics(svc: Service) -> bytes:

@@ -9,8 +9,9 @@ Interface (what the service uses):
   ``health() -> (ok, dict)``, ``metrics() -> bytes``, ``jpeg() -> (frame_id, bytes) | None``
   are plain blocking callables; the server runs them on its worker threads. Keyword-only:
   ``status() -> dict`` (/api/status), ``events(limit) -> list[dict]`` (/api/events, newest
-  first), ``folders() -> {"snapshots": dir | None, "clips": dir | None}`` (where /snapshots/NAME
-  and /clips/NAME are read, asked per request so a reload's new folders apply; None = 404).
+  first), ``folders() -> {"snapshots": [dir, ...], "clips": [dir, ...]}`` (where /snapshots/NAME
+  and /clips/NAME are read, the first folder holding the file wins; asked per request so a
+  reload's new folders apply; none = 404 and no links).
   The page (``/``, ``/static/...``) comes from the package folder ``web/``.
 - ``Reply``: one whole response (or a file to send), as the transport writes it.
 
@@ -36,7 +37,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -147,7 +148,7 @@ class HttpApp:
         *,
         status: Callable[[], dict[str, Any]] | None = None,
         events: Callable[[int], list[dict[str, Any]]] | None = None,
-        folders: Callable[[], Mapping[str, str | None]] | None = None,
+        folders: Callable[[], Mapping[str, Sequence[str]]] | None = None,
         recording: Callable[[], str] | None = None,
     ) -> None:
         self.health = health
@@ -253,52 +254,66 @@ class HttpApp:
                     f"returns {EVENTS_MAX}), not {raw!r}"
                 )
                 return _json(400, {"error": why})
-            return _json(200, {"events": self._saved_clips(self.events(min(int(raw), EVENTS_MAX)))})
+            return _json(200, {"events": self._saved_files(self.events(min(int(raw), EVENTS_MAX)))})
         return _json(404, {"error": f"no such API path {path!r}; see /api/status and /api/events"})
 
-    def _saved_clips(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Link an event's clip only once the file is there, so the page never offers a link
-        that answers 404. Until then it is being recorded (the episode goes on, or its hidden
-        part file is being finished); otherwise it was lost (full disk) or deleted since. A
-        folder that is off now (a reload) is not served: its links go and nothing is claimed."""
+    def _saved_files(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Link an event's snapshot and clip only while the file is there, so the page never
+        offers a link that answers 404. A snapshot that is gone (retention, or deleted by hand)
+        is "snapshot_missing". A clip not there yet is being recorded (the episode goes on, or
+        its hidden part file is being finished); otherwise it was lost (full disk) or deleted
+        since. A kind that is off now (a reload) is not served: its links go, nothing claimed."""
         folders = self.folders()
-        folder = folders.get("clips")
+        snapshots, clips = folders.get("snapshots", []), folders.get("clips", [])
         for e in events:
-            if folders.get("snapshots") is None:
-                e.pop("snapshot_url", None)
+            url = e.pop("snapshot_url", "")
+            if url and snapshots:
+                if self._saved(snapshots, unquote(url.rsplit("/", 1)[-1])):
+                    e["snapshot_url"] = url
+                else:
+                    e["snapshot_missing"] = True
             if not e.get("clip_url"):
                 continue
-            if folder is None:
-                e["clip_url"] = ""
+            e["clip_url"] = ""
+            if not clips:
                 continue
             name = os.path.basename(str(e.get("clip", "")))
-            final = Path(folder, name) if folder and name else None
-            if final is not None and final.is_file():
-                continue
-            e["clip_url"] = ""
-            if name and (name == self.recording() or (final and CLIPS.temp_path(final).exists())):
+            if name and self._saved(clips, name):
+                e["clip_url"] = "/clips/" + quote(name, safe="")
+            elif name and (
+                name == self.recording() or CLIPS.temp_path(Path(clips[0], name)).exists()
+            ):
                 e["clip_recording"] = True
             else:
                 e["clip_missing"] = True
         return events
 
+    @staticmethod
+    def _saved(folders: Sequence[str], name: str) -> Path | None:
+        """Where the file `name` is in the first of `folders` that holds it as a regular file
+        of its own (a plain name, resolved inside that folder), or None."""
+        if plain_name(name) is None:
+            return None
+        for folder in folders:
+            base = Path(folder).resolve()
+            path = (base / name).resolve()  # follows links: where it really is must be in `base`
+            if path.parent == base and path.is_file():
+                return path
+        return None
+
     def _file(self, kind: str, raw: str, headers: Mapping[str, str]) -> Reply:
-        """A saved snapshot or clip, only from its configured folder (see the module doc)."""
-        folder = self.folders().get(kind)
+        """A saved snapshot or clip, only from its folders (see the module doc)."""
         name = plain_name(raw)
         ctype = FILE_TYPES[kind].get(os.path.splitext(name or "")[1].lower())
-        if folder is None or name is None or ctype is None:
-            return NOT_FOUND
-        base = Path(folder).resolve()
-        path = (base / name).resolve()  # follows links: where it really is must be in `base`
-        if path.parent != base:
+        path = self._saved(self.folders().get(kind, []), name) if name and ctype else None
+        if path is None or ctype is None:
             return NOT_FOUND
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return NOT_FOUND
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # a folder or a device named like a file
+        if not stat.S_ISREG(info.st_mode):  # swapped for a folder or a device since
             os.close(fd)
             return NOT_FOUND
         f = os.fdopen(fd, "rb")

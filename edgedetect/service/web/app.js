@@ -91,6 +91,8 @@ function showEvents(events) {
       img.alt = "snapshot";
       img.loading = "lazy";
       li.append(img);
+    } else if (e.snapshot_missing) {
+      li.append(el("span", "snapshot deleted", "muted"));
     }
     const body = el("div");
     body.append(el("div", eventText(e), "what"),
