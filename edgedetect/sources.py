@@ -514,7 +514,7 @@ def lores_to_bgr(array: np.ndarray, size: tuple[int, int], fmt: str = "YUV420") 
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_SIZE = re.compile(r"^(\d+)[xX](\d+)$")  # as tiles = "2X2" is read
 
 
 _NODE_KINDS = (

@@ -21,6 +21,7 @@ from edgedetect.sources import (
     default_source_spec,
     lores_to_bgr,
     open_source,
+    parse_size,
     picamera_available,
 )
 
@@ -153,6 +154,14 @@ def test_single_unreadable_image_is_an_error(tmp_path: Path):
 def test_bad_specs_raise_source_error_naming_the_value(spec: str, match: str):
     with pytest.raises(SourceError, match=match):
         open_source(spec)
+
+
+def test_sizes_read_as_tiles_are_in_either_case() -> None:
+    """`--size 640X480` was refused while `tiles = "2X2"` was accepted."""
+    assert parse_size("640X480", "--size") == parse_size(" 640x480 ", "--size") == (640, 480)
+    for bad in ("640x", "x480", "0x480", "640*480", "640 x 480"):
+        with pytest.raises(SourceError, match="WIDTHxHEIGHT"):
+            parse_size(bad, "--size")
 
 
 def test_empty_folder_and_file_prefix_on_folder(tmp_path: Path):
