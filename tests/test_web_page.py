@@ -190,3 +190,18 @@ def test_one_column_on_a_phone(page) -> None:
         assert width <= _js(driver, "return window.innerWidth"), "the page scrolls sideways"
     finally:
         driver.set_window_size(1280, 1500)
+
+
+def test_a_deleted_snapshot_is_said_not_shown_broken(page) -> None:
+    """Retention (or a hand) deleting a snapshot left a broken image in the events list."""
+    driver, _, root = page
+    for saved in (root / "snaps").glob("*.jpg"):
+        saved.unlink()
+    text = poll(lambda: "snapshot deleted" in driver.find_element(By.ID, "events").text, 20)
+    assert text, "the page never said a snapshot was deleted"
+    broken = _js(
+        driver,
+        "return [...document.querySelectorAll('#events li img')]"
+        ".filter(i => i.complete && i.naturalWidth === 0).length",
+    )
+    assert broken == 0, f"{broken} broken snapshot images"
