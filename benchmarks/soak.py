@@ -104,7 +104,9 @@ def _service_config(work: Path, model: str, labels: str, motion: bool) -> dict[s
     rotation and retention limits are tiny so that a short soak rotates and prunes too."""
     return {
         "service": {"log_level": "warning", "stall_timeout_s": 10.0},
-        "source": {"spec": f"dir:{work / 'imgs'}", "loop": True},
+        # image_fps 0: as fast as the detector goes (the service's 5 fps for folders would make
+        # the 20,000 frames of the documented run take 67 minutes instead of about 4)
+        "source": {"spec": f"dir:{work / 'imgs'}", "loop": True, "image_fps": 0},
         "model": {"path": model, "labels": labels, "threads": 2},
         "preview": {"enabled": False},
         "tracker": {"enter_frames": 1, "leave_frames": 1},
