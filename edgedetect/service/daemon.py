@@ -343,6 +343,7 @@ class Service:
             raise
 
     def _start_parts(self, cfg: Config) -> None:
+        self.recent.resume(cfg.events.jsonl)  # before the outputs write this run's first event
         self.outputs = Outputs.from_config(cfg, self.metrics, self.run_id, self.recent)
         self.gate = self._make_gate(cfg)
         assert self.detector is not None, "start() loads it first"

@@ -66,6 +66,51 @@ class Event:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
+    @classmethod
+    def from_dict(cls, d: Any) -> Event | None:
+        """The event of one `to_dict()` (a JSONL line read back), or None for anything else
+        (a line some other version or a person wrote, cut short by a power cut)."""
+        if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+            return None
+        try:
+            kept = {f: d[f] for f in _FIELDS if f in d}
+            event = cls(**{"track_id": 0, "box": [], "score": 0.0, **kept})
+        except TypeError:  # a field without a default is missing
+            return None
+        numbers = (event.timestamp, event.track_id, event.score, event.count, event.frame_id)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            return None
+        texts = (event.time, event.snapshot, event.clip, event.zone, event.line)
+        return event if all(isinstance(v, str) for v in texts) else None
+
+
+_FIELDS = frozenset(Event.__dataclass_fields__)
+
+
+def last_events(path: str | Path, limit: int, tail_bytes: int = 512 << 10) -> list[Event]:
+    """The newest `limit` events of a JSONL events file, oldest first, read from its last
+    `tail_bytes` (the page's list after a restart: a long file is not read whole on a Pi). A
+    file that is missing or unreadable gives none; lines that are not events are skipped."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail_bytes))
+            data = f.read(tail_bytes)
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if size > tail_bytes:
+        lines = lines[1:]  # the first may be the end of a line cut by the seek
+    events = []
+    for line in lines:
+        try:
+            event = Event.from_dict(json.loads(line))
+        except ValueError:  # not JSON (and not UTF-8): a torn or foreign line
+            continue
+        if event is not None:
+            events.append(event)
+    return events[-limit:] if limit > 0 else []
+
 
 def make_event(
     te: TrackEvent, wall_time: float, frame_id: int, snapshot: str = "", run_id: str = ""

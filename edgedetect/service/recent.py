@@ -1,4 +1,5 @@
-"""The last events in memory, for the web page (/api/events).
+"""The last events in memory, for the web page (/api/events); at start, the newest ones of the
+events file, so a restart does not empty the page.
 
 `RecentEvents` is an always-on event output kept by the `Service` itself, not built by
 `Outputs.from_config`: a reload (SIGHUP) rebuilds the outputs and must not empty the list the
@@ -13,7 +14,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import quote
 
-from edgedetect.service.events import Event
+from edgedetect.service.events import Event, last_events
 
 DEFAULT_SIZE = 200
 
@@ -43,6 +44,16 @@ class RecentEvents:
     def send(self, event: Event) -> None:
         with self._lock:
             self._items.append(event)
+
+    def resume(self, jsonl: str) -> int:
+        """At start: the newest events of the events file the last run wrote, so the page
+        shows them after a restart or a power cut, not an empty list. How many were read."""
+        events = last_events(jsonl, self.size) if jsonl else []
+        with self._lock:
+            room = self.size - len(self._items)
+            if room > 0:
+                self._items.extendleft(reversed(events[-room:]))
+        return len(events)
 
     def close(self) -> None:
         """Nothing to release; the list outlives the `Outputs` set that a reload replaces."""
