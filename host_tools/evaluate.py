@@ -222,16 +222,18 @@ def report_meta(
 def load_union(specs: str | list[str], split: Path | None) -> Dataset:
     """One spec (with ``split``), or the union of several ``SPEC[#split=FILE]`` as one dataset.
 
-    ``#ignore=FILE`` adds ignore regions: detections on them count neither as TP nor as FP.
+    ``#ignore=FILE`` adds ignore regions: detections on them count neither as TP nor as FP. A
+    test split is welcome here (training and validation refuse one).
     """
     if isinstance(specs, str) or len(specs) == 1:
-        src = DataSource.parse(specs if isinstance(specs, str) else specs[0])
+        src = DataSource.parse(specs if isinstance(specs, str) else specs[0], test_split_ok=True)
         return src.load(split)
     if split is not None:
         raise DatasetError(
             "--split-file goes with one --dataset; give each its own SPEC#split=FILE"
         )
-    return load_sources([DataSource.parse(s) for s in specs], "--dataset union")
+    sources = [DataSource.parse(s, test_split_ok=True) for s in specs]
+    return load_sources(sources, "--dataset union", test_split_ok=True)
 
 
 @cli_errors("evaluate")

@@ -251,11 +251,12 @@ def test_union_of_datasets_is_scored_as_one_set(tmp_path, split):
     assert union["tp"] >= alone["tp"] and " + " in union["dataset"]["spec"]
 
 
-def test_person_free_images_with_a_box_are_counted(tmp_path):
-    """The bundled photos as a YOLO set: the astronaut labelled, the cat and the coffee cup empty,
-    and the camera man's photo *labelled empty too*: the default model's box on him is the one
-    false alarm among the three person-free images (the cat and the cup get none)."""
-    repo = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
+
+
+def _bundled_photos(tmp_path: Path) -> Path:
+    """The bundled photos as a YOLO set: the astronaut labelled, the other three empty."""
     root = tmp_path / "photos"
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
@@ -263,18 +264,39 @@ def test_person_free_images_with_a_box_are_counted(tmp_path):
     labels = {"astronaut": "0 0.37 0.51 0.62 0.97\n", "camera": "", "chelsea": "", "coffee": ""}
     for name, text in labels.items():
         (root / "images" / f"{name}.jpg").write_bytes(
-            (repo / "data" / "images" / f"{name}.jpg").read_bytes()
+            (REPO / "data" / "images" / f"{name}.jpg").read_bytes()
         )
         (root / "labels" / f"{name}.txt").write_text(text)
-    r = run_evaluation(
-        repo / "models" / "person_ssdlite_int8.tflite",
-        f"yolo:{root}",
-        tmp_path / "out",
-        progress=False,
-    )
+    return root
+
+
+def test_person_free_images_with_a_box_are_counted(tmp_path):
+    """The bundled photos as a YOLO set: the astronaut labelled, the cat and the coffee cup empty,
+    and the camera man's photo *labelled empty too*: the default model's box on him is the one
+    false alarm among the three person-free images (the cat and the cup get none)."""
+    root = _bundled_photos(tmp_path)
+    r = run_evaluation(DEFAULT_MODEL, f"yolo:{root}", tmp_path / "out", progress=False)
     assert (r["images"], r["gt_boxes"], r["tp"]) == (4, 1, 1)
     assert (r["person_free_images"], r["person_free_images_with_alarm"]) == (3, 1)
     assert (
         "images without people that get a box @ 0.5 | 1 of 3"
         in (tmp_path / "out" / "report.md").read_text()
     )
+
+
+def test_a_test_split_given_as_split_option_is_evaluated(tmp_path, capsys):
+    """The test split is what the final report is scored on, but evaluate refused it as
+    ``SPEC#split=FILE`` (the only form in a union of sets) with "train on training images": the
+    training mix's rule applied to evaluation."""
+    root = _bundled_photos(tmp_path)
+    split = tmp_path / "photos_test.txt"
+    split.write_text("astronaut.jpg\ncamera.jpg\n")
+    args = ["--model", str(DEFAULT_MODEL), "--no-progress"]
+    one = ["--dataset", f"yolo:{root}#split={split}", "--out", str(tmp_path / "one")]
+    assert evaluate_main([*args, *one]) == 0, capsys.readouterr().err
+    r = json.loads((tmp_path / "one" / "report.json").read_text())
+    assert (r["images"], r["gt_boxes"], r["tp"], r["person_free_images"]) == (2, 1, 1, 1)
+    union = ["--dataset", f"yolo:{root}#split={split}", "--dataset", f"yolo:{root}"]
+    assert evaluate_main([*args, *union, "--out", str(tmp_path / "union")]) == 0
+    r = json.loads((tmp_path / "union" / "report.json").read_text())
+    assert (r["images"], r["gt_boxes"], r["tp"]) == (6, 2, 2)

@@ -33,9 +33,10 @@ class DataSource:
     ignore_below: float | None = None
 
     @classmethod
-    def parse(cls, text: str) -> DataSource:
+    def parse(cls, text: str, *, test_split_ok: bool = False) -> DataSource:
         """``SPEC[#split=FILE][#weight=W][#ignore=FILE][#ignore_below=H]``, the CLI form (``#``
-        never occurs in a spec of ours)."""
+        never occurs in a spec of ours). A test split is refused unless ``test_split_ok`` (the
+        evaluator's final report is scored on it; training and validation must not see it)."""
         spec, *options = text.split("#")
         split, weight, ignore, below = None, 1.0, None, None
         for opt in options:
@@ -54,7 +55,9 @@ class DataSource:
                 weight, below = (number, below) if key == "weight" else (weight, number)
             else:
                 raise ConfigError(f"--dataset {text!r}: unknown option {opt!r}; use {SOURCE_FORM}")
-        return cls(spec, split, weight, ignore, below).checked(f"--dataset {text!r}")
+        return cls(spec, split, weight, ignore, below).checked(
+            f"--dataset {text!r}", test_split_ok=test_split_ok
+        )
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> DataSource:
@@ -74,7 +77,7 @@ class DataSource:
             _optional_number(data.get("ignore_below", inline.ignore_below), "ignore_below", where),
         ).checked(where)
 
-    def checked(self, where: str) -> DataSource:
+    def checked(self, where: str, *, test_split_ok: bool = False) -> DataSource:
         if not self.weight > 0:
             raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
         if self.ignore_below is not None and not 0 < self.ignore_below < 1:
@@ -82,7 +85,7 @@ class DataSource:
                 f"{where}: ignore_below is a fraction of the image height, between 0 and 1 "
                 f"(got {self.ignore_below})"
             )
-        if self.split_file and "test" in Path(self.split_file).name.lower():
+        if not test_split_ok and self.split_file and "test" in Path(self.split_file).name.lower():
             raise ConfigError(
                 f"{where}: split {self.split_file} looks like a test split; "
                 "train on training images"
@@ -135,12 +138,12 @@ def _rooted(path: str, base: Path = PROJECT_ROOT) -> str:
     return os.path.normpath(p if p.is_absolute() else base / p)
 
 
-def load_sources(sources: list[DataSource], name: str) -> Dataset:
-    """The samples of every source (split and ignore files applied, test splits refused) as one
-    dataset."""
+def load_sources(sources: list[DataSource], name: str, *, test_split_ok: bool = False) -> Dataset:
+    """The samples of every source (split and ignore files applied, test splits refused unless
+    ``test_split_ok``) as one dataset."""
     samples = []
     for src in sources:
-        src.checked(name)
+        src.checked(name, test_split_ok=test_split_ok)
         samples += src.load().samples
     if not samples:
         raise DatasetError(f"{name} ({', '.join(s.spec for s in sources)}) has no images")
