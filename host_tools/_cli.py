@@ -91,6 +91,14 @@ def seed(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0 (``--qat-delay``: 0 means none)."""
+    value = whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 0")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (``--lr``)."""
     try:

@@ -30,6 +30,7 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
+from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--saved-model", type=Path, help="also write a SavedModel to this directory")
     p.add_argument(
         "--calibration",
-        type=int,
+        type=positive_int,
         default=100,
         help=(
             "representative images for int8, from the config's training mix "

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError
-from host_tools._cli import cli_errors, positive_float
+from host_tools._cli import cli_errors, non_negative_int, positive_float
 from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 from host_tools.ssd.model import SSDModel
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--calibration",
-        type=int,
+        type=positive_int,
         default=100,
         help="int8 representative set size (from the config's training mix, else the train split)",
     )
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--qat-steps", type=positive_int, default=200, help="QAT fine-tuning steps")
     p.add_argument(
         "--qat-delay",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="QAT quantization delay (steps of float training first)",
     )
@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
     )
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--threads", type=positive_int, default=2, help="interpreter threads of the latency runs"
+    )
     return p
 
 

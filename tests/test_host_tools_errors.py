@@ -313,6 +313,32 @@ def test_validate_threshold_is_a_score(tmp_path, capsys):
     assert "--threshold: 1.5 is outside 0..1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("tool", "args", "words"),
+    [
+        ("export", ["--calibration", "-120"], "--calibration: -120 must be at least 1"),
+        ("quantize", ["--calibration", "-120"], "--calibration: -120 must be at least 1"),
+        ("quantize", ["--threads", "0"], "--threads: 0 must be at least 1"),
+        ("quantize", ["--qat-delay", "-5"], "--qat-delay: -5 must be at least 0"),
+    ],
+)
+def test_export_and_quantize_counts_are_checked(tmp_path, capsys, tool, args, words):
+    """--calibration -120 was a slice bound: int8 calibrated on all but the last 120 of the
+    Penn-Fudan train images and exited 0; --qat-delay -5 fine-tuned 5 steps more than
+    --qat-steps; quantize --threads 0 failed only after converting the first mode."""
+    import importlib
+
+    main = importlib.import_module(f"host_tools.{tool}").main
+    out = (
+        ["--out", str(tmp_path / "m.tflite")] if tool == "export" else ["--out-dir", str(tmp_path)]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["--weights", str(tmp_path / "w.weights.h5"), *out, *args])
+    assert exit_.value.code == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 # ----------------------------------------------------------------------------- 6. messages
 def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
     from host_tools.quantize import main
