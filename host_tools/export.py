@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -272,7 +273,26 @@ def convert(
         data = conv.convert()
     except Exception as exc:  # the converter raises ConverterError and others
         raise ModelError(f"TFLite conversion ({mode}) failed: {exc}") from exc
-    return name_outputs_after_signature(data) if raw else data
+    if raw:
+        return name_outputs_after_signature(data)
+    if POSTPROCESS_OP not in custom_ops(data):
+        # The converter goes through a temporary SavedModel; when it cannot write one it
+        # silently freezes the graph instead, which keeps the placeholder body of _postprocess:
+        # a model whose outputs are constant zeros.
+        raise ModelError(
+            f"TFLite conversion ({mode}) produced no {POSTPROCESS_OP} op: TensorFlow could not "
+            f"write its temporary SavedModel; check the free space in {tempfile.gettempdir()} "
+            "(or point TMPDIR at a folder with room)"
+        )
+    return data
+
+
+def custom_ops(data: bytes) -> set[str]:
+    """The custom op names of a TFLite flatbuffer (``TFLite_Detection_PostProcess``)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    return {bytes(c.customCode).decode() for c in model.operatorCodes or [] if c.customCode}
 
 
 def name_outputs_after_signature(data: bytes) -> bytes:

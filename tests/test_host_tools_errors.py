@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -190,6 +192,39 @@ def test_export_saved_model_onto_a_file_is_one_line(tiny_run, tmp_path, capsys):
     assert main(args) == 2
     line = _one_line(capsys.readouterr().err)
     assert f"{target} is not a directory" in line
+
+
+def _file_size_limit(limit: int):
+    """A limit on the size of every file the child writes (SIGXFSZ ignored, as Python does: a
+    write past it fails with EFBIG), to stand in for a disk that is full."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_export_without_room_for_the_converters_saved_model_is_refused(tiny_run, tmp_path):
+    """The TFLite converter first writes the graph as a temporary SavedModel; when it cannot (a
+    full temporary folder) it silently freezes the graph instead, which keeps the placeholder
+    body of the postprocess function: export wrote a 636-byte model whose four outputs are
+    constant zeros, over the old model, and exited 0."""
+    config, run = tiny_run
+    out = tmp_path / "m.tflite"
+    out.write_bytes(b"the model that was here")
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "host_tools.export", *args, "--mode", "float32", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        preexec_fn=_file_size_limit(100_000),
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = _one_line(proc.stderr)
+    assert "TFLite_Detection_PostProcess" in line and "free space" in line
+    assert out.read_bytes() == b"the model that was here"
 
 
 @pytest.mark.skipif(
