@@ -80,10 +80,21 @@ def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
     """Load the model weights of a ``host_tools.train`` checkpoint (not the optimizer state)."""
     try:
         tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
+    except IndexError as exc:
+        raise checkpoint_cut_short(prefix, exc) from exc
     except (tf.errors.OpError, ValueError) as exc:
         raise ModelError(
             f"cannot restore checkpoint {prefix} ({exc}); was it made with this config?"
         ) from exc
+
+
+def checkpoint_cut_short(prefix: str | Path, exc: IndexError) -> ModelError:
+    """The error of a checkpoint whose data file ends early: TensorFlow's reader raises a bare
+    ``IndexError("Read less bytes than requested")``."""
+    return ModelError(
+        f"checkpoint {prefix} is cut short ({exc}): a save stopped by a full disk or an "
+        "interrupted copy; copy the run's checkpoints/ again from where it was made"
+    )
 
 
 def postprocess_signature(cfg: SSDConfig) -> str:

@@ -34,6 +34,7 @@ from edgedetect.cli import positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
+from host_tools.export import checkpoint_cut_short
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
@@ -502,6 +503,8 @@ def _restore(ckpt: tf.train.Checkpoint, latest: str, cfg: SSDConfig) -> None:
     """Restore ``latest`` into the model and optimizer; every model variable must come from it."""
     try:
         ckpt.restore(latest).assert_existing_objects_matched()
+    except IndexError as exc:
+        raise checkpoint_cut_short(latest, exc) from exc
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(

@@ -23,7 +23,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
-from conftest import PENNFUDAN, REPO, need_shared  # noqa: E402
+from conftest import INRIA_TEST, PENNFUDAN, REPO, need_shared  # noqa: E402
 
 from edgedetect.errors import ConfigError, EdgeDetectError  # noqa: E402
 from host_tools.datasets import DatasetError, load_dataset  # noqa: E402
@@ -225,6 +225,32 @@ def test_export_without_room_for_the_converters_saved_model_is_refused(tiny_run,
     line = _one_line(proc.stderr)
     assert "TFLite_Detection_PostProcess" in line and "free space" in line
     assert out.read_bytes() == b"the model that was here"
+
+
+@pytest.mark.parametrize("tool", ["train", "export", "validate"])
+def test_a_checkpoint_cut_short_is_one_line(tiny_run, tmp_path, capsys, tool):
+    """A checkpoint whose data file was cut short (a save on a full disk, an interrupted copy)
+    was an IndexError traceback ("Read less bytes than requested") and exit 1 in train --resume,
+    export --weights CHECKPOINTS and validate."""
+    import importlib
+
+    config, orig = tiny_run
+    run = _copy(orig, tmp_path)
+    data = run / "checkpoints" / "ckpt-2.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:1000])
+    args = {
+        "train": ["--run-dir", str(run), "--resume", "--steps", "3", "--limit", "2"],
+        "export": ["--config", str(config), "--weights", str(run / "checkpoints")],
+        "validate": ["--run-dir", str(run), "--dataset", f"inria:{need_shared(INRIA_TEST)}"],
+    }[tool]
+    if tool == "export":
+        args += ["--mode", "float32", "--out", str(tmp_path / "m.tflite")]
+    if tool == "train":
+        args += ["--no-progress"]
+    assert importlib.import_module(f"host_tools.{tool}").main(args) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{run / 'checkpoints'}" in line and "cut short" in line, line
+    assert not (tmp_path / "m.tflite").exists()
 
 
 @pytest.mark.skipif(
