@@ -279,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     """Score every checkpoint, write validation.json and (unless --no-export) best.weights.h5."""
     args = build_parser().parse_args(argv)
     val_sets = val_sets_from_args(args)
-    ssd = build_ssd(load_config(args.run_dir / "config.json"))
+    saved = args.run_dir / "config.json"
+    if not saved.is_file():
+        raise EdgeDetectError(
+            f"{saved} not found: {args.run_dir} is not a run directory of host_tools.train; "
+            "pass the --run-dir a training wrote"
+        )
+    ssd = build_ssd(load_config(saved))
     rows = validate_run(
         ssd,
         args.run_dir / "checkpoints",

@@ -400,6 +400,24 @@ def test_export_and_quantize_counts_are_checked(tmp_path, capsys, tool, args, wo
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("run", ["empty", "missing"])
+def test_validate_on_a_folder_that_is_not_a_run_says_so(tmp_path, capsys, run):
+    """It said "config PosixPath('RUN/config.json') not found (a path, or one of [every config
+    name])", as if a config name could be passed, for an empty or mistyped --run-dir."""
+    from host_tools.validate import main
+
+    run_dir = tmp_path / run
+    if run == "empty":
+        run_dir.mkdir()
+    args = ["--run-dir", str(run_dir), "--dataset", f"inria:{need_shared(INRIA_TEST)}"]
+    assert main(args) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"validate: error: {run_dir / 'config.json'} not found: {run_dir} is not a run "
+        "directory of host_tools.train; pass the --run-dir a training wrote"
+    )
+
+
 # ----------------------------------------------------------------------------- 6. messages
 def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
     from host_tools.quantize import main
