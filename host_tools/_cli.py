@@ -58,6 +58,13 @@ def tf_file_error(exc: BaseException) -> str | None:
     return f"{first} ({type(exc).__name__})"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (TensorFlow's often run on with advice that
+    does not fit), or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a tool's ``main``: ``EdgeDetectError``, ``OSError`` and TensorFlow's file errors
     become one line and 2."""

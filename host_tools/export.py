@@ -34,7 +34,7 @@ import tensorflow as tf
 from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, first_line
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
@@ -82,9 +82,15 @@ def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
         tf.train.Checkpoint(model=ssd.keras_model).restore(str(prefix)).expect_partial()
     except IndexError as exc:
         raise checkpoint_cut_short(prefix, exc) from exc
+    except tf.errors.NotFoundError as exc:  # deleted by hand, still listed in the state file
+        state = Path(prefix).parent / "checkpoint"
+        raise ModelError(
+            f"checkpoint {prefix} is listed in {state} but its files are gone; put them back or "
+            "take its lines out of that file"
+        ) from exc
     except (tf.errors.OpError, ValueError) as exc:
         raise ModelError(
-            f"cannot restore checkpoint {prefix} ({exc}); was it made with this config?"
+            f"cannot restore checkpoint {prefix} ({first_line(exc)}); was it made with this config?"
         ) from exc
 
 

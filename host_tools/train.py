@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from edgedetect.cli import positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
-from host_tools._cli import cli_errors, positive_float, seed
+from host_tools._cli import cli_errors, first_line, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.export import checkpoint_cut_short
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
@@ -506,9 +506,9 @@ def _restore(ckpt: tf.train.Checkpoint, latest: str, cfg: SSDConfig) -> None:
     except IndexError as exc:
         raise checkpoint_cut_short(latest, exc) from exc
     except (AssertionError, ValueError, tf.errors.OpError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(
-            f"cannot resume {latest} as {cfg.name} ({first}); resume with the run's own config"
+            f"cannot resume {latest} as {cfg.name} ({first_line(exc)}); "
+            "resume with the run's own config"
         ) from exc
 
 

@@ -253,6 +253,27 @@ def test_a_checkpoint_cut_short_is_one_line(tiny_run, tmp_path, capsys, tool):
     assert not (tmp_path / "m.tflite").exists()
 
 
+def test_validate_with_a_listed_checkpoint_whose_files_are_gone_is_one_line(
+    tiny_run, tmp_path, capsys
+):
+    """A checkpoint deleted by hand but still listed in checkpoints/checkpoint: validate printed
+    TensorFlow's two-line message ("... Failed to find any matching files for RUN/checkpoints/
+    ckpt-1\nPlease double-check that the path is correct...") and asked whether the checkpoint
+    was made with this config."""
+    from host_tools.validate import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    for f in (run / "checkpoints").glob("ckpt-1.*"):
+        f.unlink()
+    assert main(["--run-dir", str(run), "--dataset", f"inria:{need_shared(INRIA_TEST)}"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"validate: error: checkpoint {run / 'checkpoints' / 'ckpt-1'} is listed in "
+        f"{run / 'checkpoints' / 'checkpoint'} but its files are gone; put them back or "
+        "take its lines out of that file"
+    )
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("chattr") is None,
     reason="needs root and chattr to make a folder read-only",
