@@ -20,6 +20,7 @@ column 0 = background) and the anchors [N, 4] (ycenter, xcenter, h, w) as a cons
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -330,6 +331,26 @@ def name_outputs_after_signature(data: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden file beside it, renamed over ``path`` only once
+    complete: a write that fails (a full disk) or is interrupted leaves the file that was there,
+    never half of the new one (the runtime or the service may be about to load it). A symlink
+    is written through, as a plain write would."""
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a failed write names no file, a failed rename the tmp
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
 def write_labels(model_path: Path, names: list[str]) -> Path:
     """``<model>.labels.txt`` beside the model: one class name a line, line i = class id i."""
     path = (
@@ -337,7 +358,7 @@ def write_labels(model_path: Path, names: list[str]) -> Path:
         if str(model_path).endswith(".tflite")
         else Path(str(model_path) + ".labels.txt")
     )
-    path.write_text("".join(n.strip() + "\n" for n in names))
+    write_file(path, "".join(n.strip() + "\n" for n in names).encode())
     return path
 
 
@@ -385,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
+    write_file(args.out, data)
     write_labels(args.out, args.labels.split(","))
     kind = "raw" if args.raw else "postprocess"
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {kind})")

@@ -29,7 +29,14 @@ import numpy as np
 from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError
 from host_tools._cli import cli_errors, non_negative_int, positive_float
-from host_tools.export import MODES, convert, load_ssd, representative_images, write_labels
+from host_tools.export import (
+    MODES,
+    convert,
+    load_ssd,
+    representative_images,
+    write_file,
+    write_labels,
+)
 from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 from host_tools.ssd.model import SSDModel
 
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out_dir / f"{ssd.config.name}_{mode}.tflite"
         t0 = time.time()
         data = _convert_mode(ssd, mode, args, reps)
-        out.write_bytes(data)
+        write_file(out, data)
         write_labels(out, ["person"])
         row = {
             "mode": mode,

@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +294,37 @@ def test_checkpoint_save_into_a_read_only_folder_is_one_line(tiny_run, tmp_path,
         subprocess.run(["chattr", "-i", str(ckpts)], check=True)
     line = _one_line(capsys.readouterr().err)
     assert str(ckpts) in line and "(PermissionDeniedError)" in line and "{{" not in line
+
+
+@contextmanager
+def _small_file_system(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``path`` (root only; skips where it cannot be mounted)."""
+    path.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
+    if os.geteuid() != 0 or subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("needs root and a tmpfs mount to fill a disk")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_export_onto_a_full_disk_keeps_the_old_model(tiny_run, tmp_path, capsys):
+    """The model was written in place: on a disk without room for the new one, the model that
+    was there was truncated and replaced by the first 500 KB of the new one (a file the runtime
+    cannot load), and the error did not say which file."""
+    from host_tools.export import main
+
+    config, run = tiny_run
+    with _small_file_system(tmp_path / "disk", "500k") as disk:
+        old = os.urandom(300_000)  # the new float32 model is 0.95 MB: it cannot fit
+        (disk / "m.tflite").write_bytes(old)
+        args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+        assert main([*args, "--mode", "float32", "--out", str(disk / "m.tflite")]) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert "No space left on device" in line and str(disk / "m.tflite") in line
+        assert (disk / "m.tflite").read_bytes() == old
+        assert sorted(p.name for p in disk.iterdir()) == ["m.tflite"]
 
 
 # ----------------------------------------------------------------------------- 4. config values
