@@ -334,6 +334,17 @@ def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> 
 
 
 # ----------------------------------------------------------------------------- detect
+def make_folder(folder: Path, option: str) -> None:
+    """Create an output folder (and its parents), or one line naming the file in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # EEXIST / ENOTDIR: the folder or one above it is a file
+        file = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+        why = f"{file} is a file, not a folder" if file else exc.strerror
+        raise EdgeDetectError(f"cannot create {option} {folder}: {why}") from None
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415
 
@@ -345,13 +356,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         check_file(p, "image")  # "not found" or "is a directory", naming the path
     save_dir = Path(args.save_dir) if args.save_dir else None
     if save_dir is not None:
-        try:
-            save_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            # EEXIST / ENOTDIR: the folder or one above it is a file
-            file = next((p for p in (save_dir, *save_dir.parents) if p.is_file()), None)
-            why = f"{file} is a file, not a folder" if file else exc.strerror
-            raise EdgeDetectError(f"cannot create --save-dir {save_dir}: {why}") from None
+        make_folder(save_dir, "--save-dir")
     detector = _detector(args, pipeline=False)
     detector.warm_up()  # the first invoke() sets up XNNPACK and would inflate the first latency_ms
     used_names: set[str] = set()

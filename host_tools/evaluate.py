@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgedetect.cli import make_folder
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors
 from host_tools.conditions import CONDITIONS, camera_condition
@@ -188,6 +189,7 @@ def run_evaluation(
     detector = make_detector(
         model, str(labels) if labels else None, curve_threshold, threads, list(classes), tiles
     )
+    make_folder(out, "--out")  # before the run, not after it
     transform = camera_condition(condition) if condition else None
     ev = evaluate(detector, ds, threshold, curve_threshold, progress=progress, transform=transform)
     meta = report_meta(detector, model, ds, split, threads)

@@ -300,3 +300,19 @@ def test_a_test_split_given_as_split_option_is_evaluated(tmp_path, capsys):
     assert evaluate_main([*args, *union, "--out", str(tmp_path / "union")]) == 0
     r = json.loads((tmp_path / "union" / "report.json").read_text())
     assert (r["images"], r["gt_boxes"], r["tp"]) == (6, 2, 2)
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_out_that_is_a_file_is_named_before_evaluating(tmp_path, capsys, where):
+    """--out naming a file (or a folder under one) said "[Errno 17] File exists: ..." (or
+    "[Errno 20] Not a directory") after the whole dataset had been evaluated; it is now refused
+    with the file named, and the file is left as it was."""
+    root = _bundled_photos(tmp_path)
+    f = tmp_path / "report.json"
+    f.write_text("an earlier report\n")
+    out = f if where == "file" else f / "sub"
+    args = ["--model", str(DEFAULT_MODEL), "--dataset", f"yolo:{root}", "--no-progress"]
+    assert evaluate_main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"evaluate: error: cannot create --out {out}: {f} is a file, not a folder\n"
+    assert f.read_text() == "an earlier report\n"
