@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from edgedetect.cli import whole_number
+from edgedetect.cli import EXIT_INTERRUPTED, whole_number
 from edgedetect.errors import EdgeDetectError
 
 # tf.errors classes that mean a file or folder the user named cannot be written or read, or the
@@ -67,7 +67,7 @@ def first_line(exc: BaseException) -> str:
 
 def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a tool's ``main``: ``EdgeDetectError``, ``OSError`` and TensorFlow's file errors
-    become one line and 2."""
+    become one line and 2; Ctrl-C is ``<tool>: interrupted`` and 130, as in ``edgedetect``."""
 
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -77,6 +77,9 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
             except (EdgeDetectError, OSError) as exc:
                 print(f"{prog}: error: {exc}", file=sys.stderr)
                 return 2
+            except KeyboardInterrupt:
+                print(f"{prog}: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
             except Exception as exc:
                 message = tf_file_error(exc)
                 if message is None:

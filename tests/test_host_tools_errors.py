@@ -25,7 +25,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
-from conftest import INRIA_TEST, PENNFUDAN, REPO, need_shared  # noqa: E402
+from conftest import INRIA_TEST, PENNFUDAN, REPO, SHARED, need_shared  # noqa: E402
 
 from edgedetect.errors import ConfigError, EdgeDetectError  # noqa: E402
 from host_tools.datasets import DatasetError, load_dataset  # noqa: E402
@@ -576,3 +576,32 @@ def test_edgedetect_error_is_still_one_line(capsys):
 
     assert fails() == 2
     assert _one_line(capsys.readouterr().err) == "tool: error: bad thing"
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT back to its default in the child (a backgrounded test run inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_in_a_host_tool_is_one_line_and_130(tmp_path):
+    """Ctrl-C in a host tool printed a KeyboardInterrupt traceback (edgedetect itself says
+    'interrupted', exit 130); no report is written."""
+    root = need_shared(SHARED / "capston2" / "train")  # 3,837 images: minutes of evaluation
+    out = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.evaluate", "--model", "hog", "--dataset", f"yolo:{root}"]
+        + ["--out", str(out)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
+    )
+    assert proc.stderr is not None
+    started = b""
+    while b"img" not in started and proc.poll() is None:  # the progress bar: images are read
+        started += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    err = (started + rest).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.rstrip().endswith("evaluate: interrupted"), err
+    assert not (out / "report.json").exists()
