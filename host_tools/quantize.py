@@ -29,6 +29,7 @@ import numpy as np
 from edgedetect.cli import positive_int
 from edgedetect.errors import EdgeDetectError
 from host_tools._cli import cli_errors, non_negative_int, positive_float
+from host_tools.datasets import DatasetError, load_dataset
 from host_tools.export import (
     MODES,
     convert,
@@ -41,6 +42,7 @@ from host_tools.shared_data import PENNFUDAN, TEST_SPLIT
 from host_tools.ssd.model import SSDModel
 
 ALL_MODES = (*MODES, "qat")  # export's conversions, and QAT (fine-tune, then int8)
+EVAL_DATASET = f"pennfudan:{PENNFUDAN}"  # the comparison's test set, with TEST_SPLIT
 
 
 def latency_ms(model_path: Path, threads: int = 2, runs: int = 30) -> float:
@@ -141,6 +143,8 @@ def parse_modes(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     modes = parse_modes(args.modes)
+    if not args.no_eval:
+        check_eval_data()
     ssd = load_ssd(args.config, args.weights)
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,10 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_eval_data(dataset: str = EVAL_DATASET, split_file: Path | None = TEST_SPLIT) -> None:
+    """Refuse before any conversion when the set the comparison scores on is not there."""
+    try:
+        load_dataset(dataset, split_file)
+    except DatasetError as exc:
+        raise EdgeDetectError(
+            f"{exc}; quantize scores every mode on the Penn-Fudan test split "
+            "(pass --no-eval to only convert)"
+        ) from None
+
+
 def evaluate_and_compare(
     rows: list[dict],
     out_dir: Path,
-    dataset: str = f"pennfudan:{PENNFUDAN}",
+    dataset: str = EVAL_DATASET,
     split_file: Path | None = TEST_SPLIT,
 ) -> Path:
     """Run host_tools.evaluate on each model, then host_tools.compare on all.
@@ -199,7 +214,10 @@ def evaluate_and_compare(
         if split_file is not None:
             cmd += ["--split-file", str(split_file)]
         print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        if subprocess.run(cmd).returncode != 0:  # its one-line error is above
+            raise EdgeDetectError(
+                f"host_tools.evaluate failed on {row['model']}; the models are in {out_dir}"
+            )
         eval_dirs.append(d)
     cmd = [sys.executable, "-m", "host_tools.compare", *map(str, eval_dirs)]
     print("+", " ".join(cmd), flush=True)

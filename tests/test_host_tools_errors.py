@@ -605,3 +605,25 @@ def test_ctrl_c_in_a_host_tool_is_one_line_and_130(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.rstrip().endswith("evaluate: interrupted"), err
     assert not (out / "report.json").exists()
+
+
+def test_quantize_without_the_test_split_says_so_before_converting(tiny_run, tmp_path):
+    """In a checkout without ../shared/data, quantize converted every mode (QAT fine-tunes for
+    minutes) and then died with a CalledProcessError traceback, exit 1, when host_tools.evaluate
+    found no Penn-Fudan test split."""
+    checkout = tmp_path / "checkout"  # a checkout with no shared/data beside it
+    for package in ("edgedetect", "host_tools"):
+        shutil.copytree(REPO / package, checkout / package)
+    config, run = tiny_run
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "host_tools.quantize", *args, "--out-dir", str(tmp_path / "q")]
+        + ["--modes", "float32"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = _one_line(proc.stderr)
+    assert str(tmp_path / "shared" / "data") in line and "pass --no-eval" in line
+    assert not (tmp_path / "q").exists()
