@@ -524,6 +524,24 @@ def test_inverted_ignore_region_is_an_error_naming_file_and_box(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "boxes",
+    [[[1, 1, "x", 9]], {"x1": 1}, [[1, 1, 9, 9], [1, 2]], [[1, 1, [9], 9]]],
+    ids=["word", "mapping", "ragged", "nested"],
+)
+def test_ignore_region_that_is_not_numbers_is_an_error_naming_the_file(tmp_path, boxes):
+    """A word among the coordinates, a mapping or a short box was a ValueError or TypeError
+    traceback from NumPy in evaluate, train and validate."""
+    root = _yolo(tmp_path / "set", "0 0.5 0.5 0.2 0.4\n")
+    ignore = tmp_path / "ignore.json"
+    ignore.write_text(json.dumps({"images": {"images/a.png": boxes}}))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}", ignore_file=ignore)
+    assert (
+        str(err.value) == f"ignore file {ignore}: 'images/a.png' is not a list of [x1, y1, x2, y2]"
+    )
+
+
 PASCAL = """# PASCAL Annotation Version 1.00
 
 Image filename : "Test/pos/a.png"

@@ -42,8 +42,11 @@ def read_ignore_file(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(f"ignore file {path}: no 'images' mapping of image path -> boxes")
     out = {}
     for key, boxes in images.items():
-        arr = np.asarray(boxes, np.float32)
-        if arr.size and (arr.ndim != 2 or arr.shape[1] != 4):
+        try:
+            arr: np.ndarray | None = np.asarray(boxes, np.float32)
+        except (TypeError, ValueError):  # a word, a mapping, boxes of different lengths
+            arr = None
+        if arr is None or (arr.size and (arr.ndim != 2 or arr.shape[1] != 4)):
             raise DatasetError(f"ignore file {path}: {key!r} is not a list of [x1, y1, x2, y2]")
         arr = arr.reshape(-1, 4)
         for j, (x1, y1, x2, y2) in enumerate(arr.tolist()):
