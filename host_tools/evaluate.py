@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
+import math
 import platform
 import sys
 from pathlib import Path
@@ -177,6 +178,9 @@ def run_evaluation(
     model = str(model)
     out = Path(out)
     split = Path(split_file) if split_file is not None else None
+    for option, value in (("--threshold", threshold), ("--curve-threshold", curve_threshold)):
+        if value is not None and not math.isfinite(value):  # HOG's margins: any number but these
+            raise ModelError(f"{option} {value} is not a finite number")
     if model != "hog" and not 0.0 <= threshold <= 1.0:
         raise ModelError(
             f"--threshold {threshold} is not a score in [0, 1] (only HOG margins go beyond)"

@@ -316,3 +316,16 @@ def test_out_that_is_a_file_is_named_before_evaluating(tmp_path, capsys, where):
     err = capsys.readouterr().err
     assert err == f"evaluate: error: cannot create --out {out}: {f} is a file, not a folder\n"
     assert f.read_text() == "an earlier report\n"
+
+
+@pytest.mark.parametrize("option", ["--threshold", "--curve-threshold"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_hog_thresholds_must_be_finite(tmp_path, capsys, option, value):
+    """HOG's margins may be any number, so its thresholds were not checked: --threshold nan
+    reported precision and recall 0 "at operating threshold nan" and exited 0."""
+    root = _bundled_photos(tmp_path)
+    args = ["--model", "hog", "--dataset", f"yolo:{root}", "--no-progress", option, value]
+    assert evaluate_main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"evaluate: error: {option} {float(value)} is not a finite number\n"
+    assert not (tmp_path / "out").exists()
