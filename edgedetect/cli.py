@@ -348,7 +348,7 @@ def make_folder(folder: Path, option: str) -> None:
 def cmd_detect(args: argparse.Namespace) -> int:
     import cv2  # noqa: PLC0415
 
-    from edgedetect.images import check_file, read_bgr  # noqa: PLC0415
+    from edgedetect.images import check_file, read_bgr, write_whole  # noqa: PLC0415
     from edgedetect.overlay import draw_detections  # noqa: PLC0415
 
     paths = [Path(p) for p in args.images]
@@ -402,10 +402,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
             try:
                 if not ok:
                     raise OSError("JPEG encoding failed")
-                out.write_bytes(jpeg.tobytes())
-            except OSError:
+                write_whole(out, jpeg.tobytes())  # never half a JPEG under its name
+            except OSError as exc:
                 raise EdgeDetectError(
-                    f"cannot write {out}: check that {save_dir} is writable"
+                    f"cannot write {out}: {exc.strerror or exc}; check that {save_dir} is "
+                    "writable and its disk has room"
                 ) from None
     return 0
 

@@ -1,7 +1,9 @@
-"""Reading image files, with the one error message every tool gives for a bad one."""
+"""Reading image files, with the one error message every tool gives for a bad one, and writing
+files whole."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -212,3 +214,17 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
             f"cannot read {what} {path}: not an image or truncated; pass a JPEG or PNG"
         )
     return image
+
+
+def write_whole(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """Write ``data`` to ``tmp`` (default: the hidden ``.NAME.tmp`` beside ``path``) and rename it
+    to ``path`` once complete, so a full disk or a crash never leaves part of a file under its
+    final name; on failure the temporary file is removed and the ``OSError`` raised."""
+    tmp = tmp or path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

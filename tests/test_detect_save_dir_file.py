@@ -3,6 +3,9 @@ reads as if the folder were already there; it now says X is a file and asks for 
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,27 @@ def test_save_dir_that_is_a_file_is_named_as_a_file(
     lines = [line for line in err.splitlines() if line.startswith("edgedetect:")]
     assert len(lines) == 1 and "File exists" not in err and "Not a directory" not in err, err
     assert f"{f} is a file, not a folder" in lines[0], lines[0]
+
+
+def test_save_dir_on_a_full_disk_leaves_no_partial_jpeg(tmp_path: Path) -> None:
+    """The disk fills while an annotated image is written (a file size limit in the child makes
+    it real without root): the half-written JPEG stayed under its final name, looking like a
+    result, and the error blamed the folder's permissions; now nothing is left under that name
+    and the line says why the write failed."""
+
+    def fsize_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    out = tmp_path / "out"
+    res = subprocess.run(
+        [sys.executable, "-m", "edgedetect", "detect", str(IMAGE), "--save-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=fsize_limit,
+    )
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.startswith("edgedetect:")]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "astronaut.detections.jpg" in lines[0] and "File too large" in lines[0], lines[0]
+    assert sorted(p.name for p in out.iterdir()) == []

@@ -13,7 +13,6 @@ while the service runs is created again by the next snapshot.
 from __future__ import annotations
 
 import errno
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgedetect.images import write_whole
 from edgedetect.service.config import mb_to_bytes
 from edgedetect.service.retention import SNAPSHOTS, FolderRetention
 
@@ -71,14 +71,7 @@ class SnapshotStore:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        tmp = SNAPSHOTS.temp_path(path)
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_whole(path, data, SNAPSHOTS.temp_path(path))
 
     @property
     def total_bytes(self) -> int:
