@@ -52,6 +52,11 @@ class VideoWriterSink:
     With ``realtime=True`` (live sources, ``--realtime``), frames the pipeline dropped are filled
     by repeating the last written frame, placed by capture time, so that the file plays at
     the speed things happened. Otherwise every result is one video frame.
+
+    The video is written to the hidden ``.NAME.part<ext>`` beside ``path`` (the extension last:
+    OpenCV picks the container from it) and renamed to ``path`` by ``close()`` once it plays, so
+    a run that is killed or whose disk fills never leaves a video without its index under the
+    name asked for (nor destroys a file of that name before the new one is whole).
     """
 
     name = "video"
@@ -66,6 +71,8 @@ class VideoWriterSink:
             )
         opencv_path(self.path, "video")
         _check_parent(self.path, "video")
+        self._final = Path(os.path.realpath(self.path))  # a link: its target gets the video
+        self.part = self._final.with_name(f".{self._final.name}.part{self._final.suffix}")
         self.fps = float(fps) if fps and fps > 0 else 10.0
         self._fourcc = _FOURCC[suffix]
         self._writer: cv2.VideoWriter | None = None
@@ -83,7 +90,7 @@ class VideoWriterSink:
         h, w = image.shape[:2]
         if self._writer is None:
             self._writer = cv2.VideoWriter(
-                str(self.path), cv2.VideoWriter.fourcc(*self._fourcc), self.fps, (w, h)
+                str(self.part), cv2.VideoWriter.fourcc(*self._fourcc), self.fps, (w, h)
             )
             if not self._writer.isOpened():
                 self._writer = None
@@ -127,12 +134,22 @@ class VideoWriterSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            self._check_playable()
+            try:
+                self._check_playable()
+                os.replace(self.part, self._final)
+            except OSError as exc:
+                self.part.unlink(missing_ok=True)
+                raise EdgeDetectError(
+                    f"cannot save the video {self.path}: {exc.strerror or exc}"
+                ) from None
+            except EdgeDetectError:
+                self.part.unlink(missing_ok=True)
+                raise
             log.info("wrote %d frames to %s", self.frames, self.path)
 
     def _check_playable(self) -> None:
         """Open the finished file again: a disk that filled up leaves one without its index."""
-        cap = cv2.VideoCapture(str(self.path))
+        cap = cv2.VideoCapture(str(self.part))
         try:
             ok = cap.isOpened() and cap.read()[0]
         finally:
@@ -140,7 +157,8 @@ class VideoWriterSink:
         if not ok:
             raise EdgeDetectError(
                 f"the video {self.path} does not play after {self.frames} frames were written "
-                f"(a full disk or a file size limit; {_free_bytes(self.path)} bytes free)"
+                f"(a full disk or a file size limit; {_free_bytes(self.path)} bytes free); "
+                "nothing was saved under that name"
             )
 
 

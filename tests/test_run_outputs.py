@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import REPO
@@ -80,6 +81,7 @@ def test_run_exits_1_when_the_disk_fills_during_the_video(tmp_path: Path) -> Non
     assert "Traceback" not in res.stderr
     assert "edgedetect: error: the video sink failed to finish its file" in res.stderr
     assert "v.mp4 does not play" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no broken v.mp4, no part file
 
 
 def test_run_exits_1_and_keeps_whole_lines_when_the_disk_fills_during_the_events(
@@ -133,7 +135,7 @@ def test_video_sink_stops_with_a_clear_error_below_the_free_space_floor(
 def test_video_sink_close_fails_when_the_file_is_gone(tmp_path: Path) -> None:
     sink = VideoWriterSink(tmp_path / "v.mp4", fps=10)
     _feed(sink, _frames(5))
-    (tmp_path / "v.mp4").unlink()  # deleted (or its folder unmounted) while recording
+    sink.part.unlink()  # deleted (or its folder unmounted) while recording
     with pytest.raises(EdgeDetectError, match="does not play after 5 frames"):
         sink.close()
 
@@ -143,3 +145,22 @@ def test_video_sink_close_passes_a_whole_file(tmp_path: Path) -> None:
     _feed(sink, _frames(5))
     sink.close()
     assert (tmp_path / "v.mp4").stat().st_size > 0 and sink.frames == 5
+
+
+def test_video_sink_names_the_file_only_once_it_is_whole(tmp_path: Path) -> None:
+    """The video was written under its final name: a run killed (power cut, OOM) or stopped by a
+    full disk left a file without its index there, and an older file of that name was destroyed
+    at the first frame. Now it is a hidden part file until close() renames it."""
+    (tmp_path / "v.mp4").write_bytes(b"the previous video")
+    sink = VideoWriterSink(tmp_path / "v.mp4", fps=10)
+    _feed(sink, _frames(5))
+    assert (tmp_path / "v.mp4").read_bytes() == b"the previous video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.mp4.part.mp4", "v.mp4"]
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == 5
