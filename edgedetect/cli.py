@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedetect import __version__
-from edgedetect.errors import ConfigError, EdgeDetectError
+from edgedetect.errors import ConfigError, EdgeDetectError, ImageError
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -350,7 +350,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     from edgedetect.images import check_file, read_bgr, write_whole  # noqa: PLC0415
     from edgedetect.overlay import draw_detections  # noqa: PLC0415
+    from edgedetect.sources import STREAM_SCHEMES, redact  # noqa: PLC0415
 
+    for text in args.images:  # Path() would fold rtsp://h/s into rtsp:/h/s: "not found"
+        if text.strip().lower().startswith(STREAM_SCHEMES):
+            raise ImageError(
+                f"detect reads image files, not a stream: {redact(text)!r}; for a stream run "
+                f"edgedetect run --source '{redact(text)}'"
+            )
     paths = [Path(p) for p in args.images]
     for p in paths:  # fail before loading the model or printing anything
         check_file(p, "image")  # "not found" or "is a directory", naming the path

@@ -265,3 +265,15 @@ def test_the_service_at_its_default_log_level_prints_no_ffmpeg_or_opencv_chatter
     assert lines[-1].startswith("edgedetect: error: ") and "garbage.mp4" in lines[-1]
     chatter = [line for line in lines if _CHATTER.match(line.encode())]
     assert not chatter, result.stderr
+
+
+def test_detect_on_a_stream_url_names_the_url_and_run(tmp_path: Path) -> None:
+    """`detect rtsp://cam/s` said "image not found: rtsp:/cam/s": the URL folded as a path (one
+    slash lost) and no word of what to do; the password is not shown."""
+    url = "rtsp://admin:hunter2@127.0.0.1:1/stream"
+    line = _one_error_line(
+        _cli("detect", url, cwd=tmp_path),
+        "rtsp://admin:***@127.0.0.1:1/stream",
+        "edgedetect run --source",
+    )
+    assert "hunter2" not in line and "rtsp:/admin" not in line
