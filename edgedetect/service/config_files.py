@@ -129,9 +129,16 @@ def check_output_paths(
         problem = f"{p} is a folder" if p.is_dir() else _probe_folder(p.parent)
         if problem is None and p.exists() and not os.access(p, os.W_OK):
             problem = f"{p} is not writable"
+        fix = "pick a writable path"
+        source = _source_file(cfg.source.spec)
+        if problem is None and source is not None and p.exists() and os.path.samefile(p, source):
+            problem = (
+                f"it is the file the source reads ({cfg.source.spec!r}), which it would write into"
+            )
+            fix = "pick another file"
         if problem:
             raise ConfigError(
-                f"{where}: [events] jsonl = {jsonl!r}: {problem}; pick a writable path "
+                f"{where}: [events] jsonl = {jsonl!r}: {problem}; {fix} "
                 '(or "" to turn the file off)'
             )
     for name in ("snapshots", "clips"):  # folders of saved files
@@ -163,6 +170,16 @@ def _source_folder(spec: str) -> Path | None:
     path = Path(text[4:] if text.lower().startswith("dir:") else text).expanduser()
     try:
         return path.resolve() if path.is_dir() else None
+    except OSError:
+        return None
+
+
+def _source_file(spec: str) -> Path | None:
+    """The file a file source reads (``file:F`` or a path to a video or image), else None."""
+    text = spec.strip()
+    path = Path(text[5:] if text.lower().startswith("file:") else text).expanduser()
+    try:
+        return path if path.is_file() else None
     except OSError:
         return None
 

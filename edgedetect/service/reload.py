@@ -148,8 +148,10 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
     plan = ReloadPlan(new)
     try:
         # only what changed: a full disk must not block a threshold; a new source may be a
-        # folder that holds the snapshots folder, refused as at start
-        check_output_paths(new, changed | ({"snapshots"} if "source" in changed else set()))
+        # folder that holds the snapshots folder, or the events file, refused as at start
+        check_output_paths(
+            new, changed | ({"snapshots", "events"} if "source" in changed else set())
+        )
         assert svc.detector is not None, "a reload comes after start()"
         replaced = model_files_stamp(svc.detector) != svc.detector_files  # same path, new file
         if replaced or any(new.model[k] != old.model[k] for k in MODEL_KEYS):
