@@ -319,7 +319,8 @@ class ImageFilesSource(FrameSource):
 
     Policy for an unreadable image in a folder or glob: skip it with a warning and count it
     (``unreadable``), so one bad file does not stop a long offline run; if *no* image can be read,
-    or the single image a user named cannot be read, raise ``ImageError`` naming the file.
+    or the single image a user named cannot be read, raise ``ImageError`` naming the file (a
+    looping single image that frames came from, rewritten in place: ``SourceLost``).
 
     Looping, ``relist`` (the folder or glob listed again) gives the next pass's files, so a folder
     that a camera or script keeps filling is followed; a pass that reads no image at all raises
@@ -363,6 +364,10 @@ class ImageFilesSource(FrameSource):
             try:
                 image = read_bgr(path)
             except ImageError as err:
+                if self._single and self._loop and (self._decoded or self.next_id):
+                    # a picture rewritten in place (half-written, or between delete and copy)
+                    # after frames flowed: retry later, as a looping folder or video
+                    raise SourceLost(f"the looping image can no longer be read: {err}") from None
                 if self._single:
                     raise
                 self._skip(path, err)

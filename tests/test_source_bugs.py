@@ -118,6 +118,44 @@ def test_service_wrapper_reopens_an_emptied_looping_folder(photos: Path) -> None
         src.close()
 
 
+@pytest.mark.parametrize("how", ["deleted", "half-written"])
+def test_looping_single_image_that_goes_away_is_retried_like_a_folder(
+    tmp_path: Path, how: str
+) -> None:
+    """`spec = "latest.jpg"`, a picture another program rewrites in place: once frames had
+    flowed, reading it half-written (or between a delete and a new copy) raised the user's
+    ImageError, and the service stopped with exit 2; now it is lost and reopened with backoff."""
+    image = tmp_path / "latest.jpg"
+    shutil.copy(PHOTOS[0], image)
+    saved = image.read_bytes()
+    errors: list[str] = []
+
+    def on_event(kind: str) -> None:
+        assert kind != "stall"
+        if kind == "reconnect" and src.last_error:
+            errors.append(src.last_error)
+            if len(errors) == 3:  # the writer is done
+                image.write_bytes(saved)
+
+    src = looping_source(f"file:{image}", on_event, reconnect_max_s=0.05)
+    src.open()
+    try:
+        assert src.read() is not None
+        if how == "deleted":
+            image.unlink()
+        else:
+            image.write_bytes(saved[: len(saved) // 2])
+        for _ in range(10):  # through the lost file and back
+            frame = src.read()
+            assert frame is not None and frame.source == str(image)
+        assert len(errors) >= 3 and src.errors >= 1
+        # how the read failed depends on where it met the writer (gone, empty, truncated)
+        assert "the looping image can no longer be read" in errors[0], errors
+        assert str(image) in errors[0], errors
+    finally:
+        src.close()
+
+
 def looping_source(spec: str, on_event, reconnect_max_s: float = 30.0) -> ResilientSource:
     """``spec`` opened with loop = true, as the service opens it, with quick reconnects."""
     return ResilientSource(
