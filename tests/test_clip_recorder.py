@@ -8,8 +8,10 @@ pre-roll, the episode, the post-roll.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -396,3 +398,26 @@ def test_a_closed_recorder_frees_its_preroll_without_waiting_for_the_gc(tmp_path
         tracemalloc.stop()
         gc.enable()
     assert after - before < ring / 4, f"{after - before} of {ring} ring bytes still held"
+
+
+def test_a_clip_whose_folder_is_deleted_mid_clip_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The clips folder removed while a clip was written: the clip is lost, as documented, but
+    the log said "lost: no frames", which sends an owner looking for a camera fault."""
+    d = tmp_path / "clips"
+    rec = recorder(d, pre_s=0.5, post_s=0.5)
+    names = play(rec, [0] * 5 + [1] * 10)
+    part = d / f".{names[5]}.part.mp4"
+    deadline = time.monotonic() + 30  # the encoder thread opens the part file (upper bound)
+    while not part.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert part.exists()
+    shutil.rmtree(d)
+    with caplog.at_level(logging.ERROR, logger="edgedetect.clips"):
+        for i in range(15, 30):
+            rec.push(frame(i), NO_DETS, 0)
+        rec.close(timeout=30)
+    assert rec.failed == 1 and rec.saved == 0
+    assert f"clips: {names[5]} lost: " in caplog.text, caplog.text
+    assert "no frames" not in caplog.text and "was deleted while it was written" in caplog.text

@@ -481,10 +481,12 @@ class _Encoder:
             return
         if not self.broken:
             self._hold(last_ts + 1.0 / self.rec.fps)  # frames dropped at the end, too
-        name, writer, why = self.name, self.writer, self.broken
+        name, writer, why, part = self.name, self.writer, self.broken, self.part
         self._reset("", 0.0)
         if writer is not None:
             writer.release()
+            if not why and not part.exists():
+                why = f"{part.name} was deleted while it was written (the folder removed?)"
         if not why and writer is None:
             why = "no frames"
         publish(self.retention, name, why, self.rec.count, unreadable)
