@@ -720,6 +720,12 @@ def _check_writable(path: Path, option: str) -> None:
     existed = path.exists()
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder: name a file, e.g. {path / 'out.mp4'}")
+    if existed and not path.is_file():  # opening a FIFO to write would wait for a reader
+        from edgedetect.linefile import file_kind  # noqa: PLC0415
+
+        raise ConfigError(
+            f"{option} {path} is not a regular file ({file_kind(path.stat().st_mode)}); name a file"
+        )
     try:
         with open(path, "ab"):
             pass

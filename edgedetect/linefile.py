@@ -26,7 +26,8 @@ class NotARegularFile(OSError):
     """The path names a FIFO, a device, a folder...: never opened for writing."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for a message: 'a FIFO', 'a folder', ..."""
     for test, what in (
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISDIR, "a folder"),
@@ -101,7 +102,7 @@ class LineFile:
 
     def _refuse(self, mode: int) -> NotARegularFile:
         return NotARegularFile(
-            f"{self.what} {self.path} is not a regular file ({_kind(mode)}); "
+            f"{self.what} {self.path} is not a regular file ({file_kind(mode)}); "
             f"point {self.setting} at a file"
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -33,7 +34,9 @@ SAMPLE = REPO / "data" / "sample.mp4"
 PHOTO = REPO / "data" / "images" / "astronaut.jpg"
 
 
-def _run(*argv: str, cwd: Path, limit: int | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *argv: str, cwd: Path, limit: int | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     def fsize_limit() -> None:
         assert limit is not None
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -43,7 +46,7 @@ def _run(*argv: str, cwd: Path, limit: int | None = None) -> subprocess.Complete
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         preexec_fn=fsize_limit if limit else None,
     )
 
@@ -164,3 +167,14 @@ def test_video_sink_names_the_file_only_once_it_is_whole(tmp_path: Path) -> None
         n += 1
     cap.release()
     assert n == 5
+
+
+def test_run_output_that_is_a_fifo_is_a_one_line_error_not_a_hang(tmp_path: Path) -> None:
+    """`--output v.mp4` naming a FIFO: the check that the path is writable opened it for writing,
+    which blocks until a reader comes, so the command hung before its first frame, silently."""
+    os.mkfifo(tmp_path / "v.mp4")
+    res = _run("--max-frames", "3", "--output", "v.mp4", cwd=tmp_path, timeout=60)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgedetect: error: "), res.stderr
+    assert "--output v.mp4 is not a regular file (a FIFO)" in lines[0], lines[0]
