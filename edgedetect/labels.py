@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edgedetect.errors import LabelsError
+from edgedetect.linefile import file_kind
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ _FIELD = re.compile(r"(\w+)\s*:\s*(?:\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|
 def load_labels(path: str | Path) -> dict[int, str]:
     """Read a label file of any supported format into ``{class_index: name}``."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # reading a FIFO would block
+        raise LabelsError(
+            f"label file {path} is {file_kind(path.stat().st_mode)}, not a label file; "
+            "pass the label file itself"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

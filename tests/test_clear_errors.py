@@ -277,3 +277,20 @@ def test_detect_on_a_stream_url_names_the_url_and_run(tmp_path: Path) -> None:
         "edgedetect run --source",
     )
     assert "hunter2" not in line and "rtsp:/admin" not in line
+
+
+def test_a_label_file_that_is_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """`--labels l.txt` naming a FIFO: reading it waited for a writer, so `detect` (and the
+    service, and check-config, with [model] labels) hung silently; the model path already
+    refused one."""
+    os.mkfifo(tmp_path / "l.txt")
+    _one_error_line(
+        _cli(
+            "detect",
+            str(REPO / "data" / "images" / "astronaut.jpg"),
+            "--labels",
+            "l.txt",
+            cwd=tmp_path,
+        ),
+        "label file l.txt is a FIFO, not a label file",
+    )
