@@ -559,6 +559,11 @@ def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
         )
     if args.output:
         _check_writable(Path(args.output), "--output")
+        if args.events and os.path.realpath(args.output) == os.path.realpath(args.events):
+            raise ConfigError(
+                f"--output and --events name the same file {args.output}: the video would "
+                "replace the events; give each its own (e.g. --events events.jsonl)"
+            )
     spec = args.source or default_source_spec()
     detector = _detector(args, pipeline=True)
     lores = lores_size(detector)

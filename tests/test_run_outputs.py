@@ -178,3 +178,16 @@ def test_run_output_that_is_a_fifo_is_a_one_line_error_not_a_hang(tmp_path: Path
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgedetect: error: "), res.stderr
     assert "--output v.mp4 is not a regular file (a FIFO)" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("events", ["v.mp4", "./sub/../v.mp4"])
+def test_run_refuses_output_and_events_naming_the_same_file(tmp_path: Path, events: str) -> None:
+    """`--output v.mp4 --events v.mp4`: the JSON lines and the video went to one file, the video
+    replaced the lines when it was closed, and the run exited 0 with every event lost."""
+    (tmp_path / "sub").mkdir()
+    res = _run("--max-frames", "3", "--output", "v.mp4", "--events", events, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgedetect: error: "), res.stderr
+    assert "--output and --events name the same file" in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
