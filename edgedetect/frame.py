@@ -26,7 +26,8 @@ class Frame:
         image: BGR uint8 (H, W, 3): the full-size frame shown, recorded and drawn on.
         lores: optional small BGR frame of the same field of view (picamera2 lores stream); the
             detector reads it instead of ``image`` so no CPU resize of the full frame is needed.
-        source: the source spec the frame came from (or the file name for folder sources).
+        source: the source spec the frame came from, its password hidden (`sources.redact`),
+            or the file name for folder sources.
     """
 
     id: int

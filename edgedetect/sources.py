@@ -114,7 +114,9 @@ class FrameSource(ABC):
         if got is None:
             return None
         image, lores, name = got
-        frame = Frame(self.next_id, time.monotonic(), time.time(), image, lores, name or self.spec)
+        # a stream's spec may hold a password: frames (and the --events lines) carry it hidden
+        source = name or redact(self.spec)
+        frame = Frame(self.next_id, time.monotonic(), time.time(), image, lores, source)
         self.next_id += 1
         return frame
 
