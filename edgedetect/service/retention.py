@@ -15,6 +15,7 @@ counted, and only those are ever deleted.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
@@ -23,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgedetect.service.config import MIB
 from edgedetect.service.events import STAMP_PATTERN, utc_stamp
 
 log = logging.getLogger("edgedetect.retention")
@@ -38,6 +40,7 @@ class OwnFiles:
     suffix: str
     temp: str
     numbered: bool = False
+    section: str = ""  # the config section that sets the folder's limits, for messages
 
     def name(self, wall_time: float, number: int | None = None) -> str:
         """The file name for a file made at `wall_time` (`number`: the track id, if numbered)."""
@@ -66,10 +69,10 @@ class OwnFiles:
 
 
 # 20260101T120000.123Z_person3.jpg (track 3), written via .20260101T120000.123Z_person3.jpg.tmp
-SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True)
+SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True, section="snapshots")
 # 20260101T120000.123Z_clip.mp4, written via .20260101T120000.123Z_clip.mp4.part.mp4 (OpenCV and
 # PyAV pick the container from the extension, hence `.part.mp4` rather than `.mp4.part`)
-CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4")
+CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4", section="clips")
 
 
 def free_bytes(directory: Path) -> int:
@@ -118,6 +121,7 @@ class FolderRetention:
         self.max_files = max_files
         self.deleted = 0
         self._index = index or _Index()
+        self._said_too_small = False  # the limit is below one file: said once, not per file
 
     @classmethod
     def shared(
@@ -222,10 +226,35 @@ class FolderRetention:
             return True
 
     def enforce(self) -> None:
+        """Delete the oldest files beyond the limits, never the newest (the file just written):
+        a `max_bytes` smaller than one file then keeps that one file (deleting it would lose
+        every file the moment it is saved), which is said once."""
         with self._index.lock:
             idx = self._index
-            while idx.files and (idx.total > self.max_bytes or len(idx.files) > self.max_files):
+            while len(idx.files) > 1 and (
+                idx.total > self.max_bytes or len(idx.files) > self.max_files
+            ):
                 self.delete_oldest()
+            if idx.files and idx.total > self.max_bytes and not self._said_too_small:
+                self._said_too_small = True
+                self._say_too_small(*idx.files[-1])
+
+    def _say_too_small(self, newest: Path, size: int) -> None:
+        section = self.files.section or self.dir.name
+        kind = section.removesuffix("s")  # a snapshot, a clip
+        log.warning(
+            "[%s] max_mb = %g is smaller than one %s (%s is %.2f MB): only the newest %s is "
+            "kept; raise [%s] max_mb (10 %ss of that size need %d)",
+            section,
+            self.max_bytes / MIB,
+            kind,
+            newest.name,
+            size / MIB,
+            kind,
+            section,
+            kind,
+            math.ceil(10 * size / MIB),
+        )
 
     @property
     def total_bytes(self) -> int:
