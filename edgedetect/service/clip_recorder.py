@@ -40,7 +40,7 @@ from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
 from edgedetect.runtime import opencv_silenced
 from edgedetect.service.config import clip_buffer_frames, mb_to_bytes
-from edgedetect.service.retention import CLIPS, FolderRetention
+from edgedetect.service.retention import CLIPS, FolderRetention, give_up
 
 log = logging.getLogger("edgedetect.clips")
 
@@ -279,14 +279,18 @@ def publish(
         except OSError as e:
             why = f"cannot rename {part.name} ({e.strerror or e})"
     if why:
+        left = ""
         try:
             lost = part.stat().st_size
             part.unlink()
-        except OSError:
+        except FileNotFoundError:
             pass
+        except OSError as e:  # a read-only folder: the part file stays, but nothing writes it
+            give_up(part)
+            left = f"; its part file {part} is left there ({e.strerror or e})"
         retention.make_room(2 * lost)  # a full disk: the next clip has room again
         count("failed")
-        log.error("clips: %s lost: %s; check free space and [clips] dir", name, why)
+        log.error("clips: %s lost: %s; check free space and [clips] dir%s", name, why, left)
         return
     count("saved")
     log.info("clips: saved %s", final)

@@ -75,6 +75,27 @@ SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True, section="snap
 CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4", section="clips")
 
 
+_GIVEN_UP: dict[str, None] = {}  # hidden temp files writers gave up on, oldest first
+_GIVEN_UP_MAX = 1000  # far more than the page lists (200 events); the oldest are forgotten
+_GIVEN_UP_LOCK = threading.Lock()
+
+
+def give_up(temp: Path) -> None:
+    """A writer has given up on the file its hidden temp file `temp` was to become, and could
+    not remove `temp` (a folder turned read-only): `temp` will never become that file, so
+    nothing may say it is still being written (the page's "recording")."""
+    with _GIVEN_UP_LOCK:
+        _GIVEN_UP[os.path.abspath(temp)] = None
+        while len(_GIVEN_UP) > _GIVEN_UP_MAX:
+            del _GIVEN_UP[next(iter(_GIVEN_UP))]
+
+
+def given_up(temp: Path) -> bool:
+    """Whether a writer of this process gave up on the hidden temp file `temp` (`give_up`)."""
+    with _GIVEN_UP_LOCK:
+        return os.path.abspath(temp) in _GIVEN_UP
+
+
 def free_bytes(directory: Path) -> int:
     """Bytes an unprivileged writer may still use on `directory`'s file system (a folder that
     cannot be asked counts as roomy: its writes fail and say why)."""

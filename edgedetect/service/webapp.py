@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote
 
-from edgedetect.service.retention import CLIPS
+from edgedetect.service.retention import CLIPS, given_up
 
 log = logging.getLogger("edgedetect.http")
 
@@ -261,8 +261,9 @@ class HttpApp:
         """Link an event's snapshot and clip only while the file is there, so the page never
         offers a link that answers 404. A snapshot that is gone (retention, or deleted by hand)
         is "snapshot_missing". A clip not there yet is being recorded (the episode goes on, or
-        its hidden part file is being finished); otherwise it was lost (full disk) or deleted
-        since. A kind that is off now (a reload) is not served: its links go, nothing claimed."""
+        its hidden part file is being finished); otherwise it was lost (full disk, a part file
+        the recorder gave up on) or deleted since. A kind that is off now (a reload) is not
+        served: its links go, nothing claimed."""
         folders = self.folders()
         snapshots, clips = folders.get("snapshots", []), folders.get("clips", [])
         for e in events:
@@ -280,13 +281,18 @@ class HttpApp:
             name = os.path.basename(str(e.get("clip", "")))
             if name and self._saved(clips, name):
                 e["clip_url"] = "/clips/" + quote(name, safe="")
-            elif name and (
-                name == self.recording() or CLIPS.temp_path(Path(clips[0], name)).exists()
-            ):
+            elif name and (name == self.recording() or self._finishing(clips[0], name)):
                 e["clip_recording"] = True
             else:
                 e["clip_missing"] = True
         return events
+
+    @staticmethod
+    def _finishing(folder: str, name: str) -> bool:
+        """Whether clip `name`'s hidden part file is there and the recorder has not given up on
+        it (a part file it could not rename nor remove, in a folder turned read-only, stays)."""
+        part = CLIPS.temp_path(Path(folder, name))
+        return part.exists() and not given_up(part)
 
     @staticmethod
     def _saved(folders: Sequence[str], name: str) -> Path | None:
