@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -56,7 +57,8 @@ class VideoWriterSink:
     The video is written to the hidden ``.NAME.part<ext>`` beside ``path`` (the extension last:
     OpenCV picks the container from it) and renamed to ``path`` by ``close()`` once it plays, so
     a run that is killed or whose disk fills never leaves a video without its index under the
-    name asked for (nor destroys a file of that name before the new one is whole).
+    name asked for (nor destroys a file of that name before the new one is whole). The part file
+    a killed run leaves is removed by the next sink writing the same ``path``.
     """
 
     name = "video"
@@ -73,6 +75,7 @@ class VideoWriterSink:
         _check_parent(self.path, "video")
         self._final = Path(os.path.realpath(self.path))  # a link: its target gets the video
         self.part = self._final.with_name(f".{self._final.name}.part{self._final.suffix}")
+        self._remove_stale_part()
         self.fps = float(fps) if fps and fps > 0 else 10.0
         self._fourcc = _FOURCC[suffix]
         self._writer: cv2.VideoWriter | None = None
@@ -82,6 +85,25 @@ class VideoWriterSink:
         self._last: np.ndarray | None = None
         self.frames = 0
         self.repeated = 0
+
+    def _remove_stale_part(self) -> None:
+        """A run killed before ``close()`` (SIGKILL, OOM, power cut) left its part file, which
+        nothing else removes; its name is this output's own, so it goes before the first frame.
+        Only a regular file: anything else of that name is not a video of ours."""
+        try:
+            if not stat.S_ISREG(os.lstat(self.part).st_mode):
+                return
+            self.part.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:  # opening it for the first frame will fail and say why
+            log.warning("cannot remove %s, left by an earlier run: %s", self.part, exc.strerror)
+            return
+        log.info(
+            "removed %s, left by an earlier run writing %s that did not finish",
+            self.part,
+            self.path,
+        )
 
     def __call__(self, result: Result) -> None:
         image = result.annotated

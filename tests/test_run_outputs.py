@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -191,3 +192,29 @@ def test_run_refuses_output_and_events_naming_the_same_file(tmp_path: Path, even
     assert len(lines) == 1 and lines[0].startswith("edgedetect: error: "), res.stderr
     assert "--output and --events name the same file" in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+def test_a_killed_runs_part_file_is_removed_by_the_next_run_of_that_output(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run killed (SIGKILL, OOM, power cut) leaves its hidden `.v.mp4.part.mp4`, and nothing
+    removed it: the next run writing v.mp4 now does, before its first frame (the name is its
+    own), and touches nothing else: not another output's part file, nor a folder of that name."""
+    stale = tmp_path / ".v.mp4.part.mp4"
+    stale.write_bytes(b"half a video, no index")
+    other = tmp_path / ".w.mp4.part.mp4"  # another run's, maybe still writing
+    other.write_bytes(b"another run's video")
+    (tmp_path / "v.mp4").write_bytes(b"the previous video")
+    with caplog.at_level(logging.INFO, logger="edgedetect.writers"):
+        sink = VideoWriterSink(tmp_path / "v.mp4", fps=10)
+    assert not stale.exists(), "the killed run's part file is still there"
+    assert other.read_bytes() == b"another run's video"
+    assert (tmp_path / "v.mp4").read_bytes() == b"the previous video"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"removed {stale}, left by an earlier run writing {tmp_path / 'v.mp4'} that did not finish"
+    ]
+    sink.close()  # no frame: nothing written, nothing renamed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".w.mp4.part.mp4", "v.mp4"]
+    (tmp_path / ".x.mp4.part.mp4").mkdir()  # not a file: never ours to remove
+    VideoWriterSink(tmp_path / "x.mp4", fps=10).close()
+    assert (tmp_path / ".x.mp4.part.mp4").is_dir()
