@@ -502,6 +502,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, value in RUN_DEFAULTS.items():
         if getattr(args, name) is NOT_GIVEN:
             setattr(args, name, value)
+    # SIGTERM (systemd, kill) becomes an interrupt from here on, as Ctrl-C: while the model loads
+    # or --wait-for-source waits, too, not only once frames flow (it killed the process there).
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _run_pipeline(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    """``edgedetect run`` without ``--config``: one pipeline on one source."""
     from edgedetect.pipeline import Pipeline  # noqa: PLC0415
     from edgedetect.preview import PreviewSink  # noqa: PLC0415
     from edgedetect.sources import redact  # noqa: PLC0415
@@ -511,19 +522,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         preview = _wants_preview(args)
         every_frame, pace = _choose_mode(args, source, preview)
         sinks = _run_sinks(args, source.fps or pace or 10.0, realtime=not every_frame)
-    except BaseException:
+        persons = _PersonFrames()
+        viewer = PreviewSink() if preview else None
+        pipeline = Pipeline(
+            source,
+            detector,
+            [*sinks, persons, *([viewer] if viewer else [])],
+            every_frame=every_frame,
+            pace=pace,
+            max_frames=args.max_frames,
+        )
+    except BaseException:  # a SIGTERM too: the source is closed before the one line
         source.close()
         raise
-    persons = _PersonFrames()
-    viewer = PreviewSink() if preview else None
-    pipeline = Pipeline(
-        source,
-        detector,
-        [*sinks, persons, *([viewer] if viewer else [])],
-        every_frame=every_frame,
-        pace=pace,
-        max_frames=args.max_frames,
-    )
     log.info(
         "source %s (%s), mode %s%s, model %s",
         redact(spec),
@@ -629,13 +640,13 @@ class _PersonFrames:
 
 def _drive(pipeline: Any, source: FrameSource, viewer: Any) -> bool:
     """Run the pipeline to its end, a quit key in the preview, Ctrl-C or SIGTERM; True if
-    interrupted. SIGTERM (systemd, kill) becomes an interrupt so that files are closed cleanly."""
+    interrupted. SIGTERM (systemd, kill) is an interrupt here (``cmd_run`` makes it one), so that
+    files are closed cleanly."""
     from edgedetect.preview import show_until_done  # noqa: PLC0415
 
     interrupted = False
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    pipeline.start()
     try:
+        pipeline.start()
         quit_by_user = False
         if viewer is not None:
             quit_by_user = show_until_done(viewer, lambda: not pipeline.wait(0), pipeline.stop)
@@ -647,7 +658,6 @@ def _drive(pipeline: Any, source: FrameSource, viewer: Any) -> bool:
         if source.live:  # the reconnecting wrapper: its close() ends a read waiting for a reopen
             source.close()
         pipeline.stop()
-        signal.signal(signal.SIGTERM, previous)
     return interrupted
 
 
