@@ -276,8 +276,9 @@ def test_ctrl_c_stops_cleanly_and_flushes_the_video(coco_model, tmp_path, signum
         env=_env(),
         preexec_fn=_ctrl_c_as_at_a_terminal,
     )
+    part = tmp_path / ".out.mp4.part.mp4"  # the video is out.mp4 only once it is closed
     deadline = time.monotonic() + 30
-    while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:
+    while (not part.exists() or part.stat().st_size == 0) and time.monotonic() < deadline:
         time.sleep(0.1)  # wait until frames are being written (the clip lasts 8 s in realtime)
     time.sleep(0.5)
     proc.send_signal(signum)
