@@ -27,7 +27,11 @@ class NotARegularFile(OSError):
 
 
 def file_kind(mode: int) -> str:
-    """What a path that is not a regular file is, for a message: 'a FIFO', 'a folder', ..."""
+    """What a path that is not a regular file is, for a message: 'a FIFO', 'a folder', ...
+
+    The one naming of special files for every message that refuses one (a model, a source, a
+    label file, a config, an events file, run's --output): each place had its own table, and the
+    same FIFO was 'a FIFO' in one error and 'a named pipe (FIFO)' in the next."""
     for test, what in (
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISDIR, "a folder"),

@@ -17,7 +17,6 @@ import importlib
 import logging
 import os
 import re
-import stat
 import sys
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedetect.errors import ModelError
+from edgedetect.linefile import file_kind
 
 _CANDIDATES = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
@@ -189,18 +189,6 @@ def class_count(interpreter: Any) -> int | None:
     return int(scores[0][2]) - 1 if len(boxes) == 1 and len(scores) == 1 else None
 
 
-def _node_kind(path: Path) -> str:
-    """What a path that is neither a file nor a folder is, for an error message."""
-    mode = path.stat().st_mode
-    kinds = (
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "a special file")
-
-
 def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> tuple[Any, str]:
     """Load and allocate a model; every failure becomes a :class:`ModelError` naming the file.
 
@@ -215,7 +203,8 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> 
         )
     if path.exists() and not path.is_file():  # /dev/zero, a FIFO: never read (it could block)
         raise ModelError(
-            f"model {path} is {_node_kind(path)}, not a .tflite file; pass the model file itself"
+            f"model {path} is {file_kind(path.stat().st_mode)}, not a .tflite file; "
+            "pass the model file itself"
         )
     if not path.is_file():
         raise ModelError(

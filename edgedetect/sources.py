@@ -22,7 +22,6 @@ import glob as globlib
 import logging
 import os
 import re
-import stat
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ import numpy as np
 from edgedetect.errors import ImageError, SourceError, SourceLost
 from edgedetect.frame import Frame
 from edgedetect.images import opencv_path, read_bgr
+from edgedetect.linefile import file_kind
 from edgedetect.runtime import quiet_opencv
 
 log = logging.getLogger(__name__)
@@ -524,14 +524,6 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$")
 _SIZE = re.compile(r"^(\d+)[xX](\d+)$")  # as tiles = "2X2" is read
 
 
-_NODE_KINDS = (
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISFIFO, "named pipe (FIFO)"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
 def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -585,12 +577,11 @@ def _path_source(
 def _not_media(spec: str, path: Path) -> SourceError:
     """A path that exists but holds no file to decode (``/dev/zero``, ``/dev/video0``, a FIFO):
     said for what it is, not as a missing video, with the spec that reads a camera."""
-    mode = path.stat().st_mode
-    kind = next((name for test, name in _NODE_KINDS if test(mode)), "special file")
+    kind = file_kind(path.stat().st_mode)
     m = re.fullmatch(r"/dev/video(\d+)", str(path))
     fix = f"use usb:{m[1]} for that camera" if m else "for a camera write picam or usb:N"
     return SourceError(
-        f"source {spec!r}: {path} is a {kind}, not a video file, image or folder; "
+        f"source {spec!r}: {path} is {kind}, not a video file, image or folder; "
         f"give the path of one ({fix})"
     )
 

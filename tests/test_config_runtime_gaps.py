@@ -155,7 +155,7 @@ def _events_base(path: Path) -> str:
     [
         ("fifo", "is a FIFO, not a regular file"),
         ("device", "is a character device, not a regular file"),
-        ("directory", "is a directory, not a regular file"),
+        ("directory", "is a folder, not a regular file"),
     ],
 )
 def test_events_file_that_is_not_a_regular_file(

@@ -164,7 +164,7 @@ def test_a_model_path_that_is_a_device_or_fifo_is_not_called_missing(tmp_path: P
     """`detect --model /dev/zero` said `model not found: /dev/zero`."""
     fifo = tmp_path / "m.tflite"
     os.mkfifo(fifo)
-    for path, kind in ((Path("/dev/zero"), "a character device"), (fifo, "a named pipe (FIFO)")):
+    for path, kind in ((Path("/dev/zero"), "a character device"), (fifo, "a FIFO")):
         with pytest.raises(ModelError) as info:
             load_interpreter(path, 1)
         assert str(info.value) == (

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.errors import ConfigError
+from edgedetect.linefile import file_kind
 from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, parse_listen: used from here
     EVENT_TYPES,
     HOUR,
@@ -595,15 +596,6 @@ def _resolve_paths(
     data["source"]["spec"] = resolve_spec(data["source"]["spec"], base)
 
 
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def _check_regular_file(p: Path, key: str, fix: str) -> None:
     """ConfigError when `p` exists and is not a regular file: a FIFO with no reader blocks the
     writer (the service freezes at the first event), a device or a folder cannot be rotated."""
@@ -613,8 +605,7 @@ def _check_regular_file(p: Path, key: str, fix: str) -> None:
         return  # absent (created at start) or unreadable: the output probe names the problem
     if stat.S_ISREG(mode):
         return
-    kind = next((kind for test, kind in _FILE_KINDS if test(mode)), "a special file")
-    raise ConfigError(f"{key}: {p} is {kind}, not a regular file; {fix}")
+    raise ConfigError(f"{key}: {p} is {file_kind(mode)}, not a regular file; {fix}")
 
 
 def is_loopback(host: str) -> bool:
@@ -671,12 +662,6 @@ def _config_text(data: bytes, p: Path) -> str:
         ) from None
 
 
-def _node_kind(path: Path) -> str:
-    """What a path that is neither a file nor a folder is, for an error message."""
-    mode = path.stat().st_mode
-    return next((kind for test, kind in _FILE_KINDS if test(mode)), "a special file")
-
-
 def load_config(path: str | Path | None = None, check_files: bool = True) -> Config:
     """Read and validate a TOML file. `None` means the default path, or defaults if it is absent.
     An empty (or whitespace-only) file is refused (`EmptyConfigError`); comments alone are the
@@ -697,7 +682,7 @@ def load_config(path: str | Path | None = None, check_files: bool = True) -> Con
             if p.is_dir():
                 what = "is a folder, not a config file"
             elif p.exists():  # /dev/null, a FIFO: there, but nothing to read a config from
-                what = f"is {_node_kind(p)}, not a config file"
+                what = f"is {file_kind(p.stat().st_mode)}, not a config file"
             raise ConfigError(
                 f"{p}: {what}; give the path of a TOML file (start one by copying "
                 "systemd/config.example.toml)"
