@@ -26,7 +26,13 @@ from conftest import small_tmpfs
 
 from edgedetect.detections import Detections
 from edgedetect.frame import Frame
-from edgedetect.service.clip_recorder import ClipRecorder, Shot, _Encoder, clip_size
+from edgedetect.service.clip_recorder import (
+    MAX_HOLD_S,
+    ClipRecorder,
+    Shot,
+    _Encoder,
+    clip_size,
+)
 from edgedetect.service.config import clip_buffer_frames, clip_frame_bytes
 from edgedetect.service.events import utc_stamp
 
@@ -255,14 +261,43 @@ def test_clip_size_fits_the_ring_bound(w: int, h: int) -> None:
 
 def test_camera_gap_holds_the_last_picture(tmp_path: Path) -> None:
     rec = recorder(tmp_path, pre_s=0.0, post_s=0.0)
-    for i in [*range(0, 20), *range(40, 60)]:  # the camera delivers nothing from 2 s to 4 s
+    for i in [*range(0, 20), *range(29, 49)]:  # the camera delivers nothing from 2 s to 2.9 s
         rec.push(frame(i), NO_DETS, 1)
-    rec.push(frame(60), NO_DETS, 0)
+    rec.push(frame(49), NO_DETS, 0)
     rec.close()
     got = decoded_indices(clips(tmp_path)[0])
-    assert abs(len(got) - 6.0 * FPS) <= 2, got  # real time: 0 s .. 6 s
-    held = [g for g in got if 18 <= g < 40]
-    assert len(held) >= 2.0 * FPS - 1 and len(set(held)) == 1, got  # one picture through the gap
+    assert abs(len(got) - 4.9 * FPS) <= 2, got  # real time: 0 s .. 4.9 s (a gap < MAX_HOLD_S)
+    held = [g for g in got if 18 <= g < 29]
+    assert len(held) >= 0.9 * FPS - 1 and len(set(held)) == 1, got  # one picture through the gap
+
+
+def test_a_long_camera_gap_holds_the_last_picture_for_one_second_only(tmp_path: Path) -> None:
+    """A camera gone for 30 s inside an episode: the clip was padded with the frozen picture
+    through all of it (up to max_s); now it holds it for MAX_HOLD_S and goes on."""
+    rec = recorder(tmp_path, pre_s=0.0, post_s=0.0)
+    for i in [*range(0, 20), *range(220, 240)]:  # nothing from 2 s to 22 s
+        rec.push(frame(i), NO_DETS, 1)
+    rec.push(frame(240), NO_DETS, 0)
+    rec.close()
+    got = decoded_indices(clips(tmp_path)[0])
+    assert abs(len(got) - (4.0 + MAX_HOLD_S) * FPS) <= 2, got  # 2 s + 1 s held + 2 s
+    held = [g for g in got if 18 <= g < 220]
+    assert len(held) <= (MAX_HOLD_S + 0.2) * FPS + 1 and len(set(held)) == 1, got
+    assert got == sorted(got) and got[-1] >= 236  # what came after the gap is all there
+
+
+def test_cut_finishes_the_open_clip_at_its_last_frame(tmp_path: Path) -> None:
+    """The source is gone mid-episode: `cut` ends the clip with what it holds, and the episode
+    after the outage is a new clip (not the old one padded through the gap)."""
+    rec = recorder(tmp_path, pre_s=0.0, post_s=5.0)
+    names = play(rec, [1] * 20)  # 2 s of a person, then the camera is gone
+    assert rec.cut() == names[-1] and rec.clip == "" and rec.cut() == ""
+    after = [rec.push(frame(i), NO_DETS, 1) for i in range(300, 310)]  # back 28 s later
+    rec.close()
+    files = clips(tmp_path)
+    assert [f.name for f in files] == sorted({names[-1], after[-1]}) and rec.saved == 2
+    got = decoded_indices(tmp_path / names[-1])
+    assert abs(len(got) - 2.0 * FPS) <= 2 and max(got) < 20, got  # ends at its last real frame
 
 
 def test_codec_probe_prints_nothing_even_when_verbose(tmp_path: Path) -> None:

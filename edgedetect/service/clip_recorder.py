@@ -12,7 +12,10 @@ gone) is removed, counted as failed, and the next episode is tried afresh (in th
 again if it was deleted). Clips are named `<utc_stamp>_clip.mp4` by `retention.CLIPS`, the
 naming the folder's retention counts and deletes by, so other files there are never touched.
 Frames are placed by capture time (a gap repeats the previous frame), so a clip plays at the
-speed things happened.
+speed things happened; but a gap longer than `MAX_HOLD_S` (a camera or stream gone) holds the
+last picture for `MAX_HOLD_S` only and the clip goes on with the next frame: a frozen picture
+through a whole outage (up to `max_s`) showed nothing and looked like a scene that stood still.
+When the service knows the source is gone it ends the clip itself (`cut`, from `ServiceSink`).
 
 `ClipRecorder` holds only the episode logic; what records the frames is a `ClipWriter`: here the
 OpenCV one (ring + encoder thread), or picamera2's hardware H.264 encoder
@@ -47,6 +50,7 @@ log = logging.getLogger("edgedetect.clips")
 CODECS = ("avc1", "mp4v")  # H.264 when this OpenCV build can write it, else MPEG-4 part 2
 _codec: str | None = None  # the first of CODECS that opened in this process
 QUEUE_SLACK_S = 2.0  # encoder queue: the whole pre-roll plus this many seconds of frames
+MAX_HOLD_S = 1.0  # longest gap in a clip filled with copies of the last picture (see above)
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,6 +227,15 @@ class ClipRecorder:
                 self._end()
             return name
 
+    def cut(self) -> str:
+        """End the open clip now with the frames it holds, ending at the last one fed (the
+        source is gone: no frame will come to play the post-roll); the clip's name, or ""."""
+        with self._lock:
+            name = self._clip
+            if name and not self._closed:
+                self._end()
+            return name
+
     def _start(self, frame: Any, ts: float, preroll: bool) -> None:
         self._clip = CLIPS.name(frame.wall_time)  # the naming the retention counts by
         self._empty_since = None
@@ -312,6 +325,7 @@ class OpenCVClipWriter:
         self._size: tuple[int, int, tuple[int, int]] | None = None  # camera w, h -> clip size
         self._shot: Shot | None = None  # the frame just fed, if it was sampled
         self._last_ts = 0.0  # capture time of the open clip's newest frame (sent or dropped)
+        self._cut_s = 0.0  # camera time the open clip leaves out: its gaps beyond MAX_HOLD_S
         if queue_frames is None:  # the whole pre-roll at once, then QUEUE_SLACK_S of frames
             queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
         self.slots = threading.Semaphore(queue_frames)
@@ -372,6 +386,7 @@ class OpenCVClipWriter:
         else:
             shots = [self._shot] if self._shot is not None else []
         t0 = self._last_ts = shots[0].ts if shots else ts
+        self._cut_s = 0.0
         self.queue.put(("start", (name, t0)))
         for s in shots:
             self._send(s)
@@ -382,14 +397,22 @@ class OpenCVClipWriter:
             self._send(self._shot)
 
     def _send(self, shot: Shot) -> None:
+        """Queue `shot` for the encoder, on the clip's clock: camera time less the gaps cut out.
+        Frames the encoder drops are gaps it holds (real time); a gap in what the camera sent
+        is held for `MAX_HOLD_S` at most (the module docstring says why)."""
+        gap = shot.ts - self._last_ts
+        if gap > MAX_HOLD_S:
+            self._cut_s += gap - MAX_HOLD_S
         self._last_ts = shot.ts
+        if self._cut_s:
+            shot = Shot(shot.ts - self._cut_s, shot.image, shot.dets)
         if self.slots.acquire(blocking=False):
             self.queue.put(("shot", shot))
         else:  # the encoder is behind: never wait on it
             self.count("dropped")
 
     def end(self) -> None:
-        self.queue.put(("end", self._last_ts))
+        self.queue.put(("end", self._last_ts - self._cut_s))
 
     def close(self, timeout: float) -> None:
         self.queue.put(("stop", None))
@@ -474,7 +497,8 @@ class _Encoder:
 
     def _hold(self, ts: float) -> None:
         """Repeat the last picture up to the frame due at `ts`: a gap (frames dropped, a slow
-        camera) keeps the clip's real duration."""
+        camera) keeps the clip's real duration (a camera gap over `MAX_HOLD_S` arrives here
+        already shortened to that, see `OpenCVClipWriter._send`)."""
         due = min(round((ts - self.t0) * self.rec.fps), self.max_frames - 1)
         while self.writer is not None and self.last is not None and self.written < due:
             self.writer.write(self.last)
