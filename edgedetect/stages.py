@@ -320,7 +320,13 @@ class OutputStage:
 
     A sink that raises is logged (full traceback the first time, one line after that: a broken
     sink on every frame must not flood the log) and counted; the other sinks still run.
+
+    When no result came for `IDLE_S`, a sink's optional ``idle()`` is called, in this thread:
+    a sink can act on the silence (the service ends its visits when the camera is gone) without
+    a second thread touching its state. Its failures are counted; only the first is logged.
     """
+
+    IDLE_S = 0.1
 
     def __init__(
         self,
@@ -333,14 +339,16 @@ class OutputStage:
     ) -> None:
         self.sinks, self.inbox, self.stop, self.stats = list(sinks), inbox, stop, stats
         self.annotate = annotate
+        self._idle_failed: set[str] = set()  # sinks whose idle() failure was logged
 
     def run(self) -> None:
         s = self.stats
         while True:
-            result = self.inbox.get(0.1)
+            result = self.inbox.get(self.IDLE_S)
             if result is None:
                 if self.inbox.closed or self.stop.is_set():
                     break
+                self._idle()
                 continue
             t0 = time.perf_counter()
             result.output_time = time.monotonic()
@@ -370,6 +378,20 @@ class OutputStage:
                 exc,
                 exc_info=n == 1,
             )
+
+    def _idle(self) -> None:
+        for sink in self.sinks:
+            idle = getattr(sink, "idle", None)
+            if not callable(idle):
+                continue
+            try:
+                idle()
+            except Exception as exc:
+                name = sink_name(sink)
+                self.stats.sink_errors[name] = self.stats.sink_errors.get(name, 0) + 1
+                if name not in self._idle_failed:  # ten calls a second while idle: no flood
+                    self._idle_failed.add(name)
+                    log.error("sink %s failed while idle: %s", name, exc, exc_info=True)
 
     def close_sinks(self) -> None:
         """``close()`` every sink once (writers flush here), on every kind of stop."""

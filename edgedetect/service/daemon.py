@@ -128,6 +128,7 @@ class Service:
         self.sink = ServiceSink(
             self.metrics, self.tracker, self.live, self.emit, self.flush_outputs
         )
+        self.sink.source_lost = self._source_lost  # asked by the output thread (frame_sink.py)
         self.sink.filter = DetectionFilter.from_config(cfg)
         self.sink.rules = SceneRules.from_config(cfg)  # no pipeline yet: no frame can race this
         self.metrics.set_scene(self.sink.rules.counts(), self.sink.rules.line_counts())
@@ -246,6 +247,7 @@ class Service:
             close_source=False,
         )
         self.metrics.attach_stats(self.pipeline_stats)
+        self.sink.expect_frames()  # a restart's first frame is no outage yet
         self.pipeline.start()
 
     def _http_app(self, cfg: Config) -> HttpApp:
@@ -432,6 +434,13 @@ class Service:
         src = self.source
         window = info["stall_timeout_s"] + (src.reconnect_max_s if src else 0.0)  # longest backoff
         return bool(src and not src.connected and now - src.last_attempt < window)
+
+    def _source_lost(self) -> bool:
+        """The source is known gone: the signal that turns /healthz to 503 (not connected),
+        for a camera or stream, or a file or folder that failed (a looping one between two
+        passes is briefly not connected too, without an error: that is no outage)."""
+        src = self.source
+        return bool(src and not src.connected and (src.live or src.last_error))
 
     def reload(self) -> None:
         """SIGHUP: the reload transaction (reload.py); on failure the running service stays."""

@@ -7,8 +7,11 @@ tested alone. Nothing here blocks on the network: events go to outputs that only
 
 from __future__ import annotations
 
+import itertools
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edgedetect.service")
 
+MIN_QUIET_S = 1.0  # the shortest silence that ends a visit (a hiccup of a fast camera does not)
+ARRIVALS = 32  # frame arrival times kept to measure the frame interval (their median gap)
+
 
 def person_mask(dets: Detections) -> np.ndarray:
     """Which detections the tracker counts: label 'person' when the model has one, else all."""
@@ -40,7 +46,19 @@ def person_mask(dets: Detections) -> np.ndarray:
 
 
 class ServiceSink:
-    """`sink(result)`: count, track, emit events, update the live view and the preview."""
+    """`sink(result)`: count, track, emit events, update the live view and the preview.
+
+    A camera or stream gone mid-visit ends the visit (`idle`): once no frame came for the
+    tracker's leave window in time (`leave_frames` x the frame interval, at least
+    `MIN_QUIET_S`), or at once when `source_lost()` says the source is known gone (what turns
+    /healthz to 503), the open tracks end with their person_left and count_changed to 0, and
+    the open clip is cut at its last real frame. Without frames the tracker never counts a miss,
+    so the person stayed "in" for the whole outage and the clip was padded through it. Why
+    here: the pipeline's output thread owns the tracker and the recorder and calls `idle()`
+    when no frame came for 0.1 s, so the decision needs no lock around every frame and no
+    hand-over that only a frame would take (the main loop's `set_rules` kind). Frames that come
+    back are a new visit: new tracks, new person_entered, a new clip.
+    """
 
     name = "service"
 
@@ -65,10 +83,14 @@ class ServiceSink:
         self.filter = DetectionFilter()  # stateless: a reload replaces it in one assignment
         self.rules = SceneRules()
         self._next_rules: SceneRules | None = None  # handed over by a reload, taken per frame
+        self.source_lost: Callable[[], bool] = lambda: False  # the service's source is gone
+        self._arrivals: deque[float] = deque(maxlen=ARRIVALS)  # monotonic, of the last frames
+        self._quiet_since = time.monotonic()  # the last frame, or a (re)started pipeline
 
     def __call__(self, result: Result) -> None:
         m = self.metrics
-        self.last_frame_time = time.monotonic()
+        self.last_frame_time = self._quiet_since = now = time.monotonic()
+        self._arrivals.append(now)
         m.frames.inc()
         frame = result.frame
         if result.skipped:
@@ -146,7 +168,8 @@ class ServiceSink:
             m.zone_people.labels(zone).set(n)
 
     def close_scene(self) -> list[TrackEvent]:
-        """zone_left for everyone still in a zone (shutdown, after the pipeline stopped)."""
+        """zone_left for everyone still in a zone (shutdown, after the pipeline stopped; or an
+        outage, in the output thread: `end_visit`)."""
         rules, events = self._take_rules()
         events += rules.close_all()
         self._count_scene(events, rules)
@@ -164,6 +187,62 @@ class ServiceSink:
             log.warning("clip recorder failed (%s); clips are off until a reload", e)
             self.recorder = None
             return ""
+
+    def expect_frames(self) -> None:
+        """A pipeline (re)starts: its first frame may take a while; the silence counts from now."""
+        self._quiet_since = time.monotonic()
+
+    def leave_window(self) -> float:
+        """The tracker's leave window in seconds: `leave_frames` x the median interval of the
+        last frames (robust to the gap of an outage), at least `MIN_QUIET_S`."""
+        a = self._arrivals
+        if len(a) < 2:
+            return MIN_QUIET_S
+        interval = statistics.median(b - x for x, b in itertools.pairwise(a))
+        return max(MIN_QUIET_S, self.tracker.leave_frames * interval)
+
+    def idle(self) -> None:
+        """No frame for a moment (the output thread asks): end the visit when the source is gone
+        or has been silent for the leave window (see the class docstring)."""
+        rec = self.recorder
+        if not self.tracker.tracks and not (rec is not None and rec.clip):
+            return
+        quiet = time.monotonic() - self._quiet_since
+        if self.source_lost():
+            self.end_visit(f"source lost, no frame for {quiet:.1f} s")
+        elif quiet >= self.leave_window():
+            self.end_visit(f"no frame for {quiet:.1f} s")
+
+    def end_visit(self, why: str) -> None:
+        """End every track (zone_left, person_left, count_changed to 0) and cut the open clip at
+        its last frame; the events name that clip and carry the last frame seen, as when a
+        person walks out. Output thread only (or once the pipeline stopped)."""
+        rec = self.recorder
+        clip = ""
+        if rec is not None:
+            try:
+                clip = rec.cut()
+            except Exception as e:  # as in _record: clips off until a reload, detection goes on
+                self.metrics.error("clips")
+                log.warning("clip recorder failed (%s); clips are off until a reload", e)
+                self.recorder = None
+        frame = self.live.frame
+        last_seen = frame.timestamp if frame is not None else time.monotonic()
+        events = self.close_scene() + self.tracker.close_all(last_seen)
+        self._tracked = Detections.empty()
+        self.metrics.persons.set(0)
+        left = sum(te.type == "person_left" for te in events)
+        log.log(
+            logging.WARNING if left or clip else logging.DEBUG,  # a mere candidate: no news
+            "%s: ending the visit (%d person(s) left%s)",
+            why,
+            left,
+            f", clip {clip} finished" if clip else "",
+        )
+        if frame is None:
+            return
+        for te in events:
+            self.emit(replace(te, clip=clip) if clip else te, frame, self._tracked)
 
     def _show(self, frame: Frame, dets: Detections) -> None:
         preview = self.preview
