@@ -239,6 +239,44 @@ def test_stop_returns_in_time_with_a_source_that_blocks_forever():
     assert not p._threads[0].is_alive() and src.closed_calls == 1
 
 
+def test_a_sink_with_idle_is_called_in_the_output_thread_while_no_frame_comes(caplog):
+    """The service ends a visit when its camera is gone; the output thread owns the sink's
+    state, so it must be the one to notice the silence (it was never called without a frame)."""
+    release = threading.Event()
+
+    class SilentSource(CountingSource):
+        """Test double: three frames, then read() blocks (a stream that went away)."""
+
+        def _grab(self):
+            if self.next_id >= 3:
+                release.wait(10)
+                return None
+            return super()._grab()
+
+    class Idle(Collect):
+        def __init__(self) -> None:
+            super().__init__()
+            self.idle_threads: list[tuple[str, int]] = []
+
+        def idle(self) -> None:
+            self.idle_threads.append((threading.current_thread().name, len(self.items)))
+            raise RuntimeError("idle failed")  # counted, logged once, called again
+
+    sink = Idle()
+    p = Pipeline(SilentSource(100, live=True), FrameIdEchoDetector(), [sink]).start()
+    try:
+        deadline = time.monotonic() + 10
+        while len([n for _, n in sink.idle_threads if n >= 1]) < 3:  # after a frame, silence
+            assert time.monotonic() < deadline, sink.idle_threads
+            time.sleep(0.02)
+    finally:
+        release.set()
+        p.stop(2)
+    assert {name for name, _ in sink.idle_threads} == {"edgedetect-output"}
+    assert caplog.text.count("failed while idle") == 1
+    assert p.stats()["sink_errors_by_sink"]["collect"] >= 3
+
+
 def test_a_sink_may_stop_the_pipeline():
     sink = Collect()
     box: list[Pipeline] = []
