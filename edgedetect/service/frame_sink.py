@@ -56,7 +56,7 @@ class ServiceSink:
     so the person stayed "in" for the whole outage and the clip was padded through it. Why
     here: the pipeline's output thread owns the tracker and the recorder and calls `idle()`
     when no frame came for 0.1 s, so the decision needs no lock around every frame and no
-    hand-over that only a frame would take (the main loop's `set_rules` kind). Frames that come
+    hand-over that only a frame would take (like a reload's `set_rules`). Frames that come
     back are a new visit: new tracks, new person_entered, a new clip.
     """
 
