@@ -25,6 +25,10 @@ def test_data_source_cli_form():
     [
         ("yolo:x#weight=abc", "not a number"),
         ("yolo:x#weight=0", "must be > 0"),
+        # a weight of inf made every sampling probability nan: a traceback from the tf.data
+        # pipeline at the first step, and then the process hung
+        ("yolo:x#weight=inf", "weight must be > 0 and finite"),
+        ("yolo:x#weight=nan", "weight must be > 0 and finite"),
         ("yolo:x#colour=red", "unknown option"),
         ("pennfudan:x#split=../shared/data/splits/pennfudan_test.txt", "test split"),
     ],

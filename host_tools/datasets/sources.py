@@ -6,6 +6,7 @@ the same way, stays light.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,8 @@ class DataSource:
         ).checked(where)
 
     def checked(self, where: str, *, test_split_ok: bool = False) -> DataSource:
-        if not self.weight > 0:
-            raise ConfigError(f"{where}: weight must be > 0 (got {self.weight})")
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise ConfigError(f"{where}: weight must be > 0 and finite (got {self.weight})")
         if self.ignore_below is not None and not 0 < self.ignore_below < 1:
             raise ConfigError(
                 f"{where}: ignore_below is a fraction of the image height, between 0 and 1 "
