@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,10 +190,13 @@ def class_count(interpreter: Any) -> int | None:
     return int(scores[0][2]) - 1 if len(boxes) == 1 and len(scores) == 1 else None
 
 
-def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> tuple[Any, str]:
+def load_interpreter(
+    model_path: str | Path, num_threads: int | None = None, *, preserve_all_tensors: bool = False
+) -> tuple[Any, str]:
     """Load and allocate a model; every failure becomes a :class:`ModelError` naming the file.
 
-    Returns the interpreter and the runtime package name.
+    Returns the interpreter and the runtime package name. ``preserve_all_tensors`` keeps every
+    intermediate tensor readable after ``invoke`` (the host tools read a model's raw outputs).
     """
     path = Path(model_path)
     if path.is_dir():
@@ -226,8 +230,13 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None) -> 
         if num_threads < 1:
             raise ModelError(f"num_threads must be >= 1, got {num_threads}")
         kwargs["num_threads"] = int(num_threads)
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
     try:
-        with quiet_stderr():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here, and warns that
+        # keeping all tensors is meant for debugging (which is what it is asked for then).
+        with quiet_stderr(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
             interpreter = cls(**kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:

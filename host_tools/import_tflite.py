@@ -40,13 +40,12 @@ OD_API_MEAN = OD_API_STD = 127.5  # a float input's normalisation: p / 127.5 - 1
 
 
 def open_interpreter(path: Path):
-    from ai_edge_litert.interpreter import Interpreter
+    """The model with every tensor kept readable; a broken file is one line naming it."""
+    from edgedetect.runtime import load_interpreter
 
     if not Path(path).is_file():
         raise ModelError(f"TFLite model {path} not found")
-    interp = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
-    interp.allocate_tensors()
-    return interp
+    return load_interpreter(path, preserve_all_tensors=True)[0]
 
 
 def _dequant(interp, detail) -> np.ndarray:

@@ -472,6 +472,21 @@ def test_validate_on_a_folder_that_is_not_a_run_says_so(tmp_path, capsys, run):
     )
 
 
+@pytest.mark.parametrize("content", [b"", b"not a flatbuffer" * 100], ids=["empty", "garbage"])
+def test_import_tflite_of_a_broken_model_is_one_line(tmp_path, capsys, content):
+    """A cut or empty .tflite was a ValueError traceback ("The model is not a valid Flatbuffer
+    buffer"), exit 1; the runtime's loader names the file and the fix."""
+    from host_tools.import_tflite import main
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(content)
+    assert main(["--tflite", str(model), "--out", str(tmp_path / "w.weights.h5")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("import_tflite: error: ") and str(model) in line, line
+    assert "re-download or re-export it" in line.lower()
+    assert not (tmp_path / "w.weights.h5").exists()
+
+
 # ----------------------------------------------------------------------------- 6. messages
 def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
     from host_tools.quantize import main
