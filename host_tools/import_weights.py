@@ -55,6 +55,11 @@ def load_graph_def(pb_path: Path) -> tf.compat.v1.GraphDef:
         raise ModelError(
             f"{pb_path} is not a TensorFlow GraphDef ({exc}); pass a frozen_inference_graph.pb"
         ) from exc
+    if not gd.node:  # an empty file, or a few bytes that happen to parse
+        raise ModelError(
+            f"{pb_path} holds no graph (an empty or wrong file); "
+            "pass an OD-API frozen_inference_graph.pb"
+        )
     return gd
 
 

@@ -487,6 +487,23 @@ def test_import_tflite_of_a_broken_model_is_one_line(tmp_path, capsys, content):
     assert not (tmp_path / "w.weights.h5").exists()
 
 
+@pytest.mark.parametrize("content", [b"", b"x\n"], ids=["empty", "text"])
+def test_a_pb_that_holds_no_graph_is_named_as_such(tmp_path, capsys, content):
+    """An empty .pb (a failed download) or a short text file parses as an empty GraphDef: it was
+    reported as "graph has no constant 'FeatureExtractor/...'; is the config the graph's
+    architecture?", sending the user to the config instead of the file."""
+    from host_tools.import_weights import main
+
+    pb = tmp_path / "frozen_inference_graph.pb"
+    pb.write_bytes(content)
+    assert main(["--pb", str(pb), "--out", str(tmp_path / "w.weights.h5")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"import_weights: error: {pb} holds no graph (an empty or wrong file); "
+        "pass an OD-API frozen_inference_graph.pb"
+    )
+
+
 # ----------------------------------------------------------------------------- 6. messages
 def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
     from host_tools.quantize import main
