@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from host_tools._cli import cli_errors
-from host_tools.datasets import KINDS, load_dataset
+from host_tools.datasets import KINDS
+from host_tools.datasets.sources import DataSource
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.convert", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--dataset", required=True, help="; ".join(KINDS.values()))
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="; ".join(KINDS.values()) + " (SPEC[#split=FILE][#ignore=FILE][#ignore_below=H])",
+    )
     p.add_argument("--split-file", type=Path, help="image names, one per line, to select a subset")
     p.add_argument("--to", required=True, choices=("coco", "tfrecord"), help="output format")
     p.add_argument("--out", required=True, type=Path, help="output .json or .tfrecord file")
@@ -45,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
-    ds = load_dataset(args.dataset, args.split_file)
+    ds = DataSource.parse(args.dataset, test_split_ok=True).load(args.split_file)
     if args.to == "coco":
         from host_tools.datasets.coco import write_coco_json
 

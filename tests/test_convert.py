@@ -133,3 +133,27 @@ def test_convert_cli_errors_exit_2_one_line(tmp_path, capsys, args, words):
     assert rc == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_convert_takes_split_and_ignore_options_as_the_other_tools_do(tmp_path, capsys):
+    """`--dataset SPEC#split=F#ignore=I` (the form of evaluate, train and validate) was read as a
+    folder named 'ROOT#split=F#ignore=I' ("is not a directory"), so an ignore file, which the
+    converter writes as iscrowd, could not be given at all."""
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("person\n")
+    for name in ("a", "b"):
+        cv2.imwrite(str(root / "images" / f"{name}.png"), np.zeros((40, 60, 3), np.uint8))
+        (root / "labels" / f"{name}.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+    split = tmp_path / "split.txt"
+    split.write_text("b.png\n")
+    ignore = tmp_path / "ignore.json"
+    ignore.write_text(json.dumps({"images": {"images/b.png": [[1, 2, 11, 22]]}}))
+    out = tmp_path / "b.json"
+    spec = f"yolo:{root}#split={split}#ignore={ignore}"
+    assert convert_main(["--dataset", spec, "--to", "coco", "--out", str(out)]) == 0
+    back = load_dataset(capsys.readouterr().out.strip().splitlines()[-1].split("--dataset ")[1])
+    assert [s.name for s in back] == ["b.png"]
+    np.testing.assert_allclose(back.samples[0].boxes, [[24, 12, 36, 28], [1, 2, 11, 22]])
+    assert back.samples[0].ignore.tolist() == [False, True]
