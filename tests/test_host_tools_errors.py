@@ -677,3 +677,20 @@ def test_quantize_without_the_test_split_says_so_before_converting(tiny_run, tmp
     line = _one_line(proc.stderr)
     assert str(tmp_path / "shared" / "data") in line and "pass --no-eval" in line
     assert not (tmp_path / "q").exists()
+
+
+def test_validate_dataset_takes_the_split_option(tiny_run, tmp_path, capsys):
+    """validate --dataset 'SPEC#split=FILE' (the form --val, evaluate and train take) was read as
+    a folder named 'ROOT#split=FILE': "yolo dataset root ... is not a directory"."""
+    from host_tools.validate import main
+
+    root = _yolo(tmp_path / "set", "0 0.5 0.5 0.2 0.4\n")
+    _png(root / "images" / "b.png")
+    (root / "labels" / "b.txt").write_text("")
+    split = tmp_path / "val.txt"
+    split.write_text("a.png\n")
+    run = _copy(tiny_run[1], tmp_path)
+    args = ["--run-dir", str(run), "--dataset", f"yolo:{root}#split={split}", "--no-export"]
+    assert main(args) == 0, capsys.readouterr().err
+    report = json.loads((run / "validation.json").read_text())
+    assert report["sets"]["val"] == {"spec": f"yolo:{root}", "images": 1}
