@@ -22,8 +22,9 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from edgedetect.cli import EXIT_INTERRUPTED, whole_number
+from edgedetect.cli import EXIT_INTERRUPTED, path_arg, whole_number
 from edgedetect.errors import EdgeDetectError
 
 # tf.errors classes that mean a file or folder the user named cannot be written or read, or the
@@ -93,6 +94,13 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 
 
 # ----------------------------------------------------------------------------- argument types
+def path_option(text: str) -> Path:
+    """A file or folder path that is not empty (``edgedetect.cli.path_arg``): ``--run-dir "$RUN"``
+    with ``RUN`` unset would otherwise be the current folder, and the tool would write its
+    checkpoints, report or model there (``path_arg`` for options kept as text)."""
+    return Path(path_arg(text))
+
+
 def seed(text: str) -> int:
     """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
     value = whole_number(text)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.datasets import KINDS
 from host_tools.datasets.sources import DataSource
 
@@ -30,17 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="; ".join(KINDS.values()) + " (SPEC[#split=FILE][#ignore=FILE][#ignore_below=H])",
     )
-    p.add_argument("--split-file", type=Path, help="image names, one per line, to select a subset")
+    p.add_argument(
+        "--split-file", type=path_option, help="image names, one per line, to select a subset"
+    )
     p.add_argument("--to", required=True, choices=("coco", "tfrecord"), help="output format")
-    p.add_argument("--out", required=True, type=Path, help="output .json or .tfrecord file")
+    p.add_argument("--out", required=True, type=path_option, help="output .json or .tfrecord file")
     p.add_argument(
         "--label-map",
-        type=Path,
+        type=path_option,
         help="label_map.pbtxt path for --to tfrecord (default: beside --out)",
     )
     p.add_argument(
         "--images-dir",
-        type=Path,
+        type=path_option,
         help="for --to coco: folder file_name is relative to (default: the images' common folder)",
     )
     return p

@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgedetect.cli import make_folder
+from edgedetect.cli import make_folder, path_arg
 from edgedetect.errors import ModelError
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import KINDS, Dataset, DatasetError
 from host_tools.datasets.sources import DataSource, load_sources
@@ -103,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m host_tools.evaluate", description=__doc__.split("\n\n")[0]
     )
     p.add_argument(
-        "--model", required=True, help="a .tflite detector, or 'hog' for OpenCV's HOG+SVM baseline"
+        "--model",
+        type=path_arg,
+        required=True,
+        help="a .tflite detector, or 'hog' for OpenCV's HOG+SVM baseline",
     )
-    p.add_argument("--labels", help="label file of the model (default: the one beside it)")
+    p.add_argument(
+        "--labels", type=path_arg, help="label file of the model (default: the one beside it)"
+    )
     p.add_argument(
         "--dataset",
         required=True,
@@ -114,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(each SPEC[#split=FILE][#ignore=FILE][#ignore_below=H])",
     )
     p.add_argument(
-        "--split-file", type=Path, help="image names, one per line, to evaluate a subset"
+        "--split-file", type=path_option, help="image names, one per line, to evaluate a subset"
     )
     p.add_argument(
         "--threshold",
@@ -150,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
             "night_ir (grey, tinted, flat, noisy), blur (2 px); default none"
         ),
     )
-    p.add_argument("--out", required=True, type=Path, help="report folder (created)")
+    p.add_argument("--out", required=True, type=path_option, help="report folder (created)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

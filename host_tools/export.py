@@ -32,10 +32,10 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
-from edgedetect.cli import positive_int
+from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
-from host_tools._cli import cli_errors, first_line
+from host_tools._cli import cli_errors, first_line, path_option
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
@@ -367,14 +367,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.export", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--config", default="ssdlite_mobilenet_v2", help="config name or JSON path")
-    p.add_argument("--weights", required=True, help=".weights.h5 file or a checkpoint directory")
-    p.add_argument("--out", type=Path, required=True, help="TFLite file to write")
+    p.add_argument(
+        "--config", type=path_arg, default="ssdlite_mobilenet_v2", help="config name or JSON path"
+    )
+    p.add_argument(
+        "--weights", type=path_arg, required=True, help=".weights.h5 file or a checkpoint directory"
+    )
+    p.add_argument("--out", type=path_option, required=True, help="TFLite file to write")
     p.add_argument("--mode", choices=MODES, default="int8")
     p.add_argument(
         "--raw", action="store_true", help="raw-output variant instead of the postprocess op"
     )
-    p.add_argument("--saved-model", type=Path, help="also write a SavedModel to this directory")
+    p.add_argument(
+        "--saved-model", type=path_option, help="also write a SavedModel to this directory"
+    )
     p.add_argument(
         "--calibration",
         type=positive_int,

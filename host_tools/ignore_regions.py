@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedetect.cli import path_arg
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.datasets import parse_spec
 from host_tools.datasets.ignore import dataset_root, image_key
 from host_tools.datasets.sources import DataSource
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH[#labels=FILE]",
         help="a reference detector (repeat for several); labels default to the file beside it",
     )
-    p.add_argument("--labels", help="labels of the one --model (else PATH#labels=FILE)")
+    p.add_argument(
+        "--labels", type=path_arg, help="labels of the one --model (else PATH#labels=FILE)"
+    )
     p.add_argument("--min-score", type=float, default=0.6, help="lowest score kept (0.6)")
     p.add_argument(
         "--max-iou", type=float, default=0.3, help="a detection must overlap every label less (0.3)"
@@ -101,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"share of a detection inside a label that skips it ({DEFAULT_MAX_INSIDE})",
     )
     p.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
-    p.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    p.add_argument("--out", required=True, type=path_option, help="JSON file to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

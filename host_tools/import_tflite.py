@@ -28,8 +28,9 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 
 from edgedetect.backends._input import ssd_tensor
+from edgedetect.cli import path_arg
 from edgedetect.errors import ModelError
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
@@ -219,13 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m host_tools.import_tflite", description=__doc__.split("\n")[0]
     )
     p.add_argument(
-        "--tflite", type=Path, required=True, help="OD-API SSD TFLite model with the postprocess op"
+        "--tflite",
+        type=path_option,
+        required=True,
+        help="OD-API SSD TFLite model with the postprocess op",
     )
     p.add_argument(
-        "--config", default="ssd_mobilenet_v1_075_coco", help="config matching its architecture"
+        "--config",
+        type=path_arg,
+        default="ssd_mobilenet_v1_075_coco",
+        help="config matching its architecture",
     )
     p.add_argument(
-        "--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)"
+        "--out", type=path_option, required=True, help="Keras weights file to write (*.weights.h5)"
     )
     p.add_argument("--images", type=Path, nargs="*", help="real images to verify on")
     args = p.parse_args(argv)

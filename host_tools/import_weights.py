@@ -26,9 +26,10 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
+from edgedetect.cli import path_arg
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.shared_data import INRIA_TEST, PEDESTRIAN_PB, PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
@@ -196,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m host_tools.import_weights", description=__doc__.split("\n")[0]
     )
     p.add_argument(
-        "--pb", type=Path, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb"
+        "--pb", type=path_option, default=DEFAULT_PB, help="OD-API TF1 frozen_inference_graph.pb"
     )
     p.add_argument(
-        "--config", default="ssdlite_mobilenet_v2", help="config name or path matching the graph"
+        "--config",
+        type=path_arg,
+        default="ssdlite_mobilenet_v2",
+        help="config name or path matching the graph",
     )
     p.add_argument(
-        "--out", type=Path, required=True, help="Keras weights file to write (*.weights.h5)"
+        "--out", type=path_option, required=True, help="Keras weights file to write (*.weights.h5)"
     )
     p.add_argument(
         "--images",

@@ -26,9 +26,9 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 # isort: split
 import numpy as np
 
-from edgedetect.cli import positive_int
+from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError
-from host_tools._cli import cli_errors, non_negative_int, positive_float
+from host_tools._cli import cli_errors, non_negative_int, path_option, positive_float
 from host_tools.datasets import DatasetError, load_dataset
 from host_tools.export import (
     MODES,
@@ -66,11 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.quantize", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--config", default="ssdlite_mobilenet_v2")
+    p.add_argument("--config", type=path_arg, default="ssdlite_mobilenet_v2")
     p.add_argument(
-        "--weights", required=True, help=".weights.h5 or checkpoint dir of the float model"
+        "--weights",
+        type=path_arg,
+        required=True,
+        help=".weights.h5 or checkpoint dir of the float model",
     )
-    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=path_option, required=True)
     p.add_argument(
         "--modes",
         default=",".join(ALL_MODES),

@@ -30,9 +30,9 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
-from edgedetect.cli import positive_int
+from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
-from host_tools._cli import cli_errors, first_line, positive_float, seed
+from host_tools._cli import cli_errors, first_line, path_option, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.export import checkpoint_cut_short
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
@@ -586,11 +586,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--config",
+        type=path_arg,
         help=f"config name in host_tools/configs or a JSON path (default: {DEFAULT_CONFIG}; "
         "with --resume, the run's own RUN/config.json)",
     )
     p.add_argument(
-        "--init", default=None, help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)"
+        "--init",
+        type=path_arg,
+        default=None,
+        help=".weights.h5, OD-API frozen .pb, or 'none' (default: none)",
     )
     p.add_argument(
         "--init-partial",
@@ -599,6 +603,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--init-config",
+        type=path_arg,
         default="ssdlite_mobilenet_v2",
         help="with --init-partial: the config the --init weights were made with",
     )
@@ -613,10 +618,15 @@ def _parser() -> argparse.ArgumentParser:
         "else the Penn-Fudan train split",
     )
     p.add_argument(
-        "--split-file", help="image names to train on, for each --dataset without its own #split="
+        "--split-file",
+        type=path_arg,
+        help="image names to train on, for each --dataset without its own #split=",
     )
     p.add_argument(
-        "--run-dir", type=Path, required=True, help="output directory (checkpoints, logs, weights)"
+        "--run-dir",
+        type=path_option,
+        required=True,
+        help="output directory (checkpoints, logs, weights)",
     )
     p.add_argument("--steps", type=positive_int, help="override train.steps")
     p.add_argument("--batch-size", type=positive_int, help="override train.batch_size")

@@ -35,7 +35,7 @@ from edgedetect.cli import threshold
 from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors
+from host_tools._cli import cli_errors, path_option
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.validate", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--run-dir", type=Path, required=True, help="a host_tools.train run directory")
+    p.add_argument(
+        "--run-dir", type=path_option, required=True, help="a host_tools.train run directory"
+    )
     p.add_argument(
         "--val",
         action="append",
@@ -220,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--split-file",
-        type=Path,
+        type=path_option,
         help="with --dataset: validation image names (not the test split)",
     )
     p.add_argument(

@@ -694,3 +694,42 @@ def test_validate_dataset_takes_the_split_option(tiny_run, tmp_path, capsys):
     assert main(args) == 0, capsys.readouterr().err
     report = json.loads((run / "validation.json").read_text())
     assert report["sets"]["val"] == {"spec": f"yolo:{root}", "images": 1}
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("train", ["--run-dir", "", "--config", "{tiny}", *TINY_ARGS]),
+        ("train", ["--run-dir", "run", "--split-file", "", "--config", "{tiny}", *TINY_ARGS]),
+        ("train", ["--run-dir", "run", "--init", ""]),
+        ("evaluate", ["--model", "hog", "--dataset", "inria:x", "--out", ""]),
+        ("evaluate", ["--model", "m.tflite", "--labels", "", "--dataset", "inria:x", "--out", "o"]),
+        ("export", ["--weights", "w.weights.h5", "--out", ""]),
+        ("quantize", ["--weights", "w.weights.h5", "--out-dir", ""]),
+        ("validate", ["--run-dir", ""]),
+        ("convert", ["--dataset", "inria:x", "--to", "coco", "--out", ""]),
+        ("ignore_regions", ["--dataset", "inria:x", "--model", "m.tflite", "--out", ""]),
+        ("import_weights", ["--out", ""]),
+        ("import_tflite", ["--tflite", "m.tflite", "--out", ""]),
+    ],
+)
+def test_an_empty_path_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, tool, args
+):
+    """An empty path (`--run-dir "$RUN"` with RUN unset) was the current folder: train wrote its
+    checkpoints/, config.json, log.csv and final weights into it (the checkout, when run there),
+    evaluate its report; an empty --split-file or --labels was silently no split or labels."""
+    import importlib
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(f"host_tools.{tool}").main(
+            [a.replace("{tiny}", str(config)) for a in args]
+        )
+    assert exit_.value.code == 2
+    assert "empty path: name a file or folder" in capsys.readouterr().err
+    assert list(cwd.iterdir()) == []
