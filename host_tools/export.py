@@ -95,6 +95,12 @@ def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:
         ) from exc
 
 
+def checkpoint_step(prefix: str | Path) -> int:
+    """The step of a training checkpoint: ``host_tools.train`` numbers them by step
+    (``RUN/checkpoints/ckpt-N``)."""
+    return int(str(prefix).rsplit("-", 1)[1])
+
+
 def checkpoint_cut_short(prefix: str | Path, exc: IndexError) -> ModelError:
     """The error of a checkpoint whose data file ends early: TensorFlow's reader raises a bare
     ``IndexError("Read less bytes than requested")``."""

@@ -34,7 +34,7 @@ from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors, first_line, path_option, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
-from host_tools.export import checkpoint_cut_short
+from host_tools.export import checkpoint_cut_short, checkpoint_step
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
@@ -364,6 +364,13 @@ def _check_train_args(
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"stop_after must be at least 1, not {stop_after}")
     latest = check_run_dir(run_dir, cfg, resume)
+    end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
+    at = checkpoint_step(latest) if latest else 0
+    if end < at:
+        raise ConfigError(
+            f"--resume: the run is at step {at} ({latest}); ending at step {end} would train "
+            f"nothing and overwrite checkpoint {end}: pass --steps and --stop-after above {at}"
+        )
     if tensorboard:
         _require_tensorboard()
     return latest

@@ -39,7 +39,7 @@ from host_tools._cli import cli_errors, path_option
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
-from host_tools.export import normalize, restore_checkpoint
+from host_tools.export import checkpoint_step, normalize, restore_checkpoint
 from host_tools.scoring import evaluate
 from host_tools.shared_data import PENNFUDAN, SHARED
 from host_tools.ssd.config import load_config
@@ -98,7 +98,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
     """(step, prefix) of every checkpoint the run's CheckpointManager kept, oldest first."""
     state = tf.train.get_checkpoint_state(str(ckpt_dir))
     paths = state.all_model_checkpoint_paths if state is not None else []
-    return sorted((int(p.rsplit("-", 1)[1]), Path(p)) for p in paths)
+    return sorted((checkpoint_step(p), Path(p)) for p in paths)
 
 
 def load_val_set(name: str, sources: tuple[DataSource, ...]) -> Dataset:

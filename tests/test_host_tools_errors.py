@@ -124,6 +124,26 @@ def test_resume_without_config_json_asks_for_the_config(tmp_path, capsys):
     assert "pass --config" in _one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("option", ["--stop-after", "--steps"])
+def test_resume_to_a_step_behind_the_run_is_refused(tiny_run, tmp_path, capsys, option):
+    """The run is at step 2: --resume --stop-after 1 (or --steps 1) trained nothing, saved the
+    step-2 weights as ckpt-1 over the real step-1 checkpoint, made it the latest and exited 0;
+    validate then scored step-2 weights as step 1."""
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    before = _snapshot(run)
+    args = ["--run-dir", str(run), "--resume", option, "1", "--limit", "2", "--no-progress"]
+    assert main(args) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"train: error: --resume: the run is at step 2 ({run / 'checkpoints' / 'ckpt-2'}); "
+        "ending at step 1 would train nothing and overwrite checkpoint 1: pass --steps and "
+        "--stop-after above 2"
+    )
+    assert _snapshot(run) == before
+
+
 # ----------------------------------------------------------------------------- 2. one run per dir
 def test_training_into_a_run_with_checkpoints_is_refused(tiny_run, tmp_path, capsys):
     """It truncated log.csv, replaced config.json and final weights and left the old checkpoints
