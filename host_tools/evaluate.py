@@ -67,8 +67,14 @@ def make_detector(
 ) -> Any:
     """The runtime Detector for a .tflite (tiled second pass if ``tiles``), or HOG for ``hog``."""
     if model == "hog":
+        from edgedetect.tiling import parse_tiles
         from host_tools.hog import HogDetector
 
+        if parse_tiles(tiles) != (1, 1):
+            raise ModelError(
+                f"--tiles {tiles} needs a .tflite model: the HOG baseline already scans the whole "
+                "image at every scale (leave out --tiles with --model hog)"
+            )
         return HogDetector(threshold=curve_threshold)
     path = Path(model)
     if path.is_dir():

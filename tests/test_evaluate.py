@@ -329,3 +329,15 @@ def test_hog_thresholds_must_be_finite(tmp_path, capsys, option, value):
     err = capsys.readouterr().err
     assert err == f"evaluate: error: {option} {float(value)} is not a finite number\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tiles", ["2x2", "9x9"])
+def test_tiles_with_hog_are_refused(tmp_path, capsys, tiles):
+    """--model hog --tiles 2x2 ran the plain HOG and reported it as if tiled (a 9x9 that the
+    tiling refuses was accepted too): the tiled pass wraps the runtime Detector only."""
+    root = _bundled_photos(tmp_path)
+    args = ["--model", "hog", "--dataset", f"yolo:{root}", "--tiles", tiles, "--no-progress"]
+    assert evaluate_main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"tiles {tiles}" in err.replace("'", ""), err
+    assert not (tmp_path / "out").exists()
