@@ -132,7 +132,7 @@ def _convert_mode(ssd: SSDModel, mode: str, args: argparse.Namespace, reps: Any)
 
 def parse_modes(text: str) -> list[str]:
     """``--modes``: a comma-separated subset of :data:`ALL_MODES`, checked before any work."""
-    modes = [m.strip() for m in text.split(",") if m.strip()]
+    modes = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))  # each once
     unknown = [m for m in modes if m not in ALL_MODES]
     if unknown or not modes:
         raise EdgeDetectError(

@@ -535,6 +535,14 @@ def test_quantize_unknown_mode_lists_qat_too(tiny_run, tmp_path, capsys):
     assert "'bogus'" in line and "float32,dynamic,float16,int8,qat" in line
 
 
+def test_quantize_modes_named_twice_run_once():
+    """--modes qat,int8,qat fine-tuned QAT twice (minutes each), both runs writing the same
+    file, and the comparison table listed the same report twice."""
+    from host_tools.quantize import parse_modes
+
+    assert parse_modes("qat, int8,qat,int8") == ["qat", "int8"]
+
+
 def test_evaluate_model_that_is_a_directory_says_so(tmp_path, capsys):
     from host_tools.evaluate import main
 
