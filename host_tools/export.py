@@ -357,6 +357,23 @@ def write_file(path: Path, data: bytes) -> None:
         raise
 
 
+def label_names(text: str, num_classes: int) -> list[str]:
+    """``--labels``: one comma-separated name per class of the model, none empty."""
+    names = [n.strip() for n in text.split(",")]
+    plural = "class" if num_classes == 1 else "classes"
+    if not all(names):
+        raise EdgeDetectError(
+            f"--labels {text!r} holds an empty class name; name the model's {num_classes} "
+            f"{plural}, comma-separated (e.g. person)"
+        )
+    if len(names) != num_classes:
+        raise EdgeDetectError(
+            f"--labels {text!r} gives {len(names)} names but the model has {num_classes} "
+            f"{plural} (model.num_classes)"
+        )
+    return names
+
+
 def write_labels(model_path: Path, names: list[str]) -> Path:
     """``<model>.labels.txt`` beside the model: one class name a line, line i = class id i."""
     path = (
@@ -404,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
+    names = label_names(args.labels, ssd.config.model.num_classes)
     if args.saved_model:
         export_saved_model(ssd, args.saved_model, raw=True)
         print(f"wrote {args.saved_model}")
@@ -419,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_file(args.out, data)
-    write_labels(args.out, args.labels.split(","))
+    write_labels(args.out, names)
     kind = "raw" if args.raw else "postprocess"
     print(f"wrote {args.out} ({len(data) / 1e6:.2f} MB, {args.mode}, {kind})")
     return 0

@@ -216,6 +216,25 @@ def test_export_saved_model_onto_a_file_is_one_line(tiny_run, tmp_path, capsys):
     assert f"{target} is not a directory" in line
 
 
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [("", "an empty class name"), ("person,", "an empty class name"), ("person,car", "2 names")],
+)
+def test_export_labels_must_name_the_models_classes(tiny_run, tmp_path, capsys, labels, words):
+    """export --labels "" (or a trailing comma) wrote a label file every tool then refused ("has
+    no labels"), and --labels person,car for a one-class model one they warn about, both after a
+    successful conversion and exit 0."""
+    from host_tools.export import main
+
+    config, run = tiny_run
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    out = tmp_path / "m.tflite"
+    assert main([*args, "--mode", "float32", "--labels", labels, "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--labels" in line and words in line and "1 class" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
 def _file_size_limit(limit: int):
     """A limit on the size of every file the child writes (SIGXFSZ ignored, as Python does: a
     write past it fails with EFBIG), to stand in for a disk that is full."""
