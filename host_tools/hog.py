@@ -69,6 +69,11 @@ class HogDetector:
 
     def raw_windows(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All pyramid windows with SVM margin >= threshold: ((N, 4) xyxy windows, (N,) margins)."""
+        height, width = image_bgr.shape[:2]
+        if width + 2 * self.padding[0] < WINDOW[0] or height + 2 * self.padding[1] < WINDOW[1]:
+            # No window fits even at full size; OpenCV's detectMultiScale then corrupts its heap
+            # (a segfault or an abort) instead of finding nothing.
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         # groupThreshold 0 = no OpenCV grouping; our NMS does the suppression.
         rects, weights = self._hog.detectMultiScale(
             image_bgr, self.threshold, self.win_stride, self.padding, self.scale, 0, False

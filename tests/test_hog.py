@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,7 +17,8 @@ from host_tools.datasets import load_dataset
 from host_tools.hog import HogDetector
 from host_tools.metrics import match_image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
 INRIA = SHARED / "inria"
 
 
@@ -63,3 +67,26 @@ def test_missing_hog_descriptor_names_contrib_package(monkeypatch):
     monkeypatch.delattr(cv2, "HOGDescriptor")
     with pytest.raises(ModelError, match="opencv-contrib-python-headless"):
         HogDetector()
+
+
+@pytest.mark.parametrize("size", [(100, 50), (48, 48), (8, 8)], ids=["strip", "thumb", "tiny"])
+def test_evaluate_hog_on_an_image_lower_than_its_window(tmp_path, size):
+    """An image whose padded size cannot hold HOG's 64x128 window crashed OpenCV's
+    detectMultiScale: a segfault, "double free or corruption" or a cv2.error, killing the
+    whole evaluation. Such an image has no window to score, so no detection."""
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("person\n")
+    w, h = size
+    image = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    cv2.imwrite(str(root / "images" / "small.png"), image)
+    (root / "labels" / "small.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "host_tools.evaluate", "--model", "hog", "--dataset"]
+    cmd += [f"yolo:{root}", "--out", str(out), "--no-progress"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert (report["images"], report["gt_boxes"], report["fn"]) == (1, 1, 1)
+    assert report["detections_at_curve_threshold"] == 0
