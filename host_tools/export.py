@@ -36,6 +36,7 @@ from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors, first_line, path_option
+from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
@@ -255,7 +256,13 @@ def _mix_paths(sources: Sequence[DataSource], count: int) -> list[Path]:
     total = sum(s.weight for s in sources)
     paths: list[Path] = []
     for s in (src.resolved() for src in sources):
-        samples = s.load().samples
+        try:
+            samples = s.load().samples
+        except DatasetError as exc:  # a run's config.json made where its training sets were
+            raise DatasetError(
+                f"int8 calibration reads the config's data.sources: {exc}; point them at the "
+                "training sets here, or remove data to calibrate on the Penn-Fudan train split"
+            ) from None
         n = min(len(samples), max(1, round(count * s.weight / total)))
         paths += [samples[i].image_path for i in sorted(rng.choice(len(samples), n, replace=False))]
     return paths[:count]

@@ -235,6 +235,29 @@ def test_export_labels_must_name_the_models_classes(tiny_run, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_int8_calibration_from_a_missing_training_set_says_where_it_comes_from(
+    tiny_run, tmp_path, capsys
+):
+    """A run's config.json made on another machine names training sets that are not here: int8
+    export said only "yolo dataset root /home/.../train is not a directory", not that it wanted
+    them as calibration images from the config's data.sources, nor how to do without."""
+    from host_tools.export import main
+
+    config, run = tiny_run
+    cfg = json.loads(config.read_text())
+    cfg["data"] = {"sources": [{"spec": f"yolo:{tmp_path / 'elsewhere'}"}]}
+    moved = tmp_path / "moved.json"
+    moved.write_text(json.dumps(cfg))
+    args = ["--config", str(moved), "--weights", str(run / "final.weights.h5"), "--mode", "int8"]
+    assert main([*args, "--out", str(tmp_path / "m.tflite")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        "export: error: int8 calibration reads the config's data.sources: "
+        f"yolo dataset root {tmp_path / 'elsewhere'} is not a directory; point them at the "
+        "training sets here, or remove data to calibrate on the Penn-Fudan train split"
+    )
+
+
 def _file_size_limit(limit: int):
     """A limit on the size of every file the child writes (SIGXFSZ ignored, as Python does: a
     write past it fails with EFBIG), to stand in for a disk that is full."""
