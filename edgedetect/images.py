@@ -219,12 +219,12 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
 def write_whole(path: Path, data: bytes, tmp: Path | None = None) -> None:
     """Write ``data`` to ``tmp`` (default: the hidden ``.NAME.tmp`` beside ``path``) and rename it
     to ``path`` once complete, so a full disk or a crash never leaves part of a file under its
-    final name; on failure the temporary file is removed and the ``OSError`` raised."""
+    final name; on failure (or Ctrl-C) the temporary file is removed and the error raised."""
     tmp = tmp or path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise

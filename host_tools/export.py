@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
-from edgedetect.images import read_bgr
+from edgedetect.images import read_bgr, write_whole
 from host_tools._cli import cli_errors, first_line, path_option
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
@@ -345,23 +345,14 @@ def name_outputs_after_signature(data: bytes) -> bytes:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden file beside it, renamed over ``path`` only once
-    complete: a write that fails (a full disk) or is interrupted leaves the file that was there,
-    never half of the new one (the runtime or the service may be about to load it). A symlink
-    is written through, as a plain write would."""
-    target = Path(os.path.realpath(path))
-    tmp = target.with_name(f".{target.name}.tmp")
+    """A model or label file, whole or not at all (``edgedetect.images.write_whole``): a write
+    that fails (a full disk) or is interrupted leaves the file that was there, never half of the
+    new one (the runtime or the service may be about to load it). A symlink is written through,
+    as a plain write would, and an error names ``path``."""
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # a failed write names no file, a failed rename the tmp
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+        write_whole(Path(os.path.realpath(path)), data)
+    except OSError as exc:  # a failed write names no file, a failed rename the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def label_names(text: str, num_classes: int) -> list[str]:
