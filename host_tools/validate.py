@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +187,7 @@ def parse_val_sets(
             sets[name] = (*sets.get(name, ()), DataSource.parse(spec))
     elif dataset:
         src = DataSource.parse(dataset)  # SPEC[#split=FILE]...; --split-file when it has none
-        if split_file and not src.split_file:
-            src = replace(src, split_file=str(split_file))
-        sets = {"val": (src,)}
+        sets = {"val": (src.with_split(split_file),)}
     else:
         sets = DEFAULT_VAL_SETS
     return {name: load_val_set(name, sources) for name, sources in sets.items()}

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from host_tools.compare import main as compare_main
+from host_tools.datasets.types import DatasetError
 from host_tools.evaluate import main as evaluate_main
 from host_tools.evaluate import run_evaluation
+from host_tools.validate import parse_val_sets
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
@@ -341,3 +343,25 @@ def test_tiles_with_hog_are_refused(tmp_path, capsys, tiles):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and f"tiles {tiles}" in err.replace("'", ""), err
     assert not (tmp_path / "out").exists()
+
+
+def test_split_file_beside_another_split_of_the_spec_is_refused(tmp_path, capsys):
+    """``--split-file B`` with ``--dataset SPEC#split=A`` evaluated A and said nothing of B (in
+    evaluate, validate and convert); the two together are now one line, and the same file
+    named twice is fine."""
+    root = _bundled_photos(tmp_path)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("astronaut.jpg\n")
+    b.write_text("camera.jpg\n")
+    args = ["--model", str(DEFAULT_MODEL), "--no-progress", "--dataset", f"yolo:{root}#split={a}"]
+    assert evaluate_main([*args, "--split-file", str(b), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"evaluate: error: --split-file {b} and yolo:{root}#split={a} both choose the images; "
+        "give one of them\n"
+    )
+    assert not (tmp_path / "x").exists()
+    assert evaluate_main([*args, "--split-file", str(a), "--out", str(tmp_path / "y")]) == 0
+    assert json.loads((tmp_path / "y" / "report.json").read_text())["images"] == 1
+    with pytest.raises(DatasetError, match="both choose the images"):
+        parse_val_sets(None, f"yolo:{root}#split={a}", b)

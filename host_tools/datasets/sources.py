@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgedetect.errors import ConfigError
@@ -88,8 +88,8 @@ class DataSource:
             )
         if not test_split_ok and self.split_file and "test" in Path(self.split_file).name.lower():
             raise ConfigError(
-                f"{where}: split {self.split_file} looks like a test split; "
-                "train on training images"
+                f"{where}: split {self.split_file} looks like a test split; train and "
+                "select on training and validation images (host_tools.evaluate takes a test split)"
             )
         return self
 
@@ -111,10 +111,24 @@ class DataSource:
             self.ignore_below,
         )
 
+    def with_split(self, split_file: str | Path | None) -> DataSource:
+        """The source with ``split_file`` (``--split-file``) when it names no ``#split=`` of its
+        own; the two together are refused (one of them was silently not used)."""
+        ours = self.split_file
+        if not split_file or (ours and Path(ours).resolve() == Path(split_file).resolve()):
+            return self
+        if ours:
+            raise DatasetError(
+                f"--split-file {split_file} and {self.spec}#split={ours} both choose the "
+                "images; give one of them"
+            )
+        return replace(self, split_file=str(split_file))
+
     def load(self, split_file: str | Path | None = None) -> Dataset:
-        """The source's samples, split, ignore file and ``ignore_below`` applied; ``split_file``
-        stands in when the source names none."""
-        ds = load_dataset(self.spec, self.split_file or split_file, self.ignore_file)
+        """The source's samples, split (see `with_split`), ignore file and ``ignore_below``
+        applied."""
+        src = self.with_split(split_file)
+        ds = load_dataset(src.spec, src.split_file, src.ignore_file)
         if self.ignore_below is not None:
             ds.samples = ignore_short_people(ds.samples, self.ignore_below)
         return ds
