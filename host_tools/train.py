@@ -317,7 +317,7 @@ def train(
     holding checkpoints is only resumed, with the model and anchors of its ``config.json``.
     ``config.json`` is written once the checkpoint is restored (or at once for a new run).
     """
-    latest = _check_train_args(cfg, run_dir, resume, steps, stop_after, tensorboard)
+    latest = _check_train_args(cfg, run_dir, resume, init, steps, stop_after, tensorboard)
     set_seeds(cfg.train.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     keep_given = ssd is not None and init is None
@@ -346,10 +346,23 @@ def _start_line(cfg: SSDConfig, images: int, start: int, how: str) -> str:
     )
 
 
+def resume_point(cfg: SSDConfig, run_dir: Path, resume: bool, init: str | None) -> str | None:
+    """`check_run_dir`, and an ``init`` beside a checkpoint to resume refused: the run goes on
+    from its own weights, so the other file was silently not used."""
+    latest = check_run_dir(run_dir, cfg, resume)
+    if latest and init and init.lower() != "none":
+        raise ConfigError(
+            f"--init {init}: the run resumes from its checkpoint {latest}, not from other "
+            "weights; drop --init, or start a new --run-dir from them"
+        )
+    return latest
+
+
 def _check_train_args(
     cfg: SSDConfig,
     run_dir: Path,
     resume: bool,
+    init: str | None,
     steps: int | None,
     stop_after: int | None,
     tensorboard: bool,
@@ -363,7 +376,7 @@ def _check_train_args(
     check_config(cfg)
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"stop_after must be at least 1, not {stop_after}")
-    latest = check_run_dir(run_dir, cfg, resume)
+    latest = resume_point(cfg, run_dir, resume, init)
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
     at = checkpoint_step(latest) if latest else 0
     if end < at:
@@ -667,7 +680,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = run_config(args.config, args.run_dir, args.resume)
-    check_run_dir(args.run_dir, cfg, args.resume)  # before the data is read (minutes for a mix)
+    resume_point(cfg, args.run_dir, args.resume, args.init)  # before the data is read (minutes)
     if args.batch_size is not None:
         cfg.train.batch_size = args.batch_size
     if args.lr is not None:

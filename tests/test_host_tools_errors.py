@@ -144,6 +144,26 @@ def test_resume_to_a_step_behind_the_run_is_refused(tiny_run, tmp_path, capsys, 
     assert _snapshot(run) == before
 
 
+def test_resume_with_init_weights_is_refused(tiny_run, tmp_path, capsys):
+    """--resume --init OTHER went on from the run's checkpoint and never read OTHER, silently:
+    the user believed the run restarted from those weights."""
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    before = _snapshot(run)
+    other = tmp_path / "other.weights.h5"
+    shutil.copy(run / "final.weights.h5", other)
+    args = ["--run-dir", str(run), "--resume", "--init", str(other), "--limit", "2"]
+    assert main([*args, "--steps", "3", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"train: error: --init {other}: the run resumes from its checkpoint "
+        f"{run / 'checkpoints' / 'ckpt-2'}, not from other weights; drop --init, or start a new "
+        "--run-dir from them"
+    )
+    assert _snapshot(run) == before
+
+
 # ----------------------------------------------------------------------------- 2. one run per dir
 def test_training_into_a_run_with_checkpoints_is_refused(tiny_run, tmp_path, capsys):
     """It truncated log.csv, replaced config.json and final weights and left the old checkpoints
