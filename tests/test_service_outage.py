@@ -11,7 +11,9 @@ stream is a test double, of real photos, that the test unplugs and plugs back.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -204,3 +206,76 @@ def test_the_clip_open_at_the_outage_ends_at_the_last_real_frame(tmp_path: Path)
     assert seconds < outage_s / 2, f"{outage_clip.name}: {seconds:.1f} s"
     files = sorted(clips.glob("*_clip.mp4"))
     assert len(files) == 2 and files[0] == outage_clip, files  # the return is a new episode
+
+
+class StreamViewer:
+    """A /stream.mjpg client on a thread: `parts` holds every JPEG it was sent, in order."""
+
+    def __init__(self, rs: RunningService) -> None:
+        assert rs.svc.http is not None
+        self.sock = socket.create_connection(("127.0.0.1", rs.svc.http.port), timeout=30)
+        self.sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.parts: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        data = b""
+        try:
+            while chunk := self.sock.recv(65536):
+                data += chunk
+                while True:  # each part: boundary, headers with Content-Length, the JPEG
+                    start = data.find(b"--edgedetectframe\r\n")
+                    head_end = data.find(b"\r\n\r\n", start)
+                    if start < 0 or head_end < 0:
+                        break
+                    head = data[start:head_end]
+                    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                    if len(data) < head_end + 4 + length:
+                        break
+                    self.parts.append(data[head_end + 4 : head_end + 4 + length])
+                    data = data[head_end + 4 + length :]
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(5)
+
+
+def test_the_live_view_shows_no_person_once_the_visit_ended_by_the_outage(
+    tmp_path: Path,
+) -> None:
+    """The JPEG was cached per frame: after the outage ended the visit, /snapshot.jpg (200) and
+    /stream.mjpg still showed the person boxed while the count was 0 and the stream gone. Now
+    /snapshot.jpg is 503 "source lost" (as before the first frame: no current picture) and the
+    stream's last part is the last picture without the boxes."""
+    stream = Stream()
+    bare = cv2.imencode(".jpg", stream.image, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes()
+    cfg = write_config(
+        tmp_path,
+        source={"spec": SPEC, "reconnect_max_s": 1.0},
+        service={"stall_timeout_s": 5.0},
+        http={"listen": "127.0.0.1:0", "jpeg_quality": 75},
+    )
+    with RunningService(cfg, opener=stream) as rs:
+        first = visit_begins(tmp_path)
+        viewer = StreamViewer(rs)
+        try:
+            boxed = poll(lambda: [p for p in viewer.parts if p != bare], 20)
+            assert boxed, "the stream never showed the person boxed"
+            code, _, body = rs.get("/snapshot.jpg")
+            assert code == 200 and body != bare  # boxed while the person is in view
+            stream.down()
+            assert poll(lambda: of_type(tmp_path, "person_left", track_id=first), 20)
+            # the stream is still down here
+            assert poll(lambda: viewer.parts[-1] == bare, 20), "the stream still shows the boxes"
+            code, _, body = rs.get("/snapshot.jpg")
+            assert code == 503 and body == b"source lost; no current frame\n", (code, body[:40])
+            assert healthz(rs)[1]["persons"] == 0
+            stream.up()
+            assert poll(lambda: rs.get("/snapshot.jpg")[0] == 200, 30), "no snapshot once back"
+        finally:
+            viewer.close()

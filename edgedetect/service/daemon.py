@@ -263,6 +263,7 @@ class Service:
             events=self.recent.latest,
             folders=self.web_folders,
             recording=lambda: getattr(self.sink.recorder, "clip", ""),
+            source_lost=self._source_lost,
         )
 
     def _bind_http(self, cfg: Config) -> HttpServer | None:

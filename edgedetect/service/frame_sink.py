@@ -231,6 +231,7 @@ class ServiceSink:
         events = self.close_scene() + self.tracker.close_all(last_seen)
         self._tracked = Detections.empty()
         self.metrics.persons.set(0)
+        self.live.drop_boxes()  # /stream.mjpg: the last picture, no longer with people boxed
         left = sum(te.type == "person_left" for te in events)
         log.log(
             logging.WARNING if left or clip else logging.DEBUG,  # a mere candidate: no news

@@ -6,8 +6,9 @@ can be read and tested without the asyncio server; this module does not import t
 Interface (what the service uses):
 
 - ``HttpApp(health, metrics, jpeg, token="", stream_fps=5.0, max_streams=3)``: *what* is served.
-  ``health() -> (ok, dict)``, ``metrics() -> bytes``, ``jpeg() -> (frame_id, bytes) | None``
+  ``health() -> (ok, dict)``, ``metrics() -> bytes``, ``jpeg() -> (version, bytes) | None``
   are plain blocking callables; the server runs them on its worker threads. Keyword-only:
+  ``source_lost() -> bool`` (/snapshot.jpg is 503 while it is true, as before the first frame),
   ``status() -> dict`` (/api/status), ``events(limit) -> list[dict]`` (/api/events, newest
   first), ``folders() -> {"snapshots": [dir, ...], "clips": [dir, ...]}`` (where /snapshots/NAME
   and /clips/NAME are read, the first folder holding the file wins; asked per request so a
@@ -150,6 +151,7 @@ class HttpApp:
         events: Callable[[int], list[dict[str, Any]]] | None = None,
         folders: Callable[[], Mapping[str, Sequence[str]]] | None = None,
         recording: Callable[[], str] | None = None,
+        source_lost: Callable[[], bool] | None = None,
     ) -> None:
         self.health = health
         self.status = status or (lambda: health()[1])
@@ -157,7 +159,8 @@ class HttpApp:
         self.folders = folders or (lambda: {})
         self.recording = recording or (lambda: "")  # the clip of the episode going on now
         self.metrics = metrics
-        self.jpeg = jpeg  # -> (frame_id, bytes) of the newest annotated frame, or None
+        self.jpeg = jpeg  # -> (version, bytes) of the newest annotated frame, or None
+        self.source_lost = source_lost or (lambda: False)  # the camera or stream is gone
         self.token = token
         self.stream_fps = stream_fps
         self.max_streams = max_streams
@@ -211,7 +214,9 @@ class HttpApp:
             )
         if path == "/metrics":
             return Reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
-        if path == "/snapshot.jpg":
+        if path == "/snapshot.jpg":  # no current picture: none yet, or the source is gone
+            if self.source_lost():
+                return Reply(503, b"source lost; no current frame\n")
             got = self.jpeg()
             return (
                 Reply(503, b"no frame yet\n") if got is None else Reply(200, got[1], "image/jpeg")

@@ -197,7 +197,8 @@ function freeze() {
     editor.frame = img;
     draw();
   };
-  img.onerror = () => say("No frame to freeze yet (/snapshot.jpg); try again in a moment.");
+  img.onerror = () => say(
+    "No current frame to freeze (/snapshot.jpg: none yet, or the source is lost); try again soon.");
   img.src = "/snapshot.jpg?t=" + Date.now();
 }
 
