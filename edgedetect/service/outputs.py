@@ -7,6 +7,7 @@ the oldest message is dropped and counted (newest events matter most, memory sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -21,6 +22,9 @@ from typing import Any
 from edgedetect.service.events import Event
 
 log = logging.getLogger("edgedetect.outputs")
+
+EVENT_MESSAGES = 3  # the most an MQTT event publishes: the event, count and occupancy
+PUBACK_WAIT_S = 2.0  # how long the MQTT worker waits for the broker to take an event
 
 
 class QueuedOutput:
@@ -63,6 +67,10 @@ class QueuedOutput:
 
     def _run(self) -> None:
         while True:
+            if not self._ready(0.2):  # nothing leaves the queue meanwhile (it drops the oldest)
+                if self._stop.is_set():
+                    return
+                continue
             try:
                 item = self._q.get(timeout=0.2)
             except queue.Empty:
@@ -78,6 +86,10 @@ class QueuedOutput:
                 self.failed += 1
                 self._on_error(self.name)
                 log.warning("%s output failed: %s", self.name, e)
+
+    def _ready(self, timeout: float) -> bool:
+        """Whether `_deliver` can go on now (waiting up to `timeout` s); always, here."""
+        return True
 
     def _deliver(self, item: Any) -> None:
         raise NotImplementedError
@@ -225,9 +237,15 @@ class MqttOutput(QueuedOutput):
     """paho-mqtt publisher: availability with last will, HA discovery, events, count, occupancy,
     per-zone counts (`<prefix>/zone/NAME/count`) and line counters (`<prefix>/line/NAME/in|out`).
 
-    paho runs its own network thread (`loop_start`) and reconnects by itself; our worker
-    thread only calls `publish`, which queues inside paho while disconnected (bounded by
-    `max_queued_messages_set`).
+    paho runs its own network thread (`loop_start`) and reconnects by itself. Our worker thread
+    calls `publish` only while connected and one event at a time (it waits, up to
+    `PUBACK_WAIT_S`, until the broker took the event's last message); events wait in our queue
+    meanwhile, which drops the oldest when full. So paho's own queue holds one event's messages
+    (and what a lost connection left of them) beside the republish on connect (availability,
+    discovery, the counts now), which always fits its bound (`_make_room`) and goes out before
+    the events that waited, in order. Handed to paho while disconnected, events filled its
+    queue, which refuses the newest even when connected: the reconnect's 'online' and counts
+    were refused and the retained state stayed as it was when the queue filled.
 
     A reload builds a new output with `previous=` the running one and calls `adopt(previous)`
     once that one has flushed: the new client then publishes the scene's running counts (the
@@ -278,7 +296,8 @@ class MqttOutput(QueuedOutput):
         if username:
             self.client.username_pw_set(username, password or None)
         self.client.will_set(self.avail_topic, "offline", qos=1, retain=True)
-        self.client.max_queued_messages_set(queue_size)
+        self._queue_size = queue_size
+        self._make_room()
         self.client.reconnect_delay_set(1, 60)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -352,6 +371,15 @@ class MqttOutput(QueuedOutput):
         if self.connected.is_set():
             self._publish_retained(self.client)
 
+    def _make_room(self) -> None:
+        """paho's queue bound: `[mqtt] queue` plus every retained message of a (re)connect and
+        one event's messages, so that republish always fits beside what a lost connection left
+        in it. Set once, before connecting (paho refuses it later): a reload's `previous=`
+        has set `_stale` by then."""
+        self.client.max_queued_messages_set(
+            self._queue_size + len(self.retained_topics()) + len(self._stale) + EVENT_MESSAGES
+        )
+
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
             log.warning("MQTT connect refused: %s", reason_code)
@@ -395,44 +423,52 @@ class MqttOutput(QueuedOutput):
         if reason_code != 0:
             log.warning("MQTT disconnected (%s); paho reconnects in the background", reason_code)
 
-    def _publish_state(self, count: int) -> None:
+    def _publish_state(self, count: int) -> Any:
         self.client.publish(f"{self.prefix}/count", str(count), qos=1, retain=True)
-        self.client.publish(
+        return self.client.publish(
             f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True
         )
 
-    def _publish_zone(self, zone: str, count: int) -> None:
-        self.client.publish(f"{self.prefix}/zone/{zone}/count", str(count), qos=1, retain=True)
+    def _publish_zone(self, zone: str, count: int) -> Any:
+        return self.client.publish(
+            f"{self.prefix}/zone/{zone}/count", str(count), qos=1, retain=True
+        )
 
-    def _publish_line(self, line: str, direction: str, total: int) -> None:
-        self.client.publish(
+    def _publish_line(self, line: str, direction: str, total: int) -> Any:
+        return self.client.publish(
             f"{self.prefix}/line/{line}/{direction}", str(total), qos=1, retain=True
         )
 
+    def _ready(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
     def _deliver(self, event: Event) -> None:
-        info = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
+        info = last = self.client.publish(f"{self.prefix}/event", event.to_json(), qos=1)
         with self._state_lock:
             if event.type == "count_changed":
                 self.count = event.count
                 self._heard.add(("count",))
-                self._publish_state(event.count)
+                last = self._publish_state(event.count)
             elif event.type in ("zone_entered", "zone_left") and event.zone in self.zones:
                 # count: the zone's head count now; a zone a reload removed (its last zone_left
                 # events) keeps no state topic, so it is not published again
                 self.zones[event.zone] = event.count
                 self._heard.add(("zone", event.zone))
-                self._publish_zone(event.zone, event.count)
+                last = self._publish_zone(event.zone, event.count)
             elif event.type == "line_crossed":  # count: the line's total in that direction
                 self.lines[(event.line, event.direction)] = event.count
                 self._heard.add(("line", event.line, event.direction))
-                self._publish_line(event.line, event.direction, event.count)
-        # rc 4 (NO_CONN): queued inside paho until it reconnects, not lost;
-        # 15 (QUEUE_SIZE): dropped.
+                last = self._publish_line(event.line, event.direction, event.count)
+        # rc 4 (NO_CONN, the connection lost since _ready): queued inside paho until it
+        # reconnects, not lost; 15 (QUEUE_SIZE): dropped.
         if info.rc == 15:
             self.dropped += 1
             self._on_drop(self.name)
         elif info.rc not in (0, 4):
             raise RuntimeError(f"MQTT publish failed (rc={info.rc})")
+        if last.rc == 0:  # one event in flight at a time: paho's queue never fills (_make_room)
+            with contextlib.suppress(ValueError, RuntimeError):  # refused or lost: said above
+                last.wait_for_publish(PUBACK_WAIT_S)
 
     def close(self, timeout: float = 1.0, farewell: bool = True) -> None:
         """Stop; `farewell=False` when another client takes over the same topics (a reload), so
