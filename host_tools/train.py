@@ -37,7 +37,7 @@ from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.export import checkpoint_cut_short, checkpoint_step
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
-from host_tools.ssd.data import TrainImages, load_train_mix, train_dataset
+from host_tools.ssd.data import TrainImages, load_train_mix, train_batches
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.losses import ssd_loss
 from host_tools.ssd.model import SSDModel, build_ssd
@@ -331,8 +331,9 @@ def train(
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
     log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
     try:
-        batches = iter(train_dataset(data, ssd, cfg, cfg.train.seed, start_step=start))
-        _run_steps(make_train_step(ssd, cfg, opt), batches, opt, step_var, manager, log, cfg, end)
+        with train_batches(data, ssd, cfg, cfg.train.seed, start_step=start) as batches:
+            step = make_train_step(ssd, cfg, opt)
+            _run_steps(step, batches, opt, step_var, manager, log, cfg, end)
     finally:
         log.close()
     return _save_final(ssd, manager, run_dir, end)

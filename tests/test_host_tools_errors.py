@@ -823,3 +823,61 @@ def test_an_empty_path_is_refused_before_anything_is_written(
     assert exit_.value.code == 2
     assert "empty path: name a file or folder" in capsys.readouterr().err
     assert list(cwd.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- errors in tf.data
+# The sixth example fails; the others are slowed down so that the map workers are still calling
+# into Python (the next examples) when the error reaches the training loop.
+_FAILING_PIPELINE = """
+import itertools, sys, time
+import host_tools.ssd.data as data
+from edgedetect.errors import ImageError
+targets, calls = data.build_targets, itertools.count()
+def failing(*args):
+    if next(calls) == 5:
+        raise ImageError("frame_5.png cannot be decoded; re-export the image")
+    time.sleep(0.2)
+    return targets(*args)
+data.build_targets = failing
+from host_tools.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_error_inside_the_training_pipeline_ends_the_process(tmp_path):
+    """An error raised while making a training example printed TensorFlow's traceback and then
+    the process hung for ever: the tf.data iterator, kept alive by the traceback's frames, was
+    destroyed only at interpreter shutdown, with its map workers still calling into Python."""
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    args = ["--config", str(config), "--run-dir", str(tmp_path / "run"), "--steps", "50"]
+    args += ["--dataset", f"pennfudan:{need_shared(PENNFUDAN)}", "--init", "none"]
+    args += ["--limit", "20", "--no-progress"]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _FAILING_PIPELINE, *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("train hung after an error inside the tf.data pipeline")
+    assert proc.returncode == 2, proc.stderr
+    assert _one_line(proc.stderr) == (
+        "train: error: frame_5.png cannot be decoded; re-export the image"
+    )
+
+
+def test_sampling_weights_near_the_float_maximum_train(tiny_run, tmp_path):
+    """Two sources of weight 1e308 (each finite, so accepted) summed to inf: every sampling
+    probability was 0 and the first batch failed inside the tf.data pipeline."""
+    from host_tools.train import main
+
+    config, _ = tiny_run
+    root = need_shared(PENNFUDAN)
+    args = ["--config", str(config), "--run-dir", str(tmp_path / "run"), *TINY_ARGS]
+    for _ in range(2):
+        args += ["--dataset", f"pennfudan:{root}#weight=1e308"]
+    assert main(args) == 0
+    assert (tmp_path / "run" / "final.weights.h5").is_file()

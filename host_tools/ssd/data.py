@@ -14,6 +14,7 @@ decoding, augmentation and anchor matching overlap the training step.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -85,7 +86,11 @@ class TrainImages:
         src = np.asarray(self.source)
         counts = np.bincount(src, minlength=len(self.source_weights)).astype(np.float64)
         w = np.asarray(self.source_weights, np.float64)
-        p = w[src] / np.maximum(counts[src], 1)
+        if len(w) == 0 or not (np.isfinite(w).all() and (w > 0).all()):
+            raise ConfigError(f"sampling weights must be > 0 and finite (got {list(w)})")
+        # Relative to the largest: finite weights near the float maximum (1e308) summed to inf,
+        # every probability became 0 or nan and the first batch failed inside tf.data.
+        p = (w / w.max())[src] / np.maximum(counts[src], 1)
         return p / p.sum()
 
 
@@ -147,8 +152,20 @@ class ExampleMaker:
         self.data, self.ssd, self.cfg, self.seed = data, ssd, cfg, seed
         self.augment_images = augment_images
         self.p = data.probabilities()
+        self.error: BaseException | None = None
 
     def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Example ``k``; the first exception is kept in ``error`` (``tf.data`` passes on only its
+        text, as an ``InvalidArgumentError``) and every later call fails at once."""
+        if self.error is not None:
+            raise RuntimeError(f"an earlier training example failed: {self.error}")
+        try:
+            return self._make(k)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _make(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         bs, size = self.cfg.train.batch_size, self.cfg.model.input_size
         step, slot = divmod(int(k), bs)
         i = np.random.default_rng([self.seed, step]).choice(len(self.p), size=bs, p=self.p)[slot]
@@ -183,6 +200,60 @@ class ExampleMaker:
         return x, loc.astype(np.float32), cls.astype(np.int32)
 
 
+class Batches:
+    """An iterator over :func:`train_dataset` that owns its ``tf.data`` iterator and closes it.
+
+    ``next`` raises the pipeline's own exception (an ``EdgeDetectError`` stays one, so the
+    tool prints one line and exits 2), not the TensorFlow ``OpError`` that carries only
+    its text. ``close`` (or leaving the ``with`` block) destroys the ``tf.data`` iterator at once:
+    left to the end of the process (the traceback of an error keeps the frames that hold it), its
+    ``map`` workers, still calling into Python for the next examples, deadlocked with the
+    interpreter's shutdown and the process hung after printing the error.
+    """
+
+    def __init__(self, dataset: tf.data.Dataset, maker: ExampleMaker) -> None:
+        self._it: Any = iter(dataset)
+        self._maker = maker
+
+    def __iter__(self) -> Batches:
+        return self
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            raise StopIteration
+        try:
+            return next(self._it)
+        except tf.errors.OpError:  # InvalidArgumentError or UnknownError, by the error type
+            error = self._maker.error
+            if error is None:
+                raise
+            self.close()
+            raise error from None
+
+    def close(self) -> None:
+        self._it = None  # the only reference: the iterator and its workers stop here
+
+    def __enter__(self) -> Batches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def train_batches(
+    data: TrainImages,
+    ssd: SSDModel,
+    cfg: SSDConfig,
+    seed: int,
+    start_step: int = 0,
+    augment_images: bool = True,
+    parallel: int | None = None,
+) -> Batches:
+    """:func:`train_dataset` as :class:`Batches` (close it, or use it in a ``with`` block)."""
+    maker = ExampleMaker(data, ssd, cfg, seed, augment_images)
+    return Batches(_batched(maker, ssd, cfg, start_step, parallel), maker)
+
+
 def train_dataset(
     data: TrainImages,
     ssd: SSDModel,
@@ -199,6 +270,12 @@ def train_dataset(
     ``deterministic=True`` keeps the batch order fixed whatever the parallelism, so resume is exact.
     """
     make = ExampleMaker(data, ssd, cfg, seed, augment_images)
+    return _batched(make, ssd, cfg, start_step, parallel)
+
+
+def _batched(
+    make: ExampleMaker, ssd: SSDModel, cfg: SSDConfig, start_step: int, parallel: int | None
+) -> tf.data.Dataset:
     size, n = cfg.model.input_size, ssd.num_anchors
     bs = cfg.train.batch_size
 
