@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 
@@ -342,6 +343,24 @@ def name_outputs_after_signature(data: bytes) -> bytes:
         for out in sig.outputs:
             graph.tensors[out.tensorIndex].name = out.name
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def save_weights(model: Any, path: Path) -> None:
+    """``model.save_weights`` whole or not at all, as :func:`write_file`: Keras writes the file
+    under its name as it goes, so a full disk or a kill mid-write left a truncated
+    ``final.weights.h5`` (or ``best.weights.h5``) that export and validate then loaded. It saves to
+    the hidden ``.NAME.tmp.weights.h5`` beside ``path`` (the suffix picks Keras's h5 format) and
+    renames that once complete; on failure (or Ctrl-C) the temporary file is removed."""
+    real = Path(os.path.realpath(path))
+    suffix = ".weights.h5" if real.name.endswith(".weights.h5") else real.suffix
+    stem = real.name[: len(real.name) - len(suffix)] if suffix else real.name
+    tmp = real.with_name(f".{stem}.tmp{suffix}")
+    try:
+        model.save_weights(str(tmp))
+        os.replace(tmp, real)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -30,6 +30,7 @@ from edgedetect.cli import path_arg
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
 from host_tools._cli import cli_errors, path_option
+from host_tools.export import save_weights
 from host_tools.shared_data import INRIA_TEST, PEDESTRIAN_PB, PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
@@ -187,7 +188,7 @@ def default_verify_images() -> list[Path]:
 def write_weights(ssd: SSDModel, out: Path) -> None:
     """Save imported (and verified) Keras weights, creating the folder; used by both importers."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    ssd.keras_model.save_weights(str(out))
+    save_weights(ssd.keras_model, out)
     print(f"wrote {out}")
 
 

@@ -34,7 +34,7 @@ from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors, first_line, path_option, positive_float, seed
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
-from host_tools.export import checkpoint_cut_short, checkpoint_step
+from host_tools.export import checkpoint_cut_short, checkpoint_step, save_weights
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_batches
@@ -444,7 +444,7 @@ def _save_final(
     """Checkpoint step ``end`` (so a later resume starts there) and write ``final.weights.h5``."""
     manager.save(checkpoint_number=end)
     out = run_dir / "final.weights.h5"
-    ssd.keras_model.save_weights(str(out))
+    save_weights(ssd.keras_model, out)
     print(f"wrote {out}", flush=True)
     return out
 

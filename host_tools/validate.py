@@ -38,7 +38,7 @@ from host_tools._cli import cli_errors, path_option
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
-from host_tools.export import checkpoint_step, normalize, restore_checkpoint
+from host_tools.export import checkpoint_step, normalize, restore_checkpoint, save_weights
 from host_tools.scoring import evaluate
 from host_tools.shared_data import PENNFUDAN, SHARED
 from host_tools.ssd.config import load_config
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_export:
         restore_checkpoint(ssd, best["checkpoint"])
         dest = args.run_dir / "best.weights.h5"
-        ssd.keras_model.save_weights(str(dest))
+        save_weights(ssd.keras_model, dest)
         print(f"wrote {dest}")
     return 0
 

@@ -881,3 +881,27 @@ def test_sampling_weights_near_the_float_maximum_train(tiny_run, tmp_path):
         args += ["--dataset", f"pennfudan:{root}#weight=1e308"]
     assert main(args) == 0
     assert (tmp_path / "run" / "final.weights.h5").is_file()
+
+
+# ----------------------------------------------------------------------------- whole weights
+def test_final_weights_are_written_whole(tiny_run, tmp_path, capsys, monkeypatch):
+    """save_weights wrote final.weights.h5 under its name as it went: a full disk (or a kill)
+    mid-write left a truncated file there, which export and validate then loaded."""
+    import errno
+
+    from host_tools.ssd.keras_compat import keras
+    from host_tools.train import main
+
+    def disk_full(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"\x89HDF\r\n half a file")
+        raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
+
+    run = _copy(tiny_run[1], tmp_path)
+    final = run / "final.weights.h5"
+    before = final.read_bytes()
+    monkeypatch.setattr(keras.Model, "save_weights", disk_full)
+    args = ["--run-dir", str(run), "--resume", "--steps", "3", "--limit", "2", "--no-progress"]
+    assert main(args) == 2
+    assert "No space left on device" in _one_line(capsys.readouterr().err)
+    assert final.read_bytes() == before  # the step-2 weights, whole
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
