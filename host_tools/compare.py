@@ -64,6 +64,11 @@ def load_report(folder: Path) -> dict[str, Any]:
     return report
 
 
+def _value(v: float | None) -> str:
+    """A metric, or n/a for one a set without annotated people cannot measure (AP, LAMR)."""
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
@@ -81,10 +86,10 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
                 f"{r['threshold']:g}",
                 f"{r['mean_iou']:.3f}",
                 f"{r['precision']:.3f}",
-                f"{r['recall']:.3f}",
-                f"{r['ap50']:.3f}",
-                f"{r['ap']:.3f}",
-                f"{r['lamr']:.3f}",
+                _value(r["recall"]),
+                _value(r["ap50"]),
+                _value(r["ap"]),
+                _value(r["lamr"]),
             ]
         )
     if len(reports) > 1:  # bold the best per accuracy column (LAMR: lower is better)
@@ -96,7 +101,10 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
             (8, "ap", max),
             (9, "lamr", min),
         ):
-            target = best(r[key] for r in reports)
+            measured = [r[key] for r in reports if r[key] is not None]
+            if not measured:
+                continue
+            target = best(measured)
             for row, r in zip(rows, reports, strict=True):
                 if r[key] == target:
                     row[col] = f"**{row[col]}**"

@@ -271,10 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         tiles=args.tiles,
         condition=args.condition,
     )
+    shown = {k: "n/a" if m[k] is None else f"{m[k]:.3f}" for k in ("ap", "ap50", "lamr", "recall")}
     print(
-        f"{args.out}: AP {m['ap']:.3f}  AP50 {m['ap50']:.3f}  LAMR {m['lamr']:.3f}  "
-        f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  mean IoU {m['mean_iou']:.3f}  "
+        f"{args.out}: AP {shown['ap']}  AP50 {shown['ap50']}  LAMR {shown['lamr']}  "
+        f"precision {m['precision']:.3f}  recall {shown['recall']}  mean IoU {m['mean_iou']:.3f}  "
         f"p50 {m['latency_ms_p50']:.1f} ms"
+        + ("  (AP, LAMR, recall: n/a, no annotated people)" if m.get("not_measurable") else "")
     )
     return 0
 

@@ -20,7 +20,7 @@ GREEN, BLUE, RED, ORANGE = (0, 170, 0), (255, 128, 0), (0, 0, 255), (0, 140, 255
 def write_report(ev: Evaluation, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """report.json, report.md, plots, gallery and per-image detections; returns the report dict."""
     out.mkdir(parents=True, exist_ok=True)
-    report = {**ev.metrics, **meta}
+    report = not_measurable({**ev.metrics, **meta})
     (out / "report.json").write_text(
         json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8"
     )
@@ -32,6 +32,24 @@ def write_report(ev: Evaluation, out: Path, meta: dict[str, Any]) -> dict[str, A
     write_gallery(ev, out / "gallery.png")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
     return report
+
+
+# What a set without annotated people cannot measure: every one is a share of the people found
+# (or missed), which is 0/0 there; precision, false positives and alarms on it still count.
+PEOPLE_METRICS = ("ap", "ap50", "ap75", "ap50_all_point", "lamr", "recall")
+NO_PEOPLE = "no annotated people"
+
+
+def not_measurable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with the metrics that need people (:data:`PEOPLE_METRICS`, the miss rates) as
+    None and ``not_measurable`` giving the reason, for a set without any annotated person; it
+    reported AP 0 and LAMR 1 as if measured. Any other report is returned as it is."""
+    if report.get("gt_boxes", 1) != 0:
+        return report
+    out = {k: (None if k in PEOPLE_METRICS else v) for k, v in report.items()}
+    out["miss_rate_at_fppi"] = dict.fromkeys(report.get("miss_rate_at_fppi", {}))
+    out["not_measurable"] = {k: NO_PEOPLE for k in (*PEOPLE_METRICS, "miss_rate_at_fppi")}
+    return out
 
 
 def detections_json(ev: Evaluation) -> list[dict[str, Any]]:
@@ -291,9 +309,11 @@ def write_gallery(ev: Evaluation, path: Path, per_kind: int = 8, cols: int = 4) 
         raise ImageError(f"cannot write {path}")
 
 
-def _fmt_ap(value: float | None) -> str:
-    """An AP, or "n/a" for a size range the set has no person in."""
-    return "n/a" if value is None else f"{value:.3f}"
+def _fmt_ap(value: float | None, why: str = "") -> str:
+    """An AP, or "n/a" (with ``why``, if given) for a set or size range without people."""
+    if value is None:
+        return f"n/a ({why})" if why else "n/a"
+    return f"{value:.3f}"
 
 
 def _fmt_alarms(alarms: int | None, images: int | None) -> str:
@@ -308,7 +328,12 @@ def _fmt_size(n: int) -> str:
 def report_markdown(r: dict[str, Any]) -> str:
     """A readable summary of report.json."""
     mdl, ds = r["model"], r["dataset"]
-    mr = ", ".join(f"{v:.2f}@{k}" for k, v in r["miss_rate_at_fppi"].items())
+    why = NO_PEOPLE if r.get("not_measurable") else ""
+    mr = (
+        f"n/a ({why})"
+        if why
+        else ", ".join(f"{v:.2f}@{k}" for k, v in r["miss_rate_at_fppi"].items())
+    )
     lines = [
         f"# Evaluation: {mdl['name']} on {ds['spec']}",
         "",
@@ -325,16 +350,16 @@ def report_markdown(r: dict[str, Any]) -> str:
         "",
         "| metric | value |",
         "| --- | --- |",
-        f"| COCO AP@[.5:.95] | {r['ap']:.3f} |",
-        f"| AP50 (COCO 101-point) | {r['ap50']:.3f} |",
-        f"| AP50 (all-point, VOC) | {r['ap50_all_point']:.3f} |",
-        f"| AP75 | {r['ap75']:.3f} |",
+        f"| COCO AP@[.5:.95] | {_fmt_ap(r['ap'], why)} |",
+        f"| AP50 (COCO 101-point) | {_fmt_ap(r['ap50'], why)} |",
+        f"| AP50 (all-point, VOC) | {_fmt_ap(r['ap50_all_point'], why)} |",
+        f"| AP75 | {_fmt_ap(r['ap75'], why)} |",
         "| AP50 of small / medium / large people (COCO areas < 32², < 96², above) | "
         + " / ".join(_fmt_ap(r.get("ap50_by_size", {}).get(k)) for k in SIZE_RANGES)
         + " |",
-        f"| log-average miss rate (FPPI 1e-2..1) | {r['lamr']:.3f} |",
+        f"| log-average miss rate (FPPI 1e-2..1) | {_fmt_ap(r['lamr'], why)} |",
         f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
-        f"| recall @ {r['threshold']:g} | {r['recall']:.3f} ({r['fn']} missed) |",
+        f"| recall @ {r['threshold']:g} | {_fmt_ap(r['recall'], why)} ({r['fn']} missed) |",
         f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
         f"| images without people that get a box @ {r['threshold']:g} | "
         f"{_fmt_alarms(r.get('person_free_images_with_alarm'), r.get('person_free_images'))} |",

@@ -365,3 +365,25 @@ def test_split_file_beside_another_split_of_the_spec_is_refused(tmp_path, capsys
     assert json.loads((tmp_path / "y" / "report.json").read_text())["images"] == 1
     with pytest.raises(DatasetError, match="both choose the images"):
         parse_val_sets(None, f"yolo:{root}#split={a}", b)
+
+
+def test_a_set_without_people_reports_ap_and_lamr_as_not_measurable(tmp_path):
+    """The three person-free bundled photos: the report said AP 0 and LAMR 1 (and recall 0) as if
+    measured; with no annotated person they cannot be, and the false alarms still count."""
+    root = _bundled_photos(tmp_path)
+    split = tmp_path / "free.txt"
+    split.write_text("camera.jpg\nchelsea.jpg\ncoffee.jpg\n")
+    r = run_evaluation(
+        DEFAULT_MODEL, f"yolo:{root}", tmp_path / "out", split_file=split, progress=False
+    )
+    assert (r["images"], r["gt_boxes"], r["fp"], r["person_free_images_with_alarm"]) == (3, 0, 1, 1)
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    for key in ("ap", "ap50", "ap75", "ap50_all_point", "lamr", "recall"):
+        assert saved[key] is None and saved["not_measurable"][key] == "no annotated people"
+    assert set(saved["miss_rate_at_fppi"].values()) == {None}
+    assert saved["precision"] == 0.0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| COCO AP@[.5:.95] | n/a (no annotated people) |" in md
+    assert "| log-average miss rate (FPPI 1e-2..1) | n/a (no annotated people) |" in md
+    assert "images without people that get a box @ 0.5 | 1 of 3" in md
+    assert compare_main([str(tmp_path / "out")]) == 0  # the table shows n/a, not a TypeError
