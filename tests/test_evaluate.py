@@ -298,10 +298,30 @@ def test_a_test_split_given_as_split_option_is_evaluated(tmp_path, capsys):
     assert evaluate_main([*args, *one]) == 0, capsys.readouterr().err
     r = json.loads((tmp_path / "one" / "report.json").read_text())
     assert (r["images"], r["gt_boxes"], r["tp"], r["person_free_images"]) == (2, 1, 1, 1)
-    union = ["--dataset", f"yolo:{root}#split={split}", "--dataset", f"yolo:{root}"]
+    rest = tmp_path / "photos_test_rest.txt"
+    rest.write_text("chelsea.jpg\ncoffee.jpg\n")
+    union = ["--dataset", f"yolo:{root}#split={split}", "--dataset", f"yolo:{root}#split={rest}"]
     assert evaluate_main([*args, *union, "--out", str(tmp_path / "union")]) == 0
     r = json.loads((tmp_path / "union" / "report.json").read_text())
-    assert (r["images"], r["gt_boxes"], r["tp"]) == (6, 2, 2)
+    assert (r["images"], r["gt_boxes"], r["tp"]) == (4, 1, 1)
+
+
+@pytest.mark.parametrize("second", ["same", "overlapping split"])
+def test_a_union_that_holds_an_image_twice_is_refused(tmp_path, capsys, second):
+    """--dataset X --dataset X scored every image of X twice (twice its people, twice its false
+    alarms) as if the set were twice as large."""
+    root = _bundled_photos(tmp_path)
+    split = tmp_path / "some.txt"
+    split.write_text("astronaut.jpg\ncamera.jpg\n")
+    other = f"yolo:{root}" if second == "same" else f"yolo:{root}#split={split}"
+    args = ["--model", str(DEFAULT_MODEL), "--no-progress", "--out", str(tmp_path / "out")]
+    assert evaluate_main([*args, "--dataset", f"yolo:{root}", "--dataset", other]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    named = other
+    assert err.startswith(f"evaluate: error: --dataset union: {named} holds ")
+    assert f"that yolo:{root} already holds" in err and "count twice" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("where", ["file", "under_file"])

@@ -153,13 +153,28 @@ def _rooted(path: str, base: Path = PROJECT_ROOT) -> str:
     return os.path.normpath(p if p.is_absolute() else base / p)
 
 
+def _named(src: DataSource) -> str:
+    return f"{src.spec}#split={src.split_file}" if src.split_file else src.spec
+
+
 def load_sources(sources: list[DataSource], name: str, *, test_split_ok: bool = False) -> Dataset:
     """The samples of every source (split and ignore files applied, test splits refused unless
     ``test_split_ok``) as one dataset."""
     samples = []
+    seen: dict[str, str] = {}  # resolved image path -> the spec that brought it
     for src in sources:
         src.checked(name, test_split_ok=test_split_ok)
-        samples += src.load().samples
+        loaded = src.load().samples
+        paths = [os.path.realpath(s.image_path) for s in loaded]
+        twice = [p for p in paths if p in seen]
+        if twice:
+            raise DatasetError(
+                f"{name}: {_named(src)} holds {len(twice)} image(s) that {seen[twice[0]]} "
+                f"already holds (e.g. {twice[0]}), which would count twice; give each dataset "
+                "once, or disjoint #split= files"
+            )
+        seen.update(dict.fromkeys(paths, _named(src)))
+        samples += loaded
     if not samples:
         raise DatasetError(f"{name} ({', '.join(s.spec for s in sources)}) has no images")
     return Dataset(spec=" + ".join(s.spec for s in sources), kind=name, samples=samples)
