@@ -73,6 +73,25 @@ def test_cli_datasets_take_no_default_split_and_config_keys_are_checked(tmp_path
         load_config(bad)
 
 
+@pytest.mark.parametrize("sources", ["yolo:y", ["yolo:y"], {"spec": "yolo:y"}])
+def test_data_sources_that_are_not_a_list_of_specs_are_named(tmp_path, sources):
+    """ "sources": "yolo:y" was read character by character and said only "got ['y']"."""
+    import json
+
+    from edgedetect.errors import ConfigError
+    from host_tools.ssd.config import load_config
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": {"sources": sources}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value) == (
+        f"{bad} [data]: sources is a list of specs, each "
+        '{"spec": ..., "split_file": ..., "weight": ...}, '
+        f'not {json.dumps(sources)}; e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
+    )
+
+
 def test_sampling_weights_split_evenly_inside_a_source():
     from host_tools.ssd.data import TrainImages
 

@@ -381,9 +381,15 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
             raise ConfigError(
                 f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})"
             )
-        cfg.data = DataConfig(
-            tuple(DataSource.from_dict(s, f"{where} [data]") for s in d.get("sources", []))
-        )
+        sources = d.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+            # A string was read character by character: "got ['y']" for "yolo:y".
+            raise ConfigError(
+                f"{where} [data]: sources is a list of specs, each "
+                f'{{"spec": ..., "split_file": ..., "weight": ...}}, not {json.dumps(sources)}; '
+                f'e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
+            )
+        cfg.data = DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources))
     check_config(cfg, where)
     return cfg
 
