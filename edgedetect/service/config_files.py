@@ -164,10 +164,15 @@ def check_output_paths(
             raise ConfigError(f"{where}: [{name}] dir = {folder.dir!r}: {problem}; {fix}")
 
 
+def _spec_path(spec: str) -> Path:
+    """The path a file, folder or glob source names: the spec without ``file:``/``dir:``."""
+    scheme, sep, rest = spec.strip().partition(":")
+    return Path(rest if sep and scheme.lower() in ("file", "dir") else spec.strip()).expanduser()
+
+
 def _source_folder(spec: str) -> Path | None:
     """The folder a folder source reads (``dir:F`` or a path to a folder), resolved; else None."""
-    text = spec.strip()
-    path = Path(text[4:] if text.lower().startswith("dir:") else text).expanduser()
+    path = _spec_path(spec)
     try:
         return path.resolve() if path.is_dir() else None
     except OSError:
@@ -176,8 +181,7 @@ def _source_folder(spec: str) -> Path | None:
 
 def _source_file(spec: str) -> Path | None:
     """The file a file source reads (``file:F`` or a path to a video or image), else None."""
-    text = spec.strip()
-    path = Path(text[5:] if text.lower().startswith("file:") else text).expanduser()
+    path = _spec_path(spec)
     try:
         return path if path.is_file() else None
     except OSError:
@@ -189,10 +193,8 @@ def _glob_matches_snapshots(spec: str, folder: Path) -> bool:
     it) that would match a snapshot saved in `folder`."""
     from edgedetect.service.retention import SNAPSHOTS  # config -> here; retention -> config
 
-    text = spec.strip()
-    scheme, sep, rest = text.partition(":")
-    pattern = rest if sep and scheme.lower() in ("file", "dir") else text
-    if not any(ch in pattern for ch in "*?[") or Path(pattern).exists():
+    pattern = _spec_path(spec)
+    if not any(ch in str(pattern) for ch in "*?[") or pattern.exists():
         return False
     sample = Path(os.path.abspath(folder)) / SNAPSHOTS.name(0.0, 1)
-    return sample.match(os.path.abspath(os.path.expanduser(pattern)))
+    return sample.match(os.path.abspath(pattern))
