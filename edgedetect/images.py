@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -216,15 +218,22 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
     return image
 
 
-def write_whole(path: Path, data: bytes, tmp: Path | None = None) -> None:
-    """Write ``data`` to ``tmp`` (default: the hidden ``.NAME.tmp`` beside ``path``) and rename it
-    to ``path`` once complete, so a full disk or a crash never leaves part of a file under its
-    final name; on failure (or Ctrl-C) the temporary file is removed and the error raised."""
+@contextmanager
+def whole_file(path: Path, tmp: Path | None = None) -> Iterator[Path]:
+    """The block writes the file at the yielded ``tmp`` (default: the hidden ``.NAME.tmp``
+    beside ``path``), which is renamed to ``path`` once the block ends, so a full disk or a crash
+    never leaves part of a file under its final name; on failure (or Ctrl-C) ``tmp`` is removed
+    and the error raised."""
     tmp = tmp or path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_whole(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all (:func:`whole_file`)."""
+    with whole_file(path, tmp) as part, open(part, "wb") as fh:
+        fh.write(data)

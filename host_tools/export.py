@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
-from edgedetect.images import read_bgr, write_whole
+from edgedetect.images import read_bgr, whole_file, write_whole
 from host_tools._cli import cli_errors, first_line, path_option
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
@@ -346,21 +346,16 @@ def name_outputs_after_signature(data: bytes) -> bytes:
 
 
 def save_weights(model: Any, path: Path) -> None:
-    """``model.save_weights`` whole or not at all, as :func:`write_file`: Keras writes the file
-    under its name as it goes, so a full disk or a kill mid-write left a truncated
+    """``model.save_weights`` whole or not at all (``edgedetect.images.whole_file``): Keras
+    writes the file under its name as it goes, so a full disk or a kill mid-write left a truncated
     ``final.weights.h5`` (or ``best.weights.h5``) that export and validate then loaded. It saves to
     the hidden ``.NAME.tmp.weights.h5`` beside ``path`` (the suffix picks Keras's h5 format) and
     renames that once complete; on failure (or Ctrl-C) the temporary file is removed."""
     real = Path(os.path.realpath(path))
     suffix = ".weights.h5" if real.name.endswith(".weights.h5") else real.suffix
     stem = real.name[: len(real.name) - len(suffix)] if suffix else real.name
-    tmp = real.with_name(f".{stem}.tmp{suffix}")
-    try:
+    with whole_file(real, real.with_name(f".{stem}.tmp{suffix}")) as tmp:
         model.save_weights(str(tmp))
-        os.replace(tmp, real)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_file(path: Path, data: bytes) -> None:
