@@ -250,10 +250,14 @@ def test_home_assistant_discovery_payloads() -> None:
     occ = json.loads(msgs["homeassistant/binary_sensor/Front_door/occupancy/config"])
     assert count["state_topic"] == "edgedetect/door/count" and count["state_class"] == "measurement"
     assert occ["device_class"] == "occupancy" and occ["payload_on"] == "ON"
-    for cfg in (count, occ):
+    camera = json.loads(msgs["homeassistant/binary_sensor/Front_door/camera/config"])
+    assert camera["device_class"] == "connectivity" and camera["payload_off"] == "OFF"
+    assert camera["state_topic"] == "edgedetect/door/camera"
+    for cfg in (count, occ, camera):
         assert cfg["availability_topic"] == "edgedetect/door/availability"
         assert cfg["unique_id"].startswith("Front_door_") and cfg["device"]["name"] == "Front door"
-    assert np.unique([c["device"]["identifiers"][0] for c in (count, occ)]).size == 1
+    assert len({cfg["unique_id"] for cfg in (count, occ, camera)}) == 3
+    assert np.unique([c["device"]["identifiers"][0] for c in (count, occ, camera)]).size == 1
 
 
 @pytest.mark.parametrize("how", ["folder in the way", "rename refused"])

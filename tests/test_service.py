@@ -256,6 +256,7 @@ def test_mqtt_events_discovery_and_last_will(tmp_path: Path, broker: int) -> Non
             cfg_topics = [t for t in got if t.startswith("homeassistant/")]
         assert any(e["type"] == "person_entered" for e in events)
         assert sorted(cfg_topics) == [
+            "homeassistant/binary_sensor/porch/camera/config",
             "homeassistant/binary_sensor/porch/occupancy/config",
             "homeassistant/sensor/porch/person_count/config",
         ]

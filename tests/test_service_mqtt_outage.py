@@ -11,6 +11,7 @@ restarted on the same port, the stream double of test_service_outage.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -137,3 +138,40 @@ def test_home_assistant_reads_the_present_after_a_broker_outage_with_a_full_queu
             60,
         )
         assert got, f"after the broker came back: {broker.retained(prefix)}"
+
+
+def test_home_assistant_sees_the_camera_go_and_come_back(tmp_path: Path, broker: Broker) -> None:
+    """With the camera gone the visit ends and occupancy is OFF: alone, that read as an empty
+    room. The retained `camera` topic (a connectivity sensor in discovery) says the camera is
+    gone, and that it is back, while the service's availability stays `online`."""
+    stream = Stream()
+    prefix = "edcam"
+    cfg = write_config(
+        tmp_path,
+        source={"spec": SPEC, "reconnect_max_s": 1.0},
+        service={"stall_timeout_s": 5.0},
+        mqtt={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "topic_prefix": prefix,
+            "device_name": "hall",
+            "keepalive_s": 5,
+        },
+    )
+    with RunningService(cfg, opener=stream):
+        up = poll(lambda: (r := broker.retained(prefix)).get(f"{prefix}/camera") == "ON" and r, 30)
+        assert up, f"no camera state: {broker.retained(prefix)}"
+        stream.down()
+        gone = poll(
+            lambda: (r := broker.retained(prefix)).get(f"{prefix}/camera") == "OFF" and r, 30
+        )
+        assert gone, f"camera down, retained: {broker.retained(prefix)}"
+        assert gone[f"{prefix}/availability"] == "online"  # the service is there, its camera not
+        stream.up()
+        back = poll(lambda: broker.retained(prefix).get(f"{prefix}/camera") == "ON", 30)
+        assert back, f"camera back, retained: {broker.retained(prefix)}"
+        configs = broker.retained("homeassistant/binary_sensor/hall")
+    camera = json.loads(configs["homeassistant/binary_sensor/hall/camera/config"])
+    assert camera["state_topic"] == f"{prefix}/camera"
+    assert camera["device_class"] == "connectivity"

@@ -402,6 +402,7 @@ class Service:
             ok, info = self.health()
             self.metrics.healthy.set(1 if ok else 0)
             self._stall_log.update(ok, info)
+            self._report_camera()
             if wd and (ok or self._retrying(now, info)) and now - last_ping >= wd:
                 self.notifier.watchdog()
                 last_ping = now
@@ -435,6 +436,14 @@ class Service:
         src = self.source
         window = info["stall_timeout_s"] + (src.reconnect_max_s if src else 0.0)  # longest backoff
         return bool(src and not src.connected and now - src.last_attempt < window)
+
+    def _report_camera(self) -> None:
+        """MQTT's camera sensor follows the source, checked every tick (`set_camera` publishes
+        changes only; a reload's new output starts from the one it replaced)."""
+        with self._outputs_lock:
+            mqtt = self.outputs.mqtt() if self.outputs is not None else None
+        if mqtt is not None:
+            mqtt.set_camera(not self._source_lost())
 
     def _source_lost(self) -> bool:
         """The source is known gone: the signal that turns /healthz to 503 (not connected),

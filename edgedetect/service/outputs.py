@@ -182,8 +182,9 @@ def node_id(name: str) -> str:
 def discovery_messages(
     prefix: str, discovery_prefix: str, device_name: str, zones: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
-    """Retained Home Assistant MQTT discovery configs: a person-count sensor, occupancy, and a
-    person-count sensor per zone."""
+    """Retained Home Assistant MQTT discovery configs: a person-count sensor, occupancy, the
+    camera's connectivity (so a dead camera is not read as an empty room), and a person-count
+    sensor per zone."""
     node = node_id(device_name)
     device = {
         "identifiers": [f"edgedetect_{node}"],
@@ -215,9 +216,18 @@ def discovery_messages(
         "payload_not_available": "offline",
         "device": device,
     }
+    camera_cfg = dict(
+        occ_cfg,
+        name="Camera",
+        unique_id=f"{node}_camera",
+        state_topic=f"{prefix}/camera",
+        device_class="connectivity",
+        entity_category="diagnostic",
+    )
     messages = [
         (f"{discovery_prefix}/sensor/{node}/person_count/config", json.dumps(count_cfg)),
         (f"{discovery_prefix}/binary_sensor/{node}/occupancy/config", json.dumps(occ_cfg)),
+        (f"{discovery_prefix}/binary_sensor/{node}/camera/config", json.dumps(camera_cfg)),
     ]
     for zone in zones:
         zone_cfg = dict(
@@ -235,7 +245,11 @@ def discovery_messages(
 
 class MqttOutput(QueuedOutput):
     """paho-mqtt publisher: availability with last will, HA discovery, events, count, occupancy,
-    per-zone counts (`<prefix>/zone/NAME/count`) and line counters (`<prefix>/line/NAME/in|out`).
+    the camera's connectivity (`<prefix>/camera`, `ON` / `OFF`), per-zone counts
+    (`<prefix>/zone/NAME/count`) and line counters (`<prefix>/line/NAME/in|out`).
+
+    Availability is the service's (its last will); `camera` is the source's: with the camera
+    gone the visit ends and occupancy is `OFF`, which alone reads as an empty room.
 
     paho runs its own network thread (`loop_start`) and reconnects by itself. Our worker thread
     calls `publish` only while connected and one event at a time (it waits, up to
@@ -283,6 +297,7 @@ class MqttOutput(QueuedOutput):
         self.count = 0
         self.zones = dict.fromkeys(zones, 0)  # retained state, republished on every (re)connect
         self.lines = {(line, d): 0 for line in lines for d in ("in", "out")}
+        self.camera: bool | None = None  # unknown until the service says (set_camera)
         self.connected = threading.Event()
         self.avail_topic = f"{self.prefix}/availability"
         self._state_lock = threading.Lock()  # the worker, paho's thread and a reload meet here
@@ -343,6 +358,7 @@ class MqttOutput(QueuedOutput):
     def retained_topics(self) -> set[str]:
         """Every retained topic this output publishes (discovery configs when enabled)."""
         topics = {self.avail_topic, f"{self.prefix}/count", f"{self.prefix}/occupancy"}
+        topics.add(f"{self.prefix}/camera")
         topics |= {f"{self.prefix}/zone/{zone}/count" for zone in self.zones}
         topics |= {f"{self.prefix}/line/{line}/{d}" for line, d in self.lines}
         if self.discovery:
@@ -361,6 +377,8 @@ class MqttOutput(QueuedOutput):
         with self._state_lock:
             if ("count",) not in self._heard:
                 self.count = previous.count
+            if self.camera is None:
+                self.camera = previous.camera
             for zone in self.zones.keys() & previous.zones.keys():
                 if ("zone", zone) not in self._heard:
                     self.zones[zone] = previous.zones[zone]
@@ -402,6 +420,8 @@ class MqttOutput(QueuedOutput):
                 ):
                     client.publish(topic, payload, qos=1, retain=True)
             self._publish_state(self.count)
+            if self.camera is not None:
+                self._publish_camera(self.camera)
             for zone, n in self.zones.items():
                 self._publish_zone(zone, n)
             for (line, direction), n in self.lines.items():
@@ -427,6 +447,23 @@ class MqttOutput(QueuedOutput):
         self.client.publish(f"{self.prefix}/count", str(count), qos=1, retain=True)
         return self.client.publish(
             f"{self.prefix}/occupancy", "ON" if count else "OFF", qos=1, retain=True
+        )
+
+    def set_camera(self, connected: bool) -> None:
+        """The source is up or gone (the service's main loop, at each change); retained, so Home
+        Assistant's camera sensor reads the present after its own restart too."""
+        with self._state_lock:
+            if self.camera == connected:
+                return
+            self.camera = connected
+            # paho's own flag, set before on_connect's republish: whichever of the two comes
+            # second publishes the present (`connected` is set only after that republish)
+            if self.client.is_connected():  # else the next (re)connect publishes it
+                self._publish_camera(connected)
+
+    def _publish_camera(self, connected: bool) -> Any:
+        return self.client.publish(
+            f"{self.prefix}/camera", "ON" if connected else "OFF", qos=1, retain=True
         )
 
     def _publish_zone(self, zone: str, count: int) -> Any:
