@@ -15,7 +15,7 @@ from test_http_hardening import _app, _get, _request, serving
 
 from edgedetect.service.events import Event
 from edgedetect.service.recent import RecentEvents
-from edgedetect.service.retention import CLIPS
+from edgedetect.service.retention import CLIPS, done_writing, writing
 from edgedetect.service.webapp import COOKIE, WEB_DIR, WEB_TYPES, HttpApp
 
 TOKEN = "t0ken/with;odd=chars"
@@ -202,7 +202,9 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         recent.send(_event(8, clip="c.mp4"))
         recent.send(_event(9, clip=OPEN_CLIP))  # the episode going on now
         finishing = "20260101T120000.000Z_clip.mp4"  # ended; its part file is being finished
-        CLIPS.temp_path(files["clips"] / finishing).write_bytes(b"\0" * 100)
+        finishing_part = CLIPS.temp_path(files["clips"] / finishing)
+        finishing_part.write_bytes(b"\0" * 100)
+        writing(finishing_part)  # as a recorder does until it publishes the clip
         recent.send(_event(10, clip=finishing))
         recent.send(_event(11, clip="20250101T120000.000Z_clip.mp4"))  # lost, or deleted since
         lost, finished, recording, saved = json.loads(_auth(server, "/api/events?limit=4")[2])[
@@ -214,6 +216,9 @@ def test_api_events_newest_first_and_limit_checked(files) -> None:
         # was "clip recording" for ever: the page said so of a clip a full disk had lost
         assert lost["clip_url"] == "" and lost["clip_missing"] is True
         assert "clip_recording" not in lost
+        done_writing(finishing_part)  # published (or given up): no longer "recording"
+        finished = json.loads(_auth(server, "/api/events?limit=2")[2])["events"][1]
+        assert finished["clip"] == finishing and finished["clip_missing"] is True
 
 
 @pytest.mark.parametrize(

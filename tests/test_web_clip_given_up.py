@@ -68,3 +68,21 @@ def test_a_clip_the_recorder_gave_up_on_is_not_shown_as_recording(tmp_path: Path
         (after,) = json.loads(_auth(server, "/api/events")[2])["events"]
     assert after["clip_url"] == "" and after["clip_missing"] is True, after
     assert "clip_recording" not in after, after
+
+
+def test_a_part_file_an_earlier_run_left_is_not_shown_as_recording(tmp_path: Path) -> None:
+    """After a restart the page's events come back from events.jsonl; a part file the last run
+    left in a read-only folder (nothing could rename or remove it) was taken for a clip being
+    finished, because only this process's own give-ups were known: "recording" for ever."""
+    d = tmp_path / "clips"
+    d.mkdir()
+    name = CLIPS.name(time.time() - 3600)
+    CLIPS.temp_path(d / name).write_bytes(b"\0" * 1000)  # the last run's, never to be renamed
+    recent = RecentEvents()
+    recent.send(_event(1, clip=name))  # as read back from [events] jsonl at start
+    folders = {"snapshots": [str(tmp_path / "snaps")], "clips": [str(d)]}
+    app = _app(token=TOKEN, events=recent.latest, folders=lambda: folders, recording=lambda: "")
+    with serving(app) as server:
+        (event,) = json.loads(_auth(server, "/api/events")[2])["events"]
+    assert event["clip_url"] == "" and event["clip_missing"] is True, event
+    assert "clip_recording" not in event, event

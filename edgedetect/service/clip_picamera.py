@@ -44,6 +44,7 @@ from edgedetect.service.clip_recorder import (
     publish,
     unreadable,
 )
+from edgedetect.service.retention import writing
 from edgedetect.sources import PicameraSource
 
 log = logging.getLogger("edgedetect.clips")
@@ -231,7 +232,9 @@ class PicameraClipWriter:
         self.retention.make_room()  # a full disk: the oldest clips go, not every new one
         from picamera2.outputs import PyavOutput  # noqa: PLC0415 - Pi-only, lazy on purpose
 
-        output = PyavOutput(str(part_path(self.retention.dir, name)))
+        part = part_path(self.retention.dir, name)
+        writing(part)  # until publish(): the page's "recording" while it is finished
+        output = PyavOutput(str(part))
         output.error_callback = self._on_error
         try:
             self._circular.open_output(output)

@@ -43,7 +43,7 @@ from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
 from edgedetect.runtime import opencv_silenced
 from edgedetect.service.config import clip_buffer_frames, mb_to_bytes
-from edgedetect.service.retention import CLIPS, FolderRetention, give_up
+from edgedetect.service.retention import CLIPS, FolderRetention, done_writing, writing
 
 log = logging.getLogger("edgedetect.clips")
 
@@ -281,6 +281,7 @@ def publish(
     """Finish clip `name`: rename its complete, readable part file into view and apply the
     retention, or remove it and count it failed (`why` = already known to be broken)."""
     part = part_path(retention.dir, name)
+    done_writing(part)  # renamed, removed or left below: never written again
     if not why:
         why = "no frames" if not part.exists() else check(part)
     final = retention.dir / name
@@ -299,7 +300,6 @@ def publish(
         except FileNotFoundError:
             pass
         except OSError as e:  # a read-only folder: the part file stays, but nothing writes it
-            give_up(part)
             left = f"; its part file {part} is left there ({e.strerror or e})"
         retention.make_room(2 * lost)  # a full disk: the next clip has room again
         count("failed")
@@ -472,6 +472,7 @@ class _Encoder:
             self.broken = f"cannot use folder {self.retention.dir} ({e.strerror or e})"
             return
         self.retention.make_room()  # a full disk: the oldest clips go, not every new one
+        writing(self.part)  # until publish(): the page's "recording" while it is finished
         self.writer = open_writer(self.part, self.rec.fps, size)
         if self.writer is None:
             self.broken = f"cannot open {self.part} for writing ({'/'.join(CODECS)})"

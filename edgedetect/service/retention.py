@@ -75,25 +75,30 @@ SNAPSHOTS = OwnFiles("person", ".jpg", temp=".tmp", numbered=True, section="snap
 CLIPS = OwnFiles("clip", ".mp4", temp=".part.mp4", section="clips")
 
 
-_GIVEN_UP: dict[str, None] = {}  # hidden temp files writers gave up on, oldest first
-_GIVEN_UP_MAX = 1000  # far more than the page lists (200 events); the oldest are forgotten
-_GIVEN_UP_LOCK = threading.Lock()
+_WRITING: set[str] = set()  # hidden temp files a writer of this process has open now
+_WRITING_LOCK = threading.Lock()
 
 
-def give_up(temp: Path) -> None:
-    """A writer has given up on the file its hidden temp file `temp` was to become, and could
-    not remove `temp` (a folder turned read-only): `temp` will never become that file, so
-    nothing may say it is still being written (the page's "recording")."""
-    with _GIVEN_UP_LOCK:
-        _GIVEN_UP[os.path.abspath(temp)] = None
-        while len(_GIVEN_UP) > _GIVEN_UP_MAX:
-            del _GIVEN_UP[next(iter(_GIVEN_UP))]
+def writing(temp: Path) -> None:
+    """A writer opens its hidden temp file `temp`; until `done_writing(temp)` the file is being
+    written (the page's clip "recording" while its encoder finishes it)."""
+    with _WRITING_LOCK:
+        _WRITING.add(os.path.abspath(temp))
 
 
-def given_up(temp: Path) -> bool:
-    """Whether a writer of this process gave up on the hidden temp file `temp` (`give_up`)."""
-    with _GIVEN_UP_LOCK:
-        return os.path.abspath(temp) in _GIVEN_UP
+def done_writing(temp: Path) -> None:
+    """The writer of `temp` renamed it into view, removed it, or gave up on it (a folder turned
+    read-only keeps the file, which will never become the final one)."""
+    with _WRITING_LOCK:
+        _WRITING.discard(os.path.abspath(temp))
+
+
+def being_written(temp: Path) -> bool:
+    """Whether a writer of this process has `temp` open. A temp file no writer holds is a
+    leftover: of a writer that gave up on it, or of an earlier run (a crash, or a read-only
+    folder where nothing could remove it), and will never become the final file."""
+    with _WRITING_LOCK:
+        return os.path.abspath(temp) in _WRITING
 
 
 def free_bytes(directory: Path) -> int:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote
 
-from edgedetect.service.retention import CLIPS, given_up
+from edgedetect.service.retention import CLIPS, being_written
 
 log = logging.getLogger("edgedetect.http")
 
@@ -294,10 +294,11 @@ class HttpApp:
 
     @staticmethod
     def _finishing(folder: str, name: str) -> bool:
-        """Whether clip `name`'s hidden part file is there and the recorder has not given up on
-        it (a part file it could not rename nor remove, in a folder turned read-only, stays)."""
+        """Whether clip `name`'s hidden part file is there and a recorder of this process is
+        writing it: one it gave up on, or one an earlier run left (a read-only folder keeps
+        both), will never become the clip."""
         part = CLIPS.temp_path(Path(folder, name))
-        return part.exists() and not given_up(part)
+        return part.exists() and being_written(part)
 
     @staticmethod
     def _saved(folders: Sequence[str], name: str) -> Path | None:
