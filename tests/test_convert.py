@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -157,3 +160,31 @@ def test_convert_takes_split_and_ignore_options_as_the_other_tools_do(tmp_path, 
     assert [s.name for s in back] == ["b.png"]
     np.testing.assert_allclose(back.samples[0].boxes, [[24, 12, 36, 28], [1, 2, 11, 22]])
     assert back.samples[0].ignore.tolist() == [False, True]
+
+
+def test_convert_to_tfrecord_keeps_tensorflow_start_up_lines_off_the_screen(tmp_path):
+    """`convert --to tfrecord` imported TensorFlow bare: its C++ start-up lines (CPU features,
+    CUDA stubs) filled the screen before the one line the tool prints, as train's once did."""
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((40, 30, 3), np.uint8))
+    (images / "a.txt").write_text("0 0.5 0.5 0.4 0.6\n")
+    (images / "classes.txt").write_text("person\n")
+    out = tmp_path / "a.tfrecord"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("EDGEDETECT_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    res = subprocess.run(
+        [sys.executable, "-m", "host_tools.convert", "--dataset", f"yolo:{images}"]
+        + ["--to", "tfrecord", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"wrote {out}: 1 images, 1 person boxes"), res.stdout
+    assert res.stderr == "", res.stderr

@@ -25,11 +25,14 @@ _FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
 def _tf():
     try:
-        import tensorflow as tf
+        # host_tools.ssd loads TensorFlow with its C++ start-up lines (CPU features, CUDA) silenced
+        import host_tools.ssd  # noqa: F401
     except ImportError:
         raise DatasetError(
             "TFRecord conversion needs TensorFlow on the host: pip install tensorflow-cpu"
         ) from None
+    import tensorflow as tf
+
     return tf
 
 
