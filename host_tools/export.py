@@ -369,6 +369,13 @@ def write_file(path: Path, data: bytes) -> None:
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
+def add_labels_option(parser: argparse.ArgumentParser) -> None:
+    """``--labels``, for every tool that writes a model's label file (export, quantize)."""
+    parser.add_argument(
+        "--labels", default="person", help="comma-separated class names for the label file"
+    )
+
+
 def label_names(text: str, num_classes: int) -> list[str]:
     """``--labels``: one comma-separated name per class of the model, none empty."""
     names = [n.strip() for n in text.split(",")]
@@ -428,9 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights"
     )
-    p.add_argument(
-        "--labels", default="person", help="comma-separated class names for the label file"
-    )
+    add_labels_option(p)
     args = p.parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)

@@ -32,7 +32,9 @@ from host_tools._cli import cli_errors, non_negative_int, path_option, positive_
 from host_tools.datasets import DatasetError, load_dataset
 from host_tools.export import (
     MODES,
+    add_labels_option,
     convert,
+    label_names,
     load_ssd,
     representative_images,
     write_file,
@@ -107,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=positive_int, default=2, help="interpreter threads of the latency runs"
     )
+    add_labels_option(p)
     return p
 
 
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_eval:
         check_eval_data()
     ssd = load_ssd(args.config, args.weights)
+    names = label_names(args.labels, ssd.config.model.num_classes)
     size = ssd.config.model.input_size
     args.out_dir.mkdir(parents=True, exist_ok=True)
     reps = (
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         data = _convert_mode(ssd, mode, args, reps)
         write_file(out, data)
-        write_labels(out, ["person"])
+        write_labels(out, names)
         row = {
             "mode": mode,
             "model": str(out),

@@ -255,6 +255,24 @@ def test_export_labels_must_name_the_models_classes(tiny_run, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_quantize_names_the_classes_as_export_does(tiny_run, tmp_path, capsys):
+    """quantize wrote "person" as the label file of every model it made, whatever its classes
+    (export takes --labels); now it takes --labels too, checked before any conversion."""
+    from host_tools.quantize import main
+
+    config, run = tiny_run
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5"), "--no-eval"]
+    out = tmp_path / "q"
+    assert main([*args, "--out-dir", str(out), "--modes", "float32", "--labels", "human"]) == 0
+    (model,) = out.glob("*.tflite")
+    assert model.with_name(model.stem + ".labels.txt").read_text() == "human\n"
+    wrong = tmp_path / "q2"
+    assert main([*args, "--out-dir", str(wrong), "--labels", "person,car"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--labels" in line and "2 names" in line and "1 class" in line, line
+    assert not wrong.exists()
+
+
 def test_int8_calibration_from_a_missing_training_set_says_where_it_comes_from(
     tiny_run, tmp_path, capsys
 ):
