@@ -97,25 +97,24 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.stop()
 
 
+def stream_config(root: Path, broker: Broker, **mqtt: object) -> Path:
+    """The service on the test's stream, publishing to `broker` with these `[mqtt]` keys."""
+    return write_config(
+        root,
+        source={"spec": SPEC, "reconnect_max_s": 1.0},
+        service={"stall_timeout_s": 5.0},
+        mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port, "keepalive_s": 5, **mqtt},
+    )
+
+
 def test_home_assistant_reads_the_present_after_a_broker_outage_with_a_full_queue(
     tmp_path: Path, broker: Broker
 ) -> None:
     stream = Stream()
     prefix = "edout"
     now_empty = {f"{prefix}/availability": "online", f"{prefix}/count": "0"}
-    cfg = write_config(
-        tmp_path,
-        source={"spec": SPEC, "reconnect_max_s": 1.0},
-        service={"stall_timeout_s": 5.0},
-        mqtt={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "topic_prefix": prefix,
-            "keepalive_s": 5,
-            "queue": 4,  # one visit's enter fills it (2 events, count and occupancy)
-        },
-    )
+    # one visit's enter fills the queue (2 events, count and occupancy)
+    cfg = stream_config(tmp_path, broker, topic_prefix=prefix, queue=4)
     with RunningService(cfg, opener=stream) as rs:
         visit_begins(tmp_path)
         stream.down()  # the visit ends while the broker is still up: retained count 0
@@ -146,19 +145,7 @@ def test_home_assistant_sees_the_camera_go_and_come_back(tmp_path: Path, broker:
     gone, and that it is back, while the service's availability stays `online`."""
     stream = Stream()
     prefix = "edcam"
-    cfg = write_config(
-        tmp_path,
-        source={"spec": SPEC, "reconnect_max_s": 1.0},
-        service={"stall_timeout_s": 5.0},
-        mqtt={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "topic_prefix": prefix,
-            "device_name": "hall",
-            "keepalive_s": 5,
-        },
-    )
+    cfg = stream_config(tmp_path, broker, topic_prefix=prefix, device_name="hall")
     with RunningService(cfg, opener=stream):
         up = poll(lambda: (r := broker.retained(prefix)).get(f"{prefix}/camera") == "ON" and r, 30)
         assert up, f"no camera state: {broker.retained(prefix)}"
