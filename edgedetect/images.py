@@ -29,6 +29,8 @@ _PNM_HEADER = re.compile(rb"P[1-7](?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)")
 # hundred pixels a side anyway. Refused rather than decoded reduced: detections, overlays and
 # dataset ground truth are all in full-size coordinates.
 MAX_IMAGE_PIXELS = 4 * 3840 * 2160
+# Videos an image reader may be handed by mistake (`edgedetect detect clip.mp4`): named as such.
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".h264", ".mjpeg"})
 
 
 def jpeg_truncated(data: bytes) -> bool:
@@ -211,6 +213,10 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
     quiet_opencv()
     with quiet_stderr():  # libjpeg/libpng warnings about a damaged file: the line below says it
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None and path.suffix.lower() in VIDEO_SUFFIXES:
+        raise ImageError(
+            f"{what} {path} is a video, not an image; to run on it: edgedetect run --source {path}"
+        )
     if image is None:
         raise ImageError(
             f"cannot read {what} {path}: not an image or truncated; pass a JPEG or PNG"

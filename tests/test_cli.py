@@ -126,6 +126,10 @@ def test_detect_errors_are_one_line_exit_2(capsys, coco_model, photo_files, tmp_
     code, _, err = _run(capsys, "detect", str(not_image), *m)
     _assert_one_line_error(code, err, "cannot read image", "notes.png")
 
+    video = SAMPLE  # said "not an image or truncated; pass a JPEG or PNG"
+    code, _, err = _run(capsys, "detect", str(video), *m)
+    _assert_one_line_error(code, err, "is a video", f"edgedetect run --source {video}")
+
     code, _, err = _run(
         capsys, "detect", str(photo_files["astronaut"]), "--model", str(tmp_path / "missing.tflite")
     )
