@@ -2,9 +2,12 @@
 
 Everything a long run exercises is on: the detector (real model), motion gating, the tracker
 with people entering and leaving every second, JSONL events with rotation, snapshots with
-retention, and an HTTP client scraping /metrics, /healthz and /snapshot.jpg and reading
-/stream.mjpg. RSS is sampled after a warm-up and at the end; growth is the number to watch
-(target < 10 MB over 20,000 frames).
+retention, clips (the OpenCV encoder thread, a new file every 10 s, retention at 5 files), and an
+HTTP client scraping /metrics, /healthz and /snapshot.jpg and reading /stream.mjpg. RSS, threads
+and open descriptors are sampled after a warm-up and at the end; RSS growth is the number to
+watch (target < 10 MB over 20,000 frames); threads and descriptors must not grow by more than
+`SLACK` (an HTTP request in flight, the client's sockets, the clip being written and a
+snapshot's temp file come and go; a leak grows by one an episode or a request: hundreds).
 
     PYTHONPATH=. python benchmarks/soak.py --frames 20000 [--model M --labels L]
 """
@@ -28,6 +31,14 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "data" / "models"
+
+
+SLACK = 4  # threads or descriptors that come and go between two samples
+
+
+def open_fds() -> int:
+    """Descriptors this process holds (files, sockets, pipes): a leak grows them."""
+    return len(list(Path("/proc/self/fd").iterdir()))
 
 
 def rss_mb() -> float:
@@ -112,6 +123,15 @@ def _service_config(work: Path, model: str, labels: str, motion: bool) -> dict[s
         "tracker": {"enter_frames": 1, "leave_frames": 1},
         "events": {"jsonl": str(work / "events.jsonl"), "max_mb": 0.05, "backups": 2, "log": False},
         "snapshots": {"dir": str(work / "snaps"), "max_files": 20, "max_mb": 5.0},
+        # one episode goes on while the photos loop (a person every 30 frames): max_s cuts it
+        "clips": {
+            "enabled": True,
+            "dir": str(work / "clips"),
+            "pre_s": 1.0,
+            "post_s": 1.0,
+            "max_s": 10.0,
+            "max_files": 5,
+        },
         "http": {"listen": "127.0.0.1:0"},
         "motion": {"enabled": motion, "max_interval_s": 0.25, "hold_s": 0.0},
     }
@@ -155,6 +175,8 @@ class _RssTrace:
     f_end: int
     rss1: float
     samples: list[str]
+    threads: tuple[int, int]  # after the warm-up, at the end
+    fds: tuple[int, int]
 
 
 def _trace_rss(
@@ -163,22 +185,26 @@ def _trace_rss(
     client_thread: threading.Thread,
     args: argparse.Namespace,
 ) -> _RssTrace:
-    """Start the client, wait out the warm-up, then sample RSS every tenth of the run until
-    ``args.frames`` frames are done (or the service died)."""
+    """Start the client, wait out the warm-up, then sample RSS, threads and descriptors every
+    tenth of the run until ``args.frames`` frames are done (or the service died)."""
     t0 = time.monotonic()
     client_thread.start()  # before the warm-up, so HTTP threads and buffers count in the baseline
     while _frames_done(svc) < args.warmup:
         time.sleep(0.1)
     rss0, t_warm, f_warm = rss_mb(), time.monotonic(), _frames_done(svc)
-    samples = [f"{f_warm}:{rss0:.1f}"]
+    threads0, fds0 = threading.active_count(), open_fds()
+    samples = [f"{f_warm}:{rss0:.1f}:{threads0}:{fds0}"]
     next_sample = f_warm + args.frames // 10
     while _frames_done(svc) < args.frames and runner.is_alive():
         time.sleep(0.2)
         if _frames_done(svc) >= next_sample:
-            samples.append(f"{_frames_done(svc)}:{rss_mb():.1f}")
+            samples.append(
+                f"{_frames_done(svc)}:{rss_mb():.1f}:{threading.active_count()}:{open_fds()}"
+            )
             next_sample += args.frames // 10
     rss1, t_end, f_end = rss_mb(), time.monotonic(), _frames_done(svc)
-    return _RssTrace(t0, t_warm, f_warm, rss0, t_end, f_end, rss1, samples)
+    threads, fds = (threads0, threading.active_count()), (fds0, open_fds())
+    return _RssTrace(t0, t_warm, f_warm, rss0, t_end, f_end, rss1, samples, threads, fds)
 
 
 def _report(
@@ -210,15 +236,29 @@ def _report(
             if m.errors.labels(c)._value.get()
         },
         "snapshots_kept": len(snaps),
+        "clips": {
+            "saved": int(m.clips._value.get()),
+            "failed": int(m.clips_failed._value.get()),
+            "frames_dropped": int(m.clip_frames_dropped._value.get()),
+        },
+        "clips_kept": len(list((work / "clips").glob("*_clip.mp4"))),
+        "threads_after_warmup_end": list(trace.threads),
+        "fds_after_warmup_end": list(trace.fds),
         "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),
         "http_requests": counts,
         "rss_mb_after_warmup": round(rss0, 1),
         "rss_mb_end": round(rss1, 1),
         "rss_growth_mb": round(rss1 - rss0, 2),
-        "rss_samples_frame_mb": trace.samples,
+        "samples_frame_mb_threads_fds": trace.samples,
         "healthy_at_end": healthy,
         "target_rss_growth_mb": 10,
-        "pass": bool(rss1 - rss0 < 10 and healthy and runner_alive is False),
+        "pass": bool(
+            rss1 - rss0 < 10
+            and trace.threads[1] <= trace.threads[0] + SLACK
+            and trace.fds[1] <= trace.fds[0] + SLACK
+            and healthy
+            and runner_alive is False
+        ),
     }
 
 
