@@ -239,6 +239,16 @@ def whole_file(path: Path, tmp: Path | None = None) -> Iterator[Path]:
         raise
 
 
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on `directory`'s file system (a folder that
+    cannot be asked counts as roomy: its writes fail and say why)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
 def write_whole(path: Path, data: bytes, tmp: Path | None = None) -> None:
     """Write ``data`` to ``path`` whole or not at all (:func:`whole_file`)."""
     with whole_file(path, tmp) as part, open(part, "wb") as fh:

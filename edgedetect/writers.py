@@ -18,7 +18,7 @@ import numpy as np
 
 from edgedetect.errors import EdgeDetectError
 from edgedetect.frame import Result
-from edgedetect.images import opencv_path
+from edgedetect.images import free_bytes, opencv_path
 from edgedetect.linefile import LineFile
 from edgedetect.overlay import draw_detections
 
@@ -40,11 +40,6 @@ def _check_parent(path: Path, what: str) -> None:
 # OpenCV's VideoWriter.write returns nothing and drops frames silently on a full disk; below this
 # much free space the sink stops and says so, instead of writing a file that will not play.
 MIN_FREE_BYTES = 1 << 20
-
-
-def _free_bytes(path: Path) -> int:
-    st = os.statvfs(path.resolve().parent)
-    return st.f_bavail * st.f_frsize
 
 
 class VideoWriterSink:
@@ -118,7 +113,7 @@ class VideoWriterSink:
                 self._writer = None
                 raise EdgeDetectError(self._open_failure(w, h))
             self._size = (w, h)
-        free = _free_bytes(self.path)
+        free = free_bytes(self.path.resolve().parent)
         if free < MIN_FREE_BYTES:
             raise EdgeDetectError(
                 f"cannot write video {self.path}: its disk is full ({free} bytes free); "
@@ -177,9 +172,10 @@ class VideoWriterSink:
         finally:
             cap.release()
         if not ok:
+            free = free_bytes(self.path.resolve().parent)
             raise EdgeDetectError(
                 f"the video {self.path} does not play after {self.frames} frames were written "
-                f"(a full disk or a file size limit; {_free_bytes(self.path)} bytes free); "
+                f"(a full disk or a file size limit; {free} bytes free); "
                 "nothing was saved under that name"
             )
 

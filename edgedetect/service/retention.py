@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgedetect.images import free_bytes
 from edgedetect.service.config import MIB
 from edgedetect.service.events import STAMP_PATTERN, utc_stamp
 
@@ -99,16 +100,6 @@ def being_written(temp: Path) -> bool:
     folder where nothing could remove it), and will never become the final file."""
     with _WRITING_LOCK:
         return os.path.abspath(temp) in _WRITING
-
-
-def free_bytes(directory: Path) -> int:
-    """Bytes an unprivileged writer may still use on `directory`'s file system (a folder that
-    cannot be asked counts as roomy: its writes fail and say why)."""
-    try:
-        st = os.statvfs(directory)
-    except OSError:
-        return 1 << 62
-    return st.f_bavail * st.f_frsize
 
 
 class _Index:
