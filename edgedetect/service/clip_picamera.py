@@ -110,7 +110,7 @@ class PicameraClipWriter:
         self.rec = rec
         self._camera = camera  # the current Picamera2 object, or None
         self._check = check  # why a finished file cannot be played ("" = fine)
-        self.retention = clip_retention(rec.dir, rec.max_bytes, rec.max_files)
+        self.retention = clip_retention(rec)
         self.delay = max(rec.pre_s, MIN_BUFFER_S)  # the circular buffer's length, s
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._seen: Any = None  # caller's thread: the camera last handed to the writer thread

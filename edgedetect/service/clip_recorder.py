@@ -136,6 +136,7 @@ class ClipRecorder:
         annotated: bool,
         max_bytes: int,
         max_files: int,
+        min_free_bytes: int = 0,
         on_count: Callable[[str], None] | None = None,
         queue_frames: int | None = None,
         writer: WriterFactory | None = None,
@@ -144,6 +145,7 @@ class ClipRecorder:
         self.pre_s, self.post_s, self.max_s = float(pre_s), float(post_s), float(max_s)
         self.fps, self.width, self.annotated = float(fps), int(width), bool(annotated)
         self.max_bytes, self.max_files = int(max_bytes), int(max_files)
+        self.min_free_bytes = int(min_free_bytes)
         self._on_count = on_count or (lambda kind: None)
         self._clip: str = ""  # the open episode's file name
         self._t0 = 0.0  # capture time the open clip starts at
@@ -172,6 +174,7 @@ class ClipRecorder:
             annotated=c.annotated,
             max_bytes=mb_to_bytes(c.max_mb),
             max_files=c.max_files,
+            min_free_bytes=mb_to_bytes(c.min_free_mb),
             on_count=on_count,
             writer=writer,
         )
@@ -258,11 +261,11 @@ class ClipRecorder:
         self._writer.close(timeout)
 
 
-def clip_retention(directory: Path, max_bytes: int, max_files: int) -> FolderRetention:
-    """The clips folder's retention: only our `<utc_stamp>_clip.mp4` files (`CLIPS`) count; a
-    crash's hidden `.NAME.part.mp4` files are leftovers. Its index is shared with the other
-    recorders on the folder (a reload's new one while the old finishes its clip)."""
-    return FolderRetention.shared(directory, CLIPS, max_bytes, max_files)
+def clip_retention(rec: ClipRecorder) -> FolderRetention:
+    """The clips folder's retention under `rec`'s limits: only our `<utc_stamp>_clip.mp4` files
+    (`CLIPS`) count; a crash's hidden `.NAME.part.mp4` files are leftovers. Its index is shared
+    with the other recorders on the folder (a reload's new one while the old finishes its clip)."""
+    return FolderRetention.shared(rec.dir, CLIPS, rec.max_bytes, rec.max_files, rec.min_free_bytes)
 
 
 def part_path(directory: Path, name: str) -> Path:
@@ -330,7 +333,7 @@ class OpenCVClipWriter:
             queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
         self.slots = threading.Semaphore(queue_frames)
         self.queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._encoder = _Encoder(self, clip_retention(rec.dir, rec.max_bytes, rec.max_files))
+        self._encoder = _Encoder(self, clip_retention(rec))
         self._thread = threading.Thread(target=self._encoder.run, name="clips", daemon=True)
         self._thread.start()
 

@@ -65,6 +65,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 DEFAULT_CONFIG_PATH = "/etc/edgedetect/config.toml"
+# Free space the snapshots and clips leave on their disk (MB): the oldest of them go first, so a
+# small SD card never fills up under the system (journald, apt, the service's own events).
+MIN_FREE_MB = 256.0
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dir": Key("/var/lib/edgedetect/snapshots", (str,)),
         "max_mb": Key(200.0, NUM, _between(0.1, 1_000_000)),
         "max_files": Key(1000, (int,), _between(1, 1_000_000)),
+        "min_free_mb": Key(MIN_FREE_MB, NUM, _between(0, 1_000_000)),
         "quality": Key(85, (int,), _quality),
     },
     "http": {
@@ -192,6 +196,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "annotated": Key(True, (bool,)),
         "max_mb": Key(1000.0, NUM, _between(1, 1_000_000)),
         "max_files": Key(200, (int,), _between(1, 1_000_000)),
+        "min_free_mb": Key(MIN_FREE_MB, NUM, _between(0, 1_000_000)),
     },
 }
 

@@ -131,18 +131,26 @@ class FolderRetention:
         max_bytes: int,
         max_files: int,
         index: _Index | None = None,
+        min_free_bytes: int = 0,
     ) -> None:
         self.dir = Path(directory)
         self.files = files
         self.max_bytes = max_bytes
         self.max_files = max_files
+        self.min_free_bytes = min_free_bytes
         self.deleted = 0
         self._index = index or _Index()
         self._said_too_small = False  # the limit is below one file: said once, not per file
+        self._said_low = False  # under min_free_bytes: said once until there is room again
 
     @classmethod
     def shared(
-        cls, directory: str | Path, files: OwnFiles, max_bytes: int, max_files: int
+        cls,
+        directory: str | Path,
+        files: OwnFiles,
+        max_bytes: int,
+        max_files: int,
+        min_free_bytes: int = 0,
     ) -> FolderRetention:
         """Retention with this owner's limits over the index every living owner of the same
         folder and names shares (a new one scans the folder)."""
@@ -151,7 +159,7 @@ class FolderRetention:
             index = _SHARED.get(key)
             if index is None:
                 index = _SHARED[key] = _Index()
-        return cls(directory, files, max_bytes, max_files, index)
+        return cls(directory, files, max_bytes, max_files, index, min_free_bytes)
 
     @property
     def scanned(self) -> bool:
@@ -217,14 +225,40 @@ class FolderRetention:
 
     def make_room(self, nbytes: int | None = None) -> None:
         """Before a write: delete own oldest files while the folder's file system has less than
-        `nbytes` free (default twice the mean size of own files), so on a full disk new files
-        win over old ones, as within the limits (else every later file fails for good)."""
+        `nbytes` free (default twice the mean size of own files) or less than `min_free_bytes`,
+        so on a full disk new files win over old ones, as within the limits (else every later
+        file fails for good), and the disk keeps room for the rest of the system."""
         with self._index.lock:
             idx = self._index
             if nbytes is None:
                 nbytes = 2 * idx.total // max(1, len(idx.files))
-            while idx.files and free_bytes(self.dir) < nbytes:
+            need, deleted = max(nbytes, self.min_free_bytes), 0
+            while idx.files and free_bytes(self.dir) < need:
                 self.delete_oldest()
+                deleted += 1
+            self._say_low(deleted, need)
+
+    def _say_low(self, deleted: int, need: int) -> None:
+        """One warning when `min_free_bytes` starts deleting (or finds nothing of ours left to
+        delete), again only after the disk had room."""
+        low = need == self.min_free_bytes > 0 and (deleted or free_bytes(self.dir) < need)
+        if not low:
+            self._said_low = False
+            return
+        if self._said_low:
+            return
+        self._said_low = True
+        section = self.files.section or self.dir.name
+        log.warning(
+            "the disk of %s has less than [%s] min_free_mb = %g free: deleted the %d oldest "
+            "%s file(s)%s; free space on it, or lower min_free_mb",
+            self.dir,
+            section,
+            self.min_free_bytes / MIB,
+            deleted,
+            section,
+            "" if self._index.files else ", and none of them is left (other files fill it)",
+        )
 
     def delete_oldest(self) -> bool:
         with self._index.lock:

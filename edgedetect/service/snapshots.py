@@ -1,7 +1,8 @@
 """Annotated JPEG snapshots with retention by total size and file count (oldest deleted first).
 
 Files are written to a temporary name and renamed, so a crash or a full disk never leaves a
-truncated JPEG behind. On ENOSPC the store frees its own oldest files once and retries, so
+truncated JPEG behind. Before each one the oldest are deleted while the disk has less than
+`min_free_bytes` free. On ENOSPC the store frees its own oldest files once and retries, so
 new events win over old ones; if that still fails the error propagates to be logged and
 counted by the caller while detection carries on.
 
@@ -29,18 +30,31 @@ class SnapshotStore:
     """Keeps `dir` under `max_bytes` and `max_files`; names sort by time."""
 
     def __init__(
-        self, directory: str | Path, max_bytes: int, max_files: int, quality: int = 85
+        self,
+        directory: str | Path,
+        max_bytes: int,
+        max_files: int,
+        quality: int = 85,
+        min_free_bytes: int = 0,
     ) -> None:
         self.dir = Path(directory)
         self.quality = quality
-        self.retention = FolderRetention(self.dir, SNAPSHOTS, max_bytes, max_files)
+        self.retention = FolderRetention(
+            self.dir, SNAPSHOTS, max_bytes, max_files, min_free_bytes=min_free_bytes
+        )
         self._lock = threading.Lock()
         self.latest: Path | None = None
 
     @classmethod
     def from_config(cls, section: Any) -> SnapshotStore:
         """From a validated `[snapshots]` section."""
-        return cls(section.dir, mb_to_bytes(section.max_mb), section.max_files, section.quality)
+        return cls(
+            section.dir,
+            mb_to_bytes(section.max_mb),
+            section.max_files,
+            section.quality,
+            mb_to_bytes(section.min_free_mb),
+        )
 
     @property
     def deleted(self) -> int:
@@ -57,6 +71,7 @@ class SnapshotStore:
         with self._lock:
             kept = self.retention
             kept.ensure_dir()  # scans the first time; makes the folder again if it was deleted
+            kept.make_room(len(data))  # min_free_mb: the oldest go before the disk runs low
             path = self.dir / name
             try:
                 self._write(path, data)
