@@ -605,6 +605,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.train", description=__doc__.split("\n")[0]
     )
+    _add_model_args(p)
+    _add_data_args(p)
+    _add_schedule_args(p)
+    return p
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The config and the weights a run starts from."""
     p.add_argument(
         "--config",
         type=path_arg,
@@ -628,6 +636,10 @@ def _parser() -> argparse.ArgumentParser:
         default="ssdlite_mobilenet_v2",
         help="with --init-partial: the config the --init weights were made with",
     )
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    """What the run trains on and where it writes."""
     p.add_argument(
         "--dataset",
         action="append",
@@ -649,6 +661,10 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="output directory (checkpoints, logs, weights)",
     )
+
+
+def _add_schedule_args(p: argparse.ArgumentParser) -> None:
+    """The config's training overrides, resuming and stopping, and progress output."""
     p.add_argument("--steps", type=positive_int, help="override train.steps")
     p.add_argument("--batch-size", type=positive_int, help="override train.batch_size")
     p.add_argument("--lr", type=positive_float, help="override train.learning_rate")
@@ -674,7 +690,6 @@ def _parser() -> argparse.ArgumentParser:
         "--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb"
     )
     p.add_argument("--no-progress", action="store_true")
-    return p
 
 
 @cli_errors("train")
