@@ -108,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.evaluate", description=__doc__.split("\n\n")[0]
     )
+    _add_model_args(p)
+    _add_dataset_args(p)
+    _add_detection_args(p)
+    p.add_argument("--out", required=True, type=path_option, help="report folder (created)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The detector under test and its labels."""
     p.add_argument(
         "--model",
         type=path_arg,
@@ -117,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--labels", type=path_arg, help="label file of the model (default: the one beside it)"
     )
+
+
+def _add_dataset_args(p: argparse.ArgumentParser) -> None:
+    """The annotated images it is measured on."""
     p.add_argument(
         "--dataset",
         required=True,
@@ -127,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split-file", type=path_option, help="image names, one per line, to evaluate a subset"
     )
+
+
+def _add_detection_args(p: argparse.ArgumentParser) -> None:
+    """How the detector runs and which of its detections count."""
     p.add_argument(
         "--threshold",
         type=float,
@@ -161,9 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
             "night_ir (grey, tinted, flat, noisy), blur (2 px); default none"
         ),
     )
-    p.add_argument("--out", required=True, type=path_option, help="report folder (created)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
 def run_evaluation(
