@@ -216,6 +216,21 @@ def _add_run_parser(sub: Subparsers) -> None:
     )
     _add_model_args(p, threads_default="CPUs - 1, leaving a core to capture and draw")
     _add_tiles_arg(p)
+    _add_run_output_args(p)
+    _add_run_pacing_args(p)
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="run the service with this config file instead (see check-config)",
+    )
+    # The service takes these from its config file: unset unless given, so that `run --config`
+    # can refuse them instead of ignoring them; `run` without --config fills in RUN_DEFAULTS.
+    p.set_defaults(**dict.fromkeys(RUN_DEFAULTS, NOT_GIVEN))
+
+
+def _add_run_output_args(p: argparse.ArgumentParser) -> None:
+    """When `run` stops and what it writes besides the preview window."""
     p.add_argument(
         "--max-frames",
         metavar="N",
@@ -238,6 +253,10 @@ def _add_run_parser(sub: Subparsers) -> None:
         help="append one JSON line per frame with detections",
     )
     p.add_argument("--no-preview", action="store_true", help="never open a window")
+
+
+def _add_run_pacing_args(p: argparse.ArgumentParser) -> None:
+    """How `run` paces files and opens cameras: the options that only some sources read."""
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--every-frame",
@@ -263,15 +282,6 @@ def _add_run_parser(sub: Subparsers) -> None:
         help="cameras/streams: if the source cannot be opened at start, keep retrying "
         "with backoff instead of exiting (a dropped source is always reopened)",
     )
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        default=None,
-        help="run the service with this config file instead (see check-config)",
-    )
-    # The service takes these from its config file: unset unless given, so that `run --config`
-    # can refuse them instead of ignoring them; `run` without --config fills in RUN_DEFAULTS.
-    p.set_defaults(**dict.fromkeys(RUN_DEFAULTS, NOT_GIVEN))
 
 
 def _add_bench_parser(sub: Subparsers) -> None:
