@@ -24,6 +24,9 @@ from edgedetect.errors import ConfigError, EdgeDetectError, ImageError
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    import numpy as np
+
+    from edgedetect.detections import Detections
     from edgedetect.sources import FrameSource
 
     # What ``ArgumentParser.add_subparsers`` returns; argparse keeps the class private.
@@ -356,21 +359,9 @@ def make_folder(folder: Path, option: str) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    import cv2  # noqa: PLC0415
+    from edgedetect.images import read_bgr  # noqa: PLC0415
 
-    from edgedetect.images import check_file, read_bgr, write_whole  # noqa: PLC0415
-    from edgedetect.overlay import draw_detections  # noqa: PLC0415
-    from edgedetect.sources import STREAM_SCHEMES, redact  # noqa: PLC0415
-
-    for text in args.images:  # Path() would fold rtsp://h/s into rtsp:/h/s: "not found"
-        if text.strip().lower().startswith(STREAM_SCHEMES):
-            raise ImageError(
-                f"detect reads image files, not a stream: {redact(text)!r}; for a stream run "
-                f"edgedetect run --source '{redact(text)}'"
-            )
-    paths = [Path(p) for p in args.images]
-    for p in paths:  # fail before loading the model or printing anything
-        check_file(p, "image")  # "not found" or "is a directory", naming the path
+    paths = _detect_paths(args.images)
     save_dir = Path(args.save_dir) if args.save_dir else None
     if save_dir is not None:
         make_folder(save_dir, "--save-dir")
@@ -382,50 +373,89 @@ def cmd_detect(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         detections = detector.detect(image)
         latency_ms = (time.perf_counter() - t0) * 1000.0
-        h, w = image.shape[:2]
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "image": str(path),
-                        "width": w,
-                        "height": h,
-                        "latency_ms": round(latency_ms, 2),
-                        "detections": detections.to_json(),
-                    }
-                ),
-                flush=True,
-            )
-        else:
-            items = ", ".join(
-                f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
-                for d in detections.to_json()
-            )
-            print(
-                f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
-                f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}",
-                flush=True,
-            )
+        _print_detections(path, image, latency_ms, detections, as_json=args.json)
         if save_dir is not None:
-            # same file name from two folders: number the later ones instead of overwriting
-            name, n = f"{path.stem}.detections.jpg", 1
-            while name in used_names:
-                n += 1
-                name = f"{path.stem}-{n}.detections.jpg"
-            used_names.add(name)
-            out = save_dir / name
-            # encoded here and written by Python: cv2.imwrite crashes on a name that is not UTF-8
-            ok, jpeg = cv2.imencode(".jpg", draw_detections(image, detections))
-            try:
-                if not ok:
-                    raise OSError("JPEG encoding failed")
-                write_whole(out, jpeg.tobytes())  # never half a JPEG under its name
-            except OSError as exc:
-                raise EdgeDetectError(
-                    f"cannot write {out}: {exc.strerror or exc}; check that {save_dir} is "
-                    "writable and its disk has room"
-                ) from None
+            out = save_dir / _saved_name(path, used_names)
+            _save_drawn(out, save_dir, image, detections)
     return 0
+
+
+def _detect_paths(images: Sequence[str]) -> list[Path]:
+    """The image paths, checked before the model loads or anything is printed."""
+    from edgedetect.images import check_file  # noqa: PLC0415
+    from edgedetect.sources import STREAM_SCHEMES, redact  # noqa: PLC0415
+
+    for text in images:  # Path() would fold rtsp://h/s into rtsp:/h/s: "not found"
+        if text.strip().lower().startswith(STREAM_SCHEMES):
+            raise ImageError(
+                f"detect reads image files, not a stream: {redact(text)!r}; for a stream run "
+                f"edgedetect run --source '{redact(text)}'"
+            )
+    paths = [Path(p) for p in images]
+    for p in paths:  # fail before loading the model or printing anything
+        check_file(p, "image")  # "not found" or "is a directory", naming the path
+    return paths
+
+
+def _print_detections(
+    path: Path, image: np.ndarray, latency_ms: float, detections: Detections, as_json: bool
+) -> None:
+    """One line an image on stdout: a JSON object with --json, else a readable summary."""
+    h, w = image.shape[:2]
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "image": str(path),
+                    "width": w,
+                    "height": h,
+                    "latency_ms": round(latency_ms, 2),
+                    "detections": detections.to_json(),
+                }
+            ),
+            flush=True,
+        )
+        return
+    items = ", ".join(
+        f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"
+        for d in detections.to_json()
+    )
+    print(
+        f"{path}: {w}x{h}, {latency_ms:.1f} ms, {len(detections)} detection"
+        f"{'' if len(detections) == 1 else 's'}{': ' + items if items else ''}",
+        flush=True,
+    )
+
+
+def _saved_name(path: Path, used_names: set[str]) -> str:
+    """The --save-dir file name of an image: two images of the same name from two folders are
+    numbered, the later ones, instead of overwriting each other."""
+    name, n = f"{path.stem}.detections.jpg", 1
+    while name in used_names:
+        n += 1
+        name = f"{path.stem}-{n}.detections.jpg"
+    used_names.add(name)
+    return name
+
+
+def _save_drawn(out: Path, save_dir: Path, image: np.ndarray, detections: Detections) -> None:
+    """Write the image with its boxes drawn, whole or not at all, or one line saying why not."""
+    import cv2  # noqa: PLC0415
+
+    from edgedetect.images import write_whole  # noqa: PLC0415
+    from edgedetect.overlay import draw_detections  # noqa: PLC0415
+
+    # encoded here and written by Python: cv2.imwrite crashes on a name that is not UTF-8
+    ok, jpeg = cv2.imencode(".jpg", draw_detections(image, detections))
+    try:
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        write_whole(out, jpeg.tobytes())  # never half a JPEG under its name
+    except OSError as exc:
+        raise EdgeDetectError(
+            f"cannot write {out}: {exc.strerror or exc}; check that {save_dir} is "
+            "writable and its disk has room"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- run
