@@ -178,57 +178,72 @@ class VideoCaptureSource(FrameSource):
         quiet_opencv()  # FFmpeg reads its log level at the first capture: before it
         target = self._target
         if isinstance(target, int):
-            api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY
-            cap = cv2.VideoCapture(target, api)
-            if not cap.isOpened():
-                cap.release()
-                raise SourceUnavailable(
-                    f"cannot open USB camera {self.spec!r} (/dev/video{target}): check that it is "
-                    "plugged in and not used by another program (ls /dev/video*)"
-                )
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: newest frame wins
-            if self._size:
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+            cap = self._open_usb(target)
         elif self.live:
-            params = [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                STREAM_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                STREAM_TIMEOUT_MS,
-            ]
-            url = opencv_path(
-                target, "stream URL", SourceError, "percent-encode it (%XX)", redact(str(target))
-            )
-            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-            if not cap.isOpened():
-                cap.release()
-                raise SourceUnavailable(
-                    f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and "
-                    "that the camera or server is reachable"
-                )
+            cap = self._open_stream(target)
         else:
-            if not Path(target).is_file():
-                raise SourceError(f"video file not found: {target}: check the path")
-            params = (
-                [cv2.CAP_PROP_N_THREADS, self._decode_threads]
-                if self._decode_threads is not None
-                else []
-            )
-            name = opencv_path(target, "video file", SourceError)
-            cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
-            if not cap.isOpened():
-                cap.release()
-                raise SourceError(
-                    f"cannot decode video file {target}: OpenCV/FFmpeg does not read it; check "
-                    "that it plays (ffprobe) or convert it to H.264/MPEG-4 .mp4"
-                )
+            cap = self._open_file(target)
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self._frame_count = int(count) if not self.live and 0 < count < 1e9 else 0
         self._cap = cap
         self._delivered_since_open = 0
+
+    def _open_usb(self, target: int) -> cv2.VideoCapture:
+        """A USB camera through V4L2 where there is one, with the driver's queue kept short."""
+        api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY
+        cap = cv2.VideoCapture(target, api)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceUnavailable(
+                f"cannot open USB camera {self.spec!r} (/dev/video{target}): check that it is "
+                "plugged in and not used by another program (ls /dev/video*)"
+            )
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: newest frame wins
+        if self._size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+        return cap
+
+    def _open_stream(self, target: str) -> cv2.VideoCapture:
+        """A network stream, with open and read timeouts so a dead server is not waited on."""
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+        ]
+        url = opencv_path(
+            target, "stream URL", SourceError, "percent-encode it (%XX)", redact(str(target))
+        )
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceUnavailable(
+                f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and "
+                "that the camera or server is reachable"
+            )
+        return cap
+
+    def _open_file(self, target: str) -> cv2.VideoCapture:
+        """A video file through FFmpeg, with the decoder threads it was given."""
+        if not Path(target).is_file():
+            raise SourceError(f"video file not found: {target}: check the path")
+        params = (
+            [cv2.CAP_PROP_N_THREADS, self._decode_threads]
+            if self._decode_threads is not None
+            else []
+        )
+        name = opencv_path(target, "video file", SourceError)
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(
+                f"cannot decode video file {target}: OpenCV/FFmpeg does not read it; check "
+                "that it plays (ffprobe) or convert it to H.264/MPEG-4 .mp4"
+            )
+        return cap
 
     def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
         if self._cap is None:
