@@ -569,6 +569,23 @@ def _folder_source(spec: str, folder: Path, loop: bool) -> ImageFilesSource:
     )
 
 
+def _glob_source(spec: str, pattern: str, loop: bool) -> ImageFilesSource:
+    """A glob's images; looping, it is matched again at each pass so new images are read."""
+    images = _glob_images(pattern)
+    if not images:
+        raise SourceError(f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return ImageFilesSource(
+        spec, images, loop=loop, relist=lambda: _glob_images(pattern), label=f"glob {spec!r}"
+    )
+
+
+def _usb_source(spec: str, number: str, size: tuple[int, int] | None) -> VideoCaptureSource:
+    """``usb:N``: the N of /dev/videoN, a number or a one-line error."""
+    if not number.isdigit():
+        raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
+    return VideoCaptureSource(spec, int(number), live=True, size=size)
+
+
 def _path_source(
     spec: str, path_text: str, loop: bool, decode_threads: int | None = 1
 ) -> FrameSource:
@@ -688,19 +705,10 @@ def open_source(
     scheme, rest = (m.group(1).lower(), m.group(2)) if m else ("", spec)
     spec_path = rest if scheme in ("file", "dir") else spec
     if any(ch in spec_path for ch in "*?[") and not Path(spec_path).exists():
-        images = _glob_images(spec_path)
-        if not images:
-            raise SourceError(
-                f"glob {spec!r} matches no image files ({', '.join(IMAGE_EXTENSIONS)})"
-            )
-        return ImageFilesSource(
-            spec, images, loop=loop, relist=lambda: _glob_images(spec_path), label=f"glob {spec!r}"
-        )
+        return _glob_source(spec, spec_path, loop)
     if m and len(scheme) > 1:  # one letter would be a Windows drive, e.g. C:\clips
         if scheme == "usb":
-            if not rest.isdigit():
-                raise SourceError(f"bad USB camera spec {spec!r}: write usb:N, e.g. usb:0")
-            return VideoCaptureSource(spec, int(rest), live=True, size=size)
+            return _usb_source(spec, rest, size)
         if scheme in ("file", "dir"):
             return _prefixed_path_source(spec, scheme, rest, loop, decode_threads)
         if not Path(spec).exists():
