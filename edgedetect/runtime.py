@@ -199,6 +199,33 @@ def load_interpreter(
     intermediate tensor readable after ``invoke`` (the host tools read a model's raw outputs).
     """
     path = Path(model_path)
+    content = _read_model_file(path)
+    cls, package = interpreter_class()
+    kwargs: dict[str, Any] = {"model_content": content}
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ModelError(f"num_threads must be >= 1, got {num_threads}")
+        kwargs["num_threads"] = int(num_threads)
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
+    try:
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here, and warns that
+        # keeping all tensors is meant for debugging (which is what it is asked for then).
+        with quiet_stderr(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            interpreter = cls(**kwargs)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"cannot load model {path}: {detail}. Is it a complete .tflite file? "
+            "Re-download or re-export it."
+        ) from None
+    return interpreter, package
+
+
+def _read_model_file(path: Path) -> bytes:
+    """The model file's bytes, or a :class:`ModelError` saying what the path is instead."""
     if path.is_dir():
         inside = sorted(p.name for p in path.glob("*.tflite"))[:3]
         raise ModelError(
@@ -224,25 +251,4 @@ def load_interpreter(
         raise ModelError(f"cannot read model {path}: {err.strerror or err}") from None
     if not content:
         raise ModelError(f"model {path} is empty (0 bytes); re-download or re-export it")
-    cls, package = interpreter_class()
-    kwargs: dict[str, Any] = {"model_content": content}
-    if num_threads is not None:
-        if num_threads < 1:
-            raise ModelError(f"num_threads must be >= 1, got {num_threads}")
-        kwargs["num_threads"] = int(num_threads)
-    if preserve_all_tensors:
-        kwargs["experimental_preserve_all_tensors"] = True
-    try:
-        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here, and warns that
-        # keeping all tensors is meant for debugging (which is what it is asked for then).
-        with quiet_stderr(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-            interpreter = cls(**kwargs)
-            interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(
-            f"cannot load model {path}: {detail}. Is it a complete .tflite file? "
-            "Re-download or re-export it."
-        ) from None
-    return interpreter, package
+    return content
