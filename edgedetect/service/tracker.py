@@ -143,8 +143,31 @@ class PersonTracker:
         events: list[TrackEvent] = []
         ids = np.full(len(boxes), -1, dtype=np.int64)
         pairs = self._associate(boxes)
-        matched_t = {ti for ti, _ in pairs}
+        self._extend_matched(pairs, boxes, scores, now, events, ids)
+        keep = self._age_unmatched({ti for ti, _ in pairs}, now, events)
         matched_d = {di for _, di in pairs}
+        for di in range(len(boxes)):
+            if di not in matched_d:
+                keep.append(self._start_track(boxes[di], float(scores[di]), di, now, events, ids))
+        self.tracks = keep
+        new_count = sum(1 for t in self.tracks if t.confirmed)
+        if new_count != self.count:
+            box = events[-1].box if events else (0.0, 0.0, 0.0, 0.0)
+            events.append(TrackEvent("count_changed", 0, box, 0.0, new_count, self.count))
+            self.count = new_count
+        # fill counts on enter/leave events now that the frame's count is known
+        return [_with_count(e, new_count) for e in events], ids
+
+    def _extend_matched(
+        self,
+        pairs: list[tuple[int, int]],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        now: float,
+        events: list[TrackEvent],
+        ids: np.ndarray,
+    ) -> None:
+        """Move each matched track to its box; a candidate seen often enough is confirmed."""
         for ti, di in pairs:
             t = self.tracks[ti]
             t.box = boxes[di].copy()
@@ -153,11 +176,15 @@ class PersonTracker:
             t.misses = 0
             t.scores.append(float(scores[di]))
             if not t.confirmed and t.hits >= self.enter_frames:
-                t.track_id = self._next_id
-                self._next_id += 1
-                events.append(self._event("person_entered", t, now))
+                events.append(self._confirm(t, now))
             if t.confirmed:
                 ids[di] = t.track_id
+
+    def _age_unmatched(
+        self, matched_t: set[int], now: float, events: list[TrackEvent]
+    ) -> list[Track]:
+        """The tracks that stay: an unmatched candidate is dropped, an unmatched person leaves
+        after ``leave_frames`` misses."""
         keep: list[Track] = []
         for ti, t in enumerate(self.tracks):
             if ti in matched_t:
@@ -170,24 +197,30 @@ class PersonTracker:
                 events.append(self._event("person_left", t, now))
             else:
                 keep.append(t)
-        for di in range(len(boxes)):
-            if di not in matched_d:
-                t = Track(box=boxes[di].copy(), first_seen=now, last_seen=now)
-                t.scores.append(float(scores[di]))
-                if self.enter_frames <= 1:
-                    t.track_id = self._next_id
-                    self._next_id += 1
-                    events.append(self._event("person_entered", t, now))
-                    ids[di] = t.track_id
-                keep.append(t)
-        self.tracks = keep
-        new_count = sum(1 for t in self.tracks if t.confirmed)
-        if new_count != self.count:
-            box = events[-1].box if events else (0.0, 0.0, 0.0, 0.0)
-            events.append(TrackEvent("count_changed", 0, box, 0.0, new_count, self.count))
-            self.count = new_count
-        # fill counts on enter/leave events now that the frame's count is known
-        return [_with_count(e, new_count) for e in events], ids
+        return keep
+
+    def _start_track(
+        self,
+        box: np.ndarray,
+        score: float,
+        di: int,
+        now: float,
+        events: list[TrackEvent],
+        ids: np.ndarray,
+    ) -> Track:
+        """A new track for an unmatched box, confirmed at once when ``enter_frames`` is 1."""
+        t = Track(box=box.copy(), first_seen=now, last_seen=now)
+        t.scores.append(score)
+        if self.enter_frames <= 1:
+            events.append(self._confirm(t, now))
+            ids[di] = t.track_id
+        return t
+
+    def _confirm(self, t: Track, now: float) -> TrackEvent:
+        """Give a track the next id once it is a person: its ``person_entered`` event."""
+        t.track_id = self._next_id
+        self._next_id += 1
+        return self._event("person_entered", t, now)
 
     def _event(self, kind: str, t: Track, now: float) -> TrackEvent:
         x1, y1, x2, y2 = (float(x) for x in t.box)
