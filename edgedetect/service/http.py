@@ -397,23 +397,9 @@ class HttpServer:
         writer: asyncio.StreamWriter,
         head: list[str] | None,
     ) -> None:
-        app = self.app
-        try:
-            if head is None:
-                head = await self._read_head(
-                    conn, reader, max(0.0, self.header_timeout_s - ADMIT_WAIT_S)
-                )
-                if head is None:
-                    raise _BadRequest(408, "request head not received in time\n")
-            conn.idle = False
-            req = _parse_head(head)
-            _check_body(req, self.max_body_bytes)
-        except _BadRequest as e:
-            conn.idle = False
-            headers = [("Allow", "GET, HEAD")] if e.status == 405 else []
-            await self._reply(
-                reader, writer, Reply(e.status, str(e).encode(), headers=headers), head_only=False
-            )
+        app = self.app  # the app of the moment the connection was admitted, across a reload
+        req = await self._request(conn, reader, writer, head)
+        if req is None:
             return
         head_only = req.method == "HEAD"
         if not app.authorized(req.headers, req.query):
@@ -431,15 +417,46 @@ class HttpServer:
         if req.path == "/stream.mjpg":
             await self._stream(app, reader, writer, head_only)
             return
+        await self._reply(reader, writer, await self._respond(app, req), head_only)
+
+    async def _request(
+        self,
+        conn: _Conn,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head: list[str] | None,
+    ) -> _Request | None:
+        """The parsed request, or None once a malformed, oversized or late one is answered."""
+        try:
+            if head is None:
+                head = await self._read_head(
+                    conn, reader, max(0.0, self.header_timeout_s - ADMIT_WAIT_S)
+                )
+                if head is None:
+                    raise _BadRequest(408, "request head not received in time\n")
+            conn.idle = False
+            req = _parse_head(head)
+            _check_body(req, self.max_body_bytes)
+        except _BadRequest as e:
+            conn.idle = False
+            headers = [("Allow", "GET, HEAD")] if e.status == 405 else []
+            await self._reply(
+                reader, writer, Reply(e.status, str(e).encode(), headers=headers), head_only=False
+            )
+            return None
+        return req
+
+    async def _respond(self, app: HttpApp, req: _Request) -> Reply:
+        """The endpoint's reply, made on a worker thread (/healthz and /metrics on the reserved
+        one, so they answer while the others are busy); a failing endpoint is a 500."""
         pool = self._control if req.path in HttpApp.CONTROL else self._work
         try:
-            reply = await asyncio.get_running_loop().run_in_executor(
+            return await asyncio.get_running_loop().run_in_executor(
                 pool, app.respond, req.path, req.query, req.headers
             )
         except Exception:  # a bug behind an endpoint: logged, answered, the server goes on
             log.exception("HTTP %s failed", req.path)
-            reply = Reply(500, b"internal error; see the service log\n")
-        await self._reply(reader, writer, reply, head_only)
+            return Reply(500, b"internal error; see the service log\n")
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         """Write `data`; TimeoutError when the client does not take it within the send deadline."""
