@@ -531,13 +531,26 @@ class HttpServer:
         if not app.open_stream():
             await self._reply(reader, writer, Reply(503, b"too many stream clients\n"), False)
             return
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[bytes] | None = None
         try:  # at once: the slot is given back whatever fails from here on
             if writer.transport.is_closing():  # a reset already closed the socket
                 raise ConnectionResetError("stream viewer went away")
             _small_send_buffer(writer)
-            gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
+            await self._send_frames(app, reader, writer, headers)
+        finally:
+            app.close_stream()
+
+    async def _send_frames(
+        self,
+        app: HttpApp,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        """The stream's head, then each new frame until the service stops, the viewer closes
+        or it takes no data within the send deadline."""
+        loop = asyncio.get_running_loop()
+        gone = asyncio.ensure_future(reader.read(4096))  # EOF: the viewer closed
+        try:
             await self._send(writer, _head_bytes(200, headers))
             period = 1.0 / app.stream_fps
             last_id = None
@@ -561,9 +574,7 @@ class HttpServer:
                         return
                     gone = asyncio.ensure_future(reader.read(4096))  # stray bytes: dropped
         finally:
-            if gone is not None:
-                gone.cancel()
-            app.close_stream()
+            gone.cancel()
 
 
 def _client_gone(conn: _Conn, e: BaseException) -> None:
