@@ -125,16 +125,7 @@ class Service:
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
-        self.sink = ServiceSink(
-            self.metrics, self.tracker, self.live, self.emit, self.flush_outputs
-        )
-        self.sink.source_lost = self._source_lost  # asked by the output thread (frame_sink.py)
-        self.sink.filter = DetectionFilter.from_config(cfg)
-        self.sink.rules = SceneRules.from_config(cfg)  # no pipeline yet: no frame can race this
-        self.metrics.set_scene(self.sink.rules.counts(), self.sink.rules.line_counts())
-        self.metrics.clip_buffer_bytes.set_function(
-            lambda: getattr(self.sink.recorder, "buffer_bytes", 0)
-        )
+        self.sink = self._new_sink(cfg)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._stall_log = status.StallLog()
@@ -144,6 +135,19 @@ class Service:
         self.reload_failures = 0
         self.last_reload_error = ""
         self.started = time.monotonic()
+
+    def _new_sink(self, cfg: Config) -> ServiceSink:
+        """The sink the pipeline hands each frame to, wired to this service's metrics, tracker,
+        outputs and scene rules (no pipeline yet: no frame can race the wiring)."""
+        sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
+        sink.source_lost = self._source_lost  # asked by the output thread (frame_sink.py)
+        sink.filter = DetectionFilter.from_config(cfg)
+        sink.rules = SceneRules.from_config(cfg)
+        self.metrics.set_scene(sink.rules.counts(), sink.rules.line_counts())
+        self.metrics.clip_buffer_bytes.set_function(
+            lambda: getattr(self.sink.recorder, "buffer_bytes", 0)
+        )
+        return sink
 
     @property
     def preview(self) -> Preview | None:
