@@ -93,6 +93,37 @@ def _sum_columns(per_column: tf.Tensor, background: bool) -> tf.Tensor:
     return tf.reduce_sum(per_column if background else per_column[..., 1:], axis=-1)
 
 
+def _mined_class_loss(
+    cfg: SSDConfig, logits: tf.Tensor, cls_t: tf.Tensor, pos: tf.Tensor, valid: tf.Tensor
+) -> tf.Tensor:
+    """The classification loss summed over the positives and the hard negatives only: the easy
+    background anchors outnumber the people by thousands and would drown their loss."""
+    t = cfg.train
+    per = class_loss(logits, cls_t, cfg.model.score_converter, t.background_loss)
+    neg = valid * (1.0 - pos)
+    neg_loss = per * neg
+    # Hard-negative mining: per image, the ratio*positives worst negatives (>= min_negatives).
+    k = tf.maximum(tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives)
+    k = tf.minimum(k, tf.cast(tf.reduce_sum(neg, axis=1), tf.int32))
+    sorted_neg = tf.sort(neg_loss, axis=1, direction="DESCENDING")
+    ranks = tf.range(tf.shape(neg_loss)[1])[None, :]
+    hard = tf.cast(ranks < k[:, None], tf.float32) * sorted_neg
+    return tf.reduce_sum(per * pos) + tf.reduce_sum(hard)
+
+
+def _giou_per_anchor(
+    cfg: SSDConfig, box_pred: tf.Tensor, loc_t: tf.Tensor, anchors_cs: tf.Tensor
+) -> tf.Tensor:
+    """``1 - GIoU`` of every anchor's decoded box and its target: the codes are decoded against
+    the anchors because GIoU is measured on boxes, not codes."""
+    anchors = tf.cast(anchors_cs, box_pred.dtype)[None]
+    scales = cfg.model.box_scales
+    return giou_loss(
+        tf_decode(_clip_size_codes(box_pred, scales), anchors, scales),
+        tf_decode(_clip_size_codes(loc_t, scales), anchors, scales),
+    )
+
+
 def ssd_loss(
     cfg: SSDConfig,
     box_pred: tf.Tensor,
@@ -121,30 +152,13 @@ def ssd_loss(
             / num_pos
         )
     else:
-        per = class_loss(logits, cls_t, cfg.model.score_converter, t.background_loss)
-        neg = valid * (1.0 - pos)
-        neg_loss = per * neg
-        # Hard-negative mining: per image, the ratio*positives worst negatives (>= min_negatives).
-        k = tf.maximum(
-            tf.cast(tf.reduce_sum(pos, axis=1) * t.neg_pos_ratio, tf.int32), t.min_negatives
-        )
-        k = tf.minimum(k, tf.cast(tf.reduce_sum(neg, axis=1), tf.int32))
-        sorted_neg = tf.sort(neg_loss, axis=1, direction="DESCENDING")
-        ranks = tf.range(tf.shape(neg_loss)[1])[None, :]
-        hard = tf.cast(ranks < k[:, None], tf.float32) * sorted_neg
-        cl = (tf.reduce_sum(per * pos) + tf.reduce_sum(hard)) / num_pos
+        cl = _mined_class_loss(cfg, logits, cls_t, pos, valid) / num_pos
     total = t.localization_weight * loc + t.classification_weight * cl
     parts = {"loc": loc, "cls": cl, "num_pos": num_pos}
     if t.giou_weight > 0:
         if anchors_cs is None:
             raise ValueError("train.giou_weight > 0 needs the anchors (anchors_cs) to decode boxes")
-        anchors = tf.cast(anchors_cs, box_pred.dtype)[None]
-        scales = cfg.model.box_scales
-        g = giou_loss(
-            tf_decode(_clip_size_codes(box_pred, scales), anchors, scales),
-            tf_decode(_clip_size_codes(loc_t, scales), anchors, scales),
-        )
-        giou = tf.reduce_sum(g * pos) / num_pos
+        giou = tf.reduce_sum(_giou_per_anchor(cfg, box_pred, loc_t, anchors_cs) * pos) / num_pos
         total = total + t.giou_weight * giou
         parts["giou"] = giou
     if t.box_code_limit > 0:
