@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
+from host_tools.ssd.config import TrainConfig
 from host_tools.ssd.model import SSDModel
 
 
@@ -36,26 +37,12 @@ def qat_finetune(
     import tensorflow_model_optimization as tfmot
 
     from host_tools.ssd.data import load_train_mix
-    from host_tools.train import has_checkpoints, train, training_sources
+    from host_tools.train import train, training_sources
 
     cfg = ssd.config
-    if learning_rate:
-        cfg.train.learning_rate = learning_rate
-    else:
-        cfg.train.learning_rate = (
-            cfg.train.learning_rate * 0.25
-        )  # gentle: the float model is already trained
-    if batch_size:
-        cfg.train.batch_size = batch_size
-    cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(steps // 10, 1))
+    _set_schedule(cfg.train, steps, learning_rate, batch_size)
     data = data if data is not None else load_train_mix(training_sources(None, None, cfg))
-    # Both runs start afresh: the checkpoints and log of an earlier QAT into the same folder
-    # (quantize run again with the same --out-dir) are this function's own scratch, and train()
-    # refuses to train over checkpoints.
-    for run in (Path(out_dir) / "float_delay", Path(out_dir) / "qat"):
-        if has_checkpoints(run):
-            shutil.rmtree(run / "checkpoints")
-            (run / "log.csv").unlink(missing_ok=True)
+    _clear_scratch(Path(out_dir))
     if delay > 0:
         train(
             cfg, Path(out_dir) / "float_delay", None, data, steps=delay, progress=progress, ssd=ssd
@@ -72,3 +59,29 @@ def qat_finetune(
         ssd=qssd,
     )
     return qmodel
+
+
+def _set_schedule(
+    t: TrainConfig, steps: int, learning_rate: float | None, batch_size: int | None
+) -> None:
+    """The fine-tuning schedule: the given rate, else a quarter of the config's (gentle: the float
+    model is already trained), and a warmup of at most a tenth of the steps."""
+    if learning_rate:
+        t.learning_rate = learning_rate
+    else:
+        t.learning_rate = t.learning_rate * 0.25  # gentle: the float model is already trained
+    if batch_size:
+        t.batch_size = batch_size
+    t.warmup_steps = min(t.warmup_steps, max(steps // 10, 1))
+
+
+def _clear_scratch(out_dir: Path) -> None:
+    """Both runs start afresh: the checkpoints and log of an earlier QAT into the same folder
+    (quantize run again with the same --out-dir) are this function's own scratch, and train()
+    refuses to train over checkpoints."""
+    from host_tools.train import has_checkpoints
+
+    for run in (out_dir / "float_delay", out_dir / "qat"):
+        if has_checkpoints(run):
+            shutil.rmtree(run / "checkpoints")
+            (run / "log.csv").unlink(missing_ok=True)
