@@ -79,41 +79,9 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
 
     Raises ModelError when a Keras layer finds no matching constant or a shape differs, naming both.
     """
-    used: set[str] = set()
-
-    def take(key: str, shape) -> np.ndarray:
-        if key not in consts:
-            raise ModelError(
-                f"graph has no constant {key!r} for the Keras layer; "
-                "is the config the graph's architecture?"
-            )
-        arr = consts[key]
-        if tuple(arr.shape) != tuple(shape):
-            raise ModelError(
-                f"graph constant {key} has shape {arr.shape}, Keras expects {tuple(shape)}"
-            )
-        used.add(key)
-        return arr
-
+    graph = _GraphConstants(consts)
     for layer in ssd.keras_model.layers:
-        graph_scope = layer.name.replace(SEP, "/")
-        if isinstance(layer, keras.layers.BatchNormalization):
-            names = ["gamma", "beta", "moving_mean", "moving_variance"]
-            new = []
-            for w, n in zip(layer.weights, names, strict=True):
-                key = f"{graph_scope}/{n}"
-                if n == "gamma" and key not in consts:  # BN built with scale=False in the graph
-                    new.append(np.ones(w.shape, np.float32))
-                    continue
-                new.append(take(key, w.shape))
-            layer.set_weights(new)
-        elif isinstance(layer, keras.layers.DepthwiseConv2D):
-            layer.set_weights([take(f"{graph_scope}/depthwise_weights", layer.weights[0].shape)])
-        elif isinstance(layer, keras.layers.Conv2D):
-            ws = [take(f"{graph_scope}/weights", layer.weights[0].shape)]
-            if layer.use_bias:
-                ws.append(take(f"{graph_scope}/biases", layer.weights[1].shape))
-            layer.set_weights(ws)
+        _assign_layer(layer, graph)
     weight_like = [
         k
         for k in consts
@@ -129,7 +97,53 @@ def assign_weights(ssd: SSDModel, consts: dict[str, np.ndarray]) -> list[str]:
         )
         and (k.startswith("FeatureExtractor/") or k.startswith("BoxPredictor"))
     ]
-    return sorted(set(weight_like) - used)
+    return sorted(set(weight_like) - graph.used)
+
+
+class _GraphConstants:
+    """The graph's constants, remembering which were copied so the unused ones can be named."""
+
+    def __init__(self, consts: dict[str, np.ndarray]) -> None:
+        self.consts = consts
+        self.used: set[str] = set()
+
+    def take(self, key: str, shape) -> np.ndarray:
+        """The constant ``key``, checked against the Keras weight's shape."""
+        if key not in self.consts:
+            raise ModelError(
+                f"graph has no constant {key!r} for the Keras layer; "
+                "is the config the graph's architecture?"
+            )
+        arr = self.consts[key]
+        if tuple(arr.shape) != tuple(shape):
+            raise ModelError(
+                f"graph constant {key} has shape {arr.shape}, Keras expects {tuple(shape)}"
+            )
+        self.used.add(key)
+        return arr
+
+
+def _assign_layer(layer: keras.layers.Layer, graph: _GraphConstants) -> None:
+    """One Keras layer's weights from the constants under its graph scope (layers without
+    weights are left alone)."""
+    graph_scope = layer.name.replace(SEP, "/")
+    if isinstance(layer, keras.layers.BatchNormalization):
+        names = ["gamma", "beta", "moving_mean", "moving_variance"]
+        new = []
+        for w, n in zip(layer.weights, names, strict=True):
+            key = f"{graph_scope}/{n}"
+            if n == "gamma" and key not in graph.consts:  # BN built with scale=False in the graph
+                new.append(np.ones(w.shape, np.float32))
+                continue
+            new.append(graph.take(key, w.shape))
+        layer.set_weights(new)
+    elif isinstance(layer, keras.layers.DepthwiseConv2D):
+        layer.set_weights([graph.take(f"{graph_scope}/depthwise_weights", layer.weights[0].shape)])
+    elif isinstance(layer, keras.layers.Conv2D):
+        ws = [graph.take(f"{graph_scope}/weights", layer.weights[0].shape)]
+        if layer.use_bias:
+            ws.append(graph.take(f"{graph_scope}/biases", layer.weights[1].shape))
+        layer.set_weights(ws)
 
 
 def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[str, np.ndarray]:
