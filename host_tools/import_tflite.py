@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -82,20 +83,43 @@ def assign_from_tflite(
             eps_bn[scope] = get(f"{scope}/depthwise_Fold_bias")
             count += 1
         elif isinstance(layer, keras.layers.Conv2D):
-            w = np.transpose(
-                get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars"), (1, 2, 3, 0)
-            )  # -> kh,kw,in,out
-            if layer.use_bias:  # box predictor: plain conv with bias
-                b = get(f"{scope}/Conv2D_bias")
-                if scope.endswith("ClassPredictor"):
-                    per = w.shape[-1] // classes_in_model
-                    keep = [a * classes_in_model + c for a in range(per) for c in class_columns]
-                    w, b = w[..., keep], b[keep]
-                layer.set_weights([w, b])
-            else:
-                layer.set_weights([w])
-                eps_bn[scope] = get(f"{scope}/Conv2D_Fold_bias")
+            folded = _assign_conv(layer, scope, get, class_columns, classes_in_model)
+            if folded is not None:
+                eps_bn[scope] = folded
             count += 1
+    return count + _assign_folded_batchnorm(ssd, eps_bn)
+
+
+def _assign_conv(
+    layer: keras.layers.Conv2D,
+    scope: str,
+    get: Callable[[str], np.ndarray],
+    class_columns: Sequence[int],
+    classes_in_model: int,
+) -> np.ndarray | None:
+    """A plain conv's weights; returns the bias TFLite folded into it from its batch norm, or
+    None for a box-predictor conv, whose bias is its own (and whose class columns are cut to
+    ``class_columns``)."""
+    w = np.transpose(
+        get(f"{scope}/weights_quant/FakeQuantWithMinMaxVars"), (1, 2, 3, 0)
+    )  # -> kh,kw,in,out
+    if not layer.use_bias:
+        layer.set_weights([w])
+        return get(f"{scope}/Conv2D_Fold_bias")
+    # box predictor: plain conv with bias
+    b = get(f"{scope}/Conv2D_bias")
+    if scope.endswith("ClassPredictor"):
+        per = w.shape[-1] // classes_in_model
+        keep = [a * classes_in_model + c for a in range(per) for c in class_columns]
+        w, b = w[..., keep], b[keep]
+    layer.set_weights([w, b])
+    return None
+
+
+def _assign_folded_batchnorm(ssd: SSDModel, eps_bn: dict[str, np.ndarray]) -> int:
+    """Each batch norm passes its conv through with the folded bias added (gamma 1, mean 0,
+    variance 1 - epsilon), as TFLite computes it; returns how many were set."""
+    count = 0
     for layer in ssd.keras_model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             conv_scope = layer.name.replace(SEP, "/").rsplit("/BatchNorm", 1)[0]
