@@ -404,8 +404,8 @@ def write_labels(model_path: Path, names: list[str]) -> Path:
     return path
 
 
-@cli_errors("export")
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The exporter's command line."""
     p = argparse.ArgumentParser(
         prog="python -m host_tools.export", description=__doc__.split("\n")[0]
     )
@@ -436,7 +436,12 @@ def main(argv: list[str] | None = None) -> int:
         "--per-tensor", action="store_true", help="int8: per-tensor instead of per-channel weights"
     )
     add_labels_option(p)
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_errors("export")
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)
     if args.saved_model:
