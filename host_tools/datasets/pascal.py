@@ -39,6 +39,15 @@ _BOX = re.compile(
     re.I,
 )
 
+# What each known line should look like, for the error that names a malformed one.
+_FILENAME_FORM = 'image filename line; expected Image filename : "DIR/NAME.png"'
+_SIZE_FORM = "image size line; expected Image size (X x Y x C) : W x H x 3"
+_COUNT_FORM = "object count line; expected Objects with ground truth : N { ... }"
+_BOX_FORM = (
+    'bounding box line; expected \'Bounding box for object N "LABEL" '
+    "(Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'"
+)
+
 
 def is_person_label(label: str) -> bool:
     """Whether ``label`` means a person (``PASperson``, ``PASpersonWalking``, ``person``, ...)."""
@@ -72,48 +81,29 @@ def _parse_line(p: _Parsed, path: Path, lineno: int, line: str) -> None:
     elif not key or key.startswith("#"):
         return
     elif key.startswith("image filename"):
-        m = _must(
-            _FILENAME,
-            line,
-            path,
-            lineno,
-            'image filename line; expected Image filename : "DIR/NAME.png"',
-        )
+        m = _must(_FILENAME, line, path, lineno, _FILENAME_FORM)
         p.ref, p.ref_line = m["name"], lineno
     elif key.startswith("image size"):
-        m = _must(
-            _SIZE,
-            line,
-            path,
-            lineno,
-            "image size line; expected Image size (X x Y x C) : W x H x 3",
-        )
+        m = _must(_SIZE, line, path, lineno, _SIZE_FORM)
         p.size = (int(m["w"]), int(m["h"]))
     elif key.startswith("objects with ground truth"):
-        m = _must(
-            _COUNT,
-            line,
-            path,
-            lineno,
-            "object count line; expected Objects with ground truth : N { ... }",
-        )
+        m = _must(_COUNT, line, path, lineno, _COUNT_FORM)
         p.count, p.count_line = int(m["n"]), lineno
     elif key.startswith("bounding box"):
-        m = _must(
-            _BOX,
-            line,
-            path,
-            lineno,
-            'bounding box line; expected \'Bounding box for object N "LABEL" '
-            "(Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)'",
+        p.boxes.append(_parse_box(path, lineno, line))
+
+
+def _parse_box(path: Path, lineno: int, line: str) -> tuple[float, float, float, float, bool, int]:
+    """A bounding box line: its corners as written, whether it is a person, and the line number
+    (for the errors the whole file can only raise later)."""
+    m = _must(_BOX, line, path, lineno, _BOX_FORM)
+    x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
+    if x2 < x1 or y2 < y1:
+        raise DatasetError(
+            f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: "
+            f"({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
         )
-        x1, y1, x2, y2 = (float(m[k]) for k in ("x1", "y1", "x2", "y2"))
-        if x2 < x1 or y2 < y1:
-            raise DatasetError(
-                f"{path}:{lineno}: box has Xmax < Xmin or Ymax < Ymin: "
-                f"({x1:g}, {y1:g}) - ({x2:g}, {y2:g})"
-            )
-        p.boxes.append((x1, y1, x2, y2, is_person_label(m["label"]), lineno))
+    return (x1, y1, x2, y2, is_person_label(m["label"]), lineno)
 
 
 def _must(pattern: re.Pattern[str], line: str, path: Path, lineno: int, what: str) -> re.Match[str]:
