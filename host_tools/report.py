@@ -169,16 +169,9 @@ def _tile(
     """A captioned crop around ``subject`` with every box in it drawn, letterboxed into ``size``."""
     import cv2
 
-    image = read_bgr(r.sample.image_path)
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in subject)
-    pad = 0.35 * max(x2 - x1, y2 - y1, 60.0)  # context, and at least some for tiny boxes
-    cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
-    cx2, cy2 = int(min(w, x2 + pad)), int(min(h, y2 + pad))
-    crop = image[cy1 : max(cy2, cy1 + 1), cx1 : max(cx2, cx1 + 1)]
+    crop, cx1, cy1 = _context_crop(read_bgr(r.sample.image_path), subject)
     tw, th = size
-    cap_h = 34
-    scale = min(tw / crop.shape[1], (th - cap_h) / crop.shape[0])
+    scale = min(tw / crop.shape[1], (th - _CAPTION_H) / crop.shape[0])
     crop = cv2.resize(
         crop,
         (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
@@ -197,14 +190,39 @@ def _tile(
         if sc >= threshold:
             draw(b, BLUE if tp else RED, 1)
     draw(np.asarray(subject), color, 2)
+    return _captioned(crop, caption, color, size)
+
+
+_CAPTION_H = 34  # pixels under a tile's crop for its two caption lines
+
+
+def _context_crop(image: np.ndarray, subject: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The part of ``image`` around ``subject`` with some context (more for tiny boxes), and
+    its top-left corner, so boxes can be drawn into it."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in subject)
+    pad = 0.35 * max(x2 - x1, y2 - y1, 60.0)  # context, and at least some for tiny boxes
+    cx1, cy1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
+    cx2, cy2 = int(min(w, x2 + pad)), int(min(h, y2 + pad))
+    return image[cy1 : max(cy2, cy1 + 1), cx1 : max(cx2, cx1 + 1)], cx1, cy1
+
+
+def _captioned(
+    crop: np.ndarray, caption: str, color: tuple[int, int, int], size: tuple[int, int]
+) -> np.ndarray:
+    """The drawn crop centred on a dark tile of ``size`` with the caption's first two lines
+    under it (the first in the tile's colour), so every tile of a gallery is the same size."""
+    import cv2
+
+    tw, th = size
     tile = np.full((th, tw, 3), 40, np.uint8)
-    oy, ox = (th - cap_h - crop.shape[0]) // 2, (tw - crop.shape[1]) // 2
+    oy, ox = (th - _CAPTION_H - crop.shape[0]) // 2, (tw - crop.shape[1]) // 2
     tile[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
     for k, line in enumerate(caption.split("\n")[:2]):
         cv2.putText(
             tile,
             line,
-            (4, th - cap_h + 13 + 15 * k),
+            (4, th - _CAPTION_H + 13 + 15 * k),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.4,
             color if k == 0 else (230, 230, 230),
