@@ -345,7 +345,6 @@ def _fmt_size(n: int) -> str:
 
 def report_markdown(r: dict[str, Any]) -> str:
     """A readable summary of report.json."""
-    mdl, ds = r["model"], r["dataset"]
     why = NO_PEOPLE if r.get("not_measurable") else ""
     mr = (
         f"n/a ({why})"
@@ -353,36 +352,9 @@ def report_markdown(r: dict[str, Any]) -> str:
         else ", ".join(f"{v:.2f}@{k}" for k, v in r["miss_rate_at_fppi"].items())
     )
     lines = [
-        f"# Evaluation: {mdl['name']} on {ds['spec']}",
+        *_header_lines(r),
         "",
-        f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, "
-        f"sha256 `{mdl['sha256'][:16]}...`)",
-        f"- dataset: `{ds['spec']}`"
-        + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
-        + f": {r['images']} images, {r['gt_boxes']} person boxes"
-        + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
-        f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; "
-        f"a match needs IoU >= {r['match_iou']:g}",
-        f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, "
-        f"{r['threads']} thread(s); {r['created_utc']}",
-        "",
-        "| metric | value |",
-        "| --- | --- |",
-        f"| COCO AP@[.5:.95] | {_fmt_ap(r['ap'], why)} |",
-        f"| AP50 (COCO 101-point) | {_fmt_ap(r['ap50'], why)} |",
-        f"| AP50 (all-point, VOC) | {_fmt_ap(r['ap50_all_point'], why)} |",
-        f"| AP75 | {_fmt_ap(r['ap75'], why)} |",
-        "| AP50 of small / medium / large people (COCO areas < 32², < 96², above) | "
-        + " / ".join(_fmt_ap(r.get("ap50_by_size", {}).get(k)) for k in SIZE_RANGES)
-        + " |",
-        f"| log-average miss rate (FPPI 1e-2..1) | {_fmt_ap(r['lamr'], why)} |",
-        f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
-        f"| recall @ {r['threshold']:g} | {_fmt_ap(r['recall'], why)} ({r['fn']} missed) |",
-        f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
-        f"| images without people that get a box @ {r['threshold']:g} | "
-        f"{_fmt_alarms(r.get('person_free_images_with_alarm'), r.get('person_free_images'))} |",
-        f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / "
-        f"{r['latency_ms_mean']:.1f} ms |",
+        *_metric_rows(r, why),
         "",
         f"Miss rate at the reference FPPI points: {mr}.",
         "",
@@ -404,3 +376,45 @@ def report_markdown(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _header_lines(r: dict[str, Any]) -> list[str]:
+    """The title and what was measured: model, dataset, thresholds and host."""
+    mdl, ds = r["model"], r["dataset"]
+    return [
+        f"# Evaluation: {mdl['name']} on {ds['spec']}",
+        "",
+        f"- model: `{mdl['path']}` ({_fmt_size(mdl['size_bytes'])}, "
+        f"sha256 `{mdl['sha256'][:16]}...`)",
+        f"- dataset: `{ds['spec']}`"
+        + (f", split `{ds['split_file']}`" if ds.get("split_file") else "")
+        + f": {r['images']} images, {r['gt_boxes']} person boxes"
+        + (f" (+{r['ignored_boxes']} ignore regions)" if r["ignored_boxes"] else ""),
+        f"- operating threshold {r['threshold']:g}; curves from score >= {r['curve_threshold']:g}; "
+        f"a match needs IoU >= {r['match_iou']:g}",
+        f"- host: {r['host']['system']} {r['host']['machine']}, Python {r['host']['python']}, "
+        f"{r['threads']} thread(s); {r['created_utc']}",
+    ]
+
+
+def _metric_rows(r: dict[str, Any], why: str) -> list[str]:
+    """The metrics table; ``why`` is the reason the curve metrics are n/a, if they are."""
+    return [
+        "| metric | value |",
+        "| --- | --- |",
+        f"| COCO AP@[.5:.95] | {_fmt_ap(r['ap'], why)} |",
+        f"| AP50 (COCO 101-point) | {_fmt_ap(r['ap50'], why)} |",
+        f"| AP50 (all-point, VOC) | {_fmt_ap(r['ap50_all_point'], why)} |",
+        f"| AP75 | {_fmt_ap(r['ap75'], why)} |",
+        "| AP50 of small / medium / large people (COCO areas < 32², < 96², above) | "
+        + " / ".join(_fmt_ap(r.get("ap50_by_size", {}).get(k)) for k in SIZE_RANGES)
+        + " |",
+        f"| log-average miss rate (FPPI 1e-2..1) | {_fmt_ap(r['lamr'], why)} |",
+        f"| precision @ {r['threshold']:g} | {r['precision']:.3f} ({r['tp']} TP, {r['fp']} FP) |",
+        f"| recall @ {r['threshold']:g} | {_fmt_ap(r['recall'], why)} ({r['fn']} missed) |",
+        f"| mean IoU of matches @ {r['threshold']:g} | {r['mean_iou']:.3f} |",
+        f"| images without people that get a box @ {r['threshold']:g} | "
+        f"{_fmt_alarms(r.get('person_free_images_with_alarm'), r.get('person_free_images'))} |",
+        f"| latency p50 / p95 / mean | {r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f} / "
+        f"{r['latency_ms_mean']:.1f} ms |",
+    ]
