@@ -142,6 +142,16 @@ class FrameSource(ABC):
         return f"{type(self).__name__}({self.spec!r})"
 
 
+def _opened_capture(error: SourceError, *args: Any) -> cv2.VideoCapture:
+    """``cv2.VideoCapture(*args)`` that opened; else it is released (no device or socket left
+    held) and ``error`` is raised."""
+    cap = cv2.VideoCapture(*args)
+    if not cap.isOpened():
+        cap.release()
+        raise error
+    return cap
+
+
 class VideoCaptureSource(FrameSource):
     """A video file, a USB camera or a network stream, all through ``cv2.VideoCapture``."""
 
@@ -193,13 +203,14 @@ class VideoCaptureSource(FrameSource):
     def _open_usb(self, target: int) -> cv2.VideoCapture:
         """A USB camera through V4L2 where there is one, with the driver's queue kept short."""
         api = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY
-        cap = cv2.VideoCapture(target, api)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceUnavailable(
+        cap = _opened_capture(
+            SourceUnavailable(
                 f"cannot open USB camera {self.spec!r} (/dev/video{target}): check that it is "
                 "plugged in and not used by another program (ls /dev/video*)"
-            )
+            ),
+            target,
+            api,
+        )
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: newest frame wins
         if self._size:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
@@ -217,14 +228,15 @@ class VideoCaptureSource(FrameSource):
         url = opencv_path(
             target, "stream URL", SourceError, "percent-encode it (%XX)", redact(str(target))
         )
-        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceUnavailable(
+        return _opened_capture(
+            SourceUnavailable(
                 f"cannot open stream {redact(self.spec)!r}: check the URL, credentials and "
                 "that the camera or server is reachable"
-            )
-        return cap
+            ),
+            url,
+            cv2.CAP_FFMPEG,
+            params,
+        )
 
     def _open_file(self, target: str) -> cv2.VideoCapture:
         """A video file through FFmpeg, with the decoder threads it was given."""
@@ -236,14 +248,15 @@ class VideoCaptureSource(FrameSource):
             else []
         )
         name = opencv_path(target, "video file", SourceError)
-        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, params)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceError(
+        return _opened_capture(
+            SourceError(
                 f"cannot decode video file {target}: OpenCV/FFmpeg does not read it; check "
                 "that it plays (ffprobe) or convert it to H.264/MPEG-4 .mp4"
-            )
-        return cap
+            ),
+            name,
+            cv2.CAP_FFMPEG,
+            params,
+        )
 
     def _grab(self) -> tuple[np.ndarray, np.ndarray | None, str] | None:
         if self._cap is None:
