@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,45 +124,50 @@ def read_tfrecord(path: Path) -> Iterator[TFRecordImage]:
         raise DatasetError(f"TFRecord file {path} not found")
     try:
         for raw in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-            ex = tf.train.Example.FromString(raw)
-            f = ex.features.feature
-
-            def flt(key, f=f):
-                return np.array(f[key].float_list.value, np.float64) if key in f else np.zeros(0)
-
-            def one(key, f=f):
-                return f[key].bytes_list.value[0] if key in f and f[key].bytes_list.value else b""
-
-            w = int(f["image/width"].int64_list.value[0])
-            h = int(f["image/height"].int64_list.value[0])
-            boxes = np.stack(
-                [
-                    flt("image/object/bbox/xmin") * w,
-                    flt("image/object/bbox/ymin") * h,
-                    flt("image/object/bbox/xmax") * w,
-                    flt("image/object/bbox/ymax") * h,
-                ],
-                axis=1,
-            )
-            n = len(boxes)
-            crowd = (
-                np.array(f["image/object/is_crowd"].int64_list.value, bool)
-                if "image/object/is_crowd" in f
-                else np.zeros(n, bool)
-            )
-            yield TFRecordImage(
-                filename=one("image/filename").decode(),
-                source_id=one("image/source_id").decode(),
-                format=one("image/format").decode(),
-                encoded=one("image/encoded"),
-                width=w,
-                height=h,
-                boxes=boxes.astype(np.float32).reshape(-1, 4),
-                class_text=[t.decode() for t in f["image/object/class/text"].bytes_list.value],
-                class_label=np.array(f["image/object/class/label"].int64_list.value, np.int64),
-                is_crowd=crowd if len(crowd) == n else np.zeros(n, bool),
-            )
+            yield _record(tf.train.Example.FromString(raw))
     except tf.errors.DataLossError as exc:
         raise DatasetError(
             f"{path}: corrupt or truncated TFRecord ({exc.message.splitlines()[0]})"
         ) from None
+
+
+def _record(ex: Any) -> TFRecordImage:
+    """One ``tf.train.Example``'s image and its boxes in pixels (the file stores them as
+    fractions of the image size)."""
+    f = ex.features.feature
+
+    def flt(key: str) -> np.ndarray:
+        return np.array(f[key].float_list.value, np.float64) if key in f else np.zeros(0)
+
+    def one(key: str) -> bytes:
+        return f[key].bytes_list.value[0] if key in f and f[key].bytes_list.value else b""
+
+    w = int(f["image/width"].int64_list.value[0])
+    h = int(f["image/height"].int64_list.value[0])
+    boxes = np.stack(
+        [
+            flt("image/object/bbox/xmin") * w,
+            flt("image/object/bbox/ymin") * h,
+            flt("image/object/bbox/xmax") * w,
+            flt("image/object/bbox/ymax") * h,
+        ],
+        axis=1,
+    )
+    n = len(boxes)
+    crowd = (
+        np.array(f["image/object/is_crowd"].int64_list.value, bool)
+        if "image/object/is_crowd" in f
+        else np.zeros(n, bool)
+    )
+    return TFRecordImage(
+        filename=one("image/filename").decode(),
+        source_id=one("image/source_id").decode(),
+        format=one("image/format").decode(),
+        encoded=one("image/encoded"),
+        width=w,
+        height=h,
+        boxes=boxes.astype(np.float32).reshape(-1, 4),
+        class_text=[t.decode() for t in f["image/object/class/text"].bytes_list.value],
+        class_label=np.array(f["image/object/class/label"].int64_list.value, np.int64),
+        is_crowd=crowd if len(crowd) == n else np.zeros(n, bool),
+    )
