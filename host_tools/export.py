@@ -286,21 +286,7 @@ def convert(
     fn = module.serve.get_concrete_function()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
     conv.allow_custom_ops = True
-    if mode == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "float16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
-        if not representative:
-            raise EdgeDetectError("int8 needs a representative set (--calibration N > 0)")
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in representative)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8
-        # Raw variant: outputs dequantized to float so that the anchors keep full precision.
-        conv.inference_output_type = tf.float32
-        conv._experimental_disable_per_channel = not per_channel  # noqa: SLF001 (the documented knob)
+    _set_quantization(conv, mode, representative, per_channel)
     try:
         data = conv.convert()
     except Exception as exc:  # the converter raises ConverterError and others
@@ -317,6 +303,31 @@ def convert(
             "(or point TMPDIR at a folder with room)"
         )
     return data
+
+
+def _set_quantization(
+    conv: tf.lite.TFLiteConverter,
+    mode: str,
+    representative: list[np.ndarray] | None,
+    per_channel: bool,
+) -> None:
+    """The converter settings of ``mode``: none for float32, weights only for dynamic and
+    float16, and for int8 the calibration set with uint8 input and float outputs."""
+    if mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        if not representative:
+            raise EdgeDetectError("int8 needs a representative set (--calibration N > 0)")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: ([x[None].astype(np.float32)] for x in representative)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.uint8
+        # Raw variant: outputs dequantized to float so that the anchors keep full precision.
+        conv.inference_output_type = tf.float32
+        conv._experimental_disable_per_channel = not per_channel  # noqa: SLF001 (the documented knob)
 
 
 def custom_ops(data: bytes) -> set[str]:
