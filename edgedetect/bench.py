@@ -275,7 +275,14 @@ def _pipeline(
         pipeline.stop()
     if pipeline.error is not None:
         raise pipeline.error
-    stats = pipeline.stats()
+    _add_pipeline_run(tally, pipeline.stats(), out_times, ids)
+
+
+def _add_pipeline_run(
+    tally: Tally, stats: dict[str, Any], out_times: list[float], ids: list[int]
+) -> None:
+    """Add one pipeline run to ``tally``: its steady-state rate (the first output, which
+    includes thread start-up, only starts the clock), drops, reordering and stage timings."""
     if len(out_times) > 1:  # steady state: outputs between the first and the last one
         tally.frames += len(out_times) - 1
         tally.seconds += out_times[-1] - out_times[0]
