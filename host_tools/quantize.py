@@ -193,6 +193,32 @@ def check_eval_data(dataset: str = EVAL_DATASET, split_file: Path | None = TEST_
         ) from None
 
 
+def _evaluate(row: dict, out_dir: Path, dataset: str, split_file: Path | None) -> Path:
+    """host_tools.evaluate on one mode's model, in a process of its own; returns its report
+    folder, or a one-line error when it fails (its own error is printed above)."""
+    d = out_dir / f"eval_{row['mode']}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "host_tools.evaluate",
+        "--model",
+        row["model"],
+        "--dataset",
+        dataset,
+        "--out",
+        str(d),
+        "--no-progress",
+    ]
+    if split_file is not None:
+        cmd += ["--split-file", str(split_file)]
+    print("+", " ".join(cmd), flush=True)
+    if subprocess.run(cmd).returncode != 0:  # its one-line error is above
+        raise EdgeDetectError(
+            f"host_tools.evaluate failed on {row['model']}; the models are in {out_dir}"
+        )
+    return d
+
+
 def evaluate_and_compare(
     rows: list[dict],
     out_dir: Path,
@@ -203,29 +229,7 @@ def evaluate_and_compare(
 
     Returns the path of the comparison table.
     """
-    eval_dirs = []
-    for row in rows:
-        d = out_dir / f"eval_{row['mode']}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "host_tools.evaluate",
-            "--model",
-            row["model"],
-            "--dataset",
-            dataset,
-            "--out",
-            str(d),
-            "--no-progress",
-        ]
-        if split_file is not None:
-            cmd += ["--split-file", str(split_file)]
-        print("+", " ".join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:  # its one-line error is above
-            raise EdgeDetectError(
-                f"host_tools.evaluate failed on {row['model']}; the models are in {out_dir}"
-            )
-        eval_dirs.append(d)
+    eval_dirs = [_evaluate(row, out_dir, dataset, split_file) for row in rows]
     cmd = [sys.executable, "-m", "host_tools.compare", *map(str, eval_dirs)]
     print("+", " ".join(cmd), flush=True)
     table = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
