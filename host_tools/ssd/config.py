@@ -361,37 +361,45 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         if key in data:
             setattr(cfg, key, _build(cls, data[key], f"{where} [{key}]"))
     if "anchors" in data:
-        if not isinstance(data["anchors"], dict):
-            raise ConfigError(
-                f"{where} [anchors]: must be an object of keys and values, not {data['anchors']!r}"
-            )
-        known = {f.name for f in fields(AnchorConfig)}
-        if set(data["anchors"]) - known:
-            raise ConfigError(
-                f"{where} [anchors]: unknown key(s) {sorted(set(data['anchors']) - known)}"
-            )
-        _check_section("anchors", AnchorConfig, data["anchors"], where)
-        try:
-            cfg.anchors = AnchorConfig.from_dict(data["anchors"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where} [anchors]: {exc}") from exc
+        cfg.anchors = _anchors_section(data["anchors"], where)
     if "data" in data:
-        d = data["data"]
-        if not isinstance(d, dict) or set(d) - {"sources"}:
-            raise ConfigError(
-                f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})"
-            )
-        sources = d.get("sources", [])
-        if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
-            # A string was read character by character: "got ['y']" for "yolo:y".
-            raise ConfigError(
-                f"{where} [data]: sources is a list of specs, each "
-                f'{{"spec": ..., "split_file": ..., "weight": ...}}, not {json.dumps(sources)}; '
-                f'e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
-            )
-        cfg.data = DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources))
+        cfg.data = _data_section(data["data"], where)
     check_config(cfg, where)
     return cfg
+
+
+def _anchors_section(anchors: Any, where: str) -> AnchorConfig:
+    """The ``[anchors]`` section, checked key by key (a misspelt key would be a silent
+    default)."""
+    if not isinstance(anchors, dict):
+        raise ConfigError(
+            f"{where} [anchors]: must be an object of keys and values, not {anchors!r}"
+        )
+    known = {f.name for f in fields(AnchorConfig)}
+    if set(anchors) - known:
+        raise ConfigError(f"{where} [anchors]: unknown key(s) {sorted(set(anchors) - known)}")
+    _check_section("anchors", AnchorConfig, anchors, where)
+    try:
+        return AnchorConfig.from_dict(anchors)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} [anchors]: {exc}") from exc
+
+
+def _data_section(d: Any, where: str) -> DataConfig:
+    """The ``[data]`` section: its list of training sources, each a spec object."""
+    if not isinstance(d, dict) or set(d) - {"sources"}:
+        raise ConfigError(
+            f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})"
+        )
+    sources = d.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+        # A string was read character by character: "got ['y']" for "yolo:y".
+        raise ConfigError(
+            f"{where} [data]: sources is a list of specs, each "
+            f'{{"spec": ..., "split_file": ..., "weight": ...}}, not {json.dumps(sources)}; '
+            f'e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
+        )
+    return DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources))
 
 
 def load_config(path_or_name: str | Path) -> SSDConfig:
