@@ -68,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m host_tools.quantize", description=__doc__.split("\n")[0]
     )
+    _add_conversion_args(p)
+    _add_qat_args(p)
+    p.add_argument(
+        "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
+    )
+    p.add_argument(
+        "--threads", type=positive_int, default=2, help="interpreter threads of the latency runs"
+    )
+    add_labels_option(p)
+    return p
+
+
+def _add_conversion_args(p: argparse.ArgumentParser) -> None:
+    """The float model, where its conversions go, which modes and how int8 is calibrated."""
     p.add_argument("--config", type=path_arg, default="ssdlite_mobilenet_v2")
     p.add_argument(
         "--weights",
@@ -90,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--per-tensor", action="store_true", help="per-tensor int8 weights instead of per-channel"
     )
+
+
+def _add_qat_args(p: argparse.ArgumentParser) -> None:
+    """The quantization-aware fine-tuning of the qat mode."""
     p.add_argument("--qat-steps", type=positive_int, default=200, help="QAT fine-tuning steps")
     p.add_argument(
         "--qat-delay",
@@ -103,14 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--qat-lr", type=positive_float, default=2e-5, help="QAT fine-tuning peak learning rate"
     )
-    p.add_argument(
-        "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
-    )
-    p.add_argument(
-        "--threads", type=positive_int, default=2, help="interpreter threads of the latency runs"
-    )
-    add_labels_option(p)
-    return p
 
 
 def _convert_mode(ssd: SSDModel, mode: str, args: argparse.Namespace, reps: Any) -> bytes:
