@@ -26,6 +26,7 @@ from pathlib import Path
 
 from edgedetect.cli import EXIT_INTERRUPTED, path_arg, whole_number
 from edgedetect.errors import EdgeDetectError
+from host_tools._deps import missing_host_package
 
 # tf.errors classes that mean a file or folder the user named cannot be written or read, or the
 # machine ran out of room (memory or disk). InvalidArgumentError and the rest stay tracebacks:
@@ -67,8 +68,9 @@ def first_line(exc: BaseException) -> str:
 
 
 def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorate a tool's ``main``: ``EdgeDetectError``, ``OSError`` and TensorFlow's file errors
-    become one line and 2; Ctrl-C is ``<tool>: interrupted`` and 130, as in ``edgedetect``."""
+    """Decorate a tool's ``main``: ``EdgeDetectError``, ``OSError``, TensorFlow's file errors and
+    a missing package of the ``[host]`` extra (``host_tools._deps``) become one line and 2;
+    Ctrl-C is ``<tool>: interrupted`` and 130, as in ``edgedetect``."""
 
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -82,7 +84,7 @@ def cli_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return EXIT_INTERRUPTED
             except Exception as exc:
-                message = tf_file_error(exc)
+                message = tf_file_error(exc) or missing_host_package(exc)
                 if message is None:
                     raise
                 print(f"{prog}: error: {message}", file=sys.stderr)

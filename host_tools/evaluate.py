@@ -28,6 +28,7 @@ from typing import Any
 from edgedetect.cli import make_folder, path_arg
 from edgedetect.errors import ModelError
 from host_tools._cli import cli_errors, path_option
+from host_tools._deps import require
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import KINDS, Dataset, DatasetError
 from host_tools.datasets.sources import DataSource, load_sources
@@ -272,6 +273,7 @@ def load_union(specs: str | list[str], split: Path | None) -> Dataset:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
+    require("pycocotools", "matplotlib")  # the report's AP and plots, checked before the images
     m = run_evaluation(
         args.model,
         args.dataset,

@@ -29,6 +29,7 @@ import numpy as np
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError
 from host_tools._cli import cli_errors, non_negative_int, path_option, positive_float
+from host_tools._deps import require
 from host_tools.datasets import DatasetError, load_dataset
 from host_tools.export import (
     MODES,
@@ -159,7 +160,10 @@ def parse_modes(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     modes = parse_modes(args.modes)
+    if "qat" in modes:
+        require("tensorflow_model_optimization")
     if not args.no_eval:
+        require("pycocotools", "matplotlib")  # the comparison, checked before any conversion
         check_eval_data()
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)

@@ -35,6 +35,7 @@ from edgedetect.detections import Detections
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.nms import nms
 from host_tools._cli import cli_errors, path_option
+from host_tools._deps import require
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import Dataset
 from host_tools.datasets.sources import DataSource, load_sources
@@ -281,6 +282,7 @@ def write_validation_json(
 def main(argv: list[str] | None = None) -> int:
     """Score every checkpoint, write validation.json and (unless --no-export) best.weights.h5."""
     args = build_parser().parse_args(argv)
+    require("pycocotools")  # AP, checked before the first checkpoint is scored
     val_sets = val_sets_from_args(args)
     saved = args.run_dir / "config.json"
     if not saved.is_file():

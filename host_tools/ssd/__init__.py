@@ -41,9 +41,15 @@ def native_stderr_quiet() -> Iterator[None]:
         os.close(devnull)
 
 
-with native_stderr_quiet():
-    import tensorflow  # noqa: E402, F401  (loaded once, quietly; every later import is silent)
+try:
+    with native_stderr_quiet():
+        import tensorflow  # noqa: E402, F401  (loaded once, quietly; every later import is silent)
 
-    tensorflow.config.list_physical_devices(
-        "GPU"
-    )  # probes CUDA now, so its cuInit line stays quiet
+        tensorflow.config.list_physical_devices(
+            "GPU"
+        )  # probes CUDA now, so its cuInit line stays quiet
+except ModuleNotFoundError as _exc:  # a venv without the [host] extra
+    from host_tools._deps import exit_if_tool
+
+    exit_if_tool(_exc)
+    raise
