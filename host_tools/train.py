@@ -107,6 +107,10 @@ def init_weights(
     if partial:
         return _init_partial(ssd, Path(init), source_config)
     p = Path(init)
+    if not p.exists():
+        raise ModelError(
+            f"--init {p} not found; pass a .weights.h5, an OD-API frozen .pb, or 'none'"
+        )
     if p.suffix == ".pb":
         from host_tools.import_weights import assign_weights, graph_constants, load_graph_def
 
@@ -117,10 +121,6 @@ def init_weights(
                 "wrong config?"
             )
         return f"imported from {p}"
-    if not p.exists():
-        raise ModelError(
-            f"--init {p} not found; pass a .weights.h5, an OD-API frozen .pb, or 'none'"
-        )
     try:
         ssd.keras_model.load_weights(str(p))
     except Exception as exc:  # Keras / h5py raise assorted types

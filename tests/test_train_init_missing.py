@@ -1,0 +1,43 @@
+"""``host_tools.train --init`` naming a frozen graph that is not there says ``--init``, the option
+the user typed. It said ``pass --pb with an OD-API frozen_inference_graph.pb``, the message of
+``host_tools.import_weights``, whose ``--pb`` option train does not have (the README's training
+command run from another folder than the checkout's root hits it: ``--init ../shared/...``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from conftest import PENNFUDAN, need_shared  # noqa: E402
+
+TINY = {
+    "name": "tiny_v1_64",
+    "model": {
+        "arch": "ssd_mobilenet_v1",
+        "input_size": 64,
+        "depth_multiplier": 0.25,
+        "extra_depths": [32, 32, 32, 32],
+        "head_kernel_size": 1,
+    },
+    "train": {"batch_size": 1, "steps": 1, "warmup_steps": 1, "checkpoint_every": 1},
+}
+
+
+@pytest.mark.parametrize("name", ["missing_frozen_inference_graph.pb", "missing.weights.h5"])
+def test_missing_init_names_the_init_option(tmp_path, capsys, name):
+    from host_tools.train import main
+
+    root = need_shared(PENNFUDAN)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    missing = tmp_path / name
+    args = ["--config", str(config), "--run-dir", str(tmp_path / "run"), "--init", str(missing)]
+    code = main([*args, "--dataset", f"pennfudan:{root}", "--limit", "1", "--no-progress"])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"train: error: --init {missing} not found"), lines[0]
+    assert "--pb" not in lines[0]
