@@ -98,16 +98,16 @@ class DataSource:
         the command line's against the current folder (``base=Path.cwd()``)."""
         kind, sep, rest = self.spec.partition(":")
         parts = (
-            [_rooted(p, base) for p in rest.split(".json:")]
+            [rooted(p, base) for p in rest.split(".json:")]
             if kind == "coco"
-            else [_rooted(rest, base)]
+            else [rooted(rest, base)]
         )
         spec = f"{kind}{sep}{'.json:'.join(parts)}"
         return DataSource(
             spec,
-            _rooted(self.split_file, base) if self.split_file else None,
+            rooted(self.split_file, base) if self.split_file else None,
             self.weight,
-            _rooted(self.ignore_file, base) if self.ignore_file else None,
+            rooted(self.ignore_file, base) if self.ignore_file else None,
             self.ignore_below,
         )
 
@@ -148,7 +148,8 @@ def _optional_number(value: object, key: str, where: str) -> float | None:
     return None if value is None else _number(value, key, where)
 
 
-def _rooted(path: str, base: Path = PROJECT_ROOT) -> str:
+def rooted(path: str, base: Path = PROJECT_ROOT) -> str:
+    """``path`` as a config means it: relative paths resolve against ``base``, the checkout."""
     p = Path(path).expanduser()
     return os.path.normpath(p if p.is_absolute() else base / p)
 

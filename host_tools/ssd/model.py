@@ -262,10 +262,13 @@ def build_ssd(cfg: SSDConfig) -> SSDModel:
 
 def _build_from_graph(cfg: SSDConfig) -> SSDModel:
     """The SSD of the TFLite file ``model.graph``, with its weights and anchors (tflite_graph)."""
+    from host_tools.datasets.sources import rooted
     from host_tools.ssd.tflite_graph import build_keras, feature_map_sizes, read_graph
 
     m = cfg.model
-    graph = read_graph(m.graph)
+    # A config's relative paths resolve against the checkout, as its data sources do, so a
+    # shipped config (person_ssdlite_int8_mix_objects: models/...) works from any folder.
+    graph = read_graph(rooted(m.graph))
     where = f"model.graph {m.graph}"
     if graph.input_size != m.input_size:
         raise ConfigError(f"{where} takes {graph.input_size} px; set model.input_size to it")
