@@ -97,7 +97,7 @@ def _bench_frames(text: str) -> int:
     return value
 
 
-def _threads(text: str) -> int:
+def thread_count(text: str) -> int:
     """Interpreter threads, bounded like the service's `[model] threads` (1..2 x CPU count)."""
     value = positive_int(text)
     limit = (os.cpu_count() or 1) * 2
@@ -147,7 +147,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, threads_default: str) -> None
     p.add_argument(
         "--threads",
         metavar="N",
-        type=_threads,
+        type=thread_count,
         default=None,
         help=f"interpreter threads (default: {threads_default})",
     )

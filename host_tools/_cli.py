@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgedetect.cli import EXIT_INTERRUPTED, path_arg, whole_number
+from edgedetect.cli import EXIT_INTERRUPTED, path_arg, thread_count, whole_number
 from edgedetect.errors import EdgeDetectError
 from host_tools._deps import missing_host_package
 
@@ -128,3 +128,9 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
     return value
+
+
+def threads(text: str) -> int:
+    """Interpreter threads (``--threads``): 1..2 x CPU count, the bound of ``edgedetect detect``,
+    ``run`` and ``bench`` and of the service's ``[model] threads``."""
+    return thread_count(text)

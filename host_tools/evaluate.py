@@ -27,7 +27,7 @@ from typing import Any
 
 from edgedetect.cli import make_folder, path_arg
 from edgedetect.errors import ModelError
-from host_tools._cli import cli_errors, path_option
+from host_tools._cli import cli_errors, path_option, threads
 from host_tools._deps import require
 from host_tools.conditions import CONDITIONS, camera_condition
 from host_tools.datasets import KINDS, Dataset, DatasetError
@@ -162,7 +162,12 @@ def _add_detection_args(p: argparse.ArgumentParser) -> None:
         default="person",
         help="comma-separated model labels that count as a person (default person)",
     )
-    p.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        default=2,
+        help="interpreter threads, 1..2 x CPU count (default 2)",
+    )
     p.add_argument(
         "--tiles",
         default="off",

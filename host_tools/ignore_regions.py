@@ -26,7 +26,7 @@ from edgedetect.cli import path_arg
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors, path_option
+from host_tools._cli import cli_errors, path_option, threads
 from host_tools.datasets import parse_spec
 from host_tools.datasets.ignore import dataset_root, image_key
 from host_tools.datasets.sources import DataSource
@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_INSIDE,
         help=f"share of a detection inside a label that skips it ({DEFAULT_MAX_INSIDE})",
     )
-    p.add_argument("--threads", type=int, default=2, help="interpreter threads (default 2)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        default=2,
+        help="interpreter threads, 1..2 x CPU count (default 2)",
+    )
     p.add_argument("--out", required=True, type=path_option, help="JSON file to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError
-from host_tools._cli import cli_errors, non_negative_int, path_option, positive_float
+from host_tools._cli import cli_errors, non_negative_int, path_option, positive_float, threads
 from host_tools._deps import require
 from host_tools.datasets import DatasetError, load_dataset
 from host_tools.export import (
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-eval", action="store_true", help="only convert; skip host_tools.evaluate/compare"
     )
     p.add_argument(
-        "--threads", type=positive_int, default=2, help="interpreter threads of the latency runs"
+        "--threads", type=threads, default=2, help="interpreter threads of the latency runs"
     )
     add_labels_option(p)
     return p
