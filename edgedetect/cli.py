@@ -295,7 +295,7 @@ def _add_bench_parser(sub: Subparsers) -> None:
         metavar="S",
         default=None,
         help="a video file or folder (default: a clip rendered from scikit-image "
-        "photos, needs scikit-image)",
+        "photos; without scikit-image, as on a Pi, the bundled sample data/sample.mp4)",
     )
     p.add_argument(
         "--frames",
