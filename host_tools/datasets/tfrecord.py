@@ -30,7 +30,8 @@ def _tf():
         import host_tools.ssd  # noqa: F401
     except ImportError:
         raise DatasetError(
-            "TFRecord conversion needs TensorFlow on the host: pip install tensorflow-cpu"
+            "TFRecord conversion needs TensorFlow, which the [host] extra brings: "
+            'pip install -e ".[host]"'
         ) from None
     import tensorflow as tf
 
