@@ -28,6 +28,9 @@ COMPONENTS = (
     "config",
     "clips",
 )
+# Outputs that count the events they lose in edgedetect_output_dropped_total{output}: the JSONL
+# file (a failed write) and the queued network outputs (a full queue).
+DROPPING_OUTPUTS = ("jsonl", "mqtt", "webhook")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Inference on a Pi 4 is ~30-300 ms; buckets bracket that range.
@@ -132,6 +135,9 @@ class ServiceMetrics:
             ["output"],
             registry=r,
         )
+        # The outputs that can lose an event start at 0 too (docs/service.md, Outputs).
+        for o in DROPPING_OUTPUTS:
+            self.output_dropped.labels(o)
 
     def _file_metrics(self, r: CollectorRegistry) -> None:
         """Snapshots and event clips written, lost and buffered."""
