@@ -40,6 +40,7 @@ from host_tools._cli import cli_errors, first_line, path_option
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
+from host_tools.ssd import native_stderr_quiet
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.model import SSDModel, build_ssd, score_fn
 
@@ -288,7 +289,8 @@ def convert(
     conv.allow_custom_ops = True
     _set_quantization(conv, mode, representative, per_channel)
     try:
-        data = conv.convert()
+        with native_stderr_quiet():  # its C++ lines; a failure's reason is in the exception
+            data = conv.convert()
     except Exception as exc:  # the converter raises ConverterError and others
         raise ModelError(f"TFLite conversion ({mode}) failed: {exc}") from exc
     if raw:

@@ -255,6 +255,22 @@ def test_export_labels_must_name_the_models_classes(tiny_run, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_int8_export_prints_no_converter_lines(tiny_run, tmp_path, capfd):
+    """export --mode int8 printed TensorFlow's C++ "fully_quantize: 0, inference_type: 6, ..."
+    line to stderr around its own output; the converter's errors still come in its exception."""
+    from host_tools.export import main
+
+    config, run = tiny_run
+    args = ["--config", str(config), "--weights", str(run / "final.weights.h5")]
+    out = tmp_path / "m.tflite"
+    assert main([*args, "--mode", "int8", "--calibration", "2", "--out", str(out)]) == 0
+    captured = capfd.readouterr()
+    assert out.is_file() and f"wrote {out}" in captured.out
+    assert "fully_quantize" not in captured.err and "inference_type" not in captured.err, (
+        captured.err
+    )
+
+
 def test_quantize_names_the_classes_as_export_does(tiny_run, tmp_path, capsys):
     """quantize wrote "person" as the label file of every model it made, whatever its classes
     (export takes --labels); now it takes --labels too, checked before any conversion."""
