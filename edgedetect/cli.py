@@ -393,6 +393,12 @@ def _detect_paths(images: Sequence[str]) -> list[Path]:
             )
     paths = [Path(p) for p in images]
     for p in paths:  # fail before loading the model or printing anything
+        if not p.exists() and any(c in str(p) for c in "*?["):  # quoted: no shell expanded it
+            raise ImageError(
+                f"image not found: {p} (a pattern no shell expanded); leave it unquoted "
+                f"(edgedetect detect {p}), or run on the matches with "
+                f"edgedetect run --source '{p}'"
+            )
         check_file(p, "image")  # "not found" or "is a directory", naming the path
     return paths
 

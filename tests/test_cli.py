@@ -126,6 +126,10 @@ def test_detect_errors_are_one_line_exit_2(capsys, coco_model, photo_files, tmp_
     code, _, err = _run(capsys, "detect", str(not_image), *m)
     _assert_one_line_error(code, err, "cannot read image", "notes.png")
 
+    pattern = str(tmp_path / "*.jpg")  # quoted: said only "image not found"
+    code, _, err = _run(capsys, "detect", pattern, *m)
+    _assert_one_line_error(code, err, "image not found", "leave it unquoted", "--source")
+
     video = SAMPLE  # said "not an image or truncated; pass a JPEG or PNG"
     code, _, err = _run(capsys, "detect", str(video), *m)
     _assert_one_line_error(code, err, "is a video", f"edgedetect run --source {video}")
