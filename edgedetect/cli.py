@@ -710,11 +710,16 @@ def _drive(pipeline: Any, source: FrameSource, viewer: Any) -> bool:
 def _print_summary(
     stats: dict[str, Any], elapsed: float, person_frames: int, interrupted: bool
 ) -> None:
+    """The run's last line; a frame or result in flight at the stop is said too, so that the
+    inferred ones add up (an interrupted run printed "66 frames ..., inferred 67")."""
     fps = stats["output"] / elapsed if elapsed > 0 else 0
+    at_stop = stats.get("discarded_at_stop", 0)
     print(
         f"edgedetect: {stats['output']} frames in {elapsed:.1f} s "
         f"({fps:.1f} fps), inferred {stats['inferred']}, "
-        f"dropped {sum(stats['dropped'].values())}; detections in {person_frames} frames"
+        f"dropped {sum(stats['dropped'].values())}"
+        + (f" (+{at_stop} in flight at the stop)" if at_stop else "")
+        + f"; detections in {person_frames} frames"
         + (" (interrupted)" if interrupted else ""),
         file=sys.stderr,
     )

@@ -357,3 +357,17 @@ def test_detect_save_dir_keeps_same_named_images_apart(
     second = cv2.imread(str(out_dir / "astronaut-2.detections.jpg"))
     assert first is not None and second is not None
     assert first.shape != second.shape  # astronaut 512x512, chelsea 451x300
+
+
+def test_run_summary_says_what_was_in_flight_at_the_stop(capsys) -> None:
+    """Interrupted, a run printed "66 frames ..., inferred 67, dropped 0": the result inferred
+    last was discarded at the stop and said nowhere, so the counts did not add up."""
+    from edgedetect.cli import _print_summary
+
+    stats = {"output": 66, "inferred": 67, "dropped": {"capture": 3, "inference": 0}}
+    _print_summary({**stats, "discarded_at_stop": 1}, 5.0, 12, interrupted=True)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("edgedetect: 66 frames in 5.0 s (13.2 fps), inferred 67, dropped 3")
+    assert "(+1 in flight at the stop)" in line and line.endswith("(interrupted)")
+    _print_summary({**stats, "discarded_at_stop": 0}, 5.0, 12, interrupted=False)
+    assert "in flight" not in capsys.readouterr().err
