@@ -12,18 +12,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
 from conftest import PENNFUDAN, need_shared  # noqa: E402
-
-TINY = {
-    "name": "tiny_v1_64",
-    "model": {
-        "arch": "ssd_mobilenet_v1",
-        "input_size": 64,
-        "depth_multiplier": 0.25,
-        "extra_depths": [32, 32, 32, 32],
-        "head_kernel_size": 1,
-    },
-    "train": {"batch_size": 1, "steps": 1, "warmup_steps": 1, "checkpoint_every": 1},
-}
+from test_host_tools_errors import TINY  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["missing_frozen_inference_graph.pb", "missing.weights.h5"])
