@@ -232,16 +232,16 @@ class FolderRetention:
             idx = self._index
             if nbytes is None:
                 nbytes = 2 * idx.total // max(1, len(idx.files))
-            need, deleted = max(nbytes, self.min_free_bytes), 0
-            while idx.files and free_bytes(self.dir) < need:
+            need, deleted, free = max(nbytes, self.min_free_bytes), 0, free_bytes(self.dir)
+            while idx.files and free < need:
                 self.delete_oldest()
-                deleted += 1
-            self._say_low(deleted, need)
+                deleted, free = deleted + 1, free_bytes(self.dir)
+            self._say_low(deleted, need, free)
 
-    def _say_low(self, deleted: int, need: int) -> None:
+    def _say_low(self, deleted: int, need: int, free: int) -> None:
         """One warning when `min_free_bytes` starts deleting (or finds nothing of ours left to
         delete), again only after the disk had room."""
-        low = need == self.min_free_bytes > 0 and (deleted or free_bytes(self.dir) < need)
+        low = need == self.min_free_bytes > 0 and (deleted > 0 or free < need)
         if not low:
             self._said_low = False
             return
