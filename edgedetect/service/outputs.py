@@ -357,8 +357,10 @@ class MqttOutput(QueuedOutput):
 
     def retained_topics(self) -> set[str]:
         """Every retained topic this output publishes (discovery configs when enabled)."""
-        topics = {self.avail_topic, f"{self.prefix}/count", f"{self.prefix}/occupancy"}
-        topics.add(f"{self.prefix}/camera")
+        topics = {
+            self.avail_topic,
+            *(f"{self.prefix}/{t}" for t in ("count", "occupancy", "camera")),
+        }
         topics |= {f"{self.prefix}/zone/{zone}/count" for zone in self.zones}
         topics |= {f"{self.prefix}/line/{line}/{d}" for line, d in self.lines}
         if self.discovery:
