@@ -33,6 +33,7 @@ import tensorflow as tf
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
 from host_tools._cli import cli_errors, first_line, path_option, positive_float, seed
+from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.export import checkpoint_cut_short, checkpoint_step, save_weights
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
@@ -692,6 +693,20 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _read_mix(
+    sources: list[DataSource], args: argparse.Namespace, from_config: bool
+) -> TrainImages:
+    """The training mix; a source of the config that cannot be read is named with the config
+    (the dataset's own message named only its folder)."""
+    try:
+        return load_train_mix(sources, args.limit)
+    except DatasetError as exc:
+        if not from_config:
+            raise
+        where = args.config or (args.run_dir / "config.json" if args.resume else DEFAULT_CONFIG)
+        raise DatasetError(f"config {where}, data.sources: {exc}") from None
+
+
 @cli_errors("train")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -708,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         # config.json records the mix the run trained on, so --resume (and export's calibration)
         # takes it from there; the command line's relative paths are the current folder's.
         cfg.data.sources = tuple(s.resolved(Path.cwd()) for s in sources)
-    data = load_train_mix(sources, args.limit)
+    data = _read_mix(sources, args, from_config=bool(cfg.data.sources) and not args.dataset)
     train(
         cfg,
         args.run_dir,

@@ -255,6 +255,21 @@ def test_export_labels_must_name_the_models_classes(tiny_run, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_config_source_that_cannot_be_read_names_the_config(tmp_path, capsys):
+    """A bad path in a config's data.sources said only "inria dataset root /nope is not a
+    directory", not which config named it (the run's config.json on a --resume, say)."""
+    from host_tools.train import main
+
+    config = tmp_path / "mix.json"
+    missing = tmp_path / "nope"
+    config.write_text(json.dumps({**TINY, "data": {"sources": [{"spec": f"inria:{missing}"}]}}))
+    args = ["--config", str(config), "--run-dir", str(tmp_path / "run"), "--init", "none"]
+    assert main([*args, "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"train: error: config {config}, data.sources: "), line
+    assert str(missing) in line and "is not a directory" in line
+
+
 def test_int8_export_prints_no_converter_lines(tiny_run, tmp_path, capfd):
     """export --mode int8 printed TensorFlow's C++ "fully_quantize: 0, inference_type: 6, ..."
     line to stderr around its own output; the converter's errors still come in its exception."""
