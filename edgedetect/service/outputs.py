@@ -179,6 +179,14 @@ def node_id(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", name) or "edgedetect"
 
 
+def _entity(
+    base: dict[str, Any], node: str, key: str, name: str, state_topic: str, **extra: Any
+) -> dict[str, Any]:
+    """One entity's discovery config: its name, id and state topic, `extra` (device class,
+    icon, payloads), and the device and availability every entity of the service shares."""
+    return {"name": name, "unique_id": f"{node}_{key}", "state_topic": state_topic, **extra, **base}
+
+
 def discovery_messages(
     prefix: str, discovery_prefix: str, device_name: str, zones: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
@@ -186,61 +194,47 @@ def discovery_messages(
     camera's connectivity (so a dead camera is not read as an empty room), and a person-count
     sensor per zone."""
     node = node_id(device_name)
-    device = {
-        "identifiers": [f"edgedetect_{node}"],
-        "name": device_name,
-        "manufacturer": "edgedetect",
-        "model": "edgedetect person detector",
-    }
-    avail = f"{prefix}/availability"
-    count_cfg = {
-        "name": "Person count",
-        "unique_id": f"{node}_person_count",
-        "state_topic": f"{prefix}/count",
-        "state_class": "measurement",
-        "icon": "mdi:account-multiple",
-        "availability_topic": avail,
+    base = {
+        "availability_topic": f"{prefix}/availability",
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": device,
+        "device": {
+            "identifiers": [f"edgedetect_{node}"],
+            "name": device_name,
+            "manufacturer": "edgedetect",
+            "model": "edgedetect person detector",
+        },
     }
-    occ_cfg = {
-        "name": "Occupancy",
-        "unique_id": f"{node}_occupancy",
-        "state_topic": f"{prefix}/occupancy",
-        "device_class": "occupancy",
-        "payload_on": "ON",
-        "payload_off": "OFF",
-        "availability_topic": avail,
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "device": device,
-    }
-    camera_cfg = dict(
-        occ_cfg,
-        name="Camera",
-        unique_id=f"{node}_camera",
-        state_topic=f"{prefix}/camera",
-        device_class="connectivity",
-        entity_category="diagnostic",
-    )
-    messages = [
-        (f"{discovery_prefix}/sensor/{node}/person_count/config", json.dumps(count_cfg)),
-        (f"{discovery_prefix}/binary_sensor/{node}/occupancy/config", json.dumps(occ_cfg)),
-        (f"{discovery_prefix}/binary_sensor/{node}/camera/config", json.dumps(camera_cfg)),
+    count = {"state_class": "measurement", "icon": "mdi:account-multiple"}
+    on_off = {"payload_on": "ON", "payload_off": "OFF"}
+    entities = [
+        ("sensor", "person_count", "Person count", f"{prefix}/count", count),
+        (
+            "binary_sensor",
+            "occupancy",
+            "Occupancy",
+            f"{prefix}/occupancy",
+            {"device_class": "occupancy", **on_off},
+        ),
+        (
+            "binary_sensor",
+            "camera",
+            "Camera",
+            f"{prefix}/camera",
+            {"device_class": "connectivity", "entity_category": "diagnostic", **on_off},
+        ),
     ]
     for zone in zones:
-        zone_cfg = dict(
-            count_cfg,
-            name=f"Persons in {zone}",
-            unique_id=f"{node}_zone_{zone}_count",
-            state_topic=f"{prefix}/zone/{zone}/count",
-            icon="mdi:account-group",
+        topic = f"{prefix}/zone/{zone}/count"
+        group = {**count, "icon": "mdi:account-group"}
+        entities.append(("sensor", f"zone_{zone}_count", f"Persons in {zone}", topic, group))
+    return [
+        (
+            f"{discovery_prefix}/{kind}/{node}/{key}/config",
+            json.dumps(_entity(base, node, key, name, topic, **extra)),
         )
-        messages.append(
-            (f"{discovery_prefix}/sensor/{node}/zone_{zone}_count/config", json.dumps(zone_cfg))
-        )
-    return messages
+        for kind, key, name, topic, extra in entities
+    ]
 
 
 class MqttOutput(QueuedOutput):
