@@ -217,8 +217,6 @@ def _report(
     runner_alive: bool,
 ) -> dict[str, Any]:
     """The printed JSON: throughput, what the service did, and RSS growth against the target."""
-    m = svc.metrics
-    snaps = list((work / "snaps").glob("*.jpg"))
     rss0, rss1 = trace.rss0, trace.rss1
     return {
         "frames": trace.f_end,
@@ -226,25 +224,9 @@ def _report(
         "fps": round((trace.f_end - trace.f_warm) / max(trace.t_end - trace.t_warm, 1e-9), 1),
         "inferred": stats["inferred"],
         "skipped": stats["skipped"],
-        "events": {
-            t: int(m.events.labels(t)._value.get())
-            for t in ("person_entered", "person_left", "count_changed")
-        },
-        "errors": {
-            c: int(m.errors.labels(c)._value.get())
-            for (c,) in m.errors._metrics
-            if m.errors.labels(c)._value.get()
-        },
-        "snapshots_kept": len(snaps),
-        "clips": {
-            "saved": int(m.clips._value.get()),
-            "failed": int(m.clips_failed._value.get()),
-            "frames_dropped": int(m.clip_frames_dropped._value.get()),
-        },
-        "clips_kept": len(list((work / "clips").glob("*_clip.mp4"))),
+        **_outputs_report(svc, work),
         "threads_after_warmup_end": list(trace.threads),
         "fds_after_warmup_end": list(trace.fds),
-        "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),
         "http_requests": counts,
         "rss_mb_after_warmup": round(rss0, 1),
         "rss_mb_end": round(rss1, 1),
@@ -259,6 +241,30 @@ def _report(
             and healthy
             and runner_alive is False
         ),
+    }
+
+
+def _outputs_report(svc: Service, work: Path) -> dict[str, Any]:
+    """What the service's outputs did: events, errors, and the files it kept under ``work``."""
+    m = svc.metrics
+    return {
+        "events": {
+            t: int(m.events.labels(t)._value.get())
+            for t in ("person_entered", "person_left", "count_changed")
+        },
+        "errors": {
+            c: int(m.errors.labels(c)._value.get())
+            for (c,) in m.errors._metrics
+            if m.errors.labels(c)._value.get()
+        },
+        "snapshots_kept": len(list((work / "snaps").glob("*.jpg"))),
+        "clips": {
+            "saved": int(m.clips._value.get()),
+            "failed": int(m.clips_failed._value.get()),
+            "frames_dropped": int(m.clip_frames_dropped._value.get()),
+        },
+        "clips_kept": len(list((work / "clips").glob("*_clip.mp4"))),
+        "jsonl_files": sorted(p.name for p in work.glob("events.jsonl*")),
     }
 
 
