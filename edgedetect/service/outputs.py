@@ -282,8 +282,6 @@ class MqttOutput(QueuedOutput):
         previous: MqttOutput | None = None,
         **kw: Any,
     ) -> None:
-        import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
-
         self.prefix = topic_prefix.strip("/")
         self.discovery = discovery
         self.discovery_prefix = discovery_prefix.strip("/")
@@ -299,23 +297,31 @@ class MqttOutput(QueuedOutput):
         self._stale: list[str] = []  # retained topics of the output this one replaced, to empty
         if previous is not None:
             self.adopt(previous)
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=True
-        )
-        if username:
-            self.client.username_pw_set(username, password or None)
-        self.client.will_set(self.avail_topic, "offline", qos=1, retain=True)
         self._queue_size = queue_size
-        self._make_room()
-        self.client.reconnect_delay_set(1, 60)
-        self.client.on_connect = self._on_connect
-        self.client.on_connect_fail = self._on_connect_fail
-        self.client.on_disconnect = self._on_disconnect
+        self.client = self._new_client(client_id, username, password)
         self.address = f"{host}:{port}"
         self._unreachable_said = False  # one line per outage, not one per paho retry
         super().__init__(queue_size, **kw)
         self.client.connect_async(host, port, keepalive_s)
         self.client.loop_start()
+
+    def _new_client(self, client_id: str, username: str, password: str) -> Any:
+        """paho's client, not yet connected: credentials, the last will ('offline'), its queue
+        bound (`_make_room`), reconnect backoff 1..60 s, and this output's callbacks."""
+        import paho.mqtt.client as mqtt  # lazy: only needed when [mqtt] enabled
+
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=True
+        )
+        if username:
+            client.username_pw_set(username, password or None)
+        client.will_set(self.avail_topic, "offline", qos=1, retain=True)
+        self._make_room(client)
+        client.reconnect_delay_set(1, 60)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        return client
 
     @classmethod
     def from_config(
@@ -385,12 +391,12 @@ class MqttOutput(QueuedOutput):
         if self.connected.is_set():
             self._publish_retained(self.client)
 
-    def _make_room(self) -> None:
+    def _make_room(self, client: Any) -> None:
         """paho's queue bound: `[mqtt] queue` plus every retained message of a (re)connect and
         one event's messages, so that republish always fits beside what a lost connection left
         in it. Set once, before connecting (paho refuses it later): a reload's `previous=`
         has set `_stale` by then."""
-        self.client.max_queued_messages_set(
+        client.max_queued_messages_set(
             self._queue_size + len(self.retained_topics()) + len(self._stale) + EVENT_MESSAGES
         )
 

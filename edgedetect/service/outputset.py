@@ -61,45 +61,44 @@ class Outputs:
             items.append(LogOutput())
         if cfg.events.jsonl:
             items.append(JsonlWriter.from_config(cfg.events, on_error=metrics.error))
+        # An output whose own settings a reload left alone is kept, with the events it has not
+        # delivered yet (an endpoint or broker that is down): a new one would lose them.
+        running = previous.items if previous is not None else []
+        wanted = {"webhook": cfg.webhook, "mqtt": (cfg.mqtt, tuple(cfg.zones), tuple(cfg.lines))}
+        # (an output of another kind, or one made without a config, never equals what is wanted)
+        kept = [o for o in running if getattr(o, "config", None) == wanted.get(o.name, False)]
+        built = cls._network_outputs(cfg, metrics, previous, {o.name for o in kept})
+        snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
+        return cls(items + kept + built, snapshots, metrics, run_id, kept)
+
+    @classmethod
+    def _network_outputs(
+        cls, cfg: Config, metrics: ServiceMetrics, previous: Outputs | None, kept: set[str]
+    ) -> list[Any]:
+        """The webhook and MQTT outputs `cfg` turns on, but those `kept` from the running set;
+        a failure closes what was built (a half-built set must not leak a worker thread)."""
         hooks = dict(
             on_error=metrics.error, on_drop=lambda name: metrics.output_dropped.labels(name).inc()
         )
         built: list[Any] = []
-        # An output whose own settings a reload left alone is kept, with the events it has not
-        # delivered yet (an endpoint or broker that is down): a new one would lose them.
-        running = {o.name: o for o in previous.items} if previous is not None else {}
-        kept: list[Any] = []
-
-        def same(name: str, config: Any) -> bool:
-            old = running.get(name)
-            if old is not None and old.config is not None and old.config == config:
-                kept.append(old)
-                return True
-            return False
-
         try:
-            if cfg.webhook.url and not same("webhook", cfg.webhook):
+            if cfg.webhook.url and "webhook" not in kept:
                 from edgedetect.service.outputs import WebhookOutput
 
                 built.append(WebhookOutput.from_config(cfg.webhook, **hooks))
-            mqtt_config = (cfg.mqtt, tuple(cfg.zones), tuple(cfg.lines))
-            if cfg.mqtt.enabled and not same("mqtt", mqtt_config):
+            if cfg.mqtt.enabled and "mqtt" not in kept:
                 from edgedetect.service.outputs import MqttOutput
 
+                mqtt = previous.mqtt() if previous is not None else None
                 built.append(
                     MqttOutput.from_config(
-                        cfg.mqtt,
-                        list(cfg.zones),
-                        list(cfg.lines),
-                        previous.mqtt() if previous is not None else None,
-                        **hooks,
+                        cfg.mqtt, list(cfg.zones), list(cfg.lines), mqtt, **hooks
                     )
                 )
         except BaseException:
-            cls(built, None, metrics).close(0.1)  # don't leak a worker thread of a half-built set
+            cls(built, None, metrics).close(0.1)
             raise
-        snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
-        return cls(items + kept + built, snapshots, metrics, run_id, kept)
+        return built
 
     def mqtt(self) -> Any:
         """The MQTT output of the set, or None."""
