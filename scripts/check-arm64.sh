@@ -406,7 +406,7 @@ EOF
     || fail "check-config on the example config failed on $cpu"
   step service-check-config "$cpu" in_root "$cpu" "/opt/edgedetect/venv/bin/edgedetect check-config /etc/edgedetect/config.toml" \
     || fail "the service venv's check-config failed on $cpu"
-  step bench "$cpu" in_root "$cpu" "$E bench --frames 20 --json" || fail "bench --frames 20 failed on $cpu"
+  step bench "$cpu" in_root "$cpu" "$E bench --frames 10 --json" || fail "bench --frames 10 failed on $cpu"
 done
 FACT[detections_identical]=$identical
 [ "$identical" = 1 ] || fail "still-image detections differ from x86-64 (see the diff above)"
