@@ -4,8 +4,8 @@ The TF1 OD-API SSD recipe in TF2/Keras, CPU-trainable: augmentation (photometric
 crop, flip), ArgMax matcher, smooth-L1 + sigmoid loss with hard-negative mining (or focal loss),
 cosine LR with linear warm-up, checkpoints every N steps and ``--resume``, a progress bar,
 ``log.csv`` (and TensorBoard with ``--tensorboard``), fixed seeds. The run directory gets
-``config.json``, ``checkpoints/``, ``log.csv`` and ``final.weights.h5`` (the input of
-``host_tools.export``).
+``config.json``, ``checkpoints/``, ``log.csv`` and, once the schedule is done, ``final.weights.h5``
+(the input of ``host_tools.export``; a run stopped by ``--stop-after`` has only its checkpoints).
 
 Starting weights (``--init``): a ``.weights.h5`` file (e.g. from ``host_tools.import_weights``), an
 OD-API frozen graph ``.pb`` (imported on the fly), or ``none`` (random init).
@@ -309,10 +309,12 @@ def train(
     init_partial: bool = False,
     init_config: str | Path = "ssdlite_mobilenet_v2",
 ) -> Path:
-    """Train and return the path of ``final.weights.h5``.
+    """Train and return the path of ``final.weights.h5``, or of the last checkpoint (its prefix)
+    when ``stop_after`` ended the run before its schedule.
 
-    ``stop_after`` ends the run early at that step (checkpoint written) while keeping the LR
-    schedule of ``steps``, so that a later ``resume`` can continue or shorten it.
+    ``stop_after`` ends the run early at that step (checkpoint written, no ``final.weights.h5``)
+    while keeping the LR schedule of ``steps``, so that a later ``resume`` can continue or shorten
+    it.
 
     ``cfg`` is checked (:func:`check_config`) and so is ``run_dir`` (:func:`check_run_dir`): one
     holding checkpoints is only resumed, with the model and anchors of its ``config.json``.
@@ -337,6 +339,8 @@ def train(
             _run_steps(step, batches, opt, step_var, manager, log, cfg, end)
     finally:
         log.close()
+    if end < cfg.train.steps:
+        return _save_stopped(manager, run_dir, end, cfg.train.steps)
     return _save_final(ssd, manager, run_dir, end)
 
 
@@ -437,6 +441,20 @@ def _open_checkpoints(
             print(note, flush=True)
     save_config(cfg, run_dir / "config.json")
     return manager
+
+
+def _save_stopped(manager: tf.train.CheckpointManager, run_dir: Path, end: int, steps: int) -> Path:
+    """Checkpoint step ``end`` of a run stopped before its schedule, and no
+    ``final.weights.h5``: that name says the training is done, and export, validate or a script
+    waiting for it would take these weights for the finished run's."""
+    prefix = Path(manager.save(checkpoint_number=end))
+    print(
+        f"stopped at step {end} of {steps} (--stop-after): checkpoint {prefix}, no "
+        f"final.weights.h5; continue with python -m host_tools.train --run-dir {run_dir} "
+        "--resume (export and validate read the checkpoints/ folder meanwhile)",
+        flush=True,
+    )
+    return prefix
 
 
 def _save_final(
@@ -685,7 +703,8 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-after",
         type=positive_int,
-        help="stop at this step (checkpointed), keeping the --steps LR schedule",
+        help="stop at this step (checkpointed), keeping the --steps LR schedule; final.weights.h5 "
+        "comes when a --resume finishes the schedule",
     )
     p.add_argument(
         "--tensorboard", action="store_true", help="also write TensorBoard summaries to RUN/tb"
