@@ -7,6 +7,8 @@ message on one line and exits with code 2; it never shows a traceback for these.
 
 from __future__ import annotations
 
+import difflib
+
 
 class EdgeDetectError(Exception):
     """Base class of errors caused by input the user can fix; ``str(err)`` is the whole message."""
@@ -48,3 +50,10 @@ class ImageError(EdgeDetectError):
 
 class ConfigError(EdgeDetectError):
     """A configuration file or key that is missing, unknown, of the wrong type or out of range."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """The end of an unknown-name message: the closest of ``choices`` (a typo is the usual
+    cause), else all of them; the service's and the training configs' messages alike."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(choices)}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import ipaddress
 import json
 import math
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedetect.errors import ConfigError
+from edgedetect.errors import ConfigError, did_you_mean
 from edgedetect.linefile import file_kind
 from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, parse_listen: used from here
     EVENT_TYPES,
@@ -343,11 +342,6 @@ def defaults() -> dict[str, dict[str, Any]]:
     }
 
 
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(choices)}"
-
-
 def _type_name(types: tuple[type, ...]) -> str:
     names = {
         int: "an integer",
@@ -381,7 +375,9 @@ def validate(
             raise _key_outside_sections(section, values, where)
         if section not in SCHEMA:
             choices = list(SCHEMA) + list(NAMED_SCHEMA)
-            raise ConfigError(f"{where}: unknown section [{section}]{_suggest(section, choices)}")
+            raise ConfigError(
+                f"{where}: unknown section [{section}]{did_you_mean(section, choices)}"
+            )
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: [{section}] must be a table, got {type(values).__name__}")
         data[section].update(_checked_table(section, SCHEMA[section], values, where))
@@ -454,7 +450,7 @@ def _checked_table(
     for name, value in values.items():
         if name not in keys:
             raise ConfigError(
-                f"{where}: [{section}] unknown key {name!r}{_suggest(name, list(keys))}"
+                f"{where}: [{section}] unknown key {name!r}{did_you_mean(name, list(keys))}"
             )
         key = keys[name]
         if isinstance(value, float) and not math.isfinite(value) and float in key.types:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edgedetect.errors import ConfigError
+from edgedetect.errors import ConfigError, did_you_mean
 from host_tools.datasets.sources import DataSource
 from host_tools.ssd.anchors import AnchorConfig
 
@@ -353,9 +353,11 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         "augment": AugmentConfig,
         "postprocess": PostprocessConfig,
     }
-    unknown = set(data) - set(sections) - {"name", "anchors", "data"}
+    known = [f.name for f in fields(SSDConfig)]
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}")
+        name = unknown[0]
+        raise ConfigError(f"{where}: unknown section [{name}]{did_you_mean(name, known)}")
     cfg = SSDConfig(name=str(data.get("name", "ssd")))
     for key, cls in sections.items():
         if key in data:
