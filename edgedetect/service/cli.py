@@ -231,12 +231,9 @@ def _check_some_image_reads(spec: str, paths: list[Path], where: str) -> None:
 
 def _check_model(cfg: Any) -> None:
     """Load the model and labels and resolve the class names, as the service's start does."""
-    from edgedetect.service.daemon import build_detector
+    from edgedetect.service.daemon import build_config_detector
 
-    try:
-        build_detector(cfg.model)
-    except EdgeDetectError as e:
-        raise type(e)(f"{cfg.where}: [model]: {e}") from None
+    build_config_detector(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

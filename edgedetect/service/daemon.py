@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edgedetect.detections import Detections
-from edgedetect.errors import ConfigError, ImageError, SourceError, SourceLost
+from edgedetect.errors import ConfigError, EdgeDetectError, ImageError, SourceError, SourceLost
 from edgedetect.resilient import ResilientSource
 from edgedetect.service import reload, status
 from edgedetect.service.clip_picamera import choose_writer
@@ -87,6 +87,15 @@ def build_detector(m: Section) -> Detector | TiledDetector:
         num_threads=m.threads,
     )
     return with_tiles(det, m.tiles)
+
+
+def build_config_detector(cfg: Config) -> Detector | TiledDetector:
+    """`build_detector` for a config's `[model]`, an error naming the config file and section
+    too: the model's path came from there (check-config, the start and a reload alike)."""
+    try:
+        return build_detector(cfg.model)
+    except EdgeDetectError as e:
+        raise type(e)(f"{cfg.where}: [model]: {e}") from None
 
 
 class Service:
@@ -155,7 +164,7 @@ class Service:
 
     # ------------------------------------------------------------------ building blocks
     def _make_detector(self, cfg: Config) -> Detector | TiledDetector:
-        det = build_detector(cfg.model)
+        det = build_config_detector(cfg)
         log.info(
             "model %s loaded (%s, input %s, tiles %s)",
             det.model_path,
