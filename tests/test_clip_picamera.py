@@ -24,7 +24,7 @@ from test_service_support import poll, write_config
 from edgedetect.detections import Detections
 from edgedetect.frame import Frame
 from edgedetect.service.clip_picamera import PicameraClipWriter, camera_of, choose_writer
-from edgedetect.service.clip_recorder import ClipRecorder, OpenCVClipWriter
+from edgedetect.service.clip_recorder import MAX_HOLD_S, ClipRecorder, OpenCVClipWriter
 from edgedetect.service.events import utc_stamp
 from edgedetect.sources import PicameraSource
 
@@ -90,6 +90,10 @@ class CircularOutput2:
         self._output.stop()
         self._output = None
 
+    def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+        if self._output:  # the real one writes what it buffered pre_s ago; this one at once
+            self._output.outputframe(frame, keyframe, timestamp, packet, audio)
+
     def stop(self):  # the encoder stops: what is buffered goes to an open output
         if self._output:
             CALLS.append(("flush", self._output.name))
@@ -106,6 +110,9 @@ class PyavOutput:
 
     def start(self):
         open(self.name, "wb").close()
+
+    def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+        CALLS.append(("frame", timestamp))
 
     def stop(self):
         if PyavOutput.garbage:
@@ -278,6 +285,24 @@ def test_write_error_and_unplayable_file_are_failures(
     rec.close()
     assert rec.failed == 2 and rec.saved == 0
     assert mp4s(tmp_path) == [] and hidden(tmp_path) == []
+
+
+def test_a_camera_gap_plays_for_max_hold_s_only(tmp_path: Path, fake: types.ModuleType) -> None:
+    """The encoder stamps frames with their capture time: a camera that sent nothing for 5 s
+    left a 5 s frozen picture in the clip, where the OpenCV writer holds it for MAX_HOLD_S."""
+    rec = recorder(tmp_path, [fake.Picamera2()])
+    play(rec, [0, 1, 1])
+    writer = rec.writer
+    assert isinstance(writer, PicameraClipWriter)
+    assert poll(lambda: writer._output is not None), "the output never opened"
+    captured = [10.0, 10.1, 10.2, 15.2, 15.3]  # seconds: nothing from 10.2 to 15.2
+    for ts in captured:  # as the encoder's thread hands them on
+        writer._circular.outputframe(b"h264", True, round(ts * 1_000_000))
+    rec.close()
+    stamps = [c[1] / 1_000_000 for c in fake.CALLS if c[0] == "frame"]
+    assert stamps[:3] == captured[:3]  # before the gap: as captured
+    gaps = np.diff(stamps)
+    assert gaps == pytest.approx([0.1, 0.1, MAX_HOLD_S, 0.1])
 
 
 def test_a_reopened_camera_moves_the_encoder(tmp_path: Path, fake: types.ModuleType) -> None:

@@ -12,7 +12,9 @@ So the close is delayed by that much after the episode ends (the clip still ends
 the last person), and an episode that starts meanwhile closes it at once: the new clip then
 begins where the old one stopped instead of repeating its last seconds. A clip starts on a key
 frame (one a second), so its pre-roll can be up to a second shorter than `pre_s`. Frames come at
-the camera's size and rate: `[clips] fps` and `width` do not apply.
+the camera's size and rate: `[clips] fps` and `width` do not apply. The encoder stamps each frame
+with its capture time, so a gap in what the camera sent would play as a frozen picture; the clip's
+output shortens such a gap to `MAX_HOLD_S`, with the OpenCV writer's `ClipClock`.
 
 A reopened camera (a `ResilientSource` reconnect) is a new Picamera2 object: the first frame from
 it moves the encoder there. A clip open at that moment is finished with what it holds, and the
@@ -37,6 +39,7 @@ from typing import Any
 
 from edgedetect.detections import Detections
 from edgedetect.service.clip_recorder import (
+    ClipClock,
     ClipRecorder,
     WriterFactory,
     clip_retention,
@@ -96,6 +99,36 @@ def choose_writer(annotated: bool, source: Any) -> tuple[WriterFactory | None, s
         return PicameraClipWriter(rec, lambda: camera_of(source))
 
     return make, "picamera2 hardware H.264 encoder"
+
+
+class HoldLimitedFrames:
+    """A `PyavOutput.outputframe` whose timestamps (microseconds of capture time) go through a
+    `ClipClock`, so a camera gap longer than `MAX_HOLD_S` plays for `MAX_HOLD_S` only. The
+    hardware encoder hands frames without a packet; a packet (a libav encoder, which this writer
+    is not chosen for) carries its own timestamps and is passed on as it is."""
+
+    def __init__(self, write: Callable[..., Any]) -> None:
+        self.write = write
+        self.clock: ClipClock | None = None  # from the clip's first frame
+
+    def __call__(
+        self,
+        frame: Any,
+        keyframe: bool = True,
+        timestamp: int | None = None,
+        packet: Any = None,
+        audio: bool = False,
+    ) -> Any:
+        if timestamp is not None and packet is None and not audio:
+            timestamp = self._placed(timestamp)
+        return self.write(frame, keyframe, timestamp, packet, audio)
+
+    def _placed(self, timestamp_us: int) -> int:
+        ts = timestamp_us / 1_000_000
+        if self.clock is None:
+            self.clock = ClipClock(ts)
+        self.clock.place(ts)
+        return timestamp_us - round(self.clock.cut * 1_000_000)
 
 
 class PicameraClipWriter:
@@ -236,6 +269,7 @@ class PicameraClipWriter:
         writing(part)  # until publish(): the page's "recording" while it is finished
         output = PyavOutput(str(part))
         output.error_callback = self._on_error
+        output.outputframe = HoldLimitedFrames(output.outputframe)  # what CircularOutput2 calls
         try:
             self._circular.open_output(output)
         except Exception as e:

@@ -62,6 +62,29 @@ class Shot:
     dets: Detections | None
 
 
+class ClipClock:
+    """A clip's clock: camera time less the gaps cut out. A gap in what the camera sent longer
+    than `MAX_HOLD_S` is shortened to `MAX_HOLD_S` (the module docstring says why); the OpenCV
+    and the picamera2 writers place their frames by it."""
+
+    def __init__(self, start: float) -> None:
+        self.last = start  # camera time of the newest frame placed (the clip's start at first)
+        self.cut = 0.0  # camera time left out so far: the gaps beyond MAX_HOLD_S
+
+    def place(self, ts: float) -> float:
+        """The clip time of a frame captured at `ts` (the newest so far)."""
+        gap = ts - self.last
+        if gap > MAX_HOLD_S:
+            self.cut += gap - MAX_HOLD_S
+        self.last = ts
+        return ts - self.cut
+
+    @property
+    def newest(self) -> float:
+        """The clip time of the newest frame placed."""
+        return self.last - self.cut
+
+
 def clip_size(frame_w: int, frame_h: int, width: int) -> tuple[int, int]:
     """Clip frame size: fits `width` x 3/4 `width` (the ring buffer's bound), keeps the aspect,
     never upscales, even numbers (what video encoders want)."""
@@ -327,8 +350,7 @@ class OpenCVClipWriter:
         self._next_due: float | None = None
         self._size: tuple[int, int, tuple[int, int]] | None = None  # camera w, h -> clip size
         self._shot: Shot | None = None  # the frame just fed, if it was sampled
-        self._last_ts = 0.0  # capture time of the open clip's newest frame (sent or dropped)
-        self._cut_s = 0.0  # camera time the open clip leaves out: its gaps beyond MAX_HOLD_S
+        self._clock = ClipClock(0.0)  # the open clip's: its newest frame (sent or dropped)
         if queue_frames is None:  # the whole pre-roll at once, then QUEUE_SLACK_S of frames
             queue_frames = (self._ring.maxlen or 1) + math.ceil(QUEUE_SLACK_S * self.fps)
         self.slots = threading.Semaphore(queue_frames)
@@ -388,8 +410,8 @@ class OpenCVClipWriter:
             shots = [s for s in self._ring if s.ts >= ts - self.rec.pre_s]
         else:
             shots = [self._shot] if self._shot is not None else []
-        t0 = self._last_ts = shots[0].ts if shots else ts
-        self._cut_s = 0.0
+        t0 = shots[0].ts if shots else ts
+        self._clock = ClipClock(t0)
         self.queue.put(("start", (name, t0)))
         for s in shots:
             self._send(s)
@@ -403,19 +425,16 @@ class OpenCVClipWriter:
         """Queue `shot` for the encoder, on the clip's clock: camera time less the gaps cut out.
         Frames the encoder drops are gaps it holds (real time); a gap in what the camera sent
         is held for `MAX_HOLD_S` at most (the module docstring says why)."""
-        gap = shot.ts - self._last_ts
-        if gap > MAX_HOLD_S:
-            self._cut_s += gap - MAX_HOLD_S
-        self._last_ts = shot.ts
-        if self._cut_s:
-            shot = Shot(shot.ts - self._cut_s, shot.image, shot.dets)
+        placed = self._clock.place(shot.ts)
+        if placed != shot.ts:
+            shot = Shot(placed, shot.image, shot.dets)
         if self.slots.acquire(blocking=False):
             self.queue.put(("shot", shot))
         else:  # the encoder is behind: never wait on it
             self.count("dropped")
 
     def end(self) -> None:
-        self.queue.put(("end", self._last_ts - self._cut_s))
+        self.queue.put(("end", self._clock.newest))
 
     def close(self, timeout: float) -> None:
         self.queue.put(("stop", None))
