@@ -117,13 +117,20 @@ class SSDConfig:
         return asdict(self)
 
 
+def _refuse_unknown_keys(data: dict, known: list[str], where: str) -> None:
+    """A key of a section that the section does not have, with the closest known one (a typo
+    would otherwise leave the default in place), as the service config says it."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        name = unknown[0]
+        raise ConfigError(f"{where}: unknown key {name!r}{did_you_mean(name, known)}")
+
+
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be an object of keys and values, not {data!r}")
     known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    _refuse_unknown_keys(data, list(known), where)
     kwargs = {}
     for key, value in data.items():
         if isinstance(value, list):
@@ -377,9 +384,7 @@ def _anchors_section(anchors: Any, where: str) -> AnchorConfig:
         raise ConfigError(
             f"{where} [anchors]: must be an object of keys and values, not {anchors!r}"
         )
-    known = {f.name for f in fields(AnchorConfig)}
-    if set(anchors) - known:
-        raise ConfigError(f"{where} [anchors]: unknown key(s) {sorted(set(anchors) - known)}")
+    _refuse_unknown_keys(anchors, [f.name for f in fields(AnchorConfig)], f"{where} [anchors]")
     _check_section("anchors", AnchorConfig, anchors, where)
     try:
         return AnchorConfig.from_dict(anchors)
