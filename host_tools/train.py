@@ -327,6 +327,10 @@ def train(
     ssd = ssd or build_ssd(cfg)
     how = _starting_weights(ssd, cfg, latest, keep_given, init, init_partial, init_config)
     opt = make_optimizer(cfg)
+    # Its slots made now, not inside the first step: a tf.function that creates variables is
+    # traced twice, and one trace of this step costs about 15 s of CPU. A resume restores them
+    # at once instead of on first use.
+    opt.build(ssd.keras_model.trainable_variables)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     manager = _open_checkpoints(ssd, cfg, opt, step_var, run_dir, latest)
     start = int(step_var.numpy())
