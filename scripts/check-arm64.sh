@@ -2,13 +2,15 @@
 # The Raspberry Pi install, proven on this machine: builds a Debian 12 (bookworm) arm64 root
 # filesystem (what Raspberry Pi OS Bookworm 64-bit is), runs it under qemu-user, follows the
 # README's "On the Raspberry Pi" commands literally inside it (the manual venv and
-# systemd/install.sh, without systemd), runs the runtime's commands on the emulated Pi 4 and Pi 5
-# CPUs and compares the still-image detections with the same commands on this x86-64 host.
+# systemd/install.sh, without systemd; the two side by side), runs the runtime's commands on the
+# emulated Pi 4 CPU and compares the still-image detections on the Pi 4 and Pi 5 CPUs with the
+# same command on this x86-64 host.
 #
 #   sudo bash scripts/check-arm64.sh                 arm64, QEMU_CPU cortex-a72 (Pi 4), cortex-a76 (Pi 5)
 #   sudo bash scripts/check-arm64.sh --arch armhf    32-bit Pi OS (see docs/pi-install.md)
 #   options: --cpus "cortex-a72 ..."  --report FILE  --keep (leave the rootfs dir for a look)
 #            --no-security (leave out the -security suite, for a mirror whose index is mid-sync)
+#            --rootfs-only (build and cache the rootfs, then stop: .ci/run does it beside the tests)
 #
 # Needs root and apt (installs qemu-user-static binfmt-support mmdebstrap if missing). The rootfs
 # comes from this machine's own apt sources and is cached as a tarball in ~/.cache/edgedetect/
@@ -24,6 +26,7 @@ CPUS=""
 REPORT=""
 KEEP=0
 NOSEC=0
+ROOTFS_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) ARCH="$2"; shift 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --report) REPORT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --no-security) NOSEC=1; shift ;;
+    --rootfs-only) ROOTFS_ONLY=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "check-arm64: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -54,13 +58,13 @@ PACKAGES="python3,python3-venv,python3-numpy,python3-pil,python3-piexif,python3-
 
 WORK=""
 LOG=""
-STEPS=""  # TSV lines: name cpu rc seconds
+STEPS_FILE=""  # TSV lines: name cpu rc seconds (a file: steps may run side by side)
 declare -A FACT=()
 say() { echo "check-arm64: $*" >&2; }
 
 write_report() {  # $1 = OK|FAIL, $2 = reason/summary
   [ -n "$LOG" ] || return 0
-  STATUS="$1" SUMMARY="$2" STEPS="$STEPS" ARCH="$ARCH" CPUS="$CPUS" \
+  STATUS="$1" SUMMARY="$2" STEPS="$(cat "$STEPS_FILE")" ARCH="$ARCH" CPUS="$CPUS" \
     FACTS="$(for k in "${!FACT[@]}"; do printf '%s\t%s\n' "$k" "${FACT[$k]}"; done)" \
     python3 - "$REPORT" <<'EOF'
 import json, os, sys
@@ -134,8 +138,8 @@ command -v update-binfmts >/dev/null || need+=(binfmt-support)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} with apt"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
-    || { echo "$ARCH: FAIL apt-get could not install ${need[*]}; check the apt sources"; exit 1; }
+  (flock 9 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
+    9>/tmp/edgedetect-apt.lock || { echo "$ARCH: FAIL apt-get could not install ${need[*]}; check the apt sources"; exit 1; }
 fi
 BINFMT=/proc/sys/fs/binfmt_misc
 if [ ! -e "$BINFMT/status" ]; then
@@ -153,7 +157,9 @@ grep -q '^flags:.*F' "$BINFMT/qemu-$QEMU_ARCH" \
 
 WORK="$(mktemp -d /var/tmp/edgedetect-$ARCH.XXXXXX)"
 LOG="$WORK/log"
+STEPS_FILE="$LOG/steps.tsv"
 mkdir -p "$LOG" "$CACHE"
+: > "$STEPS_FILE"
 R="$WORK/root"
 
 step() {  # step NAME CPU COMMAND...: run, time, record; output goes to $LOG/NAME[-CPU].log
@@ -162,27 +168,17 @@ step() {  # step NAME CPU COMMAND...: run, time, record; output goes to $LOG/NAM
   t0=$(date +%s.%N)
   "$@" >"$log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
-  STEPS+="$name	$cpu	$rc	$(python3 -c "print(round($t1 - $t0, 2))")"$'\n'
+  printf '%s\t%s\t%s\t%s\n' "$name" "$cpu" "$rc" "$(python3 -c "print(round($t1 - $t0, 2))")" >> "$STEPS_FILE"
   if [ "$rc" != 0 ]; then
     say "step $name ${cpu:+($cpu) }failed with rc $rc; its output ends:"
     tail -n 25 "$log" >&2
   fi
   return "$rc"
 }
-last_seconds() { printf '%s' "$STEPS" | tail -n 1 | cut -f4; }
+last_seconds() { tail -n 1 "$STEPS_FILE" | cut -f4; }
+seconds_of() { awk -F'\t' -v n="$1" '$1 == n { s = $4 } END { print s }' "$STEPS_FILE"; }
 
-# -- 2. the x86-64 reference: the same still-image commands on this host --------------------------
-HOSTVENV="${VENV:-.venv}"
-if [ ! -x "$HOSTVENV/bin/edgedetect" ]; then
-  say "no $HOSTVENV here; making one with the README's first command"
-  step host-venv "" bash -c "python3 -m venv '$HOSTVENV' && '$HOSTVENV/bin/pip' install -q -e ." \
-    || fail "could not set up the x86-64 reference venv $HOSTVENV"
-fi
-detect_args=(detect data/images/astronaut.jpg data/images/camera.jpg data/images/chelsea.jpg data/images/coffee.jpg --json)
-step host-detect "" bash -c '"$0" "$@" > "'"$WORK/host-detect.json"'"' "$HOSTVENV/bin/edgedetect" "${detect_args[@]}" \
-  || fail "x86-64 detect failed"
-
-# -- 3. the rootfs: Debian bookworm from this machine's apt sources, cached as a tarball ----------
+# -- 2. the rootfs: Debian bookworm from this machine's apt sources, cached as a tarball ----------
 # The host's enabled bookworm entries (one-line and deb822 sources), as one-line mirror args.
 mapfile -t MIRRORS < <(python3 - "$SUITE" "$NOSEC" <<'EOF'
 import glob, sys
@@ -255,6 +251,22 @@ else
   mv "$TARBALL.part" "$TARBALL"
   echo "${FACT[rootfs_s]}" > "$TARBALL.seconds"
 fi
+if [ "$ROOTFS_ONLY" = 1 ]; then
+  echo "$ARCH: rootfs ready in $TARBALL"
+  exit 0
+fi
+
+# -- 3. the x86-64 reference: the same still-image commands on this host --------------------------
+HOSTVENV="${VENV:-.venv}"
+if [ ! -x "$HOSTVENV/bin/edgedetect" ]; then
+  say "no $HOSTVENV here; making one with the README's first command"
+  step host-venv "" bash -c "python3 -m venv '$HOSTVENV' && '$HOSTVENV/bin/pip' install -q -e ." \
+    || fail "could not set up the x86-64 reference venv $HOSTVENV"
+fi
+detect_args=(detect data/images/astronaut.jpg data/images/camera.jpg data/images/chelsea.jpg data/images/coffee.jpg --json)
+step host-detect "" bash -c '"$0" "$@" > "'"$WORK/host-detect.json"'"' "$HOSTVENV/bin/edgedetect" "${detect_args[@]}" \
+  || fail "x86-64 detect failed"
+
 mkdir -p "$R"
 tar -xf "$TARBALL" -C "$R" || fail "cannot unpack $TARBALL; delete it to rebuild"
 
@@ -304,14 +316,19 @@ for f in /etc/ssl/certs/ca-certificates.crt "${PIP_CERT:-}" "${SSL_CERT_FILE:-}"
   if [ -n "$f" ] && [ -f "$f" ]; then mkdir -p "$R$(dirname "$f")"; cp -L "$f" "$R$f"; fi
 done
 
-# The checkout's tracked files (as a clone has them) in ~/edgedetect, where the README clones it.
-mkdir -p "$R/root/edgedetect"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$R/root/edgedetect" \
-  || fail "cannot copy the checkout into the rootfs"
+# The checkout's tracked files (as a clone has them) in ~/edgedetect, where the README clones it:
+# root's for the manual venv, pi's for install.sh. Two clones because the two installs run side
+# by side and pip builds the package inside its source folder.
+for home in /root /home/pi; do
+  mkdir -p "$R$home/edgedetect"
+  git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$R$home/edgedetect" \
+    || fail "cannot copy the checkout into the rootfs"
+done
 
-in_root() {  # in_root CPU COMMAND: bash -c COMMAND in the rootfs, as root in ~, on that CPU
+in_root() {  # in_root CPU COMMAND [HOME]: bash -c COMMAND in the rootfs, as root in HOME (/root),
+             # on that CPU
   printf '%s' "$(cpuinfo "$1")" > "$CPUINFO"
-  nice -n 5 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  nice -n 5 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${3:-/root}" \
     LANG=C.UTF-8 TERM=dumb QEMU_CPU="$1" DEBIAN_FRONTEND=noninteractive "${PIPENV[@]}" \
     chroot "$R" /bin/bash -c "cd ~ && $2"
 }
@@ -354,11 +371,17 @@ if [ "$ARCH" = armhf ]; then
       fail "PyPI has no armv7l wheel for Python 3.11 of: ${missing% }; 32-bit Pi OS is not supported, use the 64-bit OS (README)" ;;
   esac
 fi
-# -- 5. the README, literally: the manual venv, then install.sh (no systemd in a chroot) ----------
-step manual-install "$FIRST" in_root "$FIRST" "$MANUAL" || fail "the README's manual Pi install failed"
-FACT[install_s]="$(last_seconds)"
-step service-install "$FIRST" in_root "$FIRST" "$SERVICE" || fail "systemd/install.sh failed in the rootfs"
-FACT[service_install_s]="$(last_seconds)"
+# -- 5. the README, literally: the manual venv and install.sh (no systemd in a chroot) ------------
+# Side by side (each is a pip under emulation, one core's work): they share nothing but apt's
+# python3-venv, already in the rootfs.
+step manual-install "$FIRST" in_root "$FIRST" "$MANUAL" &
+manual_pid=$!
+service_rc=0
+step service-install "$FIRST" in_root "$FIRST" "$SERVICE" /home/pi || service_rc=$?
+wait "$manual_pid" || fail "the README's manual Pi install failed"
+[ "$service_rc" = 0 ] || fail "systemd/install.sh failed in the rootfs"
+FACT[install_s]="$(seconds_of manual-install)"
+FACT[service_install_s]="$(seconds_of service-install)"
 
 V=/root/edgedetect/.venv
 np='import numpy, os; print(numpy.__version__, os.path.dirname(numpy.__file__))'
@@ -377,7 +400,9 @@ if [ "${FACT[numpy_venv]}" != "${FACT[numpy_apt]}" ] || [ "${FACT[numpy_service_
   fail "the venvs' numpy (${FACT[numpy_venv]}, service ${FACT[numpy_service_venv]}) is not apt's ${FACT[numpy_apt]}: pip replaced the numpy picamera2 is built against; see the README's manual Pi install"
 fi
 
-# -- 6. the runtime on each emulated CPU ----------------------------------------------------------
+# -- 6. the runtime on the emulated CPUs ------------------------------------------------------------
+# Every command on the first CPU (the Pi 4); on the others the still-image detections only: the CPU
+# changes which XNNPACK kernels run, which the detections show, not the Python around them.
 identical=1
 E="cd ~/edgedetect && $V/bin/edgedetect"
 for cpu in $CPUS; do
@@ -401,6 +426,7 @@ EOF
     then identical=0; say "$kind on $cpu differs from x86-64"; fi
   done
   FACT[detections_identical]=$identical
+  [ "$cpu" = "$FIRST" ] || continue
   step run "$cpu" in_root "$cpu" "$E run --no-preview --max-frames 30" || fail "run --max-frames 30 failed on $cpu"
   step check-config "$cpu" in_root "$cpu" "$E check-config systemd/config.example.toml" \
     || fail "check-config on the example config failed on $cpu"
@@ -411,7 +437,7 @@ done
 FACT[detections_identical]=$identical
 [ "$identical" = 1 ] || fail "still-image detections differ from x86-64 (see the diff above)"
 
-secs="$(for cpu in $CPUS; do printf '%s %ss ' "$cpu" "$(printf '%s' "$STEPS" | awk -F'\t' -v c="$cpu" '$2 == c && $1 !~ /install|numpy|wheel/ { s += $4 } END { printf "%.0f", s }')"; done)"
+secs="$(for cpu in $CPUS; do printf '%s %ss ' "$cpu" "$(awk -F'\t' -v c="$cpu" '$2 == c && $1 !~ /install|numpy|wheel/ { s += $4 } END { printf "%.0f", s }' "$STEPS_FILE")"; done)"
 summary="numpy ${FACT[numpy_apt]} kept, detections identical to x86-64, rootfs ${FACT[rootfs_s]}s, install ${FACT[install_s]}s, ${secs% }"
 write_report OK "$summary"
 echo "$ARCH: OK $summary"

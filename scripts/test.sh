@@ -17,7 +17,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) \
+  # (under a lock that scripts/check-arm64.sh takes too: .ci/run runs both at once)
+  (flock 9 && apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) 9>/tmp/edgedetect-apt.lock \
     || echo "note: could not install ${missing[*]}; the tests that need them will skip"
 fi
 # The type hints of the runtime, the host tools, the tests and the benchmarks are checked
