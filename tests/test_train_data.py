@@ -233,3 +233,32 @@ def test_int8_calibration_follows_the_training_mix():
     assert from_capston == round(40 * weight)
     assert any("PennFudan" in str(p) for p in paths) and any("coco_train" in str(p) for p in paths)
     assert paths == _mix_paths(sources, 40)  # fixed seed: the same model converts the same way
+
+
+def test_a_failing_example_leaves_no_reference_to_the_tf_data_iterator(small_mix, monkeypatch):
+    """The error a training example raised is re-raised with the ``tf.data`` iterator already
+    gone. It was raised inside the handler of TensorFlow's error, whose traceback holds the
+    iterator: while the tool printed the error the iterator lived on in a reference cycle, and a
+    process that did not collect it before exiting hung with its map workers at shutdown."""
+    import gc
+    import weakref
+
+    import host_tools.ssd.data as data_module
+    from edgedetect.errors import ImageError
+    from host_tools.ssd.data import train_batches
+
+    def failing(*args):
+        raise ImageError("frame_5.png cannot be decoded; re-export the image")
+
+    monkeypatch.setattr(data_module, "build_targets", failing)
+    data, ssd, cfg = small_mix
+    gc.disable()  # only the references decide, as in a process that never reached a collection
+    try:
+        batches = train_batches(data, ssd, cfg, seed=7)
+        iterator = weakref.ref(batches._it)
+        with pytest.raises(ImageError, match="frame_5.png") as caught:
+            next(batches)
+        assert caught.value.__context__ is None
+        assert iterator() is None
+    finally:
+        gc.enable()

@@ -227,8 +227,10 @@ class Batches:
             error = self._maker.error
             if error is None:
                 raise
-            self.close()
-            raise error from None
+        # Raised here, not in the handler: there TensorFlow's error would be its context, and
+        # that error's traceback holds the iterator, kept alive in a cycle through the maker.
+        self.close()
+        raise error
 
     def close(self) -> None:
         self._it = None  # the only reference: the iterator and its workers stop here
