@@ -28,5 +28,6 @@ fi
 "$VENV/bin/python" -m ruff check --quiet .
 "$VENV/bin/python" -m ruff format --check --quiet .
 # Two worker processes, each test module whole on one of them (its module fixtures, like a
-# trained smoke run, are built once); `-n 0` after the command runs in one process.
-exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope "$@"
+# trained smoke run, are built once); `-n 0` after the command runs in one process. The 15
+# slowest tests are listed at the end: CI has a 25-minute budget.
+exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope --durations=15 "$@"
