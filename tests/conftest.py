@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,13 @@ FPNLITE_MODEL = SHARED_MODELS / "ssd_mobilenet_v2_fpnlite_320_coco_tf2.tflite"
 INRIA_TEST = SHARED / "inria" / "Test"
 PENNFUDAN = SHARED / "pennfudan" / "PennFudanPed"
 SPLITS = SHARED / "splits"
+
+
+def run_edgedetect(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m edgedetect ARGS`` in a process of its own, as a user runs it (output kept)."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgedetect", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def need_shared(path: Path) -> Path:

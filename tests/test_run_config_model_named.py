@@ -4,11 +4,10 @@ both): it named only the model file, not where its path came from."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_edgedetect
 from test_service_support import write_config
 
 from edgedetect.service.cli import check_config
@@ -22,12 +21,7 @@ def test_run_names_the_config_of_a_corrupt_model_as_check_config_does(
     cfg = write_config(tmp_path, model={"path": str(model), "labels": ""})
     assert check_config(str(cfg)) == 2
     checked = capsys.readouterr().err.strip()
-    run = subprocess.run(
-        [sys.executable, "-m", "edgedetect", "run", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_edgedetect("run", "--config", str(cfg))
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("edgedetect: error:")]

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import COCO_LABELS, COCO_MODEL, FPNLITE_MODEL, need_shared
+from conftest import COCO_LABELS, COCO_MODEL, FPNLITE_MODEL, need_shared, run_edgedetect
 from test_service_support import RunningService, poll, service_config, to_toml, write_config
 
 from edgedetect.errors import ConfigError, ModelError, SourceError
@@ -204,12 +204,7 @@ def test_an_empty_config_file_at_start_is_refused_but_comments_alone_are_the_def
     config.write_bytes(b"\xef\xbb\xbf\n  \n")  # a byte-order mark and blank lines: still empty
     assert check_config(str(config)) == 2
     checked = capsys.readouterr().err
-    run = subprocess.run(
-        [sys.executable, "-m", "edgedetect", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_edgedetect("run", "--config", str(config))
     assert run.returncode == 2, run.stderr[-2000:]
     for err in (checked, run.stderr):
         lines = [ln for ln in err.splitlines() if ln.strip()]
