@@ -335,6 +335,8 @@ def train(
     manager = _open_checkpoints(ssd, cfg, opt, step_var, run_dir, latest)
     start = int(step_var.numpy())
     print(_start_line(cfg, len(data), start, how), flush=True)
+    if start < cfg.train.steps:  # a schedule goes on past an earlier one's end
+        _retire_earlier_final(run_dir, start)
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
     log = TrainLog(run_dir, start, cfg.train.steps, progress, tensorboard)
     try:
@@ -470,6 +472,18 @@ def _save_final(
     save_weights(ssd.keras_model, out)
     print(f"wrote {out}", flush=True)
     return out
+
+
+def _retire_earlier_final(run_dir: Path, start: int) -> None:
+    """Move an earlier schedule's ``final.weights.h5`` to ``final-step<start>.weights.h5`` when a
+    resume trains on past it: left in place it would pass for this schedule's result while the
+    run is stopped (``--stop-after``) or still going. Kept, not deleted: they are the weights of
+    a finished schedule."""
+    final = run_dir / "final.weights.h5"
+    if final.is_file():
+        kept = run_dir / f"final-step{start}.weights.h5"
+        final.replace(kept)
+        print(f"moved the earlier schedule's {final.name} to {kept.name}", flush=True)
 
 
 def has_checkpoints(run_dir: Path) -> bool:
