@@ -952,5 +952,6 @@ def test_final_weights_are_written_whole(tiny_run, tmp_path, capsys, monkeypatch
     args = ["--run-dir", str(run), "--resume", "--steps", "3", "--limit", "2", "--no-progress"]
     assert main(args) == 2
     assert "No space left on device" in _one_line(capsys.readouterr().err)
-    assert final.read_bytes() == before  # the step-2 weights, whole
+    # the step-2 weights, whole, moved aside as the earlier schedule's; no torn file in their place
+    assert (run / "final-step2.weights.h5").read_bytes() == before and not final.exists()
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
