@@ -117,20 +117,20 @@ class SSDConfig:
         return asdict(self)
 
 
-def _refuse_unknown_keys(data: dict, known: list[str], where: str) -> None:
-    """A key of a section that the section does not have, with the closest known one (a typo
-    would otherwise leave the default in place), as the service config says it."""
+def _refuse_unknown(data: dict, known: list[str], where: str, what: str = "key {!r}") -> None:
+    """A key (or, with ``what``, a section) that is not one of ``known``, with the closest known
+    one (a typo would otherwise leave the default in place), as the service config says it."""
     unknown = sorted(set(data) - set(known))
     if unknown:
         name = unknown[0]
-        raise ConfigError(f"{where}: unknown key {name!r}{did_you_mean(name, known)}")
+        raise ConfigError(f"{where}: unknown {what.format(name)}{did_you_mean(name, known)}")
 
 
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be an object of keys and values, not {data!r}")
     known = {f.name: f for f in fields(cls)}
-    _refuse_unknown_keys(data, list(known), where)
+    _refuse_unknown(data, list(known), where)
     kwargs = {}
     for key, value in data.items():
         if isinstance(value, list):
@@ -360,11 +360,7 @@ def config_from_dict(data: dict, where: str = "config") -> SSDConfig:
         "augment": AugmentConfig,
         "postprocess": PostprocessConfig,
     }
-    known = [f.name for f in fields(SSDConfig)]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        name = unknown[0]
-        raise ConfigError(f"{where}: unknown section [{name}]{did_you_mean(name, known)}")
+    _refuse_unknown(data, [f.name for f in fields(SSDConfig)], where, what="section [{}]")
     cfg = SSDConfig(name=str(data.get("name", "ssd")))
     for key, cls in sections.items():
         if key in data:
@@ -384,7 +380,7 @@ def _anchors_section(anchors: Any, where: str) -> AnchorConfig:
         raise ConfigError(
             f"{where} [anchors]: must be an object of keys and values, not {anchors!r}"
         )
-    _refuse_unknown_keys(anchors, [f.name for f in fields(AnchorConfig)], f"{where} [anchors]")
+    _refuse_unknown(anchors, [f.name for f in fields(AnchorConfig)], f"{where} [anchors]")
     _check_section("anchors", AnchorConfig, anchors, where)
     try:
         return AnchorConfig.from_dict(anchors)
