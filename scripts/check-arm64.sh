@@ -87,6 +87,7 @@ report = {
     "rootfs_cached": facts.get("rootfs_cached") == "1",
     "install_s": num("install_s"),
     "service_install_s": num("service_install_s"),
+    "opencv_wheels_downloaded": {k: int(facts["opencv_wheels_" + k]) for k in ("manual", "service") if "opencv_wheels_" + k in facts},
     "cpus": os.environ["CPUS"].split(),
     "cpu_seconds": per_cpu,
     "detections_identical": {"1": True, "0": False}.get(facts.get("detections_identical")),
@@ -385,6 +386,13 @@ wait "$manual_pid" || fail "the README's manual Pi install failed"
 [ "$service_rc" = 0 ] || fail "systemd/install.sh failed in the rootfs"
 FACT[install_s]="$(seconds_of manual-install)"
 FACT[service_install_s]="$(seconds_of service-install)"
+# pip learns that an OpenCV wheel needs numpy 2 only by downloading it; systemd/pip-constraints.py
+# holds OpenCV to the releases that work with apt's numpy, so each install fetches one at most.
+for install in manual-install service-install; do
+  fetched="$(grep -c 'Downloading opencv_python' "$LOG/$install-$FIRST.log" || true)"
+  FACT[opencv_wheels_${install%-install}]="$fetched"
+  [ "$fetched" -le 1 ] || fail "the $install downloaded $fetched OpenCV wheels ($(grep -o 'opencv_python[a-z_]*-[0-9.]*[0-9]' "$LOG/$install-$FIRST.log" | sed 's/.*-//' | paste -sd' ')): pip backtracked through wheels that need numpy 2; systemd/pip-constraints.py must hold OpenCV below them"
+done
 
 V=/root/edgedetect/.venv
 np='import numpy, os; print(numpy.__version__, os.path.dirname(numpy.__file__))'

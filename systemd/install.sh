@@ -240,15 +240,16 @@ do_install() {
   if [ "$DRY_RUN" != 1 ]; then staging="$venv_new"; fi  # removed on any exit until switched in
   run "$PYTHON" -m venv --system-site-packages "$venv_new"
   # Keep apt's numpy when there is one: picamera2's compiled helpers (simplejpeg, pidng) are
-  # built against it and break on a pip-installed numpy of another major version.
-  constraint_args=()
-  sys_numpy="$("$PYTHON" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)"
-  if [ -n "$sys_numpy" ]; then
-    if [ "$DRY_RUN" = 1 ]; then echo "+ echo numpy==$sys_numpy > $PREFIX/constraints.txt"
-    else echo "numpy==$sys_numpy" > "$PREFIX/constraints.txt"; fi
-    constraint_args=(--constraint "$PREFIX/constraints.txt")
+  # built against it and break on a pip-installed numpy of another major version. With numpy 1,
+  # also hold OpenCV below its first numpy-2-only release, which pip would otherwise learn by
+  # downloading every newer wheel (systemd/pip-constraints.py says why, for both installs).
+  if [ "$DRY_RUN" = 1 ]; then
+    echo "+ $PYTHON $SRC/systemd/pip-constraints.py > $PREFIX/constraints.txt  # $("$PYTHON" "$SRC/systemd/pip-constraints.py" | paste -sd' ')"
+  elif ! "$PYTHON" "$SRC/systemd/pip-constraints.py" > "$PREFIX/constraints.txt"; then
+    echo "install.sh: $PYTHON could not run $SRC/systemd/pip-constraints.py (its message is above); check that $PYTHON works and run install.sh again" >&2
+    exit 1
   fi
-  if ! run "$venv_new/bin/pip" install "${constraint_args[@]}" "$SRC"; then
+  if ! run "$venv_new/bin/pip" install --constraint "$PREFIX/constraints.txt" "$SRC"; then
     echo "install.sh: pip could not install $SRC into a new venv (its messages are above); the installed version was not changed; fix the cause (network, disk space: df -h $PREFIX) and run install.sh again" >&2
     exit 1
   fi

@@ -176,7 +176,9 @@ def test_install_pins_the_system_numpy(tmp_path: Path) -> None:
     # PYTHON is the interpreter whose numpy the venv must keep (apt's python3 on a Pi).
     env = _dry_env(tmp_path, PYTHON=sys.executable)
     out = _install("--no-apt", env=env, check=True).stdout
-    assert f"numpy=={numpy.__version__} > {tmp_path / 'opt'}/constraints.txt" in out
+    made = next(line for line in out.splitlines() if "pip-constraints.py" in line)
+    assert made.startswith(f"+ {sys.executable} {REPO}/systemd/pip-constraints.py > ")
+    assert f"> {tmp_path / 'opt'}/constraints.txt  # numpy=={numpy.__version__}" in made
     pip_line = next(line for line in out.splitlines() if "pip install" in line)
     assert f"--constraint {tmp_path / 'opt'}/constraints.txt" in pip_line
 
@@ -342,7 +344,8 @@ def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
     Stubs on PATH: `id` says uid 0 and that every user exists; useradd, usermod, userdel, getent,
     apt-get and systemctl only log to `tmp_path/calls.log`; `install` drops -o/-g; setpriv logs
     and runs its command as the caller. PYTHON is a
-    fake interpreter whose `-m venv DIR` makes a venv in a moment: its pip logs `pip DIR ARGS`
+    fake interpreter without numpy (pip-constraints.py prints no pin) whose `-m venv DIR` makes
+    a venv in a moment: its pip logs `pip DIR ARGS`
     (and fails with FAKE_PIP_RC), its edgedetect is this checkout's, run by this interpreter
     (or a traceback ending in FAKE_CRASH, exit 1).
     """
@@ -353,7 +356,8 @@ def _fake_root(tmp_path: Path, **extra: str) -> dict[str, str]:
         "id": "echo 0",
         "install": 'a=(); while [ $# -gt 0 ]; do case "$1" in -o|-g) shift 2 ;;'
         ' *) a+=("$1"); shift ;; esac; done; exec /usr/bin/install "${a[@]}"',
-        "python": f"""if [ "$1 $2" != "-m venv" ]; then exit 1; fi  # -c 'import numpy': no pin
+        "python": f"""if [ "${{1##*/}}" = pip-constraints.py ]; then exit 0; fi  # no numpy: no pin
+if [ "$1 $2" != "-m venv" ]; then exit 1; fi
 d="${{!#}}"; mkdir -p "$d/bin"
 printf '#!/bin/bash\\necho "pip %s $*" >> {shlex.quote(str(log))}; exit ${{FAKE_PIP_RC:-0}}\\n' \\
   "$d" > "$d/bin/pip"
