@@ -356,6 +356,21 @@ def make_folder(folder: Path, option: str) -> None:
         file = next((p for p in (folder, *folder.parents) if p.is_file()), None)
         why = f"{file} is a file, not a folder" if file else exc.strerror
         raise EdgeDetectError(f"cannot create {option} {folder}: {why}") from None
+    _check_folder_writable(folder, option)
+
+
+def _check_folder_writable(folder: Path, option: str) -> None:
+    """Write and remove a probe file in ``folder``, so that a read-only folder (or file system)
+    is said before the model loads and before any result is printed, not at the first save."""
+    import tempfile  # noqa: PLC0415
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise EdgeDetectError(
+            f"cannot write to {option} {folder}: {exc.strerror or exc}; pick a writable folder"
+        ) from None
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
