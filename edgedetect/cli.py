@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -849,10 +850,38 @@ COMMANDS = {
 }
 
 
+def _shell_expanded_source(args: argparse.Namespace, extra: list[str]) -> str | None:
+    """The message for ``--source imgs/*.jpg`` left unquoted, which the shell expands into
+    many files: argparse would only call the second and later files unrecognized arguments.
+    None when ``extra`` is not that (argparse's own message then)."""
+    source = getattr(args, "source", None)
+    if args.command not in ("run", "bench") or not source or source.startswith("-"):
+        return None
+    paths = [Path(source), *(Path(e) for e in extra)]
+    if any(e.startswith("-") for e in extra) or not all(os.path.lexists(p) for p in paths):
+        return None
+    folders = {str(p.parent) for p in paths}
+    folder = folders.pop() if len(folders) == 1 else "FOLDER"
+    suffixes = {p.suffix for p in paths}
+    pattern = f"{folder}/*{suffixes.pop() if len(suffixes) == 1 else ''}"
+    return (
+        f"--source takes one source, but {len(paths)} files were given ({source}, "
+        f"{extra[0]}{', ...' if len(extra) > 1 else ''}), as when the shell expands an "
+        f"unquoted pattern; quote it (--source {shlex.quote(pattern)}) or pass the folder "
+        f"(--source {shlex.quote(folder)})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgedetect`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        expanded = _shell_expanded_source(args, extra)
+        if expanded is None:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        print(f"edgedetect: error: {expanded}", file=sys.stderr)
+        return EXIT_USER_ERROR
     _setup_logging(args.verbose)
     try:
         return COMMANDS[args.command](args)
