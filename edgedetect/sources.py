@@ -18,6 +18,7 @@ Spec forms (see docs/pipeline.md):
 
 from __future__ import annotations
 
+import fnmatch
 import glob as globlib
 import logging
 import os
@@ -566,8 +567,59 @@ def _list_images(folder: Path) -> list[Path]:
 
 def _glob_images(pattern: str) -> list[Path]:
     """The image files ``pattern`` matches, in name order."""
-    matches = sorted(Path(p) for p in globlib.glob(os.path.expanduser(pattern)))
+    pattern = os.path.expanduser(pattern)
+    found = _walk_glob(pattern) if "**" in pattern.split("/") else globlib.glob(pattern)
+    matches = sorted(Path(p) for p in found)
     return [p for p in matches if p.is_file() and _is_image(p)]
+
+
+def _name_matches(name: str, pattern: str) -> bool:
+    """One file or folder name against one part of a glob, as ``glob.glob`` matches it: a
+    wildcard does not match a leading dot (hidden files, macOS's ``._IMG.jpg``)."""
+    return fnmatch.fnmatchcase(name, pattern) and not (
+        name.startswith(".") and not pattern.startswith(".")
+    )
+
+
+def _parts_match(names: Sequence[str], parts: Sequence[str]) -> bool:
+    """Path ``names`` against glob ``parts``, where a ``**`` part stands for any number of
+    folders (none too), as in ``glob.glob(recursive=True)``, pathlib and most shells."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return any(
+            _parts_match(names[i:], parts[1:])
+            for i in range(len(names) + 1)
+            if not any(n.startswith(".") for n in names[:i])
+        )
+    return bool(names) and _name_matches(names[0], parts[0]) and _parts_match(names[1:], parts[1:])
+
+
+def glob_matches(path: str, pattern: str) -> bool:
+    """True when the file ``path`` is one that the glob source ``pattern`` reads (both written
+    alike: absolute, or relative to the same folder)."""
+    return _parts_match(path.split("/"), pattern.split("/"))
+
+
+def _walk_glob(pattern: str) -> list[str]:
+    """The files a pattern with a ``**`` part matches. ``glob.glob(recursive=True)`` follows
+    links to folders, and two links to each other's folders make it walk for ever;
+    ``os.walk`` does not follow them."""
+    parts = pattern.split("/")
+    head = "/".join(parts[: parts.index("**")])  # the part before the first **, globbed plainly
+    if head:
+        bases = globlib.glob(head) if any(c in head for c in "*?[") else [head]
+    else:
+        bases = ["/" if pattern.startswith("/") else "."]
+    found = []
+    for base in bases:
+        for root, _dirs, files in os.walk(base):
+            for name in files:
+                path = os.path.join(root, name)
+                path = path if head else path.removeprefix("./")  # "./a.jpg" as "a.jpg"
+                if glob_matches(path, pattern):
+                    found.append(path)
+    return found
 
 
 def _folder_source(spec: str, folder: Path, loop: bool) -> ImageFilesSource:

@@ -192,9 +192,10 @@ def _glob_matches_snapshots(spec: str, folder: Path) -> bool:
     """A glob source (``imgs/*.jpg``, matched again at each loop, as sources.open_source reads
     it) that would match a snapshot saved in `folder`."""
     from edgedetect.service.retention import SNAPSHOTS  # config -> here; retention -> config
+    from edgedetect.sources import glob_matches
 
     pattern = _spec_path(spec)
     if not any(ch in str(pattern) for ch in "*?[") or pattern.exists():
         return False
     sample = Path(os.path.abspath(folder)) / SNAPSHOTS.name(0.0, 1)
-    return sample.match(os.path.abspath(pattern))
+    return glob_matches(str(sample), os.path.abspath(pattern))
