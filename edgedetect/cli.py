@@ -350,12 +350,19 @@ def _detector(args: argparse.Namespace, *, pipeline: bool, **overrides: Any) -> 
 # ----------------------------------------------------------------------------- detect
 def make_folder(folder: Path, option: str) -> None:
     """Create an output folder (and its parents), or one line naming the file in the way."""
+    from edgedetect.linefile import file_kind  # noqa: PLC0415
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        # EEXIST / ENOTDIR: the folder or one above it is a file
-        file = next((p for p in (folder, *folder.parents) if p.is_file()), None)
-        why = f"{file} is a file, not a folder" if file else exc.strerror
+        # EEXIST / ENOTDIR: the folder or one above it is a file (or a device, a FIFO ...)
+        file = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if file is None:
+            why = f"{exc.strerror}; pick a folder you can write"
+        elif file.is_file():
+            why = f"{file} is a file, not a folder"
+        else:
+            why = f"{file} is {file_kind(file.stat().st_mode)}, not a folder; name a folder"
         raise EdgeDetectError(f"cannot create {option} {folder}: {why}") from None
     _check_folder_writable(folder, option)
 

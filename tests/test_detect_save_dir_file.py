@@ -3,6 +3,7 @@ reads as if the folder were already there; it now says X is a file and asks for 
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -27,6 +28,23 @@ def test_save_dir_that_is_a_file_is_named_as_a_file(
     lines = [line for line in err.splitlines() if line.startswith("edgedetect:")]
     assert len(lines) == 1 and "File exists" not in err and "Not a directory" not in err, err
     assert f"{f} is a file, not a folder" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("where", ["fifo", "under a fifo"])
+def test_save_dir_that_is_a_special_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """`--save-dir /dev/null` (or a FIFO) said "cannot create --save-dir /dev/null: File exists",
+    the words the file case had before; now it says what the path is and asks for a folder."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    save_dir = fifo if where == "fifo" else fifo / "sub"
+    assert main(["detect", str(IMAGE), "--save-dir", str(save_dir)]) == 2
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.startswith("edgedetect:")]
+    assert out == "" and len(lines) == 1, err
+    assert "File exists" not in err and "Not a directory" not in err, err
+    assert f"{fifo} is a FIFO, not a folder; name a folder" in lines[0], lines[0]
 
 
 def test_save_dir_on_a_full_disk_leaves_no_partial_jpeg(tmp_path: Path) -> None:
