@@ -857,6 +857,16 @@ COMMANDS = {
 }
 
 
+def _printable_stdout() -> None:
+    """Let stdout print any file name. Python holds a name that is not UTF-8 (Latin-1 bytes from
+    an old camera or a Windows zip) as lone surrogates; in a UTF-8 locale such as a Pi's
+    en_GB.UTF-8, stdout refuses them (stderr escapes them), so printing the result line for such
+    an image crashed after the work was done. They are printed escaped, as errors print them."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if callable(reconfigure) and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure(errors="backslashreplace")
+
+
 def _shell_expanded_source(args: argparse.Namespace, extra: list[str]) -> str | None:
     """The message for ``--source imgs/*.jpg`` left unquoted, which the shell expands into
     many files: argparse would only call the second and later files unrecognized arguments.
@@ -881,6 +891,7 @@ def _shell_expanded_source(args: argparse.Namespace, extra: list[str]) -> str | 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgedetect`` console script; returns the exit code."""
+    _printable_stdout()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
