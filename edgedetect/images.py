@@ -70,6 +70,21 @@ def jpeg_truncated(data: bytes) -> bool:
             i = m.start()
 
 
+def png_truncated(data: bytes) -> bool:
+    """True when a PNG's chunks run out before its IEND chunk (libpng would fill the missing
+    rows). Walked chunk by chunk rather than looking for IEND at the very end: bytes after IEND
+    (a tool's trailer, padding) leave a whole image that every viewer shows. Not a PNG: False."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    i, n = len(_PNG_SIGNATURE), len(data)
+    while i + 8 <= n:
+        length, kind = int.from_bytes(data[i : i + 4], "big"), data[i + 4 : i + 8]
+        i += 12 + length  # length, type, data, CRC
+        if kind == b"IEND":
+            return i > n
+    return True
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's start-of-frame segment, walking the segments before it."""
     n, i = len(data), 2
@@ -199,7 +214,7 @@ def read_bgr(path: str | Path, what: str = "image") -> np.ndarray:
         raise ImageError(f"cannot read {what} {path}: {err.strerror}") from None
     if not data:  # OpenCV asserts on an empty buffer instead of returning None
         raise ImageError(f"{what} {path} is empty (0 bytes); copy or export it again")
-    if jpeg_truncated(data) or (data.startswith(_PNG_SIGNATURE) and b"IEND" not in data[-12:]):
+    if jpeg_truncated(data) or png_truncated(data):
         raise ImageError(
             f"{what} {path} is truncated ({len(data)} bytes, the end is missing); "
             "copy or export it again"
