@@ -243,6 +243,8 @@ class VideoCaptureSource(FrameSource):
         """A video file through FFmpeg, with the decoder threads it was given."""
         if not Path(target).is_file():
             raise SourceError(f"video file not found: {target}: check the path")
+        if Path(target).stat().st_size == 0:  # "cannot decode ... convert it" would mislead
+            raise SourceError(f"video file {target} is empty (0 bytes); copy or export it again")
         params = (
             [cv2.CAP_PROP_N_THREADS, self._decode_threads]
             if self._decode_threads is not None
