@@ -34,7 +34,10 @@ _SIDES = {"mp4v": (2, 8191), "MJPG": (1, 65535)}
 def _check_parent(path: Path, what: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
-        raise EdgeDetectError(f"cannot write {what} {path}: folder {parent} does not exist")
+        raise EdgeDetectError(
+            f"cannot write {what} {path}: folder {parent} does not exist; create it or name "
+            "a file in an existing folder"
+        )
 
 
 # OpenCV's VideoWriter.write returns nothing and drops frames silently on a full disk; below this
@@ -199,7 +202,8 @@ class JsonlSink:
             self._file.size()  # opens (creates) it now: a bad path fails before the first frame
         except OSError as exc:
             raise EdgeDetectError(
-                f"cannot write events file {self.path}: {exc.strerror or exc}"
+                f"cannot write events file {self.path}: {exc.strerror or exc}; "
+                "pick a writable folder"
             ) from None
         self.all_frames = all_frames
         self.lines = 0
