@@ -157,6 +157,8 @@ class ResilientSource(FrameSource):
         self.garbage = 0
         self.last_attempt = time.monotonic()  # liveness of the reconnect loop (watchdog)
         self.last_error = ""
+        self._frames_since_open = 0
+        self._one_frame_opens = 0  # opens in a row that gave one frame: a snapshot URL
 
     @property
     def inner(self) -> FrameSource | None:
@@ -177,6 +179,7 @@ class ResilientSource(FrameSource):
             self.live = bool(source.live)
             self.fps = source.fps
             self._reader = _Reader(source)
+            self._frames_since_open = 0
             self.connected = True
             self.last_error = ""  # connected or failing, never both (/healthz shows both fields)
             return True
@@ -271,10 +274,30 @@ class ResilientSource(FrameSource):
 
     def _lost(self, why: str) -> None:
         self.last_error = redact(why)
-        log.warning("source %s lost: %s; reconnecting with backoff", self.shown, self.last_error)
+        log.log(
+            self._loss_level(),
+            "source %s lost: %s; reconnecting with backoff",
+            self.shown,
+            self.last_error,
+        )
         if self._stop.wait(self._backoff):
             return
         self._grow_backoff()
+
+    def _loss_level(self) -> int:
+        """WARNING for a drop; DEBUG once a live source has given one frame per open twice in a
+        row, as a camera's snapshot URL (http://cam/snapshot.jpg) does: it is read again for each
+        frame, and a warning per frame would flood the log. Said once; a drop after an open that
+        gave more frames is a warning again."""
+        one = self.live and self._frames_since_open == 1
+        self._one_frame_opens = self._one_frame_opens + 1 if one else 0
+        if self._one_frame_opens == 2:
+            log.warning(
+                "source %s gives one image per connection (a snapshot URL?): it is opened "
+                "again for each frame, and these ends are logged at debug level",
+                self.shown,
+            )
+        return logging.DEBUG if self._one_frame_opens >= 2 else logging.WARNING
 
     def _wait(self, reader: _Reader) -> tuple[str, Any] | None:
         """The reader's next item; None after `stall_timeout_s` without one, or on close()."""
@@ -336,6 +359,7 @@ class ResilientSource(FrameSource):
         self._backoff = self.reconnect_min_s
         self.last_attempt = time.monotonic()
         self.last_error = ""
+        self._frames_since_open += 1
         if frame.lores is not None and not valid_image(frame.lores):
             frame = dataclasses.replace(frame, lores=None)
         return frame
