@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_detect_parser(sub: Subparsers) -> None:
     p = sub.add_parser("detect", help="detect objects in image files")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", type=path_arg)
     _add_model_args(p, threads_default="all CPUs")
     _add_tiles_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")

@@ -1,6 +1,7 @@
 """An empty path option (`--output "$OUT"` with OUT unset) is refused by the parser: --output,
 --events and --save-dir "" were taken for the option left out (nothing written, exit 0), and
---model "" for the current folder ("model . is a directory")."""
+--model "" for the current folder ("model . is a directory"), as was an empty IMAGE of detect
+("image . is a directory, not an image file; pass an image inside it")."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ SAMPLE = str(REPO / "data" / "sample.mp4")
         ["detect", IMAGE, "--model", ""],
         ["detect", IMAGE, "--labels", ""],
         ["bench", "--model", ""],
+        ["detect", ""],  # `edgedetect detect "$IMG"`: "image . is a directory"
+        ["detect", IMAGE, " "],  # "image not found:  "
     ],
 )
 def test_an_empty_path_option_is_refused(capsys: pytest.CaptureFixture[str], argv: list[str]):
