@@ -194,6 +194,11 @@ def check_file(path: Path, what: str) -> None:
             f"{what} {path} is a directory, not an image file; pass an image inside it "
             f"(or run on the folder with --source dir:{path})"
         )
+    if not path.exists() and path.is_symlink():
+        raise ImageError(
+            f"{what} {path} is a link to {os.readlink(path)}, which does not exist; "
+            "fix or remove the link"
+        )
     if not path.exists():
         raise ImageError(f"{what} not found: {path}")
     if not path.is_file():

@@ -559,10 +559,16 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def _image_entry(path: Path) -> bool:
+    """An image file to read, or a broken link named like one: listed too, so that reading it
+    warns and counts it as unreadable (an image left out without a word could go unnoticed)."""
+    return _is_image(path) and (path.is_file() or (path.is_symlink() and not path.exists()))
+
+
 def _list_images(folder: Path) -> list[Path]:
     """The images in ``folder`` in name order; [] when it is gone or cannot be listed."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+        return sorted(p for p in folder.iterdir() if _image_entry(p))
     except OSError:
         return []
 
@@ -572,7 +578,7 @@ def _glob_images(pattern: str) -> list[Path]:
     pattern = os.path.expanduser(pattern)
     found = _walk_glob(pattern) if "**" in pattern.split("/") else globlib.glob(pattern)
     matches = sorted(Path(p) for p in found)
-    return [p for p in matches if p.is_file() and _is_image(p)]
+    return [p for p in matches if _image_entry(p)]
 
 
 def _name_matches(name: str, pattern: str) -> bool:
