@@ -41,7 +41,21 @@ from edgedetect.runtime import quiet_opencv
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+# .jfif and .jpe are JPEGs too (.jfif is what Windows names many saved web photos): read as
+# images, not through FFmpeg, which ignores the EXIF orientation and the size limit.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jfif",
+    ".jpe",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".ppm",
+)
 SPEC_HELP = (
     "use picam, picam:WxH, usb:N, file:PATH, dir:PATH, rtsp://..., http(s)://..., "
     "a glob like 'imgs/*.jpg', or a path to a video, image or folder"
