@@ -680,6 +680,11 @@ def _path_source(
     if path.is_dir():
         return _folder_source(spec, path, loop)
     if not path.exists():
+        if path_text.isdigit():  # OpenCV's VideoCapture(0) habit: a camera number
+            raise SourceError(
+                f"source {spec!r}: no such file or folder; for USB camera {path_text} write "
+                f"usb:{int(path_text)}"
+            )
         # a bare word ('webcam') may be a mistyped spec: the list of specs; a path is a path
         looks_like_path = bool(path.suffix) or len(path.parts) > 1 or path_text.startswith("~")
         raise SourceError(
