@@ -43,11 +43,12 @@ def draw_detections(
         text = captions[i]
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else y1 + th + base + 4
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), color, cv2.FILLED)
+        lx = max(0, min(x1, w - 1 - (tw + 4)))  # a box at the right edge: label moved inside
+        cv2.rectangle(out, (lx, ty - th - base), (lx + tw + 4, ty + base // 2), color, cv2.FILLED)
         cv2.putText(
             out,
             text,
-            (x1 + 2, ty - base // 2),
+            (lx + 2, ty - base // 2),
             cv2.FONT_HERSHEY_SIMPLEX,
             scale,
             (0, 0, 0),

@@ -47,6 +47,17 @@ def test_draw_detections_empty_and_out_of_frame_boxes():
     assert out[25, 0].any() and (out != 7).any()
 
 
+def test_a_label_at_the_right_edge_is_moved_inside_the_frame_whole():
+    """A person at the right edge of the picture kept a label cut off by the frame's edge."""
+    image = np.zeros((200, 300, 3), np.uint8)
+    out = draw_detections(image, _dets((280, 60, 299, 180)))
+    (text_w, _), _ = cv2.getTextSize("person 0.90", cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    label_rows = out[40:58]  # the label sits above the box's top (y 60)
+    filled = np.flatnonzero((label_rows == (0, 200, 0)).all(axis=2).any(axis=0))
+    assert filled.size and filled.max() == 299  # it ends at the frame's right edge ...
+    assert filled.max() - filled.min() + 1 >= text_w + 4  # ... with room for the whole text
+
+
 def test_draw_status_writes_in_place():
     image = np.zeros((100, 200, 3), np.uint8)
     assert draw_status(image, "12.0 fps") is image and image[:20, :60].any()
