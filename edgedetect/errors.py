@@ -52,8 +52,14 @@ class ConfigError(EdgeDetectError):
     """A configuration file or key that is missing, unknown, of the wrong type or out of range."""
 
 
+def closest(name: str, choices: list[str]) -> str | None:
+    """The one of ``choices`` that ``name`` is most likely a typo of, if any is close."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, choices: list[str]) -> str:
     """The end of an unknown-name message: the closest of ``choices`` (a typo is the usual
     cause), else all of them; the service's and the training configs' messages alike."""
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(choices)}"
+    close = closest(name, choices)
+    return f"; did you mean {close!r}?" if close else f"; valid: {', '.join(choices)}"

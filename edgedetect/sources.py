@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from edgedetect.errors import ImageError, SourceError, SourceLost
+from edgedetect.errors import ImageError, SourceError, SourceLost, closest
 from edgedetect.frame import Frame
 from edgedetect.images import opencv_path, read_bgr
 from edgedetect.linefile import file_kind
@@ -685,6 +685,11 @@ def _path_source(
                 f"source {spec!r}: no such file or folder; for USB camera {path_text} write "
                 f"usb:{int(path_text)}"
             )
+        if m := re.fullmatch(r"/dev/video(\d+)", path_text):
+            raise SourceError(
+                f"source {spec!r}: no camera at {path_text} (unplugged? ls /dev/video* lists "
+                f"those there are); for USB camera {m[1]} write usb:{m[1]}"
+            )
         # a bare word ('webcam') may be a mistyped spec: the list of specs; a path is a path
         looks_like_path = bool(path.suffix) or len(path.parts) > 1 or path_text.startswith("~")
         raise SourceError(
@@ -804,8 +809,17 @@ def open_source(
         if scheme in ("file", "dir"):
             return _prefixed_path_source(spec, scheme, rest, loop, decode_threads)
         if not Path(spec).exists():
-            raise SourceError(f"unknown source spec {spec!r}", hint=SPEC_HELP)
+            raise _unknown_scheme(spec, scheme)
     return _path_source(spec, spec, loop, decode_threads)
+
+
+def _unknown_scheme(spec: str, scheme: str) -> SourceError:
+    """``rstp://cam``: the scheme it is likely a typo of, else the list of every spec form."""
+    typed = scheme + ("://" if spec[len(scheme) :].startswith("://") else ":")
+    likely = closest(typed, [*STREAM_SCHEMES, "picam:", "usb:", "file:", "dir:"])
+    if likely:
+        return SourceError(f"unknown source spec {spec!r}; did you mean {likely!r}?")
+    return SourceError(f"unknown source spec {spec!r}", hint=SPEC_HELP)
 
 
 def bundled_sample_path() -> Path | None:

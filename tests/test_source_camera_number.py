@@ -36,3 +36,22 @@ def test_a_folder_named_0_is_still_a_folder(
         assert source.live is False and source.read() is not None
     with pytest.raises(SourceError, match="write usb:1"):
         open_source("1")
+
+
+def test_a_missing_dev_video_names_the_usb_spec() -> None:
+    """`--source /dev/video7` with no such camera said only "no such file or folder"."""
+    with pytest.raises(SourceError) as err:
+        open_source("/dev/video7")
+    assert str(err.value) == (
+        "source '/dev/video7': no camera at /dev/video7 (unplugged? ls /dev/video* lists "
+        "those there are); for USB camera 7 write usb:7"
+    )
+
+
+@pytest.mark.parametrize(("spec", "scheme"), [("rstp://cam/x", "rtsp"), ("htps://cam/x", "https")])
+def test_a_mistyped_stream_scheme_gets_the_closest_one(spec: str, scheme: str) -> None:
+    res = run_edgedetect("run", "--source", spec, "--no-preview")
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        f"edgedetect: error: unknown source spec {spec!r}; did you mean {scheme + '://'!r}?"
+    ]
