@@ -69,7 +69,7 @@ def test_cli_datasets_take_no_default_split_and_config_keys_are_checked(tmp_path
     assert pf.spec.startswith("pennfudan:") and pf.split_file == "/s/pennfudan_fit.txt"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"data": {"sources": [{"spec": "yolo:x", "wieght": 2}]}}))
-    with pytest.raises(ConfigError, match="spec, split_file, weight"):
+    with pytest.raises(ConfigError, match="unknown key 'wieght'; did you mean 'weight'"):
         load_config(bad)
 
 

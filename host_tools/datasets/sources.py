@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgedetect.errors import ConfigError
+from edgedetect.errors import ConfigError, did_you_mean
 from host_tools.datasets.ignore import ignore_short_people
 from host_tools.datasets.spec import load_dataset
 from host_tools.datasets.types import Dataset, DatasetError
@@ -64,11 +64,7 @@ class DataSource:
     def from_dict(cls, data: dict, where: str) -> DataSource:
         """A config's ``{spec, split_file, weight, ignore_file, ignore_below}``; ``spec`` may carry
         ``#`` options as on the command line."""
-        keys = {"spec", "split_file", "weight", "ignore_file", "ignore_below"}
-        if set(data) - keys or "spec" not in data:
-            raise ConfigError(
-                f"{where}: a data source has keys {', '.join(sorted(keys))} (got {sorted(data)})"
-            )
+        _check_source_keys(data, where)
         inline = cls.parse(str(data["spec"]))
         return cls(
             inline.spec,
@@ -132,6 +128,27 @@ class DataSource:
         if self.ignore_below is not None:
             ds.samples = ignore_short_people(ds.samples, self.ignore_below)
         return ds
+
+
+SOURCE_KEYS = ["spec", "split_file", "weight", "ignore_file", "ignore_below"]
+
+
+def _check_source_keys(data: dict, where: str) -> None:
+    """A source's unknown key named with the closest known one (``"wieght"``: did you mean
+    ``'weight'``?), as the config's sections and other keys are; a typo must not leave the
+    default weight or no split in place, and a list of every key hid which one was wrong."""
+    unknown = sorted(set(data) - set(SOURCE_KEYS))
+    if unknown:
+        name = unknown[0]
+        which = f"data source {data['spec']!r}" if "spec" in data else "a data source"
+        raise ConfigError(
+            f"{where}: {which}: unknown key {name!r}{did_you_mean(name, SOURCE_KEYS)}"
+        )
+    if "spec" not in data:
+        raise ConfigError(
+            f'{where}: a data source needs "spec" (the dataset, e.g. "yolo:ROOT"); got keys '
+            f"{', '.join(sorted(data)) or 'none'}"
+        )
 
 
 def _number(value: object, key: str, where: str) -> float:
