@@ -708,8 +708,8 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit",
         type=positive_int,
-        help="use only the first N training images of each source (smoke tests; not recorded "
-        "in config.json: pass it again with --resume)",
+        help="use only the first N training images of each source (smoke tests; recorded in "
+        "config.json as data.limit, so --resume reads the same images)",
     )
     p.add_argument("--seed", type=seed, help="override train.seed")
     p.add_argument(
@@ -731,12 +731,12 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
 
 
 def _read_mix(
-    sources: list[DataSource], args: argparse.Namespace, from_config: bool
+    sources: list[DataSource], limit: int | None, args: argparse.Namespace, from_config: bool
 ) -> TrainImages:
     """The training mix; a source of the config that cannot be read is named with the config
     (the dataset's own message named only its folder)."""
     try:
-        return load_train_mix(sources, args.limit)
+        return load_train_mix(sources, limit)
     except DatasetError as exc:
         if not from_config:
             raise
@@ -755,12 +755,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg.train.learning_rate = args.lr
     if args.seed is not None:
         cfg.train.seed = args.seed
+    if args.limit is not None:  # recorded in config.json: a resume reads the same images
+        cfg.data.limit = args.limit
     sources = training_sources(args.dataset, args.split_file, cfg)
     if args.dataset or args.split_file:
         # config.json records the mix the run trained on, so --resume (and export's calibration)
         # takes it from there; the command line's relative paths are the current folder's.
         cfg.data.sources = tuple(s.resolved(Path.cwd()) for s in sources)
-    data = _read_mix(sources, args, from_config=bool(cfg.data.sources) and not args.dataset)
+    from_config = bool(cfg.data.sources) and not args.dataset
+    data = _read_mix(sources, cfg.data.limit, args, from_config=from_config)
     train(
         cfg,
         args.run_dir,

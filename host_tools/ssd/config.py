@@ -98,9 +98,15 @@ class PostprocessConfig:
 
 @dataclass
 class DataConfig:
-    """The training mix; empty means the CLI's ``--dataset`` (default: Penn-Fudan train split)."""
+    """The training mix; empty means the CLI's ``--dataset`` (default: Penn-Fudan train split).
+
+    ``limit`` (``--limit``) keeps the first N images of each source. It is part of the run's
+    ``config.json`` so that ``--resume`` trains on the same images: not recorded, a resume without
+    ``--limit`` went on with the whole data set and said nothing.
+    """
 
     sources: tuple[DataSource, ...] = ()
+    limit: int | None = None
 
 
 @dataclass
@@ -389,10 +395,18 @@ def _anchors_section(anchors: Any, where: str) -> AnchorConfig:
 
 
 def _data_section(d: Any, where: str) -> DataConfig:
-    """The ``[data]`` section: its list of training sources, each a spec object."""
-    if not isinstance(d, dict) or set(d) - {"sources"}:
+    """The ``[data]`` section: its list of training sources, each a spec object, and ``limit``."""
+    if not isinstance(d, dict):
         raise ConfigError(
-            f"{where} [data]: only key 'sources' (a list of {{spec, split_file, weight}})"
+            f"{where} [data]: must be an object with 'sources' (a list of {{spec, split_file, "
+            f"weight}}) and optionally 'limit', not {_show(d)}"
+        )
+    _refuse_unknown(d, [f.name for f in fields(DataConfig)], f"{where} [data]")
+    limit = d.get("limit")
+    if limit is not None and not (_fits(int, limit) and limit >= 1):
+        raise ConfigError(
+            f"{where}: data.limit must be a whole number >= 1 (images per source) or null, "
+            f"not {_show(limit)}"
         )
     sources = d.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
@@ -402,7 +416,7 @@ def _data_section(d: Any, where: str) -> DataConfig:
             f'{{"spec": ..., "split_file": ..., "weight": ...}}, not {json.dumps(sources)}; '
             f'e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
         )
-    return DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources))
+    return DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources), limit)
 
 
 def load_config(path_or_name: str | Path) -> SSDConfig:
