@@ -103,6 +103,30 @@ def path_option(text: str) -> Path:
     return Path(path_arg(text))
 
 
+def output_file(path: Path, option: str, example: str, suffix: str = "") -> Path:
+    """Refuse, before the work, an output file that cannot be written where it is named (its
+    parent folder is created): a tool that imports, converts or scans a dataset for minutes only
+    met it at the end, and said ``[Errno 21] Is a directory`` or ``[Errno 17] File exists`` on a
+    parent. ``suffix``: the name must end with it (a weights file without ``.h5`` is written by
+    Keras as TensorFlow checkpoint files, not the file named). ``example``: a file name for the
+    message."""
+    if path.is_dir():
+        raise EdgeDetectError(
+            f"{option} {path} is a folder; name the file to write, e.g. {path / example}"
+        )
+    if suffix and not path.name.endswith(suffix):
+        raise EdgeDetectError(
+            f"{option} {path} must end with {suffix}, e.g. {path.with_name(path.name + suffix)}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        file = next((p for p in path.parents if p.is_file()), None)
+        why = f"{file} is a file, not a folder" if file else exc.strerror
+        raise EdgeDetectError(f"cannot write {option} {path}: {why}; pick another path") from None
+    return path
+
+
 def seed(text: str) -> int:
     """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
     value = whole_number(text)

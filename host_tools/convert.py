@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from host_tools._cli import cli_errors, path_option
+from host_tools._cli import cli_errors, output_file, path_option
 from host_tools.datasets import KINDS
 from host_tools.datasets.sources import DataSource
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
+    output_file(args.out, "--out", f"train.{'json' if args.to == 'coco' else 'tfrecord'}")
     ds = DataSource.parse(args.dataset, test_split_ok=True).load(args.split_file)
     if args.to == "coco":
         from host_tools.datasets.coco import write_coco_json

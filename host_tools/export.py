@@ -36,7 +36,7 @@ import tensorflow as tf
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr, whole_file, write_whole
-from host_tools._cli import cli_errors, first_line, path_option
+from host_tools._cli import cli_errors, first_line, output_file, path_option
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
@@ -455,6 +455,7 @@ def _parser() -> argparse.ArgumentParser:
 @cli_errors("export")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    output_file(args.out, "--out", "person.tflite")  # before the conversion, not after it
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)
     if args.saved_model:
@@ -470,7 +471,6 @@ def main(argv: list[str] | None = None) -> int:
     data = convert(
         ssd, args.mode, raw=args.raw, representative=reps, per_channel=not args.per_tensor
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_file(args.out, data)
     write_labels(args.out, names)
     kind = "raw" if args.raw else "postprocess"

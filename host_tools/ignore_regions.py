@@ -26,7 +26,7 @@ from edgedetect.cli import path_arg
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
 from edgedetect.nms import nms
-from host_tools._cli import cli_errors, path_option, threads
+from host_tools._cli import cli_errors, output_file, path_option, threads
 from host_tools.datasets import parse_spec
 from host_tools.datasets.ignore import dataset_root, image_key
 from host_tools.datasets.sources import DataSource
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgedetect.detector import Detector
 
     args = build_parser().parse_args(argv)
+    output_file(args.out, "--out", "ignore.json")  # before the detectors run, not after
     for name in ("min_score", "max_iou", "max_inside"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1]")
@@ -152,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         "max_inside": args.max_inside,
         "images": images,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result) + "\n", encoding="utf-8")
     n_boxes = sum(len(b) for b in images.values())
     print(

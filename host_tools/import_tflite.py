@@ -31,7 +31,7 @@ import numpy as np
 from edgedetect.backends._input import ssd_tensor
 from edgedetect.cli import path_arg
 from edgedetect.errors import ModelError
-from host_tools._cli import cli_errors, path_option
+from host_tools._cli import cli_errors, output_file, path_option
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--images", type=Path, nargs="*", help="real images to verify on")
     args = p.parse_args(argv)
+    output_file(args.out, "--out", "model.weights.h5", suffix=".h5")  # before the import
     ssd, interp = import_tflite(args.tflite, load_config(args.config))
     images = [read_rgb(x) for x in (args.images or default_verify_images())]
     report = verify_tflite(ssd, interp, images)

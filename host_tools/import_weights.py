@@ -29,7 +29,7 @@ import tensorflow as tf
 from edgedetect.cli import path_arg
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
-from host_tools._cli import cli_errors, path_option
+from host_tools._cli import cli_errors, output_file, path_option
 from host_tools.export import save_weights
 from host_tools.shared_data import INRIA_TEST, PEDESTRIAN_PB, PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs"
     )
     args = p.parse_args(argv)
+    output_file(args.out, "--out", "model.weights.h5", suffix=".h5")  # before the import
     cfg = load_config(args.config)
     ssd, gd, unused = import_pb(args.pb, cfg)
     images = [read_rgb(x) for x in (args.images or default_verify_images())]

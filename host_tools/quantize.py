@@ -26,7 +26,7 @@ import host_tools.ssd  # noqa: F401  (selects tf_keras before TensorFlow loads)
 # isort: split
 import numpy as np
 
-from edgedetect.cli import path_arg, positive_int
+from edgedetect.cli import make_folder, path_arg, positive_int
 from edgedetect.errors import EdgeDetectError
 from host_tools._cli import cli_errors, non_negative_int, path_option, positive_float, threads
 from host_tools._deps import require
@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         check_eval_data()
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)
+    make_folder(args.out_dir, "--out-dir")  # a file in the way is named before any conversion
     size = ssd.config.model.input_size
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     reps = (
         representative_images(size, args.calibration, sources=ssd.config.data.sources)
         if {"int8", "qat"} & set(modes)
