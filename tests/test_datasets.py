@@ -297,3 +297,22 @@ def test_split_file_errors(tmp_path):
         load_dataset(f"inria:{root}", split)
     split.write_text("a\n")  # a stem works too
     assert [s.name for s in load_dataset(f"inria:{root}", split)] == ["a.png"]
+
+
+@pytest.mark.parametrize(("key", "value"), [("id", 7), ("file_name", "c.png")])
+def test_coco_two_images_with_one_id_or_file_are_refused(tmp_path, key, value):
+    """An ``images`` entry sharing the id of another got that image's people as well (53 person
+    boxes instead of 46 in minicoco's val.json with one id repeated) and one sharing its file
+    was scored twice; both loaded without a word."""
+    root = _coco(tmp_path)
+    _png(root / "img" / "d.png")
+    data = json.loads((root / "ann.json").read_text())
+    other = {"id": 8, "file_name": "d.png", "width": 64, "height": 48, key: value}
+    data["images"].append(other)
+    (root / "ann.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"coco:{root / 'ann.json'}:{root / 'img'}")
+    fix = "give each image its own id" if key == "id" else "list each image once"
+    assert str(err.value).startswith(
+        f"{root / 'ann.json'}: images[1] has the {key} {value!r} of images[0]; {fix}"
+    ), err.value

@@ -30,6 +30,7 @@ def read_coco_dataset(ann_path: Path, images_dir: Path) -> list[Sample]:
     if not images_dir.is_dir():
         raise DatasetError(f"coco images folder {images_dir} is not a directory")
     data = _load_coco_json(ann_path)
+    _refuse_shared_images(data["images"], ann_path)
     people, objects = _boxes_by_image(data, _person_category_ids(data, ann_path), ann_path)
     return [
         _image_sample(j, img, people, objects, ann_path, images_dir)
@@ -50,6 +51,29 @@ def _load_coco_json(ann_path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{ann_path}: not a COCO detection file (no 'images' list)")
     return data
+
+
+_SHARED_FIX = {
+    "id": "give each image its own id (annotations find their image by it)",
+    "file_name": "list each image once",
+}
+
+
+def _refuse_shared_images(images: list[Any], ann_path: Path) -> None:
+    """Two ``images`` entries with one id (or one file): the boxes are joined by id, so each got
+    the other's people too, and a file listed twice was scored twice; both silently."""
+    seen: dict[tuple[str, str], int] = {}
+    for j, img in enumerate(images):
+        if not isinstance(img, dict):
+            continue  # _image_sample names it
+        for key, fix in _SHARED_FIX.items():
+            if key not in img:
+                continue
+            first = seen.setdefault((key, repr(img[key])), j)
+            if first != j:
+                raise DatasetError(
+                    f"{ann_path}: images[{j}] has the {key} {img[key]!r} of images[{first}]; {fix}"
+                )
 
 
 def _person_category_ids(data: dict[str, Any], ann_path: Path) -> set[object]:
