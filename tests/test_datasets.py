@@ -316,3 +316,35 @@ def test_coco_two_images_with_one_id_or_file_are_refused(tmp_path, key, value):
     assert str(err.value).startswith(
         f"{root / 'ann.json'}: images[1] has the {key} {value!r} of images[0]; {fix}"
     ), err.value
+
+
+def _person(bbox: list[float]) -> list[dict]:
+    return [{"id": 4, "image_id": 7, "category_id": 1, "bbox": bbox, "iscrowd": 0}]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "why"),
+    [
+        ([10, 5, 0, 20], "has zero width or height; fix or delete it"),
+        ([100, 10, 10, 10], "lies outside the 64x48 image; fix the box"),
+        ([10, -40, 10, 30], "lies outside the 64x48 image; fix the box"),
+    ],
+)
+def test_coco_person_box_no_detection_can_match_is_refused(tmp_path, bbox, why):
+    """A person box of zero width, or one wholly outside its image, was read as it was (the YOLO
+    and PASCAL readers refuse them): every evaluation counted it as a missed person and the
+    scores came out low without a word."""
+    root = _coco(tmp_path, _person(bbox))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"coco:{root / 'ann.json'}:{root / 'img'}")
+    shown = [float(v) for v in bbox]
+    assert str(err.value).startswith(
+        f"{root / 'ann.json'}: annotations[0] (image c.png): person bbox {shown} {why}"
+    ), err.value
+
+
+def test_coco_person_box_partly_outside_is_read(tmp_path):
+    """People cut at the border are kept, as in the PASCAL reader (clipped where used)."""
+    root = _coco(tmp_path, _person([50, -4, 20, 30]))
+    (s,) = load_dataset(f"coco:{root / 'ann.json'}:{root / 'img'}").samples
+    assert s.boxes.tolist() == [[50, -4, 70, 26]]
