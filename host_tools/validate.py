@@ -37,7 +37,7 @@ from edgedetect.nms import nms
 from host_tools._cli import cli_errors, path_option
 from host_tools._deps import require
 from host_tools.conditions import CONDITIONS, camera_condition
-from host_tools.datasets import Dataset
+from host_tools.datasets import Dataset, DatasetError
 from host_tools.datasets.sources import DataSource, load_sources
 from host_tools.export import checkpoint_step, normalize, restore_checkpoint, save_weights
 from host_tools.scoring import evaluate
@@ -102,8 +102,19 @@ def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
 
 
 def load_val_set(name: str, sources: tuple[DataSource, ...]) -> Dataset:
-    """A validation set from one or more sources (refusing test splits) as one :class:`Dataset`."""
-    return load_sources(list(sources), f"validation set {name}")
+    """A validation set from one or more sources (refusing test splits) as one :class:`Dataset`.
+
+    A set without any annotated person is refused: every checkpoint scored AP 0 and LAMR 1 on it,
+    so it picked none (alone, the last one won the tie and became best.weights.h5, exit 0); the
+    usual cause is labels the reader did not find (a YOLO set without its labels/ folder)."""
+    ds = load_sources(list(sources), f"validation set {name}")
+    if ds.num_boxes == 0:
+        raise DatasetError(
+            f"validation set {name} ({ds.spec}): no annotated person in its {len(ds)} images, so "
+            "it cannot rank checkpoints; put its labels where the reader looks (yolo: "
+            "ROOT/labels/NAME.txt for ROOT/images/NAME.jpg) or leave the set out"
+        )
+    return ds
 
 
 def summarize(per_set: dict[str, dict[str, float]]) -> dict[str, float]:
