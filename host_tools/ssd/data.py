@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from edgedetect.errors import ConfigError
 from edgedetect.images import read_bgr
+from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import DataSource
 from host_tools.ssd.augment import augment, camera_conditions
 from host_tools.ssd.config import SSDConfig
@@ -135,7 +136,24 @@ def load_train_mix(sources: list[DataSource], limit: int | None = None) -> Train
             ),
             flush=True,
         )
-    return TrainImages.mix(parts)
+    mix = TrainImages.mix(parts)
+    _refuse_no_people(mix, sources)
+    return mix
+
+
+def _refuse_no_people(mix: TrainImages, sources: list[DataSource]) -> None:
+    """A mix without a single person box, refused: it trained, logged a loss and wrote
+    ``final.weights.h5``, a detector taught that there are no people (the usual cause: labels
+    the reader did not find, e.g. a YOLO set without its ``labels/`` folder). A person-free
+    source beside one with people is fine: it gives negatives."""
+    if any(len(b) for b in mix.boxes):
+        return
+    specs = ", ".join(s.spec for s in sources)
+    raise DatasetError(
+        f"the training data ({specs}) holds no person box in its {len(mix)} images; put the "
+        "labels where the reader looks (yolo: ROOT/labels/NAME.txt for ROOT/images/NAME.jpg) or "
+        "add a source with people"
+    )
 
 
 class ExampleMaker:
