@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
     output_file(args.out, "--out", f"train.{'json' if args.to == 'coco' else 'tfrecord'}")
+    if args.label_map:  # written after the records: a folder there failed once they were
+        output_file(args.label_map, "--label-map", "label_map.pbtxt")
     ds = DataSource.parse(args.dataset, test_split_ok=True).load(args.split_file)
     if args.to == "coco":
         from host_tools.datasets.coco import write_coco_json

@@ -142,3 +142,22 @@ def test_quantize_out_dir_under_a_file_is_refused_first(tiny_weights, tmp_path, 
     assert captured.err.strip() == (
         f"quantize: error: cannot create --out-dir {file / 'q'}: {file} is a file, not a folder"
     )
+
+
+def test_a_label_map_that_is_a_folder_is_refused_first(tmp_path, capsys):
+    """--label-map naming a folder failed with ``[Errno 21] Is a directory`` after the records
+    were written, which were left without their label map."""
+    from host_tools.convert import main
+
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    out = tmp_path / "train.tfrecord"
+    args = ["--dataset", f"inria:{need_shared(INRIA_TEST).parent}", "--to", "tfrecord"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(out), "--label-map", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        f"convert: error: --label-map {folder} is a folder; name the file to write, "
+        f"e.g. {folder / 'label_map.pbtxt'}"
+    )
+    assert captured.out == "" and not out.exists()
