@@ -31,7 +31,7 @@ import numpy as np
 from edgedetect.backends._input import ssd_tensor
 from edgedetect.cli import path_arg
 from edgedetect.errors import ModelError
-from host_tools._cli import cli_errors, output_file, path_option
+from host_tools._cli import cli_errors, first_line, output_file, path_option
 from host_tools.ssd.config import SSDConfig, load_config
 from host_tools.ssd.keras_compat import keras
 from host_tools.ssd.model import SEP, SSDModel, build_ssd
@@ -70,9 +70,7 @@ def assign_from_tflite(
 
     def get(name: str) -> np.ndarray:
         if name not in tensors:
-            raise ModelError(
-                f"TFLite model has no tensor {name!r}; does the config match its architecture?"
-            )
+            raise ModelError(f"no tensor {name!r}")
         return _dequant(interp, tensors[name])
 
     for layer in ssd.keras_model.layers:
@@ -230,9 +228,21 @@ def verify_tflite(ssd: SSDModel, interp, images_rgb: list[np.ndarray]) -> dict:
 
 
 def import_tflite(tflite: Path, cfg: SSDConfig) -> tuple[SSDModel, object]:
+    """The Keras model of ``cfg`` holding the weights of ``tflite``, and the file's interpreter.
+
+    A config whose layers do not fit the file (another depth multiplier: ``ssd_mobilenet_v1``
+    for the depth-0.75 COCO model) is one line naming both; Keras' shape error was a traceback.
+    """
     interp = open_interpreter(tflite)
     ssd = build_ssd(cfg)
-    assign_from_tflite(ssd, interp)
+    try:
+        assign_from_tflite(ssd, interp)
+    except (ModelError, ValueError) as exc:
+        raise ModelError(
+            f"{tflite} does not fit config {cfg.name} ({first_line(exc)}); pass the --config of "
+            "its architecture (ssd_mobilenet_v1_075_coco for the COCO SSD-MobileNet-v1 quant "
+            "model), or train from the file as it is with model.arch 'tflite_graph'"
+        ) from None
     return ssd, interp
 
 
