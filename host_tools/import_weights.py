@@ -161,10 +161,15 @@ def run_graph(gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]) -> dict[s
 
 
 def verify(
-    ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray]
+    ssd: SSDModel, gd: tf.compat.v1.GraphDef, images_rgb: list[np.ndarray], name: str = "graph"
 ) -> dict[str, float]:
-    """Max abs differences of the graph's and the Keras model's raw outputs on the same input."""
+    """Max abs differences of the graph's and the Keras model's raw outputs on the same input.
+
+    A config of another input size than the graph's is refused in one line: its weights fit (the
+    layers are the same), and feeding it the graph's input was a Keras ``ValueError`` traceback.
+    """
     ref = run_graph(gd, images_rgb)
+    _check_input_size(ssd, ref[PREPROCESSED].shape[1:3], name)
     box, cls = ssd.keras_model.predict(ref[PREPROCESSED], verbose=0)
     ref_box = ref[RAW_BOX].reshape(box.shape)
     return {
@@ -175,6 +180,18 @@ def verify(
         "max_abs_box_encoding": float(np.abs(ref_box).max()),
         "max_abs_class_logit": float(np.abs(ref[RAW_CLS]).max()),
     }
+
+
+def _check_input_size(ssd: SSDModel, graph_hw: tuple[int, ...], name: str) -> None:
+    """The graph ``name`` resizes its input to ``graph_hw``; the Keras model takes
+    ``model.input_size``."""
+    size = ssd.config.model.input_size
+    if tuple(graph_hw) != (size, size):
+        h, w = graph_hw
+        raise ModelError(
+            f"{name} takes {w}x{h} images but config {ssd.config.name} has model.input_size "
+            f"{size}; pass a --config with input_size {w} (anchors and outputs depend on it)"
+        )
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -239,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     images = [read_rgb(x) for x in (args.images or default_verify_images())]
     if not images:
         raise EdgeDetectError("no verification images found; pass --images")
-    report = verify(ssd, gd, images)
+    report = verify(ssd, gd, images, str(args.pb))
     print(json.dumps({**report, "unused_graph_weights": unused}, indent=2))
     worst = max(
         report["max_abs_diff_box_encodings"],
