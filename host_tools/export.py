@@ -48,6 +48,28 @@ POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 MODES = ("float32", "dynamic", "float16", "int8")
 
 
+DEFAULT_CONFIG = "ssdlite_mobilenet_v2"
+
+
+def weights_config(config: str | None, weights: str | Path) -> str | Path:
+    """``--config``, else the ``config.json`` of the training run that holds ``weights``
+    (``RUN/final.weights.h5``, ``RUN/best.weights.h5``, ``RUN/checkpoints``), else the default.
+
+    Without it, ``--weights RUN/final.weights.h5`` took the default config: int8 was calibrated on
+    Penn-Fudan instead of the run's ``data.sources`` and the default's postprocess was used, with
+    no word; a run of another model failed with a shape error that asked for the config.
+    """
+    if config is not None:
+        return config
+    w = Path(weights)
+    run = w.parent if w.is_file() or w.name == "checkpoints" else w
+    saved = run / "config.json"
+    if saved.is_file():
+        print(f"config: {saved} (the run's own; --config to use another)", flush=True)
+        return saved
+    return DEFAULT_CONFIG
+
+
 def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDModel:
     """Build the model of ``config`` and load ``weights`` into it.
 
@@ -423,7 +445,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m host_tools.export", description=__doc__.split("\n")[0]
     )
     p.add_argument(
-        "--config", type=path_arg, default="ssdlite_mobilenet_v2", help="config name or JSON path"
+        "--config",
+        type=path_arg,
+        help=f"config name or JSON path (default: the config.json of the run holding --weights, "
+        f"else {DEFAULT_CONFIG})",
     )
     p.add_argument(
         "--weights", type=path_arg, required=True, help=".weights.h5 file or a checkpoint directory"
@@ -456,7 +481,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     output_file(args.out, "--out", "person.tflite")  # before the conversion, not after it
-    ssd = load_ssd(args.config, args.weights)
+    ssd = load_ssd(weights_config(args.config, args.weights), args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)
     if args.saved_model:
         export_saved_model(ssd, args.saved_model, raw=True)

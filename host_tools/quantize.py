@@ -38,6 +38,7 @@ from host_tools.export import (
     label_names,
     load_ssd,
     representative_images,
+    weights_config,
     write_file,
     write_labels,
 )
@@ -83,7 +84,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_conversion_args(p: argparse.ArgumentParser) -> None:
     """The float model, where its conversions go, which modes and how int8 is calibrated."""
-    p.add_argument("--config", type=path_arg, default="ssdlite_mobilenet_v2")
+    p.add_argument(
+        "--config",
+        type=path_arg,
+        help="config name or JSON path (default: the config.json of the run holding --weights, "
+        "else ssdlite_mobilenet_v2)",
+    )
     p.add_argument(
         "--weights",
         type=path_arg,
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_eval:
         require("pycocotools", "matplotlib")  # the comparison, checked before any conversion
         check_eval_data()
+    args.config = weights_config(args.config, args.weights)  # the QAT run loads it again
     ssd = load_ssd(args.config, args.weights)
     names = label_names(args.labels, ssd.config.model.num_classes)
     make_folder(args.out_dir, "--out-dir")  # a file in the way is named before any conversion
