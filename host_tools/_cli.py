@@ -127,6 +127,18 @@ def output_file(path: Path, option: str, example: str, suffix: str = "") -> Path
     return path
 
 
+def folder_not_file(path: Path, option: str) -> Path:
+    """Refuse, before the work and without creating anything, a folder path that is a file or lies
+    under one: ``train --run-dir`` read its data (minutes) and then said ``[Errno 17] File
+    exists`` or ``[Errno 20] Not a directory``."""
+    file = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if file is not None:
+        raise EdgeDetectError(
+            f"cannot use {option} {path}: {file} is a file, not a folder; pick another path"
+        )
+    return path
+
+
 def seed(text: str) -> int:
     """A random seed: a whole number in NumPy's range 0 .. 2**32 - 1."""
     value = whole_number(text)

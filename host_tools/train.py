@@ -32,7 +32,14 @@ import tensorflow as tf
 
 from edgedetect.cli import path_arg, positive_int
 from edgedetect.errors import ConfigError, EdgeDetectError, ModelError
-from host_tools._cli import cli_errors, first_line, path_option, positive_float, seed
+from host_tools._cli import (
+    cli_errors,
+    first_line,
+    folder_not_file,
+    path_option,
+    positive_float,
+    seed,
+)
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
 from host_tools.export import checkpoint_cut_short, checkpoint_step, save_weights
@@ -747,6 +754,7 @@ def _read_mix(
 @cli_errors("train")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    folder_not_file(args.run_dir, "--run-dir")
     cfg = run_config(args.config, args.run_dir, args.resume)
     resume_point(cfg, args.run_dir, args.resume, args.init)  # before the data is read (minutes)
     if args.batch_size is not None:

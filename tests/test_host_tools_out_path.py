@@ -161,3 +161,25 @@ def test_a_label_map_that_is_a_folder_is_refused_first(tmp_path, capsys):
         f"e.g. {folder / 'label_map.pbtxt'}"
     )
     assert captured.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("below", ["", "run"])
+def test_a_train_run_dir_that_is_a_file_is_refused_first(tmp_path, capsys, below):
+    """--run-dir naming a file (or a folder under one) read the training data first, minutes
+    on a real mix, then said ``[Errno 17] File exists`` (``[Errno 20] Not a directory``)."""
+    from test_host_tools_errors import TINY_ARGS
+
+    from host_tools.train import main
+
+    file = tmp_path / "notes"
+    file.write_text("a file, not a folder\n")
+    run = file / below if below else file
+    args = ["--dataset", f"inria:{need_shared(INRIA_TEST).parent}", *TINY_ARGS]
+    capsys.readouterr()
+    assert main(["--run-dir", str(run), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # not a line about the data read
+    assert captured.err.strip() == (
+        f"train: error: cannot use --run-dir {run}: {file} is a file, not a folder; "
+        "pick another path"
+    )
