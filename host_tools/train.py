@@ -132,7 +132,10 @@ def init_weights(
     try:
         ssd.keras_model.load_weights(str(p))
     except Exception as exc:  # Keras / h5py raise assorted types
-        raise ModelError(f"cannot load --init {p} into {ssd.config.name} ({exc})") from exc
+        raise ModelError(
+            f"cannot load --init {p} into {ssd.config.name} ({first_line(exc)}); pass the "
+            "--config it was made with, or --init-partial to copy only the layers that match"
+        ) from exc
     return f"weights {p}"
 
 
