@@ -348,3 +348,45 @@ def test_coco_person_box_partly_outside_is_read(tmp_path):
     root = _coco(tmp_path, _person([50, -4, 20, 30]))
     (s,) = load_dataset(f"coco:{root / 'ann.json'}:{root / 'img'}").samples
     assert s.boxes.tolist() == [[50, -4, 70, 26]]
+
+
+def _split_export(tmp_path: Path, with_yaml: bool) -> Path:
+    """A Roboflow / Ultralytics export: train/ and valid/ with images/ and labels/ each, and one
+    data.yaml beside them (or, as capston2 here, a classes.txt in each split)."""
+    root = tmp_path / "export"
+    for split, person in (("train", "0 0.5 0.5 0.2 0.4\n"), ("valid", "0 0.3 0.3 0.1 0.2\n")):
+        _png(root / split / "images" / f"{split}.png", 100, 50)
+        (root / split / "labels").mkdir(parents=True)
+        (root / split / "labels" / f"{split}.txt").write_text(person)
+        if not with_yaml:
+            (root / split / "classes.txt").write_text("person\n")
+    if with_yaml:
+        (root / "data.yaml").write_text(
+            "train: ../train/images\nval: ../valid/images\nnames: [person]\n"
+        )
+    return root
+
+
+@pytest.mark.parametrize("with_yaml", [True, False])
+def test_yolo_export_root_with_splits_is_refused(tmp_path, with_yaml):
+    """``yolo:EXPORT`` of an export with train/ and valid/ read both splits as one data set
+    (validation images trained on, training images in a test score), silently; without a data.yaml
+    it asked for a classes.txt at EXPORT, which would have done the same."""
+    pytest.importorskip("yaml")
+    root = _split_export(tmp_path, with_yaml)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}")
+    assert str(err.value) == (
+        f"yolo dataset {root} holds the splits train, valid (each with its own images/); "
+        f"pass one of them, e.g. yolo:{root / 'train'}"
+    )
+
+
+def test_yolo_split_of_an_export_reads_the_data_yaml_beside_it(tmp_path):
+    """``yolo:EXPORT/train`` said ``no class map; add classes.txt``: the export's data.yaml is one
+    folder up, beside the splits."""
+    pytest.importorskip("yaml")
+    root = _split_export(tmp_path, with_yaml=True)
+    (sample,) = load_dataset(f"yolo:{root / 'train'}").samples
+    assert sample.name == "train.png"
+    np.testing.assert_allclose(sample.boxes, [[40, 15, 60, 35]], atol=1e-4)

@@ -20,7 +20,20 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def read_class_map(root: Path) -> dict[int, str]:
-    """Class id -> name from classes.txt / obj.names / data.yaml."""
+    """Class id -> name from classes.txt / obj.names / data.yaml in ROOT, else in its parent: a
+    Roboflow or Ultralytics export keeps one data.yaml beside its train/ valid/ test/ splits."""
+    for folder in (root, root.parent):
+        found = _class_map_in(folder)
+        if found is not None:
+            return found
+    raise DatasetError(
+        f"yolo dataset {root} has no class map; "
+        "add classes.txt (one class name per line, line 1 = class 0)"
+    )
+
+
+def _class_map_in(root: Path) -> dict[int, str] | None:
+    """The class map of one folder, or None when it has none."""
     for name in ("classes.txt", "obj.names"):
         p = root / name
         if p.is_file():
@@ -50,10 +63,7 @@ def read_class_map(root: Path) -> dict[int, str]:
                     raise DatasetError(f"{p}: 'names' keys must be class numbers (0: person)")
                 return {k: str(v) for k, v in listed.items()}
             raise DatasetError(f"{p}: no 'names' list or mapping")
-    raise DatasetError(
-        f"yolo dataset {root} has no class map; "
-        "add classes.txt (one class name per line, line 1 = class 0)"
-    )
+    return None
 
 
 def _label_path(image: Path, root: Path) -> Path:
@@ -80,6 +90,7 @@ def read_yolo_dataset(root: Path) -> list[Sample]:
     """Every image under ROOT with its label file (missing label file = no people)."""
     if not root.is_dir():
         raise DatasetError(f"yolo dataset root {root} is not a directory")
+    _refuse_split_root(root)
     classes = read_class_map(root)
     person = _person_class_ids(root, classes)
     samples = []
@@ -109,6 +120,21 @@ def _person_class_ids(root: Path, classes: dict[int, str]) -> set[int]:
             f"yolo dataset {root}: no class named 'person' in the class map ({known})"
         )
     return person
+
+
+def _refuse_split_root(root: Path) -> None:
+    """A ROOT whose sub-folders hold their own ``images/`` (an export's train/ valid/ test/) is
+    refused: with a data.yaml beside them every split was read as one data set, so validation
+    images were trained on and a test score counted training images, silently; without one the
+    error asked for a classes.txt there, which would do the same."""
+    if (root / "images").is_dir():
+        return
+    splits = sorted(d.name for d in root.iterdir() if (d / "images").is_dir())
+    if splits:
+        raise DatasetError(
+            f"yolo dataset {root} holds the splits {', '.join(splits)} (each with its own "
+            f"images/); pass one of them, e.g. yolo:{root / splits[0]}"
+        )
 
 
 def _image_files(root: Path) -> list[Path]:
