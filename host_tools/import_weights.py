@@ -195,9 +195,16 @@ def _check_input_size(ssd: SSDModel, graph_hw: tuple[int, ...], name: str) -> No
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """A verification image as RGB (the order the TF graph was trained on)."""
+    """A verification image as RGB (the order the TF graph was trained on).
+
+    A folder is refused with this tool's fix: the shared image reader's hint, ``--source dir:``,
+    is an option of ``edgedetect``, not of the importers."""
     import cv2
 
+    if Path(path).is_dir():
+        raise EdgeDetectError(
+            f"--images {path} is a folder; pass its image files, e.g. --images {path}/*.jpg"
+        )
     return cv2.cvtColor(read_bgr(path, "verification image"), cv2.COLOR_BGR2RGB)
 
 
