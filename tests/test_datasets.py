@@ -390,3 +390,25 @@ def test_yolo_split_of_an_export_reads_the_data_yaml_beside_it(tmp_path):
     (sample,) = load_dataset(f"yolo:{root / 'train'}").samples
     assert sample.name == "train.png"
     np.testing.assert_allclose(sample.boxes, [[40, 15, 60, 35]], atol=1e-4)
+
+
+def test_yolo_empty_class_map_names_the_file_and_the_fix(tmp_path):
+    """An empty classes.txt said ``no class named 'person' in the class map ()``: neither which
+    file nor that it was empty."""
+    root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.4\n", classes="\n\n")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}")
+    assert str(err.value) == (
+        f"class map {root / 'classes.txt'} is empty; list one class name per line "
+        "(line 1 = class 0), e.g. person"
+    )
+
+
+def test_yolo_class_map_without_person_says_how_to_name_it(tmp_path):
+    root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.4\n", classes="human\ncar\n")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}")
+    assert str(err.value) == (
+        f"yolo dataset {root}: no class named 'person' in the class map (human, car); name the "
+        "person class 'person' (or 'pedestrian') there"
+    )

@@ -40,6 +40,11 @@ def _class_map_in(root: Path) -> dict[int, str] | None:
             names = [ln.strip() for ln in read_text_lines(p)]
             while names and not names[-1]:
                 names.pop()
+            if not names:  # said: no class named 'person' in the class map ()
+                raise DatasetError(
+                    f"class map {p} is empty; list one class name per line "
+                    "(line 1 = class 0), e.g. person"
+                )
             return dict(enumerate(names))
     for name in ("data.yaml", "dataset.yaml"):
         p = root / name
@@ -117,7 +122,8 @@ def _person_class_ids(root: Path, classes: dict[int, str]) -> set[int]:
     if not person:
         known = ", ".join(list(classes.values())[:10])
         raise DatasetError(
-            f"yolo dataset {root}: no class named 'person' in the class map ({known})"
+            f"yolo dataset {root}: no class named 'person' in the class map ({known}); name "
+            "the person class 'person' (or 'pedestrian') there"
         )
     return person
 
