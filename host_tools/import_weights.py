@@ -29,7 +29,7 @@ import tensorflow as tf
 from edgedetect.cli import path_arg
 from edgedetect.errors import EdgeDetectError, ModelError
 from edgedetect.images import read_bgr
-from host_tools._cli import cli_errors, output_file, path_option
+from host_tools._cli import cli_errors, output_file, path_option, positive_float
 from host_tools.export import save_weights
 from host_tools.shared_data import INRIA_TEST, PEDESTRIAN_PB, PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, load_config
@@ -254,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         help="real images to verify on (default: INRIA + 4 Penn-Fudan train)",
     )
     p.add_argument(
-        "--tolerance", type=float, default=1e-3, help="max allowed abs difference of raw outputs"
+        "--tolerance",
+        type=positive_float,  # nan passed every check (nothing is > nan), -1 failed every one
+        default=1e-3,
+        help="max allowed abs difference of raw outputs (a number > 0)",
     )
     args = p.parse_args(argv)
     output_file(args.out, "--out", "model.weights.h5", suffix=".h5")  # before the import

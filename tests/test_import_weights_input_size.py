@@ -32,3 +32,18 @@ def test_a_config_of_another_input_size_is_one_line(tmp_path, capsys):
         "depend on it)"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0"])
+def test_a_tolerance_that_is_no_bound_is_refused(tmp_path, capsys, value):
+    """``--tolerance nan`` passed every check (no difference is > nan), so weights that do not
+    reproduce the graph were written with exit 0; ``-1`` refused every import."""
+    from host_tools.import_weights import main
+
+    out = tmp_path / "w.weights.h5"
+    with pytest.raises(SystemExit) as exit_:
+        main(["--tolerance", value, "--out", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(f"argument --tolerance: {value} must be a number > 0"), err
+    assert not out.exists()
