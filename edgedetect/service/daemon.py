@@ -51,6 +51,7 @@ from edgedetect.service.liveview import LiveView
 from edgedetect.service.metrics import ServiceMetrics
 from edgedetect.service.motion import MotionGate
 from edgedetect.service.notify import Notifier, watchdog_interval_s
+from edgedetect.service.outputs import SceneCounts
 from edgedetect.service.outputset import Outputs
 from edgedetect.service.recent import RecentEvents
 from edgedetect.service.tracker import PersonTracker, TrackEvent
@@ -325,6 +326,12 @@ class Service:
         with self._outputs_lock:
             if self.outputs is not None:
                 self.outputs.publish(te, frame, dets)
+
+    def scene_counts(self) -> SceneCounts:
+        """The people in view now, in all, per zone and over each line: what MQTT turned on by
+        a reload starts from (read from the main thread; each value is one atomic read)."""
+        rules = self.sink.rules
+        return SceneCounts(self.tracker.count, rules.counts(), rules.line_counts())
 
     def flush_outputs(self) -> None:
         with self._outputs_lock:

@@ -16,7 +16,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgedetect.service.events import Event
@@ -25,6 +26,16 @@ log = logging.getLogger("edgedetect.outputs")
 
 EVENT_MESSAGES = 3  # the most an MQTT event publishes: the event, count and occupancy
 PUBACK_WAIT_S = 2.0  # how long the MQTT worker waits for the broker to take an event
+
+
+@dataclass(frozen=True)
+class SceneCounts:
+    """The scene now (the tracker's person count, each zone's head count, each line's totals):
+    what an MQTT output turned on by a reload publishes, having no output to take it from."""
+
+    count: int = 0
+    zones: Mapping[str, int] = field(default_factory=dict)
+    lines: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 class QueuedOutput:
@@ -280,6 +291,7 @@ class MqttOutput(QueuedOutput):
         zones: Sequence[str] = (),
         lines: Sequence[str] = (),
         previous: MqttOutput | None = None,
+        scene: SceneCounts | None = None,
         **kw: Any,
     ) -> None:
         self.prefix = topic_prefix.strip("/")
@@ -297,6 +309,8 @@ class MqttOutput(QueuedOutput):
         self._stale: list[str] = []  # retained topics of the output this one replaced, to empty
         if previous is not None:
             self.adopt(previous)
+        elif scene is not None:  # before connecting: the first publish is already the present
+            self.seed(scene)
         self._queue_size = queue_size
         self.client = self._new_client(client_id, username, password)
         self.address = f"{host}:{port}"
@@ -330,11 +344,13 @@ class MqttOutput(QueuedOutput):
         zones: Sequence[str] = (),
         lines: Sequence[str] = (),
         previous: MqttOutput | None = None,
+        scene: SceneCounts | None = None,
         **hooks: Any,
     ) -> MqttOutput:
         """From a validated `[mqtt]` section (password already read from password_file), the
-        names of the configured zones and lines, and the output it replaces on a reload. What it
-        was made from is kept as `config`: a reload that changes none of it keeps this output."""
+        names of the configured zones and lines, and the output it replaces on a reload (or the
+        scene's counts when there is none). What it was made from is kept as `config`: a reload
+        that changes none of it keeps this output."""
         output = cls(
             section.host,
             section.port,
@@ -350,6 +366,7 @@ class MqttOutput(QueuedOutput):
             zones,
             lines,
             previous,
+            scene,
             **hooks,
         )
         output.config = (section, tuple(zones), tuple(lines))
@@ -388,6 +405,23 @@ class MqttOutput(QueuedOutput):
                 if ("line", *key) not in self._heard:
                     self.lines[key] = previous.lines[key]
             self._stale = sorted(previous.retained_topics() - self.retained_topics())
+        if self.connected.is_set():
+            self._publish_retained(self.client)
+
+    def seed(self, scene: SceneCounts) -> None:
+        """MQTT turned on by a reload: no output to `adopt` from, so the scene's counts now, for
+        what this output has no event of its own for yet (else it announced 0 and OFF with
+        people in view until the next event). Republishes at once when connected."""
+        with self._state_lock:
+            if ("count",) not in self._heard:
+                self.count = scene.count
+            for zone in self.zones.keys() & scene.zones.keys():
+                if ("zone", zone) not in self._heard:
+                    self.zones[zone] = scene.zones[zone]
+            for line, direction in self.lines:
+                total = scene.lines.get(line, {}).get(direction)
+                if total is not None and ("line", line, direction) not in self._heard:
+                    self.lines[(line, direction)] = total
         if self.connected.is_set():
             self._publish_retained(self.client)
 

@@ -19,6 +19,7 @@ from edgedetect.service.config import Config
 from edgedetect.service.events import Event, JsonlWriter, LogOutput, make_event
 from edgedetect.service.liveview import annotate
 from edgedetect.service.metrics import ServiceMetrics
+from edgedetect.service.outputs import SceneCounts
 from edgedetect.service.recent import RecentEvents
 from edgedetect.service.snapshots import SnapshotStore
 from edgedetect.service.tracker import TrackEvent
@@ -54,8 +55,10 @@ class Outputs:
         run_id: str = "",
         recent: RecentEvents | None = None,
         previous: Outputs | None = None,
+        scene: SceneCounts | None = None,
     ) -> Outputs:
-        """The set `cfg` names; on a reload, `previous` (the running set) seeds MQTT's counts."""
+        """The set `cfg` names; on a reload, `previous` (the running set) seeds MQTT's counts,
+        or `scene` (the counts now) when MQTT was off."""
         items: list[Any] = [] if recent is None else [recent]
         if cfg.events.log:
             items.append(LogOutput())
@@ -67,13 +70,18 @@ class Outputs:
         wanted = {"webhook": cfg.webhook, "mqtt": (cfg.mqtt, tuple(cfg.zones), tuple(cfg.lines))}
         # (an output of another kind, or one made without a config, never equals what is wanted)
         kept = [o for o in running if getattr(o, "config", None) == wanted.get(o.name, False)]
-        built = cls._network_outputs(cfg, metrics, previous, {o.name for o in kept})
+        built = cls._network_outputs(cfg, metrics, previous, {o.name for o in kept}, scene)
         snapshots = SnapshotStore.from_config(cfg.snapshots) if cfg.snapshots.enabled else None
         return cls(items + kept + built, snapshots, metrics, run_id, kept)
 
     @classmethod
     def _network_outputs(
-        cls, cfg: Config, metrics: ServiceMetrics, previous: Outputs | None, kept: set[str]
+        cls,
+        cfg: Config,
+        metrics: ServiceMetrics,
+        previous: Outputs | None,
+        kept: set[str],
+        scene: SceneCounts | None = None,
     ) -> list[Any]:
         """The webhook and MQTT outputs `cfg` turns on, but those `kept` from the running set;
         a failure closes what was built (a half-built set must not leak a worker thread)."""
@@ -92,7 +100,12 @@ class Outputs:
                 mqtt = previous.mqtt() if previous is not None else None
                 built.append(
                     MqttOutput.from_config(
-                        cfg.mqtt, list(cfg.zones), list(cfg.lines), mqtt, **hooks
+                        cfg.mqtt,
+                        list(cfg.zones),
+                        list(cfg.lines),
+                        mqtt,
+                        scene if mqtt is None else None,
+                        **hooks,
                     )
                 )
         except BaseException:
@@ -104,12 +117,16 @@ class Outputs:
         """The MQTT output of the set, or None."""
         return next((item for item in self.items if item.name == "mqtt"), None)
 
-    def adopt(self, previous: Outputs) -> None:
+    def adopt(self, previous: Outputs, scene: SceneCounts | None = None) -> None:
         """After a reload swapped `previous` out and closed it: its final counts, and its
-        retained topics that this set no longer publishes, pass to this set's MQTT output."""
+        retained topics that this set no longer publishes, pass to this set's MQTT output; with
+        no MQTT in `previous`, the `scene`'s counts now (events that came while the set was
+        built went only to `previous`)."""
         new, old = self.mqtt(), previous.mqtt()
         if new is not None and old is not None and new is not old:
             new.adopt(old)
+        elif new is not None and old is None and scene is not None:
+            new.seed(scene)
 
     def publish(self, te: TrackEvent, frame: Any, dets: Detections) -> None:
         """One tracker event: a snapshot on enter, then the event to every output."""

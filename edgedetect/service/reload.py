@@ -164,7 +164,7 @@ def prepare(svc: Service, new: Config) -> ReloadPlan:
             plan.source = svc._make_source(new, detector)
         if changed & set(OUTPUT_SECTIONS):
             plan.outputs = Outputs.from_config(
-                new, svc.metrics, svc.run_id, svc.recent, previous=svc.outputs
+                new, svc.metrics, svc.run_id, svc.recent, svc.outputs, svc.scene_counts()
             )
         if "clips" in changed or plan.source is not None:
             plan.recorder = svc._make_recorder(new, plan.source or svc.source)
@@ -334,4 +334,4 @@ def _swap_outputs(svc: Service, plan: ReloadPlan) -> None:
     fresh, plan.outputs = plan.outputs, None
     if stale_outputs is not None:  # the new MQTT client (if any) has said 'online' already
         stale_outputs.close(farewell=not plan.cfg.mqtt.enabled, keep=fresh.kept)
-        fresh.adopt(stale_outputs)
+        fresh.adopt(stale_outputs, svc.scene_counts())
