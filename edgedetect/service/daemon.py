@@ -151,6 +151,7 @@ class Service:
         outputs and scene rules (no pipeline yet: no frame can race the wiring)."""
         sink = ServiceSink(self.metrics, self.tracker, self.live, self.emit, self.flush_outputs)
         sink.source_lost = self._source_lost  # asked by the output thread (frame_sink.py)
+        sink.rules_taken = self._rules_taken
         sink.filter = DetectionFilter.from_config(cfg)
         sink.rules = SceneRules.from_config(cfg)
         self.metrics.set_scene(sink.rules.counts(), sink.rules.line_counts())
@@ -332,6 +333,15 @@ class Service:
         a reload starts from (read from the main thread; each value is one atomic read)."""
         rules = self.sink.rules
         return SceneCounts(self.tracker.count, rules.counts(), rules.line_counts())
+
+    def _rules_taken(self, rules: SceneRules) -> None:
+        """A reload's zones and lines took over (output thread): MQTT's line totals become
+        theirs, so a moved line restarts from 0 there as in /healthz and /metrics (no event
+        says so: the old totals stayed retained until the moved line's next crossing)."""
+        with self._outputs_lock:
+            mqtt = self.outputs.mqtt() if self.outputs is not None else None
+        if mqtt is not None:
+            mqtt.set_lines(rules.line_counts())
 
     def flush_outputs(self) -> None:
         with self._outputs_lock:

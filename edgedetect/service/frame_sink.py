@@ -84,6 +84,7 @@ class ServiceSink:
         self.rules = SceneRules()
         self._next_rules: SceneRules | None = None  # handed over by a reload, taken per frame
         self.source_lost: Callable[[], bool] = lambda: False  # the service's source is gone
+        self.rules_taken: Callable[[SceneRules], None] = lambda rules: None  # a reload's, now
         self._arrivals: deque[float] = deque(maxlen=ARRIVALS)  # monotonic, of the last frames
         self._quiet_since = time.monotonic()  # the last frame, or a (re)started pipeline
 
@@ -148,6 +149,7 @@ class ServiceSink:
             closing = new.adopt(self.rules)
             self.metrics.set_scene(new.counts(), new.line_counts())
             self.rules = new
+            self.rules_taken(new)  # MQTT's line totals: a moved line starts from 0 there too
         return self.rules, closing
 
     def _scene(self, frame: Frame, alive: set[int]) -> list[TrackEvent]:

@@ -425,6 +425,20 @@ class MqttOutput(QueuedOutput):
         if self.connected.is_set():
             self._publish_retained(self.client)
 
+    def set_lines(self, totals: Mapping[str, Mapping[str, int]]) -> None:
+        """A reload's lines took over: their totals now (a moved line's restart from 0); each
+        one that differs is published, when connected (else on connect)."""
+        with self._state_lock:
+            for line, direction in self.lines:
+                total = totals.get(line, {}).get(direction)
+                if total is None:
+                    continue
+                self._heard.add(("line", line, direction))  # newer than a replaced output's
+                if self.lines[(line, direction)] != total:
+                    self.lines[(line, direction)] = total
+                    if self.client.is_connected():
+                        self._publish_line(line, direction, total)
+
     def _make_room(self, client: Any) -> None:
         """paho's queue bound: `[mqtt] queue` plus every retained message of a (re)connect and
         one event's messages, so that republish always fits beside what a lost connection left
