@@ -26,6 +26,9 @@ log = logging.getLogger("edgedetect.outputs")
 
 EVENT_MESSAGES = 3  # the most an MQTT event publishes: the event, count and occupancy
 PUBACK_WAIT_S = 2.0  # how long the MQTT worker waits for the broker to take an event
+# CONNACK codes of a refused login: MQTT 3.1.1 bad user name or password, not authorized; MQTT 5
+# the same two (134, 135)
+LOGIN_REFUSED = frozenset({4, 5, 134, 135})
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ class MqttOutput(QueuedOutput):
         self.client = self._new_client(client_id, username, password)
         self.address = f"{host}:{port}"
         self._unreachable_said = False  # one line per outage, not one per paho retry
+        self._refused_said = False  # the same for a refused login
         super().__init__(queue_size, **kw)
         self.client.connect_async(host, port, keepalive_s)
         self.client.loop_start()
@@ -450,10 +454,10 @@ class MqttOutput(QueuedOutput):
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
-            log.warning("MQTT connect refused: %s", reason_code)
+            self._refused(reason_code)
             return
         log.info("MQTT connected")
-        self._unreachable_said = False
+        self._unreachable_said = self._refused_said = False
         self._publish_retained(client)
         self.connected.set()
 
@@ -477,6 +481,24 @@ class MqttOutput(QueuedOutput):
             for (line, direction), n in self.lines.items():
                 self._publish_line(line, direction, n)
 
+    def _refused(self, reason_code: Any) -> None:
+        """The broker answered but refused the login: one warning per spell, naming the broker
+        and what to check (paho retries every 1 to 60 s; two lines a retry flooded the log)."""
+        if self._refused_said:
+            log.debug("MQTT broker %s refused the connection again: %s", self.address, reason_code)
+            return
+        self._refused_said = True
+        login = getattr(reason_code, "value", None) in LOGIN_REFUSED
+        log.warning(
+            "MQTT broker %s refused the connection: %s; %s; retrying in the background, events "
+            "wait in the queue",
+            self.address,
+            reason_code,
+            "check [mqtt] username and password (or password_file) against the broker's users"
+            if login
+            else "see the broker's log for why (and check [mqtt] client_id, username, password)",
+        )
+
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         """paho could not open a connection (no such host, refused, unreachable); it retries by
         itself every 1 to 60 s."""
@@ -489,8 +511,9 @@ class MqttOutput(QueuedOutput):
             )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        was_connected = self.connected.is_set()  # not after a refused login: said by _refused
         self.connected.clear()
-        if reason_code != 0:
+        if reason_code != 0 and was_connected:
             log.warning("MQTT disconnected (%s); paho reconnects in the background", reason_code)
 
     def _publish_state(self, count: int) -> Any:
