@@ -43,7 +43,7 @@ from edgedetect.detections import Detections
 from edgedetect.overlay import draw_detections
 from edgedetect.runtime import opencv_silenced
 from edgedetect.service.config import clip_buffer_frames, mb_to_bytes
-from edgedetect.service.retention import CLIPS, FolderRetention, done_writing, writing
+from edgedetect.service.retention import CLIPS, FolderRetention, done_writing, gave_up, writing
 
 log = logging.getLogger("edgedetect.clips")
 
@@ -328,6 +328,7 @@ def publish(
         except OSError as e:  # a read-only folder: the part file stays, but nothing writes it
             left = f"; its part file {part} is left there ({e.strerror or e})"
         retention.make_room(2 * lost)  # a full disk: the next clip has room again
+        gave_up(final)  # the page says "not saved", not "deleted"
         count("failed")
         log.error("clips: %s lost: %s; check free space and [clips] dir%s", name, why, left)
         return

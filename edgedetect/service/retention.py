@@ -102,6 +102,22 @@ def being_written(temp: Path) -> bool:
         return os.path.abspath(temp) in _WRITING
 
 
+_LOST: deque[str] = deque(maxlen=1000)  # final paths of files their writer gave up on
+
+
+def gave_up(final: Path) -> None:
+    """The writer lost `final` (a clip that could not be written): it never existed, as opposed
+    to a file the retention (or a person) deleted since, which the page calls deleted."""
+    with _WRITING_LOCK:
+        _LOST.append(os.path.abspath(final))
+
+
+def was_lost(final: Path) -> bool:
+    """Whether a writer of this process gave up on `final` (`gave_up`); bounded memory."""
+    with _WRITING_LOCK:
+        return os.path.abspath(final) in _LOST
+
+
 class _Index:
     """What this process knows of one folder's own files, oldest first (shared, see above)."""
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote
 
-from edgedetect.service.retention import CLIPS, being_written
+from edgedetect.service.retention import CLIPS, being_written, was_lost
 
 log = logging.getLogger("edgedetect.http")
 
@@ -266,9 +266,10 @@ class HttpApp:
         """Link an event's snapshot and clip only while the file is there, so the page never
         offers a link that answers 404. A snapshot that is gone (retention, or deleted by hand)
         is "snapshot_missing". A clip not there yet is being recorded (the episode goes on, or
-        its hidden part file is being finished); otherwise it was lost (full disk, a part file
-        the recorder gave up on) or deleted since. A kind that is off now (a reload) is not
-        served: its links go, nothing claimed."""
+        its hidden part file is being finished); otherwise it is "clip_missing": lost (full disk,
+        a part file the recorder gave up on), or also "clip_deleted" when no recorder of this
+        process lost it (saved, then deleted by the retention or by hand). A kind that is off
+        now (a reload) is not served: its links go, nothing claimed."""
         folders = self.folders()
         snapshots, clips = folders.get("snapshots", []), folders.get("clips", [])
         for e in events:
@@ -290,6 +291,8 @@ class HttpApp:
                 e["clip_recording"] = True
             else:
                 e["clip_missing"] = True
+                if not any(was_lost(Path(folder, name)) for folder in clips):
+                    e["clip_deleted"] = True  # saved, then retention (or a person) deleted it
         return events
 
     @staticmethod

@@ -106,6 +106,8 @@ function showEvents(events) {
       body.append(a);
     } else if (e.clip_recording) {
       body.append(el("span", "clip recording", "muted"));
+    } else if (e.clip_deleted) {
+      body.append(el("span", "clip deleted", "muted"));
     } else if (e.clip_missing) {
       body.append(el("span", "clip not saved (see the log)", "muted"));
     }
