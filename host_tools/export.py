@@ -89,6 +89,7 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
             )
         restore_checkpoint(ssd, latest)
     elif w.is_file():
+        check_weights_file(w, "weights")
         try:
             ssd.keras_model.load_weights(str(w))
         except Exception as exc:  # h5py / Keras raise various types for a wrong file
@@ -124,6 +125,27 @@ def checkpoint_step(prefix: str | Path) -> int:
     """The step of a training checkpoint: ``host_tools.train`` numbers them by step
     (``RUN/checkpoints/ckpt-N``)."""
     return int(str(prefix).rsplit("-", 1)[1])
+
+
+def check_weights_file(path: Path, option: str) -> None:
+    """Refuse a weights file that is no whole HDF5 file (empty, cut short, a .tflite or .pb) with
+    what it is: the load error asked ``was it made with this config?``, the wrong fix."""
+    import h5py
+
+    size = path.stat().st_size
+    if not h5py.is_hdf5(str(path)):
+        what = "empty (0 bytes)" if size == 0 else f"not an HDF5 file ({size} bytes)"
+        raise ModelError(
+            f"{option} {path} is {what}: no Keras .weights.h5 file; pass the one host_tools.train "
+            "or an importer wrote (or a run's checkpoints/ folder)"
+        )
+    try:
+        with h5py.File(str(path), "r"):
+            pass
+    except OSError as exc:  # the signature is there, the rest is not
+        raise ModelError(
+            f"{option} {path} is cut short ({first_line(exc)}); copy or write it again"
+        ) from None
 
 
 def checkpoint_cut_short(prefix: str | Path, exc: IndexError) -> ModelError:

@@ -42,7 +42,12 @@ from host_tools._cli import (
 )
 from host_tools.datasets import DatasetError
 from host_tools.datasets.sources import SOURCE_FORM, DataSource
-from host_tools.export import checkpoint_cut_short, checkpoint_step, save_weights
+from host_tools.export import (
+    check_weights_file,
+    checkpoint_cut_short,
+    checkpoint_step,
+    save_weights,
+)
 from host_tools.shared_data import PENNFUDAN, TRAIN_SPLIT
 from host_tools.ssd.config import SSDConfig, check_config, load_config, save_config
 from host_tools.ssd.data import TrainImages, load_train_mix, train_batches
@@ -129,6 +134,7 @@ def init_weights(
                 "wrong config?"
             )
         return f"imported from {p}"
+    check_weights_file(p, "--init")
     try:
         ssd.keras_model.load_weights(str(p))
     except Exception as exc:  # Keras / h5py raise assorted types
@@ -150,6 +156,7 @@ def _init_partial(ssd: SSDModel, path: Path, source_config: str | Path) -> str:
             f"--init-partial needs an existing Keras .weights.h5 file, not {path} "
             "(make one with host_tools.import_weights)"
         )
+    check_weights_file(path, "--init")
     src = build_ssd(load_config(source_config))
     try:
         src.keras_model.load_weights(str(path))
