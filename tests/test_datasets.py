@@ -412,3 +412,19 @@ def test_yolo_class_map_without_person_says_how_to_name_it(tmp_path):
         f"yolo dataset {root}: no class named 'person' in the class map (human, car); name the "
         "person class 'person' (or 'pedestrian') there"
     )
+
+
+def test_yolo_class_written_as_a_float_is_read(tmp_path):
+    """``0.0 0.5 0.5 0.2 0.4`` (a class id written as a float, as some exporters do and
+    Ultralytics reads) was refused as ``not numbers``, though every field is a number."""
+    root = _yolo(tmp_path, "2.0 0.5 0.5 0.2 0.4\n")
+    by = {s.name: s for s in load_dataset(f"yolo:{root}")}
+    np.testing.assert_allclose(by["y.png"].boxes, [[40, 15, 60, 35]], atol=1e-4)
+
+
+def test_yolo_class_that_is_no_whole_number_is_named(tmp_path):
+    root = _yolo(tmp_path, "2.5 0.5 0.5 0.2 0.4\n")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f"yolo:{root}")
+    label = root / "labels" / "train" / "y.txt"
+    assert str(err.value) == (f"{label}:1: class 2.5 is not a whole number: '2.5 0.5 0.5 0.2 0.4'")

@@ -186,10 +186,15 @@ def _parse_label_line(
             f"{lab}:{lineno}: expected 'class cx cy w h' (5 fields), got {len(fields)}"
         )
     try:
-        cls = int(fields[0])
+        cls_value = float(fields[0])  # "0.0": some exporters write the class as a float
         cx, cy, bw, bh = (float(v) for v in fields[1:])
     except ValueError:
         raise DatasetError(f"{lab}:{lineno}: not numbers: {line.strip()!r}") from None
+    if not cls_value.is_integer():
+        raise DatasetError(
+            f"{lab}:{lineno}: class {fields[0]} is not a whole number: {line.strip()!r}"
+        )
+    cls = int(cls_value)
     if cls not in classes:
         raise DatasetError(
             f"{lab}:{lineno}: class {cls} is not in the class map (0..{len(classes) - 1})"
