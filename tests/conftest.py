@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,6 +41,16 @@ def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found: {path} (it lives in ../shared/data beside the repo)")
     return path
+
+
+def mosquitto_exe() -> str:
+    """The mosquitto broker to test MQTT against for real; skips the test when not installed."""
+    exe = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if exe is None:
+        pytest.skip("mosquitto not installed (apt-get install mosquitto): no MQTT broker to test")
+    return exe
 
 
 @pytest.fixture(scope="session")

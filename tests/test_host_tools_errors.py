@@ -44,6 +44,20 @@ TINY: dict[str, Any] = {
 TINY_ARGS = ["--init", "none", "--limit", "2", "--no-progress"]
 
 
+def untrained_tiny(base: Path) -> tuple[Path, Path]:
+    """(config, weights) of an untrained TINY model written in ``base``: export and the other
+    tools read them in a second, with no training run."""
+    from host_tools.export import save_weights
+    from host_tools.ssd.config import load_config
+    from host_tools.ssd.model import build_ssd
+
+    config = base / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    weights = base / "tiny.weights.h5"
+    save_weights(build_ssd(load_config(config)).keras_model, weights)
+    return config, weights
+
+
 def _one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err

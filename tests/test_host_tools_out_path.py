@@ -8,7 +8,6 @@ Keras had written TensorFlow checkpoint files instead, which were left behind)."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
 from conftest import COCO_MODEL, INRIA_TEST, REPO, need_shared  # noqa: E402
-from test_host_tools_errors import TINY  # noqa: E402
+from test_host_tools_errors import untrained_tiny  # noqa: E402
 
 from host_tools.shared_data import PEDESTRIAN_PB  # noqa: E402
 
@@ -27,16 +26,7 @@ ONE_IMAGE = INRIA_TEST / "pos" / "person_138.png"
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(config, weights) of an untrained tiny model: export reads them in a second."""
-    from host_tools.export import save_weights
-    from host_tools.ssd.config import load_config
-    from host_tools.ssd.model import build_ssd
-
-    base = tmp_path_factory.mktemp("tiny")
-    config = base / "tiny.json"
-    config.write_text(json.dumps(TINY))
-    weights = base / "tiny.weights.h5"
-    save_weights(build_ssd(load_config(config)).keras_model, weights)
-    return config, weights
+    return untrained_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def _export(tiny: tuple[Path, Path], out: Path) -> tuple[Callable[..., int], list[str]]:

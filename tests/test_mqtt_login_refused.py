@@ -9,11 +9,11 @@ has. The real service, a real mosquitto (`allow_anonymous false`, no user known)
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import mosquitto_exe
 from test_service import free_port
 from test_service_support import RunningService, poll, write_config
 
@@ -21,11 +21,7 @@ from test_service_support import RunningService, poll, write_config
 def test_a_refused_mqtt_login_is_said_once_naming_the_broker_and_the_keys(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exe = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if exe is None:
-        pytest.skip("mosquitto not installed (apt-get install mosquitto)")
+    exe = mosquitto_exe()
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import mosquitto_exe
 from test_service_support import http_get, metric, poll, service_config, to_toml, write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,13 +189,7 @@ def test_check_config_cli(tmp_path: Path) -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path):
-    exe = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if exe is None:
-        pytest.skip(
-            "mosquitto not installed (apt-get install mosquitto) - no MQTT broker to test against"
-        )
+    exe = mosquitto_exe()
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")

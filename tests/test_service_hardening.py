@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import COCO_LABELS, COCO_MODEL, need_shared, skimage_bgr, small_tmpfs
+from conftest import COCO_LABELS, COCO_MODEL, mosquitto_exe, need_shared, skimage_bgr, small_tmpfs
 from test_service_support import (
     RunningService,
     http_get,
@@ -634,14 +634,9 @@ def test_events_carry_a_run_id_so_track_ids_never_collide(tmp_path: Path) -> Non
 def test_mqtt_reload_leaves_the_device_online(tmp_path: Path) -> None:
     """The replaced MQTT client must not publish its retained 'offline'
     after the new one said 'online'."""
-    import shutil
     import threading
 
-    exe = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if exe is None:
-        pytest.skip("mosquitto not installed (apt-get install mosquitto)")
+    exe = mosquitto_exe()
     import paho.mqtt.client as mqtt
 
     port = _free_port()

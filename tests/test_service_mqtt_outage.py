@@ -12,7 +12,6 @@ restarted on the same port, the stream double of test_service_outage.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import mosquitto_exe
 from test_service import free_port
 from test_service_outage import SPEC, Stream, of_type, visit_begins
 from test_service_support import RunningService, poll, write_config
@@ -31,11 +31,7 @@ class Broker:
     message, as after a crash or with the default config); `stop()` and `start()` again."""
 
     def __init__(self, root: Path) -> None:
-        exe = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-        )
-        if exe is None:
-            pytest.skip("mosquitto not installed (apt-get install mosquitto)")
+        exe = mosquitto_exe()
         self.exe = exe
         self.port = free_port()
         self.conf = root / "mosquitto.conf"

@@ -5,7 +5,6 @@ this config?``, sending the user after the config instead of the file."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
 
 from conftest import PENNFUDAN, REPO, need_shared  # noqa: E402
-from test_host_tools_errors import TINY  # noqa: E402
+from test_host_tools_errors import untrained_tiny  # noqa: E402
 
 FIX = "no Keras .weights.h5 file; pass the one host_tools.train or an importer wrote"
 
@@ -21,15 +20,7 @@ FIX = "no Keras .weights.h5 file; pass the one host_tools.train or an importer w
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     """(config, bytes of its untrained weights file)."""
-    from host_tools.export import save_weights
-    from host_tools.ssd.config import load_config
-    from host_tools.ssd.model import build_ssd
-
-    base = tmp_path_factory.mktemp("tiny")
-    config = base / "tiny.json"
-    config.write_text(json.dumps(TINY))
-    weights = base / "tiny.weights.h5"
-    save_weights(build_ssd(load_config(config)).keras_model, weights)
+    config, weights = untrained_tiny(tmp_path_factory.mktemp("tiny"))
     return config, weights.read_bytes()
 
 
