@@ -205,3 +205,28 @@ def test_a_deleted_snapshot_is_said_not_shown_broken(page) -> None:
         ".filter(i => i.complete && i.naturalWidth === 0).length",
     )
     assert broken == 0, f"{broken} broken snapshot images"
+
+
+def test_a_line_crossing_shows_the_line_total_not_people_in_view(page) -> None:
+    """`count` of a line_crossed event is the line's total in that direction: the events list
+    said "line crossed door in #3 · 12 in view" with one person there. The page's own list
+    code, in the browser, given the events as /api/events sends them."""
+    driver, _, _ = page
+    texts = _js(
+        driver,
+        """
+        const t = Date.now() / 1000;
+        showEvents([
+          {type: "line_crossed", line: "door", direction: "in", track_id: 3, count: 12,
+           timestamp: t, clip_url: ""},
+          {type: "zone_entered", zone: "porch", track_id: 3, count: 1, timestamp: t,
+           clip_url: ""},
+          {type: "person_entered", track_id: 3, count: 2, timestamp: t, clip_url: ""},
+        ]);
+        return [...document.querySelectorAll('#events li')].map((li) => li.textContent);
+        """,
+    )
+    line, zone, person = texts
+    assert "in view" not in line and "12 crossed in so far" in line, line
+    assert "1 in porch" in zone, zone
+    assert "2 in view" in person, person

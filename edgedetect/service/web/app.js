@@ -81,6 +81,14 @@ function eventText(e) {
   return e.type.replace(/_/g, " ") + where + who;
 }
 
+// `count` is the line's total in that direction for a crossing, the zone's head count for a
+// zone event, the people in view for the rest
+function countText(e) {
+  if (e.type === "line_crossed") return e.count + " crossed " + (e.direction || "") + " so far";
+  if (e.zone) return e.count + " in " + e.zone;
+  return e.count + " in view";
+}
+
 function showEvents(events) {
   $("no-events").hidden = events.length > 0;
   $("events").replaceChildren(...events.map((e) => {
@@ -96,8 +104,7 @@ function showEvents(events) {
     }
     const body = el("div");
     body.append(el("div", eventText(e), "what"),
-      el("div", new Date(e.timestamp * 1000).toLocaleString() + " · " + e.count + " in view",
-        "muted"));
+      el("div", new Date(e.timestamp * 1000).toLocaleString() + " · " + countText(e), "muted"));
     if (e.clip_url) {
       const a = el("a", "clip");
       a.href = e.clip_url;
