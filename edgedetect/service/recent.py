@@ -46,9 +46,12 @@ class RecentEvents:
             self._items.append(event)
 
     def resume(self, jsonl: str) -> int:
-        """At start: the newest events of the events file the last run wrote, so the page
-        shows them after a restart or a power cut, not an empty list. How many were read."""
+        """At start: the newest events of the events file the last run wrote (and of its newest
+        backup, `.1`, when the file was rotated since), so the page shows them after a restart
+        or a power cut, not an empty list. How many were read."""
         events = last_events(jsonl, self.size) if jsonl else []
+        if jsonl and len(events) < self.size:  # just rotated: the rest are in the newest backup
+            events = last_events(f"{jsonl}.1", self.size - len(events)) + events
         with self._lock:
             room = self.size - len(self._items)
             if room > 0:
