@@ -132,6 +132,7 @@ class Service:
         self.detector: Detector | TiledDetector | None = None
         self.detector_files: reload.FilesStamp = ()  # reload.model_files_stamp(detector)
         self.gate: MotionGate | None = None
+        self.frame_interval_s = 0.0  # 1 / the pace a file or folder is read at (0: not paced)
         self.http: HttpServer | None = None
         self.outputs: Outputs | None = None
         self._outputs_lock = threading.Lock()
@@ -261,6 +262,7 @@ class Service:
             thread_timeout=1.0,
             close_source=False,
         )
+        self.frame_interval_s = 1.0 / fps if (not src.live and fps) else 0.0  # status.stall_after
         self.metrics.attach_stats(self.pipeline_stats)
         self.sink.expect_frames()  # a restart's first frame is no outage yet
         self.pipeline.start()

@@ -24,7 +24,7 @@ def health(svc: Service) -> tuple[bool, dict[str, Any]]:
     now = time.monotonic()
     last = svc.sink.last_frame_time
     age = None if last is None else now - last
-    stall = svc.cfg.service.stall_timeout_s
+    stall = stall_after(svc)
     loaded = svc.detector is not None
     running = svc.pipeline is not None and svc.pipeline.running
     src = svc.source
@@ -39,7 +39,8 @@ def health(svc: Service) -> tuple[bool, dict[str, Any]]:
         "source_connected": connected,
         "source_error": redact(src.last_error) if src and src.last_error else None,
         "last_frame_age_s": None if age is None else round(age, 3),
-        "stall_timeout_s": stall,
+        "stall_timeout_s": svc.cfg.service.stall_timeout_s,
+        "stall_after_s": round(stall, 3),  # the above, or 2 frame intervals of a slow pace
         "fps": (stats.get("fps") or {}).get("output", 0.0),
         "persons": svc.tracker.count,
         "zones": svc.sink.rules.counts(),  # persons per [zones.NAME] now
@@ -51,6 +52,13 @@ def health(svc: Service) -> tuple[bool, dict[str, Any]]:
         "last_reload_error": svc.last_reload_error or None,
     }
     return ok, info
+
+
+def stall_after(svc: Service) -> float:
+    """How long without a frame is a stall: `stall_timeout_s`, or twice the frame interval of
+    a source read at a pace slower than that (`image_fps = 0.1`: a photo every 10 s), which
+    otherwise turned /healthz 503 and stopped the watchdog's pings between every two frames."""
+    return max(svc.cfg.service.stall_timeout_s, 2.0 * svc.frame_interval_s)
 
 
 def web_status(svc: Service) -> dict[str, Any]:
@@ -131,15 +139,16 @@ class StallLog:
         self.stalled = False
 
     def update(self, ok: bool, info: dict[str, Any]) -> None:
-        age = info["last_frame_age_s"]
-        if not ok and not self.stalled and age is not None and age >= info["stall_timeout_s"]:
+        age, after = info["last_frame_age_s"], info["stall_after_s"]
+        if not ok and not self.stalled and age is not None and age >= after:
             self.stalled = True
-            log.error(
-                "no frame for %.1f s (stall_timeout_s %.1f): camera stalled or gone; "
-                "/healthz is 503",
-                age,
-                info["stall_timeout_s"],
+            limit = info["stall_timeout_s"]
+            why = (
+                f"stall_timeout_s {limit:.1f}"
+                if after == limit
+                else f"two frame intervals of the paced source, {after:.1f} s"
             )
+            log.error("no frame for %.1f s (%s): camera stalled or gone; /healthz is 503", age, why)
         elif ok and self.stalled:
             self.stalled = False
             log.info("frames flowing again")
