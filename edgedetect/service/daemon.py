@@ -264,7 +264,7 @@ class Service:
         )
         self.frame_interval_s = 1.0 / fps if (not src.live and fps) else 0.0  # status.stall_after
         self.metrics.attach_stats(self.pipeline_stats)
-        self.sink.expect_frames()  # a restart's first frame is no outage yet
+        self.sink.expect_frames(self.frame_interval_s)  # a restart's first frame: no outage yet
         self.pipeline.start()
 
     def _http_app(self, cfg: Config) -> HttpApp:

@@ -87,6 +87,7 @@ class ServiceSink:
         self.rules_taken: Callable[[SceneRules], None] = lambda rules: None  # a reload's, now
         self._arrivals: deque[float] = deque(maxlen=ARRIVALS)  # monotonic, of the last frames
         self._quiet_since = time.monotonic()  # the last frame, or a (re)started pipeline
+        self._paced_interval = 0.0  # expect_frames: 1 / a file's or folder's pace
 
     def __call__(self, result: Result) -> None:
         m = self.metrics
@@ -190,16 +191,20 @@ class ServiceSink:
             self.recorder = None
             return ""
 
-    def expect_frames(self) -> None:
-        """A pipeline (re)starts: its first frame may take a while; the silence counts from now."""
+    def expect_frames(self, interval_s: float = 0.0) -> None:
+        """A pipeline (re)starts: its first frame may take a while; the silence counts from now.
+        `interval_s`: the pace a file or folder is read at (0: a camera's own rate)."""
         self._quiet_since = time.monotonic()
+        self._paced_interval = interval_s
 
     def leave_window(self) -> float:
         """The tracker's leave window in seconds: `leave_frames` x the median interval of the
-        last frames (robust to the gap of an outage), at least `MIN_QUIET_S`."""
+        last frames (robust to the gap of an outage), at least `MIN_QUIET_S`. Before two frames
+        came, the pace's interval: a photo every 10 s was taken for an outage after 1 s, and the
+        candidate track of a person in the first photo was dropped (entered a photo late)."""
         a = self._arrivals
         if len(a) < 2:
-            return MIN_QUIET_S
+            return max(MIN_QUIET_S, self.tracker.leave_frames * self._paced_interval)
         interval = statistics.median(b - x for x, b in itertools.pairwise(a))
         return max(MIN_QUIET_S, self.tracker.leave_frames * interval)
 
