@@ -52,6 +52,7 @@ from edgedetect.service.config_checks import (  # noqa: F401 - max_threads, pars
     _webhook_url,
     http_token,
     max_threads,
+    mqtt_host_problem,
     parse_listen,
     threads_problem,
 )
@@ -517,6 +518,9 @@ def _check_combinations(data: dict[str, dict[str, Any]], where: str) -> None:
             f"{where}: [mqtt] host = {m['host']!r}: must name the broker (a host name or IP "
             "address) when enabled = true; set host, or enabled = false"
         )
+    problem = mqtt_host_problem(m["host"].strip()) if m["enabled"] else None
+    if problem is not None:
+        raise ConfigError(f"{where}: [mqtt] host = {m['host']!r}: {problem}")
     c = data["clips"]
     if c["pre_s"] >= c["max_s"]:  # max_s counts from the first pre-roll frame
         raise ConfigError(

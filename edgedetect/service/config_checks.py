@@ -404,6 +404,25 @@ def parse_listen(value: str) -> tuple[str, int]:
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
+def mqtt_host_problem(host: str) -> str | None:
+    """Why `[mqtt] host` cannot be given to paho as it is: a URL or HOST:PORT (as other tools
+    take a broker), brackets around IPv6, or neither an IP address nor a host name. Such a host
+    passed check-config and then failed to resolve at every retry, for ever."""
+    if "://" in host:
+        name = urlsplit(host).hostname or "HOST"
+        return (
+            f"is a URL; write the broker's host name or address alone, host = {name!r}, and "
+            "its port as [mqtt] port"
+        )
+    m = re.fullmatch(r"([^:\[\]]+):([0-9]+)", host)
+    if m is not None:
+        return f"holds a port; write host = {m[1]!r} and port = {int(m[2])} under [mqtt]"
+    if host.startswith("[") and host.endswith("]"):
+        return f"write an IPv6 address without the brackets, host = {host[1:-1]!r}"
+    problem = _host_problem(host)
+    return None if problem is None else f"{problem}; give the broker's host name or IP address"
+
+
 def _host_problem(host: str) -> str | None:
     """Why `host` (of HOST:PORT, IPv6 in brackets) is neither an IP address nor a host name."""
     bracketed = host.startswith("[") and host.endswith("]")
