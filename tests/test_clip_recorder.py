@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import small_tmpfs
+from test_service_support import poll
 
 from edgedetect.detections import Detections
 from edgedetect.frame import Frame
@@ -456,3 +457,20 @@ def test_a_clip_whose_folder_is_deleted_mid_clip_says_so(
     assert rec.failed == 1 and rec.saved == 0
     assert f"clips: {names[5]} lost: " in caplog.text, caplog.text
     assert "no frames" not in caplog.text and "was deleted while it was written" in caplog.text
+
+
+def test_a_recorder_a_reload_replaces_finishes_its_clip_without_calling_it_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reload closes the old recorder with a short wait (1 s) and the encoder, still busy
+    with the episode's last frames (a Pi behind by a second), went on and saved the clip: the
+    log said 'encoder still busy after 1.0 s; the last clip is lost', then 'clips: saved' of
+    the same clip. Only a service that exits loses it. Here the wait is 0 s: always busy."""
+    rec = recorder(tmp_path)
+    names = play(rec, [0] * 10 + [1] * 60)  # the episode goes on when the reload comes
+    with caplog.at_level(logging.INFO, logger="edgedetect.clips"):
+        rec.close(0.0)  # as reload.commit does, with no time to finish
+        assert poll(lambda: rec.saved == 1, 30), "the clip was never saved"
+    assert clips(tmp_path) == [tmp_path / names[-1]]
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if "lost" in m], said

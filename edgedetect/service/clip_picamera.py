@@ -45,6 +45,7 @@ from edgedetect.service.clip_recorder import (
     clip_retention,
     part_path,
     publish,
+    still_busy,
     unreadable,
 )
 from edgedetect.service.retention import writing
@@ -181,11 +182,10 @@ class PicameraClipWriter:
     def end(self) -> None:
         self._queue.put(("end", None))
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float, exiting: bool = False) -> None:
         self._queue.put(("stop", None))
         self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
+        still_busy(self._thread, timeout, exiting)
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:

@@ -136,8 +136,9 @@ class ClipWriter(Protocol):
         """The open clip is complete."""
         ...
 
-    def close(self, timeout: float) -> None:
-        """Finish what is open and stop (waits at most `timeout` s)."""
+    def close(self, timeout: float, exiting: bool = False) -> None:
+        """Finish what is open and stop (waits at most `timeout` s; `exiting`: the process
+        ends after, so a clip not done by then is lost, else it is finished in the background)."""
         ...
 
 
@@ -272,16 +273,29 @@ class ClipRecorder:
         self._clip = ""
         self._empty_since = None
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Finish the open clip and stop the writer (waits at most `timeout` s; a clip not done
-        by then stays a hidden `.part.mp4` that the next start removes)."""
+    def close(self, timeout: float = 2.0, exiting: bool = False) -> None:
+        """Finish the open clip and stop the writer (waits at most `timeout` s). A reload's old
+        recorder (`exiting=False`) finishes it in the background; when the service exits, a clip
+        not done by then stays a hidden `.part.mp4` that the next start removes."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             if self._clip:
                 self._end()
-        self._writer.close(timeout)
+        self._writer.close(timeout, exiting)
+
+
+def still_busy(thread: threading.Thread, timeout: float, exiting: bool) -> None:
+    """Say what becomes of a clip whose encoder did not finish within `timeout`: lost when the
+    service exits, else finished in the background (its 'saved' or 'lost' line follows; the
+    log said 'lost' on a reload, then 'saved' of the same clip)."""
+    if not thread.is_alive():
+        return
+    if exiting:
+        log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
+    else:
+        log.info("clips: encoder still busy after %.1f s; it finishes the clip on its own", timeout)
 
 
 def clip_retention(rec: ClipRecorder) -> FolderRetention:
@@ -437,7 +451,7 @@ class OpenCVClipWriter:
     def end(self) -> None:
         self.queue.put(("end", self._clock.newest))
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float, exiting: bool = False) -> None:
         self.queue.put(("stop", None))
         # Free the pre-roll now: the recorder and this writer refer to each other, so without
         # this a reload's old ring (14 MiB by default) waited for a cyclic garbage collection.
@@ -445,8 +459,7 @@ class OpenCVClipWriter:
         self._ring_bytes = 0
         self._shot = None
         self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("clips: encoder still busy after %.1f s; the last clip is lost", timeout)
+        still_busy(self._thread, timeout, exiting)
 
 
 class _Encoder:

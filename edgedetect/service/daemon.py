@@ -501,7 +501,8 @@ class Service:
         recorder, clip = self.sink.recorder, ""
         if recorder is not None:  # the open episode's clip ends here; the last events name it
             clip = recorder.clip  # (before the source: a hardware encoder runs on the camera)
-            recorder.close(max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2)))
+            budget = max(0.2, min(1.0, (STOP_BUDGET_S - (time.monotonic() - t0)) / 2))
+            recorder.close(budget, exiting=True)
         if self.source is not None:
             self.source.close()
         self._close_tracks(clip)
