@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -77,14 +78,26 @@ class Event:
             event = cls(**{"track_id": 0, "box": [], "score": 0.0, **kept})
         except TypeError:  # a field without a default is missing
             return None
-        numbers = (event.timestamp, event.track_id, event.score, event.count, event.frame_id)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+        if not isinstance(event.box, list):
+            return None
+        numbers = (
+            *(event.timestamp, event.track_id, event.score, event.count, event.frame_id),
+            *(event.previous_count, event.duration_s, *event.box),
+        )
+        # finite too: json reads NaN and Infinity, and writes them back into /api/events, which
+        # is then no JSON a browser parses (the page's events list failed)
+        if not all(_finite_number(v) for v in numbers):
             return None
         texts = (event.time, event.snapshot, event.clip, event.zone, event.line)
         return event if all(isinstance(v, str) for v in texts) else None
 
 
 _FIELDS = frozenset(Event.__dataclass_fields__)
+
+
+def _finite_number(v: Any) -> bool:
+    """An int or float (not a bool) that is neither NaN nor infinite."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def last_events(path: str | Path, limit: int, tail_bytes: int = 512 << 10) -> list[Event]:
