@@ -136,7 +136,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "queue": Key(1000, (int,), _between(1, QUEUE_MAX)),
         "discovery": Key(True, (bool,)),
         "discovery_prefix": Key("homeassistant", (str,), _topic),
-        "device_name": Key("edgedetect", (str,), _device_name),
+        "device_name": Key("", (str,), _device_name),
     },
     "webhook": {
         "url": Key("", (str,), _webhook_url),

@@ -206,7 +206,9 @@ def discovery_messages(
 ) -> list[tuple[str, str]]:
     """Retained Home Assistant MQTT discovery configs: a person-count sensor, occupancy, the
     camera's connectivity (so a dead camera is not read as an empty room), and a person-count
-    sensor per zone."""
+    sensor per zone. An empty `device_name` is the topic prefix: two cameras with their own
+    prefixes must not share one device's discovery topics and unique ids."""
+    device_name = device_name or prefix
     node = node_id(device_name)
     base = {
         "availability_topic": f"{prefix}/availability",
