@@ -106,8 +106,6 @@ def reload(svc: Service) -> None:
                 plan.discard()
             _failed(svc, e)
             return
-        svc.reloads += 1
-        svc.metrics.reloads.inc()
         svc.last_reload_error = ""
         log.info("reloaded %s (threshold %.2f)", svc.config_path, svc.cfg.model.threshold)
         if plan.cfg.preview != previous.preview:  # opened at start only
@@ -115,6 +113,9 @@ def reload(svc: Service) -> None:
                 "reload: [preview] changed, but the preview is opened at start only; it stays as "
                 "it was until the service restarts (systemctl restart edgedetect)"
             )
+        # counted last: whoever waits for the count (a test, /api/status) finds it all said
+        svc.reloads += 1
+        svc.metrics.reloads.inc()
     finally:
         svc.notifier.notify(READY=1, STATUS="reloaded")
 
