@@ -217,11 +217,40 @@ def load_interpreter(
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        other = _other_model_format(path, content)
+        if other:
+            raise ModelError(f"cannot load model {path}: {other}") from None
         raise ModelError(
             f"cannot load model {path}: {detail}. Is it a complete .tflite file? "
             "Re-download or re-export it."
         ) from None
     return interpreter, package
+
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _other_model_format(path: Path, content: bytes) -> str | None:
+    """What a file that failed to load is instead of TFLite, with the conversion, if it is known.
+
+    A frozen graph or Keras weights given as ``--model`` was told to be re-downloaded as if it were
+    a broken .tflite, which sends the user after the wrong fix.
+    """
+    if content[4:8] == b"TFL3":  # a TFLite file after all (cut short or damaged)
+        return None
+    if content.startswith(_HDF5_MAGIC):
+        return (
+            "it is Keras weights (HDF5), not a TFLite model; convert it with "
+            f"python -m host_tools.export --weights {path} --out MODEL.tflite"
+        )
+    if path.suffix.lower() == ".pb":
+        return (
+            "it is a TensorFlow graph (.pb), not a TFLite model; an OD-API SSD graph converts "
+            f"with python -m host_tools.import_weights --pb {path} --config NAME "
+            "--out W.weights.h5, then python -m host_tools.export --weights W.weights.h5 "
+            "--out MODEL.tflite (docs/training.md)"
+        )
+    return None
 
 
 def _read_model_file(path: Path) -> bytes:

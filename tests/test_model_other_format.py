@@ -1,0 +1,58 @@
+"""A TensorFlow graph or Keras weights given as ``--model`` is named as such, with the conversion.
+
+The README lists the pedestrian ``frozen_inference_graph.pb`` beside the TFLite models, and
+training writes ``.weights.h5``; given to ``detect``, either said "Is it a complete .tflite file?
+Re-download or re-export it.", sending the user to download the file again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from edgedetect.cli import main
+from edgedetect.errors import ModelError
+from edgedetect.runtime import load_interpreter
+
+IMAGE = REPO / "data" / "images" / "astronaut.jpg"
+
+
+def _frozen_graph(tmp_path: Path) -> Path:
+    """Bytes shaped like a GraphDef (a protobuf: field 1, a node), which no TFLite loader takes."""
+    path = tmp_path / "frozen_inference_graph.pb"
+    path.write_bytes(b"\n\x1a\n\x0cimage_tensor\x12\x0bPlaceholder" + bytes(64))
+    return path
+
+
+def _keras_weights(tmp_path: Path) -> Path:
+    """A file that starts as every HDF5 file does (what Keras' .weights.h5 is)."""
+    path = tmp_path / "final.weights.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(512))
+    return path
+
+
+def test_frozen_graph_is_named_with_its_conversion(tmp_path):
+    pb = _frozen_graph(tmp_path)
+    with pytest.raises(ModelError) as err:
+        load_interpreter(pb)
+    msg = str(err.value)
+    assert str(pb) in msg and "TensorFlow graph" in msg
+    assert "host_tools.import_weights" in msg and "host_tools.export" in msg
+    assert "Re-download" not in msg
+
+
+def test_keras_weights_are_named_with_the_export_command(tmp_path, capsys):
+    h5 = _keras_weights(tmp_path)
+    assert main(["detect", str(IMAGE), "--model", str(h5)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "Keras weights (HDF5)" in err and f"host_tools.export --weights {h5}" in err
+    assert "Re-download" not in err
+
+
+def test_a_cut_tflite_file_still_gets_the_re_export_hint(tmp_path):
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes((REPO / "models" / "person_ssdlite_int8.tflite").read_bytes()[:100_000])
+    with pytest.raises(ModelError, match="Is it a complete .tflite file"):
+        load_interpreter(cut)
