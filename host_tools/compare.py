@@ -73,6 +73,22 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
+def _model_cell(report: dict[str, Any]) -> str:
+    """The model's file name, with the tiled pass and the camera condition it ran under.
+
+    Without them, the clean, the ``--condition night_ir`` and the ``--tiles 2x2`` reports of one
+    model were three rows of the same name that no one could tell apart.
+    """
+    m = report["model"]
+    name = m.get("name") or Path(str(m.get("path"))).name
+    how = []
+    if m.get("tiles") not in (None, "off"):
+        how.append(f"tiles {m['tiles']}")
+    if report.get("condition"):
+        how.append(str(report["condition"]))
+    return f"{name} ({', '.join(how)})" if how else name
+
+
 def markdown_table(reports: list[dict[str, Any]]) -> str:
     """One row per report; the best value of each accuracy column in bold."""
     rows = []
@@ -80,7 +96,7 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
         m = r["model"]
         rows.append(
             [
-                m.get("name") or Path(str(m.get("path"))).name,
+                _model_cell(r),
                 _size(int(m.get("size_bytes", 0))),
                 f"{r['latency_ms_p50']:.1f} / {r['latency_ms_p95']:.1f}",
                 f"{r['threshold']:g}",
