@@ -645,6 +645,8 @@ def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
                 "replace the events; give each its own (e.g. --events events.jsonl)"
             )
     spec = args.source or default_source_spec()
+    if size:
+        _warn_size_ignored(spec)
     detector = _detector(args, pipeline=True)
     lores = lores_size(detector)
     source = _open_run_source(
@@ -656,6 +658,23 @@ def _open_run(args: argparse.Namespace) -> tuple[str, Any, FrameSource]:
         source.close()
         raise
     return spec, detector, source
+
+
+def _warn_size_ignored(spec: str) -> None:
+    """``--size`` sets a camera's capture size only; a file, folder or stream kept its own size
+    without a word, so a user asking for 320x240 frames believed they got them."""
+    low = spec.strip().lower()
+    if low == "picam" or low.startswith("usb:"):
+        return
+    if low.startswith("picam:"):
+        why = "the size in the spec wins"
+    else:
+        why = "it is read at its own size"
+    log.warning(
+        "--size is ignored for source %r: it sets the capture size of picam and usb:N only; %s",
+        spec,
+        why,
+    )
 
 
 def _refuse_writing_over_input(source: FrameSource, outputs: dict[str, str | None]) -> None:
