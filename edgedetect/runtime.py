@@ -256,6 +256,12 @@ def _other_model_format(path: Path, content: bytes) -> str | None:
 def _read_model_file(path: Path) -> bytes:
     """The model file's bytes, or a :class:`ModelError` saying what the path is instead."""
     if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            raise ModelError(
+                f"model {path} is a TensorFlow SavedModel folder, not a .tflite file; the runtime "
+                "reads TFLite: write one with python -m host_tools.export --weights W --out "
+                "MODEL.tflite (the command that wrote this --saved-model writes both)"
+            )
         inside = sorted(p.name for p in path.glob("*.tflite"))[:3]
         raise ModelError(
             f"model {path} is a directory, not a .tflite file; pass the model file itself"

@@ -56,3 +56,15 @@ def test_a_cut_tflite_file_still_gets_the_re_export_hint(tmp_path):
     cut.write_bytes((REPO / "models" / "person_ssdlite_int8.tflite").read_bytes()[:100_000])
     with pytest.raises(ModelError, match="Is it a complete .tflite file"):
         load_interpreter(cut)
+
+
+def test_a_saved_model_folder_is_named_with_the_export_command(tmp_path):
+    """``host_tools.export --saved-model sm/`` writes a folder; ``--model sm`` said only that it
+    was a directory, "pass the model file itself", though the folder holds no model file."""
+    folder = tmp_path / "sm"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\n\x02\x08\x01")
+    with pytest.raises(ModelError) as err:
+        load_interpreter(folder)
+    msg = str(err.value)
+    assert str(folder) in msg and "SavedModel" in msg and "host_tools.export" in msg
