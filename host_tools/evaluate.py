@@ -78,12 +78,12 @@ def make_detector(
             )
         return HogDetector(threshold=curve_threshold)
     path = Path(model)
-    if path.is_dir():
+    if path.is_dir() and not (path / "saved_model.pb").is_file():  # the runtime names SavedModels
         raise ModelError(
             f"model {path} is a directory, not a model file "
             "(pass a .tflite file, or --model hog for the HOG baseline)"
         )
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(
             f"model file {path} not found "
             "(pass a .tflite file, or --model hog for the HOG baseline)"

@@ -68,3 +68,23 @@ def test_a_saved_model_folder_is_named_with_the_export_command(tmp_path):
         load_interpreter(folder)
     msg = str(err.value)
     assert str(folder) in msg and "SavedModel" in msg and "host_tools.export" in msg
+
+
+def test_evaluate_names_a_saved_model_folder_too(tmp_path, capsys):
+    """evaluate checked ``--model`` itself first and called any folder "a directory, not a model
+    file", so the SavedModel hint never reached a host-tools user."""
+    from host_tools.evaluate import main as evaluate_main
+
+    folder = tmp_path / "sm"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\n\x02\x08\x01")
+    photos = tmp_path / "photos"
+    (photos / "images").mkdir(parents=True)
+    (photos / "labels").mkdir()
+    (photos / "classes.txt").write_text("person\n")
+    (photos / "images" / "astronaut.jpg").write_bytes(IMAGE.read_bytes())
+    (photos / "labels" / "astronaut.txt").write_text("0 0.37 0.51 0.62 0.97\n")
+    args = ["--model", str(folder), "--dataset", f"yolo:{photos}", "--out", str(tmp_path / "o")]
+    assert evaluate_main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "SavedModel" in err and "host_tools.export" in err
