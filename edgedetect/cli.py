@@ -535,6 +535,14 @@ def _service_function(name: str) -> Any:
 def _choose_mode(args: argparse.Namespace, source: Any, preview: bool) -> tuple[bool, float | None]:
     """(every_frame, pace) for a source: what a user expects from each kind (docs/pipeline.md)."""
     if source.live:
+        from edgedetect.sources import redact  # noqa: PLC0415
+
+        if args.every_frame:  # said, not silently dropped: the user asked for every frame
+            log.warning(
+                "--every-frame is ignored for the live source %s: a camera or stream cannot "
+                "wait for the detector, so the newest frame wins (it applies to files and folders)",
+                redact(source.spec),
+            )
         return False, None  # cameras and streams: newest frame wins, the device sets the pace
     realtime = args.realtime or (preview and not args.every_frame)
     if realtime:
