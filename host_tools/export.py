@@ -62,7 +62,10 @@ def weights_config(config: str | None, weights: str | Path) -> str | Path:
     if config is not None:
         return config
     w = Path(weights)
-    run = w.parent if w.is_file() or w.name == "checkpoints" else w
+    if is_checkpoint_prefix(w):  # RUN/checkpoints/ckpt-N
+        run = w.parent.parent
+    else:
+        run = w.parent if w.is_file() or w.name == "checkpoints" else w
     saved = run / "config.json"
     if saved.is_file():
         print(f"config: {saved} (the run's own; --config to use another)", flush=True)
@@ -70,10 +73,20 @@ def weights_config(config: str | None, weights: str | Path) -> str | Path:
     return DEFAULT_CONFIG
 
 
+def is_checkpoint_prefix(path: Path) -> bool:
+    """``RUN/checkpoints/ckpt-N``: one checkpoint of a run, named as validate lists its steps.
+
+    Such a prefix is no file (its files are ``ckpt-N.index`` and ``ckpt-N.data-*``), so it was
+    called "not found; run host_tools.train first" while the checkpoint was there.
+    """
+    return not path.exists() and path.with_name(path.name + ".index").is_file()
+
+
 def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDModel:
     """Build the model of ``config`` and load ``weights`` into it.
 
-    ``weights``: Keras weights (``.weights.h5``) or a training checkpoint dir; None: random init.
+    ``weights``: Keras weights (``.weights.h5``), a training checkpoint dir (its latest) or one
+    checkpoint (``RUN/checkpoints/ckpt-N``); None: random init.
     """
     cfg = config if isinstance(config, SSDConfig) else load_config(config)
     ssd = build_ssd(cfg)
@@ -88,6 +101,8 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
                 "pass a training run's checkpoints/ dir or a .weights.h5 file"
             )
         restore_checkpoint(ssd, latest)
+    elif is_checkpoint_prefix(w):
+        restore_checkpoint(ssd, w)
     elif w.is_file():
         check_weights_file(w, "weights")
         try:
@@ -473,7 +488,11 @@ def _parser() -> argparse.ArgumentParser:
         f"else {DEFAULT_CONFIG})",
     )
     p.add_argument(
-        "--weights", type=path_arg, required=True, help=".weights.h5 file or a checkpoint directory"
+        "--weights",
+        type=path_arg,
+        required=True,
+        help=".weights.h5 file, a run's checkpoints/ directory (its latest) or one checkpoint "
+        "(RUN/checkpoints/ckpt-N)",
     )
     p.add_argument("--out", type=path_option, required=True, help="TFLite file to write")
     p.add_argument("--mode", choices=MODES, default="int8")

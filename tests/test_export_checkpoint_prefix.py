@@ -1,0 +1,58 @@
+"""``export --weights RUN/checkpoints/ckpt-N`` exports that checkpoint with the run's config.
+
+validate lists each checkpoint by step; exporting one of them by its name said "weights
+RUN/checkpoints/ckpt-N not found; run host_tools.import_weights or host_tools.train first",
+though the checkpoint was there (its files are ckpt-N.index and ckpt-N.data-*)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow", reason="TensorFlow (host extra) is not installed")
+
+from test_host_tools_errors import TINY  # noqa: E402
+
+
+def _run_with_two_checkpoints(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
+    """A run folder holding ckpt-1 and ckpt-2 of the tiny model (different weights), and
+    ckpt-1's weights."""
+    from host_tools.ssd.config import load_config
+    from host_tools.ssd.model import build_ssd
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(TINY))
+    model = build_ssd(load_config(run / "config.json")).keras_model
+    first = [w.copy() for w in model.get_weights()]
+    ckpt = tf.train.Checkpoint(model=model)
+    ckpt.write(str(run / "checkpoints" / "ckpt-1"))
+    model.set_weights([w + 0.5 for w in first])
+    ckpt.write(str(run / "checkpoints" / "ckpt-2"))
+    return run, first
+
+
+def test_one_checkpoint_loads_with_its_run_config(tmp_path, capsys):
+    from host_tools.export import load_ssd, weights_config
+
+    run, first = _run_with_two_checkpoints(tmp_path)
+    prefix = run / "checkpoints" / "ckpt-1"
+    config = weights_config(None, prefix)
+    assert config == run / "config.json"
+    loaded = load_ssd(config, prefix).keras_model.get_weights()
+    assert len(loaded) == len(first) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(loaded, first, strict=True))
+
+
+def test_export_cli_takes_a_checkpoint_prefix(tmp_path, capsys):
+    from host_tools.export import main
+
+    run, _ = _run_with_two_checkpoints(tmp_path)
+    out = tmp_path / "m.tflite"
+    args = ["--weights", str(run / "checkpoints" / "ckpt-1"), "--mode", "float32"]
+    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
+    assert f"config: {run / 'config.json'}" in capsys.readouterr().out
+    assert out.stat().st_size > 1000
