@@ -82,6 +82,18 @@ def is_checkpoint_prefix(path: Path) -> bool:
     return not path.exists() and path.with_name(path.name + ".index").is_file()
 
 
+def _weights_in_run(folder: Path) -> str:
+    """The fix for ``--weights RUN``: the weights files that run folder holds, by name."""
+    held = [
+        str(p)
+        for p in (folder / "best.weights.h5", folder / "final.weights.h5", folder / "checkpoints")
+        if p.exists()
+    ]
+    if held:
+        return f"it is a training run: pass one of {', '.join(held)}"
+    return "pass a training run's checkpoints/ dir or a .weights.h5 file"
+
+
 def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDModel:
     """Build the model of ``config`` and load ``weights`` into it.
 
@@ -96,10 +108,7 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
     if w.is_dir():
         latest = tf.train.latest_checkpoint(str(w))
         if latest is None:
-            raise ModelError(
-                f"no checkpoint in {w}; "
-                "pass a training run's checkpoints/ dir or a .weights.h5 file"
-            )
+            raise ModelError(f"no checkpoint in {w}; {_weights_in_run(w)}")
         restore_checkpoint(ssd, latest)
     elif is_checkpoint_prefix(w):
         restore_checkpoint(ssd, w)

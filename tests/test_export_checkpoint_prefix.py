@@ -56,3 +56,18 @@ def test_export_cli_takes_a_checkpoint_prefix(tmp_path, capsys):
     assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
     assert f"config: {run / 'config.json'}" in capsys.readouterr().out
     assert out.stat().st_size > 1000
+
+
+def test_export_of_the_run_folder_names_the_weights_it_holds(tmp_path, capsys):
+    """``--weights RUN`` (the folder train was given) said "no checkpoint in RUN; pass a training
+    run's checkpoints/ dir", not which files of that run to pass."""
+    from host_tools.export import main
+
+    run, _ = _run_with_two_checkpoints(tmp_path)
+    args = ["--weights", str(run), "--mode", "float32", "--out", str(tmp_path / "m.tflite")]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"export: error: no checkpoint in {run}; it is a training run: pass one of "
+        f"{run / 'checkpoints'}"
+    ]
