@@ -36,6 +36,18 @@ def run_edgedetect(*args: str, timeout: float = 120) -> subprocess.CompletedProc
     )
 
 
+def astronaut_yolo_set(tmp_path: Path) -> Path:
+    """The bundled astronaut as a one-image YOLO set with her person box labelled."""
+    root = tmp_path / "photo"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("person\n")
+    src = REPO / "data" / "images" / "astronaut.jpg"
+    (root / "images" / "astronaut.jpg").write_bytes(src.read_bytes())
+    (root / "labels" / "astronaut.txt").write_text("0 0.37 0.51 0.62 0.97\n")
+    return root
+
+
 def need_shared(path: Path) -> Path:
     """Skip the calling test, naming the missing path, when shared data is not beside the repo."""
     if not path.exists():

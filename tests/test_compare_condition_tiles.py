@@ -5,9 +5,7 @@ compare printed such reports (and a ``--tiles 2x2`` one) as rows of the same mod
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from conftest import REPO
+from conftest import REPO, astronaut_yolo_set
 
 from host_tools.compare import main as compare_main
 from host_tools.evaluate import run_evaluation
@@ -15,20 +13,8 @@ from host_tools.evaluate import run_evaluation
 MODEL = REPO / "models" / "person_ssdlite_int8.tflite"
 
 
-def _one_photo_set(tmp_path: Path) -> Path:
-    """The bundled astronaut as a one-image YOLO set with its person labelled."""
-    root = tmp_path / "photo"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    (root / "classes.txt").write_text("person\n")
-    src = REPO / "data" / "images" / "astronaut.jpg"
-    (root / "images" / "astronaut.jpg").write_bytes(src.read_bytes())
-    (root / "labels" / "astronaut.txt").write_text("0 0.37 0.51 0.62 0.97\n")
-    return root
-
-
 def test_rows_name_the_condition_and_the_tiles(tmp_path, capsys):
-    spec = f"yolo:{_one_photo_set(tmp_path)}"
+    spec = f"yolo:{astronaut_yolo_set(tmp_path)}"
     runs = [("clean", None, "off"), ("night", "night_ir", "off"), ("tiled", None, "2x2")]
     for name, condition, tiles in runs:
         out = tmp_path / name

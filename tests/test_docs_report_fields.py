@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, astronaut_yolo_set
 
 from host_tools.evaluate import run_evaluation
 
@@ -28,21 +27,9 @@ def _documented_fields() -> set[str]:
     }
 
 
-def _one_photo_set(tmp_path: Path) -> Path:
-    """The bundled astronaut as a one-image YOLO set with its person labelled."""
-    root = tmp_path / "photo"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    (root / "classes.txt").write_text("person\n")
-    src = REPO / "data" / "images" / "astronaut.jpg"
-    (root / "images" / "astronaut.jpg").write_bytes(src.read_bytes())
-    (root / "labels" / "astronaut.txt").write_text("0 0.37 0.51 0.62 0.97\n")
-    return root
-
-
 def test_evaluation_doc_names_every_report_field(tmp_path):
     model = REPO / "models" / "person_ssdlite_int8.tflite"
-    run_evaluation(model, f"yolo:{_one_photo_set(tmp_path)}", tmp_path / "out", progress=False)
+    run_evaluation(model, f"yolo:{astronaut_yolo_set(tmp_path)}", tmp_path / "out", progress=False)
     written = set(json.loads((tmp_path / "out" / "report.json").read_text()))
     assert len(written) > 20
     assert written - _documented_fields() == set()
