@@ -352,6 +352,8 @@ def train(
     manager = _open_checkpoints(ssd, cfg, opt, step_var, run_dir, latest)
     start = int(step_var.numpy())
     print(_start_line(cfg, len(data), start, how), flush=True)
+    if (done := _finished(run_dir, start, cfg.train.steps)) is not None:
+        return done  # resumed at the end of its schedule
     if start < cfg.train.steps:  # a schedule goes on past an earlier one's end
         _retire_earlier_final(run_dir, start)
     end = cfg.train.steps if stop_after is None else min(stop_after, cfg.train.steps)
@@ -365,6 +367,20 @@ def train(
     if end < cfg.train.steps:
         return _save_stopped(manager, run_dir, end, cfg.train.steps)
     return _save_final(ssd, manager, run_dir, end)
+
+
+def _finished(run_dir: Path, start: int, steps: int) -> Path | None:
+    """The final weights of a run resumed at the end of its schedule, said so: there is nothing
+    to train, and writing them again would pass for a new result."""
+    final = run_dir / "final.weights.h5"
+    if start != steps or not final.is_file():
+        return None
+    print(
+        f"the run finished its {start} steps: nothing to train; its weights are {final} "
+        "(to train on, resume with a longer --steps)",
+        flush=True,
+    )
+    return final
 
 
 def _start_line(cfg: SSDConfig, images: int, start: int, how: str) -> str:

@@ -116,6 +116,24 @@ def test_resume_without_config_continues_with_the_runs_own_config(tiny_run, tmp_
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
 
 
+def test_resume_of_a_finished_run_says_there_is_nothing_to_train(tiny_run, tmp_path, capsys):
+    """It printed 'steps 2->2', read the data, wrote final.weights.h5 again and exited 0
+    without a word that nothing had been trained."""
+    from host_tools.train import main
+
+    run = _copy(tiny_run[1], tmp_path)
+    before = _snapshot(run)
+    mtime = (run / "final.weights.h5").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["--run-dir", str(run), "--resume", "--limit", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"the run finished its 2 steps: nothing to train; its weights are {run}/final.weights.h5 "
+        "(to train on, resume with a longer --steps)"
+    ) in out
+    assert _snapshot(run) == before and (run / "final.weights.h5").stat().st_mtime_ns == mtime
+
+
 def test_resume_with_another_models_config_is_refused_and_leaves_config_json(
     tiny_run, tmp_path, capsys
 ):
