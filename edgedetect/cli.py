@@ -842,6 +842,9 @@ def _check_writable(path: Path, option: str) -> None:
         raise ConfigError(
             f"{option} {path} is not a regular file ({file_kind(path.stat().st_mode)}); name a file"
         )
+    from edgedetect.writers import check_parent_folder  # noqa: PLC0415
+
+    check_parent_folder(path, option)
     try:
         with open(path, "ab"):
             pass

@@ -31,7 +31,8 @@ _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv
 _SIDES = {"mp4v": (2, 8191), "MJPG": (1, 65535)}
 
 
-def _check_parent(path: Path, what: str) -> None:
+def check_parent_folder(path: Path, what: str) -> None:
+    """A file about to be written whose folder is missing: said with the fix, before writing."""
     parent = path.resolve().parent
     if not parent.is_dir():
         raise EdgeDetectError(
@@ -70,7 +71,7 @@ class VideoWriterSink:
                 f"use one of {', '.join(sorted(_FOURCC))}"
             )
         opencv_path(self.path, "video")
-        _check_parent(self.path, "video")
+        check_parent_folder(self.path, "video")
         self._final = Path(os.path.realpath(self.path))  # a link: its target gets the video
         self.part = self._final.with_name(f".{self._final.name}.part{self._final.suffix}")
         self._remove_stale_part()
@@ -196,7 +197,7 @@ class JsonlSink:
 
     def __init__(self, path: str | Path, *, all_frames: bool = False) -> None:
         self.path = Path(path)
-        _check_parent(self.path, "events file")
+        check_parent_folder(self.path, "events file")
         self._file: LineFile | None = LineFile(self.path, "--events")
         try:
             self._file.size()  # opens (creates) it now: a bad path fails before the first frame

@@ -41,3 +41,15 @@ def test_events_in_a_read_only_folder_names_the_fix(tmp_path: Path) -> None:
             subprocess.run(["umount", str(folder)], check=True)
     assert f"events file {folder / 'events.jsonl'}: " in line
     assert line.endswith("; pick a writable folder"), line
+
+
+def test_output_in_a_missing_folder_names_the_folder_as_events_does(tmp_path: Path) -> None:
+    """`--output` there said 'No such file or directory; pick a writable folder', naming neither
+    the missing folder nor that creating it is the fix."""
+    out = tmp_path / "nope" / "out.mp4"
+    res = run_edgedetect("run", "--source", str(IMAGE), "--no-preview", "--output", str(out))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines() == [
+        f"edgedetect: error: cannot write --output {out}: folder {tmp_path / 'nope'} does not "
+        "exist; create it or name a file in an existing folder"
+    ]
