@@ -268,6 +268,9 @@ def _restart_pipeline(svc: Service, plan: ReloadPlan) -> None:
     if plan.source is not None and svc.source is not None:
         svc.source.stop_reading()  # replaced: a capture thread in a reconnect backoff returns now
     svc.pipeline.stop(1.0)
+    if plan.source is not None and plan.cfg.source.spec != svc.cfg.source.spec:
+        # another camera: the people in view were in the old one's picture (output thread off)
+        svc.sink.end_visit("reload: the source changed")
     if plan.detector is not None:
         svc.detector, plan.detector = plan.detector, None
         svc.detector_files = plan.detector_files
