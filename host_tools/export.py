@@ -100,6 +100,12 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
     ``weights``: Keras weights (``.weights.h5``), a training checkpoint dir (its latest) or one
     checkpoint (``RUN/checkpoints/ckpt-N``); None: random init.
     """
+    if (
+        weights is not None
+        and not Path(weights).exists()
+        and not is_checkpoint_prefix(Path(weights))
+    ):
+        raise ModelError(weights_not_found(Path(weights)))  # before the model is built
     cfg = config if isinstance(config, SSDConfig) else load_config(config)
     ssd = build_ssd(cfg)
     if weights is None:
@@ -121,10 +127,33 @@ def load_ssd(config: str | Path | SSDConfig, weights: str | Path | None) -> SSDM
                 f"cannot load weights {w} into {cfg.name} ({exc}); was it made with this config?"
             ) from exc
     else:
-        raise ModelError(
-            f"weights {w} not found; run host_tools.import_weights or host_tools.train first"
-        )
+        raise ModelError(weights_not_found(w))
     return ssd
+
+
+def weights_not_found(w: Path) -> str:
+    """The error of a ``--weights`` that is not there: in a folder of checkpoints (a step the run
+    does not have, ``RUN/checkpoints/ckpt-99``), the steps it does have, not "train first"."""
+    steps = sorted(checkpoint_steps(w.parent))
+    if not steps:
+        return f"weights {w} not found; run host_tools.import_weights or host_tools.train first"
+    names = [f"ckpt-{s}" for s in steps]
+    if len(names) > 2 and steps == list(range(steps[0], steps[-1] + 1)):
+        have = f"{names[0]}..{names[-1]}"
+    elif len(names) > 6:
+        have = f"{', '.join(names[:2])}, ..., {', '.join(names[-2:])}"
+    else:
+        have = ", ".join(names)
+    one = "it" if len(names) == 1 else "one of them"
+    return f"checkpoint {w} not found: {w.parent} has {have}; pass {one}"
+
+
+def checkpoint_steps(folder: Path) -> list[int]:
+    """The steps of the checkpoints in ``folder`` (``ckpt-N.index``); none if it is no folder."""
+    if not folder.is_dir():
+        return []
+    stems = (p.name.removesuffix(".index") for p in folder.glob("ckpt-*.index"))
+    return [int(s[5:]) for s in stems if s[5:].isdigit()]
 
 
 def restore_checkpoint(ssd: SSDModel, prefix: str | Path) -> None:

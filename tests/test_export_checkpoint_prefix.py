@@ -71,3 +71,33 @@ def test_export_of_the_run_folder_names_the_weights_it_holds(tmp_path, capsys):
         f"export: error: no checkpoint in {run}; it is a training run: pass one of "
         f"{run / 'checkpoints'}"
     ]
+
+
+def test_export_of_a_missing_step_lists_the_steps_the_run_has(tmp_path, capsys):
+    """``--weights RUN/checkpoints/ckpt-99`` (a step the run does not have) said "not found; run
+    host_tools.train first" of a run that has checkpoints, not which ones to pass."""
+    from host_tools.export import main
+
+    run, _ = _run_with_two_checkpoints(tmp_path)
+    missing = run / "checkpoints" / "ckpt-99"
+    args = ["--weights", str(missing), "--mode", "float32", "--out", str(tmp_path / "m.tflite")]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"export: error: checkpoint {missing} not found: {run / 'checkpoints'} has ckpt-1, "
+        "ckpt-2; pass one of them"
+    ]
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_a_run_of_consecutive_steps_is_named_as_a_range(tmp_path):
+    """Three or more steps in a row read as ``ckpt-1..ckpt-3``, not as a list to count."""
+    from host_tools.export import weights_not_found
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for step in (3, 1, 2):
+        (folder / f"ckpt-{step}.index").write_bytes(b"x")
+    line = weights_not_found(folder / "ckpt-99")
+    missing = folder / "ckpt-99"
+    assert line == f"checkpoint {missing} not found: {folder} has ckpt-1..ckpt-3; pass one of them"
