@@ -26,6 +26,22 @@ class NotARegularFile(OSError):
     """The path names a FIFO, a device, a folder...: never opened for writing."""
 
 
+class FolderIsAFile(OSError):
+    """A file stands where the file's folder should be: mkdir said only "File exists: 'F'".
+
+    The same every time until the user moves it, so the service logs it once per spell."""
+
+    once_per_spell = True
+
+
+def file_in_folders_place(path: Path) -> Path | None:
+    """The first of ``path``'s folders that exists but is no folder (a file put in its place)."""
+    for folder in reversed(path.parents):
+        if not folder.is_dir():
+            return folder if folder.exists() else None
+    return None
+
+
 def file_kind(mode: int) -> str:
     """What a path that is not a regular file is, for a message: 'a FIFO', 'a folder', ...
 
@@ -113,7 +129,7 @@ class LineFile:
     def _open(self) -> int:
         """The open file, opened (created) if need be; never blocks, never a special file."""
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder()
             try:
                 mode = os.stat(self.path).st_mode
             except FileNotFoundError:
@@ -130,6 +146,19 @@ class LineFile:
                 raise self._refuse(st.st_mode)
             self._fd, self._id = fd, (st.st_dev, st.st_ino)
         return self._fd
+
+    def _make_folder(self) -> None:
+        """Make the file's folder if it is gone; a file in its place is named, with the fix."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as e:
+            blocker = file_in_folders_place(self.path)
+            if blocker is None:
+                raise
+            raise FolderIsAFile(
+                f"{self.what} {self.path}: {blocker} is a file, not a folder; move that file "
+                f"away (the folder is made again) or point {self.setting} at another folder"
+            ) from e
 
     def _replaced(self, st: os.stat_result) -> bool:
         """Whether the path no longer names the open file (`st`): deleted, moved or replaced."""

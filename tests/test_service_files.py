@@ -263,3 +263,39 @@ def test_fifo_with_a_reader_is_refused_too(tmp_path: Path) -> None:
         assert os.read(reader, 100) == b""  # nothing was written into the pipe
     finally:
         os.close(reader)
+
+
+def test_events_folder_replaced_by_a_file_is_named_once_with_the_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The events folder replaced by a regular file logged "jsonl output failed for ...: [Errno
+    17] File exists: '.../state'" for each event: no word that a file is in the folder's place or
+    what to do. Now one line per spell names both, and the first event after the fix is written."""
+    from edgedetect.service.config import load_config
+    from edgedetect.service.metrics import ServiceMetrics
+    from edgedetect.service.outputset import Outputs
+
+    state = tmp_path / "state"
+    path = state / "events.jsonl"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[events]\njsonl = "{path}"\nlog = false\n[snapshots]\nenabled = false\n')
+    metrics = ServiceMetrics()
+    outputs = Outputs.from_config(load_config(config, check_files=False), metrics)
+    outputs.dispatch(event(1))
+    shutil.rmtree(state)
+    state.write_text("not a folder\n")
+    with caplog.at_level(logging.INFO):
+        for i in (2, 3, 4):
+            outputs.dispatch(event(i))
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == [
+            f"jsonl output: events file {path}: {state} is a file, not a folder; move that file "
+            "away (the folder is made again) or point [events] jsonl at another folder; events "
+            "are lost until then (counted)"
+        ]
+        state.unlink()
+        outputs.dispatch(event(5))
+    outputs.close()
+    assert [json.loads(x)["track_id"] for x in path.read_text().splitlines()] == [5]
+    assert "jsonl output works again" in caplog.text
+    assert 'edgedetect_output_dropped_total{output="jsonl"} 3.0' in metrics.render().decode()

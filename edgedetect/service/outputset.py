@@ -46,6 +46,7 @@ class Outputs:
         self.metrics = metrics
         self.run_id = run_id
         self.kept = kept or []  # outputs of the running set this one shares (a reload)
+        self._spells: dict[str, str] = {}  # output name -> the error logged once, until it works
 
     @classmethod
     def from_config(
@@ -151,7 +152,19 @@ class Outputs:
                 self.metrics.error(out.name)
                 if out.name == "jsonl":  # not written at all (never half a line): the event is lost
                     self.metrics.output_dropped.labels(out.name).inc()
-                log.error("%s output failed for %s: %s", out.name, event.type, e)
+                self._log_failure(out.name, event, e)
+            else:
+                if self._spells.pop(out.name, None) is not None:
+                    log.info("%s output works again", out.name)
+
+    def _log_failure(self, name: str, event: Event, e: Exception) -> None:
+        """Log a failed send; an error that repeats until the user acts (a file in the events
+        folder's place) once per spell: a line per event buried what to do."""
+        if not getattr(e, "once_per_spell", False):
+            log.error("%s output failed for %s: %s", name, event.type, e)
+        elif self._spells.get(name) != str(e):
+            self._spells[name] = str(e)
+            log.error("%s output: %s; events are lost until then (counted)", name, e)
 
     def flush(self) -> None:
         for out in self.items:
