@@ -159,6 +159,7 @@ class ResilientSource(FrameSource):
         self.last_error = ""
         self._frames_since_open = 0
         self._one_frame_opens = 0  # opens in a row that gave one frame: a snapshot URL
+        self._held_loss = ""  # the warning of a first end after one frame, said once it is no URL
 
     @property
     def inner(self) -> FrameSource | None:
@@ -238,6 +239,7 @@ class ResilientSource(FrameSource):
                 log.info("source %s reopened", self.shown)
                 return True
             except Exception as e:
+                self._say_held_loss()
                 why = _reason(e)
                 repeat = why == self.last_error
                 self.last_error = why
@@ -274,30 +276,41 @@ class ResilientSource(FrameSource):
 
     def _lost(self, why: str) -> None:
         self.last_error = redact(why)
-        log.log(
-            self._loss_level(),
-            "source %s lost: %s; reconnecting with backoff",
-            self.shown,
-            self.last_error,
-        )
+        text = f"source {self.shown} lost: {self.last_error}; reconnecting with backoff"
+        level = self._loss_level()
+        if level is None:  # maybe a snapshot URL: said if the next open shows it is not
+            self._held_loss = text
+        log.log(logging.DEBUG if level is None else level, "%s", text)
         if self._stop.wait(self._backoff):
             return
         self._grow_backoff()
 
-    def _loss_level(self) -> int:
+    def _loss_level(self) -> int | None:
         """WARNING for a drop; DEBUG once a live source has given one frame per open twice in a
         row, as a camera's snapshot URL (http://cam/snapshot.jpg) does: it is read again for each
         frame, and a warning per frame would flood the log. Said once; a drop after an open that
-        gave more frames is a warning again."""
+        gave more frames is a warning again. None for the first end after one frame: held, so a
+        snapshot URL's first end does not warn of a drop before the line that says what it is."""
         one = self.live and self._frames_since_open == 1
         self._one_frame_opens = self._one_frame_opens + 1 if one else 0
+        if self._one_frame_opens == 1:
+            return None
         if self._one_frame_opens == 2:
+            self._held_loss = ""
             log.warning(
                 "source %s gives one image per connection (a snapshot URL?): it is opened "
                 "again for each frame, and these ends are logged at debug level",
                 self.shown,
             )
+        self._say_held_loss()
         return logging.DEBUG if self._one_frame_opens >= 2 else logging.WARNING
+
+    def _say_held_loss(self) -> None:
+        """The held warning of an end after one frame, once the source shows it was a drop (the
+        next open gave two frames, or none, or failed): each drop logs one warning."""
+        if self._held_loss:
+            log.warning("%s", self._held_loss)
+            self._held_loss = ""
 
     def _wait(self, reader: _Reader) -> tuple[str, Any] | None:
         """The reader's next item; None after `stall_timeout_s` without one, or on close()."""
@@ -360,6 +373,8 @@ class ResilientSource(FrameSource):
         self.last_attempt = time.monotonic()
         self.last_error = ""
         self._frames_since_open += 1
+        if self._frames_since_open == 2:
+            self._say_held_loss()
         if frame.lores is not None and not valid_image(frame.lores):
             frame = dataclasses.replace(frame, lores=None)
         return frame
