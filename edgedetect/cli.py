@@ -396,10 +396,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         detections = detector.detect(image)
         latency_ms = (time.perf_counter() - t0) * 1000.0
-        _print_detections(path, image, latency_ms, detections, as_json=args.json)
+        saved = None  # written before the line is printed, so the line names a whole file
         if save_dir is not None:
-            out = save_dir / _saved_name(path, used_names)
-            _save_drawn(out, save_dir, image, detections)
+            saved = save_dir / _saved_name(path, used_names)
+            _save_drawn(saved, save_dir, image, detections)
+        _print_detections(path, image, latency_ms, detections, as_json=args.json, saved=saved)
     return 0
 
 
@@ -427,23 +428,29 @@ def _detect_paths(images: Sequence[str]) -> list[Path]:
 
 
 def _print_detections(
-    path: Path, image: np.ndarray, latency_ms: float, detections: Detections, as_json: bool
+    path: Path,
+    image: np.ndarray,
+    latency_ms: float,
+    detections: Detections,
+    as_json: bool,
+    saved: Path | None = None,
 ) -> None:
-    """One line an image on stdout: a JSON object with --json, else a readable summary."""
+    """One line an image on stdout: a JSON object with --json, else a readable summary.
+
+    ``saved``: the --save-dir file of this image, in the JSON (numbered names like x-2 could not
+    be told apart from the line otherwise)."""
     h, w = image.shape[:2]
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "image": str(path),
-                    "width": w,
-                    "height": h,
-                    "latency_ms": round(latency_ms, 2),
-                    "detections": detections.to_json(),
-                }
-            ),
-            flush=True,
-        )
+        obj: dict[str, object] = {
+            "image": str(path),
+            "width": w,
+            "height": h,
+            "latency_ms": round(latency_ms, 2),
+            "detections": detections.to_json(),
+        }
+        if saved is not None:
+            obj["saved"] = str(saved)
+        print(json.dumps(obj), flush=True)
         return
     items = ", ".join(
         f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box'])}]"

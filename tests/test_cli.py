@@ -79,7 +79,8 @@ def test_detect_json_on_inria_and_skimage_photos(
         h, w = image.shape[:2]
         assert (r["width"], r["height"]) == (w, h)
         assert r["latency_ms"] > 0
-        assert set(r) == {"image", "width", "height", "latency_ms", "detections"}
+        assert set(r) == {"image", "width", "height", "latency_ms", "detections", "saved"}
+        assert r["saved"] == str(tmp_path / "drawn" / f"{path.stem}.detections.jpg")
         for d in r["detections"]:
             assert set(d) == {"label", "score", "box"} and d["label"] == "person"
             assert 0.5 <= d["score"] <= 1.0
@@ -357,6 +358,34 @@ def test_detect_save_dir_keeps_same_named_images_apart(
     second = cv2.imread(str(out_dir / "astronaut-2.detections.jpg"))
     assert first is not None and second is not None
     assert first.shape != second.shape  # astronaut 512x512, chelsea 451x300
+
+
+def test_detect_json_names_the_file_saved_for_each_image(
+    capsys, coco_model, photo_files, tmp_path
+) -> None:
+    """``detect --json --save-dir D`` did not say which file it wrote for an image: two images
+    of one name are saved as x and x-2, and the JSON lines could not tell which was which."""
+    model, labels = coco_model
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / photo_files["astronaut"].name
+    twin.write_bytes(photo_files["chelsea"].read_bytes())  # same name, different picture
+    out_dir = tmp_path / "drawn"
+    images = [str(photo_files["astronaut"]), str(twin)]
+    opts = ["--model", str(model), "--labels", str(labels), "--json"]
+    code, out, err = _run(capsys, "detect", *images, *opts, "--save-dir", str(out_dir))
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["saved"] for r in records] == [
+        str(out_dir / "astronaut.detections.jpg"),
+        str(out_dir / "astronaut-2.detections.jpg"),
+    ]
+    for r in records:  # each names the drawing of its own image
+        drawn = cv2.imread(r["saved"])
+        assert drawn is not None and drawn.shape[:2] == (r["height"], r["width"])
+    code, out, err = _run(capsys, "detect", images[0], *opts)
+    assert code == 0, err
+    assert "saved" not in json.loads(out)  # nothing written, nothing named
 
 
 def test_run_summary_says_what_was_in_flight_at_the_stop(capsys) -> None:
