@@ -41,7 +41,7 @@ from host_tools._cli import (
     seed,
 )
 from host_tools.datasets import DatasetError
-from host_tools.datasets.sources import SOURCE_FORM, DataSource
+from host_tools.datasets.sources import SOURCE_FORM, DataSource, refuse_repeats
 from host_tools.export import (
     check_weights_file,
     checkpoint_cut_short,
@@ -647,10 +647,12 @@ def training_sources(
     """``--dataset`` (CLI), else ``[data]`` (config), else the Penn-Fudan train split."""
     if datasets:
         sources = [DataSource.parse(d) for d in datasets]
-        return [
+        sources = [
             s if s.split_file else replace(s, split_file=split_file).checked("--split-file")
             for s in sources
         ]
+        refuse_repeats(sources, "--dataset", "with #weight=W", Path.cwd())
+        return sources
     if split_file:  # the default dataset with another split
         return [DataSource(DEFAULT_DATASET, split_file).checked("--split-file")]
     return [s.resolved() for s in cfg.data.sources] or list(DEFAULT_SOURCES)

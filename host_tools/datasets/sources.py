@@ -171,6 +171,22 @@ def rooted(path: str, base: Path = PROJECT_ROOT) -> str:
     return os.path.normpath(p if p.is_absolute() else base / p)
 
 
+def refuse_repeats(
+    sources: list[DataSource] | tuple[DataSource, ...], where: str, more: str, base: Path
+) -> None:
+    """Refuse a source named twice in one mix (the same spec and split, paths resolved against
+    ``base``): its images were silently counted twice; ``more`` says how to weight it instead."""
+    seen: set[tuple[str, str | None]] = set()
+    for src in sources:
+        r = src.resolved(base)
+        if (r.spec, r.split_file) in seen:
+            raise ConfigError(
+                f"{where} {_named(src)} is given twice: its images would count twice; give it "
+                f"once ({more} to sample it more)"
+            )
+        seen.add((r.spec, r.split_file))
+
+
 def _named(src: DataSource) -> str:
     return f"{src.spec}#split={src.split_file}" if src.split_file else src.spec
 

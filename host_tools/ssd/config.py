@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedetect.errors import ConfigError, did_you_mean
-from host_tools.datasets.sources import DataSource
+from host_tools.datasets.sources import PROJECT_ROOT, DataSource, refuse_repeats
 from host_tools.ssd.anchors import AnchorConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -416,7 +416,9 @@ def _data_section(d: Any, where: str) -> DataConfig:
             f'{{"spec": ..., "split_file": ..., "weight": ...}}, not {json.dumps(sources)}; '
             f'e.g. "sources": [{{"spec": "yolo:ROOT"}}]'
         )
-    return DataConfig(tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources), limit)
+    mix = tuple(DataSource.from_dict(s, f"{where} [data]") for s in sources)
+    refuse_repeats(mix, f"{where} [data]: source", 'with "weight": W', PROJECT_ROOT)
+    return DataConfig(mix, limit)
 
 
 def load_config(path_or_name: str | Path) -> SSDConfig:
