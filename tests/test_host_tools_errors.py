@@ -958,8 +958,9 @@ def test_sampling_weights_near_the_float_maximum_train(tiny_run, tmp_path):
     config, _ = tiny_run
     root = need_shared(PENNFUDAN)
     args = ["--config", str(config), "--run-dir", str(tmp_path / "run"), *TINY_ARGS]
-    for _ in range(2):
-        args += ["--dataset", f"pennfudan:{root}#weight=1e308"]
+    splits = Path(__file__).resolve().parents[1] / "data" / "splits"
+    for split in ("pennfudan_fit.txt", "pennfudan_val.txt"):  # two sources: one twice is refused
+        args += ["--dataset", f"pennfudan:{root}#split={splits / split}#weight=1e308"]
     assert main(args) == 0
     assert (tmp_path / "run" / "final.weights.h5").is_file()
 
