@@ -16,8 +16,17 @@ function say(text) {
   m.hidden = !text;
 }
 
+const GONE = "The service is not answering (stopped, restarting or out of reach): "
+  + "the numbers below are from before; retrying every few seconds.";
+
 async function getJson(url) {
-  const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  let r;
+  try {
+    r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  } catch (err) {
+    // the browser's own words ("Failed to fetch", "NetworkError ...") do not say what happened
+    throw new Error(GONE);
+  }
   if (r.status === 401) {
     throw new Error("Not authorised: open this page as /?token=YOUR_TOKEN ([http] token).");
   }
