@@ -75,6 +75,7 @@ OVER_CAP = Reply(503, b"too many open connections from this address; close some\
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
 REASONS = {
     200: "OK",
+    204: "No Content",
     206: "Partial Content",
     304: "Not Modified",
     400: "Bad Request",

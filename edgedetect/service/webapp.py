@@ -212,6 +212,8 @@ class HttpApp:
                 (json.dumps(info, sort_keys=True) + "\n").encode(),
                 "application/json",
             )
+        if path == "/favicon.ico":  # every browser asks on every page; a 404 is a console error
+            return Reply(204, b"")
         if path == "/metrics":
             return Reply(200, self.metrics(), "text/plain; version=0.0.4; charset=utf-8")
         if path == "/snapshot.jpg":  # no current picture: none yet, or the source is gone
