@@ -82,7 +82,9 @@ def run_once(clips: bool, seconds: float, model: str, labels: str) -> dict[str, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument(
+        "--seconds", type=float, default=60.0, help="run time of each service, clips on and off"
+    )
     ap.add_argument("--model", default="", help="TFLite model (default: the project's own)")
     ap.add_argument("--labels", default="", help="its labels (default: beside the model)")
     ap.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)

@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=4, help="the server's [http] threads")
-    ap.add_argument("--stream-fps", type=float, default=10.0)
+    ap.add_argument("--stream-fps", type=float, default=10.0, help="the server's [http] stream_fps")
     ap.add_argument("--requests", type=int, default=300, help="/healthz requests under attack")
     ap.add_argument("--cycles", type=int, default=1000, help="stream connect/disconnect cycles")
     ap.add_argument("--timeout", type=float, default=5.0, help="per-request client timeout, s")

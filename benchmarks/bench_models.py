@@ -76,8 +76,12 @@ def run(models: list[Path], threads: int, rounds: int) -> dict[str, dict[str, fl
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("models", nargs="*", type=Path, help="TFLite models (default: see above)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="interpreter thread counts, each run"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=30, help="rounds of every model on the frame, at least 2"
+    )
     args = p.parse_args(argv)
     if args.rounds < 2:
         p.error("--rounds must be at least 2")

@@ -147,8 +147,8 @@ def browser_times(base: str, loads: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=200)
-    ap.add_argument("--loads", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=200, help="fetches of the page's three files")
+    ap.add_argument("--loads", type=int, default=5, help="page loads in headless chromium")
     args = ap.parse_args()
     server = HttpServer(_app(), "127.0.0.1", 0, 2).start()
     base = f"http://127.0.0.1:{server.port}"

@@ -70,13 +70,13 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="TFLite model (default: the project's)")
-    ap.add_argument("--tiles", default="2x2")
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--tiles", default="2x2", help="ROWSxCOLS, each 1..4")
+    ap.add_argument("--threshold", type=float, default=0.5, help="minimum score, 0..1")
     ap.add_argument(
         "--small", type=float, default=0.25, help="small = box height < this x image height"
     )
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    ap.add_argument("--rounds", type=int, default=5, help="latency passes over the images")
     args = ap.parse_args()
     plain = Detector(args.model, threshold=args.threshold, num_threads=args.threads)
     tiled = TiledDetector(plain, *parse_tiles(args.tiles))

@@ -111,8 +111,8 @@ def feet_in(e: dict[str, Any], half: str) -> bool:
 
 def _parser() -> argparse.ArgumentParser:
     """The command line; ``--child``/``--jsonl`` are the subprocesses', hidden from ``--help``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=600.0)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap.add_argument("--seconds", type=float, default=600.0, help="run time of each service")
     ap.add_argument("--halves", default="left,right", help="comma-separated: left,right,top,bottom")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--jsonl", help=argparse.SUPPRESS)

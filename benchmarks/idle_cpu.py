@@ -59,9 +59,17 @@ def cpu_per_minute(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--model", default=str(REPO / "models" / "person_ssdlite_int8.tflite"))
-    ap.add_argument("--labels", default=str(REPO / "models" / "person_ssdlite_int8.labels.txt"))
+    ap.add_argument("--seconds", type=float, default=60.0, help="still scene per setting")
+    ap.add_argument(
+        "--model",
+        default=str(REPO / "models" / "person_ssdlite_int8.tflite"),
+        help="TFLite model (default: the project's)",
+    )
+    ap.add_argument(
+        "--labels",
+        default=str(REPO / "models" / "person_ssdlite_int8.labels.txt"),
+        help="its labels",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     import cv2

@@ -142,14 +142,20 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reloads", type=int, default=125)
+    ap.add_argument("--reloads", type=int, default=125, help="SIGHUP reloads to send")
     ap.add_argument("--every", type=int, default=25, help="sample every N reloads")
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between reloads")
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the first sample")
     ap.add_argument(
         "--change", default="clips.post_s", help="the key each reload changes (5 <-> 5.5)"
     )
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set in the service's environment (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     args = ap.parse_args()
     report = soak(args)
     print(json.dumps(report, indent=1))

@@ -101,10 +101,14 @@ def _error(counts: dict, path: str, exc: OSError) -> None:
 def _parser() -> argparse.ArgumentParser:
     """The command line: run length, model, and how the photo folder is made."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=20000)
+    ap.add_argument("--frames", type=int, default=20000, help="frames the service processes")
     ap.add_argument("--warmup", type=int, default=1000, help="frames before the first RSS sample")
-    ap.add_argument("--model", default=str(SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite"))
-    ap.add_argument("--labels", default=str(SHARED_MODELS / "coco_labels.txt"))
+    ap.add_argument(
+        "--model",
+        default=str(SHARED_MODELS / "ssd_mobilenet_v1_coco_quant.tflite"),
+        help="TFLite model (default: the COCO SSD reference in ../shared/data/models)",
+    )
+    ap.add_argument("--labels", default=str(SHARED_MODELS / "coco_labels.txt"), help="its labels")
     ap.add_argument("--group", type=int, default=10, help="identical frames per photo")
     ap.add_argument("--no-motion", action="store_true", help="run inference on every frame")
     return ap
