@@ -273,7 +273,13 @@ def _outputs_report(svc: Service, work: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if not 0 <= args.warmup < args.frames:
+        ap.error(
+            f"--warmup {args.warmup} must be 0 or more and below --frames {args.frames}: "
+            "RSS, threads and descriptors are compared between the two"
+        )
     if not Path(args.model).is_file():
         print(json.dumps({"error": f"model not found: {args.model} (pass --model)"}))
         return 2
