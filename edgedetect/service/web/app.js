@@ -221,6 +221,10 @@ function freeze() {
 }
 
 function click(ev) {
+  if (!editor.frame) { // a point on the placeholder would be placed blind
+    $("hint").textContent = "Press \u201cFreeze frame\u201d first: the points go on a still.";
+    return;
+  }
   const c = $("canvas"), box = c.getBoundingClientRect();
   const clamp = (v) => Math.min(1, Math.max(0, v));
   const p = [clamp((ev.clientX - box.left) / box.width),
