@@ -215,8 +215,9 @@ function freeze() {
     editor.frame = img;
     draw();
   };
-  img.onerror = () => say(
-    "No current frame to freeze (/snapshot.jpg: none yet, or the source is lost); try again soon.");
+  // in the editor's hint, not the page message: the next successful poll clears that one
+  img.onerror = () => { $("hint").textContent =
+    "No current frame to freeze (/snapshot.jpg: none yet, or the source is lost); try again soon."; };
   img.src = "/snapshot.jpg?t=" + Date.now();
 }
 
