@@ -55,6 +55,18 @@ def need_shared(path: Path) -> Path:
     return path
 
 
+def browser_paths() -> tuple[str, str]:
+    """(chromium, chromedriver) to open the web page for real; skips the test without them."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip(
+            "chromium or chromedriver not installed: apt-get install chromium "
+            "chromium-driver (scripts/test.sh does it as root)"
+        )
+    return chromium, driver
+
+
 def mosquitto_exe() -> str:
     """The mosquitto broker to test MQTT against for real; skips the test when not installed."""
     exe = shutil.which("mosquitto") or (

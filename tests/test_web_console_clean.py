@@ -4,9 +4,8 @@ the service did not answer, which an owner opening the developer tools takes for
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import browser_paths
 from test_http_hardening import _get, serving
 from test_service_support import poll
 
@@ -27,10 +26,7 @@ def _chromium_with_console_log(chromium: str, driver_path: str) -> webdriver.Chr
 
 
 def test_page_load_leaves_no_console_error() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium or chromedriver not installed: apt-get install chromium-driver")
+    chromium, driver_path = browser_paths()
     with serving() as server:
         assert _get(server, "/favicon.ico")[0] == 204
         driver = _chromium_with_console_log(chromium, driver_path)

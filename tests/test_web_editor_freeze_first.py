@@ -6,13 +6,13 @@ must add nothing; after it they must (so the check does not pass on an editor th
 
 from __future__ import annotations
 
-import shutil
 import threading
 from http.server import ThreadingHTTPServer
 
 import cv2
 import numpy as np
 import pytest
+from conftest import browser_paths
 from test_service_support import poll
 from test_web_page_offline import _Page
 
@@ -43,10 +43,7 @@ def _click_three(driver, canvas) -> None:
 
 
 def test_clicks_before_freeze_frame_add_no_points() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium or chromedriver not installed: apt-get install chromium-driver")
+    chromium, driver_path = browser_paths()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _PageWithSnapshot)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     driver = headless_chromium(chromium, driver_path)

@@ -5,11 +5,11 @@ the next two status polls."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
+from conftest import browser_paths
 from test_service_support import poll
 from test_web_page_offline import _Page
 
@@ -36,10 +36,7 @@ class _NoFrame(_Page):
 
 
 def test_freeze_without_a_frame_stays_said_after_the_next_polls() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium or chromedriver not installed: apt-get install chromium-driver")
+    chromium, driver_path = browser_paths()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _NoFrame)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     driver = headless_chromium(chromium, driver_path)

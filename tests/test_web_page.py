@@ -9,13 +9,12 @@ installs chromium and chromium-driver with apt when it runs as root.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, browser_paths
 from test_service_support import RunningService, poll, service_config, to_toml
 
 pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e .[dev]")
@@ -28,17 +27,6 @@ SAMPLE = REPO / "data" / "sample.mp4"  # a person in frames 0-29 and 60-89 of 12
 TOKEN = "web-s3cret"
 SCREENSHOT = REPO / "reports" / "web-page.png"
 CLICKS = [(-120, -70), (110, -80), (130, 60), (-100, 75)]  # CSS px from the canvas centre
-
-
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip(
-            "chromium or chromedriver not installed: apt-get install chromium "
-            "chromium-driver (scripts/test.sh does it as root)"
-        )
-    return chromium, driver
 
 
 def _config(root: Path) -> dict:
@@ -61,7 +49,7 @@ def _config(root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    chromium, driver_path = _browser_paths()
+    chromium, driver_path = browser_paths()
     root = tmp_path_factory.mktemp("web")
     cfg = root / "config.toml"
     cfg.write_text(to_toml(_config(root)))

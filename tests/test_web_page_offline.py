@@ -8,12 +8,12 @@ the browser sees exactly what it sees when the service stops (connection refused
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from conftest import browser_paths
 from test_service_support import poll
 
 pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e .[dev]")
@@ -58,10 +58,7 @@ class _Page(BaseHTTPRequestHandler):
 
 
 def test_page_says_the_service_is_gone_when_it_stops() -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium or chromedriver not installed: apt-get install chromium-driver")
+    chromium, driver_path = browser_paths()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
