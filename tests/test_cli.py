@@ -330,14 +330,20 @@ def test_detect_cli_finds_nine_of_ten_inria_people(capsys, coco_model, inria_tes
     assert total == 10 and found >= 9, f"found {found} of {total}"
 
 
+def _twin_of_astronaut(photo_files: dict[str, Path], tmp_path: Path) -> Path:
+    """Another folder's image named as the astronaut's, holding a different picture (chelsea)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / photo_files["astronaut"].name
+    twin.write_bytes(photo_files["chelsea"].read_bytes())
+    return twin
+
+
 def test_detect_save_dir_keeps_same_named_images_apart(
     capsys, coco_model, photo_files, tmp_path
 ) -> None:
     model, labels = coco_model
-    other = tmp_path / "other"
-    other.mkdir()
-    twin = other / photo_files["astronaut"].name
-    twin.write_bytes(photo_files["chelsea"].read_bytes())  # same name, different picture
+    twin = _twin_of_astronaut(photo_files, tmp_path)
     out_dir = tmp_path / "drawn"
     code, _, err = _run(
         capsys,
@@ -366,10 +372,7 @@ def test_detect_json_names_the_file_saved_for_each_image(
     """``detect --json --save-dir D`` did not say which file it wrote for an image: two images
     of one name are saved as x and x-2, and the JSON lines could not tell which was which."""
     model, labels = coco_model
-    other = tmp_path / "other"
-    other.mkdir()
-    twin = other / photo_files["astronaut"].name
-    twin.write_bytes(photo_files["chelsea"].read_bytes())  # same name, different picture
+    twin = _twin_of_astronaut(photo_files, tmp_path)
     out_dir = tmp_path / "drawn"
     images = [str(photo_files["astronaut"]), str(twin)]
     opts = ["--model", str(model), "--labels", str(labels), "--json"]
